@@ -1,0 +1,160 @@
+// A partition's log: an ordered list of segments, the last one active.
+//
+// Threading: a log is owned by one executor (the partition's) and every call below must come
+// from it; it takes no lock. The only other thread that touches its files is the flusher, which
+// fsyncs them for on_durable().
+//
+// Offsets: the log assigns them. append() stamps the next offset into the batch's base_offset;
+// append_replicated() keeps the offsets a leader assigned. Offsets are dense: every batch starts
+// where the previous one ended.
+//
+// Errors are values. An I/O error during an append is undone (the file is cut back to where it
+// was), so the log stays consistent and readable; if even that fails, or an fsync fails, the log
+// turns failed: reads go on, appends get errc::kafka_storage_error until it is reopened, and the
+// reopen's recovery scan repairs the tail.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <vector>
+
+#include "sluice/protocol/record_batch.h"
+#include "sluice/protocol/result.h"
+#include "sluice/storage/clock.h"
+#include "sluice/storage/file_system.h"
+#include "sluice/storage/flusher.h"
+#include "sluice/storage/log_config.h"
+
+namespace sluice::storage {
+
+class segment;
+
+struct log_options {
+    std::filesystem::path dir;  // this partition's directory, e.g. <log.dirs>/<topic>-<partition>
+    log_config config;
+    file_system* fs = &posix_file_system();
+    clock* time = &system_clock();
+    // Required when config.flush is flush_mode::fsync; shared by many logs.
+    flusher* sync = nullptr;
+};
+
+// What open() found and did, for logs and tests.
+struct recovery_report {
+    offset_t recovery_point;        // from the checkpoint (0 if none)
+    size_t segments_loaded = 0;     // opened from their index files without a scan
+    size_t segments_scanned = 0;    // validated batch by batch
+    uint64_t bytes_scanned = 0;
+    uint64_t bytes_truncated = 0;   // invalid or incomplete tail cut off
+    size_t segments_dropped = 0;    // removed because they followed a cut
+};
+
+struct append_result {
+    offset_t base_offset;
+    offset_t last_offset;
+    timestamp_ms_t max_timestamp;
+};
+
+struct read_result {
+    std::vector<std::byte> bytes;  // whole batches, back to back
+    offset_t next_offset;          // one past the last batch returned (= `from` if none)
+};
+
+class partition_log {
+public:
+    // Opens the log in `opts.dir`, creating it if missing, and recovers it: segments below the
+    // recovery checkpoint are trusted and load their indexes (rebuilt if missing or stale); the
+    // rest are validated batch by batch and cut at the first invalid or incomplete batch.
+    static result<std::unique_ptr<partition_log>> open(log_options opts);
+
+    // Removes a log's directory and everything in it. The log must not be open.
+    static result<void> destroy(file_system& fs, const std::filesystem::path& dir);
+
+    ~partition_log();
+    partition_log(const partition_log&) = delete;
+    partition_log& operator=(const partition_log&) = delete;
+
+    // Validates `batch` (exactly one batch: size, CRC, record framing), stamps the next offset
+    // into it and appends it. Errors: corrupt_message, invalid_record,
+    // unsupported_compression_type (from validation); record_list_too_large if it exceeds
+    // segment.bytes; kafka_storage_error if the log failed; log_closed; an I/O error.
+    result<append_result> append(std::span<std::byte> batch);
+
+    // As append(), but the batch keeps the base offset its leader gave it, which must equal
+    // end_offset() (errc::offset_out_of_range otherwise). For followers.
+    result<append_result> append_replicated(std::span<const std::byte> batch);
+
+    // Calls `done` once everything appended so far is as durable as the flush mode promises:
+    // at once, on this thread, in page-cache mode; after a group fsync, on the flusher thread,
+    // in fsync mode. An error means the appends are not known to be durable.
+    void on_durable(flusher::completion done);
+
+    // Whole batches starting with the one that holds `from`, up to `max_bytes` in total (but
+    // always at least one batch, however large, so a reader makes progress), stopping before any
+    // batch that reaches `upper` (exclusive; the high watermark). Nothing if from == end_offset()
+    // or from >= upper. errc::offset_out_of_range if from < start_offset() or > end_offset().
+    result<read_result> read(offset_t from, size_t max_bytes, offset_t upper = offset_t::max());
+
+    // The first offset whose record timestamp is >= t, in log order; nullopt if none is.
+    result<std::optional<offset_t>> offset_for_timestamp(timestamp_ms_t t);
+
+    offset_t start_offset() const;
+    // One past the last record (Kafka's log end offset).
+    offset_t end_offset() const;
+    uint64_t size_bytes() const;
+    size_t segment_count() const;
+    const recovery_report& recovery() const { return recovery_; }
+    bool failed() const { return failed_->load(); }
+
+    // Seals the active segment (writes its indexes) and starts a new one at end_offset().
+    // A no-op on an empty active segment.
+    result<void> roll();
+
+    // Deletes whole segments from the front while the log exceeds retention.bytes, or while the
+    // newest record of the oldest segment is older than retention.ms. The active segment goes
+    // only by age, after a roll. Returns how many segments were deleted.
+    result<size_t> apply_retention();
+
+    // Removes every batch that holds an offset >= `offset`: the log ends at the boundary of the
+    // batch holding `offset` (a batch is never split). If `offset` <= start_offset() the log is
+    // emptied and starts again at `offset`. Returns the new end offset.
+    result<offset_t> truncate_to(offset_t offset);
+
+    // fsyncs every segment and the directory, then records end_offset() as the recovery point.
+    result<void> flush();
+
+    // Writes the active segment's indexes and flushes: the next open() scans nothing. Later
+    // calls get errc::log_closed.
+    result<void> close();
+
+private:
+    explicit partition_log(log_options opts);
+
+    result<void> recover();
+    result<void> open_segments(std::vector<offset_t> bases, offset_t recovery_point);
+    result<void> add_segment(offset_t base);
+    result<void> delete_front_segment();
+    result<void> write_recovery_point(offset_t at);
+    result<void> maybe_roll(const batch_header& h);
+    result<append_result> write_batch(std::span<const std::byte> batch, const batch_header& h);
+    result<void> check_writable() const;
+    result<uint64_t> locate(const segment& seg, offset_t target);
+    segment& active() { return *segments_.back(); }
+
+    log_options opts_;
+    // Ordered by base offset; never empty once open.
+    std::vector<std::unique_ptr<segment>> segments_;
+    // Files written since the last on_durable() (fsync mode): the flusher syncs them next.
+    std::vector<std::shared_ptr<file>> unsynced_;
+    std::shared_ptr<file> dir_handle_;
+    bool dir_unsynced_ = false;
+    offset_t recovery_point_;
+    recovery_report recovery_;
+    bool closed_ = false;
+    // Set by the flusher thread when an fsync fails; read by the owner.
+    std::shared_ptr<std::atomic<bool>> failed_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+}  // namespace sluice::storage

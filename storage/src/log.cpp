@@ -1,0 +1,366 @@
+// Appends, reads, lookups, roll, retention, truncation and flushing of a partition log.
+#include "sluice/storage/log.h"
+
+#include <algorithm>
+
+#include "sluice/protocol/errc.h"
+#include "segment.h"
+
+namespace sluice::storage {
+namespace {
+
+// The segment holding `offset`: the last one whose base offset is <= it.
+template <typename Segments>
+auto segment_for(Segments& segs, offset_t offset) {
+    auto it = std::upper_bound(segs.begin(), segs.end(), offset,
+                               [](offset_t o, const auto& s) { return o < s->base_offset; });
+    return it == segs.begin() ? it : std::prev(it);
+}
+
+}  // namespace
+
+offset_t partition_log::start_offset() const { return segments_.front()->base_offset; }
+offset_t partition_log::end_offset() const { return segments_.back()->next_offset; }
+size_t partition_log::segment_count() const { return segments_.size(); }
+
+uint64_t partition_log::size_bytes() const {
+    uint64_t total = 0;
+    for (const auto& s : segments_) {
+        total += s->size_bytes;
+    }
+    return total;
+}
+
+result<void> partition_log::check_writable() const {
+    if (closed_) {
+        return make_error_code(errc::log_closed);
+    }
+    if (failed_->load()) {
+        return make_error_code(errc::kafka_storage_error);
+    }
+    return success();
+}
+
+result<void> partition_log::add_segment(offset_t base) {
+    SLUICE_TRY(auto f, opts_.fs->open(segment_log_path(opts_.dir, base), open_mode::read_write));
+    // A leftover file of that name (after truncating to the start) holds nothing of the log now.
+    SLUICE_TRY(f->truncate(0));
+    auto seg = std::make_unique<segment>(base, std::move(f), opts_.time->now());
+    if (!segments_.empty()) {
+        seg->last_epoch = segments_.back()->last_epoch;
+    }
+    segments_.push_back(std::move(seg));
+    dir_unsynced_ = true;
+    return success();
+}
+
+result<void> partition_log::roll() {
+    SLUICE_TRY(check_writable());
+    if (active().empty()) {
+        return success();
+    }
+    SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
+    return add_segment(end_offset());
+}
+
+result<void> partition_log::maybe_roll(const batch_header& h) {
+    segment& seg = active();
+    if (seg.empty()) {
+        return success();
+    }
+    timestamp_ms_t since =
+        seg.first_batch_timestamp != no_timestamp ? seg.first_batch_timestamp : seg.created;
+    bool full = seg.size_bytes + h.size_bytes() > opts_.config.segment_bytes;
+    bool old = opts_.time->now() - since > opts_.config.segment_ms;
+    bool wide = !seg.fits_relative(seg.next_offset + h.last_offset_delta);
+    if (full || old || wide) {
+        return roll();
+    }
+    return success();
+}
+
+result<append_result> partition_log::write_batch(std::span<const std::byte> batch, const batch_header& h) {
+    if (h.size_bytes() > opts_.config.segment_bytes) {
+        return make_error_code(errc::record_list_too_large);
+    }
+    if (active().last_epoch != no_leader_epoch && h.leader_epoch < active().last_epoch) {
+        // Epochs never go down along the log; recovery relies on it.
+        return make_error_code(errc::fenced_leader_epoch);
+    }
+    SLUICE_TRY(maybe_roll(h));
+    segment& seg = active();
+    uint64_t position = seg.size_bytes;
+    size_t written = 0;
+    auto wrote = append_all(*seg.log_file, batch, written);
+    if (!wrote) {
+        // Undo a partial write so the file ends on a batch boundary again.
+        if (!seg.log_file->truncate(position)) {
+            failed_->store(true);
+        }
+        return wrote.error();
+    }
+    seg.track(h, position, opts_.config.index_interval_bytes);
+    if (opts_.config.flush == flush_mode::fsync &&
+        (unsynced_.empty() || unsynced_.back() != seg.log_file)) {
+        unsynced_.push_back(seg.log_file);
+    }
+    return append_result{h.base_offset, h.last_offset(), h.max_timestamp};
+}
+
+result<append_result> partition_log::append(std::span<std::byte> batch) {
+    SLUICE_TRY(check_writable());
+    SLUICE_TRY(auto view, batch_view::parse(batch));
+    batch_header h = view.header();
+    h.base_offset = end_offset();
+    set_base_offset(batch, h.base_offset);  // outside the CRC
+    return write_batch(batch, h);
+}
+
+result<append_result> partition_log::append_replicated(std::span<const std::byte> batch) {
+    SLUICE_TRY(check_writable());
+    SLUICE_TRY(auto view, batch_view::parse(batch));
+    if (view.header().base_offset != end_offset()) {
+        return make_error_code(errc::offset_out_of_range);
+    }
+    return write_batch(batch, view.header());
+}
+
+void partition_log::on_durable(flusher::completion done) {
+    if (opts_.config.flush == flush_mode::page_cache) {
+        done({});
+        return;
+    }
+    if (failed_->load()) {
+        done(make_error_code(errc::kafka_storage_error));
+        return;
+    }
+    auto files = std::move(unsynced_);
+    unsynced_.clear();
+    if (dir_unsynced_) {
+        files.push_back(dir_handle_);
+        dir_unsynced_ = false;
+    }
+    // Submitted even with no files: the flusher completes requests in order, so this one
+    // finishes no earlier than the fsyncs of appends before it.
+    opts_.sync->submit(std::move(files),
+                       [failed = failed_, done = std::move(done)](std::error_code ec) {
+                           if (ec) {
+                               failed->store(true);
+                           }
+                           done(ec);
+                       });
+}
+
+result<uint64_t> partition_log::locate(const segment& seg, offset_t target) {
+    uint64_t pos = seg.position_floor(target);
+    std::byte hdr[batch_format::header_size];
+    while (pos < seg.size_bytes) {
+        SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
+        SLUICE_TRY(auto h, read_header(hdr));
+        if (h.last_offset() >= target) {
+            return pos;
+        }
+        pos += h.size_bytes();
+    }
+    return pos;
+}
+
+result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_t upper) {
+    if (closed_) {
+        return make_error_code(errc::log_closed);
+    }
+    if (from < start_offset() || from > end_offset()) {
+        return make_error_code(errc::offset_out_of_range);
+    }
+    read_result out{{}, from};
+    if (from == end_offset() || from >= upper) {
+        return out;
+    }
+    auto& bytes = out.bytes;
+    for (auto it = segment_for(segments_, from); it != segments_.end(); ++it) {
+        segment& seg = **it;
+        SLUICE_TRY(uint64_t pos, bytes.empty() ? locate(seg, from) : result<uint64_t>(0));
+        if (pos >= seg.size_bytes) {
+            continue;
+        }
+        size_t budget = max_bytes > bytes.size() ? max_bytes - bytes.size() : 0;
+        if (bytes.empty()) {
+            // The first batch comes whole whatever max_bytes says.
+            std::byte hdr[batch_format::header_size];
+            SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
+            SLUICE_TRY(auto h, read_header(hdr));
+            budget = std::max(budget, h.size_bytes());
+        }
+        size_t want = size_t(std::min<uint64_t>(budget, seg.size_bytes - pos));
+        if (want < batch_format::header_size) {
+            break;
+        }
+        size_t at = bytes.size();
+        bytes.resize(at + want);
+        SLUICE_TRY(read_exact(*seg.log_file, pos, std::span(bytes).subspan(at)));
+
+        // Keep the whole batches that fit and stay below `upper`.
+        size_t keep = at;
+        bool stop = false;
+        while (keep + batch_format::header_size <= bytes.size()) {
+            SLUICE_TRY(auto h, read_header(bytes_view(bytes).subspan(keep)));
+            if (h.last_offset() >= upper || keep + h.size_bytes() > bytes.size()) {
+                stop = true;
+                break;
+            }
+            out.next_offset = h.next_offset();
+            keep += h.size_bytes();
+        }
+        stop = stop || keep < bytes.size();
+        bytes.resize(keep);
+        if (stop) {
+            break;
+        }
+    }
+    return out;
+}
+
+result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms_t t) {
+    if (closed_) {
+        return make_error_code(errc::log_closed);
+    }
+    std::vector<std::byte> buf;
+    for (const auto& s : segments_) {
+        segment& seg = *s;
+        if (seg.max_timestamp == no_timestamp || seg.max_timestamp < t) {
+            continue;
+        }
+        SLUICE_TRY(uint64_t pos, locate(seg, seg.time_floor(t)));
+        std::byte hdr[batch_format::header_size];
+        while (pos < seg.size_bytes) {
+            SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
+            SLUICE_TRY(auto h, read_header(hdr));
+            if (h.max_timestamp >= t) {
+                buf.resize(h.size_bytes());
+                SLUICE_TRY(read_exact(*seg.log_file, pos, buf));
+                SLUICE_TRY(auto view, batch_view::parse(buf));
+                auto it = view.records();
+                record_view r;
+                while (it.next(r)) {
+                    if (h.base_timestamp + r.timestamp_delta >= t) {
+                        return std::optional<offset_t>(h.base_offset + int64_t{r.offset_delta});
+                    }
+                }
+            }
+            pos += h.size_bytes();
+        }
+    }
+    return std::optional<offset_t>{};
+}
+
+result<void> partition_log::delete_front_segment() {
+    SLUICE_TRY(remove_segment_files(*opts_.fs, opts_.dir, segments_.front()->base_offset));
+    segments_.erase(segments_.begin());
+    dir_unsynced_ = true;
+    return success();
+}
+
+result<size_t> partition_log::apply_retention() {
+    SLUICE_TRY(check_writable());
+    size_t deleted = 0;
+    const auto& c = opts_.config;
+    if (c.retention_bytes >= 0) {
+        uint64_t total = size_bytes();
+        while (segments_.size() > 1 &&
+               total - segments_.front()->size_bytes >= uint64_t(c.retention_bytes)) {
+            total -= segments_.front()->size_bytes;
+            SLUICE_TRY(delete_front_segment());
+            ++deleted;
+        }
+    }
+    if (c.retention_ms >= 0) {
+        const timestamp_ms_t now = opts_.time->now();
+        while (!segments_.front()->empty() && segments_.front()->max_timestamp != no_timestamp &&
+               now - segments_.front()->max_timestamp > c.retention_ms) {
+            if (segments_.size() == 1) {
+                SLUICE_TRY(roll());  // the active segment expired whole: start a fresh one
+            }
+            SLUICE_TRY(delete_front_segment());
+            ++deleted;
+        }
+    }
+    return deleted;
+}
+
+result<offset_t> partition_log::truncate_to(offset_t offset) {
+    SLUICE_TRY(check_writable());
+    if (offset >= end_offset()) {
+        return end_offset();
+    }
+    file_system& fs = *opts_.fs;
+    if (offset <= start_offset()) {
+        if (recovery_point_ > offset) {
+            SLUICE_TRY(write_recovery_point(offset));
+        }
+        while (!segments_.empty()) {
+            SLUICE_TRY(delete_front_segment());
+        }
+        SLUICE_TRY(add_segment(offset));
+        SLUICE_TRY(dir_handle_->sync());
+        return offset;
+    }
+    auto it = segment_for(segments_, offset);
+    segment& seg = **it;
+    SLUICE_TRY(uint64_t pos, locate(seg, offset));
+    // The boundary of the batch holding `offset`.
+    offset_t new_end = seg.next_offset;
+    if (pos < seg.size_bytes) {
+        std::byte hdr[batch_format::header_size];
+        SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
+        SLUICE_TRY(auto h, read_header(hdr));
+        new_end = h.base_offset;
+    }
+    // Lower the recovery point first, so a crash mid-way never vouches for cut data.
+    if (recovery_point_ > new_end) {
+        SLUICE_TRY(write_recovery_point(new_end));
+    }
+    while (segments_.back().get() != &seg) {
+        SLUICE_TRY(remove_segment_files(fs, opts_.dir, segments_.back()->base_offset));
+        segments_.pop_back();
+    }
+    SLUICE_TRY(fs.remove(segment_index_path(opts_.dir, seg.base_offset)));
+    SLUICE_TRY(fs.remove(segment_time_index_path(opts_.dir, seg.base_offset)));
+    SLUICE_TRY(seg.log_file->truncate(pos));
+    // Cut data must not come back after a crash, whatever the flush mode: replication relies on
+    // it. Truncation is rare, so the owner pays for this fsync itself.
+    SLUICE_TRY(seg.log_file->sync());
+    SLUICE_TRY(dir_handle_->sync());
+    dir_unsynced_ = false;
+    seg.reset_tracking();
+    if (it != segments_.begin()) {
+        seg.last_epoch = (*std::prev(it))->last_epoch;
+    }
+    SLUICE_TRY(auto scanned, scan_segment(seg, 0, pos, opts_.config.index_interval_bytes));
+    if (!scanned.clean) {
+        return make_error_code(errc::corrupt_message);
+    }
+    return end_offset();
+}
+
+result<void> partition_log::flush() {
+    SLUICE_TRY(check_writable());
+    for (const auto& s : segments_) {
+        if (s->next_offset > recovery_point_ || s.get() == &active()) {
+            SLUICE_TRY(s->log_file->sync());
+        }
+    }
+    SLUICE_TRY(dir_handle_->sync());
+    unsynced_.clear();
+    dir_unsynced_ = false;
+    return write_recovery_point(end_offset());
+}
+
+result<void> partition_log::close() {
+    SLUICE_TRY(check_writable());
+    SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
+    SLUICE_TRY(flush());
+    closed_ = true;
+    return success();
+}
+
+}  // namespace sluice::storage
