@@ -6,7 +6,7 @@ namespace sluice::storage {
 namespace {
 
 class wall_clock final : public clock {
-public:
+  public:
     timestamp_ms_t now() const override {
         auto since = std::chrono::system_clock::now().time_since_epoch();
         return timestamp_ms_t{std::chrono::duration_cast<std::chrono::milliseconds>(since).count()};

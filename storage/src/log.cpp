@@ -3,8 +3,8 @@
 
 #include <algorithm>
 
-#include "sluice/protocol/errc.h"
 #include "segment.h"
+#include "sluice/protocol/errc.h"
 
 namespace sluice::storage {
 namespace {
@@ -19,9 +19,15 @@ auto segment_for(Segments& segs, offset_t offset) {
 
 }  // namespace
 
-offset_t partition_log::start_offset() const { return segments_.front()->base_offset; }
-offset_t partition_log::end_offset() const { return segments_.back()->next_offset; }
-size_t partition_log::segment_count() const { return segments_.size(); }
+offset_t partition_log::start_offset() const {
+    return segments_.front()->base_offset;
+}
+offset_t partition_log::end_offset() const {
+    return segments_.back()->next_offset;
+}
+size_t partition_log::segment_count() const {
+    return segments_.size();
+}
 
 uint64_t partition_log::size_bytes() const {
     uint64_t total = 0;
@@ -79,7 +85,8 @@ result<void> partition_log::maybe_roll(const batch_header& h) {
     return success();
 }
 
-result<append_result> partition_log::write_batch(std::span<const std::byte> batch, const batch_header& h) {
+result<append_result> partition_log::write_batch(std::span<const std::byte> batch,
+                                                 const batch_header& h) {
     if (h.size_bytes() > opts_.config.segment_bytes) {
         return make_error_code(errc::record_list_too_large);
     }

@@ -4,11 +4,11 @@
 #include <charconv>
 #include <set>
 
+#include "segment.h"
 #include "sluice/protocol/byte_order.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/storage/checkpoint.h"
 #include "sluice/storage/log.h"
-#include "segment.h"
 
 namespace sluice::storage {
 namespace {

@@ -13,7 +13,7 @@ namespace sluice::storage {
 namespace {
 
 class posix_file final : public file {
-public:
+  public:
     posix_file(int fd, bool is_directory) : fd_(fd), is_directory_(is_directory) {}
     ~posix_file() override { ::close(fd_); }
     posix_file(const posix_file&) = delete;
@@ -72,13 +72,13 @@ public:
         return uint64_t(st.st_size);
     }
 
-private:
+  private:
     int fd_;
     bool is_directory_;
 };
 
 class posix_fs final : public file_system {
-public:
+  public:
     result<std::unique_ptr<file>> open(const std::filesystem::path& p, open_mode m) override {
         // O_APPEND: writes always land at the current end, also after a truncate.
         int flags = O_RDONLY;

@@ -42,10 +42,11 @@ uint64_t segment::position_floor(offset_t target) const {
 
 offset_t segment::time_floor(timestamp_ms_t t) const {
     // Entries are sorted by timestamp; the last one below t bounds everything before it.
-    auto it = std::lower_bound(
-        time_index.begin(), time_index.end(), t.value(),
-        [](const time_index_entry& e, int64_t ts) { return e.timestamp < ts; });
-    return it == time_index.begin() ? base_offset : base_offset + int64_t{std::prev(it)->relative_offset};
+    auto it =
+        std::lower_bound(time_index.begin(), time_index.end(), t.value(),
+                         [](const time_index_entry& e, int64_t ts) { return e.timestamp < ts; });
+    return it == time_index.begin() ? base_offset
+                                    : base_offset + int64_t{std::prev(it)->relative_offset};
 }
 
 void segment::reset_tracking() {
@@ -65,7 +66,8 @@ void segment::adopt(const index_summary& s) {
     first_batch_timestamp = s.first_batch_timestamp;
     last_epoch = s.last_epoch;
     size_bytes = s.log_size;
-    bytes_since_index_entry_ = size_bytes - (offset_index.empty() ? 0 : offset_index.back().position);
+    bytes_since_index_entry_ =
+        size_bytes - (offset_index.empty() ? 0 : offset_index.back().position);
 }
 
 namespace {

@@ -30,16 +30,16 @@ struct time_index_entry {
 };
 
 class segment {
-public:
+  public:
     segment(offset_t base, std::shared_ptr<file> f, timestamp_ms_t created_at)
         : base_offset(base), next_offset(base), created(created_at), log_file(std::move(f)) {}
 
     const offset_t base_offset;
-    offset_t next_offset;                             // one past the last record
-    timestamp_ms_t max_timestamp = no_timestamp;      // newest record timestamp
+    offset_t next_offset;                         // one past the last record
+    timestamp_ms_t max_timestamp = no_timestamp;  // newest record timestamp
     timestamp_ms_t first_batch_timestamp = no_timestamp;
-    timestamp_ms_t created;                           // wall time when this process made/opened it
-    leader_epoch_t last_epoch = no_leader_epoch;      // epoch of the last batch
+    timestamp_ms_t created;                       // wall time when this process made/opened it
+    leader_epoch_t last_epoch = no_leader_epoch;  // epoch of the last batch
     uint64_t size_bytes = 0;
     std::shared_ptr<file> log_file;
     std::vector<offset_index_entry> offset_index;
@@ -67,7 +67,7 @@ public:
         return last_offset - base_offset <= int64_t{UINT32_MAX};
     }
 
-private:
+  private:
     uint64_t bytes_since_index_entry_ = 0;
 };
 

@@ -10,9 +10,9 @@
 // other size makes the index stale, and it is rebuilt.
 #include <vector>
 
+#include "segment.h"
 #include "sluice/protocol/byte_order.h"
 #include "sluice/protocol/crc32c.h"
-#include "segment.h"
 
 namespace sluice::storage {
 namespace {
@@ -85,8 +85,8 @@ index_summary trailer_of(const std::vector<std::byte>& buf) {
 
 bool same(const index_summary& a, const index_summary& b) {
     return a.log_size == b.log_size && a.next_offset == b.next_offset &&
-           a.max_timestamp == b.max_timestamp && a.first_batch_timestamp == b.first_batch_timestamp &&
-           a.last_epoch == b.last_epoch;
+           a.max_timestamp == b.max_timestamp &&
+           a.first_batch_timestamp == b.first_batch_timestamp && a.last_epoch == b.last_epoch;
 }
 
 }  // namespace

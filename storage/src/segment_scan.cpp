@@ -51,7 +51,8 @@ result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_
             return scan_result{position, false};
         }
         const auto& hdr = batch.value().header();
-        bool continuous = hdr.base_offset == seg.next_offset && seg.fits_relative(hdr.last_offset());
+        bool continuous =
+            hdr.base_offset == seg.next_offset && seg.fits_relative(hdr.last_offset());
         bool epoch_ok = seg.last_epoch == no_leader_epoch || hdr.leader_epoch >= seg.last_epoch;
         if (!continuous || !epoch_ok) {
             return scan_result{position, false};

@@ -31,7 +31,8 @@ struct fixture {
     }
 
     std::unique_ptr<partition_log> open() {
-        auto l = partition_log::open({.dir = dir.path() / "topic-0", .config = config, .time = &clk});
+        auto l =
+            partition_log::open({.dir = dir.path() / "topic-0", .config = config, .time = &clk});
         REQUIRE(l.has_value());
         return std::move(l).value();
     }

@@ -10,7 +10,7 @@
 namespace sluice::testing {
 
 class temp_dir {
-public:
+  public:
     explicit temp_dir(const std::string& prefix = "sluice-test") {
         static std::atomic<int> counter{0};
         path_ = std::filesystem::temp_directory_path() /
@@ -27,7 +27,7 @@ public:
 
     const std::filesystem::path& path() const { return path_; }
 
-private:
+  private:
     std::filesystem::path path_;
 };
 

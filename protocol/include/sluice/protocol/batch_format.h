@@ -45,7 +45,7 @@ inline constexpr size_t crc_start = attributes_pos;
 inline constexpr int8_t magic_v2 = 2;
 
 // Attributes bits.
-inline constexpr uint16_t compression_mask = 0x07;  // 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
+inline constexpr uint16_t compression_mask = 0x07;    // 0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd
 inline constexpr uint16_t timestamp_type_bit = 0x08;  // 0 CreateTime, 1 LogAppendTime
 inline constexpr uint16_t transactional_bit = 0x10;
 inline constexpr uint16_t control_bit = 0x20;

@@ -10,13 +10,19 @@
 namespace sluice {
 
 namespace detail {
-inline uint16_t bswap(uint16_t v) noexcept { return __builtin_bswap16(v); }
-inline uint32_t bswap(uint32_t v) noexcept { return __builtin_bswap32(v); }
-inline uint64_t bswap(uint64_t v) noexcept { return __builtin_bswap64(v); }
+inline uint16_t bswap(uint16_t v) noexcept {
+    return __builtin_bswap16(v);
+}
+inline uint32_t bswap(uint32_t v) noexcept {
+    return __builtin_bswap32(v);
+}
+inline uint64_t bswap(uint64_t v) noexcept {
+    return __builtin_bswap64(v);
+}
 }  // namespace detail
 
 template <typename T>
-    requires std::is_integral_v<T>
+requires std::is_integral_v<T>
 inline T load_be(const std::byte* p) noexcept {
     std::make_unsigned_t<T> u;
     std::memcpy(&u, p, sizeof(u));
@@ -27,7 +33,7 @@ inline T load_be(const std::byte* p) noexcept {
 }
 
 template <typename T>
-    requires std::is_integral_v<T>
+requires std::is_integral_v<T>
 inline void store_be(std::byte* p, T v) noexcept {
     auto u = static_cast<std::make_unsigned_t<T>>(v);
     if constexpr (std::endian::native == std::endian::little && sizeof(T) > 1) {

@@ -11,7 +11,9 @@ namespace sluice::crc32c {
 // Uses the CPU's crc32 instruction (SSE4.2) where present, else the portable table version.
 uint32_t extend(uint32_t crc, std::span<const std::byte> data) noexcept;
 
-inline uint32_t value(std::span<const std::byte> data) noexcept { return extend(0, data); }
+inline uint32_t value(std::span<const std::byte> data) noexcept {
+    return extend(0, data);
+}
 
 // The two implementations, exposed so that tests check both against known vectors.
 uint32_t extend_portable(uint32_t crc, std::span<const std::byte> data) noexcept;

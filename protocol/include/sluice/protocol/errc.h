@@ -46,8 +46,8 @@ enum class errc : int16_t {
     unsupported_compression_type = 76,
     invalid_record = 87,
     // Sluice's own codes.
-    conflict = 1000,         // conditional append: the partition's end offset was not the expected one
-    log_closed = 1001,       // the log was closed or failed and takes no more writes
+    conflict = 1000,    // conditional append: the partition's end offset was not the expected one
+    log_closed = 1001,  // the log was closed or failed and takes no more writes
 };
 
 const std::error_category& sluice_category() noexcept;

@@ -17,17 +17,18 @@ using boost::outcome_v2::success;
 
 // Propagates the error of a result-returning expression; optionally binds its value:
 //   SLUICE_TRY(auto n, file.append(buf));   SLUICE_TRY(file.sync());
-#define SLUICE_TRY(...) SLUICE_TRY_PICK_(__VA_ARGS__, SLUICE_TRY_BIND_, SLUICE_TRY_ONLY_)(__VA_ARGS__)
+#define SLUICE_TRY(...) \
+    SLUICE_TRY_PICK_(__VA_ARGS__, SLUICE_TRY_BIND_, SLUICE_TRY_ONLY_)(__VA_ARGS__)
 
 #define SLUICE_TRY_PICK_(a, b, name, ...) name
 #define SLUICE_TRY_CAT2_(a, b) a##b
 #define SLUICE_TRY_CAT_(a, b) SLUICE_TRY_CAT2_(a, b)
-#define SLUICE_TRY_ONLY_(expr)           \
-    do {                                 \
-        auto&& sluice_try_r_ = (expr);   \
-        if (!sluice_try_r_) {            \
+#define SLUICE_TRY_ONLY_(expr)            \
+    do {                                  \
+        auto&& sluice_try_r_ = (expr);    \
+        if (!sluice_try_r_) {             \
             return sluice_try_r_.error(); \
-        }                                \
+        }                                 \
     } while (false)
 #define SLUICE_TRY_BIND_(decl, expr) \
     SLUICE_TRY_BIND_IMPL_(SLUICE_TRY_CAT_(sluice_try_r_, __COUNTER__), decl, expr)

@@ -17,7 +17,7 @@ namespace sluice {
 
 template <typename Tag, typename Rep>
 class named_int {
-public:
+  public:
     using rep = Rep;
 
     constexpr named_int() = default;
@@ -40,7 +40,7 @@ public:
     static constexpr named_int min() { return named_int(std::numeric_limits<Rep>::min()); }
     static constexpr named_int max() { return named_int(std::numeric_limits<Rep>::max()); }
 
-private:
+  private:
     Rep v_{};
 };
 

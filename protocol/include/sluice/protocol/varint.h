@@ -10,7 +10,7 @@
 
 namespace sluice::varint {
 
-inline constexpr size_t varint_size_max = 5;   // int32
+inline constexpr size_t varint_size_max = 5;    // int32
 inline constexpr size_t varlong_size_max = 10;  // int64
 
 constexpr uint64_t zigzag_encode(int64_t v) {

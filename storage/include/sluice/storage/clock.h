@@ -9,7 +9,7 @@
 namespace sluice::storage {
 
 class clock {
-public:
+  public:
     virtual ~clock() = default;
     virtual timestamp_ms_t now() const = 0;
 };
@@ -19,14 +19,14 @@ clock& system_clock();
 
 // A clock that moves only when told; safe to read from any thread.
 class manual_clock final : public clock {
-public:
+  public:
     explicit manual_clock(timestamp_ms_t start = timestamp_ms_t{1'700'000'000'000})
         : now_ms_(start.value()) {}
     timestamp_ms_t now() const override { return timestamp_ms_t{now_ms_.load()}; }
     void advance_ms(int64_t ms) { now_ms_ += ms; }
     void set(timestamp_ms_t t) { now_ms_ = t.value(); }
 
-private:
+  private:
     std::atomic<int64_t> now_ms_;
 };
 

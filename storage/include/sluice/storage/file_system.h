@@ -18,7 +18,7 @@
 namespace sluice::storage {
 
 class file {
-public:
+  public:
     virtual ~file() = default;
 
     // Writes at the end of the file. May write fewer bytes than asked (a short write) and then
@@ -39,7 +39,7 @@ enum class open_mode {
 };
 
 class file_system {
-public:
+  public:
     virtual ~file_system() = default;
 
     virtual result<std::unique_ptr<file>> open(const std::filesystem::path& p, open_mode m) = 0;

@@ -20,7 +20,7 @@
 namespace sluice::storage {
 
 class flusher {
-public:
+  public:
     using completion = std::function<void(std::error_code)>;
 
     flusher();
@@ -35,7 +35,7 @@ public:
     // Number of fsync rounds run so far (each round syncs each distinct file once).
     uint64_t rounds() const;
 
-private:
+  private:
     struct request {
         std::vector<std::shared_ptr<file>> files;
         completion done;

@@ -43,12 +43,12 @@ struct log_options {
 
 // What open() found and did, for logs and tests.
 struct recovery_report {
-    offset_t recovery_point;        // from the checkpoint (0 if none)
-    size_t segments_loaded = 0;     // opened from their index files without a scan
-    size_t segments_scanned = 0;    // validated batch by batch
+    offset_t recovery_point;      // from the checkpoint (0 if none)
+    size_t segments_loaded = 0;   // opened from their index files without a scan
+    size_t segments_scanned = 0;  // validated batch by batch
     uint64_t bytes_scanned = 0;
-    uint64_t bytes_truncated = 0;   // invalid or incomplete tail cut off
-    size_t segments_dropped = 0;    // removed because they followed a cut
+    uint64_t bytes_truncated = 0;  // invalid or incomplete tail cut off
+    size_t segments_dropped = 0;   // removed because they followed a cut
 };
 
 struct append_result {
@@ -63,7 +63,7 @@ struct read_result {
 };
 
 class partition_log {
-public:
+  public:
     // Opens the log in `opts.dir`, creating it if missing, and recovers it: segments below the
     // recovery checkpoint are trusted and load their indexes (rebuilt if missing or stale); the
     // rest are validated batch by batch and cut at the first invalid or incomplete batch.
@@ -129,7 +129,7 @@ public:
     // calls get errc::log_closed.
     result<void> close();
 
-private:
+  private:
     explicit partition_log(log_options opts);
 
     result<void> recover();
