@@ -9,7 +9,7 @@ kind=${1:-release}
 shift || true
 case "$kind" in
     release) dir=build; flags=(-DCMAKE_BUILD_TYPE=RelWithDebInfo) ;;
-    asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug -DSLUICE_SANITIZE=ON) ;;
+    asan) dir=build-asan; flags=(-DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-O1 -g" -DSLUICE_SANITIZE=ON) ;;
     *) echo "build.sh: unknown build kind '$kind' (release or asan)" >&2; exit 2 ;;
 esac
 

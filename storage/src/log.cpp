@@ -74,8 +74,10 @@ result<void> partition_log::maybe_roll(const batch_header& h) {
     if (seg.empty()) {
         return success();
     }
-    timestamp_ms_t since =
-        seg.first_batch_timestamp != no_timestamp ? seg.first_batch_timestamp : seg.created;
+    // Age counts from the first batch's timestamp, as in Kafka, but never from before this
+    // process made the segment: records with old timestamps (a replay, a skewed producer clock)
+    // would otherwise roll a new segment on every append.
+    timestamp_ms_t since = std::max(seg.first_batch_timestamp, seg.created);
     bool full = seg.size_bytes + h.size_bytes() > opts_.config.segment_bytes;
     bool old = opts_.time->now() - since > opts_.config.segment_ms;
     bool wide = !seg.fits_relative(seg.next_offset + h.last_offset_delta);

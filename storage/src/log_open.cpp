@@ -109,7 +109,8 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
         const bool last = i + 1 == bases.size();
         SLUICE_TRY(auto f, fs.open(segment_log_path(dir, bases[i]), open_mode::read_write));
         SLUICE_TRY(uint64_t size, f->size());
-        auto seg = std::make_unique<segment>(bases[i], std::move(f), opts_.time->now());
+        // A segment from disk has no known creation time; its age counts from its first batch.
+        auto seg = std::make_unique<segment>(bases[i], std::move(f), timestamp_ms_t::min());
 
         bool follows = segments_.empty() || segments_.back()->next_offset == seg->base_offset;
         if (!follows) {

@@ -38,7 +38,7 @@ class segment {
     offset_t next_offset;                         // one past the last record
     timestamp_ms_t max_timestamp = no_timestamp;  // newest record timestamp
     timestamp_ms_t first_batch_timestamp = no_timestamp;
-    timestamp_ms_t created;                       // wall time when this process made/opened it
+    timestamp_ms_t created;  // wall time this process made it; min() for one found on disk
     leader_epoch_t last_epoch = no_leader_epoch;  // epoch of the last batch
     uint64_t size_bytes = 0;
     std::shared_ptr<file> log_file;

@@ -19,7 +19,8 @@ enum class flush_mode {
 struct log_config {
     // Roll to a new segment before one would grow past this (segment.bytes).
     uint64_t segment_bytes = 1ull << 30;
-    // Roll when the first batch of the active segment is older than this (segment.ms).
+    // Roll when the active segment is older than this (segment.ms): age counts from its first
+    // batch's timestamp, but not from before this process created it.
     int64_t segment_ms = 7ll * 24 * 3600 * 1000;
     // Bytes between entries of the sparse offset and time indexes (index.interval.bytes).
     uint32_t index_interval_bytes = 4096;
