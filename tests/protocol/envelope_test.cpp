@@ -8,7 +8,7 @@
 #include <random>
 #include <vector>
 
-#include "sluice/fbs/envelope_generated.h"
+#include "sluice/fbs/sluice_generated.h"
 
 namespace {
 

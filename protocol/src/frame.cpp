@@ -1,0 +1,87 @@
+#include "sluice/protocol/frame.h"
+
+#include <cstring>
+
+#include "sluice/protocol/byte_order.h"
+
+namespace sluice::frame {
+
+result<header> parse_header(bytes_view first, size_t frame_bytes_max) noexcept {
+    if (first.size() < header_size) {
+        return make_error_code(errc::corrupt_message);
+    }
+    header h{load_be<uint32_t>(first.data()), load_be<uint32_t>(first.data() + 4)};
+    if (h.total() > frame_bytes_max) {
+        return make_error_code(errc::message_too_large);
+    }
+    if (h.envelope_length == 0 || size_t(h.envelope_length) + 4 > h.frame_length) {
+        return make_error_code(errc::corrupt_message);
+    }
+    return h;
+}
+
+result<frame_view> parse(bytes_view frame) noexcept {
+    SLUICE_TRY(header h, parse_header(frame, frame.size()));
+    if (h.total() != frame.size()) {
+        return make_error_code(errc::corrupt_message);
+    }
+    auto env = frame.subspan(header_size, h.envelope_length);
+    flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(env.data()), env.size());
+    if (!fbs::VerifyEnvelopeBuffer(verifier)) {
+        return make_error_code(errc::corrupt_message);
+    }
+    return frame_view{fbs::GetEnvelope(env.data()), frame.subspan(header_size + env.size())};
+}
+
+result<bytes_view> resolve(const fbs::DataRef* ref, bytes_view data) noexcept {
+    if (ref == nullptr) {
+        return bytes_view{};
+    }
+    if (size_t(ref->offset()) > data.size() || size_t(ref->length()) > data.size() - ref->offset()) {
+        return make_error_code(errc::corrupt_message);
+    }
+    return data.subspan(ref->offset(), ref->length());
+}
+
+fbs::DataRef writer::add_data(std::vector<std::byte> bytes) {
+    owned_.push_back(std::move(bytes));
+    return add_data_ref(owned_.back());
+}
+
+fbs::DataRef writer::add_data_ref(bytes_view bytes) {
+    fbs::DataRef ref(uint32_t(data_bytes_), uint32_t(bytes.size()));
+    if (!bytes.empty()) {
+        chunks_.push_back(bytes);
+    }
+    data_bytes_ += bytes.size();
+    return ref;
+}
+
+void writer::finish(flatbuffers::Offset<fbs::Envelope> envelope) {
+    fbb_.Finish(envelope);
+    size_t env = fbb_.GetSize();
+    store_be<uint32_t>(header_, uint32_t(4 + env + data_bytes_));
+    store_be<uint32_t>(header_ + 4, uint32_t(env));
+}
+
+std::vector<bytes_view> writer::buffers() const {
+    std::vector<bytes_view> out;
+    out.reserve(2 + chunks_.size());
+    out.emplace_back(header_, header_size);
+    out.emplace_back(reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()), fbb_.GetSize());
+    out.insert(out.end(), chunks_.begin(), chunks_.end());
+    return out;
+}
+
+size_t writer::size_bytes() const { return header_size + fbb_.GetSize() + data_bytes_; }
+
+std::vector<std::byte> writer::to_bytes() const {
+    std::vector<std::byte> out;
+    out.reserve(size_bytes());
+    for (auto b : buffers()) {
+        out.insert(out.end(), b.begin(), b.end());
+    }
+    return out;
+}
+
+}  // namespace sluice::frame
