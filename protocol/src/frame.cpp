@@ -37,7 +37,8 @@ result<bytes_view> resolve(const fbs::DataRef* ref, bytes_view data) noexcept {
     if (ref == nullptr) {
         return bytes_view{};
     }
-    if (size_t(ref->offset()) > data.size() || size_t(ref->length()) > data.size() - ref->offset()) {
+    if (size_t(ref->offset()) > data.size() ||
+        size_t(ref->length()) > data.size() - ref->offset()) {
         return make_error_code(errc::corrupt_message);
     }
     return data.subspan(ref->offset(), ref->length());
@@ -73,7 +74,9 @@ std::vector<bytes_view> writer::buffers() const {
     return out;
 }
 
-size_t writer::size_bytes() const { return header_size + fbb_.GetSize() + data_bytes_; }
+size_t writer::size_bytes() const {
+    return header_size + fbb_.GetSize() + data_bytes_;
+}
 
 std::vector<std::byte> writer::to_bytes() const {
     std::vector<std::byte> out;

@@ -57,7 +57,7 @@ result<bytes_view> resolve(const fbs::DataRef* ref, bytes_view data) noexcept;
 // reference, to avoid a copy, when the caller keeps them alive until the frame is sent), then
 // finish() with the envelope. buffers() is the frame as a gather list for one vectored write.
 class writer {
-public:
+  public:
     writer() : fbb_(1024) {}
 
     flatbuffers::FlatBufferBuilder& fbb() { return fbb_; }
@@ -75,7 +75,7 @@ public:
     // The whole frame in one vector (for tests and small frames).
     std::vector<std::byte> to_bytes() const;
 
-private:
+  private:
     flatbuffers::FlatBufferBuilder fbb_;
     std::byte header_[header_size]{};
     std::vector<std::vector<std::byte>> owned_;
@@ -85,9 +85,9 @@ private:
 
 // Convenience: an envelope with the common fields set.
 inline flatbuffers::Offset<fbs::Envelope> make_envelope(flatbuffers::FlatBufferBuilder& fbb,
-                                                         fbs::ApiKey key, int16_t version,
-                                                         int32_t correlation_id, fbs::Body type,
-                                                         flatbuffers::Offset<void> body) {
+                                                        fbs::ApiKey key, int16_t version,
+                                                        int32_t correlation_id, fbs::Body type,
+                                                        flatbuffers::Offset<void> body) {
     return fbs::CreateEnvelope(fbb, key, version, correlation_id, type, body);
 }
 
