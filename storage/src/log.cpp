@@ -310,7 +310,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
             SLUICE_TRY(delete_front_segment());
         }
         SLUICE_TRY(add_segment(offset));
-        SLUICE_TRY(dir_handle_->sync());
+        SLUICE_TRY(sync_or_fail(*dir_handle_));
         return offset;
     }
     auto it = segment_for(segments_, offset);
@@ -335,30 +335,42 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     SLUICE_TRY(fs.remove(segment_index_path(opts_.dir, seg.base_offset)));
     SLUICE_TRY(fs.remove(segment_time_index_path(opts_.dir, seg.base_offset)));
     SLUICE_TRY(seg.log_file->truncate(pos));
-    // Cut data must not come back after a crash, whatever the flush mode: replication relies on
-    // it. Truncation is rare, so the owner pays for this fsync itself.
-    SLUICE_TRY(seg.log_file->sync());
-    SLUICE_TRY(dir_handle_->sync());
-    dir_unsynced_ = false;
+    // The file is cut: bring the in-memory state in line before anything else can fail.
     seg.reset_tracking();
     if (it != segments_.begin()) {
         seg.last_epoch = (*std::prev(it))->last_epoch;
     }
-    SLUICE_TRY(auto scanned, scan_segment(seg, 0, pos, opts_.config.index_interval_bytes));
-    if (!scanned.clean) {
-        return make_error_code(errc::corrupt_message);
+    auto scanned = scan_segment(seg, 0, pos, opts_.config.index_interval_bytes);
+    if (!scanned || !scanned.value().clean) {
+        failed_->store(true);
+        return scanned ? make_error_code(errc::corrupt_message) : scanned.error();
     }
+    // Cut data must not come back after a crash, whatever the flush mode: replication relies on
+    // it. Truncation is rare, so the owner pays for these fsyncs itself.
+    SLUICE_TRY(sync_or_fail(*seg.log_file));
+    SLUICE_TRY(sync_or_fail(*dir_handle_));
+    dir_unsynced_ = false;
     return end_offset();
+}
+
+result<void> partition_log::sync_or_fail(file& f) {
+    auto synced = f.sync();
+    if (!synced) {
+        // After a failed fsync the kernel may have dropped the dirty pages; a retry that succeeds
+        // proves nothing. Only a reopen, with its recovery scan, makes the log writable again.
+        failed_->store(true);
+    }
+    return synced;
 }
 
 result<void> partition_log::flush() {
     SLUICE_TRY(check_writable());
     for (const auto& s : segments_) {
         if (s->next_offset > recovery_point_ || s.get() == &active()) {
-            SLUICE_TRY(s->log_file->sync());
+            SLUICE_TRY(sync_or_fail(*s->log_file));
         }
     }
-    SLUICE_TRY(dir_handle_->sync());
+    SLUICE_TRY(sync_or_fail(*dir_handle_));
     unsynced_.clear();
     dir_unsynced_ = false;
     return write_recovery_point(end_offset());

@@ -140,6 +140,8 @@ class partition_log {
     result<void> maybe_roll(const batch_header& h);
     result<append_result> write_batch(std::span<const std::byte> batch, const batch_header& h);
     result<void> check_writable() const;
+    // fsyncs `f`; a failure turns the log failed.
+    result<void> sync_or_fail(file& f);
     result<uint64_t> locate(const segment& seg, offset_t target);
     segment& active() { return *segments_.back(); }
 
