@@ -1,0 +1,120 @@
+// The messages Raft nodes exchange. Every message carries the sender's term (for a pre-vote
+// request: the term the sender would campaign in), so that any node can fence a stale peer or
+// catch up with a newer term.
+//
+// Replication is pull-based, as in Kafka's KRaft: followers and observers send fetch_request to
+// the leader on a timer; the answer carries entries, the high watermark, and doubles as the
+// leader's heartbeat. A follower whose log diverged from the leader's is told where (the end of
+// the last common epoch) and truncates there; one that is behind the leader's snapshot is told to
+// fetch the snapshot, in chunks.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "sluice/raft/types.h"
+
+namespace sluice::raft {
+
+struct pre_vote_request {
+    term_t term;  // the term the sender would campaign in (its own term + 1)
+    offset_t end_offset;
+    term_t last_epoch;
+};
+
+struct pre_vote_response {
+    term_t term;  // granted: the request's term; refused: the responder's own term
+    bool granted = false;
+    node_id_t leader = no_node;  // the responder's leader, as a hint to a rejoining node
+};
+
+struct vote_request {
+    term_t term;
+    offset_t end_offset;
+    term_t last_epoch;
+};
+
+struct vote_response {
+    term_t term;
+    bool granted = false;
+    node_id_t leader = no_node;
+};
+
+// Sent by a new leader to the other voters so they start fetching from it without waiting.
+struct begin_epoch {
+    term_t term;
+};
+
+struct fetch_request {
+    term_t term;
+    offset_t fetch_offset;      // the fetcher's log end offset
+    term_t last_fetched_epoch;  // the term of the entry before fetch_offset (0 at offset 0)
+};
+
+enum class fetch_error : uint8_t {
+    none = 0,
+    not_leader = 1,    // same term, but the responder does not lead; `leader` is its hint
+    fenced_epoch = 2,  // the fetcher's term is older than the responder's
+};
+
+// The end of an epoch in a log: entries below end_offset have terms <= epoch, the entry at
+// end_offset (if any) a greater one.
+struct epoch_end {
+    term_t epoch;
+    offset_t end_offset;
+
+    friend bool operator==(const epoch_end&, const epoch_end&) = default;
+};
+
+struct fetch_response {
+    term_t term;
+    node_id_t leader = no_node;
+    fetch_error error = fetch_error::none;
+    // Echo of the request, so that a late or duplicated answer can be recognised.
+    offset_t fetch_offset;
+    term_t last_fetched_epoch;
+    offset_t high_watermark;
+    // At most one of the three below is set (none: nothing new).
+    std::vector<entry> entries;           // the leader's entries from fetch_offset on
+    std::optional<epoch_end> diverging;   // truncate to this, then fetch again
+    std::optional<snapshot_id> snapshot;  // fetch_offset is below the leader's log start
+};
+
+struct fetch_snapshot_request {
+    term_t term;
+    snapshot_id id;
+    int64_t position_bytes = 0;  // bytes of the snapshot already received
+};
+
+struct fetch_snapshot_response {
+    term_t term;
+    node_id_t leader = no_node;
+    snapshot_id id;
+    bool found = false;  // false: the leader holds no such snapshot any more; fetch again
+    int64_t position_bytes = 0;
+    int64_t size_bytes = 0;
+    std::vector<node_id_t> voters;
+    std::string chunk;
+};
+
+using message_body =
+    std::variant<pre_vote_request, pre_vote_response, vote_request, vote_response, begin_epoch,
+                 fetch_request, fetch_response, fetch_snapshot_request, fetch_snapshot_response>;
+
+struct message {
+    node_id_t from = no_node;
+    node_id_t to = no_node;
+    message_body body;
+};
+
+// The term a message carries.
+term_t term_of(const message& m) noexcept;
+// A short name of the message's type ("fetch_response").
+std::string_view type_name(const message& m) noexcept;
+// One line describing the message, for traces.
+std::string describe(const message& m);
+
+}  // namespace sluice::raft

@@ -1,0 +1,182 @@
+// One member of a Raft quorum, as a pure state machine.
+//
+// The node does no I/O and reads no clock. Its owner drives it with tick(), step() and the
+// proposal calls, and takes what to persist, send and apply with get_ready() (see ready.h for the
+// contract). All calls are made from one thread; the node is not thread-safe.
+//
+// Protocol (docs/raft.md has the full design):
+//  - Election with pre-vote: a follower that has not heard from a leader first asks whether it
+//    could win, without raising its term; nodes that still hear from a leader refuse. Only with a
+//    majority of pre-votes does it raise its term and ask for real votes. A leader that has not
+//    been fetched from by a majority within an election timeout steps down (check-quorum).
+//  - Replication by fetch: followers and observers pull entries from the leader. The leader
+//    answers with entries, a diverging epoch, or a snapshot id; the high watermark rides along.
+//    An entry commits when a majority of voters' durable logs hold it and it is of the leader's
+//    term; a new leader appends a leader_change entry so that this happens promptly.
+//  - Observers are nodes outside the voter set: they fetch and apply, but never vote or campaign.
+//  - Voter changes are single-server: one voters entry at a time, in effect once appended.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/protocol/result.h"
+#include "sluice/raft/config.h"
+#include "sluice/raft/raft_log.h"
+#include "sluice/raft/ready.h"
+
+namespace sluice::raft {
+
+class node {
+  public:
+    // Starts from what the node had durably (an empty persisted_state for a new node), as a
+    // follower with no known leader. Requires validate(cfg) to succeed. The application's state
+    // machine must be at the snapshot (or empty): committed entries after it are handed out again.
+    node(config cfg, persisted_state state);
+
+    // Advances the node's logical clock by one tick.
+    void tick();
+    // Takes a message addressed to this node. Messages may be late, duplicated or reordered.
+    void step(const message& m);
+
+    // Appends application data (leader only). Returns the offset it will have if it commits.
+    // Errors: not_leader, entry_too_large, uncommitted_entries_max, uncommitted_bytes_max.
+    result<offset_t> propose(std::string data);
+    // Appends a voters entry adding or removing one voter (leader only). Refused while another
+    // voter change is uncommitted or before the leader committed an entry of its term. A node
+    // may only be added once its fetch position is within fetch_entries_max of the log end.
+    result<offset_t> propose_add_voter(node_id_t id);
+    result<offset_t> propose_remove_voter(node_id_t id);
+
+    // The application took a snapshot of its state after applying the entries below
+    // `id.end_offset` (which must have been handed out in a ready); `id.term` must be the term of
+    // the entry at id.end_offset - 1. The core drops the log before it and persists the snapshot
+    // through the next ready. Errors: snapshot_out_of_range, snapshot_term_mismatch,
+    // snapshot_pending.
+    result<void> compact(snapshot_id id, std::string data);
+
+    // Starts a pre-vote now instead of waiting for the election timeout (voters only).
+    void campaign();
+
+    bool has_ready() const;
+    ready get_ready();
+    // The caller persisted `rd` (and sent and applied it); rd must be the last get_ready().
+    void advance(const ready& rd);
+
+    node_id_t id() const { return cfg_.id; }
+    term_t term() const { return term_; }
+    node_id_t vote() const { return vote_; }
+    role current_role() const { return role_; }
+    node_id_t leader() const { return leader_; }
+    // The high watermark as this node knows it: entries below it are committed.
+    offset_t high_watermark() const { return commit_; }
+    // Committed entries below this were handed out to apply.
+    offset_t applied() const { return applied_; }
+    const raft_log& log() const { return log_; }
+    const std::vector<node_id_t>& voters() const { return log_.voters(); }
+    bool is_voter() const { return is_voter(cfg_.id); }
+    // The durable log end offset as the node knows it (entries below were persisted).
+    offset_t stable_end() const { return stable_end_; }
+    // Messages dropped because messages_max were waiting.
+    uint64_t messages_dropped() const { return messages_dropped_; }
+
+  private:
+    // Per-replica bookkeeping of a leader.
+    struct replica {
+        offset_t match{0};    // its log matches ours and is durable below this
+        bool active = false;  // fetched since the last check-quorum
+    };
+    // A snapshot being received in chunks.
+    struct download {
+        snapshot_id id;
+        std::vector<node_id_t> voters;
+        std::string data;
+    };
+
+    // Roles (election.cpp).
+    void become_follower(term_t term, node_id_t leader);
+    void become_pre_candidate();
+    void become_candidate();
+    void become_leader();
+    void follow_hint(node_id_t leader);
+    void heard_from_leader();
+    bool in_lease() const;
+    node_id_t leader_hint() const { return in_lease() ? leader_ : no_node; }
+    bool log_up_to_date(offset_t end_offset, term_t last_epoch) const;
+    bool won(const std::vector<node_id_t>& granted) const;
+    void on_pre_vote_request(node_id_t from, const pre_vote_request& r);
+    void on_pre_vote_response(node_id_t from, const pre_vote_response& r);
+    void on_vote_request(node_id_t from, const vote_request& r);
+    void on_vote_response(node_id_t from, const vote_response& r);
+    void on_begin_epoch(node_id_t from);
+    void tick_leader();
+    void tick_other();
+
+    // Leader side of replication (leader.cpp).
+    void on_fetch_request(node_id_t from, const fetch_request& r);
+    void on_fetch_snapshot_request(node_id_t from, const fetch_snapshot_request& r);
+    replica* track(node_id_t id);
+    void maybe_commit();
+    void set_commit(offset_t c);
+    result<offset_t> append_checked(entry e);
+    bool voter_change_allowed() const;
+
+    // Follower side of replication (follower.cpp).
+    void send_fetch();
+    node_id_t fetch_target();
+    void on_fetch_response(node_id_t from, const fetch_response& r);
+    void on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_response& r);
+    void accept_entries(const fetch_response& r);
+    void truncate_diverging(const epoch_end& d);
+    void install_snapshot(snapshot s);
+    void truncate_log(offset_t from);
+
+    // Shared plumbing (node.cpp).
+    void send(node_id_t to, message_body body);
+    void reset_election_timer();
+    bool is_voter(node_id_t id) const;
+    size_t majority() const { return log_.voters().size() / 2 + 1; }
+    hard_state current_hard_state() const { return {term_, vote_, commit_}; }
+    uint64_t next_random();
+
+    config cfg_;
+    raft_log log_;
+    role role_ = role::follower;
+    term_t term_{0};
+    node_id_t vote_ = no_node;
+    node_id_t leader_ = no_node;
+    offset_t commit_{0};
+    offset_t applied_{0};
+
+    int32_t election_elapsed_ = 0;
+    int32_t election_timeout_ = 0;  // randomized in [election_timeout_ticks, 2x)
+    int32_t fetch_elapsed_ = 0;
+    int32_t leader_contact_elapsed_ = 0;  // since the leader itself last answered us
+    int32_t quorum_check_elapsed_ = 0;
+    uint64_t random_state_ = 0;
+
+    std::vector<node_id_t> granted_;  // votes or pre-votes of the current campaign
+
+    std::map<node_id_t, replica> replicas_;  // leader only
+    int64_t uncommitted_bytes_ = 0;          // leader only: data bytes in [commit_, log end)
+    size_t discovery_next_ = 0;              // round robin over voters while the leader is unknown
+    std::optional<download> download_;
+
+    std::optional<snapshot> snapshot_;  // the latest snapshot, served to lagging followers
+
+    // Ready bookkeeping.
+    bool ready_out_ = false;     // a ready was handed out and not yet advanced
+    hard_state handed_hard_;     // the hard state as of the last ready
+    offset_t handed_end_{0};     // durable log end once every handed-out ready is persisted
+    offset_t unstable_from_{0};  // entries at or above this were not yet handed out
+    offset_t stable_end_{0};     // the durable log matches ours below this
+    offset_t rewrite_floor_{0};  // lowest offset rewritten since the ready out was taken
+    std::optional<snapshot> pending_snapshot_;
+    bool pending_restore_ = false;
+    std::vector<message> messages_;
+    uint64_t messages_dropped_ = 0;
+};
+
+}  // namespace sluice::raft

@@ -1,0 +1,48 @@
+// The Ready/Advance contract between the core and the code that drives it.
+//
+// After any tick(), step(), propose() or compact(), the caller asks has_ready(); if true it takes
+// one ready with get_ready() and then, strictly in this order:
+//   1. persists it durably (fsync), in this order: `truncate_to`, `snap`, `entries`, `hard`
+//      (a crash part way keeps a prefix of these writes, which is safe in this order);
+//   2. sends `messages`;
+//   3. loads `snap` into the state machine if `restore_snapshot`, then applies `committed`;
+//   4. calls advance(ready).
+// Only one ready is out at a time: has_ready() stays false until advance(). The core goes on
+// taking ticks, messages and proposals meanwhile; their effects go into the next ready.
+//
+// Why this order is safe: a message is only sent once every state it depends on is durable, so a
+// crash can lose state only if no other node ever heard of it. Entries are only counted as the
+// leader's own copy for commitment after advance().
+#pragma once
+
+#include <optional>
+#include <vector>
+
+#include "sluice/raft/messages.h"
+#include "sluice/raft/types.h"
+
+namespace sluice::raft {
+
+struct ready {
+    // The new hard state, if it changed.
+    std::optional<hard_state> hard;
+    // Drop the durable entries at offsets >= *truncate_to.
+    std::optional<offset_t> truncate_to;
+    // A snapshot to persist. Storage keeps it and drops its entries below snap->id.end_offset
+    // (if the log ends before that, the log becomes empty and starts there).
+    std::optional<snapshot> snap;
+    // The snapshot came from the leader: the state machine must be replaced by it.
+    bool restore_snapshot = false;
+    // Append these at entries_offset, which is then the durable log end.
+    offset_t entries_offset{0};
+    std::vector<entry> entries;
+    // Send after the above is durable.
+    std::vector<message> messages;
+    // Apply in order, the first at committed_offset.
+    offset_t committed_offset{0};
+    std::vector<entry> committed;
+    // The log end offset once this ready is persisted (bookkeeping for advance()).
+    offset_t log_end_offset{0};
+};
+
+}  // namespace sluice::raft

@@ -1,0 +1,91 @@
+// The values the Raft core keeps and hands to its caller: log entries, snapshots and the durable
+// hard state.
+//
+// Offsets and ends. Log offsets start at 0. Every position the core reports is an *end offset*
+// in Kafka's sense: the offset one past the last entry it covers. So `log end offset` is the
+// offset the next entry gets, a high watermark of 5 means entries 0..4 are committed, and a
+// snapshot with end offset 5 replaces entries 0..4.
+//
+// Terms. Term 0 means "no term": no entry ever has it, and it is the epoch of the empty log.
+// The first elected leader has term 1. The design calls terms "epochs"; the two words mean the
+// same thing here (`last_epoch` is the term of a log's last entry).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/protocol/types.h"
+
+namespace sluice::raft {
+
+// No node: an unknown leader, no vote cast.
+inline constexpr node_id_t no_node{-1};
+
+enum class entry_kind : uint8_t {
+    // Opaque application bytes (`entry::data`).
+    data = 0,
+    // Appended by every new leader as the first entry of its term: committing it commits every
+    // earlier entry, since a leader only counts replicas for entries of its own term.
+    leader_change = 1,
+    // A new voter set (`entry::voters`). It takes effect on a node as soon as it is in that
+    // node's log, committed or not, and is undone if the entry is truncated.
+    voters = 2,
+};
+
+struct entry {
+    term_t term{0};
+    entry_kind kind = entry_kind::data;
+    std::string data;               // kind == data only
+    std::vector<node_id_t> voters;  // kind == voters only: the whole new set, sorted
+
+    friend bool operator==(const entry&, const entry&) = default;
+};
+
+// Identity of a snapshot: it replaces the entries below `end_offset`, the last of which had
+// `term`.
+struct snapshot_id {
+    offset_t end_offset{0};
+    term_t term{0};
+
+    friend bool operator==(const snapshot_id&, const snapshot_id&) = default;
+};
+
+struct snapshot {
+    snapshot_id id;
+    std::vector<node_id_t> voters;  // the voter set in effect at id.end_offset
+    std::string data;               // the application's state, opaque to the core
+
+    friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+
+// What must survive a crash besides the log. `commit` is persisted so that a restarted node can
+// apply at once; it is a lower bound of the cluster's commit point, never ahead of this node's
+// durable log.
+struct hard_state {
+    term_t term{0};
+    node_id_t vote = no_node;  // whom this node voted for in `term`
+    offset_t commit{0};
+
+    friend bool operator==(const hard_state&, const hard_state&) = default;
+};
+
+// Everything a node had durably when it stopped; a fresh node passes an empty one.
+struct persisted_state {
+    hard_state hard;
+    std::optional<snapshot> snap;
+    // The entries from snap's end offset (0 without a snapshot) on, contiguous.
+    std::vector<entry> entries;
+};
+
+enum class role : uint8_t {
+    follower,       // also an observer: a node outside the voter set is always a follower
+    pre_candidate,  // asking whether it could win, without raising its term
+    candidate,
+    leader,
+};
+
+std::string_view role_name(role r) noexcept;
+
+}  // namespace sluice::raft

@@ -1,0 +1,185 @@
+// The fetching side of replication, shared by followers and observers: sending fetches, taking
+// entries, truncating at a diverging epoch, downloading and installing snapshots.
+#include <algorithm>
+#include <utility>
+
+#include "sluice/raft/invariant.h"
+#include "sluice/raft/node.h"
+
+namespace sluice::raft {
+
+node_id_t node::fetch_target() {
+    if (leader_ != no_node) {
+        return leader_;
+    }
+    // Leader unknown: ask the voters in turn; a non-leader answers with its leader hint.
+    std::vector<node_id_t> others;
+    for (node_id_t v : log_.voters()) {
+        if (v != cfg_.id) {
+            others.push_back(v);
+        }
+    }
+    if (others.empty()) {
+        return no_node;
+    }
+    return others[discovery_next_++ % others.size()];
+}
+
+void node::send_fetch() {
+    fetch_elapsed_ = 0;
+    const node_id_t to = fetch_target();
+    if (to == no_node) {
+        return;
+    }
+    if (download_ && leader_ != no_node) {
+        send(to, fetch_snapshot_request{term_, download_->id,
+                                        static_cast<int64_t>(download_->data.size())});
+    } else {
+        send(to, fetch_request{term_, log_.end(), log_.last_term()});
+    }
+}
+
+void node::on_fetch_response(node_id_t from, const fetch_response& r) {
+    if (r.error != fetch_error::none) {
+        // Same term, but `from` does not lead it: take its hint.
+        if (leader_ == from) {
+            leader_ = no_node;
+            leader_contact_elapsed_ = cfg_.election_timeout_ticks;
+        }
+        follow_hint(r.leader);
+        return;
+    }
+    SLUICE_RAFT_CHECK(role_ != role::leader);  // one leader per term
+    if (role_ != role::follower || leader_ != from) {
+        become_follower(term_, from);
+    }
+    heard_from_leader();  // this answer is the leader's heartbeat
+    // Late or duplicated answers are recognised by the echoed position: act only on answers to
+    // the log we have now (entries are checked entry by entry in accept_entries).
+    const bool current = r.fetch_offset == log_.end() && r.last_fetched_epoch == log_.last_term();
+    if (r.snapshot) {
+        // The leader can not place our log against its own without the entries its snapshot
+        // replaced (we are behind it, or our last epoch ended inside it). The snapshot holds
+        // only committed state, so it is newer than our commit point.
+        if (current && r.snapshot->end_offset > commit_ &&
+            (!download_ || download_->id != *r.snapshot)) {
+            download_ = download{*r.snapshot, {}, {}};
+            send_fetch();
+        }
+        return;
+    }
+    if (r.diverging) {
+        if (current) {
+            truncate_diverging(*r.diverging);
+            send_fetch();
+        }
+        return;
+    }
+    accept_entries(r);
+}
+
+void node::accept_entries(const fetch_response& r) {
+    offset_t o = r.fetch_offset;
+    if (o < log_.start() || o > log_.end() || log_.term_at(o - 1) != r.last_fetched_epoch) {
+        return;  // an answer to a log we no longer have
+    }
+    // Below `o` our log now equals the leader's: it agreed at o - 1 (Log Matching).
+    bool appended = false;
+    for (const entry& e : r.entries) {
+        if (o < log_.end()) {
+            if (log_.term_at(o) == e.term) {
+                ++o;
+                continue;
+            }
+            truncate_log(o);
+        }
+        log_.append(e);
+        appended = true;
+        ++o;
+    }
+    const offset_t c = std::min(r.high_watermark, o);
+    if (c > commit_) {
+        set_commit(c);
+    }
+    if (appended) {
+        send_fetch();  // acknowledge at once (commitment waits for it) and fetch more
+    }
+}
+
+void node::truncate_diverging(const epoch_end& d) {
+    // The leader's log agrees with ours at most up to d.end_offset, and only within epochs up to
+    // d.epoch; our own log says where our entries of epochs <= d.epoch end.
+    const auto mine = log_.end_offset_for_epoch(d.epoch);
+    // Committed entries agree with the leader's, so the answer is never inside our snapshot.
+    SLUICE_RAFT_CHECK(mine.has_value());
+    truncate_log(std::min(d.end_offset, mine->end_offset));
+}
+
+void node::truncate_log(offset_t from) {
+    SLUICE_RAFT_CHECK(from >= commit_);  // committed entries are never removed
+    if (from >= log_.end()) {
+        return;
+    }
+    log_.truncate(from);
+    unstable_from_ = std::min(unstable_from_, from);
+    stable_end_ = std::min(stable_end_, from);
+    rewrite_floor_ = std::min(rewrite_floor_, from);
+}
+
+void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_response& r) {
+    if (!r.found) {
+        if (r.leader == from) {
+            // The leader replaced its snapshot; the next fetch learns the new one.
+            download_.reset();
+            return;
+        }
+        if (leader_ == from) {  // `from` does not lead our term: take its hint
+            leader_ = no_node;
+            leader_contact_elapsed_ = cfg_.election_timeout_ticks;
+        }
+        follow_hint(r.leader);
+        return;
+    }
+    SLUICE_RAFT_CHECK(role_ != role::leader);
+    if (role_ != role::follower || leader_ != from) {
+        become_follower(term_, from);
+    }
+    heard_from_leader();
+    if (!download_ || download_->id != r.id ||
+        r.position_bytes != static_cast<int64_t>(download_->data.size())) {
+        return;  // late or duplicated chunk
+    }
+    download_->data += r.chunk;
+    download_->voters = r.voters;
+    if (static_cast<int64_t>(download_->data.size()) >= r.size_bytes) {
+        snapshot s{download_->id, std::move(download_->voters), std::move(download_->data)};
+        download_.reset();
+        install_snapshot(std::move(s));
+    }
+    send_fetch();
+}
+
+void node::install_snapshot(snapshot s) {
+    const offset_t end = s.id.end_offset;
+    if (end <= commit_) {
+        return;  // we already have all of it
+    }
+    if (end <= log_.end() && log_.term_at(end - 1) == s.id.term) {
+        // Our log already holds the snapshot's last entry: keep what follows it.
+        log_.compact(end);
+    } else {
+        // The snapshot holds only committed state. What we have past our commit point is
+        // uncommitted, was never acknowledged while downloading, and is fetched again.
+        log_.reset(s.id, s.voters);
+        unstable_from_ = std::min(unstable_from_, end);
+        stable_end_ = std::min(stable_end_, end);
+        rewrite_floor_ = std::min(rewrite_floor_, end);
+    }
+    commit_ = end;
+    applied_ = end;
+    snapshot_ = s;
+    pending_snapshot_ = std::move(s);
+    pending_restore_ = true;
+}
+
+}  // namespace sluice::raft

@@ -1,0 +1,216 @@
+// Construction, dispatch of ticks and messages, and the Ready/Advance bookkeeping.
+#include "sluice/raft/node.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "sluice/raft/invariant.h"
+
+namespace sluice::raft {
+namespace {
+
+// The node a message names as the leader of its term, if its sender knows one.
+node_id_t leader_named_by(const message& m) {
+    if (std::holds_alternative<begin_epoch>(m.body)) {
+        return m.from;
+    }
+    if (const auto* r = std::get_if<fetch_response>(&m.body)) {
+        return r->error == fetch_error::none ? m.from : r->leader;
+    }
+    if (const auto* r = std::get_if<fetch_snapshot_response>(&m.body)) {
+        return r->found ? m.from : r->leader;
+    }
+    if (const auto* r = std::get_if<vote_response>(&m.body)) {
+        return r->leader;
+    }
+    return no_node;
+}
+
+}  // namespace
+
+node::node(config cfg, persisted_state state) : cfg_(std::move(cfg)), log_(cfg_.bootstrap_voters) {
+    SLUICE_RAFT_CHECK(validate(cfg_).has_value());
+    random_state_ = cfg_.random_seed ^ (static_cast<uint64_t>(cfg_.id.value()) << 32);
+    if (state.snap) {
+        log_.reset(state.snap->id, state.snap->voters);
+        snapshot_ = std::move(state.snap);
+    }
+    for (entry& e : state.entries) {
+        log_.append(std::move(e));
+    }
+    term_ = state.hard.term;
+    vote_ = state.hard.vote;
+    // A crash can keep entries of a term whose hard state did not reach the disk. The node was
+    // in that term, and no vote of it was ever sent (the vote was not durable), so it may
+    // resume the term without a vote.
+    if (log_.last_term() > term_) {
+        term_ = log_.last_term();
+        vote_ = no_node;
+    }
+    commit_ = std::max(state.hard.commit, log_.start());
+    SLUICE_RAFT_CHECK(commit_ <= log_.end());
+    applied_ = log_.start();
+    handed_hard_ = state.hard;
+    handed_end_ = unstable_from_ = stable_end_ = log_.end();
+    rewrite_floor_ = offset_t::max();
+    reset_election_timer();
+    leader_contact_elapsed_ = cfg_.election_timeout_ticks;
+}
+
+void node::tick() {
+    if (role_ == role::leader) {
+        tick_leader();
+    } else {
+        tick_other();
+    }
+}
+
+void node::step(const message& m) {
+    if (m.to != cfg_.id || m.from == cfg_.id) {
+        return;
+    }
+    const term_t t = term_of(m);
+    // Pre-votes never change a term; votes are refused without a term change while this node
+    // still hears from a leader, which is what keeps a rejoining node from deposing it.
+    if (const auto* r = std::get_if<pre_vote_request>(&m.body)) {
+        on_pre_vote_request(m.from, *r);
+        return;
+    }
+    if (const auto* r = std::get_if<pre_vote_response>(&m.body)) {
+        on_pre_vote_response(m.from, *r);
+        return;
+    }
+    if (const auto* r = std::get_if<vote_request>(&m.body)) {
+        if (t > term_) {
+            if (in_lease()) {
+                send(m.from, vote_response{term_, false, leader_hint()});
+                return;
+            }
+            become_follower(t, no_node);
+        }
+        on_vote_request(m.from, *r);
+        return;
+    }
+    if (t > term_) {
+        become_follower(t, leader_named_by(m));
+    } else if (t < term_) {
+        // A stale peer: answer its requests so that it learns the newer term, drop the rest.
+        if (const auto* r = std::get_if<fetch_request>(&m.body)) {
+            send(m.from, fetch_response{term_, leader_hint(), fetch_error::fenced_epoch,
+                                        r->fetch_offset, r->last_fetched_epoch, commit_});
+        } else if (const auto* s = std::get_if<fetch_snapshot_request>(&m.body)) {
+            send(m.from, fetch_snapshot_response{term_, leader_hint(), s->id, false});
+        }
+        return;
+    }
+    std::visit(
+        [&](const auto& b) {
+            using T = std::decay_t<decltype(b)>;
+            if constexpr (std::is_same_v<T, vote_response>) {
+                on_vote_response(m.from, b);
+            } else if constexpr (std::is_same_v<T, begin_epoch>) {
+                on_begin_epoch(m.from);
+            } else if constexpr (std::is_same_v<T, fetch_request>) {
+                on_fetch_request(m.from, b);
+            } else if constexpr (std::is_same_v<T, fetch_response>) {
+                on_fetch_response(m.from, b);
+            } else if constexpr (std::is_same_v<T, fetch_snapshot_request>) {
+                on_fetch_snapshot_request(m.from, b);
+            } else if constexpr (std::is_same_v<T, fetch_snapshot_response>) {
+                on_fetch_snapshot_response(m.from, b);
+            }
+        },
+        m.body);
+}
+
+void node::campaign() {
+    if (role_ != role::leader) {
+        become_pre_candidate();
+    }
+}
+
+bool node::has_ready() const {
+    if (ready_out_) {
+        return false;
+    }
+    return current_hard_state() != handed_hard_ || pending_snapshot_.has_value() ||
+           unstable_from_ < log_.end() || unstable_from_ < handed_end_ || !messages_.empty() ||
+           applied_ < commit_;
+}
+
+ready node::get_ready() {
+    SLUICE_RAFT_CHECK(!ready_out_);
+    ready rd;
+    const hard_state hs = current_hard_state();
+    if (hs != handed_hard_) {
+        rd.hard = hs;
+        handed_hard_ = hs;
+    }
+    if (pending_snapshot_) {
+        rd.snap = std::move(pending_snapshot_);
+        rd.restore_snapshot = pending_restore_;
+        pending_snapshot_.reset();
+        pending_restore_ = false;
+    }
+    if (unstable_from_ < handed_end_) {
+        rd.truncate_to = unstable_from_;
+    }
+    rd.entries_offset = std::max(unstable_from_, log_.start());
+    for (offset_t o = rd.entries_offset; o < log_.end(); ++o) {
+        rd.entries.push_back(log_.at(o));
+    }
+    rd.messages = std::move(messages_);
+    messages_.clear();
+    SLUICE_RAFT_CHECK(applied_ >= log_.start());
+    const offset_t apply_end = std::min(commit_, applied_ + cfg_.apply_entries_max);
+    rd.committed_offset = applied_;
+    for (offset_t o = applied_; o < apply_end; ++o) {
+        rd.committed.push_back(log_.at(o));
+    }
+    applied_ = std::max(applied_, apply_end);
+    rd.log_end_offset = log_.end();
+    handed_end_ = unstable_from_ = log_.end();
+    rewrite_floor_ = offset_t::max();
+    ready_out_ = true;
+    return rd;
+}
+
+void node::advance(const ready& rd) {
+    SLUICE_RAFT_CHECK(ready_out_);
+    ready_out_ = false;
+    // Entries rewritten after this ready was taken are not durable in their new form.
+    stable_end_ = std::min(rd.log_end_offset, rewrite_floor_);
+    maybe_commit();
+}
+
+void node::send(node_id_t to, message_body body) {
+    if (to == cfg_.id || to == no_node) {
+        return;
+    }
+    if (static_cast<int64_t>(messages_.size()) >= cfg_.messages_max) {
+        ++messages_dropped_;
+        return;
+    }
+    messages_.push_back(message{cfg_.id, to, std::move(body)});
+}
+
+void node::reset_election_timer() {
+    election_elapsed_ = 0;
+    const auto base = static_cast<uint64_t>(cfg_.election_timeout_ticks);
+    election_timeout_ = static_cast<int32_t>(base + next_random() % base);
+}
+
+bool node::is_voter(node_id_t id) const {
+    const auto& v = log_.voters();
+    return std::binary_search(v.begin(), v.end(), id);
+}
+
+uint64_t node::next_random() {
+    // splitmix64: small, fast, and the same on every platform.
+    uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+}  // namespace sluice::raft

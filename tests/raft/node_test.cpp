@@ -1,0 +1,338 @@
+// The core alone, driven by hand: Ready/Advance, errors and limits, votes, fetch answers.
+#include <doctest/doctest.h>
+
+#include "sluice/raft/errc.h"
+#include "sluice/raft/node.h"
+
+using namespace sluice;
+using namespace sluice::raft;
+
+namespace {
+
+const node_id_t n1{1}, n2{2}, n3{3};
+
+config make_config(node_id_t id, std::vector<node_id_t> voters) {
+    config c;
+    c.id = id;
+    c.bootstrap_voters = std::move(voters);
+    c.random_seed = static_cast<uint64_t>(id.value());
+    c.election_timeout_ticks = 10;
+    c.fetch_interval_ticks = 2;
+    return c;
+}
+
+// A disk for one node: applies readies the way ready.h says.
+struct disk {
+    persisted_state state;
+
+    offset_t start() const { return state.snap ? state.snap->id.end_offset : offset_t{0}; }
+    void persist(const ready& rd) {
+        if (rd.truncate_to) {
+            const int64_t keep = std::max<int64_t>(0, *rd.truncate_to - start());
+            if (keep < static_cast<int64_t>(state.entries.size())) {
+                state.entries.resize(static_cast<size_t>(keep));
+            }
+        }
+        if (rd.snap) {
+            const int64_t drop = rd.snap->id.end_offset - start();
+            if (drop >= static_cast<int64_t>(state.entries.size())) {
+                state.entries.clear();
+            } else {
+                state.entries.erase(state.entries.begin(), state.entries.begin() + drop);
+            }
+            state.snap = rd.snap;
+        }
+        REQUIRE(rd.entries_offset == start() + static_cast<int64_t>(state.entries.size()));
+        state.entries.insert(state.entries.end(), rd.entries.begin(), rd.entries.end());
+        if (rd.hard) {
+            state.hard = *rd.hard;
+        }
+    }
+};
+
+// Persists and advances every ready; returns the messages to send.
+std::vector<message> drain(node& n, disk& d) {
+    std::vector<message> out;
+    while (n.has_ready()) {
+        ready rd = n.get_ready();
+        d.persist(rd);
+        out.insert(out.end(), rd.messages.begin(), rd.messages.end());
+        n.advance(rd);
+    }
+    return out;
+}
+
+// Makes `n` (voters 1, 2, 3) leader with node 2's votes.
+void elect(node& n, disk& d) {
+    n.campaign();
+    drain(n, d);
+    n.step(message{n2, n.id(), pre_vote_response{n.term() + 1, true, no_node}});
+    REQUIRE(n.current_role() == role::candidate);
+    drain(n, d);
+    n.step(message{n2, n.id(), vote_response{n.term(), true, no_node}});
+    REQUIRE(n.current_role() == role::leader);
+}
+
+// The first message of type T to `to`, copied out.
+template <typename T>
+std::optional<T> find(const std::vector<message>& ms, node_id_t to) {
+    for (const message& m : ms) {
+        if (m.to == to && std::holds_alternative<T>(m.body)) {
+            return std::get<T>(m.body);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+TEST_CASE("config bounds are validated") {
+    CHECK(validate(make_config(n1, {n1, n2, n3})).has_value());
+    CHECK(validate(make_config(n1, {})).error() == errc::invalid_config);
+    CHECK(validate(make_config(n1, {n1, n1})).error() == errc::invalid_config);
+    config c = make_config(n1, {n1});
+    c.fetch_bytes_max = c.entry_bytes_max - 1;
+    CHECK(validate(c).error() == errc::invalid_config);
+    c = make_config(n1, {n1});
+    c.fetch_interval_ticks = c.election_timeout_ticks;
+    CHECK(validate(c).error() == errc::invalid_config);
+}
+
+TEST_CASE("a single voter elects itself and commits only what it persisted") {
+    node n(make_config(n1, {n1}), {});
+    for (int i = 0; i < 20 && n.current_role() != role::leader; ++i) {
+        n.tick();
+    }
+    REQUIRE(n.current_role() == role::leader);
+    CHECK(n.term() == term_t{1});
+    CHECK(n.log().end() == offset_t{1});  // the leader_change entry
+    CHECK(n.high_watermark() == offset_t{0});
+    ready rd = n.get_ready();
+    CHECK(rd.hard == hard_state{term_t{1}, n1, offset_t{0}});
+    CHECK(rd.entries.size() == 1);
+    CHECK(rd.entries[0].kind == entry_kind::leader_change);
+    CHECK_FALSE(n.has_ready());                // one ready out at a time
+    CHECK(n.high_watermark() == offset_t{0});  // not durable yet
+    n.advance(rd);
+    CHECK(n.high_watermark() == offset_t{1});
+    auto p = n.propose("a");
+    REQUIRE(p.has_value());
+    CHECK(p.value() == offset_t{1});
+    rd = n.get_ready();
+    CHECK(rd.committed.size() == 1);  // the leader_change entry
+    n.advance(rd);
+    rd = n.get_ready();
+    CHECK(rd.committed_offset == offset_t{1});
+    REQUIRE(rd.committed.size() == 1);
+    CHECK(rd.committed[0].data == "a");
+    CHECK(rd.hard->commit == offset_t{2});
+    n.advance(rd);
+}
+
+TEST_CASE("a follower refuses proposals and voter changes") {
+    node n(make_config(n1, {n1, n2, n3}), {});
+    CHECK(n.propose("a").error() == errc::not_leader);
+    CHECK(n.propose_add_voter(node_id_t{4}).error() == errc::not_leader);
+    CHECK(n.propose_remove_voter(n2).error() == errc::not_leader);
+}
+
+TEST_CASE("proposal limits are enforced at the limit") {
+    config c = make_config(n1, {n1});
+    c.entry_bytes_max = 10;
+    c.fetch_bytes_max = 10;
+    c.uncommitted_entries_max = 4;
+    c.uncommitted_bytes_max = 25;
+    node n(c, {});
+    disk d;
+    n.campaign();
+    REQUIRE(n.current_role() == role::leader);
+    drain(n, d);
+    CHECK(n.propose(std::string(11, 'x')).error() == errc::entry_too_large);
+    CHECK(n.propose(std::string(10, 'x')).has_value());
+    CHECK(n.propose(std::string(10, 'x')).has_value());
+    CHECK(n.propose(std::string(6, 'x')).error() == errc::uncommitted_bytes_max);
+    CHECK(n.propose(std::string(5, 'x')).has_value());  // 25 bytes: at the limit
+    CHECK(n.propose("").has_value());                   // 4 uncommitted entries
+    CHECK(n.propose("").error() == errc::uncommitted_entries_max);
+    drain(n, d);
+    CHECK(n.high_watermark() == n.log().end());
+    CHECK(n.propose(std::string(10, 'x')).has_value());
+}
+
+TEST_CASE("messages beyond messages_max are dropped and counted") {
+    config c = make_config(n1, {n1, n2, n3, node_id_t{4}, node_id_t{5}});
+    c.messages_max = 2;
+    node n(c, {});
+    n.campaign();
+    CHECK(n.messages_dropped() == 2);
+    CHECK(n.get_ready().messages.size() == 2);
+}
+
+TEST_CASE("a vote survives a restart: no second vote in the same term") {
+    disk d;
+    {
+        node n(make_config(n1, {n1, n2, n3}), {});
+        n.step(message{n2, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}}});
+        const auto out = drain(n, d);
+        const auto v = find<vote_response>(out, n2);
+        REQUIRE(v.has_value());
+        CHECK(v->granted);
+        CHECK(d.state.hard.vote == n2);
+    }
+    node again(make_config(n1, {n1, n2, n3}), d.state);
+    CHECK(again.term() == term_t{1});
+    again.step(message{n3, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}}});
+    const auto out = drain(again, d);
+    const auto v = find<vote_response>(out, n3);
+    REQUIRE(v.has_value());
+    CHECK_FALSE(v->granted);
+    // The same candidate asking again is granted (its first answer may have been lost).
+    again.step(message{n2, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}}});
+    CHECK(find<vote_response>(drain(again, d), n2)->granted);
+}
+
+TEST_CASE("pre-votes never change a term and are refused while a leader is heard") {
+    disk d;
+    d.state.hard.term = term_t{1};
+    d.state.entries.push_back(entry{term_t{1}, entry_kind::data, "a", {}});
+    node n(make_config(n1, {n1, n2, n3}), d.state);
+    // Node 2 leads term 1: its fetch answer is the heartbeat.
+    n.step(message{
+        n2, n1,
+        fetch_response{term_t{1}, n2, fetch_error::none, offset_t{1}, term_t{1}, offset_t{0}}});
+    CHECK(n.leader() == n2);
+    drain(n, d);
+    n.step(message{n3, n1, pre_vote_request{term_t{2}, offset_t{5}, term_t{1}}});
+    const auto refused = find<pre_vote_response>(drain(n, d), n3);
+    REQUIRE(refused.has_value());
+    CHECK_FALSE(refused->granted);
+    CHECK(refused->leader == n2);  // the hint that lets node 3 rejoin
+    CHECK(n.term() == term_t{1});
+    // Without news from node 2 for an election timeout, node 1 grants it, still in term 1.
+    for (int i = 0; i < 25; ++i) {
+        n.tick();
+    }
+    CHECK(n.current_role() == role::pre_candidate);
+    drain(n, d);
+    n.step(message{n3, n1, pre_vote_request{term_t{2}, offset_t{5}, term_t{1}}});
+    const auto granted = find<pre_vote_response>(drain(n, d), n3);
+    REQUIRE(granted.has_value());
+    CHECK(granted->granted);
+    CHECK(granted->term == term_t{2});
+    CHECK(n.term() == term_t{1});
+    CHECK(n.vote() == no_node);
+    // A log less up to date than ours is refused.
+    n.step(message{n3, n1, pre_vote_request{term_t{2}, offset_t{0}, term_t{0}}});
+    CHECK_FALSE(find<pre_vote_response>(drain(n, d), n3)->granted);
+}
+
+TEST_CASE("a diverging follower truncates to the leader's epoch end and catches up") {
+    // Leader: terms 1 1 2, then its own leader_change in term 3. Follower: 1 1 1 1 (an old
+    // leader's uncommitted tail).
+    disk ld;
+    ld.state.hard = hard_state{term_t{2}, no_node, offset_t{2}};
+    for (int64_t t : {1, 1, 2}) {
+        ld.state.entries.push_back(entry{term_t{t}, entry_kind::data, "l", {}});
+    }
+    node leader(make_config(n1, {n1, n2, n3}), ld.state);
+    elect(leader, ld);
+    CHECK(leader.term() == term_t{3});
+    drain(leader, ld);
+
+    disk fd;
+    fd.state.hard = hard_state{term_t{1}, no_node, offset_t{2}};
+    for (int i = 0; i < 4; ++i) {
+        fd.state.entries.push_back(entry{term_t{1}, entry_kind::data, "f", {}});
+    }
+    node follower(make_config(n2, {n1, n2, n3}), fd.state);
+
+    // Pass messages between the two until nothing moves.
+    std::vector<message> to_leader, to_follower;
+    follower.step(message{n1, n2, begin_epoch{term_t{3}}});
+    bool truncated = false;
+    for (int round = 0; round < 20; ++round) {
+        follower.tick();
+        while (follower.has_ready()) {
+            ready rd = follower.get_ready();
+            truncated = truncated || (rd.truncate_to == offset_t{2});
+            fd.persist(rd);
+            to_leader.insert(to_leader.end(), rd.messages.begin(), rd.messages.end());
+            follower.advance(rd);
+        }
+        for (const message& m : to_leader) {
+            leader.step(m);
+        }
+        to_leader.clear();
+        to_follower = drain(leader, ld);
+        for (const message& m : to_follower) {
+            if (const auto* r = std::get_if<fetch_response>(&m.body); r && r->diverging) {
+                // Epoch 1 ends at 2 in the leader's log.
+                CHECK(*r->diverging == epoch_end{term_t{1}, offset_t{2}});
+            }
+            follower.step(m);
+        }
+    }
+    CHECK(truncated);
+    CHECK(follower.log().end() == leader.log().end());
+    CHECK(follower.log().at(offset_t{2}).term == term_t{2});
+    CHECK(leader.high_watermark() == leader.log().end());  // both hold the leader_change entry
+    CHECK(follower.high_watermark() == leader.high_watermark());
+}
+
+TEST_CASE("a fetch answer respects fetch_entries_max and fetch_bytes_max") {
+    config c = make_config(n1, {n1, n2, n3});
+    c.fetch_entries_max = 4;
+    c.entry_bytes_max = 100;
+    c.fetch_bytes_max = 250;
+    disk d;
+    for (int i = 0; i < 10; ++i) {
+        d.state.entries.push_back(entry{term_t{1}, entry_kind::data, std::string(100, 'x'), {}});
+    }
+    d.state.hard.term = term_t{1};
+    node n(c, d.state);
+    elect(n, d);
+    drain(n, d);
+    n.step(message{n2, n1, fetch_request{n.term(), offset_t{0}, term_t{0}}});
+    const auto r = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(r.has_value());
+    CHECK(r->entries.size() == 2);  // a third would make 300 bytes
+    c.fetch_bytes_max = 1000;
+    node wide(c, d.state);
+    elect(wide, d);
+    drain(wide, d);
+    wide.step(message{n2, n1, fetch_request{wide.term(), offset_t{0}, term_t{0}}});
+    CHECK(find<fetch_response>(drain(wide, d), n2)->entries.size() == 4);
+}
+
+TEST_CASE("compact checks its snapshot id") {
+    node n(make_config(n1, {n1}), {});
+    disk d;
+    n.campaign();
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(n.propose("e").has_value());
+    }
+    drain(n, d);
+    REQUIRE(n.applied() == offset_t{6});
+    CHECK(n.compact(snapshot_id{offset_t{7}, term_t{1}}, "s").error() ==
+          errc::snapshot_out_of_range);
+    CHECK(n.compact(snapshot_id{offset_t{0}, term_t{0}}, "s").error() ==
+          errc::snapshot_out_of_range);
+    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{2}}, "s").error() ==
+          errc::snapshot_term_mismatch);
+    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{1}}, "s").has_value());
+    CHECK(n.compact(snapshot_id{offset_t{5}, term_t{1}}, "s").error() == errc::snapshot_pending);
+    ready rd = n.get_ready();
+    REQUIRE(rd.snap.has_value());
+    CHECK_FALSE(rd.restore_snapshot);
+    CHECK(rd.snap->id == snapshot_id{offset_t{4}, term_t{1}});
+    CHECK(rd.snap->voters == std::vector<node_id_t>{n1});
+    d.persist(rd);
+    n.advance(rd);
+    CHECK(n.log().start() == offset_t{4});
+    // A restart from the disk resumes after the snapshot.
+    node again(make_config(n1, {n1}), d.state);
+    CHECK(again.log().start() == offset_t{4});
+    CHECK(again.log().end() == offset_t{6});
+    CHECK(again.high_watermark() == offset_t{6});
+    CHECK(again.applied() == offset_t{4});
+}

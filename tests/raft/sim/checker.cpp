@@ -1,0 +1,222 @@
+#include "checker.h"
+
+#include <cstdlib>
+
+#include <fmt/format.h>
+
+#include "rng.h"
+
+namespace sluice::raft::sim {
+namespace {
+
+// Parses "<end>:<chain hex>:" at the front of a snapshot's bytes.
+bool decode_snapshot(const std::string& data, app_state& out) {
+    const char* p = data.c_str();
+    char* rest = nullptr;
+    const long long end = std::strtoll(p, &rest, 10);
+    if (rest == p || *rest != ':') {
+        return false;
+    }
+    p = rest + 1;
+    const unsigned long long chain = std::strtoull(p, &rest, 16);
+    if (rest == p || *rest != ':') {
+        return false;
+    }
+    out.applied_end = offset_t{end};
+    out.chain = chain;
+    return true;
+}
+
+[[noreturn]] void throw_check(const char* file, int line, const char* condition) {
+    throw core_check_failed(fmt::format("core check failed at {}:{}: {}", file, line, condition));
+}
+
+}  // namespace
+
+throw_on_core_check::throw_on_core_check() : previous_(set_invariant_handler(&throw_check)) {}
+
+throw_on_core_check::~throw_on_core_check() {
+    set_invariant_handler(previous_);
+}
+
+checker::checker() {
+    chains_.push_back(chain_seed());
+}
+
+void checker::fail(std::string what) {
+    if (!failure_) {
+        failure_ = std::move(what);
+    }
+}
+
+uint64_t checker::chain_seed() {
+    return 0x5eed5eed5eed5eedull;
+}
+
+uint64_t checker::chain_step(uint64_t chain, const entry& e) {
+    hasher d;
+    d.add(chain);
+    d.add(static_cast<uint64_t>(e.term.value()));
+    d.add(static_cast<uint64_t>(e.kind));
+    d.add_bytes(e.data.data(), e.data.size());
+    for (node_id_t v : e.voters) {
+        d.add(static_cast<uint64_t>(v.value()));
+    }
+    return d.value();
+}
+
+std::string checker::encode_snapshot(const app_state& app, size_t padding_bytes) {
+    return fmt::format("{}:{:016x}:", app.applied_end, app.chain) + std::string(padding_bytes, '.');
+}
+
+void checker::restore(node_id_t id, app_state& app, const snapshot& s) {
+    app_state loaded;
+    if (!decode_snapshot(s.data, loaded)) {
+        return fail(fmt::format("node {}: snapshot bytes unreadable", id));
+    }
+    const offset_t end = s.id.end_offset;
+    if (loaded.applied_end != end) {
+        return fail(
+            fmt::format("node {}: snapshot {} holds the state at {}", id, end, loaded.applied_end));
+    }
+    if (end > committed_end()) {
+        return fail(fmt::format("node {}: snapshot at {} is past the committed history {}", id, end,
+                                committed_end()));
+    }
+    if (loaded.chain != chain_at(end) ||
+        (end > offset_t{0} && history_[static_cast<size_t>(end.value() - 1)].term != s.id.term)) {
+        return fail(
+            fmt::format("node {}: snapshot at {} differs from the committed history", id, end));
+    }
+    app = loaded;
+}
+
+void checker::apply(node_id_t id, app_state& app, offset_t at, const entry& e) {
+    if (at != app.applied_end) {
+        return fail(fmt::format("node {}: applies offset {} but its state is at {}", id, at,
+                                app.applied_end));
+    }
+    if (at >= committed_end()) {
+        return fail(fmt::format("node {}: applies offset {} past the committed history {}", id, at,
+                                committed_end()));
+    }
+    const auto i = static_cast<size_t>(at.value());
+    if (e != history_[i] || app.chain != chains_[i]) {
+        return fail(fmt::format("node {}: applies at {} an entry of term {}, committed: term {}",
+                                id, at, e.term, history_[i].term));
+    }
+    app.chain = chain_step(app.chain, e);
+    app.applied_end = at + 1;
+}
+
+void checker::started(node_id_t id, const node& n, const disk_state& disk) {
+    life& l = lives_[id];
+    if (n.term() < disk.hard.term || n.high_watermark() < disk.hard.commit) {
+        return fail(fmt::format("node {}: restarted at term {} hw {} below its disk's {} / {}", id,
+                                n.term(), n.high_watermark(), disk.hard.term, disk.hard.commit));
+    }
+    if (n.high_watermark() > committed_end()) {
+        return fail(fmt::format("node {}: restarted with hw {} past the committed history {}", id,
+                                n.high_watermark(), committed_end()));
+    }
+    l.term = n.term();
+    l.high_watermark = n.high_watermark();
+    check_disk(id, disk);
+}
+
+void checker::disk_changed(node_id_t id, const disk_state& disk) {
+    life& l = lives_[id];
+    if (disk.hard.term < l.durable_term || disk.hard.commit < l.durable_commit) {
+        return fail(fmt::format("node {}: durable term/commit went back from {}/{} to {}/{}", id,
+                                l.durable_term, l.durable_commit, disk.hard.term,
+                                disk.hard.commit));
+    }
+    l.durable_term = disk.hard.term;
+    l.durable_commit = disk.hard.commit;
+}
+
+void checker::check_disk(node_id_t id, const disk_state& disk) {
+    if (disk.snap) {
+        app_state scratch;
+        restore(id, scratch, *disk.snap);
+    }
+    const offset_t end = std::min(disk.end(), disk.hard.commit);
+    for (offset_t o = disk.start; o < end; ++o) {
+        if (o >= committed_end() || *disk.find(o) != history_[static_cast<size_t>(o.value())]) {
+            return fail(
+                fmt::format("node {}: durable committed entry at {} differs from history", id, o));
+        }
+    }
+}
+
+void checker::observe(const node& n, const disk_lookup& disks) {
+    if (!ok()) {
+        return;
+    }
+    life& l = lives_[n.id()];
+    if (n.term() < l.term) {
+        return fail(fmt::format("node {}: term went back from {} to {}", n.id(), l.term, n.term()));
+    }
+    l.term = n.term();
+    if (n.current_role() == role::leader) {
+        auto [it, added] = leader_of_term_.emplace(n.term().value(), n.id());
+        if (!added && it->second != n.id()) {
+            return fail(
+                fmt::format("two leaders in term {}: {} and {}", n.term(), it->second, n.id()));
+        }
+    }
+    if (n.high_watermark() < l.high_watermark) {
+        return fail(fmt::format("node {}: high watermark went back from {} to {}", n.id(),
+                                l.high_watermark, n.high_watermark()));
+    }
+    if (n.high_watermark() > l.high_watermark) {
+        record_commit(n, l.high_watermark, n.high_watermark(), disks);
+        l.high_watermark = n.high_watermark();
+    }
+}
+
+void checker::record_commit(const node& n, offset_t from, offset_t to, const disk_lookup& disks) {
+    const raft_log& log = n.log();
+    for (offset_t o = from; o < to && ok(); ++o) {
+        if (o < log.start()) {
+            if (o >= committed_end()) {
+                fail(fmt::format("node {}: commits {} inside its snapshot before any node did",
+                                 n.id(), o));
+            }
+            continue;
+        }
+        const entry& e = log.at(o);
+        const auto i = static_cast<size_t>(o.value());
+        if (o < committed_end()) {
+            if (e != history_[i]) {
+                fail(fmt::format("node {}: committed entry at {} has term {}, history has term {}",
+                                 n.id(), o, e.term, history_[i].term));
+            }
+            continue;
+        }
+        if (o != committed_end()) {
+            fail(fmt::format("node {}: commits {} with a gap before it", n.id(), o));
+            continue;
+        }
+        size_t durable = 0;
+        for (node_id_t v : n.voters()) {
+            const disk_state* d = disks(v);
+            if (d == nullptr) {
+                continue;
+            }
+            const entry* held = d->find(o);
+            if ((held != nullptr && *held == e) || (d->snap && d->snap->id.end_offset > o)) {
+                ++durable;
+            }
+        }
+        if (durable < n.voters().size() / 2 + 1) {
+            fail(fmt::format("node {}: entry {} committed while on {} durable disks of {} voters",
+                             n.id(), o, durable, n.voters().size()));
+            continue;
+        }
+        history_.push_back(e);
+        chains_.push_back(chain_step(chains_.back(), e));
+    }
+}
+
+}  // namespace sluice::raft::sim

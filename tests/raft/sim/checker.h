@@ -1,0 +1,112 @@
+// The invariants the simulation checks after every event, and the global history of committed
+// entries they are checked against.
+//
+// What is checked, precisely:
+//  1. Election safety: at most one node is leader in any term (over the whole run).
+//  2. Terms: a live node's term never decreases; its durable term never decreases across
+//     flushes, crashes and restarts; a restarted node starts at its durable term or above.
+//  3. Commit: a live node's high watermark never decreases; its durable commit never decreases;
+//     a restarted node starts at its durable commit or above.
+//  4. History: when any node's high watermark passes an offset for the first time, the entry it
+//     holds there becomes the global committed entry at that offset; every later node that
+//     commits the offset must hold the same entry (or have it inside a snapshot). The global
+//     history only grows.
+//  5. Durability: when an entry first commits, a majority of the committing node's voter set
+//     holds it on its durable (flushed) disk, or a durable snapshot covering it.
+//  6. State machines: every node applies the committed entries in order, without gaps, and
+//     each equals the global entry at its offset; a snapshot a node loads (from the leader or its
+//     own disk) carries exactly the state that applying the global history up to it gives.
+//  7. Disks: the durable entries below a node's durable commit equal the global history.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "sluice/raft/invariant.h"
+#include "sluice/raft/node.h"
+#include "storage.h"
+
+namespace sluice::raft::sim {
+
+// A failed SLUICE_RAFT_CHECK inside the core, as an exception.
+struct core_check_failed : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// While one is alive, a failed core check throws core_check_failed instead of aborting, so a
+// run can report it and the next run can go on.
+class throw_on_core_check {
+  public:
+    throw_on_core_check();
+    ~throw_on_core_check();
+    throw_on_core_check(const throw_on_core_check&) = delete;
+    throw_on_core_check& operator=(const throw_on_core_check&) = delete;
+
+  private:
+    invariant_handler previous_;
+};
+
+// The state machine of the simulated application: a fingerprint of every entry applied.
+struct app_state {
+    offset_t applied_end{0};
+    uint64_t chain = 0;
+};
+
+class checker {
+  public:
+    using disk_lookup = std::function<const disk_state*(node_id_t)>;
+
+    checker();
+
+    bool ok() const { return !failure_; }
+    const std::optional<std::string>& failure() const { return failure_; }
+    void fail(std::string what);
+
+    const std::vector<entry>& committed() const { return history_; }
+    uint64_t terms_with_leader() const { return leader_of_term_.size(); }
+    offset_t committed_end() const { return offset_t{static_cast<int64_t>(history_.size())}; }
+    // The application state after applying the global history below `end`.
+    uint64_t chain_at(offset_t end) const { return chains_[static_cast<size_t>(end.value())]; }
+    static uint64_t chain_seed();
+    static uint64_t chain_step(uint64_t chain, const entry& e);
+
+    // The application's snapshot bytes for `app`, `padding_bytes` longer than needed so that a
+    // snapshot takes several chunks to transfer.
+    static std::string encode_snapshot(const app_state& app, size_t padding_bytes);
+    // Loads a snapshot into `app`; checks it against the history (invariant 6).
+    void restore(node_id_t id, app_state& app, const snapshot& s);
+    // Applies one committed entry (invariant 6).
+    void apply(node_id_t id, app_state& app, offset_t at, const entry& e);
+
+    // A node (re)started from `disk` (invariants 2, 3, 7).
+    void started(node_id_t id, const node& n, const disk_state& disk);
+    // A node's disk changed by a flush or a crash (invariants 2, 3).
+    void disk_changed(node_id_t id, const disk_state& disk);
+    // After every event that touched node `n` (invariants 1-5).
+    void observe(const node& n, const disk_lookup& disks);
+    // Invariant 7 for one disk.
+    void check_disk(node_id_t id, const disk_state& disk);
+
+  private:
+    struct life {
+        term_t term{0};
+        offset_t high_watermark{0};
+        term_t durable_term{0};
+        offset_t durable_commit{0};
+    };
+
+    void record_commit(const node& n, offset_t from, offset_t to, const disk_lookup& disks);
+
+    std::optional<std::string> failure_;
+    std::vector<entry> history_;
+    std::vector<uint64_t> chains_;  // chains_[o]: state after applying history_ below o
+    std::unordered_map<int64_t, node_id_t> leader_of_term_;
+    std::map<node_id_t, life> lives_;
+};
+
+}  // namespace sluice::raft::sim

@@ -1,0 +1,315 @@
+#include "cluster.h"
+
+#include "sluice/raft/errc.h"
+
+namespace sluice::raft::sim {
+namespace {
+
+uint64_t u(int64_t v) {
+    return static_cast<uint64_t>(v);
+}
+
+// A cheap fingerprint of a message for the run digest.
+void fingerprint(hasher& d, const message& m) {
+    d.add(m.body.index());
+    d.add(u(m.from.value()));
+    d.add(u(m.to.value()));
+    d.add(u(term_of(m).value()));
+    if (const auto* r = std::get_if<fetch_request>(&m.body)) {
+        d.add(u(r->fetch_offset.value()));
+    } else if (const auto* s = std::get_if<fetch_response>(&m.body)) {
+        d.add(u(s->fetch_offset.value()) ^ (u(s->high_watermark.value()) << 20) ^
+              (s->entries.size() << 40));
+    } else if (const auto* p = std::get_if<vote_response>(&m.body)) {
+        d.add(p->granted);
+    } else if (const auto* q = std::get_if<pre_vote_response>(&m.body)) {
+        d.add(q->granted);
+    }
+}
+
+}  // namespace
+
+cluster::cluster(cluster_options o)
+    : options_(std::move(o)), rng_(options_.seed), net_(options_.net) {
+    const int total = options_.voters + options_.observers;
+    for (int i = 1; i <= total; ++i) {
+        ids_.push_back(node_id_t{i});
+        if (i <= options_.voters) {
+            bootstrap_voters_.push_back(node_id_t{i});
+        }
+    }
+    nodes_.resize(static_cast<size_t>(total));
+    for (int i = 0; i < total; ++i) {
+        nodes_[static_cast<size_t>(i)].id = ids_[static_cast<size_t>(i)];
+        start(nodes_[static_cast<size_t>(i)]);
+    }
+}
+
+void cluster::start(sim_node& n) {
+    config c = options_.node_config;
+    c.id = n.id;
+    c.bootstrap_voters = bootstrap_voters_;
+    c.random_seed = options_.seed * 0x9e3779b97f4a7c15ull + u(n.id.value()) * 1000 + u(n.restarts);
+    n.core = std::make_unique<node>(c, n.disk.load());
+    n.out.reset();
+    n.app = app_state{offset_t{0}, checker::chain_seed()};
+    if (const auto& snap = n.disk.durable().snap) {
+        checker_.restore(n.id, n.app, *snap);
+    }
+    checker_.started(n.id, *n.core, n.disk.durable());
+    observe(n);
+}
+
+void cluster::observe(const sim_node& n) {
+    checker_.observe(*n.core, [this](node_id_t id) -> const disk_state* {
+        if (id.value() < 1 || id.value() > static_cast<int64_t>(nodes_.size())) {
+            return nullptr;
+        }
+        return &at(id).disk.durable();
+    });
+}
+
+void cluster::tick() {
+    ++now_;
+    digest_.add(u(now_));
+    for (sim_node& n : nodes_) {
+        if (n.core) {
+            n.core->tick();
+            observe(n);
+        }
+    }
+    message m;
+    while (net_.pop_due(now_, m)) {
+        deliver(m);
+    }
+    for (sim_node& n : nodes_) {
+        if (n.core) {
+            pump(n);
+        }
+    }
+}
+
+void cluster::deliver(const message& m) {
+    sim_node& n = at(m.to);
+    if (!n.core) {
+        return;
+    }
+    fingerprint(digest_, m);
+    if (options_.verbose) {
+        fmt::print("{:>6} deliver {}\n", now_, describe(m));
+    }
+    n.core->step(m);
+    observe(n);
+}
+
+void cluster::pump(sim_node& n) {
+    if (n.out && now_ >= n.flush_at) {
+        finish(n);
+    }
+    while (!n.out && n.core->has_ready()) {
+        ready rd = n.core->get_ready();
+        if (auto err = n.disk.write(rd)) {
+            checker_.fail(
+                fmt::format("node {}: ready breaks the storage contract: {}", n.id, *err));
+        }
+        event(
+            {7, u(n.id.value()), rd.entries.size(), rd.committed.size(), rd.messages.size()}, [&] {
+                return fmt::format(
+                    "ready node={} hard={} truncate={} snap={} entries={}@{} committed={}@{} "
+                    "msgs={}",
+                    n.id,
+                    rd.hard ? fmt::format("{}/{}/{}", rd.hard->term, rd.hard->vote, rd.hard->commit)
+                            : "-",
+                    rd.truncate_to ? fmt::format("{}", *rd.truncate_to) : "-",
+                    rd.snap ? fmt::format("{}{}", rd.snap->id.end_offset,
+                                          rd.restore_snapshot ? "R" : "")
+                            : "-",
+                    rd.entries.size(), rd.entries_offset, rd.committed.size(), rd.committed_offset,
+                    rd.messages.size());
+            });
+        n.out = std::move(rd);
+        n.flush_at =
+            now_ + rng_.between(options_.flush_delay_min_ticks, options_.flush_delay_max_ticks);
+        if (n.flush_at > now_) {
+            break;
+        }
+        finish(n);
+    }
+}
+
+void cluster::finish(sim_node& n) {
+    ready& rd = *n.out;
+    n.disk.flush();
+    checker_.disk_changed(n.id, n.disk.durable());
+    for (message& m : rd.messages) {
+        net_.send(std::move(m), now_, rng_);
+    }
+    if (rd.snap && rd.restore_snapshot) {
+        checker_.restore(n.id, n.app, *rd.snap);
+        ++stats_.snapshots_restored;
+    }
+    for (size_t i = 0; i < rd.committed.size(); ++i) {
+        checker_.apply(n.id, n.app, rd.committed_offset + static_cast<int64_t>(i), rd.committed[i]);
+    }
+    n.core->advance(rd);
+    n.out.reset();
+    observe(n);
+}
+
+void cluster::run(int64_t ticks) {
+    for (int64_t i = 0; i < ticks; ++i) {
+        tick();
+    }
+}
+
+bool cluster::run_until(const std::function<bool()>& pred, int64_t max_ticks) {
+    for (int64_t i = 0; i < max_ticks; ++i) {
+        if (pred()) {
+            return true;
+        }
+        tick();
+    }
+    return pred();
+}
+
+node_id_t cluster::leader() const {
+    node_id_t best = no_node;
+    term_t best_term{-1};
+    for (const sim_node& n : nodes_) {
+        if (n.core && n.core->current_role() == role::leader && n.core->term() > best_term) {
+            best = n.id;
+            best_term = n.core->term();
+        }
+    }
+    return best;
+}
+
+void cluster::crash(node_id_t id, bool lose_all_unflushed) {
+    sim_node& n = at(id);
+    if (!n.core) {
+        return;
+    }
+    n.core.reset();
+    n.out.reset();
+    const int64_t lost = n.disk.crash(rng_, lose_all_unflushed);
+    stats_.entries_lost += static_cast<uint64_t>(lost);
+    ++stats_.crashes;
+    checker_.disk_changed(id, n.disk.durable());
+    event({1, u(id.value()), u(lost)},
+          [&] { return fmt::format("crash node={} lost_entries={}", id, lost); });
+}
+
+void cluster::restart(node_id_t id) {
+    sim_node& n = at(id);
+    if (n.core) {
+        return;
+    }
+    ++n.restarts;
+    ++stats_.restarts;
+    event({2, u(id.value())}, [&] { return fmt::format("restart node={}", id); });
+    start(n);
+}
+
+void cluster::partition(const std::vector<std::vector<node_id_t>>& groups) {
+    std::map<node_id_t, int> g;
+    std::string text;
+    for (size_t i = 0; i < groups.size(); ++i) {
+        text += " {";
+        for (node_id_t id : groups[i]) {
+            g[id] = static_cast<int>(i) + 1;
+            digest_.add(u(id.value()) * 16 + i);
+            text += fmt::format(" {}", id);
+        }
+        text += " }";
+    }
+    net_.partition(std::move(g));
+    event({3}, [&] { return fmt::format("partition{}", text); });
+}
+
+void cluster::heal() {
+    net_.heal();
+    event({4}, [&] { return fmt::format("heal"); });
+}
+
+result<offset_t> cluster::propose(node_id_t id, std::string data) {
+    sim_node& n = at(id);
+    if (!n.core) {
+        return errc::not_leader;
+    }
+    auto r = n.core->propose(data);
+    event({5, u(id.value()), r ? u(r.value().value()) : ~0ull}, [&] {
+        return fmt::format("propose node={} {} -> {}", id, data,
+                           r ? fmt::format("offset {}", r.value()) : r.error().message());
+    });
+    if (r) {
+        ++stats_.proposals_accepted;
+    }
+    observe(n);
+    return r;
+}
+
+result<offset_t> cluster::add_voter(node_id_t at_id, node_id_t id) {
+    sim_node& n = at(at_id);
+    if (!n.core) {
+        return errc::not_leader;
+    }
+    auto r = n.core->propose_add_voter(id);
+    event({6, u(at_id.value()), u(id.value()), r ? 1u : 0u}, [&] {
+        return fmt::format("add_voter node={} voter={} -> {}", at_id, id,
+                           r ? "ok" : r.error().message());
+    });
+    stats_.voter_changes_accepted += r ? 1 : 0;
+    observe(n);
+    return r;
+}
+
+result<offset_t> cluster::remove_voter(node_id_t at_id, node_id_t id) {
+    sim_node& n = at(at_id);
+    if (!n.core) {
+        return errc::not_leader;
+    }
+    auto r = n.core->propose_remove_voter(id);
+    event({8, u(at_id.value()), u(id.value()), r ? 1u : 0u}, [&] {
+        return fmt::format("remove_voter node={} voter={} -> {}", at_id, id,
+                           r ? "ok" : r.error().message());
+    });
+    stats_.voter_changes_accepted += r ? 1 : 0;
+    observe(n);
+    return r;
+}
+
+result<void> cluster::take_snapshot(node_id_t id) {
+    sim_node& n = at(id);
+    if (!n.core) {
+        return errc::snapshot_out_of_range;
+    }
+    const offset_t end = n.app.applied_end;
+    const term_t term = n.core->log().term_at(end - 1).value_or(term_t{0});
+    auto r = n.core->compact(snapshot_id{end, term},
+                             checker::encode_snapshot(n.app, options_.snapshot_padding_bytes));
+    event({9, u(id.value()), u(end.value()), r ? 1u : 0u}, [&] {
+        return fmt::format("snapshot node={} at={} -> {}", id, end, r ? "ok" : r.error().message());
+    });
+    stats_.snapshots_taken += r ? 1 : 0;
+    observe(n);
+    return r;
+}
+
+void cluster::campaign(node_id_t id) {
+    sim_node& n = at(id);
+    if (n.core) {
+        n.core->campaign();
+        event({10, u(id.value())}, [&] { return fmt::format("campaign node={}", id); });
+        observe(n);
+    }
+}
+
+void cluster::final_checks() {
+    for (const sim_node& n : nodes_) {
+        checker_.check_disk(n.id, n.disk.durable());
+    }
+    digest_.add(u(checker_.committed_end().value()));
+    digest_.add(checker_.chain_at(checker_.committed_end()));
+}
+
+}  // namespace sluice::raft::sim

@@ -1,0 +1,101 @@
+#include "storage.h"
+
+#include <fmt/format.h>
+
+namespace sluice::raft::sim {
+
+const entry* disk_state::find(offset_t o) const {
+    if (o < start || o >= end()) {
+        return nullptr;
+    }
+    return &entries[static_cast<size_t>(o - start)];
+}
+
+std::optional<std::string> storage::apply(disk_state& d, const op& o) {
+    if (const auto* t = std::get_if<truncate_op>(&o)) {
+        if (t->from < d.end()) {
+            const offset_t keep = std::max(t->from, d.start);
+            d.entries.resize(static_cast<size_t>(keep - d.start));
+        }
+    } else if (const auto* s = std::get_if<snapshot>(&o)) {
+        if (d.snap && s->id.end_offset <= d.snap->id.end_offset) {
+            return fmt::format("snapshot at {} does not move past the stored one at {}",
+                               s->id.end_offset, d.snap->id.end_offset);
+        }
+        const offset_t end = s->id.end_offset;
+        if (d.end() <= end) {
+            d.entries.clear();
+        } else {
+            d.entries.erase(d.entries.begin(), d.entries.begin() + (end - d.start));
+        }
+        d.start = end;
+        d.snap = *s;
+    } else if (const auto* a = std::get_if<append_op>(&o)) {
+        if (a->at != d.end()) {
+            return fmt::format("entry appended at {} but the log ends at {}", a->at, d.end());
+        }
+        d.entries.push_back(a->e);
+    } else {
+        d.hard = std::get<hard_state>(o);
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> storage::write(const ready& rd) {
+    std::vector<op> ops;
+    if (rd.truncate_to) {
+        ops.emplace_back(truncate_op{*rd.truncate_to});
+    }
+    if (rd.snap) {
+        ops.emplace_back(*rd.snap);
+    }
+    for (size_t i = 0; i < rd.entries.size(); ++i) {
+        ops.emplace_back(append_op{rd.entries_offset + static_cast<int64_t>(i), rd.entries[i]});
+    }
+    if (rd.hard) {
+        ops.emplace_back(*rd.hard);
+    }
+    for (op& o : ops) {
+        if (auto err = apply(written_, o)) {
+            return err;
+        }
+        staged_.push_back(std::move(o));
+    }
+    if (written_.end() != rd.log_end_offset) {
+        return fmt::format("after the ready the stored log ends at {}, the core's at {}",
+                           written_.end(), rd.log_end_offset);
+    }
+    return std::nullopt;
+}
+
+void storage::flush() {
+    for (const op& o : staged_) {
+        apply(durable_, o);
+    }
+    staged_.clear();
+}
+
+int64_t storage::crash(rng& r, bool lose_all) {
+    const size_t keep = lose_all ? 0 : static_cast<size_t>(r.below(staged_.size() + 1));
+    int64_t lost = 0;
+    for (size_t i = 0; i < staged_.size(); ++i) {
+        if (i < keep) {
+            apply(durable_, staged_[i]);
+        } else if (std::holds_alternative<append_op>(staged_[i])) {
+            ++lost;
+        }
+    }
+    staged_.clear();
+    written_ = durable_;
+    return lost;
+}
+
+persisted_state storage::load() const {
+    persisted_state s;
+    s.hard = durable_.hard;
+    s.snap = durable_.snap;
+    s.entries.assign(durable_.entries.begin(), durable_.entries.end());
+    return s;
+}
+
+}  // namespace sluice::raft::sim

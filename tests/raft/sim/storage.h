@@ -1,0 +1,62 @@
+// The simulated disk of one node. Writes of a ready are first "written" (in the page cache) and
+// become durable only at flush() (fsync). A crash keeps the durable state plus a random prefix of
+// the unflushed writes, in write order, and loses the rest.
+//
+// It also checks that the core keeps the storage contract of ready.h (entries are appended at
+// the end of the log, snapshots move forward).
+#pragma once
+
+#include <deque>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "rng.h"
+#include "sluice/raft/ready.h"
+
+namespace sluice::raft::sim {
+
+struct disk_state {
+    hard_state hard;
+    std::optional<snapshot> snap;
+    offset_t start{0};
+    std::deque<entry> entries;
+
+    offset_t end() const { return start + static_cast<int64_t>(entries.size()); }
+    // The entry at `o` if this disk holds it.
+    const entry* find(offset_t o) const;
+};
+
+class storage {
+  public:
+    // Stages the writes of `rd`. Returns an error if the ready breaks the storage contract.
+    std::optional<std::string> write(const ready& rd);
+    // Makes every staged write durable.
+    void flush();
+    // Loses the staged writes except a random prefix (none if lose_all). Returns how many
+    // entries were lost.
+    int64_t crash(rng& r, bool lose_all);
+
+    const disk_state& durable() const { return durable_; }
+    // The state a restarting node is built from.
+    persisted_state load() const;
+
+  private:
+    struct truncate_op {
+        offset_t from;
+    };
+    struct append_op {
+        offset_t at;
+        entry e;
+    };
+    using op = std::variant<truncate_op, snapshot, append_op, hard_state>;
+
+    static std::optional<std::string> apply(disk_state& d, const op& o);
+
+    disk_state durable_;
+    disk_state written_;  // durable_ plus every staged write
+    std::vector<op> staged_;
+};
+
+}  // namespace sluice::raft::sim
