@@ -1,0 +1,27 @@
+// Checks the record batches of one partition of a produce request before any of them is appended,
+// so that a request either appends all of a partition's batches or none (barring an I/O error).
+// Work is per batch, never per record beyond what batch_view::parse does once. Pure.
+#pragma once
+
+#include <cstddef>
+#include <string>
+
+#include "sluice/protocol/errc.h"
+#include "sluice/protocol/record_batch.h"
+
+namespace sluice::broker {
+
+struct batch_check {
+    errc error = errc::none;
+    std::string message;  // for the produce response's error_message
+    size_t batches = 0;   // batches found (when error == none)
+};
+
+// `records` holds one or more RecordBatch v2 batches back to back. Errors:
+//   invalid_record                no batch at all, or a batch breaking the record rules
+//   message_too_large             a batch larger than `max_batch_bytes` (checked before its CRC)
+//   corrupt_message               framing, size or CRC wrong, or a partial batch at the end
+//   unsupported_compression_type  a codec Sluice does not have
+batch_check validate_batches(bytes_view records, size_t max_batch_bytes);
+
+}  // namespace sluice::broker

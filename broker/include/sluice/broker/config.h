@@ -1,0 +1,132 @@
+// The broker's configuration: Kafka's key names in a properties file, `--override key=value` on
+// the command line, and one table (config_keys()) that says every key's default and meaning. The
+// same table prints `--help` and is checked against docs/broker.md by a test.
+//
+// Everything here is pure: no files are opened except by read_properties_file, nothing is logged.
+// Errors are values that name the key, the value and the reason; main() prints them as
+//   sluice-broker: config: log.segment.bytes=12: must be at least 4096
+// and exits with code 1.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/outcome/policy/terminate.hpp>
+#include <boost/outcome/result.hpp>
+
+#include "sluice/protocol/types.h"
+#include "sluice/storage/log_config.h"
+
+namespace sluice::broker {
+
+// A configuration problem: which key (empty for file-level problems), its value, and why.
+struct config_error {
+    std::string key;
+    std::string value;
+    std::string reason;
+
+    // "key=value: reason", or just "reason" when there is no key.
+    std::string to_string() const;
+};
+
+template <typename T>
+using config_result =
+    boost::outcome_v2::result<T, config_error, boost::outcome_v2::policy::terminate>;
+
+enum class log_level { error, warn, info, debug };
+
+std::string_view log_level_name(log_level l);
+
+// One listener, `NAME://host:port`. Only PLAINTEXT exists so far.
+struct listener {
+    std::string name = "PLAINTEXT";
+    std::string host;  // empty: every interface
+    uint16_t port = 0;
+
+    // "PLAINTEXT://host:port", IPv6 hosts in brackets.
+    std::string to_string() const;
+};
+
+// Parses "PLAINTEXT://host:port" (host may be empty or a bracketed IPv6 address). The reason on
+// failure, in words.
+config_result<listener> parse_listener(std::string_view text);
+
+// Bounds of some settings.
+inline constexpr int64_t long_max = INT64_MAX;  // Kafka's Long.MAX_VALUE
+// Topics may not have more partitions than this (a named bound; Kafka has none).
+inline constexpr int32_t partitions_per_topic_max = 10000;
+inline constexpr int32_t io_threads_max = 256;
+inline constexpr int32_t queued_requests_max = 100000;
+
+// The broker's settings after parsing. Defaults are Kafka's unless a comment says otherwise; the
+// table in config.cpp holds the same defaults as text, and a test checks that they agree.
+struct broker_config {
+    node_id_t node_id{0};
+    // Sluice's default port is 9192 (Kafka's is 9092), on the loopback interface.
+    listener listen{"PLAINTEXT", "127.0.0.1", 9192};
+    // Unset: the listener's host (or this machine's host name when it binds every interface)
+    // and the port actually bound.
+    std::optional<listener> advertised;
+    // One directory (Kafka's log.dirs may list several; Sluice refuses more than one).
+    std::filesystem::path log_dir = "/tmp/sluice-logs";
+    int32_t num_partitions = 1;
+    int16_t default_replication_factor = 1;
+    // Defaults of every topic's log (log.segment.bytes, log.roll.*, log.retention.*,
+    // log.index.interval.bytes, log.flush.interval.messages).
+    storage::log_config log;
+    int64_t log_retention_check_interval_ms = 300000;
+    // Periodic flush of page-cache logs; unset (Kafka's default) means never.
+    std::optional<int64_t> log_flush_interval_ms;
+    bool auto_create_topics_enable = true;
+    // The largest record batch a producer may send (bytes, whole batch).
+    int32_t message_max_bytes = 1048588;
+    // The largest frame the broker reads (Kafka: the largest request).
+    int32_t socket_request_max_bytes = 104857600;
+    // The most record bytes one fetch response carries (Kafka's broker-side fetch.max.bytes).
+    int32_t fetch_max_bytes = 57671680;
+    // Sluice's choice (Kafka's default is unlimited).
+    int32_t max_connections = 1000;
+    // -1: never close idle connections.
+    int64_t connections_max_idle_ms = 600000;
+    // Sluice-specific: frames read ahead of the one being handled, per connection.
+    int32_t queued_max_requests_per_connection = 100;
+    // Sluice-specific: bytes of frames read ahead, per connection (one frame is always admitted).
+    int64_t queued_max_request_bytes_per_connection = 104857600;
+    int32_t num_io_threads = default_io_threads();
+    log_level level = log_level::info;
+
+    static int32_t default_io_threads();
+};
+
+// A key of the table: its name, its default as text ("" if unset), and a one-line description.
+struct key_info {
+    std::string_view name;
+    std::string_view default_text;
+    std::string_view description;
+};
+
+std::span<const key_info> config_keys();
+
+// `--help` text: usage and every key with its default and description.
+std::string help_text();
+
+// Properties in file order, later duplicates overriding earlier ones (as java.util.Properties).
+using properties = std::map<std::string, std::string, std::less<>>;
+
+// Parses `key=value` lines: `#` and `!` start comments, blank lines are skipped, keys and values
+// are trimmed. `source` names the input in errors ("server.properties:12: ...").
+config_result<properties> parse_properties(std::string_view text, std::string_view source);
+
+config_result<properties> read_properties_file(const std::filesystem::path& path);
+
+// Validates every key and value; unknown keys are errors. Keys with precedence (log.roll.ms over
+// log.roll.hours, log.retention.ms over .minutes over .hours, log.dirs over log.dir) follow Kafka.
+config_result<broker_config> make_config(const properties& props);
+
+}  // namespace sluice::broker

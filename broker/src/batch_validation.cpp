@@ -1,0 +1,60 @@
+#include "sluice/broker/batch_validation.h"
+
+#include <fmt/format.h>
+
+#include "sluice/protocol/batch_format.h"
+#include "sluice/protocol/byte_order.h"
+
+namespace sluice::broker {
+
+batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
+    namespace bf = batch_format;
+    batch_check out;
+    if (records.empty()) {
+        out.error = errc::invalid_record;
+        out.message = "no record batch";
+        return out;
+    }
+    size_t pos = 0;
+    while (pos < records.size()) {
+        bytes_view rest = records.subspan(pos);
+        auto fail = [&](errc e, std::string_view why) {
+            out.error = e;
+            out.message = fmt::format("record batch {} at byte {}: {}", out.batches, pos, why);
+            out.batches = 0;
+            return out;
+        };
+        if (rest.size() < bf::length_field_end) {
+            return fail(errc::corrupt_message, "truncated batch header");
+        }
+        // The size comes first so that an oversized batch is refused without reading it.
+        int64_t length = load_be<int32_t>(rest.data() + bf::batch_length_pos);
+        int64_t size = int64_t(bf::length_field_end) + length;
+        if (length >= 0 && uint64_t(size) > max_batch_bytes) {
+            return fail(errc::message_too_large,
+                        fmt::format("{} bytes is larger than the limit of {} bytes "
+                                    "(max.message.bytes)",
+                                    size, max_batch_bytes));
+        }
+        auto header = read_header(rest);
+        if (!header) {
+            return fail(errc::corrupt_message, "invalid batch header");
+        }
+        if (header.value().size_bytes() > rest.size()) {
+            return fail(errc::corrupt_message, "batch extends past the end of the records");
+        }
+        auto view = batch_view::parse(rest.first(header.value().size_bytes()));
+        if (!view) {
+            auto e = view.error().category() == sluice_category()
+                         ? static_cast<errc>(view.error().value())
+                         : errc::corrupt_message;
+            return fail(
+                e, e == errc::corrupt_message ? "CRC or record framing is wrong" : errc_name(e));
+        }
+        ++out.batches;
+        pos += header.value().size_bytes();
+    }
+    return out;
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,416 @@
+// The table of broker keys and the validation of every value.
+#include "sluice/broker/config.h"
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "config_values.h"
+#include "sluice/protocol/batch_format.h"
+
+namespace sluice::broker {
+namespace {
+
+using values::reason;
+
+constexpr int64_t int32_max = INT32_MAX;
+constexpr int64_t ms_per_minute = 60'000;
+constexpr int64_t ms_per_hour = 3'600'000;
+
+struct key_spec {
+    key_info info;
+    // Applies a value to the config; returns the reason it is bad.
+    reason (*apply)(broker_config&, std::string_view);
+};
+
+reason set_listeners(broker_config& c, std::string_view v) {
+    auto l = parse_listener(v);
+    if (!l) {
+        return l.error().reason;
+    }
+    c.listen = l.value();
+    return std::nullopt;
+}
+
+reason set_advertised(broker_config& c, std::string_view v) {
+    auto l = parse_listener(v);
+    if (!l) {
+        return l.error().reason;
+    }
+    if (l.value().host.empty() || l.value().host == "0.0.0.0" || l.value().host == "::") {
+        return std::string("must name the host clients connect to");
+    }
+    c.advertised = l.value();
+    return std::nullopt;
+}
+
+reason set_log_dirs(broker_config& c, std::string_view v) {
+    if (v.find(',') != std::string_view::npos) {
+        return std::string(
+            "several log directories are not supported yet; give exactly one directory");
+    }
+    if (v.empty()) {
+        return std::string("must name a directory");
+    }
+    c.log_dir = std::filesystem::path(std::string(v));
+    return std::nullopt;
+}
+
+reason set_log_level(broker_config& c, std::string_view v) {
+    std::string lower;
+    for (char ch : v) {
+        lower.push_back(char(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch));
+    }
+    for (auto l : {log_level::error, log_level::warn, log_level::info, log_level::debug}) {
+        if (lower == log_level_name(l)) {
+            c.level = l;
+            return std::nullopt;
+        }
+    }
+    return std::string("must be one of error, warn, info, debug");
+}
+
+// Lower-precedence keys come first: the table is applied in order, so log.dir is overridden by
+// log.dirs, log.roll.hours by log.roll.ms, log.retention.hours by .minutes by .ms (as Kafka).
+const key_spec specs[] = {
+    {{"node.id", "0", "Id of this broker, as clients see it in metadata (0 or more)."},
+     [](broker_config& c, std::string_view v) -> reason {
+         int32_t id = 0;
+         auto r = values::to_int(v, 0, int32_max, id);
+         c.node_id = node_id_t{id};
+         return r;
+     }},
+    {{"listeners", "PLAINTEXT://127.0.0.1:9192",
+      "The one listener, PLAINTEXT://host:port; empty host: every interface; port 0: any free "
+      "port."},
+     set_listeners},
+    {{"advertised.listeners", "",
+      "Address given to clients in metadata, PLAINTEXT://host:port (port 0: the bound port). "
+      "Unset: the listener's host (this machine's name if it binds every interface) and the "
+      "bound port."},
+     set_advertised},
+    {{"log.dir", "/tmp/sluice-logs", "Data directory, used when log.dirs is not set."},
+     set_log_dirs},
+    {{"log.dirs", "/tmp/sluice-logs",
+      "Data directory (one; several comma-separated directories are refused)."},
+     set_log_dirs},
+    {{"num.partitions", "1", "Partitions of a topic created without a count (1 to 10000)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, partitions_per_topic_max, c.num_partitions);
+     }},
+    {{"default.replication.factor", "1",
+      "Replication factor of a topic created without one; topics with more than 1 are refused "
+      "(INVALID_REPLICATION_FACTOR) since this is a single broker."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, INT16_MAX, c.default_replication_factor);
+     }},
+    {{"log.segment.bytes", "1073741824",
+      "Roll to a new segment before one grows past this many bytes (4096 to 2147483647)."},
+     [](broker_config& c, std::string_view v) -> reason {
+         int64_t b = 0;
+         auto r = values::to_long(v, int64_t(storage::segment_bytes_min),
+                                  int64_t(storage::segment_bytes_max), b);
+         c.log.segment_bytes = uint64_t(b);
+         return r;
+     }},
+    {{"log.roll.hours", "168", "Roll a segment that is this many hours old (log.roll.ms wins)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_scaled_ms(v, 1, long_max / ms_per_hour, ms_per_hour, c.log.segment_ms);
+     }},
+    {{"log.roll.ms", "", "Roll a segment that is this many milliseconds old (1 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.log.segment_ms);
+     }},
+    {{"log.retention.hours", "168",
+      "Delete segments whose newest record is older than this many hours; -1: keep forever."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_scaled_ms(v, -1, long_max / ms_per_hour, ms_per_hour,
+                                     c.log.retention_ms);
+     }},
+    {{"log.retention.minutes", "",
+      "As log.retention.hours, in minutes (wins over log.retention.hours)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_scaled_ms(v, -1, long_max / ms_per_minute, ms_per_minute,
+                                     c.log.retention_ms);
+     }},
+    {{"log.retention.ms", "",
+      "As log.retention.hours, in milliseconds (wins over .minutes and .hours); -1: forever."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, -1, long_max, c.log.retention_ms);
+     }},
+    {{"log.retention.bytes", "-1",
+      "Delete the oldest segments while a partition is larger than this; -1: no limit."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, -1, long_max, c.log.retention_bytes);
+     }},
+    {{"log.retention.check.interval.ms", "300000",
+      "How often retention runs over every partition (milliseconds, 1 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.log_retention_check_interval_ms);
+     }},
+    {{"log.index.interval.bytes", "4096",
+      "Bytes of log between two entries of the sparse offset and time indexes."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 0, int32_max, c.log.index_interval_bytes);
+     }},
+    {{"log.flush.interval.messages", "9223372036854775807",
+      "1: fsync (group commit) before acknowledging a write; 9223372036854775807: acknowledge "
+      "from the page cache. No other value is supported."},
+     [](broker_config& c, std::string_view v) {
+         bool fsync = false;
+         auto r = values::to_flush_messages(v, fsync);
+         c.log.flush = fsync ? storage::flush_mode::fsync : storage::flush_mode::page_cache;
+         return r;
+     }},
+    {{"log.flush.interval.ms", "",
+      "Flush page-cache logs to disk this often (milliseconds); unset: never (the OS decides)."},
+     [](broker_config& c, std::string_view v) -> reason {
+         int64_t ms = 0;
+         if (auto r = values::to_long(v, 1, long_max, ms)) {
+             return r;
+         }
+         c.log_flush_interval_ms = ms == long_max ? std::nullopt : std::optional<int64_t>(ms);
+         return std::nullopt;
+     }},
+    {{"auto.create.topics.enable", "true",
+      "Create a topic that a metadata request names and that does not exist, if the request "
+      "allows it."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_bool(v, c.auto_create_topics_enable);
+     }},
+    {{"message.max.bytes", "1048588",
+      "Largest record batch a producer may send (bytes); larger ones get MESSAGE_TOO_LARGE."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 0, int64_t(batch_format::batch_size_max), c.message_max_bytes);
+     }},
+    {{"socket.request.max.bytes", "104857600",
+      "Largest frame the broker reads; a larger one closes the connection (1024 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1024, int32_max, c.socket_request_max_bytes);
+     }},
+    {{"fetch.max.bytes", "57671680",
+      "Most record bytes one fetch response carries, whatever the request asks (1024 or "
+      "more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1024, int32_max, c.fetch_max_bytes);
+     }},
+    {{"max.connections", "1000",
+      "Most client connections at once; more are closed at accept with a log line."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, int32_max, c.max_connections);
+     }},
+    {{"connections.max.idle.ms", "600000",
+      "Close a connection with no request for this long (milliseconds); -1: never."},
+     [](broker_config& c, std::string_view v) -> reason {
+         if (v == "0") {
+             return std::string("must be -1 (never) or at least 1");
+         }
+         return values::to_long(v, -1, long_max, c.connections_max_idle_ms);
+     }},
+    {{"queued.max.requests.per.connection", "100",
+      "Sluice: requests read ahead of the one being handled, per connection; then the broker "
+      "stops reading that socket."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, queued_requests_max, c.queued_max_requests_per_connection);
+     }},
+    {{"queued.max.request.bytes.per.connection", "104857600",
+      "Sluice: bytes of requests read ahead per connection (one request is always let in)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.queued_max_request_bytes_per_connection);
+     }},
+    {{"num.io.threads", "number of CPU cores",
+      "Threads that run the network and every partition's work (1 to 256)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, io_threads_max, c.num_io_threads);
+     }},
+    {{"log.level", "info", "Sluice: least severe log lines printed: error, warn, info or debug."},
+     set_log_level},
+};
+
+const std::vector<key_info>& key_infos() {
+    static const std::vector<key_info> infos = [] {
+        std::vector<key_info> out;
+        for (const auto& s : specs) {
+            out.push_back(s.info);
+        }
+        return out;
+    }();
+    return infos;
+}
+
+}  // namespace
+
+std::string config_error::to_string() const {
+    if (key.empty()) {
+        return reason;
+    }
+    return fmt::format("{}={}: {}", key, value, reason);
+}
+
+std::string_view log_level_name(log_level l) {
+    switch (l) {
+        case log_level::error:
+            return "error";
+        case log_level::warn:
+            return "warn";
+        case log_level::info:
+            return "info";
+        case log_level::debug:
+            return "debug";
+    }
+    return "info";
+}
+
+int32_t broker_config::default_io_threads() {
+    unsigned n = std::thread::hardware_concurrency();
+    return int32_t(std::clamp<unsigned>(n, 1, io_threads_max));
+}
+
+std::string listener::to_string() const {
+    bool v6 = host.find(':') != std::string::npos;
+    return fmt::format("{}://{}{}{}:{}", name, v6 ? "[" : "", host, v6 ? "]" : "", port);
+}
+
+config_result<listener> parse_listener(std::string_view text) {
+    auto bad = [&](std::string why) { return config_error{"", std::string(text), std::move(why)}; };
+    if (text.find(',') != std::string_view::npos) {
+        return bad("only one listener is supported");
+    }
+    size_t sep = text.find("://");
+    if (sep == std::string_view::npos) {
+        return bad("expected PLAINTEXT://host:port");
+    }
+    std::string name;
+    for (char ch : text.substr(0, sep)) {
+        name.push_back(char(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch));
+    }
+    if (name != "PLAINTEXT") {
+        return bad(fmt::format("listener '{}' is not supported; only PLAINTEXT is", name));
+    }
+    std::string_view rest = text.substr(sep + 3);
+    std::string_view host;
+    std::string_view port_text;
+    if (!rest.empty() && rest.front() == '[') {
+        size_t close = rest.find(']');
+        if (close == std::string_view::npos || close + 1 >= rest.size() || rest[close + 1] != ':') {
+            return bad("expected PLAINTEXT://[ipv6]:port");
+        }
+        host = rest.substr(1, close - 1);
+        port_text = rest.substr(close + 2);
+    } else {
+        size_t colon = rest.rfind(':');
+        if (colon == std::string_view::npos) {
+            return bad("expected PLAINTEXT://host:port");
+        }
+        host = rest.substr(0, colon);
+        port_text = rest.substr(colon + 1);
+        bool host_ok = std::all_of(host.begin(), host.end(), [](char ch) {
+            return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '.' || ch == '-' || ch == '_';
+        });
+        if (!host_ok) {
+            return bad(fmt::format("'{}' is not a host name or address", host));
+        }
+    }
+    auto port = values::parse_long(port_text);
+    if (!port || *port < 0 || *port > 65535) {
+        return bad(fmt::format("port '{}' is not a number from 0 to 65535", port_text));
+    }
+    return listener{name, std::string(host), uint16_t(*port)};
+}
+
+std::span<const key_info> config_keys() {
+    return key_infos();
+}
+
+std::string help_text() {
+    std::string out =
+        "Usage: sluice-broker [--config FILE] [--override key=value ...] [--help] [--version]\n"
+        "\n"
+        "Runs one Sluice broker. Settings come from FILE (a properties file: key=value lines,\n"
+        "# and ! comments), then from each --override, which wins. With no settings at all the\n"
+        "broker keeps its data in /tmp/sluice-logs and listens on 127.0.0.1:9192.\n"
+        "\n"
+        "  --config FILE            read settings from FILE\n"
+        "  --override key=value     set one key (repeatable)\n"
+        "  --help                   print this text\n"
+        "  --version                print the version\n"
+        "\n"
+        "Keys (Kafka's names; 'Sluice' marks keys Kafka does not have):\n";
+    for (const auto& k : config_keys()) {
+        out += fmt::format("  {} (default: {})\n      {}\n", k.name,
+                           k.default_text.empty() ? "unset" : k.default_text, k.description);
+    }
+    out +=
+        "\n"
+        "Topic configs accepted by CreateTopics: segment.bytes, segment.ms, retention.ms,\n"
+        "retention.bytes, index.interval.bytes, flush.messages, max.message.bytes.\n"
+        "\n"
+        "Exit codes: 0 after a clean stop (SIGTERM or SIGINT), 1 for a configuration error,\n"
+        "2 when the broker cannot start (port in use, data directory unusable or locked).\n";
+    return out;
+}
+
+config_result<properties> parse_properties(std::string_view text, std::string_view source) {
+    properties out;
+    size_t line_no = 0;
+    while (!text.empty()) {
+        size_t nl = text.find('\n');
+        std::string_view line = text.substr(0, nl);
+        text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
+        ++line_no;
+        line = values::trim(line);
+        if (line.empty() || line.front() == '#' || line.front() == '!') {
+            continue;
+        }
+        size_t eq = line.find('=');
+        if (eq == std::string_view::npos) {
+            return config_error{"", "", fmt::format("{}:{}: expected key=value", source, line_no)};
+        }
+        auto key = values::trim(line.substr(0, eq));
+        if (key.empty()) {
+            return config_error{"", "", fmt::format("{}:{}: empty key", source, line_no)};
+        }
+        out[std::string(key)] = std::string(values::trim(line.substr(eq + 1)));
+    }
+    return out;
+}
+
+config_result<properties> read_properties_file(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        return config_error{"", "", fmt::format("cannot read {}", path.string())};
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    if (in.bad()) {
+        return config_error{"", "", fmt::format("cannot read {}", path.string())};
+    }
+    return parse_properties(text.str(), path.string());
+}
+
+config_result<broker_config> make_config(const properties& props) {
+    for (const auto& [key, value] : props) {
+        bool known = std::any_of(std::begin(specs), std::end(specs),
+                                 [&](const key_spec& s) { return s.info.name == key; });
+        if (!known) {
+            return config_error{key, value, "unknown key (sluice-broker --help lists every key)"};
+        }
+    }
+    broker_config c;
+    for (const auto& s : specs) {
+        auto it = props.find(s.info.name);
+        if (it == props.end()) {
+            continue;
+        }
+        if (auto why = s.apply(c, it->second)) {
+            return config_error{it->first, it->second, *why};
+        }
+    }
+    return c;
+}
+
+}  // namespace sluice::broker

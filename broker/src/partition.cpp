@@ -1,0 +1,281 @@
+#include "partition.h"
+
+#include "metadata_store.h"
+#include "sluice/broker/batch_validation.h"
+#include "sluice/broker/logging.h"
+#include "sluice/protocol/batch_format.h"
+#include "sluice/protocol/byte_order.h"
+
+namespace sluice::broker {
+
+result<std::shared_ptr<partition>> partition::open(executor strand, options opts) {
+    auto& fs = storage::posix_file_system();
+    if (opts.create) {
+        // No topic owns this directory (the registry checked), so anything in it is a leftover.
+        SLUICE_TRY(storage::partition_log::destroy(fs, opts.dir));
+    }
+    storage::log_options lo;
+    lo.dir = opts.dir;
+    lo.config = opts.settings.log;
+    lo.sync = opts.flusher;
+    SLUICE_TRY(auto log, storage::partition_log::open(std::move(lo)));
+    SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts.dir));
+    if (epochs.empty()) {
+        epochs.push_back({leader_epoch_t{0}, log->start_offset()});
+        SLUICE_TRY(write_leader_epochs(fs, opts.dir, epochs));
+    }
+    auto epoch = epochs.back().epoch;
+    const auto& r = log->recovery();
+    if (!opts.create && (r.segments_scanned > 0 || r.bytes_truncated > 0)) {
+        logging::info("{}-{}: recovered: {} segments scanned ({} bytes), {} bytes cut", opts.topic,
+                      opts.id, r.segments_scanned, r.bytes_scanned, r.bytes_truncated);
+    }
+    return std::shared_ptr<partition>(
+        new partition(std::move(strand), std::move(opts), std::move(log), epoch));
+}
+
+partition::partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
+                     leader_epoch_t epoch)
+    : strand_(std::move(strand)),
+      opts_(std::move(opts)),
+      log_(std::move(log)),
+      state_(log_->end_offset(), opts_.settings.log.flush == storage::flush_mode::fsync),
+      epoch_(epoch.value()) {}
+
+errc partition::report(std::string_view what, const std::error_code& ec) {
+    if (ec.category() == sluice_category()) {
+        auto e = static_cast<errc>(ec.value());
+        if (e == errc::kafka_storage_error) {
+            logging::error("{}-{}: {}: the log has failed and takes no more writes", topic(), id(),
+                           what);
+        }
+        return e;
+    }
+    logging::error("{}-{}: {}: {}", topic(), id(), what, ec.message());
+    return errc::kafka_storage_error;
+}
+
+partition::append_outcome partition::append(std::span<std::byte> batches) {
+    append_outcome out;
+    if (!log_) {
+        out.error = closed_reason_;
+        return out;
+    }
+    auto check = validate_batches(batches, size_t(opts_.settings.max_message_bytes));
+    if (check.error != errc::none) {
+        out.error = check.error;
+        out.message = std::move(check.message);
+        return out;
+    }
+    const leader_epoch_t epoch = leader_epoch();
+    size_t pos = 0;
+    bool appended = false;
+    while (pos < batches.size()) {
+        // validate_batches checked every length, so the framing can be trusted here.
+        size_t size =
+            batch_format::length_field_end +
+            size_t(load_be<int32_t>(batches.data() + pos + batch_format::batch_length_pos));
+        auto batch = batches.subspan(pos, size);
+        set_leader_epoch(batch, epoch);
+        auto r = log_->append(batch);
+        if (!r) {
+            out.error = report("append", r.error());
+            if (out.error == errc::kafka_storage_error) {
+                out.message = r.error().message();
+            }
+            break;
+        }
+        if (!appended) {
+            out.base_offset = r.value().base_offset;
+            appended = true;
+        }
+        out.last_offset = r.value().last_offset;
+        pos += size;
+    }
+    if (appended) {
+        state_.appended(log_->end_offset());
+        request_durable();
+    }
+    out.log_start = log_->start_offset();
+    return out;
+}
+
+void partition::wait_for_hw(offset_t target, partition_state::ack_callback done) {
+    if (!log_) {
+        done(closed_reason_);
+        return;
+    }
+    state_.wait_for_hw(target, std::move(done));
+}
+
+void partition::request_durable() {
+    if (!log_) {
+        return;
+    }
+    auto upto = state_.take_durable_request();
+    if (!upto) {
+        return;
+    }
+    // The completion runs on the flusher's thread; the state belongs to the strand.
+    log_->on_durable([self = shared_from_this(), end = *upto](std::error_code ec) {
+        boost::asio::post(self->strand_, [self, end, ec] { self->durable_done(end, ec); });
+    });
+}
+
+void partition::durable_done(offset_t end, std::error_code ec) {
+    if (ec) {
+        report("fsync", ec);
+        state_.durable_failed(errc::kafka_storage_error);
+    } else {
+        state_.durable(end);
+    }
+    request_durable();  // appends that arrived while this fsync ran
+}
+
+partition::read_outcome partition::read(offset_t from, size_t max_bytes, bool first_may_exceed,
+                                        leader_epoch_t current_epoch,
+                                        const std::shared_ptr<wakeup>& waiter) {
+    read_outcome out;
+    if (!log_) {
+        out.error = closed_reason_;
+        return out;
+    }
+    out.high_watermark = state_.high_watermark();
+    out.log_start = log_->start_offset();
+    out.next = from;
+    if (current_epoch != no_leader_epoch && current_epoch != leader_epoch()) {
+        out.error =
+            current_epoch < leader_epoch() ? errc::fenced_leader_epoch : errc::unknown_leader_epoch;
+        return out;
+    }
+    if (from < log_->start_offset() || from > log_->end_offset()) {
+        out.error = errc::offset_out_of_range;
+        return out;
+    }
+    if (max_bytes > 0 || first_may_exceed) {
+        auto r = log_->read(from, max_bytes, state_.high_watermark());
+        if (!r) {
+            out.error = report("read", r.error());
+            return out;
+        }
+        if (first_may_exceed || r.value().bytes.size() <= max_bytes) {
+            out.bytes = std::move(r.value().bytes);
+            out.next = r.value().next_offset;
+        }
+    }
+    if (waiter) {
+        state_.add_waiter(waiter);
+    }
+    return out;
+}
+
+partition::offset_outcome partition::list_offset(int64_t timestamp) {
+    offset_outcome out;
+    if (!log_) {
+        out.error = closed_reason_;
+        return out;
+    }
+    const offset_t hw = state_.high_watermark();
+    out.leader_epoch = leader_epoch().value();
+    if (timestamp == -2) {
+        out.offset = log_->start_offset().value();
+        return out;
+    }
+    if (timestamp == -1) {
+        out.offset = hw.value();
+        return out;
+    }
+    if (timestamp < 0) {
+        out.error = errc::invalid_request;
+        return out;
+    }
+    auto found = log_->offset_for_timestamp(timestamp_ms_t{timestamp});
+    if (!found) {
+        out.error = report("offset lookup", found.error());
+        return out;
+    }
+    out.leader_epoch = -1;
+    if (!found.value() || *found.value() >= hw) {
+        return out;  // no record at or after the timestamp (below the high watermark)
+    }
+    const offset_t target = *found.value();
+    // The record's own timestamp and its batch's epoch, from the batch that holds it.
+    auto r = log_->read(target, 1, hw);
+    if (!r) {
+        out.error = report("read", r.error());
+        return out;
+    }
+    batch_reader batches(r.value().bytes, true);
+    auto batch = batches.next();
+    if (!batch || !batch.value()) {
+        out.error = batch ? errc::unknown_server_error : report("read", batch.error());
+        return out;
+    }
+    const auto& h = batch.value()->header();
+    out.offset = target.value();
+    out.leader_epoch = h.leader_epoch.value();
+    bool log_append_time = (h.attributes & batch_format::timestamp_type_bit) != 0;
+    out.timestamp = h.max_timestamp.value();
+    if (!log_append_time) {
+        auto it = batch.value()->records();
+        record_view rec;
+        while (it.next(rec)) {
+            if (h.base_offset + int64_t{rec.offset_delta} == target) {
+                out.timestamp = h.base_timestamp.value() + rec.timestamp_delta;
+                break;
+            }
+        }
+    }
+    return out;
+}
+
+partition::offsets_view partition::offsets() const {
+    if (!log_) {
+        return {closed_reason_};
+    }
+    return {errc::none, log_->start_offset(), state_.high_watermark(), log_->end_offset()};
+}
+
+void partition::apply_retention() {
+    if (!log_) {
+        return;
+    }
+    auto r = log_->apply_retention();
+    if (!r) {
+        report("retention", r.error());
+    } else if (r.value() > 0) {
+        logging::info("{}-{}: retention deleted {} segments; the log now starts at {}", topic(),
+                      id(), r.value(), log_->start_offset());
+    }
+}
+
+void partition::flush() {
+    if (!log_) {
+        return;
+    }
+    if (auto r = log_->flush(); !r) {
+        report("flush", r.error());
+    }
+}
+
+void partition::close(errc reason) {
+    if (!log_) {
+        return;
+    }
+    closed_reason_ = reason;
+    state_.abort_all(reason);
+    if (auto r = log_->close(); !r) {
+        report("close", r.error());
+    }
+    log_.reset();
+}
+
+void partition::remove() {
+    close(errc::unknown_topic_or_partition);
+    if (auto r = storage::partition_log::destroy(storage::posix_file_system(), opts_.dir); !r) {
+        logging::warn("{}-{}: removing {}: {} (removed at the next start)", topic(), id(),
+                      opts_.dir.string(), r.error().message());
+    }
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,125 @@
+// One partition on this broker: its log, its leader epoch, its high watermark and whoever waits on
+// it. It knows nothing of the wire protocol: methods take spans of batch bytes and offsets and
+// return plain results with an errc, so that a Kafka-protocol listener can drive it as well.
+//
+// Threading: the partition is owned by its strand (executor()). Every method below except the
+// accessors marked "any thread" must run there; that is what makes appends, reads and the high
+// watermark consistent without a lock. Callers hop there with run_on().
+//
+// Leadership: this broker leads every partition it has. The leader epoch starts at 0 when the
+// partition is created and is kept in leader-epoch.checkpoint; replication will change it.
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "async.h"
+#include "sluice/broker/partition_state.h"
+#include "sluice/broker/topic_config.h"
+#include "sluice/protocol/errc.h"
+#include "sluice/protocol/types.h"
+#include "sluice/storage/flusher.h"
+#include "sluice/storage/log.h"
+
+namespace sluice::broker {
+
+class partition : public std::enable_shared_from_this<partition> {
+  public:
+    struct options {
+        std::string topic;
+        int32_t id = 0;
+        std::filesystem::path dir;
+        topic_settings settings;
+        storage::flusher* flusher = nullptr;  // shared; used in fsync mode
+        bool create = false;                  // a new partition: start at epoch 0
+    };
+
+    // Opens the log (recovering it) and reads or writes the leader-epoch checkpoint. Runs
+    // before the partition is published, on whichever thread creates it.
+    static result<std::shared_ptr<partition>> open(executor strand, options opts);
+
+    // Any thread.
+    const executor& strand() const { return strand_; }
+    const std::string& topic() const { return opts_.topic; }
+    int32_t id() const { return opts_.id; }
+    leader_epoch_t leader_epoch() const { return leader_epoch_t{epoch_.load()}; }
+
+    struct append_outcome {
+        errc error = errc::none;
+        std::string message;
+        offset_t base_offset{-1};
+        offset_t last_offset{-1};
+        offset_t log_start{-1};
+    };
+    // Validates every batch in `batches` (see validate_batches), stamps the leader epoch into
+    // each and appends them in order; the log assigns offsets in place. Nothing is appended if
+    // any batch is invalid.
+    append_outcome append(std::span<std::byte> batches);
+
+    // Calls `done` (on this strand) once the high watermark reaches `target`, or with the error
+    // that means it never will.
+    void wait_for_hw(offset_t target, partition_state::ack_callback done);
+
+    struct read_outcome {
+        errc error = errc::none;
+        std::vector<std::byte> bytes;  // whole batches, below the high watermark
+        offset_t next{-1};             // the offset after the last batch returned
+        offset_t high_watermark{-1};
+        offset_t log_start{-1};
+    };
+    // Reads from `from` up to `max_bytes`. If `first_may_exceed`, the first batch comes whole
+    // even if larger (so a consumer always progresses); otherwise a batch that does not fit is
+    // left for a later fetch. `current_epoch` (-1: not checked) fences stale readers. `waiter`,
+    // if given, is woken when the high watermark next moves.
+    read_outcome read(offset_t from, size_t max_bytes, bool first_may_exceed,
+                      leader_epoch_t current_epoch, const std::shared_ptr<wakeup>& waiter);
+
+    struct offset_outcome {
+        errc error = errc::none;
+        int64_t offset = -1;
+        int64_t timestamp = -1;
+        int32_t leader_epoch = -1;
+    };
+    // ListOffsets: -2 earliest, -1 latest (the high watermark), else the first record at or
+    // after the timestamp and below the high watermark (offset -1 if none).
+    offset_outcome list_offset(int64_t timestamp);
+
+    struct offsets_view {
+        errc error = errc::none;
+        offset_t log_start{-1};
+        offset_t high_watermark{-1};
+        offset_t log_end{-1};
+    };
+    offsets_view offsets() const;
+
+    // Retention and periodic flushing (from the server's timers).
+    void apply_retention();
+    void flush();
+
+    // Closes the log (flush and recovery checkpoint, so the next open scans nothing). Waiters
+    // are told `reason`; every later call answers it.
+    void close(errc reason);
+    // Closes the log and removes the partition's directory (topic deletion).
+    void remove();
+
+  private:
+    partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
+              leader_epoch_t epoch);
+
+    void request_durable();
+    void durable_done(offset_t end, std::error_code ec);
+    errc report(std::string_view what, const std::error_code& ec);
+
+    executor strand_;
+    options opts_;
+    std::unique_ptr<storage::partition_log> log_;  // null once closed
+    partition_state state_;
+    std::atomic<int32_t> epoch_;  // written on the strand, read anywhere (metadata)
+    errc closed_reason_ = errc::none;
+};
+
+}  // namespace sluice::broker

@@ -1,0 +1,96 @@
+// What flows between a connection and the API handlers: a received frame, the response to send,
+// and the broker-wide state a handler may use.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "async.h"
+#include "registry.h"
+#include "sluice/broker/config.h"
+#include "sluice/protocol/frame.h"
+
+namespace sluice::broker {
+
+// One received frame in an 8-aligned buffer (the envelope sits at offset 8, so FlatBuffers reads
+// every scalar aligned). Buffers are recycled by their connection.
+struct frame_buffer {
+    std::unique_ptr<uint64_t[]> words;
+    size_t capacity = 0;  // bytes
+    size_t size = 0;      // bytes of the frame
+
+    std::byte* data() { return reinterpret_cast<std::byte*>(words.get()); }
+    std::span<std::byte> bytes() { return {data(), size}; }
+
+    static frame_buffer with_capacity(size_t bytes) {
+        frame_buffer b;
+        b.words = std::make_unique_for_overwrite<uint64_t[]>((bytes + 7) / 8);
+        b.capacity = (bytes + 7) / 8 * 8;
+        return b;
+    }
+};
+
+struct request {
+    frame_buffer buffer;
+    const fbs::Envelope* envelope = nullptr;  // verified; points into buffer
+    std::span<std::byte> data;                // the data section, writable: produce stamps
+                                              // offsets and epochs into the batches in place
+};
+
+struct response {
+    frame::writer writer;
+    // Buffers that the writer's data section references (add_data_ref): fetch read results.
+    // They live until the response is written.
+    std::vector<std::vector<std::byte>> keep_alive;
+};
+
+struct handler_result {
+    std::unique_ptr<response> reply;  // null: nothing to send (produce with acks=0)
+    std::string close_reason;         // non-empty: close the connection after this request
+};
+
+// State shared by every connection; lives as long as the server.
+struct broker_context {
+    const broker_config& config;
+    topic_registry& registry;
+    std::string advertised_host;
+    int32_t advertised_port = 0;
+    std::string cluster_id;
+    std::atomic<int32_t> connections{0};
+};
+
+// What a handler gets besides the request: the broker, the connection's executor (its strand;
+// handlers run there) and the connection's current registry image.
+struct request_context {
+    broker_context& broker;
+    executor conn;
+    std::shared_ptr<const registry_image> image;
+    const std::string& peer;
+};
+
+// Dispatches on the API key and version (docs/protocol.md): unknown API or version ->
+// ErrorResponse UNSUPPORTED_VERSION; a body that does not match the key -> INVALID_REQUEST.
+awaitable<handler_result> handle_request(request_context& ctx, request& req);
+
+// Builds the response envelope for `req` around `body` and finishes the writer.
+void finish_response(response& r, const fbs::Envelope& req, fbs::Body type,
+                     flatbuffers::Offset<void> body);
+
+std::unique_ptr<response> error_response(const fbs::Envelope& req, errc code,
+                                         std::string_view message);
+
+// Each API (api_*.cpp).
+awaitable<handler_result> handle_api_versions(request_context& ctx, request& req);
+awaitable<handler_result> handle_metadata(request_context& ctx, request& req);
+awaitable<handler_result> handle_create_topics(request_context& ctx, request& req);
+awaitable<handler_result> handle_delete_topics(request_context& ctx, request& req);
+awaitable<handler_result> handle_produce(request_context& ctx, request& req);
+awaitable<handler_result> handle_fetch(request_context& ctx, request& req);
+awaitable<handler_result> handle_list_offsets(request_context& ctx, request& req);
+
+}  // namespace sluice::broker

@@ -1,0 +1,370 @@
+// The server: start-up (data directory, topics, listener), the accept loop, the retention and
+// flush timers, and the graceful stop.
+#include "sluice/broker/server.h"
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "connection.h"
+#include "metadata_store.h"
+#include "registry.h"
+#include "request.h"
+#include "sluice/broker/command_line.h"
+#include "sluice/broker/logging.h"
+#include "sluice/protocol/errc.h"
+
+namespace sluice::broker {
+namespace {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+// After "stopped", how long run() waits for the last handlers before it stops the io_context.
+constexpr auto teardown_wait = std::chrono::seconds(5);
+// How often a stop checks whether every connection has finished.
+constexpr auto drain_poll = std::chrono::milliseconds(10);
+// Pause after accept() fails for lack of file descriptors, so the loop does not spin.
+constexpr auto accept_backoff = std::chrono::milliseconds(100);
+
+std::error_code start_failure(std::string_view what) {
+    logging::error("cannot start: {}", what);
+    return make_error_code(errc::unknown_server_error);
+}
+
+std::string host_name() {
+    char buf[256] = {};
+    if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
+        return "localhost";
+    }
+    return buf;
+}
+
+}  // namespace
+
+struct server::impl {
+    impl(broker_config c, server_options o)
+        : config(std::move(c)),
+          options(std::move(o)),
+          io(std::make_unique<asio::io_context>(config.num_io_threads)),
+          flusher(std::make_unique<storage::flusher>()),
+          registry(std::make_unique<topic_registry>(*io, config, *flusher)),
+          ctx(std::make_unique<broker_context>(config, *registry)),
+          strand(asio::make_strand(*io)),
+          acceptor(strand),
+          retention_timer(strand),
+          flush_timer(strand),
+          drain_timer(strand),
+          signals(strand) {}
+
+    ~impl() {
+        if (forced) {
+            // Handlers were left in the io_context; destroying it would run their destructors
+            // against the members below. The process is exiting: leave it.
+            (void)io.release();
+        }
+        if (lock_fd >= 0) {
+            ::close(lock_fd);
+        }
+    }
+
+    result<void> start();
+    awaitable<void> accept_loop();
+    awaitable<void> timer_loop(asio::steady_timer& timer, int64_t interval_ms, bool retention);
+    awaitable<void> shutdown();
+    void stop();
+    void run();
+
+    broker_config config;
+    server_options options;
+    // Declared first so that it is destroyed last: strands, timers and sockets below belong to it.
+    std::unique_ptr<asio::io_context> io;
+    std::unique_ptr<storage::flusher> flusher;
+    std::unique_ptr<topic_registry> registry;
+    std::unique_ptr<broker_context> ctx;
+    connection_list connections;
+    executor strand;  // the accept loop, the timers and the stop run here
+    asio::ip::tcp::acceptor acceptor;
+    asio::steady_timer retention_timer;
+    asio::steady_timer flush_timer;
+    asio::steady_timer drain_timer;
+    asio::signal_set signals;
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+    int lock_fd = -1;
+    uint16_t port = 0;
+    bool stopping = false;  // on `strand`
+
+    // run() and the end of shutdown() meet here.
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool stopped = false;
+    bool io_done = false;
+    bool forced = false;
+};
+
+result<void> server::impl::start() {
+    logging::set_level(config.level);
+    auto& fs = storage::posix_file_system();
+    std::error_code fs_ec;
+    auto log_dir = std::filesystem::absolute(config.log_dir, fs_ec);
+    if (fs_ec) {
+        return start_failure(
+            fmt::format("log.dirs={}: {}", config.log_dir.string(), fs_ec.message()));
+    }
+    config.log_dir = log_dir;
+    if (auto r = fs.create_directories(log_dir); !r) {
+        return start_failure(fmt::format("log.dirs={}: cannot create it: {}", log_dir.string(),
+                                         r.error().message()));
+    }
+    auto lock_path = log_dir / lock_file;
+    lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (lock_fd < 0) {
+        return start_failure(fmt::format("log.dirs={}: cannot open {}: {}", log_dir.string(),
+                                         lock_path.string(), errno_code().message()));
+    }
+    if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+        return start_failure(fmt::format("log.dirs={} is in use by another broker (it holds {})",
+                                         log_dir.string(), lock_path.string()));
+    }
+    auto meta = load_broker_meta(fs, log_dir, config.node_id);
+    if (!meta) {
+        return start_failure(
+            fmt::format("log.dirs={}: {}", log_dir.string(), meta.error().message()));
+    }
+    if (!meta.value().problem.empty()) {
+        return start_failure(meta.value().problem);
+    }
+    ctx->cluster_id = meta.value().cluster_id;
+    if (auto r = registry->load(); !r) {
+        return start_failure(
+            fmt::format("log.dirs={}: loading topics: {}", log_dir.string(), r.error().message()));
+    }
+
+    // The listener.
+    error_code ec;
+    asio::ip::tcp::endpoint ep;
+    const auto& l = config.listen;
+    if (l.host.empty()) {
+        ep = asio::ip::tcp::endpoint(asio::ip::tcp::v4(), l.port);
+    } else if (auto addr = asio::ip::make_address(l.host, ec); !ec) {
+        ep = asio::ip::tcp::endpoint(addr, l.port);
+    } else {
+        asio::ip::tcp::resolver resolver(*io);
+        auto found = resolver.resolve(l.host, std::to_string(l.port), ec);
+        if (ec || found.empty()) {
+            return start_failure(fmt::format("listeners={}: cannot resolve {}: {}", l.to_string(),
+                                             l.host,
+                                             ec ? ec.message() : std::string("no address")));
+        }
+        ep = found.begin()->endpoint();
+    }
+    acceptor.open(ep.protocol(), ec);
+    if (!ec) {
+        acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    }
+    if (!ec) {
+        acceptor.bind(ep, ec);
+    }
+    if (!ec) {
+        acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    }
+    if (ec) {
+        return start_failure(fmt::format("listeners={}: {}", l.to_string(), ec.message()));
+    }
+    port = acceptor.local_endpoint().port();
+    listener bound = l;
+    bound.port = port;
+    if (config.advertised) {
+        ctx->advertised_host = config.advertised->host;
+        ctx->advertised_port = config.advertised->port == 0 ? port : config.advertised->port;
+    } else {
+        bool wildcard = l.host.empty() || l.host == "0.0.0.0" || l.host == "::";
+        ctx->advertised_host = wildcard ? host_name() : l.host;
+        ctx->advertised_port = port;
+    }
+
+    work.emplace(io->get_executor());
+    asio::co_spawn(strand, accept_loop(), asio::detached);
+    asio::co_spawn(strand,
+                   timer_loop(retention_timer, config.log_retention_check_interval_ms, true),
+                   asio::detached);
+    if (config.log_flush_interval_ms) {
+        asio::co_spawn(strand, timer_loop(flush_timer, *config.log_flush_interval_ms, false),
+                       asio::detached);
+    }
+    if (options.handle_signals) {
+        signals.add(SIGINT);
+        signals.add(SIGTERM);
+        signals.async_wait([this](const error_code& e, int sig) {
+            if (!e) {
+                logging::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                stop();
+            }
+        });
+    }
+    logging::write(log_level::info,
+                   fmt::format("sluice-broker {} started: node.id={} listeners={} log.dirs={} "
+                               "config={}",
+                               broker_version(), config.node_id, bound.to_string(),
+                               log_dir.string(), options.config_source));
+    return success();
+}
+
+awaitable<void> server::impl::accept_loop() {
+    for (;;) {
+        error_code ec;
+        executor conn_strand = asio::make_strand(*io);
+        auto socket = co_await acceptor.async_accept(conn_strand,
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+        if (stopping || ec == asio::error::operation_aborted) {
+            break;
+        }
+        if (ec) {
+            logging::warn("accepting a connection: {}", ec.message());
+            co_await wait_timer(drain_timer, steady_clock::now() + accept_backoff);
+            continue;
+        }
+        auto remote = socket.remote_endpoint(ec);
+        std::string peer = ec ? std::string("unknown peer")
+                              : fmt::format("{}:{}", remote.address().to_string(), remote.port());
+        if (ctx->connections.load(std::memory_order_relaxed) >= config.max_connections) {
+            logging::warn("refusing connection from {}: max.connections ({}) reached", peer,
+                          config.max_connections);
+            socket.close(ec);
+            continue;
+        }
+        ctx->connections.fetch_add(1, std::memory_order_relaxed);
+        logging::debug("connection from {}", peer);
+        std::make_shared<connection>(*ctx, connections, std::move(socket), std::move(peer))
+            ->start();
+    }
+}
+
+awaitable<void> server::impl::timer_loop(asio::steady_timer& timer, int64_t interval_ms,
+                                         bool retention) {
+    const auto interval = std::chrono::milliseconds(interval_ms);
+    while (!stopping) {
+        co_await wait_timer(timer, steady_clock::now() + interval);
+        if (stopping) {
+            break;
+        }
+        auto image = registry->snapshot();
+        for (const auto& [name, t] : image->topics) {
+            for (const auto& p : t->partitions) {
+                if (retention) {
+                    asio::post(p->strand(), [p] { p->apply_retention(); });
+                } else {
+                    asio::post(p->strand(), [p] { p->flush(); });
+                }
+            }
+        }
+    }
+}
+
+void server::impl::stop() {
+    asio::post(strand, [this] {
+        if (stopping) {
+            return;
+        }
+        stopping = true;
+        asio::co_spawn(strand, shutdown(), asio::detached);
+    });
+}
+
+awaitable<void> server::impl::shutdown() {
+    logging::info("stopping: no new connections; finishing the requests in flight");
+    error_code ec;
+    acceptor.close(ec);
+    retention_timer.cancel();
+    flush_timer.cancel();
+    signals.cancel(ec);
+    for (auto& c : connections.all()) {
+        c->drain();
+    }
+    auto deadline = steady_clock::now() + std::chrono::milliseconds(options.drain_timeout_ms);
+    while (ctx->connections.load() > 0 && steady_clock::now() < deadline) {
+        co_await wait_timer(drain_timer, steady_clock::now() + drain_poll);
+    }
+    if (int n = ctx->connections.load(); n > 0) {
+        logging::warn("closing {} connections whose requests did not finish in {} ms", n,
+                      options.drain_timeout_ms);
+        for (auto& c : connections.all()) {
+            c->close_now();
+        }
+    }
+    co_await registry->close_all();
+    // Closing the partitions woke any request still waiting on them; let those connections end.
+    deadline = steady_clock::now() + teardown_wait;
+    while (ctx->connections.load() > 0 && steady_clock::now() < deadline) {
+        co_await wait_timer(drain_timer, steady_clock::now() + drain_poll);
+    }
+    logging::write(log_level::info, "sluice-broker stopped");
+    work.reset();
+    std::lock_guard lock(mutex);
+    stopped = true;
+    changed.notify_all();
+}
+
+void server::impl::run() {
+    std::vector<std::thread> threads;
+    for (int i = 1; i < config.num_io_threads; ++i) {
+        threads.emplace_back([this] { io->run(); });
+    }
+    // Once stopped, every coroutine should end and run() return by itself; if one does not
+    // within teardown_wait, stop the io_context anyway.
+    std::thread watchdog([this] {
+        std::unique_lock lock(mutex);
+        changed.wait(lock, [this] { return stopped || io_done; });
+        if (!changed.wait_for(lock, teardown_wait, [this] { return io_done; })) {
+            logging::warn("handlers still pending {} s after the stop; stopping anyway",
+                          teardown_wait.count());
+            forced = true;
+            io->stop();
+        }
+    });
+    io->run();
+    for (auto& t : threads) {
+        t.join();
+    }
+    {
+        std::lock_guard lock(mutex);
+        io_done = true;
+        changed.notify_all();
+    }
+    watchdog.join();
+}
+
+server::server(broker_config config, server_options options)
+    : impl_(std::make_unique<impl>(std::move(config), std::move(options))) {}
+
+server::~server() = default;
+
+result<void> server::start() {
+    return impl_->start();
+}
+
+uint16_t server::port() const {
+    return impl_->port;
+}
+
+void server::run() {
+    impl_->run();
+}
+
+void server::stop() {
+    impl_->stop();
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,121 @@
+#include "sluice/broker/topic_config.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "config_values.h"
+#include "sluice/protocol/batch_format.h"
+
+namespace sluice::broker {
+namespace {
+
+using values::reason;
+
+struct topic_key_spec {
+    topic_key_info info;
+    reason (*apply)(topic_settings&, std::string_view);
+};
+
+const topic_key_spec topic_specs[] = {
+    {{"segment.bytes", "log.segment.bytes", "roll to a new segment before one passes this size"},
+     [](topic_settings& s, std::string_view v) -> reason {
+         int64_t b = 0;
+         auto r = values::to_long(v, int64_t(storage::segment_bytes_min),
+                                  int64_t(storage::segment_bytes_max), b);
+         s.log.segment_bytes = uint64_t(b);
+         return r;
+     }},
+    {{"segment.ms", "log.roll.ms", "roll a segment this many milliseconds old"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_long(v, 1, long_max, s.log.segment_ms);
+     }},
+    {{"retention.ms", "log.retention.ms", "delete segments older than this; -1: keep forever"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_long(v, -1, long_max, s.log.retention_ms);
+     }},
+    {{"retention.bytes", "log.retention.bytes",
+      "delete the oldest segments while larger than this; -1: no limit"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_long(v, -1, long_max, s.log.retention_bytes);
+     }},
+    {{"index.interval.bytes", "log.index.interval.bytes", "bytes between index entries"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_int(v, 0, INT32_MAX, s.log.index_interval_bytes);
+     }},
+    {{"flush.messages", "log.flush.interval.messages",
+      "1: fsync before acknowledging; 9223372036854775807: page cache"},
+     [](topic_settings& s, std::string_view v) {
+         bool fsync = false;
+         auto r = values::to_flush_messages(v, fsync);
+         s.log.flush = fsync ? storage::flush_mode::fsync : storage::flush_mode::page_cache;
+         return r;
+     }},
+    {{"max.message.bytes", "message.max.bytes", "largest record batch accepted"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_int(v, 0, int64_t(batch_format::batch_size_max), s.max_message_bytes);
+     }},
+};
+
+const std::vector<topic_key_info>& topic_infos() {
+    static const std::vector<topic_key_info> infos = [] {
+        std::vector<topic_key_info> out;
+        for (const auto& s : topic_specs) {
+            out.push_back(s.info);
+        }
+        return out;
+    }();
+    return infos;
+}
+
+}  // namespace
+
+topic_settings default_topic_settings(const broker_config& c) {
+    return topic_settings{c.log, c.message_max_bytes};
+}
+
+std::span<const topic_key_info> topic_config_keys() {
+    return topic_infos();
+}
+
+config_result<topic_settings> apply_topic_configs(
+    topic_settings base, const std::map<std::string, std::string, std::less<>>& overrides) {
+    for (const auto& [key, value] : overrides) {
+        auto spec = std::find_if(std::begin(topic_specs), std::end(topic_specs),
+                                 [&](const topic_key_spec& s) { return s.info.name == key; });
+        if (spec == std::end(topic_specs)) {
+            return config_error{key, value,
+                                "unknown topic config (supported: segment.bytes, segment.ms, "
+                                "retention.ms, retention.bytes, index.interval.bytes, "
+                                "flush.messages, max.message.bytes)"};
+        }
+        if (auto why = spec->apply(base, values::trim(value))) {
+            return config_error{key, value, *why};
+        }
+    }
+    return base;
+}
+
+std::optional<std::string> topic_name_problem(std::string_view name) {
+    if (name.empty()) {
+        return std::string("topic name is empty");
+    }
+    if (name == "." || name == "..") {
+        return fmt::format("topic name cannot be '{}'", name);
+    }
+    if (name.size() > topic_name_max) {
+        return fmt::format("topic name is {} characters long; the limit is {}", name.size(),
+                           topic_name_max);
+    }
+    for (char c : name) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '.' || c == '_' || c == '-';
+        if (!ok) {
+            return std::string(
+                "topic name may only contain ASCII letters, digits, '.', '_' and '-'");
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,264 @@
+// The broker's configuration: properties parsing, every kind of bad value, precedence, the
+// command line, and agreement between the key table, --help and docs/broker.md.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "sluice/broker/command_line.h"
+#include "sluice/broker/config.h"
+#include "temp_dir.h"
+
+using namespace sluice;
+using namespace sluice::broker;
+
+namespace {
+
+broker_config must(const properties& p) {
+    auto c = make_config(p);
+    REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error().to_string()));
+    return c.value();
+}
+
+std::string error_of(const properties& p) {
+    auto c = make_config(p);
+    REQUIRE_FALSE(c.has_value());
+    return c.error().to_string();
+}
+
+// Every field, so that two configs can be compared.
+std::string describe(const broker_config& c) {
+    std::ostringstream o;
+    o << c.node_id.value() << '|' << c.listen.to_string() << '|'
+      << (c.advertised ? c.advertised->to_string() : "-") << '|' << c.log_dir << '|'
+      << c.num_partitions << '|' << c.default_replication_factor << '|' << c.log.segment_bytes
+      << '|' << c.log.segment_ms << '|' << c.log.index_interval_bytes << '|'
+      << c.log.retention_bytes << '|' << c.log.retention_ms << '|' << int(c.log.flush) << '|'
+      << c.log_retention_check_interval_ms << '|'
+      << (c.log_flush_interval_ms ? *c.log_flush_interval_ms : -7) << '|'
+      << c.auto_create_topics_enable << '|' << c.message_max_bytes << '|'
+      << c.socket_request_max_bytes << '|' << c.fetch_max_bytes << '|' << c.max_connections << '|'
+      << c.connections_max_idle_ms << '|' << c.queued_max_requests_per_connection << '|'
+      << c.queued_max_request_bytes_per_connection << '|' << c.num_io_threads << '|'
+      << int(c.level);
+    return o.str();
+}
+
+}  // namespace
+
+TEST_CASE("no configuration at all gives a usable single broker") {
+    auto c = must({});
+    CHECK(c.node_id == node_id_t{0});
+    CHECK(c.listen.to_string() == "PLAINTEXT://127.0.0.1:9192");
+    CHECK_FALSE(c.advertised.has_value());
+    CHECK(c.log_dir == "/tmp/sluice-logs");
+    CHECK(c.num_partitions == 1);
+    CHECK(c.default_replication_factor == 1);
+    CHECK(c.log.segment_bytes == 1073741824u);
+    CHECK(c.log.segment_ms == 168ll * 3600 * 1000);
+    CHECK(c.log.retention_ms == 168ll * 3600 * 1000);
+    CHECK(c.log.retention_bytes == -1);
+    CHECK(c.log.index_interval_bytes == 4096u);
+    CHECK(c.log.flush == storage::flush_mode::page_cache);
+    CHECK(c.log_retention_check_interval_ms == 300000);
+    CHECK_FALSE(c.log_flush_interval_ms.has_value());
+    CHECK(c.auto_create_topics_enable);
+    CHECK(c.message_max_bytes == 1048588);
+    CHECK(c.socket_request_max_bytes == 104857600);
+    CHECK(c.max_connections == 1000);
+    CHECK(c.connections_max_idle_ms == 600000);
+    CHECK(c.queued_max_requests_per_connection == 100);
+    CHECK(c.num_io_threads >= 1);
+    CHECK(c.level == log_level::info);
+}
+
+TEST_CASE("every default in the key table is the value the broker uses") {
+    const std::string base = describe(must({}));
+    for (const auto& k : config_keys()) {
+        CAPTURE(k.name);
+        if (k.default_text.empty() || k.name == "num.io.threads") {
+            continue;  // unset by default, or computed (the number of cores)
+        }
+        CHECK(describe(must({{std::string(k.name), std::string(k.default_text)}})) == base);
+    }
+}
+
+TEST_CASE("properties: comments, blank lines, whitespace, later duplicates win") {
+    auto p = parse_properties(
+        "# a comment\n"
+        "! another comment\n"
+        "\n"
+        "   node.id = 7   \n"
+        "log.dirs=/var/sluice\r\n"
+        "\tnum.partitions=3\n"
+        "num.partitions = 4\n"
+        "advertised.listeners=PLAINTEXT://broker.example:9000",
+        "test.properties");
+    REQUIRE(p.has_value());
+    CHECK(p.value().size() == 4);
+    auto c = must(p.value());
+    CHECK(c.node_id == node_id_t{7});
+    CHECK(c.log_dir == "/var/sluice");
+    CHECK(c.num_partitions == 4);
+    REQUIRE(c.advertised.has_value());
+    CHECK(c.advertised->host == "broker.example");
+    CHECK(c.advertised->port == 9000);
+}
+
+TEST_CASE("properties: a line without '=' names the file and line") {
+    auto p = parse_properties("node.id=1\n\njust-a-word\n", "server.properties");
+    REQUIRE_FALSE(p.has_value());
+    CHECK(p.error().to_string() == "server.properties:3: expected key=value");
+    auto q = parse_properties("=5\n", "x");
+    REQUIRE_FALSE(q.has_value());
+    CHECK(q.error().to_string() == "x:1: empty key");
+}
+
+TEST_CASE("bad values name the key, the value and the reason") {
+    CHECK(error_of({{"log.segment.bytes", "12"}}) == "log.segment.bytes=12: must be at least 4096");
+    CHECK(error_of({{"log.segment.bytes", "4294967296"}}) ==
+          "log.segment.bytes=4294967296: must be at most 2147483647");
+    CHECK(error_of({{"node.id", "abc"}}) == "node.id=abc: not an integer");
+    CHECK(error_of({{"node.id", "-1"}}) == "node.id=-1: must be at least 0");
+    CHECK(error_of({{"num.partitions", "1x"}}) == "num.partitions=1x: not an integer");
+    CHECK(error_of({{"num.partitions", "0"}}) == "num.partitions=0: must be at least 1");
+    CHECK(error_of({{"auto.create.topics.enable", "yes"}}) ==
+          "auto.create.topics.enable=yes: must be true or false");
+    CHECK(error_of({{"log.level", "loud"}}) ==
+          "log.level=loud: must be one of error, warn, info, debug");
+    CHECK(error_of({{"connections.max.idle.ms", "0"}}) ==
+          "connections.max.idle.ms=0: must be -1 (never) or at least 1");
+    CHECK(error_of({{"log.retention.ms", "-2"}}) == "log.retention.ms=-2: must be at least -1");
+    CHECK(error_of({{"num.io.threads", "0"}}) == "num.io.threads=0: must be at least 1");
+    CHECK(error_of({{"message.max.bytes", "200000000"}}).starts_with("message.max.bytes="));
+    CHECK(error_of({{"socket.request.max.bytes", "100"}}) ==
+          "socket.request.max.bytes=100: must be at least 1024");
+}
+
+TEST_CASE("log.flush.interval.messages takes only the two supported settings") {
+    CHECK(must({{"log.flush.interval.messages", "1"}}).log.flush == storage::flush_mode::fsync);
+    CHECK(must({{"log.flush.interval.messages", "9223372036854775807"}}).log.flush ==
+          storage::flush_mode::page_cache);
+    auto e = error_of({{"log.flush.interval.messages", "1000"}});
+    CHECK(e.starts_with("log.flush.interval.messages=1000: only two settings are supported"));
+    CHECK(e.find("fsync") != std::string::npos);
+}
+
+TEST_CASE("listeners") {
+    auto c = must({{"listeners", "PLAINTEXT://127.0.0.1:0"}});
+    CHECK(c.listen.host == "127.0.0.1");
+    CHECK(c.listen.port == 0);
+    CHECK(must({{"listeners", "plaintext://:9092"}}).listen.to_string() == "PLAINTEXT://:9092");
+    auto v6 = must({{"listeners", "PLAINTEXT://[::1]:9093"}});
+    CHECK(v6.listen.host == "::1");
+    CHECK(v6.listen.to_string() == "PLAINTEXT://[::1]:9093");
+    CHECK(error_of({{"listeners", "SSL://h:1"}}) ==
+          "listeners=SSL://h:1: listener 'SSL' is not supported; only PLAINTEXT is");
+    CHECK(error_of({{"listeners", "PLAINTEXT://a:1,PLAINTEXT://b:2"}})
+              .ends_with(": only one listener is supported"));
+    CHECK(error_of({{"listeners", "PLAINTEXT://h:70000"}}) ==
+          "listeners=PLAINTEXT://h:70000: port '70000' is not a number from 0 to 65535");
+    CHECK(
+        error_of({{"listeners", "127.0.0.1:9092"}}).ends_with(": expected PLAINTEXT://host:port"));
+    CHECK(error_of({{"listeners", "PLAINTEXT://bad host:1"}}).find("not a host name") !=
+          std::string::npos);
+    CHECK(error_of({{"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"}})
+              .ends_with("must name the host clients connect to"));
+}
+
+TEST_CASE("log.dirs: one directory; log.dirs wins over log.dir") {
+    CHECK(must({{"log.dir", "/a"}}).log_dir == "/a");
+    CHECK(must({{"log.dir", "/a"}, {"log.dirs", "/b"}}).log_dir == "/b");
+    CHECK(error_of({{"log.dirs", "/a,/b"}}) ==
+          "log.dirs=/a,/b: several log directories are not supported yet; give exactly one "
+          "directory");
+    CHECK(error_of({{"log.dirs", ""}}) == "log.dirs=: must name a directory");
+}
+
+TEST_CASE("time keys follow Kafka's precedence") {
+    CHECK(must({{"log.retention.hours", "2"}}).log.retention_ms == 7'200'000);
+    CHECK(must({{"log.retention.hours", "2"}, {"log.retention.minutes", "3"}}).log.retention_ms ==
+          180'000);
+    CHECK(must({{"log.retention.hours", "2"},
+                {"log.retention.minutes", "3"},
+                {"log.retention.ms", "5"}})
+              .log.retention_ms == 5);
+    CHECK(must({{"log.retention.hours", "-1"}}).log.retention_ms == -1);
+    CHECK(must({{"log.roll.hours", "1"}}).log.segment_ms == 3'600'000);
+    CHECK(must({{"log.roll.hours", "1"}, {"log.roll.ms", "10"}}).log.segment_ms == 10);
+    CHECK(must({{"log.flush.interval.ms", "250"}}).log_flush_interval_ms == 250);
+}
+
+TEST_CASE("unknown keys stop the start") {
+    CHECK(error_of({{"num.network.threads", "3"}}) ==
+          "num.network.threads=3: unknown key (sluice-broker --help lists every key)");
+}
+
+TEST_CASE("command line") {
+    auto parse = [](std::vector<std::string_view> args) { return parse_command_line(args); };
+    auto cl =
+        parse({"--config", "a.properties", "--override", "node.id=3", "--override=log.dirs=/x"});
+    REQUIRE(cl.has_value());
+    CHECK(cl.value().what == command_line::action::run);
+    CHECK(cl.value().config_file == "a.properties");
+    REQUIRE(cl.value().overrides.size() == 2);
+    CHECK(cl.value().overrides[1] == std::pair<std::string, std::string>{"log.dirs", "/x"});
+    CHECK(parse({"--help"}).value().what == command_line::action::help);
+    CHECK(parse({"--version"}).value().what == command_line::action::version);
+    CHECK(parse({"--config=b"}).value().config_file == "b");
+    CHECK_FALSE(parse({"--config"}).has_value());
+    CHECK_FALSE(parse({"--override"}).has_value());
+    CHECK(parse({"--override", "novalue"}).error().to_string() ==
+          "--override novalue: expected key=value");
+    CHECK(parse({"server.properties"}).error().to_string() ==
+          "unexpected argument 'server.properties' (sluice-broker --help shows the usage)");
+    CHECK(std::string(broker_version()) == "0.1.0");
+}
+
+TEST_CASE("overrides win over the file; a missing file is an error") {
+    sluice::testing::temp_dir dir("sluice-config");
+    auto file = dir.path() / "server.properties";
+    std::ofstream(file) << "node.id=1\nnum.partitions=2\n";
+    command_line cl;
+    cl.config_file = file.string();
+    cl.overrides = {{"node.id", "5"}, {"node.id", "6"}};
+    auto c = load_config(cl);
+    REQUIRE(c.has_value());
+    CHECK(c.value().node_id == node_id_t{6});
+    CHECK(c.value().num_partitions == 2);
+
+    cl.config_file = (dir.path() / "missing.properties").string();
+    auto e = load_config(cl);
+    REQUIRE_FALSE(e.has_value());
+    CHECK(e.error().to_string().starts_with("cannot read "));
+
+    cl.config_file.reset();
+    cl.overrides = {{"bogus.key", "1"}};
+    CHECK(load_config(cl).error().key == "bogus.key");
+}
+
+TEST_CASE("--help lists every key with its default and description") {
+    std::string help = help_text();
+    for (const auto& k : config_keys()) {
+        CAPTURE(k.name);
+        CHECK_FALSE(k.description.empty());
+        CHECK(help.find(std::string("  ") + std::string(k.name) + " (default: ") !=
+              std::string::npos);
+        CHECK(help.find(std::string(k.description)) != std::string::npos);
+    }
+}
+
+TEST_CASE("docs/broker.md has a row for every key with the same default") {
+    std::ifstream in(SLUICE_DOCS_BROKER_MD);
+    REQUIRE(in.good());
+    std::stringstream text;
+    text << in.rdbuf();
+    std::string doc = text.str();
+    for (const auto& k : config_keys()) {
+        CAPTURE(k.name);
+        std::string def = k.default_text.empty() ? "unset" : std::string(k.default_text);
+        std::string row = "| `" + std::string(k.name) + "` | " + def + " |";
+        CHECK(doc.find(row) != std::string::npos);
+    }
+}

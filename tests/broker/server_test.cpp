@@ -1,0 +1,631 @@
+// End to end over TCP against an in-process server (so sanitizers see the server's code): every
+// API, long polls, bad input, limits, restart and deletion under load.
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <thread>
+
+#include "batch_helpers.h"
+#include "sluice/broker/config.h"
+#include "sluice/broker/server.h"
+#include "sluice/protocol/byte_order.h"
+#include "temp_dir.h"
+#include "wire_client.h"
+
+using namespace sluice;
+using namespace sluice::broker;
+using namespace sluice::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+// A broker on an ephemeral port in a temporary directory, run by a background thread.
+class broker_fixture {
+  public:
+    explicit broker_fixture(properties extra = {}, const std::filesystem::path* dir = nullptr)
+        : dir_("sluice-broker-test") {
+        props_ = {{"listeners", "PLAINTEXT://127.0.0.1:0"},
+                  {"log.dirs", (dir ? *dir : dir_.path()).string()},
+                  {"num.io.threads", "2"},
+                  {"log.level", "warn"}};
+        for (auto& [k, v] : extra) {
+            props_[k] = v;
+        }
+        start();
+    }
+    ~broker_fixture() { stop(); }
+
+    void start() {
+        auto cfg = make_config(props_);
+        REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error().to_string()));
+        server_options o;
+        o.drain_timeout_ms = 2000;
+        srv_ = std::make_unique<server>(cfg.value(), o);
+        REQUIRE(srv_->start().has_value());
+        runner_ = std::thread([this] { srv_->run(); });
+    }
+    void stop() {
+        if (srv_) {
+            srv_->stop();
+            runner_.join();
+            srv_.reset();
+        }
+    }
+    void restart() {
+        stop();
+        start();
+    }
+    uint16_t port() const { return srv_->port(); }
+    std::filesystem::path log_dir() const { return props_.at("log.dirs"); }
+
+  private:
+    temp_dir dir_;
+    properties props_;
+    std::unique_ptr<server> srv_;
+    std::thread runner_;
+};
+
+std::vector<std::byte> batch(uint64_t seed, int records, size_t value_bytes = 100,
+                             int64_t ts = 1'700'000'000'000) {
+    return make_batch(seed, records, value_bytes, timestamp_ms_t{ts});
+}
+
+errc create(wire_client& c, const std::string& name, int32_t partitions, int16_t rf = -1,
+            const std::map<std::string, std::string>& configs = {}, bool validate_only = false,
+            std::string* message = nullptr) {
+    auto f = c.call(
+        create_topics_request(c.next_correlation(), name, partitions, rf, configs, validate_only));
+    const auto* r = f.envelope->body_as_CreateTopicsResponse();
+    REQUIRE(r != nullptr);
+    REQUIRE(r->results()->size() == 1);
+    const auto* res = r->results()->Get(0);
+    CHECK(res->name()->str() == name);
+    if (message != nullptr && res->error_message() != nullptr) {
+        *message = res->error_message()->str();
+    }
+    return errc(res->error_code());
+}
+
+struct produced {
+    errc error;
+    int64_t base_offset;
+    int64_t log_start;
+    std::string message;
+};
+
+produced produce(wire_client& c, const std::string& topic, int32_t p,
+                 const std::vector<std::byte>& batches, int16_t acks = 1) {
+    auto f = c.call(produce_request(c.next_correlation(), topic, p, batches, acks));
+    const auto* r = f.envelope->body_as_ProduceResponse();
+    REQUIRE(r != nullptr);
+    REQUIRE(r->topics()->size() == 1);
+    const auto* pr = r->topics()->Get(0)->partitions()->Get(0);
+    CHECK(pr->partition() == p);
+    return {errc(pr->error_code()), pr->base_offset(), pr->log_start_offset(),
+            pr->error_message() ? pr->error_message()->str() : ""};
+}
+
+struct fetched {
+    errc error;
+    int64_t high_watermark;
+    int64_t log_start;
+    std::vector<std::byte> records;
+};
+
+fetched fetch_from(const received_frame& f) {
+    const auto* r = f.envelope->body_as_FetchResponse();
+    REQUIRE(r != nullptr);
+    REQUIRE(r->topics()->size() == 1);
+    const auto* pr = r->topics()->Get(0)->partitions()->Get(0);
+    auto bytes = frame::resolve(pr->records(), f.data);
+    REQUIRE(bytes.has_value());
+    return {errc(pr->error_code()),
+            pr->high_watermark(),
+            pr->log_start_offset(),
+            {bytes.value().begin(), bytes.value().end()}};
+}
+
+fetched fetch(wire_client& c, const std::string& topic, int32_t p, int64_t offset,
+              int32_t max_wait_ms = 0, int32_t min_bytes = 1, int32_t partition_max_bytes = 1 << 20,
+              int32_t max_bytes = 50 << 20) {
+    return fetch_from(c.call(fetch_request(c.next_correlation(), topic, p, offset, max_wait_ms,
+                                           min_bytes, partition_max_bytes, max_bytes)));
+}
+
+const fbs::ListOffsetsPartitionResponse* list_offset(wire_client& c, received_frame& keep,
+                                                     const std::string& topic, int32_t p,
+                                                     int64_t ts) {
+    keep = c.call(list_offsets_request(c.next_correlation(), topic, p, ts));
+    const auto* r = keep.envelope->body_as_ListOffsetsResponse();
+    REQUIRE(r != nullptr);
+    return r->topics()->Get(0)->partitions()->Get(0);
+}
+
+// The batches of a fetch, with the offsets and epochs the broker stamped into them.
+std::vector<batch_view> batches_of(const std::vector<std::byte>& records) {
+    return split_batches(records);
+}
+
+}  // namespace
+
+TEST_CASE("ApiVersions answers the version table") {
+    broker_fixture b;
+    wire_client c(b.port());
+    auto f = c.call(api_versions_request(42));
+    CHECK(f.envelope->correlation_id() == 42);
+    CHECK(f.envelope->api_key() == fbs::ApiKey::ApiVersions);
+    const auto* r = f.envelope->body_as_ApiVersionsResponse();
+    REQUIRE(r != nullptr);
+    CHECK(r->error_code() == 0);
+    CHECK(r->apis()->size() == 7);
+}
+
+TEST_CASE("create, produce, fetch, list offsets") {
+    broker_fixture b;
+    wire_client c(b.port());
+    REQUIRE(create(c, "orders", 3) == errc::none);
+
+    auto b1 = batch(1, 10);
+    auto b2 = batch(2, 5);
+    auto p1 = produce(c, "orders", 1, b1);
+    CHECK(p1.error == errc::none);
+    CHECK(p1.base_offset == 0);
+    CHECK(p1.log_start == 0);
+    auto p2 = produce(c, "orders", 1, b2);
+    CHECK(p2.base_offset == 10);
+
+    auto got = fetch(c, "orders", 1, 0);
+    CHECK(got.error == errc::none);
+    CHECK(got.high_watermark == 15);
+    CHECK(got.log_start == 0);
+    auto bs = batches_of(got.records);
+    REQUIRE(bs.size() == 2);
+    CHECK(bs[0].header().base_offset == offset_t{0});
+    CHECK(bs[0].header().leader_epoch == leader_epoch_t{0});
+    CHECK(bs[1].header().base_offset == offset_t{10});
+    // The bytes are the producer's, but for the base offset and leader epoch the broker stamps.
+    auto expect = with_base_offset(b2, offset_t{10});
+    set_leader_epoch(expect, leader_epoch_t{0});
+    CHECK(std::equal(expect.begin(), expect.end(), bs[1].bytes().begin(), bs[1].bytes().end()));
+
+    // From the middle of the second batch: the whole batch comes back.
+    auto mid = fetch(c, "orders", 1, 12);
+    REQUIRE(batches_of(mid.records).size() == 1);
+    CHECK(batches_of(mid.records)[0].header().base_offset == offset_t{10});
+    // At the end: nothing. Past it: out of range.
+    CHECK(fetch(c, "orders", 1, 15).records.empty());
+    CHECK(fetch(c, "orders", 1, 16).error == errc::offset_out_of_range);
+    // Another partition is empty; an unknown one is unknown.
+    CHECK(fetch(c, "orders", 0, 0).high_watermark == 0);
+    CHECK(fetch(c, "orders", 3, 0).error == errc::unknown_topic_or_partition);
+    CHECK(fetch(c, "nope", 0, 0).error == errc::unknown_topic_or_partition);
+
+    received_frame keep;
+    auto* earliest = list_offset(c, keep, "orders", 1, -2);
+    CHECK(earliest->error_code() == 0);
+    CHECK(earliest->offset() == 0);
+    auto* latest = list_offset(c, keep, "orders", 1, -1);
+    CHECK(latest->offset() == 15);
+    CHECK(latest->leader_epoch() == 0);
+    // Batch 1 has timestamps T..T+9, batch 2 T..T+4: the first record at or after T+7 is 7.
+    auto* by_time = list_offset(c, keep, "orders", 1, 1'700'000'000'007);
+    CHECK(by_time->offset() == 7);
+    CHECK(by_time->timestamp() == 1'700'000'000'007);
+    auto* none = list_offset(c, keep, "orders", 1, 1'800'000'000'000);
+    CHECK(none->offset() == -1);
+    CHECK(none->timestamp() == -1);
+    CHECK(list_offset(c, keep, "orders", 9, -1)->error_code() ==
+          int16_t(errc::unknown_topic_or_partition));
+}
+
+TEST_CASE("CreateTopics validation and DeleteTopics") {
+    broker_fixture b;
+    wire_client c(b.port());
+    std::string msg;
+    CHECK(create(c, "t", 2) == errc::none);
+    CHECK(create(c, "t", 2, -1, {}, false, &msg) == errc::topic_already_exists);
+    CHECK(msg.find("already exists") != std::string::npos);
+    CHECK(create(c, "bad/name", 1, -1, {}, false, &msg) == errc::invalid_topic);
+    CHECK(create(c, "..", 1) == errc::invalid_topic);
+    CHECK(create(c, std::string(250, 'a'), 1) == errc::invalid_topic);
+    CHECK(create(c, "p0", 0, -1, {}, false, &msg) == errc::invalid_partitions);
+    CHECK(create(c, "rf3", 1, 3, {}, false, &msg) == errc::invalid_replication_factor);
+    CHECK(msg.find("larger than the number of brokers") != std::string::npos);
+    CHECK(create(c, "rf0", 1, 0) == errc::invalid_replication_factor);
+    CHECK(create(c, "cfg", 1, -1, {{"cleanup.policy", "compact"}}, false, &msg) ==
+          errc::invalid_config);
+    CHECK(msg.find("cleanup.policy") != std::string::npos);
+    CHECK(create(c, "cfg", 1, -1, {{"segment.bytes", "12"}}, false, &msg) == errc::invalid_config);
+    CHECK(msg == "segment.bytes=12: must be at least 4096");
+    CHECK(create(c, "vo", 1, -1, {{"retention.ms", "1000"}}, true) == errc::none);
+    CHECK(create(c, "vo", 1) == errc::none);  // validate_only created nothing
+    CHECK(create(c, "defaults", -1) == errc::none);
+
+    auto f = c.call(metadata_request(c.next_correlation(), {}, true, false));
+    const auto* m = f.envelope->body_as_MetadataResponse();
+    REQUIRE(m->topics()->size() == 3);
+    CHECK(m->topics()->Get(0)->name()->str() == "defaults");
+    CHECK(m->topics()->Get(0)->partitions()->size() == 1);
+    CHECK(m->topics()->Get(1)->name()->str() == "t");
+    CHECK(m->topics()->Get(1)->partitions()->size() == 2);
+    REQUIRE(m->brokers()->size() == 1);
+    CHECK(m->brokers()->Get(0)->host()->str() == "127.0.0.1");
+    CHECK(m->brokers()->Get(0)->port() == b.port());
+    CHECK(m->controller_id() == 0);
+    CHECK(m->cluster_id()->size() > 0);
+    const auto* p1 = m->topics()->Get(1)->partitions()->Get(1);
+    CHECK(p1->partition() == 1);
+    CHECK(p1->leader() == 0);
+    CHECK(p1->leader_epoch() == 0);
+    CHECK(p1->replicas()->size() == 1);
+    CHECK(p1->isr()->Get(0) == 0);
+
+    REQUIRE(produce(c, "t", 0, batch(1, 3)).error == errc::none);
+    CHECK(std::filesystem::exists(b.log_dir() / "t-0"));
+    auto d = c.call(delete_topics_request(c.next_correlation(), {"t", "missing"}));
+    const auto* dr = d.envelope->body_as_DeleteTopicsResponse();
+    REQUIRE(dr->results()->size() == 2);
+    CHECK(dr->results()->Get(0)->error_code() == 0);
+    CHECK(dr->results()->Get(1)->error_code() == int16_t(errc::unknown_topic_or_partition));
+    CHECK_FALSE(std::filesystem::exists(b.log_dir() / "t-0"));
+    CHECK_FALSE(std::filesystem::exists(b.log_dir() / "t-1"));
+    CHECK(produce(c, "t", 0, batch(1, 3)).error == errc::unknown_topic_or_partition);
+    // The name is free again, and the new topic starts empty.
+    CHECK(create(c, "t", 1) == errc::none);
+    CHECK(fetch(c, "t", 0, 0).high_watermark == 0);
+}
+
+TEST_CASE("Metadata creates named topics when allowed") {
+    broker_fixture b(properties{{"num.partitions", "4"}});
+    wire_client c(b.port());
+    auto f = c.call(metadata_request(c.next_correlation(), {"auto", "bad name"}, false, true));
+    const auto* m = f.envelope->body_as_MetadataResponse();
+    REQUIRE(m->topics()->size() == 2);
+    CHECK(m->topics()->Get(0)->error_code() == 0);
+    CHECK(m->topics()->Get(0)->partitions()->size() == 4);
+    CHECK(m->topics()->Get(1)->error_code() == int16_t(errc::invalid_topic));
+    auto g = c.call(metadata_request(c.next_correlation(), {"other"}, false, false));
+    CHECK(g.envelope->body_as_MetadataResponse()->topics()->Get(0)->error_code() ==
+          int16_t(errc::unknown_topic_or_partition));
+
+    broker_fixture off(properties{{"auto.create.topics.enable", "false"}});
+    wire_client c2(off.port());
+    auto h = c2.call(metadata_request(c2.next_correlation(), {"auto"}, false, true));
+    CHECK(h.envelope->body_as_MetadataResponse()->topics()->Get(0)->error_code() ==
+          int16_t(errc::unknown_topic_or_partition));
+}
+
+TEST_CASE("produce errors are per partition") {
+    broker_fixture b(properties{{"message.max.bytes", "2000"}});
+    wire_client c(b.port());
+    REQUIRE(create(c, "t", 1) == errc::none);
+
+    auto bad_crc = batch(1, 3);
+    bad_crc.back() ^= std::byte{1};
+    auto r = produce(c, "t", 0, bad_crc);
+    CHECK(r.error == errc::corrupt_message);
+    CHECK(r.base_offset == -1);
+
+    auto big = batch(2, 30, 100);  // ~3.5 KB > 2000
+    auto big_r = produce(c, "t", 0, big);
+    CHECK(big_r.error == errc::message_too_large);
+    CHECK(big_r.message.find("2000") != std::string::npos);
+
+    // Two good batches and a bad one in the same partition: nothing is appended.
+    auto two = batch(3, 2);
+    auto tail = batch(4, 2);
+    two.insert(two.end(), tail.begin(), tail.end());
+    auto three = two;
+    three.insert(three.end(), bad_crc.begin(), bad_crc.end());
+    CHECK(produce(c, "t", 0, three).error == errc::corrupt_message);
+    auto ok = produce(c, "t", 0, two);
+    CHECK(ok.error == errc::none);
+    CHECK(ok.base_offset == 0);
+    CHECK(fetch(c, "t", 0, 0).high_watermark == 4);
+
+    CHECK(produce(c, "t", 0, {}).error == errc::invalid_record);
+    CHECK(produce(c, "t", 0, batch(5, 1), 2).error == errc::invalid_required_acks);
+    CHECK(produce(c, "t", 7, batch(5, 1)).error == errc::unknown_topic_or_partition);
+
+    // The connection still serves after all of that.
+    CHECK(produce(c, "t", 0, batch(6, 1)).base_offset == 4);
+}
+
+TEST_CASE("acks=0 gets no response; responses keep request order") {
+    // A read-ahead of one frame: the reader waits for the handler, nothing is lost or reordered.
+    broker_fixture b(properties{{"queued.max.requests.per.connection", "1"}});
+    wire_client c(b.port());
+    REQUIRE(create(c, "t", 1) == errc::none);
+    c.send(produce_request(100, "t", 0, batch(1, 2), 0));
+    // Pipelined: all sent before any is read.
+    for (int i = 0; i < 20; ++i) {
+        c.send(produce_request(200 + i, "t", 0, batch(10 + i, 1), 1));
+    }
+    c.send(api_versions_request(300));
+    for (int i = 0; i < 20; ++i) {
+        auto f = c.receive();
+        REQUIRE(f.has_value());
+        CHECK(f->envelope->correlation_id() == 200 + i);
+        const auto* pr =
+            f->envelope->body_as_ProduceResponse()->topics()->Get(0)->partitions()->Get(0);
+        CHECK(pr->base_offset() == 2 + i);
+    }
+    auto last = c.receive();
+    REQUIRE(last.has_value());
+    CHECK(last->envelope->correlation_id() == 300);
+
+    // A failing acks=0 produce closes the connection (the producer learns something is wrong).
+    c.send(produce_request(400, "missing", 0, batch(1, 1), 0));
+    CHECK(c.wait_closed());
+}
+
+TEST_CASE("unknown API, unsupported version and mismatched body get ErrorResponse") {
+    broker_fixture b;
+    wire_client c(b.port());
+    {
+        frame::writer w;
+        auto body = fbs::CreateApiVersionsRequest(w.fbb());
+        w.finish(frame::make_envelope(w.fbb(), fbs::ApiKey(99), 0, 7, fbs::Body::ApiVersionsRequest,
+                                      body.Union()));
+        auto f = c.call(w);
+        CHECK(f.envelope->correlation_id() == 7);
+        const auto* e = f.envelope->body_as_ErrorResponse();
+        REQUIRE(e != nullptr);
+        CHECK(e->error_code() == int16_t(errc::unsupported_version));
+    }
+    {
+        frame::writer w;
+        auto body = fbs::CreateApiVersionsRequest(w.fbb());
+        w.finish(frame::make_envelope(w.fbb(), fbs::ApiKey::ApiVersions, 5, 8,
+                                      fbs::Body::ApiVersionsRequest, body.Union()));
+        auto f = c.call(w);
+        CHECK(f.envelope->body_as_ErrorResponse()->error_code() ==
+              int16_t(errc::unsupported_version));
+    }
+    {
+        frame::writer w;
+        auto body = fbs::CreateApiVersionsRequest(w.fbb());
+        w.finish(frame::make_envelope(w.fbb(), fbs::ApiKey::Fetch, 0, 9,
+                                      fbs::Body::ApiVersionsRequest, body.Union()));
+        auto f = c.call(w);
+        CHECK(f.envelope->api_key() == fbs::ApiKey::Fetch);
+        CHECK(f.envelope->body_as_ErrorResponse()->error_code() == int16_t(errc::invalid_request));
+    }
+    CHECK(c.call(api_versions_request(10)).envelope->correlation_id() == 10);
+}
+
+TEST_CASE("garbage closes only that connection") {
+    broker_fixture b(properties{{"socket.request.max.bytes", "65536"}});
+    wire_client good(b.port());
+    REQUIRE(create(good, "t", 1) == errc::none);
+
+    wire_client huge(b.port());
+    std::vector<std::byte> head(8);
+    store_be<uint32_t>(head.data(), 1u << 30);
+    store_be<uint32_t>(head.data() + 4, 16);
+    huge.send_raw(head);
+    CHECK(huge.wait_closed());
+
+    wire_client junk(b.port());
+    std::vector<std::byte> bad(64, std::byte{0x5a});
+    store_be<uint32_t>(bad.data(), 60);
+    store_be<uint32_t>(bad.data() + 4, 40);
+    junk.send_raw(bad);  // a frame whose envelope fails verification
+    CHECK(junk.wait_closed());
+
+    CHECK(produce(good, "t", 0, batch(1, 2)).error == errc::none);
+    wire_client later(b.port());
+    CHECK(fetch(later, "t", 0, 0).high_watermark == 2);
+}
+
+TEST_CASE("fetch long-polls until data arrives or max_wait passes") {
+    broker_fixture b;
+    wire_client consumer(b.port());
+    wire_client producer(b.port());
+    REQUIRE(create(producer, "t", 2) == errc::none);
+
+    // Nothing there: waits about max_wait_ms, then answers empty.
+    auto t0 = std::chrono::steady_clock::now();
+    auto empty = fetch(consumer, "t", 0, 0, 300, 1);
+    auto waited = std::chrono::steady_clock::now() - t0;
+    CHECK(empty.records.empty());
+    CHECK(waited >= 290ms);
+    CHECK(waited < 3s);
+
+    // A produce during the wait answers it early.
+    consumer.send(fetch_request(consumer.next_correlation(), "t", 0, 0, 10000, 1));
+    std::this_thread::sleep_for(200ms);
+    t0 = std::chrono::steady_clock::now();
+    REQUIRE(produce(producer, "t", 0, batch(1, 4)).error == errc::none);
+    auto f = consumer.receive();
+    auto latency = std::chrono::steady_clock::now() - t0;
+    REQUIRE(f.has_value());
+    auto got = fetch_from(*f);
+    CHECK(got.high_watermark == 4);
+    CHECK(batches_of(got.records).size() == 1);
+    CHECK(latency < 2s);
+
+    // min_bytes: woken by small appends, the fetch keeps waiting until enough has come.
+    consumer.send(fetch_request(consumer.next_correlation(), "t", 0, 4, 10000, 3000));
+    for (int i = 0; i < 3; ++i) {
+        std::this_thread::sleep_for(50ms);
+        REQUIRE(produce(producer, "t", 0, batch(10 + i, 3, 100)).error == errc::none);
+    }
+    CHECK_FALSE(consumer.receive(300ms).has_value());
+    for (int i = 0; i < 10; ++i) {
+        REQUIRE(produce(producer, "t", 0, batch(20 + i, 3, 100)).error == errc::none);
+    }
+    auto enough = consumer.receive();
+    REQUIRE(enough.has_value());
+    auto e = fetch_from(*enough);
+    CHECK(e.records.size() >= 3000);
+    auto bs = batches_of(e.records);
+    REQUIRE(!bs.empty());
+    CHECK(bs[0].header().base_offset == offset_t{4});
+    for (size_t i = 1; i < bs.size(); ++i) {
+        CHECK(bs[i].header().base_offset == bs[i - 1].header().next_offset());
+    }
+}
+
+TEST_CASE("fetch byte limits: first batch whole, later ones only if they fit") {
+    broker_fixture b;
+    wire_client c(b.port());
+    REQUIRE(create(c, "t", 1) == errc::none);
+    auto b1 = batch(1, 10, 200);
+    REQUIRE(produce(c, "t", 0, b1).error == errc::none);
+    REQUIRE(produce(c, "t", 0, batch(2, 10, 200)).error == errc::none);
+    auto small = fetch(c, "t", 0, 0, 0, 1, 100);
+    REQUIRE(batches_of(small.records).size() == 1);  // larger than 100 bytes, still whole
+    CHECK(small.records.size() == b1.size());
+    auto two = fetch(c, "t", 0, 0, 0, 1, 1 << 20, int32_t(b1.size() + 10));
+    CHECK(batches_of(two.records).size() == 1);  // the request's max_bytes stops the second
+    auto all = fetch(c, "t", 0, 0);
+    CHECK(batches_of(all.records).size() == 2);
+}
+
+TEST_CASE("topics, data and epochs survive a restart") {
+    temp_dir dir("sluice-broker-restart");
+    auto path = dir.path();
+    {
+        broker_fixture b({}, &path);
+        wire_client c(b.port());
+        REQUIRE(create(c, "kept", 2, -1, {{"retention.ms", "-1"}}) == errc::none);
+        REQUIRE(produce(c, "kept", 1, batch(1, 7)).error == errc::none);
+        REQUIRE(produce(c, "kept", 1, batch(2, 3)).error == errc::none);
+    }
+    broker_fixture b({}, &path);
+    wire_client c(b.port());
+    CHECK(create(c, "kept", 1) == errc::topic_already_exists);
+    auto got = fetch(c, "kept", 1, 0);
+    CHECK(got.high_watermark == 10);
+    CHECK(batches_of(got.records).size() == 2);
+    auto f = c.call(metadata_request(c.next_correlation(), {"kept"}, false, false));
+    const auto* t = f.envelope->body_as_MetadataResponse()->topics()->Get(0);
+    CHECK(t->error_code() == 0);
+    CHECK(t->partitions()->size() == 2);
+    CHECK(t->partitions()->Get(0)->leader_epoch() == 0);
+    CHECK(produce(c, "kept", 1, batch(3, 1)).base_offset == 10);
+}
+
+TEST_CASE("a second broker on the same log.dirs is refused") {
+    broker_fixture b;
+    auto cfg = make_config({{"listeners", "PLAINTEXT://127.0.0.1:0"},
+                            {"log.dirs", b.log_dir().string()},
+                            {"log.level", "error"}});
+    REQUIRE(cfg.has_value());
+    server second(cfg.value());
+    CHECK_FALSE(second.start().has_value());
+}
+
+TEST_CASE("fsync mode acknowledges after the group commit") {
+    broker_fixture b(properties{{"log.flush.interval.messages", "1"}});
+    wire_client c(b.port());
+    REQUIRE(create(c, "durable", 1) == errc::none);
+    REQUIRE(create(c, "cached", 1, -1, {{"flush.messages", "9223372036854775807"}}) == errc::none);
+    for (int i = 0; i < 5; ++i) {
+        CHECK(produce(c, "durable", 0, batch(i, 2), -1).base_offset == 4 * i);
+        CHECK(produce(c, "durable", 0, batch(i, 2), 1).base_offset == 4 * i + 2);
+        CHECK(produce(c, "cached", 0, batch(i, 2), -1).error == errc::none);
+    }
+    CHECK(fetch(c, "durable", 0, 0).high_watermark == 20);
+}
+
+TEST_CASE("limits: max.connections and connections.max.idle.ms") {
+    broker_fixture b(properties{{"max.connections", "2"}, {"connections.max.idle.ms", "300"}});
+    wire_client a(b.port());
+    wire_client c2(b.port());
+    CHECK(a.call(api_versions_request(1)).envelope->correlation_id() == 1);
+    CHECK(c2.call(api_versions_request(2)).envelope->correlation_id() == 2);
+    wire_client third(b.port());
+    CHECK(third.wait_closed(2s));
+    // Idle connections close; then there is room again.
+    CHECK(a.wait_closed(3s));
+    CHECK(c2.wait_closed(3s));
+    wire_client fourth(b.port());
+    CHECK(fourth.call(api_versions_request(4)).envelope->correlation_id() == 4);
+}
+
+TEST_CASE("deleting a topic under produce and fetch load") {
+    broker_fixture b;
+    wire_client admin(b.port());
+    REQUIRE(create(admin, "busy", 2) == errc::none);
+    std::atomic<bool> done{false};
+    std::atomic<int> unknown{0};
+    std::thread producer([&] {
+        wire_client c(b.port());
+        for (int i = 0; !done && i < 2000; ++i) {
+            auto r = produce(c, "busy", i % 2, batch(uint64_t(i), 2));
+            if (r.error == errc::unknown_topic_or_partition) {
+                ++unknown;
+                break;
+            }
+            CHECK(r.error == errc::none);
+        }
+    });
+    std::thread consumer([&] {
+        wire_client c(b.port());
+        int64_t next = 0;
+        for (int i = 0; !done && i < 2000; ++i) {
+            auto r = fetch(c, "busy", 0, next, 50, 1);
+            if (r.error == errc::unknown_topic_or_partition) {
+                ++unknown;
+                break;
+            }
+            CHECK(r.error == errc::none);
+            auto bs = batches_of(r.records);
+            if (!bs.empty()) {
+                next = bs.back().header().next_offset().value();
+            }
+        }
+    });
+    std::this_thread::sleep_for(300ms);
+    auto d = admin.call(delete_topics_request(admin.next_correlation(), {"busy"}));
+    CHECK(d.envelope->body_as_DeleteTopicsResponse()->results()->Get(0)->error_code() == 0);
+    producer.join();
+    done = true;
+    consumer.join();
+    CHECK(unknown.load() >= 1);
+    CHECK(create(admin, "busy", 1) == errc::none);
+}
+
+TEST_CASE("a stop answers in-flight requests first") {
+    auto b = std::make_unique<broker_fixture>();
+    wire_client c(b->port());
+    REQUIRE(create(c, "t", 1) == errc::none);
+    c.send(fetch_request(c.next_correlation(), "t", 0, 0, 1000, 1));
+    std::this_thread::sleep_for(100ms);
+    auto t0 = std::chrono::steady_clock::now();
+    b->stop();
+    CHECK(std::chrono::steady_clock::now() - t0 < 4s);
+    auto f = c.receive(1s);
+    REQUIRE(f.has_value());  // the long poll was answered before the connection closed
+    CHECK(fetch_from(*f).error == errc::none);
+    CHECK(c.wait_closed(2s));
+}
+
+TEST_CASE("retention deletes old segments on its timer") {
+    broker_fixture b(properties{{"log.retention.check.interval.ms", "100"}});
+    wire_client c(b.port());
+    // By size only: the test's records carry 2023 timestamps, which retention.ms would expire.
+    REQUIRE(
+        create(c, "short", 1, -1,
+               {{"segment.bytes", "4096"}, {"retention.bytes", "4096"}, {"retention.ms", "-1"}}) ==
+        errc::none);
+    for (int i = 0; i < 30; ++i) {
+        REQUIRE(produce(c, "short", 0, batch(uint64_t(i), 5, 200)).error == errc::none);
+    }
+    received_frame keep;
+    int64_t earliest = 0;
+    for (int i = 0; i < 50 && earliest == 0; ++i) {
+        std::this_thread::sleep_for(50ms);
+        earliest = list_offset(c, keep, "short", 0, -2)->offset();
+    }
+    CHECK(earliest > 0);
+    CHECK(list_offset(c, keep, "short", 0, -1)->offset() == 150);
+    auto gone = fetch(c, "short", 0, 0);
+    CHECK(gone.error == errc::offset_out_of_range);
+    CHECK(gone.log_start == earliest);
+    CHECK(earliest < 150);
+    CHECK(batches_of(fetch(c, "short", 0, earliest).records).size() >= 1);
+}
