@@ -249,6 +249,23 @@ bool record_iterator::next(record_view& out) noexcept {
     return true;
 }
 
+result<batch_header> check_batch(bytes_view bytes) noexcept {
+    auto h = read_header(bytes);
+    if (!h) {
+        return h.error();
+    }
+    if (bytes.size() != h.value().size_bytes()) {
+        return fail(errc::corrupt_message);
+    }
+    if (crc32c::value(bytes.subspan(bf::crc_start)) != h.value().crc) {
+        return fail(errc::corrupt_message);
+    }
+    if (h.value().record_count < 1 || h.value().last_offset_delta < 0) {
+        return fail(errc::invalid_record);
+    }
+    return h;
+}
+
 result<batch_view> batch_view::parse(bytes_view bytes) noexcept {
     auto h = read_header(bytes);
     if (!h) {

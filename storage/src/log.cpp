@@ -118,8 +118,7 @@ result<append_result> partition_log::write_batch(std::span<const std::byte> batc
 
 result<append_result> partition_log::append(std::span<std::byte> batch) {
     SLUICE_TRY(check_writable());
-    SLUICE_TRY(auto view, batch_view::parse(batch));
-    batch_header h = view.header();
+    SLUICE_TRY(batch_header h, check_batch(batch));
     h.base_offset = end_offset();
     set_base_offset(batch, h.base_offset);  // outside the CRC
     return write_batch(batch, h);
@@ -127,11 +126,11 @@ result<append_result> partition_log::append(std::span<std::byte> batch) {
 
 result<append_result> partition_log::append_replicated(std::span<const std::byte> batch) {
     SLUICE_TRY(check_writable());
-    SLUICE_TRY(auto view, batch_view::parse(batch));
-    if (view.header().base_offset != end_offset()) {
+    SLUICE_TRY(batch_header h, check_batch(batch));
+    if (h.base_offset != end_offset()) {
         return make_error_code(errc::offset_out_of_range);
     }
-    return write_batch(batch, view.header());
+    return write_batch(batch, h);
 }
 
 void partition_log::on_durable(flusher::completion done) {

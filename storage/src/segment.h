@@ -110,7 +110,7 @@ struct scan_result {
 };
 
 // Walks the batches of `seg` from `position` (which must follow the batches already tracked),
-// validating each: header, size inside the file, CRC and record framing (batch_view::parse),
+// validating each: header, size inside the file, CRC (check_batch, as on append),
 // base offset == seg.next_offset, leader epoch not below the previous one. Tracks every valid
 // batch into `seg`. Stops at the first invalid or incomplete batch. I/O errors are returned.
 result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_size,

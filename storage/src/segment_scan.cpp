@@ -46,11 +46,12 @@ result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_
         if (!have_batch) {
             return scan_result{position, false};
         }
-        auto batch = batch_view::parse(at().first(h.value().size_bytes()));
-        if (!batch) {
+        // The same check as append: what the log accepted, recovery accepts.
+        auto checked = check_batch(at().first(h.value().size_bytes()));
+        if (!checked) {
             return scan_result{position, false};
         }
-        const auto& hdr = batch.value().header();
+        const batch_header& hdr = checked.value();
         bool continuous =
             hdr.base_offset == seg.next_offset && seg.fits_relative(hdr.last_offset());
         bool epoch_ok = seg.last_epoch == no_leader_epoch || hdr.leader_epoch >= seg.last_epoch;

@@ -977,3 +977,34 @@ TEST_CASE("record_batch: builder and parse throughput" * doctest::skip()) {
 }
 
 }  // namespace
+
+TEST_CASE("check_batch: what storage checks on append and recovery") {
+    sluice::batch_builder b;
+    std::string value(300, 'v');
+    for (int i = 0; i < 5; ++i) {
+        b.add({.key = sluice::as_bytes("k"),
+               .value = sluice::as_bytes(value),
+               .timestamp = sluice::timestamp_ms_t{1000 + i}});
+    }
+    auto batch = b.finish();
+    auto ok = sluice::check_batch(batch);
+    REQUIRE(ok.has_value());
+    CHECK(ok.value().record_count == 5);
+    CHECK(ok.value().last_offset_delta == 4);
+    // Every byte under the CRC, the length and the magic: a flip is caught.
+    for (size_t at = sluice::batch_format::batch_length_pos; at < batch.size(); ++at) {
+        if (at >= sluice::batch_format::leader_epoch_pos &&
+            at < sluice::batch_format::leader_epoch_pos + 4) {
+            continue;  // outside the CRC by design
+        }
+        auto bad = batch;
+        bad[at] ^= std::byte{0x01};
+        CHECK_MESSAGE(!sluice::check_batch(bad).has_value(), "byte ", at);
+    }
+    for (size_t n = 0; n < batch.size(); ++n) {
+        CHECK(!sluice::check_batch(std::span(batch).first(n)).has_value());
+    }
+    auto longer = batch;
+    longer.push_back(std::byte{0});
+    CHECK(sluice::check_batch(longer).error() == sluice::errc::corrupt_message);
+}

@@ -63,6 +63,13 @@ struct batch_header {
 // size_bytes() is at most batch_size_max).
 result<batch_header> read_header(bytes_view bytes) noexcept;
 
+// What the storage layer checks of a batch, on append and again on recovery, as Kafka's
+// ensureValid does: the header (read_header), that `bytes` is exactly one batch, the CRC, and a
+// record count and last offset delta that can hold offsets. It does not walk the records: record
+// framing is checked once on the produce path (batch_view::parse) and by readers. Errors:
+// corrupt_message; invalid_record for record_count < 1 or last_offset_delta < 0.
+result<batch_header> check_batch(bytes_view bytes) noexcept;
+
 // One record header (Kafka: a string key and a nullable value).
 struct header_view {
     bytes_view key;

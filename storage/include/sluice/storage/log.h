@@ -76,9 +76,9 @@ class partition_log {
     partition_log(const partition_log&) = delete;
     partition_log& operator=(const partition_log&) = delete;
 
-    // Validates `batch` (exactly one batch: size, CRC, record framing), stamps the next offset
-    // into it and appends it. Errors: corrupt_message, invalid_record,
-    // unsupported_compression_type (from validation); record_list_too_large if it exceeds
+    // Checks `batch` with check_batch (exactly one batch, header, CRC; record framing is the
+    // produce path's job), stamps the next offset into it and appends it. Errors:
+    // corrupt_message, invalid_record (from the check); record_list_too_large if it exceeds
     // segment.bytes; kafka_storage_error if the log failed; log_closed; an I/O error.
     result<append_result> append(std::span<std::byte> batch);
 
