@@ -73,3 +73,48 @@ function(sluice_flatbuffers)
     target_include_directories(${ARG_TARGET} SYSTEM PUBLIC $<BUILD_INTERFACE:${CMAKE_CURRENT_BINARY_DIR}/generated>)
     target_link_libraries(${ARG_TARGET} PUBLIC flatbuffers::flatbuffers)
 endfunction()
+
+# ---- Installation: the client libraries as a CMake package ----
+#
+#   cmake --install <build> --prefix P
+#
+# installs the static libraries sluice_protocol, sluice_client, sluice_producer and
+# sluice_consumer, their public headers (with the generated sluice_generated.h, which the
+# protocol headers include), and P/lib/cmake/Sluice/SluiceConfig.cmake (+ version file), so that
+# a project does `find_package(Sluice REQUIRED)` and links Sluice::producer, Sluice::consumer,
+# Sluice::client or Sluice::protocol. examples/produce_consume is such a project.
+#
+# The rules are added once every target exists: the call is deferred to the end of the
+# directory that includes this file (the top level).
+set(SLUICE_INSTALLED_LIBRARIES protocol client producer consumer)
+
+function(_sluice_install_package)
+    include(GNUInstallDirs)
+    include(CMakePackageConfigHelpers)
+    set(package_dir ${CMAKE_INSTALL_LIBDIR}/cmake/Sluice)
+    set(targets)
+    foreach(lib ${SLUICE_INSTALLED_LIBRARIES})
+        if(NOT TARGET sluice_${lib})
+            message(STATUS "Sluice package: sluice_${lib} does not exist; nothing is installed")
+            return()
+        endif()
+        list(APPEND targets sluice_${lib})
+        install(DIRECTORY ${PROJECT_SOURCE_DIR}/${lib}/include/
+            DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+            FILES_MATCHING PATTERN "*.h")
+    endforeach()
+    install(TARGETS ${targets} EXPORT SluiceTargets
+        ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
+        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+    install(FILES ${PROJECT_BINARY_DIR}/protocol/generated/sluice/fbs/sluice_generated.h
+        DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/sluice/fbs)
+    install(EXPORT SluiceTargets NAMESPACE Sluice:: DESTINATION ${package_dir})
+    configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/SluiceConfig.cmake.in
+        ${PROJECT_BINARY_DIR}/SluiceConfig.cmake INSTALL_DESTINATION ${package_dir})
+    write_basic_package_version_file(${PROJECT_BINARY_DIR}/SluiceConfigVersion.cmake
+        VERSION ${PROJECT_VERSION} COMPATIBILITY SameMinorVersion)
+    install(FILES ${PROJECT_BINARY_DIR}/SluiceConfig.cmake
+        ${PROJECT_BINARY_DIR}/SluiceConfigVersion.cmake DESTINATION ${package_dir})
+endfunction()
+
+cmake_language(DEFER CALL _sluice_install_package)

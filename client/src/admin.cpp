@@ -1,0 +1,202 @@
+#include "sluice/client/admin.h"
+
+#include <algorithm>
+
+#include "sluice/client/internal/cluster.h"
+#include "sluice/client/internal/co_try.h"
+#include "sluice/client/internal/io_thread.h"
+#include "sluice/client/internal/offsets.h"
+#include "sluice/protocol/api.h"
+
+namespace sluice {
+namespace detail {
+
+using namespace sluice::client;
+
+// The admin's state. The cluster lives on the I/O thread; public calls run a coroutine there and
+// wait for it.
+class admin_impl {
+  public:
+    explicit admin_impl(const client_config& config)
+        : cluster_(io_.context(), config, connection_options_for(config)) {}
+
+    ~admin_impl() {
+        io_.call([this] { cluster_.close(make_error_code(client_errc::closed)); });
+        io_.join();
+    }
+
+    template <typename T, typename F>
+    result<T> run(F make) {
+        return io_.run<result<T>>(make);
+    }
+
+    cluster& cl() { return cluster_; }
+    clock::time_point deadline() const { return clock::now() + cluster_.request_timeout(); }
+
+    // Waits (bounded by `deadline`) until the metadata shows `name` with a leader for every
+    // partition (`present`), or no longer shows it (!present). Metadata propagation is
+    // immediate on one broker; this keeps a following produce from racing the creation.
+    awaitable<void> await_topic(std::string name, bool present, clock::time_point deadline) {
+        const auto backoff =
+            std::chrono::milliseconds(std::max(cluster_.config().retry_backoff_ms, 10));
+        while (clock::now() < deadline) {
+            metadata_request req;
+            req.topics.push_back(name);
+            auto m = co_await cluster_.refresh(std::move(req));
+            if (m) {
+                const topic_meta* t = cluster_.metadata().topic(name);
+                const bool ready =
+                    t != nullptr && !t->partitions.empty() &&
+                    std::all_of(t->partitions.begin(), t->partitions.end(),
+                                [](const partition_meta& p) { return p.leader >= 0; });
+                if (present ? ready : t == nullptr) {
+                    co_return;
+                }
+            }
+            co_await sleep_for(backoff);
+        }
+    }
+
+  private:
+    io_thread io_;  // destroyed last: the cluster's sockets belong to its io_context
+    cluster cluster_;
+};
+
+}  // namespace detail
+
+using namespace sluice::client;
+
+result<std::unique_ptr<admin>> admin::create(client_config config) {
+    SLUICE_TRY(validate(config));
+    return std::unique_ptr<admin>(new admin(std::make_unique<detail::admin_impl>(config)));
+}
+
+admin::admin(std::unique_ptr<detail::admin_impl> impl) : impl_(std::move(impl)) {}
+
+admin::~admin() = default;
+
+result<void> admin::create_topic(const std::string& name, int32_t partitions,
+                                 int16_t replication_factor,
+                                 const std::map<std::string, std::string>& configs) {
+    detail::admin_impl& a = *impl_;
+    return a.run<void>([&]() -> awaitable<result<void>> {
+        const auto deadline = a.deadline();
+        SLUICE_CO_TRY(auto conn, co_await a.cl().any());
+        const new_topic t{name, partitions, replication_factor, configs};
+        const std::string& cid = a.cl().config().client_id;
+        const int32_t timeout_ms = a.cl().config().request_timeout_ms;
+        SLUICE_CO_TRY(response r, co_await conn->call(
+                                      [&](int32_t id) {
+                                          return encode_create_topics(id, cid, {&t, 1}, timeout_ms);
+                                      },
+                                      a.cl().request_timeout()));
+        SLUICE_CO_TRY(std::vector<topic_result> results, decode_create_topics(r));
+        for (const topic_result& res : results) {
+            if (res.name == name && res.error != errc::none) {
+                co_return make_error_code(res.error);
+            }
+        }
+        co_await a.await_topic(name, true, deadline);
+        co_return success();
+    });
+}
+
+result<void> admin::delete_topic(const std::string& name) {
+    detail::admin_impl& a = *impl_;
+    return a.run<void>([&]() -> awaitable<result<void>> {
+        const auto deadline = a.deadline();
+        SLUICE_CO_TRY(auto conn, co_await a.cl().any());
+        const std::string& cid = a.cl().config().client_id;
+        const int32_t timeout_ms = a.cl().config().request_timeout_ms;
+        SLUICE_CO_TRY(response r,
+                      co_await conn->call(
+                          [&](int32_t id) {
+                              return encode_delete_topics(id, cid, {&name, 1}, timeout_ms);
+                          },
+                          a.cl().request_timeout()));
+        SLUICE_CO_TRY(std::vector<topic_result> results, decode_delete_topics(r));
+        for (const topic_result& res : results) {
+            if (res.name == name && res.error != errc::none) {
+                co_return make_error_code(res.error);
+            }
+        }
+        a.cl().metadata().forget_topic(name);
+        co_await a.await_topic(name, false, deadline);
+        co_return success();
+    });
+}
+
+result<std::vector<std::string>> admin::list_topics() {
+    detail::admin_impl& a = *impl_;
+    return a.run<std::vector<std::string>>([&]() -> awaitable<result<std::vector<std::string>>> {
+        metadata_request req;
+        req.all_topics = true;
+        SLUICE_CO_TRY(metadata_answer m, co_await a.cl().refresh(std::move(req)));
+        std::vector<std::string> names;
+        for (const topic_meta& t : m.topics) {
+            if (t.error == errc::none) {
+                names.push_back(t.name);
+            }
+        }
+        std::sort(names.begin(), names.end());
+        co_return names;
+    });
+}
+
+result<topic_info> admin::describe_topic(const std::string& name) {
+    detail::admin_impl& a = *impl_;
+    return a.run<topic_info>([&]() -> awaitable<result<topic_info>> {
+        const auto deadline = a.deadline();
+        metadata_request req;
+        req.topics.push_back(name);
+        SLUICE_CO_TRY(metadata_answer m, co_await a.cl().refresh(std::move(req)));
+        const topic_meta* t = nullptr;
+        for (const topic_meta& tm : m.topics) {
+            if (tm.name == name) {
+                t = &tm;
+            }
+        }
+        if (t == nullptr) {
+            co_return make_error_code(errc::unknown_topic_or_partition);
+        }
+        if (t->error != errc::none) {
+            co_return make_error_code(t->error);
+        }
+        topic_info info;
+        info.name = name;
+        // Earliest and latest in two calls: one request names each partition once.
+        std::vector<offset_query> earliest;
+        std::vector<offset_query> latest;
+        for (const partition_meta& p : t->partitions) {
+            info.partitions.push_back(
+                {p.partition, p.leader, p.leader_epoch, p.replicas, p.isr, -1, -1});
+            earliest.push_back({name, p.partition, api::earliest_timestamp});
+            latest.push_back({name, p.partition, api::latest_timestamp});
+        }
+        if (!earliest.empty()) {
+            SLUICE_CO_TRY(std::vector<offset_answer> starts,
+                          co_await list_offsets(a.cl(), std::move(earliest), deadline));
+            SLUICE_CO_TRY(std::vector<offset_answer> ends,
+                          co_await list_offsets(a.cl(), std::move(latest), deadline));
+            for (size_t i = 0; i < info.partitions.size(); ++i) {
+                info.partitions[i].log_start_offset = starts[i].offset;
+                info.partitions[i].log_end_offset = ends[i].offset;
+            }
+        }
+        co_return info;
+    });
+}
+
+result<std::vector<broker_info>> admin::describe_cluster() {
+    detail::admin_impl& a = *impl_;
+    return a.run<std::vector<broker_info>>([&]() -> awaitable<result<std::vector<broker_info>>> {
+        SLUICE_CO_TRY(metadata_answer m, co_await a.cl().refresh(metadata_request{}));
+        std::vector<broker_info> out;
+        for (const broker_meta& b : m.brokers) {
+            out.push_back({b.node_id, b.host, b.port});
+        }
+        co_return out;
+    });
+}
+
+}  // namespace sluice

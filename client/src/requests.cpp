@@ -1,0 +1,279 @@
+#include "sluice/client/internal/requests.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+#include "sluice/client/errc.h"
+#include "sluice/protocol/api.h"
+
+namespace sluice::client {
+namespace {
+
+using fbb_t = flatbuffers::FlatBufferBuilder;
+
+std::unique_ptr<frame::writer> finish(std::unique_ptr<frame::writer> w, fbs::ApiKey key, int32_t id,
+                                      std::string_view client_id, fbs::Body type,
+                                      flatbuffers::Offset<void> body) {
+    fbb_t& fbb = w->fbb();
+    const auto cid = fbb.CreateString(client_id.data(), client_id.size());
+    const int16_t version = api::find(key)->max_version;
+    w->finish(fbs::CreateEnvelope(fbb, key, version, id, type, body, cid));
+    return w;
+}
+
+std::error_code unexpected(const response& r, fbs::Body expected) {
+    return make_client_error(
+        client_errc::protocol_error,
+        fmt::format("expected a {} body, got {}", fbs::EnumNameBody(expected),
+                    r.envelope() ? fbs::EnumNameBody(r.envelope()->body_type()) : "nothing"));
+}
+
+// The body of type `Body` from `r`, or the error an ErrorResponse carries, or protocol_error.
+template <typename Body>
+result<const Body*> body_of(const response& r) {
+    constexpr fbs::Body expected = fbs::BodyTraits<Body>::enum_value;
+    const fbs::Envelope* env = r.envelope();
+    if (env == nullptr) {
+        return unexpected(r, expected);
+    }
+    if (env->body_type() == fbs::Body::ErrorResponse) {
+        const errc e = static_cast<errc>(env->body_as_ErrorResponse()->error_code());
+        return make_error_code(e == errc::none ? errc::unknown_server_error : e);
+    }
+    const Body* b = env->body_as<Body>();
+    if (b == nullptr) {
+        return unexpected(r, expected);
+    }
+    return b;
+}
+
+std::string str(const flatbuffers::String* s) {
+    return s ? s->str() : std::string();
+}
+std::string_view view(const flatbuffers::String* s) {
+    return s ? std::string_view(s->c_str(), s->size()) : std::string_view();
+}
+
+std::vector<int32_t> ints(const flatbuffers::Vector<int32_t>* v) {
+    return v ? std::vector<int32_t>(v->begin(), v->end()) : std::vector<int32_t>();
+}
+
+template <typename T>
+auto items(const flatbuffers::Vector<flatbuffers::Offset<T>>* v) {
+    std::vector<const T*> out;
+    if (v != nullptr) {
+        out.reserve(v->size());
+        for (flatbuffers::uoffset_t i = 0; i < v->size(); ++i) {
+            out.push_back(v->Get(i));
+        }
+    }
+    return out;
+}
+
+// Calls `each(first, last)` for every run of adjacent entries with the same topic.
+template <typename T, typename F>
+void by_topic(std::span<const T> entries, F each) {
+    size_t i = 0;
+    while (i < entries.size()) {
+        size_t j = i + 1;
+        while (j < entries.size() && entries[j].topic == entries[i].topic) {
+            ++j;
+        }
+        each(entries.subspan(i, j - i));
+        i = j;
+    }
+}
+
+std::vector<topic_result> topic_results(
+    const flatbuffers::Vector<flatbuffers::Offset<fbs::TopicResult>>* v) {
+    std::vector<topic_result> out;
+    for (const fbs::TopicResult* t : items(v)) {
+        out.push_back(
+            {str(t->name()), static_cast<errc>(t->error_code()), str(t->error_message())});
+    }
+    return out;
+}
+
+}  // namespace
+
+std::unique_ptr<frame::writer> encode_metadata(int32_t id, std::string_view client_id,
+                                               const metadata_request& req) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    const auto topics = fbb.CreateVectorOfStrings(req.topics);
+    const auto body =
+        fbs::CreateMetadataRequest(fbb, topics, req.all_topics, req.allow_auto_topic_creation);
+    return finish(std::move(w), fbs::ApiKey::Metadata, id, client_id, fbs::Body::MetadataRequest,
+                  body.Union());
+}
+
+result<metadata_answer> decode_metadata(const response& r) {
+    SLUICE_TRY(const fbs::MetadataResponse* m, body_of<fbs::MetadataResponse>(r));
+    metadata_answer out;
+    out.controller_id = m->controller_id();
+    for (const fbs::BrokerMetadata* b : items(m->brokers())) {
+        out.brokers.push_back({b->node_id(), str(b->host()), b->port()});
+    }
+    std::sort(out.brokers.begin(), out.brokers.end(),
+              [](const broker_meta& a, const broker_meta& b) { return a.node_id < b.node_id; });
+    for (const fbs::TopicMetadata* t : items(m->topics())) {
+        topic_meta tm;
+        tm.name = str(t->name());
+        tm.error = static_cast<errc>(t->error_code());
+        tm.error_message = str(t->error_message());
+        for (const fbs::PartitionMetadata* p : items(t->partitions())) {
+            tm.partitions.push_back({p->partition(), static_cast<errc>(p->error_code()),
+                                     p->leader(), p->leader_epoch(), ints(p->replicas()),
+                                     ints(p->isr())});
+        }
+        std::sort(tm.partitions.begin(), tm.partitions.end(),
+                  [](const partition_meta& a, const partition_meta& b) {
+                      return a.partition < b.partition;
+                  });
+        out.topics.push_back(std::move(tm));
+    }
+    return out;
+}
+
+std::unique_ptr<frame::writer> encode_create_topics(int32_t id, std::string_view client_id,
+                                                    std::span<const new_topic> topics,
+                                                    int32_t timeout_ms) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    std::vector<flatbuffers::Offset<fbs::CreatableTopic>> list;
+    for (const new_topic& t : topics) {
+        std::vector<flatbuffers::Offset<fbs::TopicConfig>> configs;
+        for (const auto& [k, v] : t.configs) {
+            configs.push_back(fbs::CreateTopicConfigDirect(fbb, k.c_str(), v.c_str()));
+        }
+        list.push_back(fbs::CreateCreatableTopicDirect(fbb, t.name.c_str(), t.partitions,
+                                                       t.replication_factor, &configs));
+    }
+    const auto body = fbs::CreateCreateTopicsRequestDirect(fbb, &list, timeout_ms, false);
+    return finish(std::move(w), fbs::ApiKey::CreateTopics, id, client_id,
+                  fbs::Body::CreateTopicsRequest, body.Union());
+}
+
+result<std::vector<topic_result>> decode_create_topics(const response& r) {
+    SLUICE_TRY(const fbs::CreateTopicsResponse* b, body_of<fbs::CreateTopicsResponse>(r));
+    return topic_results(b->results());
+}
+
+std::unique_ptr<frame::writer> encode_delete_topics(int32_t id, std::string_view client_id,
+                                                    std::span<const std::string> names,
+                                                    int32_t timeout_ms) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    const auto list =
+        fbb.CreateVectorOfStrings(std::vector<std::string>(names.begin(), names.end()));
+    const auto body = fbs::CreateDeleteTopicsRequest(fbb, list, timeout_ms);
+    return finish(std::move(w), fbs::ApiKey::DeleteTopics, id, client_id,
+                  fbs::Body::DeleteTopicsRequest, body.Union());
+}
+
+result<std::vector<topic_result>> decode_delete_topics(const response& r) {
+    SLUICE_TRY(const fbs::DeleteTopicsResponse* b, body_of<fbs::DeleteTopicsResponse>(r));
+    return topic_results(b->results());
+}
+
+std::unique_ptr<frame::writer> encode_list_offsets(int32_t id, std::string_view client_id,
+                                                   std::span<const offset_query> queries) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    std::vector<flatbuffers::Offset<fbs::ListOffsetsTopic>> topics;
+    by_topic(queries, [&](std::span<const offset_query> run) {
+        std::vector<flatbuffers::Offset<fbs::ListOffsetsPartition>> parts;
+        for (const offset_query& q : run) {
+            parts.push_back(fbs::CreateListOffsetsPartition(fbb, q.partition, q.timestamp));
+        }
+        topics.push_back(fbs::CreateListOffsetsTopicDirect(fbb, run[0].topic.c_str(), &parts));
+    });
+    const auto body = fbs::CreateListOffsetsRequestDirect(fbb, &topics);
+    return finish(std::move(w), fbs::ApiKey::ListOffsets, id, client_id,
+                  fbs::Body::ListOffsetsRequest, body.Union());
+}
+
+result<std::vector<offset_answer>> decode_list_offsets(const response& r) {
+    SLUICE_TRY(const fbs::ListOffsetsResponse* b, body_of<fbs::ListOffsetsResponse>(r));
+    std::vector<offset_answer> out;
+    for (const fbs::ListOffsetsTopicResponse* t : items(b->topics())) {
+        for (const fbs::ListOffsetsPartitionResponse* p : items(t->partitions())) {
+            out.push_back({str(t->name()), p->partition(), static_cast<errc>(p->error_code()),
+                           p->offset(), p->timestamp()});
+        }
+    }
+    return out;
+}
+
+std::unique_ptr<frame::writer> encode_produce(int32_t id, std::string_view client_id, int16_t acks,
+                                              int32_t timeout_ms,
+                                              std::span<const produce_partition> parts) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    std::vector<flatbuffers::Offset<fbs::ProduceTopic>> topics;
+    std::vector<flatbuffers::Offset<fbs::ProducePartition>> list;
+    by_topic(parts, [&](std::span<const produce_partition> run) {
+        list.clear();
+        for (const produce_partition& p : run) {
+            const fbs::DataRef ref = w->add_data_ref(p.records);
+            list.push_back(fbs::CreateProducePartition(fbb, p.partition, &ref));
+        }
+        const auto name = fbb.CreateString(run[0].topic.data(), run[0].topic.size());
+        topics.push_back(fbs::CreateProduceTopic(fbb, name, fbb.CreateVector(list)));
+    });
+    const auto body = fbs::CreateProduceRequestDirect(fbb, acks, timeout_ms, &topics);
+    return finish(std::move(w), fbs::ApiKey::Produce, id, client_id, fbs::Body::ProduceRequest,
+                  body.Union());
+}
+
+result<std::vector<produce_answer>> decode_produce(const response& r) {
+    SLUICE_TRY(const fbs::ProduceResponse* b, body_of<fbs::ProduceResponse>(r));
+    std::vector<produce_answer> out;
+    for (const fbs::ProduceTopicResponse* t : items(b->topics())) {
+        for (const fbs::ProducePartitionResponse* p : items(t->partitions())) {
+            out.push_back({view(t->name()), p->partition(), static_cast<errc>(p->error_code()),
+                           p->base_offset(), p->log_append_time_ms()});
+        }
+    }
+    return out;
+}
+
+std::unique_ptr<frame::writer> encode_fetch(int32_t id, std::string_view client_id,
+                                            const fetch_limits& limits,
+                                            std::span<const fetch_query> parts) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    std::vector<flatbuffers::Offset<fbs::FetchTopic>> topics;
+    std::vector<flatbuffers::Offset<fbs::FetchPartition>> list;
+    by_topic(parts, [&](std::span<const fetch_query> run) {
+        list.clear();
+        for (const fetch_query& p : run) {
+            list.push_back(fbs::CreateFetchPartition(fbb, p.partition, p.offset, p.max_bytes, -1));
+        }
+        const auto name = fbb.CreateString(run[0].topic.data(), run[0].topic.size());
+        topics.push_back(fbs::CreateFetchTopic(fbb, name, fbb.CreateVector(list)));
+    });
+    const auto body = fbs::CreateFetchRequestDirect(fbb, -1, limits.max_wait_ms, limits.min_bytes,
+                                                    limits.max_bytes, &topics);
+    return finish(std::move(w), fbs::ApiKey::Fetch, id, client_id, fbs::Body::FetchRequest,
+                  body.Union());
+}
+
+result<std::vector<fetch_answer>> decode_fetch(const response& r) {
+    SLUICE_TRY(const fbs::FetchResponse* b, body_of<fbs::FetchResponse>(r));
+    if (b->error_code() != 0) {
+        return make_error_code(static_cast<errc>(b->error_code()));
+    }
+    std::vector<fetch_answer> out;
+    for (const fbs::FetchTopicResponse* t : items(b->topics())) {
+        for (const fbs::FetchPartitionResponse* p : items(t->partitions())) {
+            SLUICE_TRY(frame::bytes_view records, frame::resolve(p->records(), r.view.data));
+            out.push_back({view(t->name()), p->partition(), static_cast<errc>(p->error_code()),
+                           p->high_watermark(), p->log_start_offset(), records});
+        }
+    }
+    return out;
+}
+
+}  // namespace sluice::client

@@ -1,0 +1,94 @@
+// The consumer: reads records of manually assigned partitions.
+//
+// The consumer's I/O thread fetches ahead of poll(): one outstanding fetch per broker for the
+// assigned partitions it leads, into a buffer bounded by fetch.max.bytes, so that poll() mostly
+// hands out records that are already here. All calls on one consumer must come from one thread at
+// a time (like Kafka's KafkaConsumer). docs/clients.md describes fetch-ahead and positions.
+#pragma once
+
+#include <chrono>
+#include <compare>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/client/config.h"
+#include "sluice/client/errc.h"
+#include "sluice/client/header.h"
+#include "sluice/protocol/result.h"
+
+namespace sluice {
+
+struct consumer_config : client_config {
+    int fetch_min_bytes = 1;                   // fetch.min.bytes
+    int fetch_max_wait_ms = 500;               // fetch.max.wait.ms
+    int fetch_max_bytes = 52428800;            // fetch.max.bytes
+    int max_partition_fetch_bytes = 1048576;   // max.partition.fetch.bytes
+    int max_poll_records = 500;                // max.poll.records
+    std::string auto_offset_reset = "latest";  // auto.offset.reset: earliest | latest | none
+    // Kafka-named properties -> config; errors name the bad key/value
+    // (client_errc::invalid_config). Keys: bootstrap.servers client.id request.timeout.ms
+    // retry.backoff.ms metadata.max.age.ms fetch.min.bytes fetch.max.wait.ms fetch.max.bytes
+    // max.partition.fetch.bytes max.poll.records auto.offset.reset
+    static result<consumer_config> from_properties(const std::map<std::string, std::string>& props);
+};
+
+struct topic_partition {
+    std::string topic;
+    int32_t partition;
+    auto operator<=>(const topic_partition&) const = default;
+};
+
+struct consumer_record {
+    std::string topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    std::optional<std::string> key;
+    std::optional<std::string> value;
+    std::vector<header> headers;
+};
+
+namespace detail {
+class consumer_impl;
+}
+
+class consumer {
+  public:
+    // Checks the config (client_errc::invalid_config) and starts the I/O thread; connects lazily.
+    static result<std::unique_ptr<consumer>> create(consumer_config config);
+    ~consumer();  // close()
+    consumer(const consumer&) = delete;
+    consumer& operator=(const consumer&) = delete;
+
+    // Replaces the assignment. A new partition's position is unknown until a seek; poll() (or
+    // position()) then sets it by auto.offset.reset.
+    result<void> assign(const std::vector<topic_partition>& partitions);
+    result<std::vector<int32_t>> partitions_for(const std::string& topic);  // via metadata, sorted
+    // The seek calls need the partition to be assigned.
+    result<void> seek(const topic_partition& tp, int64_t offset);
+    result<void> seek_to_beginning(const std::vector<topic_partition>& tps);
+    result<void> seek_to_end(const std::vector<topic_partition>& tps);
+    result<void> seek_to_timestamp(const topic_partition& tp,
+                                   int64_t timestamp_ms);  // to end if none
+    // The offset of the next record poll() returns for tp.
+    result<int64_t> position(const topic_partition& tp);
+    result<std::map<topic_partition, int64_t>> end_offsets(const std::vector<topic_partition>& tps);
+    result<std::map<topic_partition, int64_t>> beginning_offsets(
+        const std::vector<topic_partition>& tps);
+    // Records from assigned partitions, in offset order per partition; empty on timeout. Fetches
+    // ahead in the background (one outstanding fetch per broker) so poll rarely waits. An error for
+    // a partition (e.g. OFFSET_OUT_OF_RANGE with auto.offset.reset=none) is returned as the result
+    // error.
+    result<std::vector<consumer_record>> poll(std::chrono::milliseconds timeout);
+    void close();  // idempotent; afterwards every call fails with client_errc::closed
+
+  private:
+    explicit consumer(std::unique_ptr<detail::consumer_impl> impl);
+    std::unique_ptr<detail::consumer_impl> impl_;
+};
+
+}  // namespace sluice

@@ -1,0 +1,380 @@
+#include "sluice/consumer/consumer.h"
+
+#include <fmt/format.h>
+
+#include "consumer_limits.h"
+#include "fetch_buffer.h"
+#include "fetch_cursor.h"
+#include "fetcher.h"
+#include "sluice/client/internal/cluster.h"
+#include "sluice/client/internal/co_try.h"
+#include "sluice/client/internal/io_thread.h"
+#include "sluice/client/internal/offsets.h"
+#include "sluice/protocol/api.h"
+
+namespace sluice {
+namespace detail {
+
+using client::awaitable;
+using client::clock;
+
+// The consumer's state. Positions live here, on the caller's thread (consumer calls are
+// single-threaded); the fetcher lives on the I/O thread and learns of assignments and seeks
+// through posted calls; fetched data comes back through the fetch buffer, tagged with the seek
+// generation it was fetched for, so that data from before a seek is dropped.
+class consumer_impl {
+  public:
+    explicit consumer_impl(const consumer_config& config)
+        : config_(config),
+          cluster_(io_.context(), config_,
+                   client::connection_options_for(config_, size_t(config_.fetch_max_bytes))),
+          buffer_(size_t(config_.fetch_max_bytes),
+                  [this] { client::asio::post(io_.context(), [this] { fetcher_.run(); }); }),
+          fetcher_(cluster_, buffer_, config_) {
+        io_.call([this] { cluster_.set_on_change([this] { fetcher_.run(); }); });
+    }
+
+    ~consumer_impl() { close(); }
+
+    result<void> assign(const std::vector<topic_partition>& tps) {
+        SLUICE_TRY(check_open());
+        std::map<topic_partition, assigned> next;
+        for (const topic_partition& tp : tps) {
+            if (tp.topic.empty() || tp.partition < 0) {
+                return invalid(
+                    fmt::format("cannot assign '{}' partition {}", tp.topic, tp.partition));
+            }
+            auto it = assigned_.find(tp);
+            next[tp] = it == assigned_.end() ? assigned{} : it->second;
+        }
+        assigned_ = std::move(next);
+        if (cursor_ && !assigned_.contains(cursor_->fetch().tp)) {
+            drop_cursor();
+        }
+        client::asio::post(io_.context(), [this, tps] { fetcher_.assign(tps); });
+        return success();
+    }
+
+    result<std::vector<int32_t>> partitions_for(const std::string& topic) {
+        SLUICE_TRY(check_open());
+        return io_.run<result<std::vector<int32_t>>>(
+            [&]() -> awaitable<result<std::vector<int32_t>>> {
+                client::metadata_request req;
+                req.topics.push_back(topic);
+                SLUICE_CO_TRY(client::metadata_answer m, co_await cluster_.refresh(std::move(req)));
+                for (const client::topic_meta& t : m.topics) {
+                    if (t.name != topic) {
+                        continue;
+                    }
+                    if (t.error != errc::none) {
+                        co_return make_error_code(t.error);
+                    }
+                    std::vector<int32_t> ids;
+                    for (const client::partition_meta& p : t.partitions) {
+                        ids.push_back(p.partition);
+                    }
+                    co_return ids;
+                }
+                co_return make_error_code(errc::unknown_topic_or_partition);
+            });
+    }
+
+    result<void> seek(const topic_partition& tp, int64_t offset) {
+        SLUICE_TRY(check_open());
+        SLUICE_TRY(assigned * a, find(tp));
+        if (offset < 0) {
+            return invalid(fmt::format("seek to negative offset {}", offset));
+        }
+        seek_to(tp, *a, offset);
+        return success();
+    }
+
+    result<void> seek_to(const std::vector<topic_partition>& tps, int64_t timestamp) {
+        SLUICE_TRY(check_open());
+        const std::vector<topic_partition> list = tps.empty() ? assigned_list() : tps;
+        for (const topic_partition& tp : list) {
+            SLUICE_TRY(find(tp));
+        }
+        SLUICE_TRY(auto offsets, list_offsets(list, timestamp));
+        for (size_t i = 0; i < list.size(); ++i) {
+            seek_to(list[i], assigned_.at(list[i]), offsets[i].offset);
+        }
+        return success();
+    }
+
+    result<void> seek_to_timestamp(const topic_partition& tp, int64_t timestamp_ms) {
+        SLUICE_TRY(check_open());
+        SLUICE_TRY(assigned * a, find(tp));
+        SLUICE_TRY(auto found, list_offsets({tp}, timestamp_ms));
+        int64_t offset = found[0].offset;
+        if (offset < 0) {
+            SLUICE_TRY(auto end, list_offsets({tp}, api::latest_timestamp));
+            offset = end[0].offset;
+        }
+        seek_to(tp, *a, offset);
+        return success();
+    }
+
+    result<int64_t> position(const topic_partition& tp) {
+        SLUICE_TRY(check_open());
+        SLUICE_TRY(assigned * a, find(tp));
+        if (a->position < 0) {
+            SLUICE_TRY(resolve_positions());
+            if (a->position < 0) {
+                return a->error;
+            }
+        }
+        return a->position;
+    }
+
+    result<std::map<topic_partition, int64_t>> offsets(const std::vector<topic_partition>& tps,
+                                                       int64_t timestamp) {
+        SLUICE_TRY(check_open());
+        SLUICE_TRY(auto found, list_offsets(tps, timestamp));
+        std::map<topic_partition, int64_t> out;
+        for (size_t i = 0; i < tps.size(); ++i) {
+            out[tps[i]] = found[i].offset;
+        }
+        return out;
+    }
+
+    result<std::vector<consumer_record>> poll(std::chrono::milliseconds timeout);
+
+    void close() {
+        if (closed_) {
+            return;
+        }
+        closed_ = true;
+        io_.call([this] {
+            fetcher_.stop();
+            cluster_.close(make_error_code(client_errc::closed));
+        });
+        io_.join();
+        cursor_.reset();
+        buffer_.clear();
+    }
+
+  private:
+    struct assigned {
+        int64_t position = -1;  // the next offset poll() returns; -1: not known yet
+        uint64_t generation = 0;
+        std::error_code error;  // returned by poll() until the next seek
+    };
+
+    static std::error_code invalid(std::string detail) {
+        return make_client_error(client_errc::invalid_config, detail);
+    }
+
+    result<void> check_open() const {
+        if (closed_) {
+            return make_error_code(client_errc::closed);
+        }
+        return success();
+    }
+
+    result<assigned*> find(const topic_partition& tp) {
+        auto it = assigned_.find(tp);
+        if (it == assigned_.end()) {
+            return invalid(fmt::format("{}-{} is not assigned", tp.topic, tp.partition));
+        }
+        return &it->second;
+    }
+
+    std::vector<topic_partition> assigned_list() const {
+        std::vector<topic_partition> out;
+        for (const auto& [tp, a] : assigned_) {
+            out.push_back(tp);
+        }
+        return out;
+    }
+
+    void seek_to(const topic_partition& tp, assigned& a, int64_t offset) {
+        a.position = offset;
+        a.generation = ++generations_;
+        a.error = {};
+        if (cursor_ && cursor_->fetch().tp == tp) {
+            drop_cursor();
+        }
+        client::asio::post(io_.context(),
+                           [this, tp, offset, g = a.generation] { fetcher_.seek(tp, offset, g); });
+    }
+
+    void drop_cursor() {
+        buffer_.release(cursor_->fetch().records.size());
+        cursor_.reset();
+    }
+
+    result<std::vector<client::offset_answer>> list_offsets(const std::vector<topic_partition>& tps,
+                                                            int64_t timestamp) {
+        std::vector<client::offset_query> queries;
+        for (const topic_partition& tp : tps) {
+            queries.push_back({tp.topic, tp.partition, timestamp});
+        }
+        const auto deadline = clock::now() + cluster_.request_timeout();
+        return io_.run<result<std::vector<client::offset_answer>>>(
+            [&]() -> awaitable<result<std::vector<client::offset_answer>>> {
+                co_return co_await client::list_offsets(cluster_, std::move(queries), deadline);
+            });
+    }
+
+    // Sets unknown positions by auto.offset.reset.
+    result<void> resolve_positions();
+    // Handles a partition error from the fetcher; false if poll() must return it.
+    bool on_fetch_error(const topic_partition& tp, assigned& a, std::error_code ec);
+
+    const consumer_config config_;
+    client::io_thread io_;
+    client::cluster cluster_;
+    fetch_buffer buffer_;
+    fetcher fetcher_;
+    std::map<topic_partition, assigned> assigned_;
+    std::optional<fetch_cursor> cursor_;
+    uint64_t generations_ = 0;
+    bool closed_ = false;
+};
+
+result<void> consumer_impl::resolve_positions() {
+    std::vector<topic_partition> unknown;
+    for (auto& [tp, a] : assigned_) {
+        if (a.position >= 0 || a.error) {
+            continue;
+        }
+        if (config_.auto_offset_reset == "none") {
+            a.error = invalid(
+                fmt::format("{}-{} has no position and auto.offset.reset is none: seek first",
+                            tp.topic, tp.partition));
+            continue;
+        }
+        unknown.push_back(tp);
+    }
+    if (unknown.empty()) {
+        return success();
+    }
+    const int64_t ts =
+        config_.auto_offset_reset == "earliest" ? api::earliest_timestamp : api::latest_timestamp;
+    SLUICE_TRY(auto offsets, list_offsets(unknown, ts));
+    for (size_t i = 0; i < unknown.size(); ++i) {
+        seek_to(unknown[i], assigned_.at(unknown[i]), offsets[i].offset);
+    }
+    return success();
+}
+
+bool consumer_impl::on_fetch_error(const topic_partition&, assigned& a, std::error_code ec) {
+    if (ec == errc::offset_out_of_range && config_.auto_offset_reset != "none") {
+        a.position = -1;  // reset by auto.offset.reset below
+        return true;
+    }
+    a.error = ec;
+    return false;
+}
+
+result<std::vector<consumer_record>> consumer_impl::poll(std::chrono::milliseconds timeout) {
+    SLUICE_TRY(check_open());
+    const auto deadline = clock::now() + timeout;
+    std::vector<consumer_record> out;
+    const size_t max = size_t(config_.max_poll_records);
+    bool resolve = true;
+    while (out.size() < max) {
+        if (resolve) {
+            resolve = false;
+            auto r = resolve_positions();
+            if (!r && !is_retriable(r.error())) {
+                return r.error();  // retriable: the next poll tries again
+            }
+            for (const auto& [tp, a] : assigned_) {
+                if (a.error && out.empty()) {
+                    return a.error;
+                }
+            }
+        }
+        if (!cursor_) {
+            auto f = buffer_.pop(out.empty() ? deadline : clock::now());
+            if (!f) {
+                break;
+            }
+            auto it = assigned_.find(f->tp);
+            if (it == assigned_.end() || it->second.generation != f->generation) {
+                buffer_.release(f->records.size());
+                continue;  // unassigned or sought since it was fetched
+            }
+            if (f->error) {
+                buffer_.release(f->records.size());
+                if (on_fetch_error(f->tp, it->second, f->error)) {
+                    resolve = true;
+                    continue;
+                }
+                if (out.empty()) {
+                    return f->error;
+                }
+                break;
+            }
+            cursor_.emplace(std::move(*f));
+        }
+        auto it = assigned_.find(cursor_->fetch().tp);
+        if (it == assigned_.end() || it->second.generation != cursor_->fetch().generation) {
+            drop_cursor();
+            continue;
+        }
+        auto r = cursor_->read(it->second.position, max, out);
+        if (!r) {
+            it->second.error = r.error();
+            drop_cursor();
+            if (out.empty()) {
+                return r.error();
+            }
+            break;
+        }
+        if (cursor_->done()) {
+            drop_cursor();
+        }
+    }
+    return out;
+}
+
+}  // namespace detail
+
+result<std::unique_ptr<consumer>> consumer::create(consumer_config config) {
+    SLUICE_TRY(detail::validate(config));
+    return std::unique_ptr<consumer>(new consumer(std::make_unique<detail::consumer_impl>(config)));
+}
+
+consumer::consumer(std::unique_ptr<detail::consumer_impl> impl) : impl_(std::move(impl)) {}
+consumer::~consumer() = default;
+
+result<void> consumer::assign(const std::vector<topic_partition>& partitions) {
+    return impl_->assign(partitions);
+}
+result<std::vector<int32_t>> consumer::partitions_for(const std::string& topic) {
+    return impl_->partitions_for(topic);
+}
+result<void> consumer::seek(const topic_partition& tp, int64_t offset) {
+    return impl_->seek(tp, offset);
+}
+result<void> consumer::seek_to_beginning(const std::vector<topic_partition>& tps) {
+    return impl_->seek_to(tps, api::earliest_timestamp);
+}
+result<void> consumer::seek_to_end(const std::vector<topic_partition>& tps) {
+    return impl_->seek_to(tps, api::latest_timestamp);
+}
+result<void> consumer::seek_to_timestamp(const topic_partition& tp, int64_t timestamp_ms) {
+    return impl_->seek_to_timestamp(tp, timestamp_ms);
+}
+result<int64_t> consumer::position(const topic_partition& tp) {
+    return impl_->position(tp);
+}
+result<std::map<topic_partition, int64_t>> consumer::end_offsets(
+    const std::vector<topic_partition>& tps) {
+    return impl_->offsets(tps, api::latest_timestamp);
+}
+result<std::map<topic_partition, int64_t>> consumer::beginning_offsets(
+    const std::vector<topic_partition>& tps) {
+    return impl_->offsets(tps, api::earliest_timestamp);
+}
+result<std::vector<consumer_record>> consumer::poll(std::chrono::milliseconds timeout) {
+    return impl_->poll(timeout);
+}
+void consumer::close() {
+    impl_->close();
+}
+
+}  // namespace sluice

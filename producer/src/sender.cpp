@@ -1,0 +1,214 @@
+#include "sender.h"
+
+#include <fmt/format.h>
+
+#include "sluice/client/errc.h"
+#include "sluice/client/internal/requests.h"
+
+namespace sluice::detail {
+
+using namespace std::chrono_literals;
+
+struct sender::in_flight {
+    std::vector<std::unique_ptr<producer_batch>> batches;
+};
+
+namespace {
+
+// User callbacks must not take the I/O thread down with them.
+void run_callback(const producer::callback& cb, const result<record_metadata>& r) noexcept {
+    if (!cb) {
+        return;
+    }
+    try {
+        cb(r);
+    } catch (...) {
+        // A throwing callback loses its own exception, nothing else.
+    }
+}
+
+// Errors after which the metadata is probably stale.
+bool leader_moved(std::error_code ec) {
+    return ec == errc::not_leader_or_follower || ec == errc::unknown_topic_or_partition ||
+           ec == errc::leader_not_available || ec == errc::fenced_leader_epoch ||
+           ec == errc::unknown_leader_epoch || ec == client_errc::broker_unreachable ||
+           ec == client_errc::timed_out || ec == errc::network_exception;
+}
+
+}  // namespace
+
+sender::sender(client::cluster& cl, accumulator& acc, const producer_config& config)
+    : cluster_(cl),
+      acc_(acc),
+      config_(config),
+      timer_(cl.io()),
+      refresher_(cl, [this](const result<client::metadata_answer>& m) {
+          acc_.apply_metadata(m ? &m.value() : nullptr, m ? std::error_code{} : m.error());
+          metadata_stale_ = metadata_stale_ || !m;
+          run();
+      }) {}
+
+void sender::stop() {
+    stopped_ = true;
+    refresher_.stop();
+    timer_.cancel();
+}
+
+void sender::run() {
+    if (stopped_) {
+        return;
+    }
+    const auto now = steady::now();
+    const int window = config_.max_in_flight_requests_per_connection;
+    bool unconnected = false;
+    drain_result d = acc_.drain(now, [&](int32_t node) {
+        auto conn = cluster_.ready(node);
+        unconnected = unconnected || !conn;
+        return conn ? window - static_cast<int>(conn->in_flight()) : 0;
+    });
+    if (unconnected) {
+        // ready() calls back when the attempt it started ends, but after a failed attempt it
+        // holds back for retry.backoff.ms: look again then.
+        d.next_run =
+            std::min(d.next_run, now + std::chrono::milliseconds(config_.retry_backoff_ms));
+    }
+    for (auto& b : d.expired) {
+        fail(*b, make_client_error(
+                     client_errc::timed_out,
+                     fmt::format("delivery.timeout.ms ({} ms) passed before the batch was sent",
+                                 config_.delivery_timeout_ms)));
+    }
+    acc_.release(d.expired);
+    for (drained_request& req : d.requests) {
+        // drain() only fills requests for brokers whose connection is open.
+        auto conn = cluster_.ready(req.node);
+        send(std::move(req), conn);
+    }
+    // As Kafka's producer does, the request lets the broker create a missing topic if it is
+    // configured to (auto.create.topics.enable).
+    const bool needed = d.need_metadata || metadata_stale_ || acc_.metadata_wanted();
+    const auto m = refresher_.maybe_refresh(
+        needed, [this] { return acc_.topics(); }, true);
+    if (m.started) {
+        metadata_stale_ = false;
+    }
+    arm(std::min(d.next_run, m.call_again));
+}
+
+void sender::send(drained_request req, const std::shared_ptr<client::connection>& conn) {
+    std::vector<client::produce_partition> parts;
+    parts.reserve(req.batches.size());
+    for (auto& b : req.batches) {
+        b->finish();
+        parts.push_back({b->topic, b->partition, b->bytes});
+    }
+    auto flight = std::make_shared<in_flight>();
+    flight->batches = std::move(req.batches);
+    if (!conn) {
+        on_answer(flight, make_client_error(client_errc::broker_unreachable,
+                                            fmt::format("no connection to broker {}", req.node)));
+        return;
+    }
+    client::request r;
+    r.correlation_id = conn->next_correlation_id();
+    r.frame = client::encode_produce(r.correlation_id, config_.client_id, config_.acks,
+                                     config_.request_timeout_ms, parts);
+    r.expects_response = config_.acks != 0;
+    r.timeout = std::chrono::milliseconds(config_.request_timeout_ms);
+    r.on_done = [this, flight](result<client::response> answer) {
+        on_answer(flight, std::move(answer));
+    };
+    conn->send(std::move(r));
+}
+
+void sender::on_answer(const std::shared_ptr<in_flight>& flight, result<client::response> r) {
+    std::vector<std::unique_ptr<producer_batch>>& batches = flight->batches;
+    if (!r) {
+        for (auto& b : batches) {
+            retry_or_fail(std::move(b), r.error());
+        }
+        metadata_stale_ = metadata_stale_ || leader_moved(r.error());
+    } else if (config_.acks == 0) {
+        for (auto& b : batches) {
+            complete(*b, -1, -1);
+            acc_.release(*b);
+        }
+    } else {
+        auto answers = client::decode_produce(r.value());
+        for (auto& b : batches) {
+            if (!answers) {
+                retry_or_fail(std::move(b), answers.error());
+                continue;
+            }
+            const client::produce_answer* a = nullptr;
+            for (const client::produce_answer& x : answers.value()) {
+                if (x.partition == b->partition && x.topic == b->topic) {
+                    a = &x;
+                }
+            }
+            if (a == nullptr) {
+                retry_or_fail(std::move(b), make_client_error(client_errc::protocol_error,
+                                                              "produce answer misses a partition"));
+            } else if (a->error != errc::none) {
+                metadata_stale_ = metadata_stale_ || leader_moved(make_error_code(a->error));
+                retry_or_fail(std::move(b), make_error_code(a->error));
+            } else {
+                complete(*b, a->base_offset, a->log_append_time_ms);
+                acc_.release(*b);
+            }
+        }
+    }
+    batches.clear();
+    run();
+}
+
+void sender::complete(producer_batch& b, int64_t base_offset, int64_t log_append_time_ms) {
+    result<record_metadata> r(record_metadata{std::string(b.topic), b.partition, -1, -1});
+    record_metadata& m = r.value();
+    for (size_t i = 0; i < b.thunks.size(); ++i) {
+        m.offset = base_offset < 0 ? -1 : base_offset + int64_t(i);
+        m.timestamp_ms = log_append_time_ms >= 0 ? log_append_time_ms : b.thunks[i].timestamp_ms;
+        run_callback(b.thunks[i].cb, r);
+    }
+}
+
+void sender::fail(producer_batch& b, std::error_code ec) {
+    const result<record_metadata> r(ec);
+    for (const record_thunk& t : b.thunks) {
+        run_callback(t.cb, r);
+    }
+}
+
+void sender::retry_or_fail(std::unique_ptr<producer_batch> b, std::error_code ec) {
+    const auto now = steady::now();
+    const auto backoff = std::chrono::milliseconds(config_.retry_backoff_ms);
+    const auto deadline = b->created + std::chrono::milliseconds(config_.delivery_timeout_ms);
+    if (is_retriable(ec) && b->attempts < config_.retries && now + backoff < deadline) {
+        ++b->attempts;
+        b->retry_at = now + backoff;
+        acc_.requeue(std::move(b));
+        return;
+    }
+    fail(*b, ec);
+    acc_.release(*b);
+}
+
+void sender::arm(steady::time_point t) {
+    if (stopped_ || t == steady::time_point::max() || t == timer_at_) {
+        return;
+    }
+    if (t > timer_at_ && timer_at_ > steady::now()) {
+        return;  // an earlier round is due anyway and will re-arm
+    }
+    timer_at_ = t;
+    timer_.expires_at(t);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec) {
+            return;
+        }
+        timer_at_ = steady::time_point::max();
+        run();
+    });
+}
+
+}  // namespace sluice::detail

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The installed package works for a project of its own: installs the build into a temporary
+# prefix, configures and builds examples/produce_consume against it with find_package(Sluice),
+# then runs the example against a broker started here and checks that the records came back.
+#
+#   install_example.sh BUILD_DIR SOURCE_DIR BROKER_BINARY [SANITIZE=ON|OFF]
+set -euo pipefail
+
+build=$1
+src=$2
+broker=$3
+sanitize=${4:-OFF}
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sluice-install-example.XXXXXX")
+broker_pid=
+cleanup() {
+    if [[ -n $broker_pid ]]; then
+        kill "$broker_pid" 2>/dev/null || true
+        wait "$broker_pid" 2>/dev/null || true
+    fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+    echo "install_example: $*" >&2
+    for f in "$work"/*.log "$work"/out.txt; do
+        [[ -f $f ]] && { echo "--- $f" >&2; tail -n 40 "$f" >&2; }
+    done
+    exit 1
+}
+
+cmake --install "$build" --prefix "$work/prefix" > "$work/install.log" 2>&1 || fail "cmake --install failed"
+for f in lib/cmake/Sluice/SluiceConfig.cmake lib/cmake/Sluice/SluiceConfigVersion.cmake \
+         include/sluice/producer/producer.h include/sluice/consumer/consumer.h \
+         include/sluice/client/admin.h include/sluice/protocol/result.h; do
+    [[ -f $work/prefix/$f ]] || fail "not installed: $f"
+done
+for lib in protocol client producer consumer; do
+    [[ -f $work/prefix/lib/libsluice_$lib.a ]] || fail "not installed: libsluice_$lib.a"
+done
+
+flags=()
+if [[ $sanitize == ON ]]; then
+    # The libraries were compiled with the sanitizers; their runtime comes with the link.
+    flags+=("-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined")
+fi
+cmake -S "$src/examples/produce_consume" -B "$work/example" -G Ninja \
+    -DCMAKE_PREFIX_PATH="$work/prefix" "${flags[@]}" > "$work/configure.log" 2>&1 ||
+    fail "configuring the example failed"
+cmake --build "$work/example" > "$work/build.log" 2>&1 || fail "building the example failed"
+[[ -x $work/example/produce_consume ]] || fail "no example binary"
+
+"$broker" --override listeners=PLAINTEXT://127.0.0.1:0 --override "log.dirs=$work/data" \
+    2> "$work/broker.log" &
+broker_pid=$!
+port=
+for _ in $(seq 1 300); do
+    port=$(sed -n 's/.* started: .*listeners=PLAINTEXT:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$work/broker.log")
+    [[ -n $port ]] && break
+    kill -0 "$broker_pid" 2>/dev/null || fail "the broker exited"
+    sleep 0.1
+done
+[[ -n $port ]] || fail "no start line from the broker"
+
+"$work/example/produce_consume" "127.0.0.1:$port" > "$work/out.txt" 2>&1 || fail "the example failed"
+grep -q '^consumed 5 records$' "$work/out.txt" || fail "the records did not come back"
+echo "install_example: ok (broker port $port)"
