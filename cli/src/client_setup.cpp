@@ -1,0 +1,88 @@
+#include "client_setup.h"
+
+#include <fmt/format.h>
+
+#include "command.h"
+#include "sluice/client/admin.h"
+#include "sluice/protocol/errc.h"
+
+namespace sluice::cli {
+namespace {
+
+// Config::from_properties over all properties. When it fails and its message does not name the
+// key, each property is tried alone to find the bad one.
+template <typename Config>
+cli_result<Config> build(std::string_view kind, const std::map<std::string, std::string>& props) {
+    auto all = Config::from_properties(props);
+    if (all) {
+        return std::move(all).value();
+    }
+    // The library's message names the key when it can ("invalid config: linger.ms=x: ...").
+    if (std::string msg = all.error().message(); msg.find(':') != std::string::npos) {
+        return cli_error(fmt::format("invalid {} property: {}", kind, msg));
+    }
+    for (const auto& [k, v] : props) {
+        if (!Config::from_properties({{k, v}})) {
+            return cli_error(
+                fmt::format("{}={}: invalid {} property ({})", k, v, kind, all.error().message()));
+        }
+    }
+    return cli_error(fmt::format("invalid {} properties ({})", kind, all.error().message()));
+}
+
+std::string servers_of(const client_config& c) {
+    return fmt::format("{}", fmt::join(c.bootstrap_servers, ","));
+}
+
+}  // namespace
+
+cli_result<producer_config> make_producer_config(const std::string& servers,
+                                                 std::map<std::string, std::string> props) {
+    props.try_emplace("bootstrap.servers", servers);
+    auto c = build<producer_config>("producer", props);
+    if (c && !props.contains("client.id")) {
+        c.value().client_id = "sluice-cli";
+    }
+    return c;
+}
+
+cli_result<consumer_config> make_consumer_config(const std::string& servers,
+                                                 std::map<std::string, std::string> props) {
+    props.try_emplace("bootstrap.servers", servers);
+    auto c = build<consumer_config>("consumer", props);
+    if (c && !props.contains("client.id")) {
+        c.value().client_id = "sluice-cli";
+    }
+    return c;
+}
+
+std::optional<int32_t> partition_count(std::string_view command, const client_config& config,
+                                       const std::string& topic) {
+    auto a = admin::create(config);
+    if (!a) {
+        fail(error_line(command, a.error(), "", servers_of(config)));
+        return std::nullopt;
+    }
+    auto t = a.value()->describe_topic(topic);
+    if (!t) {
+        fail(topic_error_line(command, t.error(), topic, servers_of(config)));
+        return std::nullopt;
+    }
+    return int32_t(t.value().partitions.size());
+}
+
+int check_topic(std::string_view command, const client_config& config, const std::string& topic,
+                std::optional<int32_t> partition) {
+    auto n = partition_count(command, config, topic);
+    if (!n) {
+        return exit_failure;
+    }
+    if (partition && *partition >= *n) {
+        return fail(fmt::format("{}: {}: topic '{}' has partitions 0..{}, not {}", command,
+                                errc_name(errc::unknown_topic_or_partition), topic, *n - 1,
+                                *partition));
+    }
+    return exit_ok;
+}
+
+}  // namespace sluice::cli

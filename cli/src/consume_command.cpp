@@ -1,0 +1,259 @@
+// `sluice consume TOPIC`: prints records to stdout, like kcat -C.
+//
+// Starts at -o (default: the beginning, as kcat does) on every partition of the topic, or on -p
+// only. -e stops at the end offsets taken when the command starts (records appended later are
+// not printed); -n stops after COUNT records. SIGINT/SIGTERM stop it cleanly with exit 0.
+#include <array>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "client_setup.h"
+#include "command.h"
+#include "sluice/cli/format.h"
+#include "sluice/consumer/consumer.h"
+#include "sluice/protocol/errc.h"
+#include "stop_signal.h"
+
+namespace sluice::cli {
+namespace {
+
+constexpr std::string_view cmd = "consume";
+
+constexpr std::array consume_options{
+    bootstrap_option,
+    option{'o', "offset", "OFFSET",
+           "where to start: beginning (default), end, N (absolute) or -N (N before the end)"},
+    option{'p', "partition", "N", "consume this partition only (default: all partitions)"},
+    option{'n', "count", "COUNT", "exit after COUNT records"},
+    option{'e', "exit", "", "exit at the end of the log (end offsets taken at start)"},
+    option{
+        'f', "format", "FORMAT",
+        "output format (default '%s\\n'); tokens %s %S %k %K %o %p %t %T %h %%, escapes \\n \\t"},
+    option{'X', "property", "KEY=VALUE", "a consumer property, e.g. fetch.max.wait.ms=100", true},
+};
+
+constexpr auto poll_interval = std::chrono::milliseconds(200);
+
+struct start_offset {
+    enum class kind { beginning, end, absolute, from_end } what = kind::beginning;
+    int64_t value = 0;
+};
+
+cli_result<start_offset> parse_offset(const std::string& text) {
+    if (text == "beginning") {
+        return start_offset{start_offset::kind::beginning, 0};
+    }
+    if (text == "end") {
+        return start_offset{start_offset::kind::end, 0};
+    }
+    auto v = parse_int(text, "-o/--offset", INT64_MIN + 1, INT64_MAX);
+    if (!v) {
+        return cli_error(fmt::format("-o/--offset: '{}' is not beginning, end, N or -N", text));
+    }
+    if (v.value() < 0) {
+        return start_offset{start_offset::kind::from_end, -v.value()};
+    }
+    return start_offset{start_offset::kind::absolute, v.value()};
+}
+
+// Moves every partition to its start offset.
+result<void> seek_start(consumer& c, const std::vector<topic_partition>& tps, start_offset at) {
+    switch (at.what) {
+        case start_offset::kind::beginning:
+            return c.seek_to_beginning(tps);
+        case start_offset::kind::end:
+            return c.seek_to_end(tps);
+        case start_offset::kind::absolute:
+            for (const auto& tp : tps) {
+                SLUICE_TRY(c.seek(tp, at.value));
+            }
+            return success();
+        case start_offset::kind::from_end: {
+            SLUICE_TRY(auto begin, c.beginning_offsets(tps));
+            SLUICE_TRY(auto end, c.end_offsets(tps));
+            for (const auto& tp : tps) {
+                SLUICE_TRY(c.seek(tp, std::max(begin[tp], end[tp] - at.value)));
+            }
+            return success();
+        }
+    }
+    return success();
+}
+
+// Writes `out` to stdout. False if the write failed (errno set).
+bool write_out(const std::string& out) {
+    if (out.empty()) {
+        return true;
+    }
+    if (std::fwrite(out.data(), 1, out.size(), stdout) != out.size()) {
+        return false;
+    }
+    return std::fflush(stdout) == 0;
+}
+
+}  // namespace
+
+int run_consume(std::span<const std::string> args) {
+    int rc = exit_ok;
+    auto a =
+        parse_command(cmd, args, consume_options,
+                      "sluice consume TOPIC [-o beginning|end|N|-N] [-p PARTITION] "
+                      "[-n COUNT] [-e] [-f FORMAT] [-X property=value ...]",
+                      "Prints the records of a topic, one per line (the value) by default.", 1, rc);
+    if (!a) {
+        return rc;
+    }
+    const std::string& topic = a->positional[0];
+    start_offset at;
+    if (auto o = a->get("offset")) {
+        auto v = parse_offset(*o);
+        if (!v) {
+            return usage_error(cmd, v.error());
+        }
+        at = v.value();
+    }
+    std::optional<int32_t> only_partition;
+    if (auto p = a->get("partition")) {
+        auto v = parse_int(*p, "-p/--partition", 0, INT32_MAX);
+        if (!v) {
+            return usage_error(cmd, v.error());
+        }
+        only_partition = int32_t(v.value());
+    }
+    int64_t count_max = -1;
+    if (auto n = a->get("count")) {
+        auto v = parse_int(*n, "-n/--count", 0, INT64_MAX);
+        if (!v) {
+            return usage_error(cmd, v.error());
+        }
+        count_max = v.value();
+    }
+    const bool exit_at_end = a->has("exit");
+    auto format = output_format::parse(a->get("format").value_or("%s\\n"));
+    if (!format) {
+        return usage_error(cmd, format.error());
+    }
+    auto props = parse_properties(a->all("property"), "-X/--property");
+    if (!props) {
+        return usage_error(cmd, props.error());
+    }
+    const std::string servers = bootstrap_servers(*a);
+    auto config = make_consumer_config(servers, std::move(props).value());
+    if (!config) {
+        return usage_error(cmd, config.error());
+    }
+    if (count_max == 0) {
+        return exit_ok;
+    }
+
+    auto created = consumer::create(config.value());
+    if (!created) {
+        return fail(error_line(cmd, created.error(), "", servers));
+    }
+    consumer& c = *created.value();
+    auto partitions = c.partitions_for(topic);
+    if (!partitions) {
+        return fail(topic_error_line(cmd, partitions.error(), topic, servers));
+    }
+    std::vector<topic_partition> tps;
+    for (int32_t p : partitions.value()) {
+        if (!only_partition || p == *only_partition) {
+            tps.push_back({topic, p});
+        }
+    }
+    if (tps.empty()) {
+        return fail(fmt::format("{}: {}: topic '{}' has no partition {}", cmd,
+                                errc_name(errc::unknown_topic_or_partition), topic,
+                                only_partition.value_or(-1)));
+    }
+    if (auto r = c.assign(tps); !r) {
+        return fail(error_line(cmd, r.error(), "assign", servers));
+    }
+    if (auto r = seek_start(c, tps, at); !r) {
+        return fail(error_line(cmd, r.error(), "seek", servers));
+    }
+
+    // With -e: the end of each partition, taken now; a partition is done once its position
+    // reaches it.
+    std::map<topic_partition, int64_t> ends;
+    std::set<topic_partition> pending(tps.begin(), tps.end());
+    auto refresh_done = [&]() -> result<void> {
+        for (auto it = pending.begin(); it != pending.end();) {
+            SLUICE_TRY(int64_t pos, c.position(*it));
+            it = pos >= ends[*it] ? pending.erase(it) : std::next(it);
+        }
+        return success();
+    };
+    if (exit_at_end) {
+        auto e = c.end_offsets(tps);
+        if (!e) {
+            return fail(error_line(cmd, e.error(), "end offsets", servers));
+        }
+        ends = std::move(e).value();
+        if (auto r = refresh_done(); !r) {
+            return fail(error_line(cmd, r.error(), "position", servers));
+        }
+    }
+
+    install_stop_signals();
+    std::signal(SIGPIPE, SIG_IGN);
+    int64_t printed = 0;
+    std::string out;
+    record_fields fields;
+    fields.topic = topic;
+    while (!stop_requested() && !(exit_at_end && pending.empty())) {
+        auto polled = c.poll(poll_interval);
+        if (!polled) {
+            write_out(out);
+            return fail(error_line(cmd, polled.error(), fmt::format("topic '{}'", topic), servers));
+        }
+        out.clear();
+        for (const consumer_record& r : polled.value()) {
+            if (exit_at_end && r.offset >= ends[{r.topic, r.partition}]) {
+                continue;
+            }
+            fields.partition = r.partition;
+            fields.offset = r.offset;
+            fields.timestamp_ms = r.timestamp_ms;
+            fields.key = r.key ? std::optional<std::string_view>(*r.key) : std::nullopt;
+            fields.value = r.value ? std::optional<std::string_view>(*r.value) : std::nullopt;
+            fields.headers.clear();
+            if (format.value().uses_headers()) {
+                for (const header& h : r.headers) {
+                    fields.headers.emplace_back(
+                        h.key, h.value ? std::optional<std::string_view>(*h.value) : std::nullopt);
+                }
+            }
+            format.value().append(fields, out);
+            if (++printed == count_max) {
+                break;
+            }
+        }
+        if (!write_out(out)) {
+            if (errno == EPIPE) {
+                return exit_ok;  // the reader went away (e.g. `| head`); nothing is wrong here
+            }
+            return fail(fmt::format("{}: writing to stdout failed: {}", cmd, std::strerror(errno)));
+        }
+        if (printed == count_max) {
+            break;
+        }
+        if (exit_at_end) {
+            if (auto r = refresh_done(); !r) {
+                return fail(error_line(cmd, r.error(), "position", servers));
+            }
+        }
+    }
+    c.close();
+    return exit_ok;
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,167 @@
+// `sluice produce TOPIC`: one record per line of stdin, like kcat -P.
+//
+// Lines are split at '\n' (the newline is not part of the record); empty lines are skipped, as
+// kcat does. With -k SEP a line is split at the first SEP into key and value; a line without SEP
+// has no key. The command exits when stdin ends and every record has completed: 0 if all were
+// acknowledged, else 1 with one line naming the first error.
+#include <array>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "client_setup.h"
+#include "command.h"
+#include "sluice/client/admin.h"
+#include "sluice/producer/producer.h"
+#include "sluice/protocol/errc.h"
+
+namespace sluice::cli {
+namespace {
+
+constexpr std::string_view cmd = "produce";
+
+constexpr std::array produce_options{
+    bootstrap_option,
+    option{'k', "key-delimiter", "SEP",
+           "split each line at the first SEP into key and value (escapes: \\t \\n \\xNN)"},
+    option{'p', "partition", "N",
+           "produce to this partition (default: murmur2 of the key; sticky without a key)"},
+    option{0, "acks", "0|1|all", "acknowledgement the producer waits for (default: all)"},
+    option{'X', "property", "KEY=VALUE", "a producer property, e.g. linger.ms=10", true},
+};
+
+// Outcomes of the records, written by completion callbacks on the producer's I/O thread.
+struct delivery_state {
+    std::atomic<int64_t> failed{0};
+    std::atomic<bool> any_failed{false};
+    std::mutex mutex;
+    std::error_code first_error;  // guarded by mutex
+
+    void on_result(const result<record_metadata>& r) {
+        if (r) {
+            return;
+        }
+        failed.fetch_add(1, std::memory_order_relaxed);
+        std::lock_guard lock(mutex);
+        if (!first_error) {
+            first_error = r.error();
+        }
+        any_failed.store(true, std::memory_order_release);
+    }
+};
+
+}  // namespace
+
+int run_produce(std::span<const std::string> args) {
+    int rc = exit_ok;
+    auto a = parse_command(cmd, args, produce_options,
+                           "sluice produce TOPIC [-k SEP] [-p PARTITION] [--acks 0|1|all] "
+                           "[-X property=value ...]",
+                           "Produces one record per line of stdin and exits when stdin ends and "
+                           "every record\nis acknowledged.",
+                           1, rc);
+    if (!a) {
+        return rc;
+    }
+    const std::string& topic = a->positional[0];
+    std::optional<std::string> key_delimiter;
+    if (auto k = a->get("key-delimiter")) {
+        auto d = unescape(*k, "-k/--key-delimiter");
+        if (!d) {
+            return usage_error(cmd, d.error());
+        }
+        if (d.value().empty()) {
+            return usage_error(cmd, "-k/--key-delimiter: the delimiter is empty");
+        }
+        key_delimiter = std::move(d).value();
+    }
+    std::optional<int32_t> partition;
+    if (auto p = a->get("partition")) {
+        auto v = parse_int(*p, "-p/--partition", 0, INT32_MAX);
+        if (!v) {
+            return usage_error(cmd, v.error());
+        }
+        partition = int32_t(v.value());
+    }
+    auto props = parse_properties(a->all("property"), "-X/--property");
+    if (!props) {
+        return usage_error(cmd, props.error());
+    }
+    if (auto acks = a->get("acks")) {
+        if (*acks != "0" && *acks != "1" && *acks != "all" && *acks != "-1") {
+            return usage_error(cmd, fmt::format("--acks: '{}' is not 0, 1 or all", *acks));
+        }
+        props.value()["acks"] = *acks;
+    }
+    const std::string servers = bootstrap_servers(*a);
+    auto config = make_producer_config(servers, std::move(props).value());
+    if (!config) {
+        return usage_error(cmd, config.error());
+    }
+    if (int check = check_topic(cmd, config.value(), topic, partition); check != exit_ok) {
+        return check;
+    }
+    auto created = producer::create(config.value());
+    if (!created) {
+        return fail(error_line(cmd, created.error(), "", servers));
+    }
+    producer& p = *created.value();
+
+    delivery_state state;
+    int64_t sent = 0;
+    char* line = nullptr;
+    size_t capacity = 0;
+    ssize_t n = 0;
+    while (!state.any_failed.load(std::memory_order_acquire) &&
+           (n = ::getline(&line, &capacity, stdin)) >= 0) {
+        std::string_view text(line, size_t(n));
+        if (!text.empty() && text.back() == '\n') {
+            text.remove_suffix(1);
+        }
+        if (text.empty()) {
+            continue;
+        }
+        producer_record r;
+        r.topic = topic;
+        r.partition = partition;
+        size_t at = key_delimiter ? text.find(*key_delimiter) : std::string_view::npos;
+        if (at != std::string_view::npos) {
+            r.key = std::string(text.substr(0, at));
+            r.value = std::string(text.substr(at + key_delimiter->size()));
+        } else {
+            r.value = std::string(text);
+        }
+        p.send(std::move(r), [&state](const result<record_metadata>& m) { state.on_result(m); });
+        ++sent;
+    }
+    const bool read_error = std::ferror(stdin) != 0;
+    std::free(line);
+    auto flushed = p.flush();
+    p.close();
+
+    if (state.any_failed.load(std::memory_order_acquire)) {
+        std::error_code ec;
+        {
+            std::lock_guard lock(state.mutex);
+            ec = state.first_error;
+        }
+        return fail(error_line(cmd, ec,
+                               fmt::format("{} of {} records not delivered to topic '{}'",
+                                           state.failed.load(), sent, topic),
+                               servers));
+    }
+    if (!flushed) {
+        return fail(error_line(cmd, flushed.error(), "flush failed", servers));
+    }
+    if (read_error) {
+        return fail("produce: reading stdin failed");
+    }
+    return exit_ok;
+}
+
+}  // namespace sluice::cli
