@@ -30,30 +30,42 @@ cli_result<Config> build(std::string_view kind, const std::map<std::string, std:
     return cli_error(fmt::format("invalid {} properties ({})", kind, all.error().message()));
 }
 
+// The one path from a command line to a client config, for producers and consumers alike.
+template <typename Config>
+cli_result<Config> config_from(const parsed_args& args, std::string_view option,
+                               std::string_view flag, std::string_view kind,
+                               const std::map<std::string, std::string>& overrides) {
+    auto parsed = parse_properties(args.all(option), flag);
+    if (!parsed) {
+        return cli_error(parsed.error());
+    }
+    auto props = std::move(parsed).value();
+    for (const auto& [k, v] : overrides) {
+        props[k] = v;
+    }
+    props.try_emplace("bootstrap.servers", bootstrap_servers(args));
+    auto c = build<Config>(kind, props);
+    if (c && !props.contains("client.id")) {
+        c.value().client_id = "sluice-cli";
+    }
+    return c;
+}
+
 std::string servers_of(const client_config& c) {
     return fmt::format("{}", fmt::join(c.bootstrap_servers, ","));
 }
 
 }  // namespace
 
-cli_result<producer_config> make_producer_config(const std::string& servers,
-                                                 std::map<std::string, std::string> props) {
-    props.try_emplace("bootstrap.servers", servers);
-    auto c = build<producer_config>("producer", props);
-    if (c && !props.contains("client.id")) {
-        c.value().client_id = "sluice-cli";
-    }
-    return c;
+cli_result<producer_config> producer_config_from(
+    const parsed_args& args, std::string_view option, std::string_view flag,
+    const std::map<std::string, std::string>& overrides) {
+    return config_from<producer_config>(args, option, flag, "producer", overrides);
 }
 
-cli_result<consumer_config> make_consumer_config(const std::string& servers,
-                                                 std::map<std::string, std::string> props) {
-    props.try_emplace("bootstrap.servers", servers);
-    auto c = build<consumer_config>("consumer", props);
-    if (c && !props.contains("client.id")) {
-        c.value().client_id = "sluice-cli";
-    }
-    return c;
+cli_result<consumer_config> consumer_config_from(const parsed_args& args, std::string_view option,
+                                                 std::string_view flag) {
+    return config_from<consumer_config>(args, option, flag, "consumer", {});
 }
 
 std::optional<int32_t> partition_count(std::string_view command, const client_config& config,

@@ -16,12 +16,15 @@
 
 namespace sluice::cli {
 
-// bootstrap.servers from -b, then the user's properties (which may override it). An invalid
+// A producer's or consumer's config from a command line: bootstrap.servers from -b, then the
+// properties of the repeatable option `option` (spelled `flag` in messages; they may override
+// bootstrap.servers), then `overrides`, which win. client.id defaults to "sluice-cli". An invalid
 // property is named in the message ("-X linger.ms=abc: invalid producer property").
-cli_result<producer_config> make_producer_config(const std::string& servers,
-                                                 std::map<std::string, std::string> props);
-cli_result<consumer_config> make_consumer_config(const std::string& servers,
-                                                 std::map<std::string, std::string> props);
+cli_result<producer_config> producer_config_from(
+    const parsed_args& args, std::string_view option, std::string_view flag,
+    const std::map<std::string, std::string>& overrides = {});
+cli_result<consumer_config> consumer_config_from(const parsed_args& args, std::string_view option,
+                                                 std::string_view flag);
 
 // Looks the topic up with an admin client: exit_ok if it exists (and has `partition`, when
 // given), else prints the error line and returns exit_failure.

@@ -141,12 +141,8 @@ int run_consume(std::span<const std::string> args) {
     if (!format) {
         return usage_error(cmd, format.error());
     }
-    auto props = parse_properties(a->all("property"), "-X/--property");
-    if (!props) {
-        return usage_error(cmd, props.error());
-    }
     const std::string servers = bootstrap_servers(*a);
-    auto config = make_consumer_config(servers, std::move(props).value());
+    auto config = consumer_config_from(*a, "property", "-X/--property");
     if (!config) {
         return usage_error(cmd, config.error());
     }

@@ -72,12 +72,8 @@ int run_perf_consume(std::span<const std::string> args) {
     if (!timeout) {
         return usage_error(cmd, timeout.error());
     }
-    auto props = parse_properties(a->all("consumer-property"), "--consumer-property");
-    if (!props) {
-        return usage_error(cmd, props.error());
-    }
     const std::string servers = bootstrap_servers(*a);
-    auto config = make_consumer_config(servers, std::move(props).value());
+    auto config = consumer_config_from(*a, "consumer-property", "--consumer-property");
     if (!config) {
         return usage_error(cmd, config.error());
     }

@@ -115,12 +115,8 @@ int run_perf_produce(std::span<const std::string> args) {
         }
         throughput = double(v.value());
     }
-    auto props = parse_properties(a->all("producer-property"), "--producer-property");
-    if (!props) {
-        return usage_error(cmd, props.error());
-    }
     const std::string servers = bootstrap_servers(*a);
-    auto config = make_producer_config(servers, std::move(props).value());
+    auto config = producer_config_from(*a, "producer-property", "--producer-property");
     if (!config) {
         return usage_error(cmd, config.error());
     }

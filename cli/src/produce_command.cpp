@@ -88,18 +88,15 @@ int run_produce(std::span<const std::string> args) {
         }
         partition = int32_t(v.value());
     }
-    auto props = parse_properties(a->all("property"), "-X/--property");
-    if (!props) {
-        return usage_error(cmd, props.error());
-    }
+    std::map<std::string, std::string> overrides;
     if (auto acks = a->get("acks")) {
         if (*acks != "0" && *acks != "1" && *acks != "all" && *acks != "-1") {
             return usage_error(cmd, fmt::format("--acks: '{}' is not 0, 1 or all", *acks));
         }
-        props.value()["acks"] = *acks;
+        overrides["acks"] = *acks;  // --acks wins over -X acks=...
     }
     const std::string servers = bootstrap_servers(*a);
-    auto config = make_producer_config(servers, std::move(props).value());
+    auto config = producer_config_from(*a, "property", "-X/--property", overrides);
     if (!config) {
         return usage_error(cmd, config.error());
     }
