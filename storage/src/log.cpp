@@ -159,18 +159,18 @@ void partition_log::on_durable(flusher::completion done) {
                        });
 }
 
-result<uint64_t> partition_log::locate(const segment& seg, offset_t target) {
+result<partition_log::located> partition_log::locate(const segment& seg, offset_t target) {
     uint64_t pos = seg.position_floor(target);
     std::byte hdr[batch_format::header_size];
     while (pos < seg.size_bytes) {
         SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
         SLUICE_TRY(auto h, read_header(hdr));
         if (h.last_offset() >= target) {
-            return pos;
+            return located{pos, h};
         }
         pos += h.size_bytes();
     }
-    return pos;
+    return located{pos, std::nullopt};
 }
 
 result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_t upper) {
@@ -187,17 +187,19 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
     auto& bytes = out.bytes;
     for (auto it = segment_for(segments_, from); it != segments_.end(); ++it) {
         segment& seg = **it;
-        SLUICE_TRY(uint64_t pos, bytes.empty() ? locate(seg, from) : result<uint64_t>(0));
+        // Only the first segment read needs a search; later ones are read from their start.
+        located found{0, std::nullopt};
+        if (bytes.empty()) {
+            SLUICE_TRY(found, locate(seg, from));
+        }
+        const uint64_t pos = found.position;
         if (pos >= seg.size_bytes) {
             continue;
         }
         size_t budget = max_bytes > bytes.size() ? max_bytes - bytes.size() : 0;
-        if (bytes.empty()) {
+        if (found.header) {
             // The first batch comes whole whatever max_bytes says.
-            std::byte hdr[batch_format::header_size];
-            SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
-            SLUICE_TRY(auto h, read_header(hdr));
-            budget = std::max(budget, h.size_bytes());
+            budget = std::max(budget, found.header->size_bytes());
         }
         size_t want = size_t(std::min<uint64_t>(budget, seg.size_bytes - pos));
         if (want < batch_format::header_size) {
@@ -238,7 +240,8 @@ result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms
         if (seg.max_timestamp == no_timestamp || seg.max_timestamp < t) {
             continue;
         }
-        SLUICE_TRY(uint64_t pos, locate(seg, seg.time_floor(t)));
+        SLUICE_TRY(located at, locate(seg, seg.time_floor(t)));
+        uint64_t pos = at.position;
         std::byte hdr[batch_format::header_size];
         while (pos < seg.size_bytes) {
             SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
@@ -314,15 +317,10 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     }
     auto it = segment_for(segments_, offset);
     segment& seg = **it;
-    SLUICE_TRY(uint64_t pos, locate(seg, offset));
+    SLUICE_TRY(located at, locate(seg, offset));
+    const uint64_t pos = at.position;
     // The boundary of the batch holding `offset`.
-    offset_t new_end = seg.next_offset;
-    if (pos < seg.size_bytes) {
-        std::byte hdr[batch_format::header_size];
-        SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
-        SLUICE_TRY(auto h, read_header(hdr));
-        new_end = h.base_offset;
-    }
+    const offset_t new_end = at.header ? at.header->base_offset : seg.next_offset;
     // Lower the recovery point first, so a crash mid-way never vouches for cut data.
     if (recovery_point_ > new_end) {
         SLUICE_TRY(write_recovery_point(new_end));

@@ -142,7 +142,13 @@ class partition_log {
     result<void> check_writable() const;
     // fsyncs `f`; a failure turns the log failed.
     result<void> sync_or_fail(file& f);
-    result<uint64_t> locate(const segment& seg, offset_t target);
+    // The first batch of `seg` whose last offset is >= target: its position and the header that
+    // was read to find it (nullopt when the segment ends first), so callers need not read it again.
+    struct located {
+        uint64_t position;
+        std::optional<batch_header> header;
+    };
+    result<located> locate(const segment& seg, offset_t target);
     segment& active() { return *segments_.back(); }
 
     log_options opts_;
