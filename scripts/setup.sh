@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-    build-essential cmake ninja-build clang-format
+    build-essential cmake ninja-build clang-format ccache
     libboost-dev libboost-system-dev libfmt-dev
     flatbuffers-compiler libflatbuffers-dev doctest-dev
 )

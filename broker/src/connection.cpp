@@ -37,6 +37,11 @@ void connection_list::remove(const connection* c) {
     items_.erase(c);
 }
 
+size_t connection_list::size() const {
+    std::lock_guard lock(mutex_);
+    return items_.size();
+}
+
 std::vector<std::shared_ptr<connection>> connection_list::all() const {
     std::lock_guard lock(mutex_);
     std::vector<std::shared_ptr<connection>> out;
@@ -62,8 +67,15 @@ connection::connection(broker_context& ctx, connection_list& list, asio::ip::tcp
       last_active_(steady_clock::now()) {}
 
 connection::~connection() {
+    release_slot();
     list_.remove(this);
-    ctx_.connections.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void connection::release_slot() {
+    if (!slot_released_) {
+        slot_released_ = true;
+        ctx_.connections.fetch_sub(1, std::memory_order_release);
+    }
 }
 
 void connection::start() {
@@ -102,6 +114,9 @@ void connection::close(std::string_view why, bool warn) {
         return;
     }
     closed_ = true;
+    // Before the socket closes: a peer that sees the close and connects again must find the
+    // slot free, even though this object lives on until its coroutines have ended.
+    release_slot();
     if (warn) {
         logging::warn("closing connection from {}: {}", peer_, why);
     } else {

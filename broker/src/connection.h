@@ -36,6 +36,8 @@ class connection_list {
     void add(const std::shared_ptr<connection>& c);
     void remove(const connection* c);
     std::vector<std::shared_ptr<connection>> all() const;
+    // Connection objects that still exist (their coroutines may still be ending).
+    size_t size() const;
 
   private:
     mutable std::mutex mutex_;
@@ -70,6 +72,8 @@ class connection : public std::enable_shared_from_this<connection> {
     void recycle(frame_buffer b);
     void close(std::string_view why, bool warn);
     void refresh_image();
+    // Gives the connection's max.connections slot back; once, at close or destruction.
+    void release_slot();
 
     broker_context& ctx_;
     connection_list& list_;
@@ -95,6 +99,7 @@ class connection : public std::enable_shared_from_this<connection> {
     bool reader_done_ = false;  // no more frames will be queued
     bool draining_ = false;
     bool closed_ = false;
+    bool slot_released_ = false;
 
     std::shared_ptr<const registry_image> image_;
     std::vector<boost::asio::const_buffer> gather_;  // reused for each response

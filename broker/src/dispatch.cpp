@@ -7,25 +7,55 @@
 namespace sluice::broker {
 namespace {
 
-// The request body type each API key must carry.
-fbs::Body expected_body(fbs::ApiKey key) {
-    switch (key) {
-        case fbs::ApiKey::Produce:
-            return fbs::Body::ProduceRequest;
-        case fbs::ApiKey::Fetch:
-            return fbs::Body::FetchRequest;
-        case fbs::ApiKey::ListOffsets:
-            return fbs::Body::ListOffsetsRequest;
-        case fbs::ApiKey::Metadata:
-            return fbs::Body::MetadataRequest;
-        case fbs::ApiKey::ApiVersions:
-            return fbs::Body::ApiVersionsRequest;
-        case fbs::ApiKey::CreateTopics:
-            return fbs::Body::CreateTopicsRequest;
-        case fbs::ApiKey::DeleteTopics:
-            return fbs::Body::DeleteTopicsRequest;
+using handler_fn = awaitable<handler_result> (*)(request_context&, request&);
+
+// One row per API: its key, the versions this build speaks (shared with the clients through
+// api::supported), the request body it must carry, and its handler.
+struct api_row {
+    fbs::ApiKey key;
+    const api::version_range* versions;
+    fbs::Body body;
+    handler_fn handler;
+};
+
+constexpr api_row api_table[] = {
+    {fbs::ApiKey::Produce, api::find(fbs::ApiKey::Produce), fbs::Body::ProduceRequest,
+     handle_produce},
+    {fbs::ApiKey::Fetch, api::find(fbs::ApiKey::Fetch), fbs::Body::FetchRequest, handle_fetch},
+    {fbs::ApiKey::ListOffsets, api::find(fbs::ApiKey::ListOffsets), fbs::Body::ListOffsetsRequest,
+     handle_list_offsets},
+    {fbs::ApiKey::Metadata, api::find(fbs::ApiKey::Metadata), fbs::Body::MetadataRequest,
+     handle_metadata},
+    {fbs::ApiKey::ApiVersions, api::find(fbs::ApiKey::ApiVersions), fbs::Body::ApiVersionsRequest,
+     handle_api_versions},
+    {fbs::ApiKey::CreateTopics, api::find(fbs::ApiKey::CreateTopics),
+     fbs::Body::CreateTopicsRequest, handle_create_topics},
+    {fbs::ApiKey::DeleteTopics, api::find(fbs::ApiKey::DeleteTopics),
+     fbs::Body::DeleteTopicsRequest, handle_delete_topics},
+};
+
+// Every API the clients are told about has a row, and every row has versions.
+constexpr bool table_complete() {
+    for (const auto& v : api::supported) {
+        bool found = false;
+        for (const auto& row : api_table) {
+            found = found || (row.key == v.key && row.versions == api::find(v.key));
+        }
+        if (!found) {
+            return false;
+        }
     }
-    return fbs::Body::NONE;
+    return std::size(api_table) == api::supported.size();
+}
+static_assert(table_complete(), "api_table and api::supported must list the same APIs");
+
+const api_row* find_row(fbs::ApiKey key) {
+    for (const auto& row : api_table) {
+        if (row.key == key) {
+            return &row;
+        }
+    }
+    return nullptr;
 }
 
 }  // namespace
@@ -46,49 +76,45 @@ std::unique_ptr<response> error_response(const fbs::Envelope& req, errc code,
     return r;
 }
 
+// Every check a handler relies on happens here, before it runs: a known API, a supported
+// version, the body type that API takes, and a body that is present (a verified envelope may name
+// a body type and still carry no body). Handlers may then take the body as non-null.
 awaitable<handler_result> handle_request(request_context& ctx, request& req) {
     const fbs::Envelope& env = *req.envelope;
-    const auto* range = api::find(env.api_key());
-    if (range == nullptr) {
+    const api_row* row = find_row(env.api_key());
+    if (row == nullptr) {
         co_return handler_result{
             error_response(env, errc::unsupported_version,
                            fmt::format("unknown API key {}", int(env.api_key()))),
             ""};
     }
-    if (env.api_version() < range->min_version || env.api_version() > range->max_version) {
+    const auto& v = *row->versions;
+    if (env.api_version() < v.min_version || env.api_version() > v.max_version) {
         co_return handler_result{
             error_response(env, errc::unsupported_version,
                            fmt::format("{} version {} is not supported (versions {} to {} are)",
                                        fbs::EnumNameApiKey(env.api_key()), env.api_version(),
-                                       range->min_version, range->max_version)),
+                                       v.min_version, v.max_version)),
             ""};
     }
-    if (env.body_type() != expected_body(env.api_key())) {
+    if (env.body_type() != row->body) {
         co_return handler_result{
-            error_response(env, errc::invalid_request,
-                           fmt::format("a {} request must carry a {} body, not {}",
-                                       fbs::EnumNameApiKey(env.api_key()),
-                                       fbs::EnumNameBody(expected_body(env.api_key())),
-                                       fbs::EnumNameBody(env.body_type()))),
+            error_response(
+                env, errc::invalid_request,
+                fmt::format("a {} request must carry a {} body, not {}",
+                            fbs::EnumNameApiKey(env.api_key()), fbs::EnumNameBody(row->body),
+                            fbs::EnumNameBody(env.body_type()))),
             ""};
     }
-    switch (env.api_key()) {
-        case fbs::ApiKey::Produce:
-            co_return co_await handle_produce(ctx, req);
-        case fbs::ApiKey::Fetch:
-            co_return co_await handle_fetch(ctx, req);
-        case fbs::ApiKey::ListOffsets:
-            co_return co_await handle_list_offsets(ctx, req);
-        case fbs::ApiKey::Metadata:
-            co_return co_await handle_metadata(ctx, req);
-        case fbs::ApiKey::ApiVersions:
-            co_return co_await handle_api_versions(ctx, req);
-        case fbs::ApiKey::CreateTopics:
-            co_return co_await handle_create_topics(ctx, req);
-        case fbs::ApiKey::DeleteTopics:
-            co_return co_await handle_delete_topics(ctx, req);
+    if (env.body() == nullptr) {
+        co_return handler_result{
+            error_response(
+                env, errc::invalid_request,
+                fmt::format("the {} request names a {} body but carries none",
+                            fbs::EnumNameApiKey(env.api_key()), fbs::EnumNameBody(row->body))),
+            ""};
     }
-    co_return handler_result{error_response(env, errc::unsupported_version, "unknown API"), ""};
+    co_return co_await row->handler(ctx, req);
 }
 
 awaitable<handler_result> handle_api_versions(request_context&, request& req) {

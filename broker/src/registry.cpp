@@ -176,9 +176,8 @@ topic_registry::topic_result topic_registry::create_one(const create_request& re
                                 req.replication_factor));
     }
     if (rf > 1) {
-        return fail(
-            errc::invalid_replication_factor,
-            fmt::format("replication factor {} is larger than the number of brokers (1)", rf));
+        return fail(errc::invalid_replication_factor,
+                    fmt::format("replication factor {} is larger than the 1 available broker", rf));
     }
     if (!req.duplicate_config.empty()) {
         return fail(errc::invalid_config,

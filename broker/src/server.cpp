@@ -239,7 +239,7 @@ awaitable<void> server::impl::accept_loop() {
         auto remote = socket.remote_endpoint(ec);
         std::string peer = ec ? std::string("unknown peer")
                               : fmt::format("{}:{}", remote.address().to_string(), remote.port());
-        if (ctx->connections.load(std::memory_order_relaxed) >= config.max_connections) {
+        if (ctx->connections.load(std::memory_order_acquire) >= config.max_connections) {
             logging::warn("refusing connection from {}: max.connections ({}) reached", peer,
                           config.max_connections);
             socket.close(ec);
@@ -294,10 +294,10 @@ awaitable<void> server::impl::shutdown() {
         c->drain();
     }
     auto deadline = steady_clock::now() + std::chrono::milliseconds(options.drain_timeout_ms);
-    while (ctx->connections.load() > 0 && steady_clock::now() < deadline) {
+    while (connections.size() > 0 && steady_clock::now() < deadline) {
         co_await wait_timer(drain_timer, steady_clock::now() + drain_poll);
     }
-    if (int n = ctx->connections.load(); n > 0) {
+    if (size_t n = connections.size(); n > 0) {
         logging::warn("closing {} connections whose requests did not finish in {} ms", n,
                       options.drain_timeout_ms);
         for (auto& c : connections.all()) {
@@ -307,7 +307,7 @@ awaitable<void> server::impl::shutdown() {
     co_await registry->close_all();
     // Closing the partitions woke any request still waiting on them; let those connections end.
     deadline = steady_clock::now() + teardown_wait;
-    while (ctx->connections.load() > 0 && steady_clock::now() < deadline) {
+    while (connections.size() > 0 && steady_clock::now() < deadline) {
         co_await wait_timer(drain_timer, steady_clock::now() + drain_poll);
     }
     logging::write(log_level::info, "sluice-broker stopped");

@@ -184,13 +184,20 @@ bool is_unknown_topic(std::error_code ec) {
     return ec == errc::unknown_topic_or_partition || ec == client_errc::unknown_topic;
 }
 
+std::string topic_detail(const std::string& topic, std::string_view broker_message) {
+    if (broker_message.empty()) {
+        return fmt::format("topic '{}'", topic);
+    }
+    return fmt::format("topic '{}': {}", topic, one_line(broker_message));
+}
+
 std::string topic_error_line(std::string_view command, std::error_code ec, const std::string& topic,
-                             std::string_view servers) {
+                             std::string_view servers, std::string_view broker_message) {
     if (is_unknown_topic(ec)) {
         return fmt::format("{}: {}: no topic '{}'", command,
                            errc_name(errc::unknown_topic_or_partition), topic);
     }
-    return error_line(command, ec, fmt::format("topic '{}'", topic), servers);
+    return error_line(command, ec, topic_detail(topic, broker_message), servers);
 }
 
 }  // namespace sluice::cli

@@ -64,10 +64,13 @@ std::string error_line(std::string_view command, std::error_code ec, std::string
 // UNKNOWN_TOPIC_OR_PARTITION from the broker or client_errc::unknown_topic from the client.
 bool is_unknown_topic(std::error_code ec);
 
-// error_line for an error about `topic`: an unknown topic reads
+// "topic '<topic>'", followed by ": <broker_message>" when the broker said what was wrong.
+std::string topic_detail(const std::string& topic, std::string_view broker_message);
+
+// error_line for an error about `topic`, with topic_detail as the detail: an unknown topic reads
 // "<command>: UNKNOWN_TOPIC_OR_PARTITION: no topic '<topic>'".
 std::string topic_error_line(std::string_view command, std::error_code ec, const std::string& topic,
-                             std::string_view servers);
+                             std::string_view servers, std::string_view broker_message = {});
 
 // Subcommands. `args` are the words after the subcommand's name.
 int run_topic(std::span<const std::string> args);

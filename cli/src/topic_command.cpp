@@ -84,10 +84,11 @@ int create(std::span<const std::string> words) {
     if (!s) {
         return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
     }
+    std::string why;
     auto r = s.value().client->create_topic(name, int32_t(partitions), int16_t(replication),
-                                            configs.value());
+                                            configs.value(), &why);
     if (!r) {
-        return fail(error_line(cmd, r.error(), fmt::format("topic '{}'", name), s.value().servers));
+        return fail(error_line(cmd, r.error(), topic_detail(name, why), s.value().servers));
     }
     std::printf("Created topic %s.\n", name.c_str());
     return exit_ok;
@@ -167,8 +168,9 @@ int remove(std::span<const std::string> words) {
     if (!s) {
         return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
     }
-    if (auto r = s.value().client->delete_topic(name); !r) {
-        return fail(topic_error_line(cmd, r.error(), name, s.value().servers));
+    std::string why;
+    if (auto r = s.value().client->delete_topic(name, &why); !r) {
+        return fail(topic_error_line(cmd, r.error(), name, s.value().servers, why));
     }
     std::printf("Deleted topic %s.\n", name.c_str());
     return exit_ok;

@@ -77,7 +77,8 @@ admin::~admin() = default;
 
 result<void> admin::create_topic(const std::string& name, int32_t partitions,
                                  int16_t replication_factor,
-                                 const std::map<std::string, std::string>& configs) {
+                                 const std::map<std::string, std::string>& configs,
+                                 std::string* broker_message) {
     detail::admin_impl& a = *impl_;
     return a.run<void>([&]() -> awaitable<result<void>> {
         const auto deadline = a.deadline();
@@ -93,6 +94,9 @@ result<void> admin::create_topic(const std::string& name, int32_t partitions,
         SLUICE_CO_TRY(std::vector<topic_result> results, decode_create_topics(r));
         for (const topic_result& res : results) {
             if (res.name == name && res.error != errc::none) {
+                if (broker_message != nullptr) {
+                    *broker_message = res.error_message;
+                }
                 co_return make_error_code(res.error);
             }
         }
@@ -101,7 +105,7 @@ result<void> admin::create_topic(const std::string& name, int32_t partitions,
     });
 }
 
-result<void> admin::delete_topic(const std::string& name) {
+result<void> admin::delete_topic(const std::string& name, std::string* broker_message) {
     detail::admin_impl& a = *impl_;
     return a.run<void>([&]() -> awaitable<result<void>> {
         const auto deadline = a.deadline();
@@ -117,6 +121,9 @@ result<void> admin::delete_topic(const std::string& name) {
         SLUICE_CO_TRY(std::vector<topic_result> results, decode_delete_topics(r));
         for (const topic_result& res : results) {
             if (res.name == name && res.error != errc::none) {
+                if (broker_message != nullptr) {
+                    *broker_message = res.error_message;
+                }
                 co_return make_error_code(res.error);
             }
         }

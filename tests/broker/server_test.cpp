@@ -9,6 +9,7 @@
 #include "batch_helpers.h"
 #include "sluice/broker/config.h"
 #include "sluice/broker/server.h"
+#include "sluice/protocol/api.h"
 #include "sluice/protocol/byte_order.h"
 #include "temp_dir.h"
 #include "wire_client.h"
@@ -231,7 +232,7 @@ TEST_CASE("CreateTopics validation and DeleteTopics") {
     CHECK(create(c, std::string(250, 'a'), 1) == errc::invalid_topic);
     CHECK(create(c, "p0", 0, -1, {}, false, &msg) == errc::invalid_partitions);
     CHECK(create(c, "rf3", 1, 3, {}, false, &msg) == errc::invalid_replication_factor);
-    CHECK(msg.find("larger than the number of brokers") != std::string::npos);
+    CHECK(msg == "replication factor 3 is larger than the 1 available broker");
     CHECK(create(c, "rf0", 1, 0) == errc::invalid_replication_factor);
     CHECK(create(c, "cfg", 1, -1, {{"cleanup.policy", "compact"}}, false, &msg) ==
           errc::invalid_config);
@@ -393,6 +394,40 @@ TEST_CASE("unknown API, unsupported version and mismatched body get ErrorRespons
         CHECK(f.envelope->body_as_ErrorResponse()->error_code() == int16_t(errc::invalid_request));
     }
     CHECK(c.call(api_versions_request(10)).envelope->correlation_id() == 10);
+}
+
+TEST_CASE("a request that names a body but carries none gets INVALID_REQUEST") {
+    broker_fixture b;
+    wire_client c(b.port());
+    REQUIRE(create(c, "t", 1) == errc::none);
+    REQUIRE(produce(c, "t", 0, batch(1, 3)).error == errc::none);
+    const std::pair<fbs::ApiKey, fbs::Body> apis[] = {
+        {fbs::ApiKey::Produce, fbs::Body::ProduceRequest},
+        {fbs::ApiKey::Fetch, fbs::Body::FetchRequest},
+        {fbs::ApiKey::ListOffsets, fbs::Body::ListOffsetsRequest},
+        {fbs::ApiKey::Metadata, fbs::Body::MetadataRequest},
+        {fbs::ApiKey::ApiVersions, fbs::Body::ApiVersionsRequest},
+        {fbs::ApiKey::CreateTopics, fbs::Body::CreateTopicsRequest},
+        {fbs::ApiKey::DeleteTopics, fbs::Body::DeleteTopicsRequest},
+    };
+    REQUIRE(std::size(apis) == api::supported.size());
+    for (const auto& [key, type] : apis) {
+        // The envelope names the right body type for the API but holds no body: FlatBuffers'
+        // verifier accepts that, so the broker must not take the body as present.
+        CAPTURE(fbs::EnumNameApiKey(key));
+        frame::writer w;
+        const int32_t id = c.next_correlation();
+        w.finish(frame::make_envelope(w.fbb(), key, api::find(key)->max_version, id, type, {}));
+        auto f = c.call(w);
+        CHECK(f.envelope->correlation_id() == id);
+        const auto* e = f.envelope->body_as_ErrorResponse();
+        REQUIRE(e != nullptr);
+        CHECK(e->error_code() == int16_t(errc::invalid_request));
+    }
+    // The same connection and a new one still work, and the records are still there.
+    CHECK(c.call(api_versions_request(c.next_correlation())).envelope != nullptr);
+    wire_client other(b.port());
+    CHECK(fetch(other, "t", 0, 0).high_watermark == 3);
 }
 
 TEST_CASE("garbage closes only that connection") {

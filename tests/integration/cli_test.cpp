@@ -110,6 +110,17 @@ TEST_CASE("cli: topic create, list, describe and delete") {
     check_one_line_failure(again);
     CHECK(again.err.find("TOPIC_ALREADY_EXISTS") != std::string::npos);
 
+    // The broker's own words on what was wrong reach the user.
+    auto rf3 = sluice_cli({"topic", "create", "t1", "-r", "3", "-b", b});
+    check_one_line_failure(rf3);
+    CHECK(rf3.err ==
+          "sluice: topic create: INVALID_REPLICATION_FACTOR: topic 't1': replication factor 3 is "
+          "larger than the 1 available broker\n");
+    auto bad_config = sluice_cli({"topic", "create", "t2", "-c", "retention.ms=abc", "-b", b});
+    check_one_line_failure(bad_config);
+    CHECK(bad_config.err ==
+          "sluice: topic create: INVALID_CONFIG: topic 't2': retention.ms=abc: not an integer\n");
+
     auto list = sluice_cli({"topic", "list", "-b", b});
     REQUIRE_MESSAGE(list.status.exited_with(0), describe(list));
     CHECK(list.out == "audit\norders\n");

@@ -50,11 +50,14 @@ class admin {
     admin& operator=(const admin&) = delete;
 
     // partitions / replication_factor -1: the broker's defaults. Broker errors come back as
-    // sluice::errc (TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_CONFIG, ...).
+    // sluice::errc (TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS, INVALID_CONFIG, ...); if
+    // `broker_message` is given, it receives the broker's words on what was wrong
+    // ("replication factor 3 is larger than the 1 available broker"), or stays empty.
     result<void> create_topic(const std::string& name, int32_t partitions = -1,
                               int16_t replication_factor = -1,
-                              const std::map<std::string, std::string>& configs = {});
-    result<void> delete_topic(const std::string& name);
+                              const std::map<std::string, std::string>& configs = {},
+                              std::string* broker_message = nullptr);
+    result<void> delete_topic(const std::string& name, std::string* broker_message = nullptr);
     result<std::vector<std::string>> list_topics();  // sorted
     // errc::unknown_topic_or_partition if there is no such topic.
     result<topic_info> describe_topic(const std::string& name);
