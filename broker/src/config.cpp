@@ -250,20 +250,6 @@ std::string config_error::to_string() const {
     return fmt::format("{}={}: {}", key, value, reason);
 }
 
-std::string_view log_level_name(log_level l) {
-    switch (l) {
-        case log_level::error:
-            return "error";
-        case log_level::warn:
-            return "warn";
-        case log_level::info:
-            return "info";
-        case log_level::debug:
-            return "debug";
-    }
-    return "info";
-}
-
 int32_t broker_config::default_io_threads() {
     unsigned n = std::thread::hardware_concurrency();
     return int32_t(std::clamp<unsigned>(n, 1, io_threads_max));

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sluice/broker/topic_config.h"
+#include "sluice/core/leader_epochs.h"
 #include "sluice/fbs/broker_disk_generated.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/storage/checkpoint.h"
@@ -106,34 +107,6 @@ result<void> remove_topic_record(storage::file_system& fs, const std::filesystem
     auto dir = partition_dir(log_dir, topic, 0);
     SLUICE_TRY(fs.remove(dir / topic_record_file));
     return fs.sync_directory(dir);
-}
-
-result<void> write_leader_epochs(storage::file_system& fs, const std::filesystem::path& dir,
-                                 const std::vector<epoch_entry>& entries) {
-    flatbuffers::FlatBufferBuilder fbb(128);
-    std::vector<disk::EpochEntry> es;
-    for (const auto& e : entries) {
-        es.emplace_back(e.epoch.value(), e.start_offset.value());
-    }
-    fbb.Finish(disk::CreateLeaderEpochs(fbb, fbb.CreateVectorOfStructs(es)));
-    return storage::write_checkpoint(fs, dir / leader_epoch_file, bytes_of(fbb));
-}
-
-result<std::vector<epoch_entry>> read_leader_epochs(storage::file_system& fs,
-                                                    const std::filesystem::path& dir) {
-    std::vector<epoch_entry> out;
-    SLUICE_TRY(auto payload, storage::read_checkpoint(fs, dir / leader_epoch_file));
-    if (!payload) {
-        return out;
-    }
-    const auto* rec = verified<disk::LeaderEpochs>(*payload);
-    if (rec == nullptr || rec->entries() == nullptr) {
-        return out;
-    }
-    for (const auto* e : *rec->entries()) {
-        out.push_back({leader_epoch_t{e->epoch()}, offset_t{e->start_offset()}});
-    }
-    return out;
 }
 
 result<broker_meta_result> load_broker_meta(storage::file_system& fs,

@@ -37,13 +37,7 @@ struct topic_record {
     topic_id id{};
 };
 
-struct epoch_entry {
-    leader_epoch_t epoch;
-    offset_t start_offset;
-};
-
 inline constexpr std::string_view topic_record_file = "topic.checkpoint";
-inline constexpr std::string_view leader_epoch_file = "leader-epoch.checkpoint";
 inline constexpr std::string_view broker_meta_file = "meta.checkpoint";
 inline constexpr std::string_view lock_file = ".lock";
 
@@ -60,12 +54,6 @@ result<std::optional<topic_record>> read_topic_record(storage::file_system& fs,
                                                       const std::filesystem::path& dir);
 result<void> remove_topic_record(storage::file_system& fs, const std::filesystem::path& log_dir,
                                  std::string_view topic);
-
-result<void> write_leader_epochs(storage::file_system& fs, const std::filesystem::path& dir,
-                                 const std::vector<epoch_entry>& entries);
-// Empty if the file is missing or invalid.
-result<std::vector<epoch_entry>> read_leader_epochs(storage::file_system& fs,
-                                                    const std::filesystem::path& dir);
 
 // Reads meta.checkpoint, or writes one with a new random cluster id. Error if it names a
 // different node.id (the directory belongs to another broker).

@@ -3,9 +3,10 @@
 #include <set>
 
 #include <fmt/format.h>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "sluice/broker/logging.h"
+#include "sluice/core/logging.h"
 #include "sluice/storage/log.h"
 
 namespace sluice::broker {
@@ -20,57 +21,14 @@ struct admin_guard {
 }  // namespace
 
 topic_registry::topic_registry(boost::asio::io_context& io, const broker_config& config,
-                               storage::flusher& flusher)
-    : io_(io),
-      config_(config),
-      flusher_(flusher),
+                               replica_manager& replicas)
+    : config_(config),
+      replicas_(replicas),
       admin_(boost::asio::make_strand(io)),
-      admin_lock_(admin_),
-      image_(std::make_shared<const registry_image>()) {}
-
-void topic_registry::publish(
-    std::map<std::string, std::shared_ptr<const topic>, std::less<>> topics) {
-    auto next = std::make_shared<registry_image>();
-    next->version = version_.load(std::memory_order_relaxed) + 1;
-    next->topics = std::move(topics);
-    uint64_t v = next->version;
-    image_.store(std::move(next));
-    version_.store(v, std::memory_order_release);
-}
-
-result<std::shared_ptr<topic>> topic_registry::open_topic(const topic_record& rec,
-                                                          const topic_settings& settings,
-                                                          bool create) {
-    auto t = std::make_shared<topic>();
-    t->record = rec;
-    t->settings = settings;
-    for (int32_t p = 0; p < rec.partitions; ++p) {
-        partition::options o;
-        o.topic = rec.name;
-        o.id = p;
-        o.dir = partition_dir(config_.log_dir, rec.name, p);
-        o.settings = settings;
-        o.flusher = &flusher_;
-        o.create = create;
-        auto opened = partition::open(boost::asio::make_strand(io_), std::move(o));
-        if (!opened) {
-            // Not published yet, so this thread may still touch them.
-            for (auto& done : t->partitions) {
-                if (create) {
-                    done->remove();
-                } else {
-                    done->close(errc::unknown_topic_or_partition);
-                }
-            }
-            return opened.error();
-        }
-        t->partitions.push_back(std::move(opened).value());
-    }
-    return t;
-}
+      admin_lock_(admin_) {}
 
 result<void> topic_registry::load() {
-    auto& fs = storage::posix_file_system();
+    auto& fs = *replicas_.config().fs;
     SLUICE_TRY(auto scan, scan_log_dir(fs, config_.log_dir));
     for (const auto& dir : scan.orphans) {
         logging::warn(
@@ -78,7 +36,7 @@ result<void> topic_registry::load() {
             dir.string());
         SLUICE_TRY(storage::partition_log::destroy(fs, dir));
     }
-    std::map<std::string, std::shared_ptr<const topic>, std::less<>> topics;
+    size_t partitions = 0;
     for (const auto& rec : scan.topics) {
         auto settings = apply_topic_configs(default_topic_settings(config_), rec.configs);
         if (!settings) {
@@ -86,27 +44,22 @@ result<void> topic_registry::load() {
             logging::error("topic {}: stored config {}; using the broker defaults", rec.name,
                            settings.error().to_string());
         }
-        auto t =
-            open_topic(rec, settings ? settings.value() : default_topic_settings(config_), false);
-        if (!t) {
+        entry e{rec, settings ? settings.value() : default_topic_settings(config_)};
+        if (auto r = replicas_.add_topic(rec.name, rec.partitions, e.settings, false); !r) {
             logging::error("topic {}: cannot open its partitions: {}", rec.name,
-                           t.error().message());
-            return t.error();
+                           r.error().message());
+            return r.error();
         }
-        topics.emplace(rec.name, std::move(t).value());
+        partitions += size_t(rec.partitions);
+        topics_.emplace(rec.name, std::move(e));
     }
-    size_t partitions = 0;
-    for (const auto& [name, t] : topics) {
-        partitions += t->partitions.size();
-    }
-    logging::info("loaded {} topics with {} partitions from {}", topics.size(), partitions,
+    logging::info("loaded {} topics with {} partitions from {}", topics_.size(), partitions,
                   config_.log_dir.string());
-    publish(std::move(topics));
     return success();
 }
 
-awaitable<std::vector<topic_registry::topic_result>> topic_registry::create_topics(
-    std::vector<create_request>&& topics, bool validate_only) {
+awaitable<std::vector<topic_result>> topic_registry::create_topics(
+    std::vector<create_topic_request>&& topics, bool validate_only) {
     return boost::asio::co_spawn(
         admin_,
         [this, topics = std::move(topics), validate_only]() mutable {
@@ -115,7 +68,7 @@ awaitable<std::vector<topic_registry::topic_result>> topic_registry::create_topi
         boost::asio::use_awaitable);
 }
 
-awaitable<std::vector<topic_registry::topic_result>> topic_registry::delete_topics(
+awaitable<std::vector<topic_result>> topic_registry::delete_topics(
     std::vector<std::string>&& names) {
     return boost::asio::co_spawn(
         admin_, [this, names = std::move(names)]() mutable { return do_delete(std::move(names)); },
@@ -127,8 +80,8 @@ awaitable<void> topic_registry::close_all() {
         admin_, [this] { return do_close_all(); }, boost::asio::use_awaitable);
 }
 
-awaitable<std::vector<topic_registry::topic_result>> topic_registry::do_create(
-    std::vector<create_request> topics, bool validate_only) {
+awaitable<std::vector<topic_result>> topic_registry::do_create(
+    std::vector<create_topic_request> topics, bool validate_only) {
     co_await admin_lock_.lock();
     admin_guard guard{admin_lock_};
     std::vector<topic_result> out;
@@ -145,8 +98,7 @@ awaitable<std::vector<topic_registry::topic_result>> topic_registry::do_create(
     co_return out;
 }
 
-topic_registry::topic_result topic_registry::create_one(const create_request& req,
-                                                        bool validate_only) {
+topic_result topic_registry::create_one(const create_topic_request& req, bool validate_only) {
     topic_result res{req.name, errc::none, ""};
     auto fail = [&](errc e, std::string message) {
         res.error = e;
@@ -156,8 +108,7 @@ topic_registry::topic_result topic_registry::create_one(const create_request& re
     if (auto why = topic_name_problem(req.name)) {
         return fail(errc::invalid_topic, *why);
     }
-    auto image = snapshot();
-    if (image->find(req.name) != nullptr) {
+    if (topics_.contains(req.name)) {
         return fail(errc::topic_already_exists, fmt::format("topic '{}' already exists", req.name));
     }
     int32_t partitions = req.partitions == -1 ? config_.num_partitions : req.partitions;
@@ -191,32 +142,28 @@ topic_registry::topic_result topic_registry::create_one(const create_request& re
         return res;
     }
     topic_record rec{req.name, partitions, rf, req.configs, new_topic_id()};
-    auto t = open_topic(rec, settings.value(), true);
-    if (!t) {
-        logging::error("creating topic {}: {}", req.name, t.error().message());
+    if (auto opened = replicas_.add_topic(req.name, partitions, settings.value(), true); !opened) {
+        logging::error("creating topic {}: {}", req.name, opened.error().message());
         return fail(errc::kafka_storage_error,
-                    fmt::format("cannot create the partition logs: {}", t.error().message()));
+                    fmt::format("cannot create the partition logs: {}", opened.error().message()));
     }
     // The topic record is the commit point: without it the directories are orphans.
-    if (auto w = write_topic_record(storage::posix_file_system(), config_.log_dir, rec); !w) {
+    if (auto w = write_topic_record(*replicas_.config().fs, config_.log_dir, rec); !w) {
         logging::error("creating topic {}: writing its record: {}", req.name, w.error().message());
-        for (auto& p : t.value()->partitions) {
-            p->remove();
-        }
+        // Removing the partitions suspends; the next start removes orphans anyway, so the
+        // removal is started here and not awaited.
+        boost::asio::co_spawn(admin_, replicas_.remove_topic(req.name), boost::asio::detached);
         return fail(errc::kafka_storage_error,
                     fmt::format("cannot write the topic record: {}", w.error().message()));
     }
-    auto topics = image->topics;
-    topics.emplace(req.name, std::move(t).value());
-    publish(std::move(topics));
+    topics_.emplace(req.name, entry{rec, settings.value()});
     logging::info(
         "created topic {} with {} partitions{}", req.name, partitions,
         req.configs.empty() ? "" : fmt::format(" and {} config overrides", req.configs.size()));
     return res;
 }
 
-awaitable<std::vector<topic_registry::topic_result>> topic_registry::do_delete(
-    std::vector<std::string> names) {
+awaitable<std::vector<topic_result>> topic_registry::do_delete(std::vector<std::string> names) {
     co_await admin_lock_.lock();
     admin_guard guard{admin_lock_};
     std::vector<topic_result> out;
@@ -227,16 +174,14 @@ awaitable<std::vector<topic_registry::topic_result>> topic_registry::do_delete(
                            fmt::format("topic '{}' appears more than once in the request", name)});
             continue;
         }
-        auto image = snapshot();
-        auto it = image->topics.find(name);
-        if (it == image->topics.end()) {
+        auto it = topics_.find(name);
+        if (it == topics_.end()) {
             out.push_back({name, errc::unknown_topic_or_partition,
                            fmt::format("topic '{}' does not exist", name)});
             continue;
         }
-        std::shared_ptr<const topic> t = it->second;
         // The commit point: once the record is gone the topic is gone, even after a crash.
-        auto removed = remove_topic_record(storage::posix_file_system(), config_.log_dir, name);
+        auto removed = remove_topic_record(*replicas_.config().fs, config_.log_dir, name);
         if (!removed) {
             logging::error("deleting topic {}: {}", name, removed.error().message());
             out.push_back(
@@ -244,13 +189,9 @@ awaitable<std::vector<topic_registry::topic_result>> topic_registry::do_delete(
                  fmt::format("cannot remove the topic record: {}", removed.error().message())});
             continue;
         }
-        auto topics = image->topics;
-        topics.erase(name);
-        publish(std::move(topics));
-        for (const auto& p : t->partitions) {
-            auto remove = [p] { p->remove(); };
-            co_await run_on(p->strand(), remove);
-        }
+        topics_.erase(it);
+        std::string doomed = name;  // a named local, not a temporary, in co_await (async.h)
+        co_await replicas_.remove_topic(std::move(doomed));
         logging::info("deleted topic {}", name);
         out.push_back({name, errc::none, ""});
     }
@@ -260,13 +201,7 @@ awaitable<std::vector<topic_registry::topic_result>> topic_registry::do_delete(
 awaitable<void> topic_registry::do_close_all() {
     co_await admin_lock_.lock();
     admin_guard guard{admin_lock_};
-    auto image = snapshot();
-    for (const auto& [name, t] : image->topics) {
-        for (const auto& p : t->partitions) {
-            auto close = [p] { p->close(errc::not_leader_or_follower); };
-            co_await run_on(p->strand(), close);
-        }
-    }
+    co_await replicas_.close_all();
 }
 
 }  // namespace sluice::broker

@@ -18,12 +18,13 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
 
-#include "connection.h"
 #include "metadata_store.h"
 #include "registry.h"
-#include "request.h"
 #include "sluice/broker/command_line.h"
-#include "sluice/broker/logging.h"
+#include "sluice/core/logging.h"
+#include "sluice/core/replica_manager.h"
+#include "sluice/net/connection.h"
+#include "sluice/net/native_codec.h"
 #include "sluice/protocol/errc.h"
 
 namespace sluice::broker {
@@ -44,6 +45,26 @@ std::error_code start_failure(std::string_view what) {
     return make_error_code(errc::unknown_server_error);
 }
 
+replica_manager_config replica_config_of(const broker_config& c, const server_options& o) {
+    replica_manager_config r;
+    r.log_dir = c.log_dir;
+    r.fetch_max_bytes = size_t(c.fetch_max_bytes);
+    r.fs = o.fs;
+    r.time = o.time;
+    return r;
+}
+
+net_config net_config_of(const broker_config& c) {
+    net_config n;
+    n.node_id = c.node_id;
+    n.frame_bytes_max = size_t(c.socket_request_max_bytes);
+    n.queued_requests_max = size_t(c.queued_max_requests_per_connection);
+    n.queued_request_bytes_max = size_t(c.queued_max_request_bytes_per_connection);
+    n.idle_ms = c.connections_max_idle_ms;
+    n.auto_create_topics = c.auto_create_topics_enable;
+    return n;
+}
+
 std::string host_name() {
     char buf[256] = {};
     if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
@@ -60,8 +81,6 @@ struct server::impl {
           options(std::move(o)),
           io(std::make_unique<asio::io_context>(config.num_io_threads)),
           flusher(std::make_unique<storage::flusher>()),
-          registry(std::make_unique<topic_registry>(*io, config, *flusher)),
-          ctx(std::make_unique<broker_context>(config, *registry)),
           strand(asio::make_strand(*io)),
           acceptor(strand),
           retention_timer(strand),
@@ -92,8 +111,11 @@ struct server::impl {
     // Declared first so that it is destroyed last: strands, timers and sockets below belong to it.
     std::unique_ptr<asio::io_context> io;
     std::unique_ptr<storage::flusher> flusher;
+    // Made by start(), once log.dirs is known as an absolute path.
+    std::unique_ptr<replica_manager> replicas;
     std::unique_ptr<topic_registry> registry;
     std::unique_ptr<broker_context> ctx;
+    native_codec codec;
     connection_list connections;
     executor strand;  // the accept loop, the timers and the stop run here
     asio::ip::tcp::acceptor acceptor;
@@ -116,7 +138,7 @@ struct server::impl {
 
 result<void> server::impl::start() {
     logging::set_level(config.level);
-    auto& fs = storage::posix_file_system();
+    auto& fs = *options.fs;
     std::error_code fs_ec;
     auto log_dir = std::filesystem::absolute(config.log_dir, fs_ec);
     if (fs_ec) {
@@ -124,6 +146,9 @@ result<void> server::impl::start() {
             fmt::format("log.dirs={}: {}", config.log_dir.string(), fs_ec.message()));
     }
     config.log_dir = log_dir;
+    replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options), *flusher);
+    registry = std::make_unique<topic_registry>(*io, config, *replicas);
+    ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *registry);
     if (auto r = fs.create_directories(log_dir); !r) {
         return start_failure(fmt::format("log.dirs={}: cannot create it: {}", log_dir.string(),
                                          r.error().message()));
@@ -247,7 +272,7 @@ awaitable<void> server::impl::accept_loop() {
         }
         ctx->connections.fetch_add(1, std::memory_order_relaxed);
         logging::debug("connection from {}", peer);
-        std::make_shared<connection>(*ctx, connections, std::move(socket), std::move(peer))
+        std::make_shared<connection>(*ctx, codec, connections, std::move(socket), std::move(peer))
             ->start();
     }
 }
@@ -260,9 +285,9 @@ awaitable<void> server::impl::timer_loop(asio::steady_timer& timer, int64_t inte
         if (stopping) {
             break;
         }
-        auto image = registry->snapshot();
-        for (const auto& [name, t] : image->topics) {
-            for (const auto& p : t->partitions) {
+        auto image = replicas->snapshot();
+        for (const auto& [name, parts] : image->topics) {
+            for (const auto& p : parts) {
                 if (retention) {
                     asio::post(p->strand(), [p] { p->apply_retention(); });
                 } else {

@@ -96,26 +96,4 @@ config_result<topic_settings> apply_topic_configs(
     return base;
 }
 
-std::optional<std::string> topic_name_problem(std::string_view name) {
-    if (name.empty()) {
-        return std::string("topic name is empty");
-    }
-    if (name == "." || name == "..") {
-        return fmt::format("topic name cannot be '{}'", name);
-    }
-    if (name.size() > topic_name_max) {
-        return fmt::format("topic name is {} characters long; the limit is {}", name.size(),
-                           topic_name_max);
-    }
-    for (char c : name) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '.' || c == '_' || c == '-';
-        if (!ok) {
-            return std::string(
-                "topic name may only contain ASCII letters, digits, '.', '_' and '-'");
-        }
-    }
-    return std::nullopt;
-}
-
 }  // namespace sluice::broker

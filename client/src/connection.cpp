@@ -91,17 +91,15 @@ awaitable<std::error_code> connection::connect() {
 }
 
 void connection::send(request r) {
-    r.deadline = clock::now() + r.timeout;
+    // The timeout starts when the request is written (write_loop), not while it waits here for
+    // the connection or for earlier writes: the client's own queueing never times it out.
+    r.deadline = clock::time_point::max();
     if (state_ == state::closed) {
         asio::post(io_, [h = std::move(r.on_done), e = error_]() { h(e); });
         return;
     }
-    const bool was_idle = in_flight() == 0;
     queue_.push_back(std::move(r));
     write_signal_.cancel();
-    if (was_idle) {
-        timeout_timer_.cancel();  // re-arm for this request's deadline
-    }
 }
 
 awaitable<result<response>> connection::call_frame(std::unique_ptr<frame::writer> frame, int32_t id,
@@ -175,6 +173,7 @@ awaitable<void> connection::write_loop() {
         while (!queue_.empty() && (buffers.empty() || (buffers.size() < write_buffers_max &&
                                                        bytes < write_bytes_max))) {
             request& r = queue_.front();
+            r.deadline = clock::now() + r.timeout;
             for (frame::bytes_view b : r.frame->buffers()) {
                 buffers.emplace_back(b.data(), b.size());
             }
@@ -188,6 +187,7 @@ awaitable<void> connection::write_loop() {
             }
             queue_.pop_front();
         }
+        timeout_timer_.cancel();  // re-armed for the oldest written request's deadline
         co_await asio::async_write(socket_, buffers, use_ec(ec));
         if (state_ != state::open) {
             co_return;  // closed meanwhile; close() completed everything

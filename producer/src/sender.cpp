@@ -114,7 +114,8 @@ void sender::send(drained_request req, const std::shared_ptr<client::connection>
     r.frame = client::encode_produce(r.correlation_id, config_.client_id, config_.acks,
                                      config_.request_timeout_ms, parts);
     r.expects_response = config_.acks != 0;
-    r.timeout = std::chrono::milliseconds(config_.request_timeout_ms);
+    r.timeout =
+        std::chrono::milliseconds(config_.request_timeout_ms) + client::produce_answer_grace;
     r.on_done = [this, flight](result<client::response> answer) {
         on_answer(flight, std::move(answer));
     };

@@ -2,7 +2,7 @@
 #include <doctest/doctest.h>
 
 #include "batch_helpers.h"
-#include "sluice/broker/batch_validation.h"
+#include "sluice/core/batch_validation.h"
 #include "sluice/protocol/batch_format.h"
 #include "sluice/protocol/byte_order.h"
 #include "sluice/protocol/crc32c.h"

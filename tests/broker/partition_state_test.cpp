@@ -5,7 +5,7 @@
 #include <memory>
 #include <vector>
 
-#include "sluice/broker/partition_state.h"
+#include "sluice/core/partition_state.h"
 
 using namespace sluice;
 using namespace sluice::broker;

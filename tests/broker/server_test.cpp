@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "batch_helpers.h"
+#include "fault_fs.h"
 #include "sluice/broker/config.h"
 #include "sluice/broker/server.h"
 #include "sluice/protocol/api.h"
@@ -24,8 +25,9 @@ namespace {
 // A broker on an ephemeral port in a temporary directory, run by a background thread.
 class broker_fixture {
   public:
-    explicit broker_fixture(properties extra = {}, const std::filesystem::path* dir = nullptr)
-        : dir_("sluice-broker-test") {
+    explicit broker_fixture(properties extra = {}, const std::filesystem::path* dir = nullptr,
+                            storage::file_system* fs = nullptr)
+        : dir_("sluice-broker-test"), fs_(fs) {
         props_ = {{"listeners", "PLAINTEXT://127.0.0.1:0"},
                   {"log.dirs", (dir ? *dir : dir_.path()).string()},
                   {"num.io.threads", "2"},
@@ -42,6 +44,9 @@ class broker_fixture {
         REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error().to_string()));
         server_options o;
         o.drain_timeout_ms = 2000;
+        if (fs_ != nullptr) {
+            o.fs = fs_;
+        }
         srv_ = std::make_unique<server>(cfg.value(), o);
         REQUIRE(srv_->start().has_value());
         runner_ = std::thread([this] { srv_->run(); });
@@ -62,6 +67,7 @@ class broker_fixture {
 
   private:
     temp_dir dir_;
+    storage::file_system* fs_;
     properties props_;
     std::unique_ptr<server> srv_;
     std::thread runner_;
@@ -564,6 +570,70 @@ TEST_CASE("fsync mode acknowledges after the group commit") {
         CHECK(produce(c, "cached", 0, batch(i, 2), -1).error == errc::none);
     }
     CHECK(fetch(c, "durable", 0, 0).high_watermark == 20);
+}
+
+TEST_CASE("pipelined produces on one connection share a group-commit fsync") {
+    // Each fsync takes 1 s. Requests are started as they arrive, so the appends of requests 2 to
+    // 4 do not wait for request 1's acknowledgement: they go into the second fsync together.
+    // Handled one after another, each request would wait for its own fsync: 4 syncs, 4 s, and
+    // the last ones past their timeout.
+    fault_fs fs;
+    broker_fixture b(properties{{"log.flush.interval.messages", "1"}}, nullptr, &fs);
+    wire_client c(b.port());
+    REQUIRE(create(c, "durable", 1) == errc::none);
+    // The first append also syncs the new segment's directory entry; it is not counted.
+    REQUIRE(produce(c, "durable", 0, batch(9, 2), 1).error == errc::none);
+    fs.set_sync_delay(std::chrono::seconds(1));
+    const uint64_t syncs_before = fs.syncs();
+    std::vector<int32_t> ids;
+    for (int i = 0; i < 4; ++i) {
+        ids.push_back(c.next_correlation());
+        c.send(produce_request(ids.back(), "durable", 0, batch(uint64_t(i), 2), 1, 2500));
+    }
+    for (int i = 0; i < 4; ++i) {
+        auto f = c.receive();
+        REQUIRE(f.has_value());
+        CHECK(f->envelope->correlation_id() == ids[size_t(i)]);  // answers keep request order
+        const auto* pr =
+            f->envelope->body_as_ProduceResponse()->topics()->Get(0)->partitions()->Get(0);
+        CHECK(errc(pr->error_code()) == errc::none);
+        CHECK(pr->base_offset() == 2 + 2 * i);
+    }
+    CHECK(fs.syncs() - syncs_before <= 2);
+    fs.clear_faults();
+}
+
+TEST_CASE("a slow request at the head of a connection does not hold the requests behind it") {
+    // A long poll that cannot be satisfied is at the head of the connection; the produce behind
+    // it is appended and acknowledged at once (another client sees it), and its answer follows
+    // the long poll's, in order.
+    broker_fixture b;
+    wire_client c(b.port());
+    REQUIRE(create(c, "quiet", 1) == errc::none);
+    REQUIRE(create(c, "busy", 1) == errc::none);
+    const int32_t poll_id = c.next_correlation();
+    c.send(fetch_request(poll_id, "quiet", 0, 0, 3000, 1));
+    const int32_t produce_id = c.next_correlation();
+    c.send(produce_request(produce_id, "busy", 0, batch(1, 5), -1, 1000));
+    wire_client other(b.port());
+    bool seen = false;
+    for (int i = 0; i < 200 && !seen; ++i) {
+        seen = fetch(other, "busy", 0, 0).high_watermark == 5;
+        if (!seen) {
+            std::this_thread::sleep_for(5ms);
+        }
+    }
+    CHECK(seen);
+    auto first = c.receive();
+    REQUIRE(first.has_value());
+    CHECK(first->envelope->correlation_id() == poll_id);
+    auto second = c.receive();
+    REQUIRE(second.has_value());
+    CHECK(second->envelope->correlation_id() == produce_id);
+    // Acknowledged when appended, although its answer could only leave after the poll's.
+    const auto* pr =
+        second->envelope->body_as_ProduceResponse()->topics()->Get(0)->partitions()->Get(0);
+    CHECK(errc(pr->error_code()) == errc::none);
 }
 
 TEST_CASE("limits: max.connections and connections.max.idle.ms") {

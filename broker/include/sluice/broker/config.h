@@ -20,6 +20,7 @@
 #include <boost/outcome/policy/terminate.hpp>
 #include <boost/outcome/result.hpp>
 
+#include "sluice/core/logging.h"
 #include "sluice/protocol/types.h"
 #include "sluice/storage/log_config.h"
 
@@ -38,10 +39,6 @@ struct config_error {
 template <typename T>
 using config_result =
     boost::outcome_v2::result<T, config_error, boost::outcome_v2::policy::terminate>;
-
-enum class log_level { error, warn, info, debug };
-
-std::string_view log_level_name(log_level l);
 
 // One listener, `NAME://host:port`. Only PLAINTEXT exists so far.
 struct listener {

@@ -15,6 +15,8 @@
 
 #include "sluice/broker/config.h"
 #include "sluice/protocol/result.h"
+#include "sluice/storage/clock.h"
+#include "sluice/storage/file_system.h"
 
 namespace sluice::broker {
 
@@ -25,6 +27,11 @@ struct server_options {
     bool handle_signals = false;
     // How long a stop waits for in-flight requests before it closes connections anyway.
     int64_t drain_timeout_ms = 5000;
+    // Seams: the file system under log.dirs and the clock of the logs. The defaults are the
+    // POSIX file system and the system clock; tests pass fault-injecting or simulated ones. Both
+    // must outlive the server. (The log.dirs lock is always a real flock.)
+    storage::file_system* fs = &storage::posix_file_system();
+    storage::clock* time = &storage::system_clock();
 };
 
 class server {

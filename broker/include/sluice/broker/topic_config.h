@@ -12,15 +12,10 @@
 #include <string_view>
 
 #include "sluice/broker/config.h"
-#include "sluice/storage/log_config.h"
+#include "sluice/core/topic_admin.h"
+#include "sluice/core/topic_settings.h"
 
 namespace sluice::broker {
-
-struct topic_settings {
-    storage::log_config log;
-    // The largest record batch accepted (max.message.bytes; broker default message.max.bytes).
-    int32_t max_message_bytes = 1048588;
-};
 
 // The settings of a topic with no overrides.
 topic_settings default_topic_settings(const broker_config& c);
@@ -38,11 +33,5 @@ std::span<const topic_key_info> topic_config_keys();
 // (unknown key, bad value); the caller answers INVALID_CONFIG with it.
 config_result<topic_settings> apply_topic_configs(
     topic_settings base, const std::map<std::string, std::string, std::less<>>& overrides);
-
-// Kafka's topic-name rules: 1 to 249 characters of [a-zA-Z0-9._-], and not "." or "..".
-// The reason a name is invalid, or nothing.
-std::optional<std::string> topic_name_problem(std::string_view name);
-
-inline constexpr size_t topic_name_max = 249;
 
 }  // namespace sluice::broker

@@ -11,7 +11,7 @@
 // on the I/O thread: with the response, with an empty response once written (requests that get
 // no answer: acks=0 produce), or with the error that closed the connection (retriable:
 // client_errc::broker_unreachable when the connection broke or could not be made,
-// client_errc::timed_out when the oldest request went unanswered for its timeout).
+// client_errc::timed_out when the oldest written request went unanswered for its timeout).
 //
 // Bounds: the request queue has none of its own; every user bounds what it puts there (the
 // producer max.in.flight.requests.per.connection, the consumer one fetch per broker, the admin
@@ -51,10 +51,17 @@ struct request {
     std::unique_ptr<frame::writer> frame;  // finished; its data chunks must outlive the handler
     int32_t correlation_id = 0;
     bool expects_response = true;
-    std::chrono::milliseconds timeout{30000};  // from send() to the response
+    // From the moment the request is written to the socket to its response; time spent queued
+    // in the client (waiting for the connection or for earlier writes) does not count.
+    std::chrono::milliseconds timeout{30000};
     response_handler on_done;
-    clock::time_point deadline{};  // set by send()
+    clock::time_point deadline{};  // set when the write starts
 };
+
+// How much longer than the timeout it sends along a client waits for the answer to a request
+// that the broker bounds itself (a produce's timeout_ms): the broker's answer, even
+// REQUEST_TIMED_OUT, then arrives before the client closes the connection for want of one.
+inline constexpr std::chrono::milliseconds produce_answer_grace{1000};
 
 struct connection_options {
     std::chrono::milliseconds connect_timeout{10000};  // socket.connection.setup.timeout.ms

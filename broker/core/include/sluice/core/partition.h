@@ -17,9 +17,10 @@
 #include <string>
 #include <vector>
 
-#include "async.h"
-#include "sluice/broker/partition_state.h"
-#include "sluice/broker/topic_config.h"
+#include "sluice/core/async.h"
+#include "sluice/core/fetch.h"
+#include "sluice/core/partition_state.h"
+#include "sluice/core/topic_settings.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/types.h"
 #include "sluice/storage/flusher.h"
@@ -35,7 +36,9 @@ class partition : public std::enable_shared_from_this<partition> {
         std::filesystem::path dir;
         topic_settings settings;
         storage::flusher* flusher = nullptr;  // shared; used in fsync mode
-        bool create = false;                  // a new partition: start at epoch 0
+        storage::file_system* fs = &storage::posix_file_system();
+        storage::clock* time = &storage::system_clock();
+        bool create = false;  // a new partition: start at epoch 0
     };
 
     // Opens the log (recovering it) and reads or writes the leader-epoch checkpoint. Runs
@@ -66,16 +69,17 @@ class partition : public std::enable_shared_from_this<partition> {
 
     struct read_outcome {
         errc error = errc::none;
-        std::vector<std::byte> bytes;  // whole batches, below the high watermark
+        std::vector<std::byte> bytes;  // whole batches, below the bound
         offset_t next{-1};             // the offset after the last batch returned
         offset_t high_watermark{-1};
         offset_t log_start{-1};
     };
-    // Reads from `from` up to `max_bytes`. If `first_may_exceed`, the first batch comes whole
-    // even if larger (so a consumer always progresses); otherwise a batch that does not fit is
-    // left for a later fetch. `current_epoch` (-1: not checked) fences stale readers. `waiter`,
-    // if given, is woken when the high watermark next moves.
-    read_outcome read(offset_t from, size_t max_bytes, bool first_may_exceed,
+    // Reads whole batches from `from` up to `max_bytes`; if the first batch alone is larger, it
+    // comes anyway when it fits `first_batch_max` (pass max_bytes for "never"), so a reader is
+    // not stuck behind a large batch. Reads stop at the high watermark, or at the log end when
+    // `bound` is log_end (followers). `current_epoch` (-1: not checked) fences stale readers.
+    // `waiter`, if given, is woken when the high watermark next moves.
+    read_outcome read(offset_t from, size_t max_bytes, size_t first_batch_max, fetch_bound bound,
                       leader_epoch_t current_epoch, const std::shared_ptr<wakeup>& waiter);
 
     struct offset_outcome {

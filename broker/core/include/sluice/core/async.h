@@ -21,7 +21,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
-#include "sluice/broker/partition_state.h"
+#include "sluice/core/partition_state.h"
 
 namespace sluice::broker {
 

@@ -1,11 +1,12 @@
-// CreateTopics and DeleteTopics: translate the request into the registry's plain types and back.
-#include "request.h"
+// CreateTopics and DeleteTopics: translate the request into the metadata source's plain types
+// (topic_admin.h) and back.
+#include "sluice/net/request.h"
 
 namespace sluice::broker {
 namespace {
 
 flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::TopicResult>>> results_of(
-    flatbuffers::FlatBufferBuilder& fbb, const std::vector<topic_registry::topic_result>& rs) {
+    flatbuffers::FlatBufferBuilder& fbb, const std::vector<topic_result>& rs) {
     std::vector<flatbuffers::Offset<fbs::TopicResult>> out;
     out.reserve(rs.size());
     for (const auto& r : rs) {
@@ -19,10 +20,10 @@ flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fbs::TopicResult>>> 
 
 awaitable<handler_result> handle_create_topics(request_context& ctx, request& req) {
     const auto* c = req.envelope->body_as_CreateTopicsRequest();
-    std::vector<topic_registry::create_request> topics;
+    std::vector<create_topic_request> topics;
     if (c->topics() != nullptr) {
         for (const auto* t : *c->topics()) {
-            topic_registry::create_request r;
+            create_topic_request r;
             r.name = t->name() != nullptr ? t->name()->str() : "";
             r.partitions = t->num_partitions();
             r.replication_factor = t->replication_factor();
@@ -38,8 +39,7 @@ awaitable<handler_result> handle_create_topics(request_context& ctx, request& re
             topics.push_back(std::move(r));
         }
     }
-    auto results =
-        co_await ctx.broker.registry.create_topics(std::move(topics), c->validate_only());
+    auto results = co_await ctx.broker.admin.create_topics(std::move(topics), c->validate_only());
     auto r = std::make_unique<response>();
     auto& fbb = r->writer.fbb();
     auto body = fbs::CreateCreateTopicsResponse(fbb, results_of(fbb, results));
@@ -55,7 +55,7 @@ awaitable<handler_result> handle_delete_topics(request_context& ctx, request& re
             names.push_back(n != nullptr ? n->str() : "");
         }
     }
-    auto results = co_await ctx.broker.registry.delete_topics(std::move(names));
+    auto results = co_await ctx.broker.admin.delete_topics(std::move(names));
     auto r = std::make_unique<response>();
     auto& fbb = r->writer.fbb();
     auto body = fbs::CreateDeleteTopicsResponse(fbb, results_of(fbb, results));

@@ -4,14 +4,14 @@
 
 #include <fmt/format.h>
 
-#include "request.h"
+#include "sluice/net/request.h"
 
 namespace sluice::broker {
 
 awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     const auto* m = req.envelope->body_as_MetadataRequest();
     const auto& cfg = ctx.broker.config;
-    auto image = ctx.broker.registry.snapshot();
+    auto image = ctx.broker.replicas.snapshot();
 
     std::vector<std::string> names;
     if (m->all_topics()) {
@@ -28,20 +28,20 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     }
 
     // Named topics that do not exist, and what creating them said.
-    std::map<std::string, topic_registry::topic_result, std::less<>> created;
-    if (!m->all_topics() && cfg.auto_create_topics_enable && m->allow_auto_topic_creation()) {
-        std::vector<topic_registry::create_request> missing;
+    std::map<std::string, topic_result, std::less<>> created;
+    if (!m->all_topics() && cfg.auto_create_topics && m->allow_auto_topic_creation()) {
+        std::vector<create_topic_request> missing;
         for (const auto& name : names) {
             if (image->find(name) == nullptr && !topic_name_problem(name)) {
                 missing.push_back({name, -1, -1, {}, ""});
             }
         }
         if (!missing.empty()) {
-            auto results = co_await ctx.broker.registry.create_topics(std::move(missing), false);
+            auto results = co_await ctx.broker.admin.create_topics(std::move(missing), false);
             for (auto& r : results) {
                 created.emplace(r.name, std::move(r));
             }
-            image = ctx.broker.registry.snapshot();
+            image = ctx.broker.replicas.snapshot();
         }
     }
 
@@ -50,8 +50,8 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     const int32_t node = cfg.node_id.value();
     std::vector<flatbuffers::Offset<fbs::TopicMetadata>> topics;
     for (const auto& name : names) {
-        const topic* t = image->find(name);
-        if (t == nullptr) {
+        const auto* parts_of = image->find(name);
+        if (parts_of == nullptr) {
             errc e = errc::unknown_topic_or_partition;
             std::string message = fmt::format("topic '{}' does not exist", name);
             if (auto why = topic_name_problem(name)) {
@@ -67,8 +67,8 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
             continue;
         }
         std::vector<flatbuffers::Offset<fbs::PartitionMetadata>> parts;
-        parts.reserve(t->partitions.size());
-        for (const auto& p : t->partitions) {
+        parts.reserve(parts_of->size());
+        for (const auto& p : *parts_of) {
             auto replicas = fbb.CreateVector(&node, 1);
             auto isr = fbb.CreateVector(&node, 1);
             parts.push_back(fbs::CreatePartitionMetadata(fbb, 0, p->id(), node,

@@ -1,4 +1,4 @@
-#include "sluice/broker/batch_validation.h"
+#include "sluice/core/batch_validation.h"
 
 #include <fmt/format.h>
 

@@ -1,15 +1,15 @@
-#include "partition.h"
+#include "sluice/core/partition.h"
 
-#include "metadata_store.h"
-#include "sluice/broker/batch_validation.h"
-#include "sluice/broker/logging.h"
+#include "sluice/core/batch_validation.h"
+#include "sluice/core/leader_epochs.h"
+#include "sluice/core/logging.h"
 #include "sluice/protocol/batch_format.h"
 #include "sluice/protocol/byte_order.h"
 
 namespace sluice::broker {
 
 result<std::shared_ptr<partition>> partition::open(executor strand, options opts) {
-    auto& fs = storage::posix_file_system();
+    auto& fs = *opts.fs;
     if (opts.create) {
         // No topic owns this directory (the registry checked), so anything in it is a leftover.
         SLUICE_TRY(storage::partition_log::destroy(fs, opts.dir));
@@ -18,6 +18,8 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
     lo.dir = opts.dir;
     lo.config = opts.settings.log;
     lo.sync = opts.flusher;
+    lo.fs = opts.fs;
+    lo.time = opts.time;
     SLUICE_TRY(auto log, storage::partition_log::open(std::move(lo)));
     SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts.dir));
     if (epochs.empty()) {
@@ -132,8 +134,8 @@ void partition::durable_done(offset_t end, std::error_code ec) {
     request_durable();  // appends that arrived while this fsync ran
 }
 
-partition::read_outcome partition::read(offset_t from, size_t max_bytes, bool first_may_exceed,
-                                        leader_epoch_t current_epoch,
+partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t first_batch_max,
+                                        fetch_bound bound, leader_epoch_t current_epoch,
                                         const std::shared_ptr<wakeup>& waiter) {
     read_outcome out;
     if (!log_) {
@@ -152,13 +154,18 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, bool fi
         out.error = errc::offset_out_of_range;
         return out;
     }
-    if (max_bytes > 0 || first_may_exceed) {
-        auto r = log_->read(from, max_bytes, state_.high_watermark());
+    const offset_t upper =
+        bound == fetch_bound::log_end ? log_->end_offset() : state_.high_watermark();
+    if (std::max(max_bytes, first_batch_max) > 0) {
+        // The log returns at least one batch, however large, and never exceeds max_bytes with
+        // more than one.
+        auto r = log_->read(from, max_bytes, upper);
         if (!r) {
             out.error = report("read", r.error());
             return out;
         }
-        if (first_may_exceed || r.value().bytes.size() <= max_bytes) {
+        const size_t got = r.value().bytes.size();
+        if (got <= max_bytes || got <= first_batch_max) {
             out.bytes = std::move(r.value().bytes);
             out.next = r.value().next_offset;
         }
@@ -272,7 +279,7 @@ void partition::close(errc reason) {
 
 void partition::remove() {
     close(errc::unknown_topic_or_partition);
-    if (auto r = storage::partition_log::destroy(storage::posix_file_system(), opts_.dir); !r) {
+    if (auto r = storage::partition_log::destroy(*opts_.fs, opts_.dir); !r) {
         logging::warn("{}-{}: removing {}: {} (removed at the next start)", topic(), id(),
                       opts_.dir.string(), r.error().message());
     }

@@ -1,4 +1,4 @@
-#include "sluice/broker/partition_state.h"
+#include "sluice/core/partition_state.h"
 
 #include <algorithm>
 #include <cassert>

@@ -1,6 +1,6 @@
 // ListOffsets: -2 earliest, -1 latest (the high watermark), else the first record at or after a
 // timestamp; offset and timestamp -1 when there is none (as Kafka).
-#include "request.h"
+#include "sluice/net/request.h"
 
 namespace sluice::broker {
 
@@ -15,15 +15,10 @@ awaitable<handler_result> handle_list_offsets(request_context& ctx, request& req
             std::vector<flatbuffers::Offset<fbs::ListOffsetsPartitionResponse>> parts;
             if (t->partitions() != nullptr) {
                 for (const auto* lp : *t->partitions()) {
-                    partition::offset_outcome out;
-                    partition* part = ctx.image->find(name, lp->partition());
-                    if (part == nullptr) {
-                        out.error = errc::unknown_topic_or_partition;
-                    } else {
-                        int64_t ts = lp->timestamp();
-                        out = co_await run_on(part->strand(),
-                                              [part, ts] { return part->list_offset(ts); });
-                    }
+                    const partition_id_t id{lp->partition()};
+                    const int64_t ts = lp->timestamp();
+                    partition::offset_outcome out =
+                        co_await ctx.broker.replicas.list_offset(name, id, ts);
                     parts.push_back(fbs::CreateListOffsetsPartitionResponse(
                         fbb, lp->partition(), int16_t(out.error), out.timestamp, out.offset,
                         out.leader_epoch));

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "async.h"
-#include "registry.h"
-#include "sluice/broker/config.h"
+#include "sluice/core/async.h"
+#include "sluice/core/replica_manager.h"
+#include "sluice/core/topic_admin.h"
 #include "sluice/protocol/frame.h"
 
 namespace sluice::broker {
@@ -37,6 +37,9 @@ struct frame_buffer {
 
 struct request {
     frame_buffer buffer;
+    // When the whole frame had arrived: request deadlines (timeout_ms, max_wait_ms) count from
+    // here, not from when the request's turn came.
+    steady_clock::time_point received;
     const fbs::Envelope* envelope = nullptr;  // verified; points into buffer
     std::span<std::byte> data;                // the data section, writable: produce stamps
                                               // offsets and epochs into the batches in place
@@ -54,10 +57,21 @@ struct handler_result {
     std::string close_reason;         // non-empty: close the connection after this request
 };
 
+// The listener's settings (from the broker's config).
+struct net_config {
+    node_id_t node_id{0};
+    size_t frame_bytes_max = frame::frame_bytes_max_default;  // socket.request.max.bytes
+    size_t queued_requests_max = 100;                         // queued.max.requests.per.connection
+    size_t queued_request_bytes_max = 100u << 20;  // queued.max.request.bytes.per.connection
+    int64_t idle_ms = 600000;                      // connections.max.idle.ms; -1: never
+    bool auto_create_topics = true;                // auto.create.topics.enable
+};
+
 // State shared by every connection; lives as long as the server.
 struct broker_context {
-    const broker_config& config;
-    topic_registry& registry;
+    net_config config;
+    replica_manager& replicas;
+    topic_admin& admin;
     std::string advertised_host;
     int32_t advertised_port = 0;
     std::string cluster_id;
@@ -65,12 +79,13 @@ struct broker_context {
 };
 
 // What a handler gets besides the request: the broker, the connection's executor (its strand;
-// handlers run there) and the connection's current registry image.
+// handlers run there), the peer's address for logs, and the connection's fetch rotation (read
+// order fairness, fetch.h), which the fetch handler advances.
 struct request_context {
     broker_context& broker;
     executor conn;
-    std::shared_ptr<const registry_image> image;
     const std::string& peer;
+    size_t& fetch_rotation;
 };
 
 // Dispatches on the API key and version (docs/protocol.md): unknown API or version ->

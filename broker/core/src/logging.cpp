@@ -1,4 +1,4 @@
-#include "sluice/broker/logging.h"
+#include "sluice/core/logging.h"
 
 #include <atomic>
 #include <cerrno>
@@ -6,6 +6,24 @@
 #include <ctime>
 
 #include <unistd.h>
+
+namespace sluice::broker {
+
+std::string_view log_level_name(log_level l) {
+    switch (l) {
+        case log_level::error:
+            return "error";
+        case log_level::warn:
+            return "warn";
+        case log_level::info:
+            return "info";
+        case log_level::debug:
+            return "debug";
+    }
+    return "info";
+}
+
+}  // namespace sluice::broker
 
 namespace sluice::broker::logging {
 namespace {

@@ -1,4 +1,4 @@
-#include "connection.h"
+#include "sluice/net/connection.h"
 
 #include <cstring>
 
@@ -8,8 +8,7 @@
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
-#include "sluice/broker/logging.h"
-#include "sluice/protocol/byte_order.h"
+#include "sluice/core/logging.h"
 
 namespace sluice::broker {
 namespace {
@@ -53,16 +52,17 @@ std::vector<std::shared_ptr<connection>> connection_list::all() const {
     return out;
 }
 
-connection::connection(broker_context& ctx, connection_list& list, asio::ip::tcp::socket socket,
-                       std::string peer)
+connection::connection(broker_context& ctx, const frame_codec& codec, connection_list& list,
+                       asio::ip::tcp::socket socket, std::string peer)
     : ctx_(ctx),
+      codec_(codec),
       list_(list),
       socket_(std::move(socket)),
       strand_(socket_.get_executor()),
       peer_(std::move(peer)),
       stage_(stage_bytes),
       reader_wake_(strand_),
-      handler_wake_(strand_),
+      writer_wake_(strand_),
       idle_timer_(strand_),
       last_active_(steady_clock::now()) {}
 
@@ -86,7 +86,7 @@ void connection::start() {
     asio::co_spawn(
         strand_, [self] { return self->read_loop(); }, asio::detached);
     asio::co_spawn(
-        strand_, [self] { return self->handle_loop(); }, asio::detached);
+        strand_, [self] { return self->write_loop(); }, asio::detached);
     asio::co_spawn(
         strand_, [self] { return self->idle_loop(); }, asio::detached);
 }
@@ -101,7 +101,7 @@ void connection::drain() {
         error_code ec;
         self->socket_.shutdown(asio::ip::tcp::socket::shutdown_receive, ec);
         self->reader_wake_.cancel();
-        self->handler_wake_.cancel();
+        self->writer_wake_.cancel();
     });
 }
 
@@ -126,7 +126,7 @@ void connection::close(std::string_view why, bool warn) {
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
     socket_.close(ec);
     reader_wake_.cancel();
-    handler_wake_.cancel();
+    writer_wake_.cancel();
     idle_timer_.cancel();
 }
 
@@ -146,12 +146,6 @@ void connection::recycle(frame_buffer b) {
     if (b.words && b.capacity <= spare_buffer_bytes_max && spare_.size() < spare_buffers_max) {
         b.size = 0;
         spare_.push_back(std::move(b));
-    }
-}
-
-void connection::refresh_image() {
-    if (!image_ || image_->version != ctx_.registry.version()) {
-        image_ = ctx_.registry.snapshot();
     }
 }
 
@@ -182,32 +176,25 @@ awaitable<bool> connection::fill(size_t n) {
 
 awaitable<void> connection::read_loop() {
     const auto& cfg = ctx_.config;
-    const size_t frame_max = size_t(cfg.socket_request_max_bytes);
-    const size_t queue_max = size_t(cfg.queued_max_requests_per_connection);
-    const size_t queue_bytes_max = size_t(cfg.queued_max_request_bytes_per_connection);
+    const size_t header_bytes = codec_.header_bytes();
     try {
         while (!closed_ && !draining_) {
-            // Back-pressure: stop reading while the queue is full (one frame always fits).
-            while (!closed_ && !draining_ && !queue_.empty() &&
-                   (queue_.size() >= queue_max || queued_bytes_ >= queue_bytes_max)) {
+            // Back-pressure: stop reading while at the limits (one request always fits).
+            while (!closed_ && !draining_ && !in_flight_.empty() &&
+                   (in_flight_.size() >= cfg.queued_requests_max ||
+                    in_flight_bytes_ >= cfg.queued_request_bytes_max)) {
                 co_await wait_timer(reader_wake_, steady_clock::time_point::max());
             }
-            if (closed_ || draining_ || !co_await fill(frame::header_size)) {
+            if (closed_ || draining_ || !co_await fill(header_bytes)) {
                 break;
             }
-            frame::bytes_view head(stage_.data() + stage_begin_, frame::header_size);
-            auto h = frame::parse_header(head, frame_max);
-            if (!h) {
-                if (h.error() == errc::message_too_large) {
-                    close(fmt::format("frame of {} bytes exceeds socket.request.max.bytes ({})",
-                                      4 + uint64_t(load_be<uint32_t>(head.data())), frame_max),
-                          true);
-                } else {
-                    close("invalid frame header", true);
-                }
+            auto size = codec_.frame_size({stage_.data() + stage_begin_, header_bytes},
+                                          cfg.frame_bytes_max);
+            if (const auto* why = std::get_if<std::string>(&size)) {
+                close(*why, true);
                 break;
             }
-            const size_t total = h.value().total();
+            const size_t total = std::get<size_t>(size);
             frame_buffer buf = take_buffer(total);
             buf.size = total;
             const size_t have = std::min(staged(), total);
@@ -225,75 +212,104 @@ awaitable<void> connection::read_loop() {
                     break;
                 }
             }
-            auto view = frame::parse(buf.bytes());
-            if (!view) {
-                close("frame envelope failed verification", true);
+            auto r = std::make_shared<in_flight>();
+            r->req.buffer = std::move(buf);  // the bytes stay where they are
+            r->req.received = steady_clock::now();
+            if (auto bad = codec_.decode(r->req); std::holds_alternative<std::string>(bad)) {
+                close(std::get<std::string>(bad), true);
                 break;
             }
-            request r;
-            r.envelope = view.value().envelope;
-            r.data = buf.bytes().subspan(size_t(view.value().data.data() - buf.data()),
-                                         view.value().data.size());
-            r.buffer = std::move(buf);  // the bytes stay where they are
-            queued_bytes_ += total;
-            queue_.push_back(std::move(r));
-            last_active_ = steady_clock::now();
-            handler_wake_.cancel();
+            in_flight_bytes_ += total;
+            in_flight_.push_back(r);
+            last_active_ = r->req.received;
+            asio::co_spawn(
+                strand_, [self = shared_from_this(), r] { return self->run_request(r); },
+                asio::detached);
         }
     } catch (const std::exception& e) {
         logging::error("connection from {}: reader: {}", peer_, e.what());
         close("internal error", false);
     }
     reader_done_ = true;
-    handler_wake_.cancel();
+    writer_wake_.cancel();
 }
 
-awaitable<void> connection::handle_loop() {
+awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
+    try {
+        request_context rc{ctx_, strand_, peer_, fetch_rotation_};
+        r->result = co_await codec_.handle(rc, r->req);
+    } catch (const std::exception& e) {
+        logging::error("connection from {}: handling a request: {}", peer_, e.what());
+        r->result = handler_result{nullptr, "internal error"};
+    }
+    r->done = true;
+    writer_wake_.cancel();
+}
+
+awaitable<bool> connection::write_all(std::vector<asio::const_buffer>& buffers) {
+    // Written piece by piece so that the idle check sees progress (or its absence).
+    size_t index = 0;
+    while (index < buffers.size()) {
+        error_code ec;
+        size_t n = co_await socket_.async_write_some(std::span(buffers).subspan(index),
+                                                     asio::redirect_error(asio::use_awaitable, ec));
+        if (ec) {
+            close(fmt::format("write: {}", ec.message()), false);
+            co_return false;
+        }
+        last_active_ = steady_clock::now();
+        while (n > 0 && index < buffers.size()) {
+            const size_t take = std::min(n, buffers[index].size());
+            buffers[index] += take;
+            n -= take;
+            if (buffers[index].size() == 0) {
+                ++index;
+            }
+        }
+    }
+    co_return true;
+}
+
+awaitable<void> connection::write_loop() {
     try {
         while (!closed_) {
-            while (!closed_ && queue_.empty() && !reader_done_) {
-                co_await wait_timer(handler_wake_, steady_clock::time_point::max());
+            while (!closed_ && (in_flight_.empty() ? !reader_done_ : !in_flight_.front()->done)) {
+                co_await wait_timer(writer_wake_, steady_clock::time_point::max());
             }
-            if (closed_ || queue_.empty()) {
+            if (closed_ || in_flight_.empty()) {
                 break;
             }
-            request req = std::move(queue_.front());
-            queue_.pop_front();
-            queued_bytes_ -= req.buffer.size;
-            reader_wake_.cancel();
-            busy_ = true;
-            refresh_image();
-            request_context rc{ctx_, strand_, image_, peer_};
-            handler_result res = co_await handle_request(rc, req);
-            if (res.reply && !closed_) {
+            std::shared_ptr<in_flight> r = std::move(in_flight_.front());
+            in_flight_.pop_front();
+            if (r->result.reply) {
                 gather_.clear();
-                for (auto b : res.reply->writer.buffers()) {
+                for (auto b : r->result.reply->writer.buffers()) {
                     gather_.emplace_back(b.data(), b.size());
                 }
-                error_code ec;
-                co_await asio::async_write(socket_, gather_,
-                                           asio::redirect_error(asio::use_awaitable, ec));
-                if (ec) {
-                    close(fmt::format("write: {}", ec.message()), false);
+                writing_ = true;
+                const bool ok = co_await write_all(gather_);
+                writing_ = false;
+                if (!ok) {
                     break;
                 }
             }
-            busy_ = false;
             last_active_ = steady_clock::now();
-            recycle(std::move(req.buffer));
-            if (!res.close_reason.empty()) {
-                close(res.close_reason, true);
+            in_flight_bytes_ -= r->req.buffer.size;
+            recycle(std::move(r->req.buffer));
+            reader_wake_.cancel();
+            if (!r->result.close_reason.empty()) {
+                close(r->result.close_reason, true);
                 break;
             }
         }
     } catch (const std::exception& e) {
-        logging::error("connection from {}: handling a request: {}", peer_, e.what());
+        logging::error("connection from {}: writing a response: {}", peer_, e.what());
     }
     close(draining_ ? "drained" : "peer closed the connection", false);
 }
 
 awaitable<void> connection::idle_loop() {
-    const int64_t idle_ms = ctx_.config.connections_max_idle_ms;
+    const int64_t idle_ms = ctx_.config.idle_ms;
     if (idle_ms < 0) {
         co_return;
     }
@@ -305,8 +321,15 @@ awaitable<void> connection::idle_loop() {
             break;
         }
         auto now = steady_clock::now();
-        if (busy_ || !queue_.empty()) {
-            deadline = now + idle;  // a long poll or a slow write is not idleness
+        if (writing_ && now >= last_active_ + idle) {
+            // The client has stopped reading: its responses would pin memory forever.
+            logging::warn(
+                "closing connection from {}: a response write made no progress for {} ms "
+                "(connections.max.idle.ms)",
+                peer_, idle_ms);
+            close("write stalled", false);
+        } else if (!writing_ && !in_flight_.empty()) {
+            deadline = now + idle;  // a long poll or a slow append is not idleness
         } else if (now >= last_active_ + idle) {
             logging::info("closing connection from {}: idle for {} ms (connections.max.idle.ms)",
                           peer_, idle_ms);

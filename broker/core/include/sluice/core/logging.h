@@ -9,7 +9,13 @@
 
 #include <fmt/format.h>
 
-#include "sluice/broker/config.h"
+namespace sluice::broker {
+
+enum class log_level { error, warn, info, debug };
+
+std::string_view log_level_name(log_level l);
+
+}  // namespace sluice::broker
 
 namespace sluice::broker::logging {
 

@@ -1,7 +1,7 @@
 // Request dispatch and the ApiVersions answer.
 #include <fmt/format.h>
 
-#include "request.h"
+#include "sluice/net/request.h"
 #include "sluice/protocol/api.h"
 
 namespace sluice::broker {

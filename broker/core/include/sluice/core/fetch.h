@@ -1,0 +1,58 @@
+// A fetch as the replica manager sees it: plain values, no wire format.
+//
+// Limits (Kafka's, with KIP-74):
+//   - partitions are read in order starting at partitions[rotation % n] and wrapping around; the
+//     listener advances `rotation` from one fetch to the next on a connection, so every partition
+//     is read first in turn and none starves behind the others' data;
+//   - each partition returns whole batches up to its partition_max_bytes, the request up to
+//     max_bytes (itself capped by the broker's fetch.max.bytes);
+//   - the first batch of a partition comes whole even when it is larger than partition_max_bytes,
+//     if the request's remaining max_bytes holds it; the first batch of the first partition that
+//     has data comes whole whatever its size. A batch larger than every limit therefore still
+//     reaches the consumer, and a partition never stalls behind one.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <string_view>
+#include <vector>
+
+#include "sluice/protocol/errc.h"
+#include "sluice/protocol/types.h"
+
+namespace sluice::broker {
+
+// How far a fetch may read.
+enum class fetch_bound {
+    high_watermark,  // consumers: only what every in-sync replica has
+    log_end,         // followers: everything the leader has; never waits on the high watermark
+};
+
+struct fetch_partition {
+    std::string_view topic;
+    partition_id_t partition{0};
+    offset_t fetch_offset{0};
+    size_t partition_max_bytes = 1u << 20;
+    leader_epoch_t current_leader_epoch{-1};  // -1: not checked
+};
+
+struct fetch_request {
+    std::vector<fetch_partition> partitions;
+    size_t min_bytes = 1;
+    size_t max_bytes = 52428800;
+    // When the request arrived plus max_wait: the long poll ends here.
+    std::chrono::steady_clock::time_point deadline;
+    fetch_bound bound = fetch_bound::high_watermark;
+    size_t rotation = 0;
+};
+
+struct fetch_result {
+    errc error = errc::none;
+    offset_t high_watermark{-1};
+    offset_t log_start{-1};
+    // Whole batches, in offset order, across one or more chunks.
+    std::vector<std::vector<std::byte>> chunks;
+    size_t bytes = 0;
+};
+
+}  // namespace sluice::broker

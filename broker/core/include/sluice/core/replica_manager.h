@@ -1,0 +1,121 @@
+// The replica manager: every partition this broker holds, keyed by (topic, partition), and the
+// produce, fetch and offset orchestration over them. It knows no wire format: listeners (the
+// native one today, a Kafka one later) translate their requests into the plain structs of
+// produce.h and fetch.h, call it, and translate the results back.
+//
+// Partitions. The set is an immutable image (partition_image) published with one atomic store;
+// readers take no lock and keep the image they read for as long as they use its partitions (a
+// removed partition answers UNKNOWN_TOPIC_OR_PARTITION to whoever still holds it). Changes come
+// from the metadata source (today the topic registry, next the controller's metadata image) one
+// at a time: add_topic, remove_topic, close_all. Each partition has a role and a leader epoch;
+// on one broker every partition is led here.
+//
+// Threading. produce, fetch and list_offsets are coroutines that run on the caller's executor
+// (a connection's strand) and hop to each partition's strand for the partition's work. A produce
+// posts the append of every partition it names before it first suspends, so two requests that
+// start in order on one executor append to any partition they share in that order (pipelining
+// relies on it).
+#pragma once
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "sluice/core/async.h"
+#include "sluice/core/fetch.h"
+#include "sluice/core/partition.h"
+#include "sluice/core/produce.h"
+#include "sluice/storage/clock.h"
+#include "sluice/storage/file_system.h"
+#include "sluice/storage/flusher.h"
+
+namespace sluice::broker {
+
+struct replica_manager_config {
+    std::filesystem::path log_dir;
+    // The most record bytes one fetch returns, whatever the request asks (fetch.max.bytes).
+    size_t fetch_max_bytes = 57671680;
+    // Seams: the broker passes the POSIX file system and the system clock; tests may pass
+    // fault-injecting or simulated ones.
+    storage::file_system* fs = &storage::posix_file_system();
+    storage::clock* time = &storage::system_clock();
+};
+
+struct partition_image {
+    uint64_t version = 0;
+    // Index = partition id.
+    std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> topics;
+
+    const std::vector<std::shared_ptr<partition>>* find(std::string_view topic) const {
+        auto it = topics.find(topic);
+        return it == topics.end() ? nullptr : &it->second;
+    }
+    partition* find(std::string_view topic, partition_id_t p) const {
+        const auto* parts = find(topic);
+        if (parts == nullptr || p.value() < 0 || size_t(p.value()) >= parts->size()) {
+            return nullptr;
+        }
+        return (*parts)[size_t(p.value())].get();
+    }
+};
+
+class replica_manager {
+  public:
+    replica_manager(boost::asio::io_context& io, replica_manager_config config,
+                    storage::flusher& flusher);
+
+    const replica_manager_config& config() const { return config_; }
+
+    // Any thread.
+    std::shared_ptr<const partition_image> snapshot() const { return image_.load(); }
+    uint64_t version() const { return version_.load(std::memory_order_acquire); }
+
+    // ---- Changes, from the metadata source, one at a time ----
+
+    // Opens (recovering, or creating empty when `create`) partitions 0..count-1 of `topic` and
+    // publishes them. On failure nothing is published and what was opened is closed (and
+    // removed, when `create`).
+    result<void> add_topic(const std::string& topic, int32_t count, const topic_settings& settings,
+                           bool create);
+    // Unpublishes the topic's partitions, then closes each on its strand and removes its
+    // directory.
+    awaitable<void> remove_topic(std::string topic);
+    // Shutdown: closes every partition log on its strand (flush and checkpoint, so the next
+    // start scans nothing); waiters are told NOT_LEADER_OR_FOLLOWER.
+    awaitable<void> close_all();
+
+    // ---- Requests ----
+
+    // Appends each partition's batches and waits for the acknowledgement `req.acks` asks for,
+    // until `req.deadline`. One result per entry of req.partitions, in order. With acks=0 the
+    // results say only whether each append was accepted.
+    awaitable<std::vector<produce_result>> produce(produce_request& req);
+
+    // Reads each partition (see fetch.h for the limits), waiting for min_bytes until the
+    // deadline. One result per entry of req.partitions, in order.
+    awaitable<std::vector<fetch_result>> fetch(fetch_request& req);
+
+    // ListOffsets for one partition: api::earliest_timestamp, api::latest_timestamp (the high
+    // watermark) or the first record at or after a timestamp.
+    awaitable<partition::offset_outcome> list_offset(std::string_view topic,
+                                                     partition_id_t partition, int64_t timestamp);
+
+  private:
+    void publish(std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> t);
+
+    boost::asio::io_context& io_;
+    replica_manager_config config_;
+    storage::flusher& flusher_;
+    std::mutex change_mutex_;  // serialises publishers (never taken on the request path)
+    std::atomic<std::shared_ptr<const partition_image>> image_;
+    std::atomic<uint64_t> version_{0};
+};
+
+}  // namespace sluice::broker

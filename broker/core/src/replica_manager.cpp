@@ -1,0 +1,306 @@
+#include "sluice/core/replica_manager.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "sluice/core/logging.h"
+
+namespace sluice::broker {
+
+replica_manager::replica_manager(boost::asio::io_context& io, replica_manager_config config,
+                                 storage::flusher& flusher)
+    : io_(io),
+      config_(std::move(config)),
+      flusher_(flusher),
+      image_(std::make_shared<const partition_image>()) {}
+
+void replica_manager::publish(
+    std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> topics) {
+    auto next = std::make_shared<partition_image>();
+    next->version = version_.load(std::memory_order_relaxed) + 1;
+    next->topics = std::move(topics);
+    const uint64_t v = next->version;
+    image_.store(std::move(next));
+    version_.store(v, std::memory_order_release);
+}
+
+result<void> replica_manager::add_topic(const std::string& topic, int32_t count,
+                                        const topic_settings& settings, bool create) {
+    std::lock_guard lock(change_mutex_);
+    std::vector<std::shared_ptr<partition>> parts;
+    for (int32_t p = 0; p < count; ++p) {
+        partition::options o;
+        o.topic = topic;
+        o.id = p;
+        o.dir = config_.log_dir / fmt::format("{}-{}", topic, p);
+        o.settings = settings;
+        o.flusher = &flusher_;
+        o.fs = config_.fs;
+        o.time = config_.time;
+        o.create = create;
+        auto opened = partition::open(boost::asio::make_strand(io_), std::move(o));
+        if (!opened) {
+            // Not published, so this thread may still touch them.
+            for (auto& done : parts) {
+                if (create) {
+                    done->remove();
+                } else {
+                    done->close(errc::unknown_topic_or_partition);
+                }
+            }
+            return opened.error();
+        }
+        parts.push_back(std::move(opened).value());
+    }
+    auto topics = snapshot()->topics;
+    topics[topic] = std::move(parts);
+    publish(std::move(topics));
+    return success();
+}
+
+awaitable<void> replica_manager::remove_topic(std::string topic) {
+    std::vector<std::shared_ptr<partition>> parts;
+    {
+        std::lock_guard lock(change_mutex_);
+        auto topics = snapshot()->topics;
+        auto it = topics.find(topic);
+        if (it == topics.end()) {
+            co_return;
+        }
+        parts = std::move(it->second);
+        topics.erase(it);
+        publish(std::move(topics));
+    }
+    for (const auto& p : parts) {
+        auto remove = [p] { p->remove(); };
+        co_await run_on(p->strand(), remove);
+    }
+}
+
+awaitable<void> replica_manager::close_all() {
+    auto image = snapshot();
+    for (const auto& [name, parts] : image->topics) {
+        for (const auto& p : parts) {
+            auto close = [p] { p->close(errc::not_leader_or_follower); };
+            co_await run_on(p->strand(), close);
+        }
+    }
+}
+
+namespace {
+
+// One partition of a produce, shared between the request's coroutine and the partition's strand.
+// The strand writes the fields, then publishes them with `appended` or `acked` (release); the
+// coroutine reads a field only after seeing its flag (acquire), so a deadline that passes while
+// the strand still works is safe.
+struct produce_slot {
+    errc append_error = errc::none;
+    std::string message;
+    offset_t base_offset{-1};
+    offset_t log_start{-1};
+    std::atomic<bool> appended{false};  // the append ran (with or without error)
+    errc ack_error = errc::none;
+    std::atomic<bool> acked{false};  // the acknowledgement wait ended
+};
+
+// Shared with the partitions' strands, which may outlive the request after a timeout.
+struct produce_state {
+    produce_state(size_t n, executor owner)
+        : slots(n), event(std::make_shared<async_event>(std::move(owner))) {}
+    std::vector<produce_slot> slots;
+    // One per partition still appending or awaiting its acknowledgement, plus one held by the
+    // coroutine until every append is posted, so the event cannot fire early.
+    std::atomic<size_t> pending{1};
+    std::shared_ptr<async_event> event;
+
+    void count_down() {
+        if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+            event->set();
+        }
+    }
+};
+
+}  // namespace
+
+awaitable<std::vector<produce_result>> replica_manager::produce(produce_request& req) {
+    const size_t n = req.partitions.size();
+    std::vector<produce_result> out(n);
+    auto image = snapshot();
+    auto st = std::make_shared<produce_state>(n, co_await boost::asio::this_coro::executor);
+    const required_acks acks = req.acks;
+
+    // Fan out: every append is posted to its partition's strand before this coroutine first
+    // suspends (see the header), and the partitions work concurrently.
+    std::vector<bool> posted(n, false);
+    for (size_t i = 0; i < n; ++i) {
+        produce_partition& in = req.partitions[i];
+        if (in.error != errc::none) {
+            out[i].error = in.error;
+            out[i].message = std::move(in.message);
+            continue;
+        }
+        partition* found = image->find(in.topic, in.partition);
+        if (found == nullptr) {
+            out[i].error = errc::unknown_topic_or_partition;
+            out[i].message = fmt::format("no partition {} of topic '{}'", in.partition, in.topic);
+            continue;
+        }
+        std::shared_ptr<partition> part = found->shared_from_this();
+        st->pending.fetch_add(1, std::memory_order_relaxed);
+        posted[i] = true;
+        boost::asio::post(part->strand(), [st, i, part, batches = in.batches, acks] {
+            produce_slot& s = st->slots[i];
+            auto o = part->append(batches);
+            s.append_error = o.error;
+            s.message = std::move(o.message);
+            s.base_offset = o.base_offset;
+            s.log_start = o.log_start;
+            s.appended.store(true, std::memory_order_release);
+            if (o.error != errc::none || acks == required_acks::none) {
+                st->count_down();
+                return;
+            }
+            part->wait_for_hw(o.last_offset + 1, [st, i](errc e) {
+                st->slots[i].ack_error = e;
+                st->slots[i].acked.store(true, std::memory_order_release);
+                st->count_down();
+            });
+        });
+    }
+    st->count_down();  // the coroutine's own share
+    co_await st->event->wait_until(req.deadline);
+    st->event->finish();
+
+    for (size_t i = 0; i < n; ++i) {
+        if (!posted[i]) {
+            continue;
+        }
+        produce_slot& s = st->slots[i];
+        produce_result& r = out[i];
+        if (!s.appended.load(std::memory_order_acquire)) {
+            r.error = errc::request_timed_out;
+            r.message = "the append did not run before the request's timeout";
+            continue;
+        }
+        if (s.append_error != errc::none) {
+            r.error = s.append_error;
+            r.message = s.message;
+            continue;
+        }
+        r.base_offset = s.base_offset;
+        r.log_start = s.log_start;
+        if (acks == required_acks::none) {
+            continue;
+        }
+        if (!s.acked.load(std::memory_order_acquire)) {
+            r.error = errc::request_timed_out;
+            r.message = "appended, but not acknowledged within the request's timeout";
+        } else if (s.ack_error != errc::none) {
+            r.error = s.ack_error;
+        }
+    }
+    co_return out;
+}
+
+namespace {
+
+// One partition of a fetch, owned by the fetch's coroutine.
+struct fetch_slot {
+    partition* part = nullptr;  // kept alive by the fetch's image
+    offset_t next{-1};
+};
+
+}  // namespace
+
+awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) {
+    const size_t n = req.partitions.size();
+    std::vector<fetch_result> out(n);
+    std::vector<fetch_slot> slots(n);
+    auto image = snapshot();
+    const size_t max_bytes = std::min(req.max_bytes, config_.fetch_max_bytes);
+    const executor self = co_await boost::asio::this_coro::executor;
+    for (size_t i = 0; i < n; ++i) {
+        const fetch_partition& in = req.partitions[i];
+        slots[i].part = image->find(in.topic, in.partition);
+        slots[i].next = in.fetch_offset;
+        if (slots[i].part == nullptr) {
+            out[i].error = errc::unknown_topic_or_partition;
+        }
+    }
+
+    size_t total = 0;
+    for (;;) {
+        const bool may_wait = req.min_bytes > 0 && steady_clock::now() < req.deadline;
+        auto waiter = may_wait ? std::make_shared<async_event>(self) : nullptr;
+        bool failed = false;
+        for (size_t k = 0; k < n; ++k) {
+            const size_t i = (req.rotation + k) % n;
+            fetch_result& r = out[i];
+            fetch_slot& s = slots[i];
+            if (s.part == nullptr || r.error != errc::none) {
+                failed = failed || r.error != errc::none;
+                continue;
+            }
+            const fetch_partition& in = req.partitions[i];
+            const size_t request_left = max_bytes > total ? max_bytes - total : 0;
+            const size_t partition_left =
+                in.partition_max_bytes > r.bytes ? in.partition_max_bytes - r.bytes : 0;
+            const size_t budget = std::min(partition_left, request_left);
+            // KIP-74: the first batch of the first partition with data comes whatever its size;
+            // a partition's first batch may exceed its own limit if the request has room.
+            const size_t first_batch_max =
+                total == 0 ? SIZE_MAX : (r.bytes == 0 ? request_left : budget);
+            std::shared_ptr<wakeup> w = waiter;
+            partition* part = s.part;
+            const offset_t from = s.next;
+            const fetch_bound bound = req.bound;
+            const leader_epoch_t epoch = in.current_leader_epoch;
+            auto read = [part, from, budget, first_batch_max, bound, epoch, &w] {
+                return part->read(from, budget, first_batch_max, bound, epoch, w);
+            };
+            auto got = co_await run_on(part->strand(), read);
+            r.high_watermark = got.high_watermark;
+            r.log_start = got.log_start;
+            if (got.error != errc::none) {
+                r.error = got.error;
+                failed = true;
+                continue;
+            }
+            if (!got.bytes.empty()) {
+                r.bytes += got.bytes.size();
+                total += got.bytes.size();
+                s.next = got.next;
+                r.chunks.push_back(std::move(got.bytes));
+            }
+        }
+        if (total >= req.min_bytes || failed || !waiter) {
+            if (waiter) {
+                waiter->finish();
+            }
+            break;
+        }
+        const bool woken = co_await waiter->wait_until(req.deadline);
+        waiter->finish();
+        if (!woken) {
+            break;  // the deadline passed
+        }
+    }
+    co_return out;
+}
+
+awaitable<partition::offset_outcome> replica_manager::list_offset(std::string_view topic,
+                                                                  partition_id_t p,
+                                                                  int64_t timestamp) {
+    auto image = snapshot();
+    partition* part = image->find(topic, p);
+    if (part == nullptr) {
+        co_return partition::offset_outcome{errc::unknown_topic_or_partition};
+    }
+    auto lookup = [part, timestamp] { return part->list_offset(timestamp); };
+    co_return co_await run_on(part->strand(), lookup);
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,72 @@
+// Fetch: decode into the core's fetch_request, call the replica manager, encode its results.
+// Record bytes are never copied after the log read: the read buffers are referenced from the
+// response's data section and written with one gather write.
+#include <algorithm>
+
+#include "sluice/net/request.h"
+
+namespace sluice::broker {
+
+awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
+    const auto* f = req.envelope->body_as_FetchRequest();
+    fetch_request fr;
+    fr.max_bytes = size_t(std::max<int32_t>(f->max_bytes(), 0));
+    fr.min_bytes = size_t(std::max<int32_t>(f->min_bytes(), 0));
+    fr.deadline = req.received + std::chrono::milliseconds(std::max<int32_t>(f->max_wait_ms(), 0));
+    // Followers (replica_id >= 0) come with replication; every reader is a consumer today.
+    fr.bound = fetch_bound::high_watermark;
+    fr.rotation = ctx.fetch_rotation++;
+
+    std::vector<size_t> topic_of;
+    std::vector<std::string_view> topic_names;
+    if (f->topics() != nullptr) {
+        for (const auto* t : *f->topics()) {
+            std::string_view name = t->name() != nullptr ? t->name()->string_view() : "";
+            topic_names.push_back(name);
+            if (t->partitions() == nullptr) {
+                continue;
+            }
+            for (const auto* fp : *t->partitions()) {
+                fetch_partition& e = fr.partitions.emplace_back();
+                topic_of.push_back(topic_names.size() - 1);
+                e.topic = name;
+                e.partition = partition_id_t{fp->partition()};
+                e.fetch_offset = offset_t{fp->fetch_offset()};
+                e.partition_max_bytes = size_t(std::max<int32_t>(fp->partition_max_bytes(), 0));
+                e.current_leader_epoch = leader_epoch_t{fp->current_leader_epoch()};
+            }
+        }
+    }
+
+    auto results = co_await ctx.broker.replicas.fetch(fr);
+
+    auto r = std::make_unique<response>();
+    auto& fbb = r->writer.fbb();
+    std::vector<flatbuffers::Offset<fbs::FetchTopicResponse>> topics;
+    std::vector<flatbuffers::Offset<fbs::FetchPartitionResponse>> parts;
+    for (size_t k = 0; k < results.size(); ++k) {
+        fetch_result& s = results[k];
+        // The partition's batches sit back to back in the data section.
+        fbs::DataRef ref = r->writer.add_data_ref({});
+        uint32_t length = 0;
+        for (auto& chunk : s.chunks) {
+            r->writer.add_data_ref(chunk);
+            length += uint32_t(chunk.size());
+            r->keep_alive.push_back(std::move(chunk));
+        }
+        ref = fbs::DataRef(ref.offset(), length);
+        parts.push_back(fbs::CreateFetchPartitionResponse(
+            fbb, fr.partitions[k].partition.value(), int16_t(s.error), s.high_watermark.value(),
+            s.log_start.value(), &ref, s.high_watermark.value()));
+        if (k + 1 == results.size() || topic_of[k + 1] != topic_of[k]) {
+            topics.push_back(fbs::CreateFetchTopicResponse(
+                fbb, fbb.CreateString(topic_names[topic_of[k]]), fbb.CreateVector(parts)));
+            parts.clear();
+        }
+    }
+    auto body = fbs::CreateFetchResponse(fbb, 0, fbb.CreateVector(topics));
+    finish_response(*r, *req.envelope, fbs::Body::FetchResponse, body.Union());
+    co_return handler_result{std::move(r), ""};
+}
+
+}  // namespace sluice::broker
