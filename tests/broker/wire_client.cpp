@@ -245,6 +245,22 @@ frame::writer fetch_request(int32_t correlation, const std::string& topic, int32
                   body.Union());
 }
 
+frame::writer fetch_partitions_request(int32_t correlation, const std::string& topic,
+                                       const std::vector<std::pair<int32_t, int64_t>>& partitions,
+                                       int32_t partition_max_bytes, int32_t max_bytes) {
+    frame::writer w;
+    auto& fbb = w.fbb();
+    std::vector<flatbuffers::Offset<fbs::FetchPartition>> parts;
+    for (const auto& [partition, offset] : partitions) {
+        parts.push_back(fbs::CreateFetchPartition(fbb, partition, offset, partition_max_bytes));
+    }
+    std::vector<flatbuffers::Offset<fbs::FetchTopic>> topics{
+        fbs::CreateFetchTopic(fbb, fbb.CreateString(topic), fbb.CreateVector(parts))};
+    auto body = fbs::CreateFetchRequest(fbb, -1, 0, 1, max_bytes, fbb.CreateVector(topics));
+    return finish(std::move(w), fbs::ApiKey::Fetch, correlation, fbs::Body::FetchRequest,
+                  body.Union());
+}
+
 frame::writer list_offsets_request(int32_t correlation, const std::string& topic, int32_t partition,
                                    int64_t timestamp) {
     frame::writer w;

@@ -62,6 +62,10 @@ frame::writer produce_request(int32_t correlation, const std::string& topic, int
 frame::writer fetch_request(int32_t correlation, const std::string& topic, int32_t partition,
                             int64_t offset, int32_t max_wait_ms = 0, int32_t min_bytes = 1,
                             int32_t partition_max_bytes = 1 << 20, int32_t max_bytes = 50 << 20);
+// One fetch of several partitions of `topic`, each (partition, offset), with max_wait 0.
+frame::writer fetch_partitions_request(int32_t correlation, const std::string& topic,
+                                       const std::vector<std::pair<int32_t, int64_t>>& partitions,
+                                       int32_t partition_max_bytes, int32_t max_bytes);
 frame::writer list_offsets_request(int32_t correlation, const std::string& topic, int32_t partition,
                                    int64_t timestamp);
 
