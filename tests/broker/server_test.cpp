@@ -697,6 +697,43 @@ TEST_CASE("a slow request at the head of a connection does not hold the requests
     CHECK(errc(pr->error_code()) == errc::none);
 }
 
+std::vector<std::byte> concat(std::vector<std::byte> a, const std::vector<std::byte>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+}
+
+TEST_CASE("a produce appends all of its batches or none") {
+    fault_fs fs;
+    broker_fixture b({}, nullptr, &fs);
+    wire_client c(b.port());
+    auto small = batch(1, 5, 100);
+    auto large = batch(2, 40, 500);  // ~20 KiB
+    SUBCASE("a batch over segment.bytes fails the request before anything is written") {
+        REQUIRE(create(c, "seg", 1, -1, {{"segment.bytes", "16384"}}) == errc::none);
+        auto r = produce(c, "seg", 0, concat(small, large));
+        CHECK(r.error == errc::record_list_too_large);
+        CHECK(r.message.find("segment.bytes") != std::string::npos);
+        CHECK(fetch(c, "seg", 0, 0).high_watermark == 0);
+        received_frame keep;
+        CHECK(list_offset(c, keep, "seg", 0, api::latest_timestamp)->offset() == 0);
+    }
+    SUBCASE("a disk that fills midway leaves no prefix behind") {
+        REQUIRE(create(c, "full", 1) == errc::none);
+        fs.set_space_left(small.size() + large.size() / 2);
+        auto r = produce(c, "full", 0, concat(small, large));
+        CHECK(r.error != errc::none);
+        fs.clear_faults();
+        CHECK(fetch(c, "full", 0, 0).high_watermark == 0);
+        // The retry is the first and only copy.
+        auto again = produce(c, "full", 0, concat(small, large));
+        REQUIRE(again.error == errc::none);
+        CHECK(again.base_offset == 0);
+        auto all = fetch(c, "full", 0, 0);
+        CHECK(all.high_watermark == 45);
+        CHECK(batches_of(all.records).size() == 2);
+    }
+}
+
 TEST_CASE("limits: max.connections and connections.max.idle.ms") {
     broker_fixture b(properties{{"max.connections", "2"}, {"connections.max.idle.ms", "300"}});
     wire_client a(b.port());

@@ -1,6 +1,8 @@
 #include "sluice/core/partition.h"
 
 #include "sluice/core/batch_validation.h"
+#include <fmt/format.h>
+
 #include "sluice/core/leader_epochs.h"
 #include "sluice/core/logging.h"
 #include "sluice/protocol/batch_format.h"
@@ -69,15 +71,27 @@ partition::append_outcome partition::append(std::span<std::byte> batches) {
         out.message = std::move(check.message);
         return out;
     }
+    // Every limit is checked before anything is written, so that a request appends all of its
+    // batches or none: a reported failure never leaves a prefix that a retry would duplicate.
     const leader_epoch_t epoch = leader_epoch();
-    size_t pos = 0;
-    bool appended = false;
-    while (pos < batches.size()) {
+    std::vector<std::span<std::byte>> each;
+    each.reserve(check.batches);
+    for (size_t pos = 0; pos < batches.size();) {
         // validate_batches checked every length, so the framing can be trusted here.
-        size_t size =
+        const size_t size =
             batch_format::length_field_end +
             size_t(load_be<int32_t>(batches.data() + pos + batch_format::batch_length_pos));
-        auto batch = batches.subspan(pos, size);
+        if (size > opts_.settings.log.segment_bytes) {
+            out.error = errc::record_list_too_large;
+            out.message = fmt::format("a batch of {} bytes exceeds segment.bytes ({})", size,
+                                      opts_.settings.log.segment_bytes);
+            return out;
+        }
+        each.push_back(batches.subspan(pos, size));
+        pos += size;
+    }
+    const offset_t start = log_->end_offset();
+    for (auto batch : each) {
         set_leader_epoch(batch, epoch);
         auto r = log_->append(batch);
         if (!r) {
@@ -85,21 +99,33 @@ partition::append_outcome partition::append(std::span<std::byte> batches) {
             if (out.error == errc::kafka_storage_error) {
                 out.message = r.error().message();
             }
-            break;
+            rollback(start);
+            out.base_offset = out.last_offset = offset_t{-1};
+            return out;
         }
-        if (!appended) {
+        if (out.base_offset == offset_t{-1}) {
             out.base_offset = r.value().base_offset;
-            appended = true;
         }
         out.last_offset = r.value().last_offset;
-        pos += size;
     }
-    if (appended) {
-        state_.appended(log_->end_offset());
-        request_durable();
-    }
+    state_.appended(log_->end_offset());
+    request_durable();
     out.log_start = log_->start_offset();
     return out;
+}
+
+void partition::rollback(offset_t end) {
+    if (log_->end_offset() == end) {
+        return;
+    }
+    // Nothing past `end` was acknowledged or made visible (the high watermark only moves after
+    // a whole append), so cutting it back is safe.
+    if (auto r = log_->truncate_to(end); !r) {
+        report("undoing a partial append", r.error());
+        logging::error("{}-{}: a failed append left batches past offset {} that could not be cut "
+                       "back; the log takes no more writes until the broker restarts",
+                       topic(), id(), end);
+    }
 }
 
 void partition::wait_for_hw(offset_t target, partition_state::ack_callback done) {

@@ -58,9 +58,10 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t last_offset{-1};
         offset_t log_start{-1};
     };
-    // Validates every batch in `batches` (see validate_batches), stamps the leader epoch into
-    // each and appends them in order; the log assigns offsets in place. Nothing is appended if
-    // any batch is invalid.
+    // Validates every batch in `batches` (see validate_batches) and checks it against every limit
+    // (max.message.bytes, segment.bytes), stamps the leader epoch into each and appends them in
+    // order; the log assigns offsets in place. All or nothing: nothing is appended if any batch
+    // is invalid, and a write that fails midway is cut back to where the append began.
     append_outcome append(std::span<std::byte> batches);
 
     // Calls `done` (on this strand) once the high watermark reaches `target`, or with the error
@@ -115,6 +116,8 @@ class partition : public std::enable_shared_from_this<partition> {
               leader_epoch_t epoch);
 
     void request_durable();
+    // Cuts the log back to `end` after a failed append; a failed cut leaves the log failed.
+    void rollback(offset_t end);
     void durable_done(offset_t end, std::error_code ec);
     errc report(std::string_view what, const std::error_code& ec);
 
