@@ -65,8 +65,33 @@ result<void> partition_log::roll() {
     if (active().empty()) {
         return success();
     }
+    offset_t durable = offset_t::min();
+    {
+        std::lock_guard lock(sealed_->mutex);
+        durable = sealed_->end;
+    }
+    if (durable > recovery_point_ && durable <= end_offset()) {
+        SLUICE_TRY(write_recovery_point(durable));
+    }
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
-    return add_segment(end_offset());
+    std::shared_ptr<file> sealed = active().log_file;
+    const offset_t sealed_end = end_offset();
+    SLUICE_TRY(add_segment(sealed_end));
+    if (opts_.sync != nullptr) {
+        uint64_t generation = 0;
+        {
+            std::lock_guard lock(sealed_->mutex);
+            generation = sealed_->generation;
+        }
+        opts_.sync->submit({std::move(sealed), dir_handle_}, [state = sealed_, generation,
+                                                              sealed_end](std::error_code ec) {
+            std::lock_guard lock(state->mutex);
+            if (!ec && state->generation == generation && state->end < sealed_end) {
+                state->end = sealed_end;
+            }
+        });
+    }
+    return success();
 }
 
 result<void> partition_log::maybe_roll(const batch_header& h) {
@@ -304,6 +329,12 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
         return end_offset();
     }
     file_system& fs = *opts_.fs;
+    {
+        // No fsync of a sealed segment that completes from now on may vouch for cut offsets.
+        std::lock_guard lock(sealed_->mutex);
+        ++sealed_->generation;
+        sealed_->end = std::min(sealed_->end, offset);
+    }
     if (offset <= start_offset()) {
         if (recovery_point_ > offset) {
             SLUICE_TRY(write_recovery_point(offset));

@@ -8,6 +8,7 @@
 #include "sluice/protocol/byte_order.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/storage/checkpoint.h"
+#include "sluice/storage/errors.h"
 #include "sluice/storage/log.h"
 
 namespace sluice::storage {
@@ -93,9 +94,17 @@ result<void> partition_log::recover() {
     if (segments_.empty()) {
         SLUICE_TRY(add_segment(offset_t{0}));
     }
-    if (recovery_point_ > end_offset()) {
-        // Recovery cut below what the checkpoint vouched for (a damaged trusted segment).
-        SLUICE_TRY(write_recovery_point(end_offset()));
+    if (end_offset() < rp) {
+        // Whole batches that the checkpoint vouched for are missing (a file cut short).
+        return make_error_code(storage_errc::damaged_below_recovery_point);
+    }
+    if (recovery_.segments_scanned > 0 || recovery_.bytes_truncated > 0 ||
+        recovery_.segments_dropped > 0) {
+        // Make what the scan accepted durable before anyone reads it (in fsync mode nothing may
+        // be served that a machine crash could take back), and vouch for it, so the next start
+        // does not scan it again (the active segment's indexes too, as close() writes them).
+        SLUICE_TRY(write_segment_indexes(fs, dir, active()));
+        SLUICE_TRY(flush());
     }
     return success();
 }
@@ -113,6 +122,10 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
         auto seg = std::make_unique<segment>(bases[i], std::move(f), timestamp_ms_t::min());
 
         bool follows = segments_.empty() || segments_.back()->next_offset == seg->base_offset;
+        if (!follows && !segments_.empty() && segments_.back()->next_offset < rp) {
+            // A gap or an overlap inside what the checkpoint vouched for.
+            return make_error_code(storage_errc::damaged_below_recovery_point);
+        }
         if (!follows) {
             // A gap or an overlap: this segment and all after it cannot be part of the log.
             for (size_t j = i; j < bases.size(); ++j) {
@@ -151,6 +164,11 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
             }
             segments_.push_back(std::move(seg));
             continue;
+        }
+        if (seg->next_offset < rp) {
+            // The bad byte lies inside what the checkpoint vouched for: cutting there (and
+            // dropping every later segment) would lose acknowledged records without a word.
+            return make_error_code(storage_errc::damaged_below_recovery_point);
         }
         // Cut the invalid tail; whatever followed it is gone too.
         recovery_.bytes_truncated += size - scanned.valid_end;

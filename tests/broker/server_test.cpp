@@ -610,6 +610,36 @@ TEST_CASE("topics, data and epochs survive a restart") {
     CHECK(produce(c, "kept", 1, batch(3, 1)).base_offset == 10);
 }
 
+TEST_CASE("a partition whose durable data is damaged goes offline; the broker serves the rest") {
+    temp_dir dir("sluice-broker-damaged");
+    auto path = dir.path();
+    {
+        broker_fixture b({}, &path);
+        wire_client c(b.port());
+        REQUIRE(create(c, "t", 2) == errc::none);
+        REQUIRE(produce(c, "t", 0, batch(1, 7)).error == errc::none);
+        REQUIRE(produce(c, "t", 0, batch(2, 3)).error == errc::none);
+        REQUIRE(produce(c, "t", 1, batch(3, 4)).error == errc::none);
+    }  // a clean stop: the checkpoint vouches for every record
+    // The segment of partition 0 loses its last bytes behind the broker's back.
+    const auto segment = path / "t-0" / "00000000000000000000.log";
+    const auto size = std::filesystem::file_size(segment);
+    std::filesystem::resize_file(segment, size - 10);
+
+    broker_fixture b({}, &path);  // starts: one bad partition does not stop the broker
+    wire_client c(b.port());
+    CHECK(produce(c, "t", 0, batch(4, 1)).error == errc::kafka_storage_error);
+    CHECK(fetch(c, "t", 0, 0).error == errc::kafka_storage_error);
+    CHECK(std::filesystem::file_size(segment) == size - 10);  // nothing was cut further
+    auto f = c.call(metadata_request(c.next_correlation(), {"t"}, false, false));
+    const auto* parts = f.envelope->body_as_MetadataResponse()->topics()->Get(0)->partitions();
+    CHECK(errc(parts->Get(0)->error_code()) == errc::kafka_storage_error);
+    CHECK(parts->Get(0)->leader() == -1);
+    CHECK(errc(parts->Get(1)->error_code()) == errc::none);
+    CHECK(fetch(c, "t", 1, 0).high_watermark == 4);
+    CHECK(produce(c, "t", 1, batch(5, 1)).base_offset == 4);
+}
+
 TEST_CASE("a second broker on the same log.dirs is refused") {
     broker_fixture b;
     auto cfg = make_config({{"listeners", "PLAINTEXT://127.0.0.1:0"},

@@ -7,6 +7,7 @@
 #include <random>
 
 #include "batch_helpers.h"
+#include "sluice/storage/errors.h"
 #include "sluice/storage/log.h"
 #include "temp_dir.h"
 
@@ -119,6 +120,16 @@ TEST_CASE("a last batch cut at every byte position reopens as the valid prefix")
             std::vector<std::byte> tail(seg.begin(), seg.begin() + ptrdiff_t(cut));
             write_file(dir / seg_name, tail);
 
+            if (clean) {
+                // A clean close vouched for every byte: a shorter file is damage, not a crash's
+                // tail, and the log refuses to open rather than drop acknowledged records.
+                auto refused = partition_log::open({.dir = dir, .config = small_segments()});
+                REQUIRE_FALSE(refused.has_value());
+                CHECK(refused.error() == storage_errc::damaged_below_recovery_point);
+                CHECK(file_bytes(dir / seg_name).size() == cut);  // nothing was cut or removed
+                fs::remove_all(dir);
+                continue;
+            }
             auto l = open_log(dir);
             CHECK(l->end_offset() == w.last_batch_base);
             CHECK(l->recovery().bytes_truncated == cut - last_start);

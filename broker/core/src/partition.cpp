@@ -1,7 +1,7 @@
 #include "sluice/core/partition.h"
 
-#include "sluice/core/batch_validation.h"
 #include <fmt/format.h>
+#include "sluice/core/batch_validation.h"
 
 #include "sluice/core/leader_epochs.h"
 #include "sluice/core/logging.h"
@@ -43,8 +43,22 @@ partition::partition(executor strand, options opts, std::unique_ptr<storage::par
     : strand_(std::move(strand)),
       opts_(std::move(opts)),
       log_(std::move(log)),
-      state_(log_->end_offset(), opts_.settings.log.flush == storage::flush_mode::fsync),
+      state_(log_ ? log_->end_offset() : offset_t{0},
+             opts_.settings.log.flush == storage::flush_mode::fsync),
       epoch_(epoch.value()) {}
+
+std::shared_ptr<partition> partition::offline(executor strand, options opts, std::error_code why) {
+    logging::error(
+        "{}-{}: offline: cannot open its log in {}: {}; requests for it get "
+        "KAFKA_STORAGE_ERROR until the files are repaired (or the directory removed, "
+        "giving its data up) and the broker restarted",
+        opts.topic, opts.id, opts.dir.string(), why.message());
+    std::shared_ptr<partition> p(
+        new partition(std::move(strand), std::move(opts), nullptr, leader_epoch_t{0}));
+    p->closed_reason_ = errc::kafka_storage_error;
+    p->offline_reason_ = why.message();
+    return p;
+}
 
 errc partition::report(std::string_view what, const std::error_code& ec) {
     if (ec.category() == sluice_category()) {
@@ -122,9 +136,10 @@ void partition::rollback(offset_t end) {
     // a whole append), so cutting it back is safe.
     if (auto r = log_->truncate_to(end); !r) {
         report("undoing a partial append", r.error());
-        logging::error("{}-{}: a failed append left batches past offset {} that could not be cut "
-                       "back; the log takes no more writes until the broker restarts",
-                       topic(), id(), end);
+        logging::error(
+            "{}-{}: a failed append left batches past offset {} that could not be cut "
+            "back; the log takes no more writes until the broker restarts",
+            topic(), id(), end);
     }
 }
 

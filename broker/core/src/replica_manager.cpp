@@ -41,7 +41,13 @@ result<void> replica_manager::add_topic(const std::string& topic, int32_t count,
         o.fs = config_.fs;
         o.time = config_.time;
         o.create = create;
-        auto opened = partition::open(boost::asio::make_strand(io_), std::move(o));
+        auto strand = boost::asio::make_strand(io_);
+        auto opened = partition::open(strand, o);
+        if (!opened && !create) {
+            // An existing partition that cannot open stays offline; the others are served.
+            parts.push_back(partition::offline(strand, std::move(o), opened.error()));
+            continue;
+        }
         if (!opened) {
             // Not published, so this thread may still touch them.
             for (auto& done : parts) {

@@ -70,9 +70,12 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
         parts.reserve(parts_of->size());
         for (const auto& p : *parts_of) {
             auto replicas = fbb.CreateVector(&node, 1);
-            auto isr = fbb.CreateVector(&node, 1);
-            parts.push_back(fbs::CreatePartitionMetadata(fbb, 0, p->id(), node,
-                                                         p->leader_epoch().value(), replicas, isr));
+            // An offline partition (its log failed to open) has no leader, as in Kafka.
+            const bool offline = !p->offline_reason().empty();
+            auto isr = fbb.CreateVector(&node, offline ? 0 : 1);
+            parts.push_back(fbs::CreatePartitionMetadata(
+                fbb, int16_t(offline ? errc::kafka_storage_error : errc::none), p->id(),
+                offline ? -1 : node, p->leader_epoch().value(), replicas, isr));
         }
         topics.push_back(
             fbs::CreateTopicMetadata(fbb, 0, 0, fbb.CreateString(name), fbb.CreateVector(parts)));

@@ -17,6 +17,7 @@
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <vector>
@@ -109,7 +110,9 @@ class partition_log {
     bool failed() const { return failed_->load(); }
 
     // Seals the active segment (writes its indexes) and starts a new one at end_offset().
-    // A no-op on an empty active segment.
+    // A no-op on an empty active segment. With a flusher, the sealed segment is fsynced on the
+    // flusher's thread, and a later roll moves the recovery point up to it, so a crash rescans
+    // no more than the segments since the roll before last.
     result<void> roll();
 
     // Deletes whole segments from the front while the log exceeds retention.bytes, or while the
@@ -163,6 +166,17 @@ class partition_log {
     bool closed_ = false;
     // Set by the flusher thread when an fsync fails; read by the owner.
     std::shared_ptr<std::atomic<bool>> failed_ = std::make_shared<std::atomic<bool>>(false);
+
+    // The end of the newest sealed segment known fsynced, offered by the flusher thread after a
+    // roll and taken by the owner at the next roll to move the recovery point. A truncation
+    // starts a new generation, so that an fsync that completes after it cannot vouch for cut
+    // offsets.
+    struct sealed_durability {
+        std::mutex mutex;
+        uint64_t generation = 0;
+        offset_t end = offset_t::min();
+    };
+    std::shared_ptr<sealed_durability> sealed_ = std::make_shared<sealed_durability>();
 };
 
 }  // namespace sluice::storage

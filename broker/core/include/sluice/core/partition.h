@@ -45,8 +45,14 @@ class partition : public std::enable_shared_from_this<partition> {
     // before the partition is published, on whichever thread creates it.
     static result<std::shared_ptr<partition>> open(executor strand, options opts);
 
+    // A partition whose log could not be opened (`why`): it stays in the image so that every
+    // request for it gets KAFKA_STORAGE_ERROR, and the broker keeps serving the others.
+    static std::shared_ptr<partition> offline(executor strand, options opts, std::error_code why);
+
     // Any thread.
     const executor& strand() const { return strand_; }
+    // Why the partition is offline (its log failed to open), or empty.
+    const std::string& offline_reason() const { return offline_reason_; }
     const std::string& topic() const { return opts_.topic; }
     int32_t id() const { return opts_.id; }
     leader_epoch_t leader_epoch() const { return leader_epoch_t{epoch_.load()}; }
@@ -127,6 +133,7 @@ class partition : public std::enable_shared_from_this<partition> {
     partition_state state_;
     std::atomic<int32_t> epoch_;  // written on the strand, read anywhere (metadata)
     errc closed_reason_ = errc::none;
+    std::string offline_reason_;  // set once, before the partition is published
 };
 
 }  // namespace sluice::broker

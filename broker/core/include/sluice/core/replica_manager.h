@@ -80,8 +80,9 @@ class replica_manager {
     // ---- Changes, from the metadata source, one at a time ----
 
     // Opens (recovering, or creating empty when `create`) partitions 0..count-1 of `topic` and
-    // publishes them. On failure nothing is published and what was opened is closed (and
-    // removed, when `create`).
+    // publishes them. An existing partition whose log cannot be opened is published offline
+    // (partition::offline). A new one that cannot be created fails the call: nothing is
+    // published and what was created is removed.
     result<void> add_topic(const std::string& topic, int32_t count, const topic_settings& settings,
                            bool create);
     // Unpublishes the topic's partitions, then closes each on its strand and removes its
