@@ -221,6 +221,13 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_long(v, 1, long_max, c.queued_max_request_bytes_per_connection);
      }},
+    {{"queued.max.request.bytes", "268435456",
+      "Bytes of requests and of their responses held at once across the whole broker; when "
+      "reached, connections stop reading until responses are written (at least "
+      "socket.request.max.bytes)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1024, long_max, c.queued_max_request_bytes);
+     }},
     {{"num.io.threads", "number of CPU cores",
       "Threads that run the network and every partition's work (1 to 256)."},
      [](broker_config& c, std::string_view v) {
@@ -395,6 +402,15 @@ config_result<broker_config> make_config(const properties& props) {
         if (auto why = s.apply(c, it->second)) {
             return config_error{it->first, it->second, *why};
         }
+    }
+    if (c.queued_max_request_bytes < c.socket_request_max_bytes) {
+        // A frame as large as socket.request.max.bytes could never be admitted.
+        auto it = props.find("queued.max.request.bytes");
+        return config_error{
+            "queued.max.request.bytes",
+            it != props.end() ? it->second : std::to_string(c.queued_max_request_bytes),
+            fmt::format("must be at least socket.request.max.bytes ({})",
+                        c.socket_request_max_bytes)};
     }
     return c;
 }

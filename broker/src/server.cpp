@@ -60,6 +60,7 @@ net_config net_config_of(const broker_config& c) {
     n.frame_bytes_max = size_t(c.socket_request_max_bytes);
     n.queued_requests_max = size_t(c.queued_max_requests_per_connection);
     n.queued_request_bytes_max = size_t(c.queued_max_request_bytes_per_connection);
+    n.broker_queued_bytes_max = size_t(c.queued_max_request_bytes);
     n.idle_ms = c.connections_max_idle_ms;
     n.auto_create_topics = c.auto_create_topics_enable;
     return n;
@@ -382,6 +383,11 @@ result<void> server::start() {
 
 uint16_t server::port() const {
     return impl_->port;
+}
+
+server_stats server::stats() const {
+    const auto& ctx = *impl_->ctx;
+    return {ctx.budget.used(), ctx.budget.peak(), ctx.connections.load()};
 }
 
 void server::run() {

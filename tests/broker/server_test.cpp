@@ -64,6 +64,7 @@ class broker_fixture {
         start();
     }
     uint16_t port() const { return srv_->port(); }
+    server_stats stats() const { return srv_->stats(); }
     std::filesystem::path log_dir() const { return props_.at("log.dirs"); }
 
   private:
@@ -777,6 +778,96 @@ TEST_CASE("limits: max.connections and connections.max.idle.ms") {
     CHECK(c2.wait_closed(3s));
     wire_client fourth(b.port());
     CHECK(fourth.call(api_versions_request(4)).envelope->correlation_id() == 4);
+}
+
+// Connects until the broker answers an ApiVersions (it closes refused connections at once) and
+// returns that connection, or null after `limit`.
+std::unique_ptr<wire_client> served_within(uint16_t port, std::chrono::milliseconds limit) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto probe = std::make_unique<wire_client>(port);
+        const int32_t id = probe->next_correlation();
+        probe->send(api_versions_request(id));
+        auto f = probe->receive(500ms);
+        if (f && f->envelope->correlation_id() == id) {
+            return probe;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return nullptr;
+}
+
+TEST_CASE("a client that stops reading is cut off, and its memory and slot come back") {
+    broker_fixture b(properties{{"max.connections", "1"}, {"connections.max.idle.ms", "500"}});
+    {
+        wire_client c(b.port());
+        REQUIRE(create(c, "big", 1) == errc::none);
+        for (int i = 0; i < 16; ++i) {
+            REQUIRE(produce(c, "big", 0, batch(uint64_t(i), 50, 10000)).error == errc::none);
+        }
+    }
+    // The hog asks for the whole 8 MB 32 times and reads none: the socket's buffers fill and
+    // the broker's write stops making progress.
+    auto hog = served_within(b.port(), 5s);
+    REQUIRE(hog);
+    for (int i = 0; i < 32; ++i) {
+        hog->send(fetch_request(hog->next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
+    }
+    // With the hog holding the only slot, a new client is served only once the broker cuts the
+    // stalled connection off; then nothing of the hog's stays in the memory budget.
+    CHECK(served_within(b.port(), 10s) != nullptr);
+    bool released = false;
+    for (int i = 0; i < 200 && !released; ++i) {
+        released = b.stats().queued_bytes == 0;
+        if (!released) {
+            std::this_thread::sleep_for(10ms);
+        }
+    }
+    CHECK(released);
+    CHECK(b.stats().queued_bytes_peak >= (16u << 20));  // responses were held while stalled
+}
+
+TEST_CASE("queued.max.request.bytes bounds what the broker holds; clients wait, none fails") {
+    // 256 KiB frames at most, 512 KiB held at once; 8 clients pipeline 4 requests of ~200 KiB.
+    broker_fixture b(
+        properties{{"socket.request.max.bytes", "262144"}, {"queued.max.request.bytes", "524288"}});
+    {
+        wire_client c(b.port());
+        REQUIRE(create(c, "t", 4) == errc::none);
+    }
+    std::vector<std::thread> clients;
+    std::atomic<int> ok{0};
+    for (int k = 0; k < 8; ++k) {
+        clients.emplace_back([&, k] {
+            wire_client c(b.port());
+            std::vector<int32_t> ids;
+            for (int i = 0; i < 4; ++i) {
+                ids.push_back(c.next_correlation());
+                c.send(produce_request(ids.back(), "t", k % 4,
+                                       batch(uint64_t(k * 10 + i), 20, 10000)));
+            }
+            for (int i = 0; i < 4; ++i) {
+                auto f = c.receive(30s);
+                if (f && f->envelope->correlation_id() == ids[size_t(i)] &&
+                    f->envelope->body_as_ProduceResponse()
+                            ->topics()
+                            ->Get(0)
+                            ->partitions()
+                            ->Get(0)
+                            ->error_code() == 0) {
+                    ++ok;
+                }
+            }
+        });
+    }
+    for (auto& t : clients) {
+        t.join();
+    }
+    CHECK(ok.load() == 32);
+    // Requests are admitted only within the budget; responses (a few hundred bytes each) are
+    // the only bytes charged without waiting.
+    CHECK(b.stats().queued_bytes_peak <= 524288 + 32 * 1024);
+    CHECK(b.stats().queued_bytes_peak > 0);
 }
 
 TEST_CASE("deleting a topic under produce and fetch load") {

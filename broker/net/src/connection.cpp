@@ -16,11 +16,14 @@ namespace {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-// Bytes read from the socket in one go; small frames are cut out of this buffer.
-constexpr size_t stage_bytes = 64 * 1024;
-// Recycled frame buffers kept per connection, and the largest one worth keeping.
-constexpr size_t spare_buffers_max = 4;
-constexpr size_t spare_buffer_bytes_max = 8u << 20;
+// Bytes read from the socket in one go; small frames are cut out of this buffer, larger ones are
+// read straight into their own.
+constexpr size_t stage_bytes = 16 * 1024;
+// Recycled frame buffers kept per connection, and the largest one worth keeping. They are not
+// counted in the memory budget, so they are small: an idle connection holds the stage and at
+// most these (with max.connections, a bound on idle memory).
+constexpr size_t spare_buffers_max = 2;
+constexpr size_t spare_buffer_bytes_max = 64 * 1024;
 // Frame buffers are allocated in these steps so that similar frames reuse them.
 constexpr size_t buffer_step_bytes = 16 * 1024;
 
@@ -67,6 +70,9 @@ connection::connection(broker_context& ctx, const frame_codec& codec, connection
       last_active_(steady_clock::now()) {}
 
 connection::~connection() {
+    for (const auto& r : in_flight_) {
+        ctx_.budget.release(r->charged);  // requests whose responses were never written
+    }
     release_slot();
     list_.remove(this);
 }
@@ -128,6 +134,30 @@ void connection::close(std::string_view why, bool warn) {
     reader_wake_.cancel();
     writer_wake_.cancel();
     idle_timer_.cancel();
+    if (budget_wait_) {
+        budget_wait_->set();
+    }
+}
+
+awaitable<bool> connection::reserve(size_t n) {
+    while (!ctx_.budget.try_acquire(n)) {
+        auto ev = std::make_shared<async_event>(strand_);
+        budget_wait_ = ev;
+        ctx_.budget.wake_on_release(ev);
+        if (closed_ || draining_) {
+            co_return false;
+        }
+        if (ctx_.budget.try_acquire(n)) {
+            break;
+        }
+        co_await ev->wait_until(steady_clock::time_point::max());
+        ev->finish();
+        if (closed_ || draining_) {
+            co_return false;
+        }
+    }
+    budget_wait_.reset();
+    co_return true;
 }
 
 frame_buffer connection::take_buffer(size_t size) {
@@ -195,6 +225,9 @@ awaitable<void> connection::read_loop() {
                 break;
             }
             const size_t total = std::get<size_t>(size);
+            if (!co_await reserve(total)) {
+                break;
+            }
             frame_buffer buf = take_buffer(total);
             buf.size = total;
             const size_t have = std::min(staged(), total);
@@ -205,6 +238,7 @@ awaitable<void> connection::read_loop() {
                 co_await asio::async_read(socket_, asio::buffer(buf.data() + have, total - have),
                                           asio::redirect_error(asio::use_awaitable, ec));
                 if (ec) {
+                    ctx_.budget.release(total);
                     if (!closed_ && !draining_) {
                         logging::debug("connection from {}: closed in the middle of a frame: {}",
                                        peer_, ec.message());
@@ -215,7 +249,9 @@ awaitable<void> connection::read_loop() {
             auto r = std::make_shared<in_flight>();
             r->req.buffer = std::move(buf);  // the bytes stay where they are
             r->req.received = steady_clock::now();
+            r->charged = total;
             if (auto bad = codec_.decode(r->req); std::holds_alternative<std::string>(bad)) {
+                ctx_.budget.release(total);
                 close(std::get<std::string>(bad), true);
                 break;
             }
@@ -241,6 +277,12 @@ awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
     } catch (const std::exception& e) {
         logging::error("connection from {}: handling a request: {}", peer_, e.what());
         r->result = handler_result{nullptr, "internal error"};
+    }
+    if (r->result.reply) {
+        // The response's bytes (fetched records, mostly) are held until written.
+        const size_t bytes = r->result.reply->writer.size_bytes();
+        ctx_.budget.charge(bytes);
+        r->charged += bytes;
     }
     r->done = true;
     writer_wake_.cancel();
@@ -279,8 +321,7 @@ awaitable<void> connection::write_loop() {
             if (closed_ || in_flight_.empty()) {
                 break;
             }
-            std::shared_ptr<in_flight> r = std::move(in_flight_.front());
-            in_flight_.pop_front();
+            std::shared_ptr<in_flight> r = in_flight_.front();
             if (r->result.reply) {
                 gather_.clear();
                 for (auto b : r->result.reply->writer.buffers()) {
@@ -293,6 +334,9 @@ awaitable<void> connection::write_loop() {
                     break;
                 }
             }
+            in_flight_.pop_front();
+            ctx_.budget.release(r->charged);
+            r->result.reply.reset();
             last_active_ = steady_clock::now();
             in_flight_bytes_ -= r->req.buffer.size;
             recycle(std::move(r->req.buffer));

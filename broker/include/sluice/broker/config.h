@@ -95,6 +95,9 @@ struct broker_config {
     int32_t queued_max_requests_per_connection = 100;
     // Sluice-specific: bytes of frames read ahead, per connection (one frame is always admitted).
     int64_t queued_max_request_bytes_per_connection = 104857600;
+    // Kafka's name; Sluice bounds it by default (Kafka: unbounded): request frames from their
+    // arrival and responses until written, across every connection.
+    int64_t queued_max_request_bytes = 268435456;
     int32_t num_io_threads = default_io_threads();
     log_level level = log_level::info;
 

@@ -34,6 +34,13 @@ struct server_options {
     storage::clock* time = &storage::system_clock();
 };
 
+// Gauges of a running server, for tests and metrics.
+struct server_stats {
+    size_t queued_bytes = 0;       // requests and responses held now (queued.max.request.bytes)
+    size_t queued_bytes_peak = 0;  // the most ever held at once
+    int32_t connections = 0;       // connections holding a max.connections slot
+};
+
 class server {
   public:
     explicit server(broker_config config, server_options options = {});
@@ -48,6 +55,9 @@ class server {
 
     // The port the listener is bound to (after start()).
     uint16_t port() const;
+
+    // Any thread, after start().
+    server_stats stats() const;
 
     // Runs the I/O threads until the server has stopped.
     void run();

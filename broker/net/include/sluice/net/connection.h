@@ -1,7 +1,9 @@
 // One client connection, generic over its listener's frame codec. Three coroutines and one per
 // request in flight share the connection's strand (so its state needs no lock):
 //   reader   reads frames (the codec's header, the size check against socket.request.max.bytes,
-//            the rest into an 8-aligned buffer, the codec's decode) and starts each request as it
+//            a reservation in the broker's memory budget (queued.max.request.bytes, waiting while
+//            it is spent), the rest into an 8-aligned buffer, the codec's decode) and starts each
+//            request as it
 //            arrives, in order, while fewer than queued.max.requests.per.connection requests and
 //            queued.max.request.bytes.per.connection bytes are in flight; then it stops reading
 //            the socket (back-pressure through TCP).
@@ -72,6 +74,7 @@ class connection : public std::enable_shared_from_this<connection> {
         request req;
         handler_result result;
         bool done = false;
+        size_t charged = 0;  // bytes held in the broker's memory budget for it
     };
 
     awaitable<void> read_loop();
@@ -81,6 +84,9 @@ class connection : public std::enable_shared_from_this<connection> {
     // Writes `buffers` fully, noting progress for the idle check. False on error.
     awaitable<bool> write_all(std::vector<boost::asio::const_buffer>& buffers);
 
+    // Reserves `n` bytes of the broker's memory budget, waiting while it is spent. False if
+    // the connection closed meanwhile.
+    awaitable<bool> reserve(size_t n);
     // Reads until `staged()` holds at least `n` bytes. False on EOF or error.
     awaitable<bool> fill(size_t n);
     size_t staged() const { return stage_end_ - stage_begin_; }
@@ -118,6 +124,7 @@ class connection : public std::enable_shared_from_this<connection> {
     bool draining_ = false;
     bool closed_ = false;
     bool slot_released_ = false;
+    std::shared_ptr<async_event> budget_wait_;  // set while the reader waits for the budget
 
     std::vector<boost::asio::const_buffer> gather_;  // reused for each response
 };

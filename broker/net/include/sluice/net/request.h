@@ -13,6 +13,7 @@
 #include "sluice/core/async.h"
 #include "sluice/core/replica_manager.h"
 #include "sluice/core/topic_admin.h"
+#include "sluice/net/memory_budget.h"
 #include "sluice/protocol/frame.h"
 
 namespace sluice::broker {
@@ -63,15 +64,20 @@ struct net_config {
     size_t frame_bytes_max = frame::frame_bytes_max_default;  // socket.request.max.bytes
     size_t queued_requests_max = 100;                         // queued.max.requests.per.connection
     size_t queued_request_bytes_max = 100u << 20;  // queued.max.request.bytes.per.connection
+    size_t broker_queued_bytes_max = 256u << 20;   // queued.max.request.bytes (memory_budget)
     int64_t idle_ms = 600000;                      // connections.max.idle.ms; -1: never
     bool auto_create_topics = true;                // auto.create.topics.enable
 };
 
 // State shared by every connection; lives as long as the server.
 struct broker_context {
+    broker_context(net_config c, replica_manager& r, topic_admin& a)
+        : config(c), replicas(r), admin(a), budget(c.broker_queued_bytes_max) {}
+
     net_config config;
     replica_manager& replicas;
     topic_admin& admin;
+    memory_budget budget;
     std::string advertised_host;
     int32_t advertised_port = 0;
     std::string cluster_id;
