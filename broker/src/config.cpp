@@ -202,6 +202,18 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 1, int32_max, c.max_connections);
      }},
+    {{"max.partitions", "10000",
+      "Sluice: most partitions this broker holds; creating more is refused with "
+      "INVALID_PARTITIONS. Each holds two open files (its active segment and its directory)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, int32_max, c.max_partitions);
+     }},
+    {{"log.open.files.max", "1000",
+      "Sluice: sealed segment files kept open at once across all partitions; others are "
+      "opened when read and the least recently used closed first."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, int32_max, c.log_open_files_max);
+     }},
     {{"connections.max.idle.ms", "600000",
       "Close a connection with no request for this long (milliseconds); -1: never."},
      [](broker_config& c, std::string_view v) -> reason {

@@ -118,6 +118,16 @@ topic_result topic_registry::create_one(const create_topic_request& req, bool va
                                 "broker's num.partitions); got {}",
                                 partitions_per_topic_max, req.partitions));
     }
+    size_t held = 0;
+    for (const auto& [name, e] : topics_) {
+        held += size_t(e.record.partitions);
+    }
+    if (held + size_t(partitions) > size_t(config_.max_partitions)) {
+        return fail(errc::invalid_partitions,
+                    fmt::format("this broker holds {} partitions; {} more would pass "
+                                "max.partitions ({})",
+                                held, partitions, config_.max_partitions));
+    }
     int16_t rf =
         req.replication_factor == -1 ? config_.default_replication_factor : req.replication_factor;
     if (rf < 1) {

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -45,8 +46,35 @@ std::error_code start_failure(std::string_view what) {
     return make_error_code(errc::unknown_server_error);
 }
 
-replica_manager_config replica_config_of(const broker_config& c, const server_options& o) {
+// Raises the soft limit on open files to the hard one (the broker's files and sockets are
+// bounded by its own limits, not by a shell's default of 1024) and warns if even that cannot hold
+// what the configured limits allow.
+void raise_file_limit(const broker_config& c) {
+    rlimit lim{};
+    if (::getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+        return;
+    }
+    if (lim.rlim_cur < lim.rlim_max) {
+        rlimit raised = lim;
+        raised.rlim_cur = lim.rlim_max;
+        if (::setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+            lim = raised;
+        }
+    }
+    const uint64_t need = 2 * uint64_t(c.max_partitions) + uint64_t(c.log_open_files_max) +
+                          uint64_t(c.max_connections) + 64;
+    if (lim.rlim_cur != RLIM_INFINITY && lim.rlim_cur < need) {
+        logging::warn(
+            "the open-file limit is {} but max.partitions, log.open.files.max and "
+            "max.connections allow {}: raise it (ulimit -n, LimitNOFILE=) or lower them",
+            uint64_t(lim.rlim_cur), need);
+    }
+}
+
+replica_manager_config replica_config_of(const broker_config& c, const server_options& o,
+                                         storage::file_cache& files) {
     replica_manager_config r;
+    r.files = &files;
     r.log_dir = c.log_dir;
     r.fetch_max_bytes = size_t(c.fetch_max_bytes);
     r.fs = o.fs;
@@ -112,6 +140,7 @@ struct server::impl {
     // Declared first so that it is destroyed last: strands, timers and sockets below belong to it.
     std::unique_ptr<asio::io_context> io;
     std::unique_ptr<storage::flusher> flusher;
+    std::unique_ptr<storage::file_cache> files;  // made by start()
     // Made by start(), once log.dirs is known as an absolute path.
     std::unique_ptr<replica_manager> replicas;
     std::unique_ptr<topic_registry> registry;
@@ -147,7 +176,10 @@ result<void> server::impl::start() {
             fmt::format("log.dirs={}: {}", config.log_dir.string(), fs_ec.message()));
     }
     config.log_dir = log_dir;
-    replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options), *flusher);
+    raise_file_limit(config);
+    files = std::make_unique<storage::file_cache>(size_t(config.log_open_files_max));
+    replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options, *files),
+                                                 *flusher);
     registry = std::make_unique<topic_registry>(*io, config, *replicas);
     ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *registry);
     if (auto r = fs.create_directories(log_dir); !r) {

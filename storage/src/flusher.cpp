@@ -24,6 +24,43 @@ void flusher::submit(std::vector<std::shared_ptr<file>> files, completion done) 
     wake_.notify_one();
 }
 
+void flusher::submit_paths(file_system& fs, std::vector<std::filesystem::path> files,
+                           std::filesystem::path directory, completion done) {
+    {
+        std::lock_guard lock(mutex_);
+        request r;
+        r.done = std::move(done);
+        r.fs = &fs;
+        r.paths = std::move(files);
+        r.directory = std::move(directory);
+        queue_.push_back(std::move(r));
+    }
+    wake_.notify_one();
+}
+
+namespace {
+
+std::error_code sync_named(file_system& fs, const std::vector<std::filesystem::path>& paths,
+                           const std::filesystem::path& directory) {
+    for (const auto& p : paths) {
+        auto f = fs.open(p, open_mode::read_only);
+        if (!f) {
+            return f.error();
+        }
+        if (auto r = f.value()->sync(); !r) {
+            return r.error();
+        }
+    }
+    if (!directory.empty()) {
+        if (auto r = fs.sync_directory(directory); !r) {
+            return r.error();
+        }
+    }
+    return {};
+}
+
+}  // namespace
+
 uint64_t flusher::rounds() const {
     std::lock_guard lock(mutex_);
     return rounds_;
@@ -54,7 +91,13 @@ void flusher::run() {
         }
         for (auto& r : batch) {
             std::error_code ec;
+            if (r.fs != nullptr) {
+                ec = sync_named(*r.fs, r.paths, r.directory);
+            }
             for (auto& f : r.files) {
+                if (ec) {
+                    break;
+                }
                 if (auto e = outcome[f.get()]) {
                     ec = e;
                     break;

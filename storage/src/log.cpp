@@ -47,6 +47,20 @@ result<void> partition_log::check_writable() const {
     return success();
 }
 
+result<std::shared_ptr<file>> partition_log::file_of(const segment& seg) {
+    if (seg.log_file) {
+        return seg.log_file;
+    }
+    return opts_.files->get(seg.cache_key, *opts_.fs, segment_log_path(opts_.dir, seg.base_offset));
+}
+
+void partition_log::release_file(segment& seg) {
+    if (opts_.files != nullptr && seg.log_file) {
+        opts_.files->put(seg.cache_key, std::move(seg.log_file));
+        seg.log_file.reset();
+    }
+}
+
 result<void> partition_log::add_segment(offset_t base) {
     SLUICE_TRY(auto f, opts_.fs->open(segment_log_path(opts_.dir, base), open_mode::read_write));
     // A leftover file of that name (after truncating to the start) holds nothing of the log now.
@@ -74,23 +88,35 @@ result<void> partition_log::roll() {
         SLUICE_TRY(write_recovery_point(durable));
     }
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
-    std::shared_ptr<file> sealed = active().log_file;
     const offset_t sealed_end = end_offset();
+    pending_sealed_.push_back(segment_log_path(opts_.dir, active().base_offset));
+    pending_sealed_end_ = sealed_end;
     SLUICE_TRY(add_segment(sealed_end));
-    if (opts_.sync != nullptr) {
-        uint64_t generation = 0;
-        {
-            std::lock_guard lock(sealed_->mutex);
-            generation = sealed_->generation;
+    release_file(**std::prev(segments_.end(), 2));
+    if (opts_.sync == nullptr) {
+        pending_sealed_.clear();
+        return success();
+    }
+    uint64_t generation = 0;
+    {
+        std::lock_guard lock(sealed_->mutex);
+        if (sealed_->in_flight) {
+            return success();  // the next roll hands these over with its own
         }
-        opts_.sync->submit({std::move(sealed), dir_handle_}, [state = sealed_, generation,
-                                                              sealed_end](std::error_code ec) {
+        sealed_->in_flight = true;
+        generation = sealed_->generation;
+    }
+    opts_.sync->submit_paths(
+        *opts_.fs, std::move(pending_sealed_), opts_.dir,
+        [state = sealed_, generation, end = pending_sealed_end_](std::error_code ec) {
             std::lock_guard lock(state->mutex);
-            if (!ec && state->generation == generation && state->end < sealed_end) {
-                state->end = sealed_end;
+            state->in_flight = false;
+            state->failed = state->failed || bool(ec);
+            if (!state->failed && state->generation == generation && state->end < end) {
+                state->end = end;
             }
         });
-    }
+    pending_sealed_.clear();
     return success();
 }
 
@@ -187,8 +213,12 @@ void partition_log::on_durable(flusher::completion done) {
 result<partition_log::located> partition_log::locate(const segment& seg, offset_t target) {
     uint64_t pos = seg.position_floor(target);
     std::byte hdr[batch_format::header_size];
+    std::shared_ptr<file> f;
+    if (pos < seg.size_bytes) {
+        SLUICE_TRY(f, file_of(seg));
+    }
     while (pos < seg.size_bytes) {
-        SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
+        SLUICE_TRY(read_exact(*f, pos, hdr));
         SLUICE_TRY(auto h, read_header(hdr));
         if (h.last_offset() >= target) {
             return located{pos, h};
@@ -232,7 +262,8 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
         }
         size_t at = bytes.size();
         bytes.resize(at + want);
-        SLUICE_TRY(read_exact(*seg.log_file, pos, std::span(bytes).subspan(at)));
+        SLUICE_TRY(auto f, file_of(seg));
+        SLUICE_TRY(read_exact(*f, pos, std::span(bytes).subspan(at)));
 
         // Keep the whole batches that fit and stay below `upper`.
         size_t keep = at;
@@ -268,12 +299,13 @@ result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms
         SLUICE_TRY(located at, locate(seg, seg.time_floor(t)));
         uint64_t pos = at.position;
         std::byte hdr[batch_format::header_size];
+        SLUICE_TRY(auto f, file_of(seg));
         while (pos < seg.size_bytes) {
-            SLUICE_TRY(read_exact(*seg.log_file, pos, hdr));
+            SLUICE_TRY(read_exact(*f, pos, hdr));
             SLUICE_TRY(auto h, read_header(hdr));
             if (h.max_timestamp >= t) {
                 buf.resize(h.size_bytes());
-                SLUICE_TRY(read_exact(*seg.log_file, pos, buf));
+                SLUICE_TRY(read_exact(*f, pos, buf));
                 SLUICE_TRY(auto view, batch_view::parse(buf));
                 auto it = view.records();
                 record_view r;
@@ -290,6 +322,9 @@ result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms
 }
 
 result<void> partition_log::delete_front_segment() {
+    if (opts_.files != nullptr) {
+        opts_.files->forget(segments_.front()->cache_key);
+    }
     SLUICE_TRY(remove_segment_files(*opts_.fs, opts_.dir, segments_.front()->base_offset));
     segments_.erase(segments_.begin());
     dir_unsynced_ = true;
@@ -335,6 +370,8 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
         ++sealed_->generation;
         sealed_->end = std::min(sealed_->end, offset);
     }
+    pending_sealed_.clear();
+    pending_sealed_end_ = offset_t::min();
     if (offset <= start_offset()) {
         if (recovery_point_ > offset) {
             SLUICE_TRY(write_recovery_point(offset));
@@ -356,7 +393,15 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     if (recovery_point_ > new_end) {
         SLUICE_TRY(write_recovery_point(new_end));
     }
+    if (!seg.log_file) {
+        // The cut segment becomes the active one: it keeps its file open from now on.
+        SLUICE_TRY(seg.log_file, file_of(seg));
+        opts_.files->forget(seg.cache_key);
+    }
     while (segments_.back().get() != &seg) {
+        if (opts_.files != nullptr) {
+            opts_.files->forget(segments_.back()->cache_key);
+        }
         SLUICE_TRY(remove_segment_files(fs, opts_.dir, segments_.back()->base_offset));
         segments_.pop_back();
     }
@@ -395,7 +440,8 @@ result<void> partition_log::flush() {
     SLUICE_TRY(check_writable());
     for (const auto& s : segments_) {
         if (s->next_offset > recovery_point_ || s.get() == &active()) {
-            SLUICE_TRY(sync_or_fail(*s->log_file));
+            SLUICE_TRY(auto f, file_of(*s));
+            SLUICE_TRY(sync_or_fail(*f));
         }
     }
     SLUICE_TRY(sync_or_fail(*dir_handle_));

@@ -34,7 +34,13 @@ std::optional<std::pair<offset_t, std::string>> parse_segment_name(const std::st
 
 partition_log::partition_log(log_options opts) : opts_(std::move(opts)) {}
 
-partition_log::~partition_log() = default;
+partition_log::~partition_log() {
+    if (opts_.files != nullptr) {
+        for (const auto& seg : segments_) {
+            opts_.files->forget(seg->cache_key);
+        }
+    }
+}
 
 result<std::unique_ptr<partition_log>> partition_log::open(log_options opts) {
     const auto& c = opts.config;
@@ -94,6 +100,10 @@ result<void> partition_log::recover() {
     if (segments_.empty()) {
         SLUICE_TRY(add_segment(offset_t{0}));
     }
+    // Every sealed segment's file goes to the cache, which keeps only so many open.
+    for (size_t i = 0; i + 1 < segments_.size(); ++i) {
+        release_file(*segments_[i]);
+    }
     if (end_offset() < rp) {
         // Whole batches that the checkpoint vouched for are missing (a file cut short).
         return make_error_code(storage_errc::damaged_below_recovery_point);
@@ -116,6 +126,11 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
 
     for (size_t i = 0; i < bases.size(); ++i) {
         const bool last = i + 1 == bases.size();
+        if (!segments_.empty()) {
+            // The previous segment is sealed: its file goes to the cache, so a log of thousands
+            // of segments never holds thousands of files open, not even while it recovers.
+            release_file(*segments_.back());
+        }
         SLUICE_TRY(auto f, fs.open(segment_log_path(dir, bases[i]), open_mode::read_write));
         SLUICE_TRY(uint64_t size, f->size());
         // A segment from disk has no known creation time; its age counts from its first batch.

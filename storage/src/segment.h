@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "sluice/protocol/record_batch.h"
+#include "sluice/storage/file_cache.h"
 #include "sluice/storage/file_system.h"
 
 namespace sluice::storage {
@@ -41,7 +42,11 @@ class segment {
     timestamp_ms_t created;  // wall time this process made it; min() for one found on disk
     leader_epoch_t last_epoch = no_leader_epoch;  // epoch of the last batch
     uint64_t size_bytes = 0;
+    // The open file: always for the active segment; for a sealed one only while the log has no
+    // file cache, else null and the file lives in the cache under `cache_key` (partition_log::
+    // file_of opens it on demand).
     std::shared_ptr<file> log_file;
+    const uint64_t cache_key = file_cache::new_key();
     std::vector<offset_index_entry> offset_index;
     std::vector<time_index_entry> time_index;
 

@@ -641,6 +641,71 @@ TEST_CASE("a partition whose durable data is damaged goes offline; the broker se
     CHECK(produce(c, "t", 1, batch(5, 1)).base_offset == 4);
 }
 
+size_t open_fds() {
+    size_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) {
+        ++n;
+    }
+    return n;
+}
+
+TEST_CASE("thousands of tiny segments hold few files; serving, deleting and restarting go on") {
+    temp_dir dir("sluice-broker-fds");
+    auto path = dir.path();
+    const properties props{{"log.open.files.max", "16"}};
+    constexpr int batches = 3000;  // two per 4 KiB segment: 1500 segments
+    size_t baseline = 0;
+    {
+        broker_fixture b(props, &path);
+        wire_client c(b.port());
+        REQUIRE(create(c, "tiny", 1, -1, {{"segment.bytes", "4096"}}) == errc::none);
+        baseline = open_fds();
+        for (int i = 0; i < batches; ++i) {
+            REQUIRE(produce(c, "tiny", 0, batch(uint64_t(i), 1, 1500)).error == errc::none);
+        }
+        CHECK(open_fds() < baseline + 32);
+        // Every sealed segment is read again: each is opened on demand and closed once others
+        // are read.
+        int64_t next = 0;
+        size_t seen = 0;
+        while (next < batches) {
+            auto got = fetch(c, "tiny", 0, next, 0, 1, 64 * 1024);
+            REQUIRE(got.error == errc::none);
+            auto bs = batches_of(got.records);
+            REQUIRE(!bs.empty());
+            seen += bs.size();
+            next = bs.back().header().next_offset().value();
+        }
+        CHECK(seen == size_t(batches));
+        CHECK(open_fds() < baseline + 32);
+    }
+    // A restart recovers and serves the same log without opening every segment at once.
+    broker_fixture b(props, &path);
+    wire_client c(b.port());
+    CHECK(fetch(c, "tiny", 0, 0).high_watermark == batches);
+    CHECK(open_fds() < baseline + 32);
+    std::string msg;
+    auto f = c.call(delete_topics_request(c.next_correlation(), {"tiny"}));
+    CHECK(f.envelope->body_as_DeleteTopicsResponse()->results()->Get(0)->error_code() == 0);
+    CHECK(!std::filesystem::exists(path / "tiny-0"));
+    CHECK(create(c, "after", 1) == errc::none);
+}
+
+TEST_CASE("max.partitions caps the partitions a broker holds, auto-created topics included") {
+    broker_fixture b(properties{{"max.partitions", "5"}, {"num.partitions", "2"}});
+    wire_client c(b.port());
+    std::string msg;
+    REQUIRE(create(c, "a", 3) == errc::none);
+    CHECK(create(c, "b", 3, -1, {}, false, &msg) == errc::invalid_partitions);
+    CHECK(msg == "this broker holds 3 partitions; 3 more would pass max.partitions (5)");
+    CHECK(create(c, "c", 2) == errc::none);
+    // A topic that Metadata would create on first use is refused the same way.
+    auto f = c.call(metadata_request(c.next_correlation(), {"auto"}, false, true));
+    const auto* t = f.envelope->body_as_MetadataResponse()->topics()->Get(0);
+    CHECK(errc(t->error_code()) == errc::invalid_partitions);
+    CHECK(produce(c, "a", 2, batch(1, 1)).error == errc::none);  // the others keep working
+}
+
 TEST_CASE("a second broker on the same log.dirs is refused") {
     broker_fixture b;
     auto cfg = make_config({{"listeners", "PLAINTEXT://127.0.0.1:0"},

@@ -218,6 +218,13 @@ result<std::unique_ptr<storage::file>> fault_fs::open(const std::filesystem::pat
             slot = std::make_shared<node>(node{.durable_size = size});
         }
         n = slot;
+    } else if (m == storage::open_mode::read_only) {
+        // fsync works on the inode, whichever handle asks: a read-only handle's sync makes a
+        // file written through another one durable.
+        std::lock_guard lock(mutex_);
+        if (auto it = nodes_.find(p); it != nodes_.end()) {
+            n = it->second;
+        }
     }
     bool is_directory = m == storage::open_mode::directory;
     return std::unique_ptr<storage::file>(

@@ -22,6 +22,7 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
     lo.sync = opts.flusher;
     lo.fs = opts.fs;
     lo.time = opts.time;
+    lo.files = opts.files;
     SLUICE_TRY(auto log, storage::partition_log::open(std::move(lo)));
     SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts.dir));
     if (epochs.empty()) {

@@ -40,6 +40,7 @@ result<void> replica_manager::add_topic(const std::string& topic, int32_t count,
         o.flusher = &flusher_;
         o.fs = config_.fs;
         o.time = config_.time;
+        o.files = config_.files;
         o.create = create;
         auto strand = boost::asio::make_strand(io_);
         auto opened = partition::open(strand, o);

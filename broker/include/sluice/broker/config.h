@@ -89,6 +89,11 @@ struct broker_config {
     int32_t fetch_max_bytes = 57671680;
     // Sluice's choice (Kafka's default is unlimited).
     int32_t max_connections = 1000;
+    // Sluice-specific: partitions this broker holds at most. With log_open_files_max and
+    // max_connections it bounds the files the broker holds open (docs/broker.md, "Limits").
+    int32_t max_partitions = 10000;
+    // Sluice-specific: sealed segment files open at once (storage::file_cache).
+    int32_t log_open_files_max = 1000;
     // -1: never close idle connections.
     int64_t connections_max_idle_ms = 600000;
     // Sluice-specific: frames read ahead of the one being handled, per connection.

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -32,6 +33,12 @@ class flusher {
     // Fsyncs `files`, then calls `done` with the first error of any of them (or success).
     void submit(std::vector<std::shared_ptr<file>> files, completion done);
 
+    // As submit(), but the files are named: each is opened with `fs` only for its fsync, so a
+    // queue of many requests holds no file descriptors. `directory`, if not empty, is synced
+    // (file_system::sync_directory) after them. `fs` must outlive the request.
+    void submit_paths(file_system& fs, std::vector<std::filesystem::path> files,
+                      std::filesystem::path directory, completion done);
+
     // Number of fsync rounds run so far (each round syncs each distinct file once).
     uint64_t rounds() const;
 
@@ -39,6 +46,10 @@ class flusher {
     struct request {
         std::vector<std::shared_ptr<file>> files;
         completion done;
+        // submit_paths: files opened for their fsync only, and a directory.
+        file_system* fs = nullptr;
+        std::vector<std::filesystem::path> paths;
+        std::filesystem::path directory;
     };
 
     void run();

@@ -25,6 +25,7 @@
 #include "sluice/protocol/record_batch.h"
 #include "sluice/protocol/result.h"
 #include "sluice/storage/clock.h"
+#include "sluice/storage/file_cache.h"
 #include "sluice/storage/file_system.h"
 #include "sluice/storage/flusher.h"
 #include "sluice/storage/log_config.h"
@@ -40,6 +41,9 @@ struct log_options {
     clock* time = &system_clock();
     // Required when config.flush is flush_mode::fsync; shared by many logs.
     flusher* sync = nullptr;
+    // Open files of sealed segments, shared by many logs; null keeps every segment's file open
+    // for as long as the log is.
+    file_cache* files = nullptr;
 };
 
 // What open() found and did, for logs and tests.
@@ -110,9 +114,10 @@ class partition_log {
     bool failed() const { return failed_->load(); }
 
     // Seals the active segment (writes its indexes) and starts a new one at end_offset().
-    // A no-op on an empty active segment. With a flusher, the sealed segment is fsynced on the
-    // flusher's thread, and a later roll moves the recovery point up to it, so a crash rescans
-    // no more than the segments since the roll before last.
+    // A no-op on an empty active segment. With a flusher, sealed segments are fsynced on the
+    // flusher's thread (by name, one request per log at a time, so no file stays open for it),
+    // and a later roll moves the recovery point up to the newest one known durable, so a crash
+    // rescans only the segments sealed since.
     result<void> roll();
 
     // Deletes whole segments from the front while the log exceeds retention.bytes, or while the
@@ -152,6 +157,10 @@ class partition_log {
         std::optional<batch_header> header;
     };
     result<located> locate(const segment& seg, offset_t target);
+    // The segment's open file: its own, or the file cache's (opened on demand).
+    result<std::shared_ptr<file>> file_of(const segment& seg);
+    // Hands a sealed segment's file to the file cache, if there is one.
+    void release_file(segment& seg);
     segment& active() { return *segments_.back(); }
 
     log_options opts_;
@@ -175,8 +184,14 @@ class partition_log {
         std::mutex mutex;
         uint64_t generation = 0;
         offset_t end = offset_t::min();
+        bool in_flight = false;  // one request per log at a time; later rolls wait in pending_
+        bool failed = false;     // a sealed segment's fsync failed: never vouch past it
     };
     std::shared_ptr<sealed_durability> sealed_ = std::make_shared<sealed_durability>();
+    // Sealed segments not yet handed to the flusher (owner thread only), and the end of the
+    // newest of them.
+    std::vector<std::filesystem::path> pending_sealed_;
+    offset_t pending_sealed_end_ = offset_t::min();
 };
 
 }  // namespace sluice::storage

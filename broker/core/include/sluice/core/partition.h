@@ -38,6 +38,7 @@ class partition : public std::enable_shared_from_this<partition> {
         storage::flusher* flusher = nullptr;  // shared; used in fsync mode
         storage::file_system* fs = &storage::posix_file_system();
         storage::clock* time = &storage::system_clock();
+        storage::file_cache* files = nullptr;
         bool create = false;  // a new partition: start at epoch 0
     };
 

@@ -33,6 +33,7 @@
 #include "sluice/core/partition.h"
 #include "sluice/core/produce.h"
 #include "sluice/storage/clock.h"
+#include "sluice/storage/file_cache.h"
 #include "sluice/storage/file_system.h"
 #include "sluice/storage/flusher.h"
 
@@ -46,6 +47,8 @@ struct replica_manager_config {
     // fault-injecting or simulated ones.
     storage::file_system* fs = &storage::posix_file_system();
     storage::clock* time = &storage::system_clock();
+    // Open files of sealed segments, shared by every partition; null keeps them all open.
+    storage::file_cache* files = nullptr;
 };
 
 struct partition_image {
