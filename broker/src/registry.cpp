@@ -3,7 +3,6 @@
 #include <set>
 
 #include <fmt/format.h>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/strand.hpp>
 
 #include "sluice/core/logging.h"
@@ -93,12 +92,17 @@ awaitable<std::vector<topic_result>> topic_registry::do_create(
                  fmt::format("topic '{}' appears more than once in the request", req.name)});
             continue;
         }
-        out.push_back(create_one(req, validate_only));
+        bool undo = false;
+        out.push_back(create_one(req, validate_only, undo));
+        if (undo) {
+            co_await replicas_.remove_topic(req.name);
+        }
     }
     co_return out;
 }
 
-topic_result topic_registry::create_one(const create_topic_request& req, bool validate_only) {
+topic_result topic_registry::create_one(const create_topic_request& req, bool validate_only,
+                                        bool& undo) {
     topic_result res{req.name, errc::none, ""};
     auto fail = [&](errc e, std::string message) {
         res.error = e;
@@ -160,9 +164,7 @@ topic_result topic_registry::create_one(const create_topic_request& req, bool va
     // The topic record is the commit point: without it the directories are orphans.
     if (auto w = write_topic_record(*replicas_.config().fs, config_.log_dir, rec); !w) {
         logging::error("creating topic {}: writing its record: {}", req.name, w.error().message());
-        // Removing the partitions suspends; the next start removes orphans anyway, so the
-        // removal is started here and not awaited.
-        boost::asio::co_spawn(admin_, replicas_.remove_topic(req.name), boost::asio::detached);
+        undo = true;  // the caller removes the partitions (that suspends), under the admin lock
         return fail(errc::kafka_storage_error,
                     fmt::format("cannot write the topic record: {}", w.error().message()));
     }
@@ -200,8 +202,7 @@ awaitable<std::vector<topic_result>> topic_registry::do_delete(std::vector<std::
             continue;
         }
         topics_.erase(it);
-        std::string doomed = name;  // a named local, not a temporary, in co_await (async.h)
-        co_await replicas_.remove_topic(std::move(doomed));
+        co_await replicas_.remove_topic(name);
         logging::info("deleted topic {}", name);
         out.push_back({name, errc::none, ""});
     }

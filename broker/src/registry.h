@@ -51,7 +51,9 @@ class topic_registry final : public topic_admin {
                                                    bool validate_only);
     awaitable<std::vector<topic_result>> do_delete(std::vector<std::string> names);
     awaitable<void> do_close_all();
-    topic_result create_one(const create_topic_request& req, bool validate_only);
+    // Validates and creates one topic; sets `undo` when partitions were created but the topic
+    // record could not be written, so the caller must remove them.
+    topic_result create_one(const create_topic_request& req, bool validate_only, bool& undo);
 
     const broker_config& config_;
     replica_manager& replicas_;

@@ -44,6 +44,9 @@ std::error_code sync_named(file_system& fs, const std::vector<std::filesystem::p
                            const std::filesystem::path& directory) {
     for (const auto& p : paths) {
         auto f = fs.open(p, open_mode::read_only);
+        if (!f && f.error() == std::errc::no_such_file_or_directory) {
+            continue;  // removed meanwhile (retention, truncation): nothing of it is kept
+        }
         if (!f) {
             return f.error();
         }

@@ -89,8 +89,7 @@ result<void> partition_log::roll() {
     }
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
     const offset_t sealed_end = end_offset();
-    pending_sealed_.push_back(segment_log_path(opts_.dir, active().base_offset));
-    pending_sealed_end_ = sealed_end;
+    pending_sealed_.push_back({segment_log_path(opts_.dir, active().base_offset), sealed_end});
     SLUICE_TRY(add_segment(sealed_end));
     release_file(**std::prev(segments_.end(), 2));
     if (opts_.sync == nullptr) {
@@ -106,9 +105,13 @@ result<void> partition_log::roll() {
         sealed_->in_flight = true;
         generation = sealed_->generation;
     }
+    std::vector<std::filesystem::path> paths;
+    for (const auto& p : pending_sealed_) {
+        paths.push_back(p.path);
+    }
     opts_.sync->submit_paths(
-        *opts_.fs, std::move(pending_sealed_), opts_.dir,
-        [state = sealed_, generation, end = pending_sealed_end_](std::error_code ec) {
+        *opts_.fs, std::move(paths), opts_.dir,
+        [state = sealed_, generation, end = pending_sealed_.back().end](std::error_code ec) {
             std::lock_guard lock(state->mutex);
             state->in_flight = false;
             state->failed = state->failed || bool(ec);
@@ -370,9 +373,9 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
         ++sealed_->generation;
         sealed_->end = std::min(sealed_->end, offset);
     }
-    pending_sealed_.clear();
-    pending_sealed_end_ = offset_t::min();
+
     if (offset <= start_offset()) {
+        forget_sealed_past(offset);
         if (recovery_point_ > offset) {
             SLUICE_TRY(write_recovery_point(offset));
         }
@@ -389,6 +392,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     const uint64_t pos = at.position;
     // The boundary of the batch holding `offset`.
     const offset_t new_end = at.header ? at.header->base_offset : seg.next_offset;
+    forget_sealed_past(new_end);
     // Lower the recovery point first, so a crash mid-way never vouches for cut data.
     if (recovery_point_ > new_end) {
         SLUICE_TRY(write_recovery_point(new_end));
@@ -424,6 +428,16 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     SLUICE_TRY(sync_or_fail(*dir_handle_));
     dir_unsynced_ = false;
     return end_offset();
+}
+
+void partition_log::forget_sealed_past(offset_t end) {
+    {
+        std::lock_guard lock(sealed_->mutex);
+        sealed_->end = std::min(sealed_->end, end);
+    }
+    // Segments wholly below the cut stay sealed and still need their fsync; the others are
+    // being cut or removed.
+    std::erase_if(pending_sealed_, [end](const sealed_segment& p) { return p.end > end; });
 }
 
 result<void> partition_log::sync_or_fail(file& f) {

@@ -316,3 +316,37 @@ TEST_CASE("the cluster tries every bootstrap server in turn") {
     }
     io.join();
 }
+
+TEST_CASE("a request's timeout counts from its write, not while it waits in the client") {
+    // Requests queued before the connection is open wait for it; the time they wait is the
+    // client's own and does not count against request.timeout.ms.
+    scripted_peer peer([](const fbs::Envelope& env, int i) {
+        return scripted_peer::reply{metadata_answer_to(env, 100 + i, env.correlation_id())};
+    });
+    client_side c(peer.port());
+    std::mutex m;
+    std::condition_variable cv;
+    std::vector<result<response>> done;
+    c.io.call([&] {
+        for (int i = 0; i < 3; ++i) {
+            request r;
+            r.correlation_id = c.conn->next_correlation_id();
+            r.frame = encode_metadata(r.correlation_id, "test", metadata_request{});
+            r.timeout = 200ms;
+            r.on_done = [&](result<response> res) {
+                std::lock_guard lk(m);
+                done.push_back(std::move(res));
+                cv.notify_all();
+            };
+            c.conn->send(std::move(r));
+        }
+    });
+    std::this_thread::sleep_for(400ms);  // longer than the timeout, before anything is written
+    REQUIRE_FALSE(c.connect());
+    std::unique_lock lk(m);
+    cv.wait_for(lk, 10s, [&] { return done.size() == 3; });
+    REQUIRE(done.size() == 3);
+    for (auto& d : done) {
+        CHECK(d.has_value());
+    }
+}

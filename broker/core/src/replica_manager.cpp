@@ -7,6 +7,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include "sluice/core/logging.h"
+#include "sluice/storage/errors.h"
 
 namespace sluice::broker {
 
@@ -44,7 +45,9 @@ result<void> replica_manager::add_topic(const std::string& topic, int32_t count,
         o.create = create;
         auto strand = boost::asio::make_strand(io_);
         auto opened = partition::open(strand, o);
-        if (!opened && !create) {
+        if (!opened && !create &&
+            (opened.error().category() == storage::storage_category() ||
+             opened.error() == std::errc::io_error)) {
             // An existing partition that cannot open stays offline; the others are served.
             parts.push_back(partition::offline(strand, std::move(o), opened.error()));
             continue;
@@ -68,7 +71,7 @@ result<void> replica_manager::add_topic(const std::string& topic, int32_t count,
     return success();
 }
 
-awaitable<void> replica_manager::remove_topic(std::string topic) {
+awaitable<void> replica_manager::remove_topic(std::string_view topic) {
     std::vector<std::shared_ptr<partition>> parts;
     {
         std::lock_guard lock(change_mutex_);
@@ -102,7 +105,7 @@ namespace {
 // One partition of a produce, shared between the request's coroutine and the partition's strand.
 // The strand writes the fields, then publishes them with `appended` or `acked` (release); the
 // coroutine reads a field only after seeing its flag (acquire), so a deadline that passes while
-// the strand still works is safe.
+// an acknowledgement is still awaited is safe.
 struct produce_slot {
     errc append_error = errc::none;
     std::string message;
@@ -113,13 +116,10 @@ struct produce_slot {
     std::atomic<bool> acked{false};  // the acknowledgement wait ended
 };
 
-// Shared with the partitions' strands, which may outlive the request after a timeout.
-struct produce_state {
-    produce_state(size_t n, executor owner)
-        : slots(n), event(std::make_shared<async_event>(std::move(owner))) {}
-    std::vector<produce_slot> slots;
-    // One per partition still appending or awaiting its acknowledgement, plus one held by the
-    // coroutine until every append is posted, so the event cannot fire early.
+// Counts down to zero and then sets its event; starts at one, the coroutine's own share, so that
+// it cannot fire before the coroutine has posted everything it counts.
+struct latch {
+    explicit latch(executor owner) : event(std::make_shared<async_event>(std::move(owner))) {}
     std::atomic<size_t> pending{1};
     std::shared_ptr<async_event> event;
 
@@ -130,13 +130,25 @@ struct produce_state {
     }
 };
 
+// Shared with the partitions' strands, which may outlive the request after a timeout.
+struct produce_state {
+    produce_state(size_t n, const executor& owner) : slots(n), appends(owner), acks(owner) {}
+    std::vector<produce_slot> slots;
+    // Appends still to run. The request always waits for these, whatever its deadline: an
+    // append writes into the request's buffer, which must outlive it.
+    latch appends;
+    // Acknowledgements still awaited; the deadline bounds this wait only.
+    latch acks;
+};
+
 }  // namespace
 
 awaitable<std::vector<produce_result>> replica_manager::produce(produce_request& req) {
     const size_t n = req.partitions.size();
     std::vector<produce_result> out(n);
     auto image = snapshot();
-    auto st = std::make_shared<produce_state>(n, co_await boost::asio::this_coro::executor);
+    const executor self = co_await boost::asio::this_coro::executor;
+    auto st = std::make_shared<produce_state>(n, self);
     const required_acks acks = req.acks;
 
     // Fan out: every append is posted to its partition's strand before this coroutine first
@@ -156,7 +168,7 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
             continue;
         }
         std::shared_ptr<partition> part = found->shared_from_this();
-        st->pending.fetch_add(1, std::memory_order_relaxed);
+        st->appends.pending.fetch_add(1, std::memory_order_relaxed);
         posted[i] = true;
         boost::asio::post(part->strand(), [st, i, part, batches = in.batches, acks] {
             produce_slot& s = st->slots[i];
@@ -166,20 +178,27 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
             s.base_offset = o.base_offset;
             s.log_start = o.log_start;
             s.appended.store(true, std::memory_order_release);
-            if (o.error != errc::none || acks == required_acks::none) {
-                st->count_down();
-                return;
+            if (o.error == errc::none && acks != required_acks::none) {
+                st->acks.pending.fetch_add(1, std::memory_order_relaxed);
+                part->wait_for_hw(o.last_offset + 1, [st, i](errc e) {
+                    st->slots[i].ack_error = e;
+                    st->slots[i].acked.store(true, std::memory_order_release);
+                    st->acks.count_down();
+                });
             }
-            part->wait_for_hw(o.last_offset + 1, [st, i](errc e) {
-                st->slots[i].ack_error = e;
-                st->slots[i].acked.store(true, std::memory_order_release);
-                st->count_down();
-            });
+            // After the acknowledgement is counted, so the coroutine that wakes on `appends`
+            // sees every acknowledgement it must wait for.
+            st->appends.count_down();
         });
     }
-    st->count_down();  // the coroutine's own share
-    co_await st->event->wait_until(req.deadline);
-    st->event->finish();
+    st->appends.count_down();  // the coroutine's own share
+    co_await st->appends.event->wait_until(steady_clock::time_point::max());
+    st->appends.event->finish();
+    st->acks.count_down();
+    if (!req.cancel || req.cancel->add(st->acks.event)) {
+        co_await st->acks.event->wait_until(req.deadline);
+    }
+    st->acks.event->finish();
 
     for (size_t i = 0; i < n; ++i) {
         if (!posted[i]) {
@@ -187,11 +206,7 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
         }
         produce_slot& s = st->slots[i];
         produce_result& r = out[i];
-        if (!s.appended.load(std::memory_order_acquire)) {
-            r.error = errc::request_timed_out;
-            r.message = "the append did not run before the request's timeout";
-            continue;
-        }
+        (void)s.appended.load(std::memory_order_acquire);  // every append ran (see above)
         if (s.append_error != errc::none) {
             r.error = s.append_error;
             r.message = s.message;
@@ -240,7 +255,8 @@ awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) 
 
     size_t total = 0;
     for (;;) {
-        const bool may_wait = req.min_bytes > 0 && steady_clock::now() < req.deadline;
+        const bool may_wait = req.min_bytes > 0 && steady_clock::now() < req.deadline &&
+                              !(req.cancel && req.cancel->cancelled());
         auto waiter = may_wait ? std::make_shared<async_event>(self) : nullptr;
         bool failed = false;
         for (size_t k = 0; k < n; ++k) {
@@ -289,10 +305,14 @@ awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) 
             }
             break;
         }
+        if (req.cancel && !req.cancel->add(waiter)) {
+            waiter->finish();
+            break;  // nobody waits for the answer any more
+        }
         const bool woken = co_await waiter->wait_until(req.deadline);
         waiter->finish();
-        if (!woken) {
-            break;  // the deadline passed
+        if (!woken || (req.cancel && req.cancel->cancelled())) {
+            break;  // the deadline passed, or nobody waits for the answer any more
         }
     }
     co_return out;

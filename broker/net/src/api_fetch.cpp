@@ -12,7 +12,10 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
     fetch_request fr;
     fr.max_bytes = size_t(std::max<int32_t>(f->max_bytes(), 0));
     fr.min_bytes = size_t(std::max<int32_t>(f->min_bytes(), 0));
-    fr.deadline = req.received + std::chrono::milliseconds(std::max<int32_t>(f->max_wait_ms(), 0));
+    fr.deadline =
+        req.received +
+        std::min(std::chrono::milliseconds(std::max<int32_t>(f->max_wait_ms(), 0)), fetch_wait_max);
+    fr.cancel = ctx.cancel;
     // Followers (replica_id >= 0) come with replication; every reader is a consumer today.
     fr.bound = fetch_bound::high_watermark;
     fr.rotation = ctx.fetch_rotation++;

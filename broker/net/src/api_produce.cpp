@@ -22,6 +22,7 @@ awaitable<handler_result> handle_produce(request_context& ctx, request& req) {
               : acks == api::acks_leader ? required_acks::leader
                                          : required_acks::all;
     pr.deadline = req.received + std::chrono::milliseconds(std::max<int32_t>(p->timeout_ms(), 0));
+    pr.cancel = ctx.cancel;
     // Which topic of the request each entry came from, to group the response the same way.
     std::vector<size_t> topic_of;
     std::vector<std::string_view> topic_names;
@@ -47,6 +48,9 @@ awaitable<handler_result> handle_produce(request_context& ctx, request& req) {
                     e.error = errc::corrupt_message;
                     e.message = "records lie outside the frame's data section";
                     continue;
+                }
+                if (records.value().empty()) {
+                    continue;  // no batches: the partition answers INVALID_RECORD
                 }
                 // The same bytes, writable: the request owns its buffer.
                 auto offset = size_t(records.value().data() - req.data.data());

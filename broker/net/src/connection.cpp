@@ -137,6 +137,7 @@ void connection::close(std::string_view why, bool warn) {
     if (budget_wait_) {
         budget_wait_->set();
     }
+    cancel_->cancel();
 }
 
 awaitable<bool> connection::reserve(size_t n) {
@@ -228,6 +229,16 @@ awaitable<void> connection::read_loop() {
             if (!co_await reserve(total)) {
                 break;
             }
+            // Gives the reservation back if anything below throws before the request owns it.
+            struct hold {
+                memory_budget& budget;
+                size_t bytes;
+                ~hold() {
+                    if (bytes > 0) {
+                        budget.release(bytes);
+                    }
+                }
+            } held{ctx_.budget, total};
             frame_buffer buf = take_buffer(total);
             buf.size = total;
             const size_t have = std::min(staged(), total);
@@ -238,7 +249,6 @@ awaitable<void> connection::read_loop() {
                 co_await asio::async_read(socket_, asio::buffer(buf.data() + have, total - have),
                                           asio::redirect_error(asio::use_awaitable, ec));
                 if (ec) {
-                    ctx_.budget.release(total);
                     if (!closed_ && !draining_) {
                         logging::debug("connection from {}: closed in the middle of a frame: {}",
                                        peer_, ec.message());
@@ -251,10 +261,10 @@ awaitable<void> connection::read_loop() {
             r->req.received = steady_clock::now();
             r->charged = total;
             if (auto bad = codec_.decode(r->req); std::holds_alternative<std::string>(bad)) {
-                ctx_.budget.release(total);
                 close(std::get<std::string>(bad), true);
                 break;
             }
+            held.bytes = 0;  // the request holds it now (in_flight::charged)
             in_flight_bytes_ += total;
             in_flight_.push_back(r);
             last_active_ = r->req.received;
@@ -272,7 +282,7 @@ awaitable<void> connection::read_loop() {
 
 awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
     try {
-        request_context rc{ctx_, strand_, peer_, fetch_rotation_};
+        request_context rc{ctx_, strand_, peer_, fetch_rotation_, cancel_};
         r->result = co_await codec_.handle(rc, r->req);
     } catch (const std::exception& e) {
         logging::error("connection from {}: handling a request: {}", peer_, e.what());
@@ -283,6 +293,8 @@ awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
         const size_t bytes = r->result.reply->writer.size_bytes();
         ctx_.budget.charge(bytes);
         r->charged += bytes;
+        r->response_bytes = bytes;
+        in_flight_bytes_ += bytes;
     }
     r->done = true;
     writer_wake_.cancel();
@@ -338,7 +350,7 @@ awaitable<void> connection::write_loop() {
             ctx_.budget.release(r->charged);
             r->result.reply.reset();
             last_active_ = steady_clock::now();
-            in_flight_bytes_ -= r->req.buffer.size;
+            in_flight_bytes_ -= r->req.buffer.size + r->response_bytes;
             recycle(std::move(r->req.buffer));
             reader_wake_.cancel();
             if (!r->result.close_reason.empty()) {
@@ -372,8 +384,9 @@ awaitable<void> connection::idle_loop() {
                 "(connections.max.idle.ms)",
                 peer_, idle_ms);
             close("write stalled", false);
-        } else if (!writing_ && !in_flight_.empty()) {
-            deadline = now + idle;  // a long poll or a slow append is not idleness
+        } else if (!writing_ && (!in_flight_.empty() || budget_wait_)) {
+            // A long poll, a slow append or a wait for the memory budget is not idleness.
+            deadline = now + idle;
         } else if (now >= last_active_ + idle) {
             logging::info("closing connection from {}: idle for {} ms (connections.max.idle.ms)",
                           peer_, idle_ms);

@@ -159,6 +159,9 @@ class partition_log {
     result<located> locate(const segment& seg, offset_t target);
     // The segment's open file: its own, or the file cache's (opened on demand).
     result<std::shared_ptr<file>> file_of(const segment& seg);
+    // After a truncation to `end`: no fsync may vouch past it, and pending sealed segments that
+    // reach past it are dropped (those wholly below it keep waiting for their fsync).
+    void forget_sealed_past(offset_t end);
     // Hands a sealed segment's file to the file cache, if there is one.
     void release_file(segment& seg);
     segment& active() { return *segments_.back(); }
@@ -188,10 +191,12 @@ class partition_log {
         bool failed = false;     // a sealed segment's fsync failed: never vouch past it
     };
     std::shared_ptr<sealed_durability> sealed_ = std::make_shared<sealed_durability>();
-    // Sealed segments not yet handed to the flusher (owner thread only), and the end of the
-    // newest of them.
-    std::vector<std::filesystem::path> pending_sealed_;
-    offset_t pending_sealed_end_ = offset_t::min();
+    // Sealed segments not yet handed to the flusher (owner thread only), oldest first.
+    struct sealed_segment {
+        std::filesystem::path path;
+        offset_t end;  // one past its last record
+    };
+    std::vector<sealed_segment> pending_sealed_;
 };
 
 }  // namespace sluice::storage

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -95,6 +97,46 @@ class async_event final : public wakeup, public std::enable_shared_from_this<asy
     boost::asio::steady_timer timer_;  // touched on owner_ only
     std::atomic<bool> set_{false};
     std::atomic<bool> finished_{false};
+};
+
+// Lets the owner of requests (a connection) end their waits early when it closes: a long poll or
+// an acknowledgement wait registers its event here and stops waiting once cancel() was called.
+// Thread-safe.
+class cancel_token {
+  public:
+    // Any thread. Wakes every registered event; later add() calls refuse.
+    void cancel() {
+        std::vector<std::weak_ptr<async_event>> events;
+        {
+            std::lock_guard lock(mutex_);
+            cancelled_ = true;
+            events.swap(events_);
+        }
+        for (auto& w : events) {
+            if (auto e = w.lock()) {
+                e->set();
+            }
+        }
+    }
+    bool cancelled() const {
+        std::lock_guard lock(mutex_);
+        return cancelled_;
+    }
+    // Registers `e` to be set by cancel(); false (and `e` untouched) if already cancelled.
+    bool add(const std::shared_ptr<async_event>& e) {
+        std::lock_guard lock(mutex_);
+        if (cancelled_) {
+            return false;
+        }
+        std::erase_if(events_, [](const std::weak_ptr<async_event>& w) { return w.expired(); });
+        events_.push_back(e);
+        return true;
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    bool cancelled_ = false;
+    std::vector<std::weak_ptr<async_event>> events_;
 };
 
 // A mutex for coroutines that all run on one strand: lock() suspends instead of blocking the

@@ -14,9 +14,11 @@
 
 #include <chrono>
 #include <cstddef>
+#include <memory>
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/async.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/types.h"
 
@@ -44,6 +46,8 @@ struct fetch_request {
     std::chrono::steady_clock::time_point deadline;
     fetch_bound bound = fetch_bound::high_watermark;
     size_t rotation = 0;
+    // Set when whoever waits for the answer is gone: the long poll ends at once.
+    std::shared_ptr<cancel_token> cancel;
 };
 
 struct fetch_result {

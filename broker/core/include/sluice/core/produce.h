@@ -4,11 +4,13 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "sluice/core/async.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/types.h"
 
@@ -37,6 +39,9 @@ struct produce_request {
     // When the request arrived plus its timeout: the acknowledgement wait ends here.
     std::chrono::steady_clock::time_point deadline;
     std::vector<produce_partition> partitions;
+    // Set when whoever waits for the answer is gone: the acknowledgement wait ends at once (the
+    // appends themselves always complete before produce returns).
+    std::shared_ptr<cancel_token> cancel;
 };
 
 struct produce_result {

@@ -31,6 +31,8 @@
 #include "sluice/core/async.h"
 #include "sluice/core/fetch.h"
 #include "sluice/core/partition.h"
+#include "sluice/core/partition_image.h"
+#include "sluice/core/partition_service.h"
 #include "sluice/core/produce.h"
 #include "sluice/storage/clock.h"
 #include "sluice/storage/file_cache.h"
@@ -51,25 +53,7 @@ struct replica_manager_config {
     storage::file_cache* files = nullptr;
 };
 
-struct partition_image {
-    uint64_t version = 0;
-    // Index = partition id.
-    std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> topics;
-
-    const std::vector<std::shared_ptr<partition>>* find(std::string_view topic) const {
-        auto it = topics.find(topic);
-        return it == topics.end() ? nullptr : &it->second;
-    }
-    partition* find(std::string_view topic, partition_id_t p) const {
-        const auto* parts = find(topic);
-        if (parts == nullptr || p.value() < 0 || size_t(p.value()) >= parts->size()) {
-            return nullptr;
-        }
-        return (*parts)[size_t(p.value())].get();
-    }
-};
-
-class replica_manager {
+class replica_manager final : public partition_service {
   public:
     replica_manager(boost::asio::io_context& io, replica_manager_config config,
                     storage::flusher& flusher);
@@ -77,39 +61,32 @@ class replica_manager {
     const replica_manager_config& config() const { return config_; }
 
     // Any thread.
-    std::shared_ptr<const partition_image> snapshot() const { return image_.load(); }
+    std::shared_ptr<const partition_image> snapshot() const override { return image_.load(); }
     uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
     // ---- Changes, from the metadata source, one at a time ----
 
     // Opens (recovering, or creating empty when `create`) partitions 0..count-1 of `topic` and
-    // publishes them. An existing partition whose log cannot be opened is published offline
-    // (partition::offline). A new one that cannot be created fails the call: nothing is
-    // published and what was created is removed.
+    // publishes them. An existing partition whose log is damaged (a storage_errc, or EIO) is
+    // published offline (partition::offline); any other failure (EMFILE, ENOMEM, a new partition
+    // that cannot be created) fails the call: nothing is published, and what was created is
+    // removed.
     result<void> add_topic(const std::string& topic, int32_t count, const topic_settings& settings,
                            bool create);
     // Unpublishes the topic's partitions, then closes each on its strand and removes its
     // directory.
-    awaitable<void> remove_topic(std::string topic);
+    awaitable<void> remove_topic(std::string_view topic);
     // Shutdown: closes every partition log on its strand (flush and checkpoint, so the next
     // start scans nothing); waiters are told NOT_LEADER_OR_FOLLOWER.
     awaitable<void> close_all();
 
-    // ---- Requests ----
+    // ---- Requests (partition_service.h) ----
 
-    // Appends each partition's batches and waits for the acknowledgement `req.acks` asks for,
-    // until `req.deadline`. One result per entry of req.partitions, in order. With acks=0 the
-    // results say only whether each append was accepted.
-    awaitable<std::vector<produce_result>> produce(produce_request& req);
-
-    // Reads each partition (see fetch.h for the limits), waiting for min_bytes until the
-    // deadline. One result per entry of req.partitions, in order.
-    awaitable<std::vector<fetch_result>> fetch(fetch_request& req);
-
-    // ListOffsets for one partition: api::earliest_timestamp, api::latest_timestamp (the high
-    // watermark) or the first record at or after a timestamp.
+    awaitable<std::vector<produce_result>> produce(produce_request& req) override;
+    awaitable<std::vector<fetch_result>> fetch(fetch_request& req) override;
     awaitable<partition::offset_outcome> list_offset(std::string_view topic,
-                                                     partition_id_t partition, int64_t timestamp);
+                                                     partition_id_t partition,
+                                                     int64_t timestamp) override;
 
   private:
     void publish(std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> t);

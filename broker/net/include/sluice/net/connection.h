@@ -74,7 +74,8 @@ class connection : public std::enable_shared_from_this<connection> {
         request req;
         handler_result result;
         bool done = false;
-        size_t charged = 0;  // bytes held in the broker's memory budget for it
+        size_t charged = 0;         // bytes held in the broker's memory budget for it
+        size_t response_bytes = 0;  // counted in in_flight_bytes_ too
     };
 
     awaitable<void> read_loop();
@@ -109,7 +110,8 @@ class connection : public std::enable_shared_from_this<connection> {
     size_t stage_begin_ = 0;
     size_t stage_end_ = 0;
 
-    // Requests in arrival order, from their start to their response's write.
+    // Requests in arrival order, from their start to their response's write, and the bytes of
+    // their frames and built responses (queued.max.request.bytes.per.connection).
     std::deque<std::shared_ptr<in_flight>> in_flight_;
     size_t in_flight_bytes_ = 0;
     std::vector<frame_buffer> spare_;  // recycled frame buffers
@@ -125,6 +127,8 @@ class connection : public std::enable_shared_from_this<connection> {
     bool closed_ = false;
     bool slot_released_ = false;
     std::shared_ptr<async_event> budget_wait_;  // set while the reader waits for the budget
+    // Cancelled at close: the requests still running stop waiting (long polls, acknowledgements).
+    std::shared_ptr<cancel_token> cancel_ = std::make_shared<cancel_token>();
 
     std::vector<boost::asio::const_buffer> gather_;  // reused for each response
 };

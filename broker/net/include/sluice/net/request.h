@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "sluice/core/async.h"
-#include "sluice/core/replica_manager.h"
+#include "sluice/core/partition_service.h"
 #include "sluice/core/topic_admin.h"
 #include "sluice/net/memory_budget.h"
 #include "sluice/protocol/frame.h"
@@ -71,11 +71,11 @@ struct net_config {
 
 // State shared by every connection; lives as long as the server.
 struct broker_context {
-    broker_context(net_config c, replica_manager& r, topic_admin& a)
+    broker_context(net_config c, partition_service& r, topic_admin& a)
         : config(c), replicas(r), admin(a), budget(c.broker_queued_bytes_max) {}
 
     net_config config;
-    replica_manager& replicas;
+    partition_service& replicas;
     topic_admin& admin;
     memory_budget budget;
     std::string advertised_host;
@@ -85,14 +85,20 @@ struct broker_context {
 };
 
 // What a handler gets besides the request: the broker, the connection's executor (its strand;
-// handlers run there), the peer's address for logs, and the connection's fetch rotation (read
-// order fairness, fetch.h), which the fetch handler advances.
+// handlers run there), the peer's address for logs, the connection's fetch rotation (read order
+// fairness, fetch.h), which the fetch handler advances, and its cancel token.
 struct request_context {
     broker_context& broker;
     executor conn;
     const std::string& peer;
     size_t& fetch_rotation;
+    // Cancelled when the connection closes: long polls and acknowledgement waits end at once.
+    const std::shared_ptr<cancel_token>& cancel;
 };
+
+// The longest a fetch long-polls, whatever its max_wait_ms asks: a request holds its memory
+// (queued.max.request.bytes) until answered.
+inline constexpr std::chrono::milliseconds fetch_wait_max{30000};
 
 // Dispatches on the API key and version (docs/protocol.md): unknown API or version ->
 // ErrorResponse UNSUPPORTED_VERSION; a body that does not match the key -> INVALID_REQUEST.
