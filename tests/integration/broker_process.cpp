@@ -3,7 +3,10 @@
 #include <cerrno>
 #include <charconv>
 #include <csignal>
+#include <filesystem>
 #include <fstream>
+#include <string>
+#include <thread>
 
 #include <unistd.h>
 
@@ -198,7 +201,30 @@ result<exit_status> broker_process::kill() {
 }
 
 bool broker_process::pause() {
-    return running() && child_->send_signal(SIGSTOP);
+    if (!running() || !child_->send_signal(SIGSTOP)) {
+        return false;
+    }
+    // kill() only queues the signal: the broker may run on a little, under load long enough to
+    // answer a request sent "after" the pause. Wait until every thread has stopped: each one's
+    // state in /proc/<pid>/task/<tid>/stat (the field after the parenthesised name) is 'T'.
+    const std::filesystem::path tasks = "/proc/" + std::to_string(child_->pid()) + "/task";
+    for (int i = 0; i < 5000; ++i) {
+        bool all_stopped = true;
+        std::error_code ec;
+        for (const auto& t : std::filesystem::directory_iterator(tasks, ec)) {
+            std::ifstream in(t.path() / "stat");
+            std::string line;
+            std::getline(in, line);
+            const auto close = line.rfind(')');
+            all_stopped = all_stopped && close != std::string::npos && close + 2 < line.size() &&
+                          line[close + 2] == 'T';
+        }
+        if (!ec && all_stopped) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
 }
 bool broker_process::resume() {
     return running() && child_->send_signal(SIGCONT);

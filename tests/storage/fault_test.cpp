@@ -608,22 +608,31 @@ TEST_CASE("a roll moves the recovery point: a crash rescans only the newest segm
     flusher group;
     f.sync = &group;
     f.config.segment_bytes = 8 * 1024;
+    // The flusher completes requests in order: once an empty one completes, every earlier one
+    // (each roll's fsync of its sealed segments) has.
+    auto drain = [&group] {
+        std::promise<void> done;
+        group.submit({}, [&done](std::error_code) { done.set_value(); });
+        done.get_future().wait();
+    };
+    auto roll_once = [&f](partition_log& l) {
+        const size_t before = l.segment_count();
+        while (l.segment_count() == before) {
+            f.append(l);
+        }
+    };
     size_t segments = 0;
     {
         auto l = f.open();
-        // Each roll hands the sealed segment to the flusher; wait for it so that the next roll
-        // finds it durable and moves the recovery point.
         while (l->segment_count() < 12) {
-            const size_t before = l->segment_count();
             f.append(*l);
-            if (l->segment_count() != before) {
-                const uint64_t rounds = group.rounds();
-                for (int i = 0; i < 2000 && group.rounds() == rounds; ++i) {
-                    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-                }
-            }
         }
-        f.append_n(*l, 2);
+        // Rolls made while an fsync was under way left their segments pending: one more roll
+        // hands them over, and the roll after it finds them durable and moves the recovery point.
+        drain();
+        roll_once(*l);
+        drain();
+        roll_once(*l);
         segments = l->segment_count();
     }  // a crash
     auto l = f.open();
