@@ -8,15 +8,32 @@
 #       doctest binary registered with ctest
 #   sluice_flatbuffers(TARGET <library> SCHEMAS ...)
 #       generates <schema>_generated.h at build time into the build tree (never committed)
+#   sluice_fuzzer(NAME <n> SOURCES ... [DEPS ...])
+#       libFuzzer binary `fuzz_<n>` (SLUICE_FUZZ builds only; tests/fuzz/README.md)
 
 set(SLUICE_WARNINGS -Wall -Wextra -Werror -Wshadow -Wnon-virtual-dtor -Wno-missing-field-initializers)
 set(SLUICE_SANITIZER_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all)
+if(SLUICE_TSAN)
+    set(SLUICE_SANITIZE ON)
+    set(SLUICE_SANITIZER_FLAGS -fsanitize=thread -fno-omit-frame-pointer)
+    # GCC 12 warns that ThreadSanitizer does not model atomic_thread_fence, which Asio uses; the
+    # warning says nothing about this code, and warnings are errors.
+    list(APPEND SLUICE_WARNINGS -Wno-tsan)
+endif()
+# A fuzz build (clang) instruments every target for libFuzzer's coverage feedback and checks it
+# with ASan + UBSan; only sluice_fuzzer() binaries link libFuzzer itself (-fsanitize=fuzzer).
+set(SLUICE_FUZZ_FLAGS -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+    -fno-sanitize-recover=all)
 
 function(_sluice_common target)
     target_compile_options(${target} PRIVATE ${SLUICE_WARNINGS})
     if(SLUICE_SANITIZE)
         target_compile_options(${target} PRIVATE ${SLUICE_SANITIZER_FLAGS})
         target_link_options(${target} PRIVATE ${SLUICE_SANITIZER_FLAGS})
+    endif()
+    if(SLUICE_FUZZ)
+        target_compile_options(${target} PRIVATE ${SLUICE_FUZZ_FLAGS})
+        target_link_options(${target} PRIVATE -fsanitize=address,undefined)
     endif()
 endfunction()
 
@@ -51,6 +68,16 @@ function(sluice_test)
         set(ARG_TIMEOUT 300)
     endif()
     set_tests_properties(${ARG_NAME} PROPERTIES TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}")
+endfunction()
+
+function(sluice_fuzzer)
+    cmake_parse_arguments(ARG "" "NAME" "SOURCES;DEPS" ${ARGN})
+    set(target fuzz_${ARG_NAME})
+    add_executable(${target} ${ARG_SOURCES})
+    target_link_libraries(${target} PRIVATE ${ARG_DEPS})
+    _sluice_common(${target})
+    target_link_options(${target} PRIVATE -fsanitize=fuzzer)
+    set_property(GLOBAL APPEND PROPERTY SLUICE_FUZZERS ${target})
 endfunction()
 
 function(sluice_flatbuffers)

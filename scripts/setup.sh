@@ -7,6 +7,8 @@ packages=(
     build-essential cmake ninja-build clang-format ccache
     libboost-dev libboost-system-dev libfmt-dev
     flatbuffers-compiler libflatbuffers-dev doctest-dev
+    # The fuzz build: clang, libFuzzer and the sanitizer runtimes, llvm-symbolizer for reports.
+    clang-16 libclang-rt-16-dev llvm-16
 )
 
 missing=()

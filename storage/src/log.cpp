@@ -146,6 +146,9 @@ result<append_result> partition_log::write_batch(std::span<const std::byte> batc
     if (h.size_bytes() > opts_.config.segment_bytes) {
         return make_error_code(errc::record_list_too_large);
     }
+    if (!offsets_fit(h.base_offset, h.last_offset_delta)) {
+        return make_error_code(errc::offset_out_of_range);  // the log's offsets are exhausted
+    }
     if (active().last_epoch != no_leader_epoch && h.leader_epoch < active().last_epoch) {
         // Epochs never go down along the log; recovery relies on it.
         return make_error_code(errc::fenced_leader_epoch);

@@ -76,6 +76,14 @@ class segment {
     uint64_t bytes_since_index_entry_ = 0;
 };
 
+// Whether a batch at `base` with `last_offset_delta` (>= 0, check_batch's rule) ends below the
+// largest offset, so that its next offset is representable. Offsets near INT64_MAX come only
+// from a damaged or hand-made directory (a segment named 09223372036854775807.log).
+inline bool offsets_fit(offset_t base, int32_t last_offset_delta) {
+    return last_offset_delta >= 0 && base.value() >= 0 &&
+           base.value() < INT64_MAX - int64_t{last_offset_delta};
+}
+
 // File names: the base offset as 20 decimal digits, as Kafka names them.
 std::filesystem::path segment_log_path(const std::filesystem::path& dir, offset_t base);
 std::filesystem::path segment_index_path(const std::filesystem::path& dir, offset_t base);

@@ -52,8 +52,9 @@ result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_
             return scan_result{position, false};
         }
         const batch_header& hdr = checked.value();
-        bool continuous =
-            hdr.base_offset == seg.next_offset && seg.fits_relative(hdr.last_offset());
+        bool continuous = hdr.base_offset == seg.next_offset &&
+                          offsets_fit(hdr.base_offset, hdr.last_offset_delta) &&
+                          seg.fits_relative(hdr.last_offset());
         bool epoch_ok = seg.last_epoch == no_leader_epoch || hdr.leader_epoch >= seg.last_epoch;
         if (!continuous || !epoch_ok) {
             return scan_result{position, false};

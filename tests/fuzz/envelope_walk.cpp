@@ -1,0 +1,407 @@
+#include "envelope_walk.h"
+
+#include <optional>
+#include <type_traits>
+#include <vector>
+
+#include "sluice/protocol/record_batch.h"
+
+namespace sluice::fuzz {
+namespace {
+
+// Accumulates what the walk read (FNV-1a over values and lengths).
+class digest {
+  public:
+    template <typename T>
+    requires std::is_arithmetic_v<T> || std::is_enum_v<T>
+    void mix(T v) { mix_u64(uint64_t(v)); }
+
+    void mix(const flatbuffers::String* s) {
+        if (s == nullptr) {
+            mix_u64(~uint64_t{0});
+            return;
+        }
+        mix_u64(s->size());
+        for (char c : s->string_view()) {
+            mix_u64(uint8_t(c));
+        }
+    }
+
+    void mix_bytes(frame::bytes_view b) {
+        mix_u64(b.size());
+        for (std::byte c : b) {
+            mix_u64(uint8_t(c));
+        }
+    }
+
+    template <typename T>
+    void mix(const flatbuffers::Vector<T>* v) {
+        if (v == nullptr) {
+            mix_u64(~uint64_t{0});
+            return;
+        }
+        mix_u64(v->size());
+        for (auto e : *v) {
+            mix(e);
+        }
+    }
+
+    void mix_u64(uint64_t v) { h_ = (h_ ^ v) * 0x100000001b3ull; }
+    uint64_t value() const { return h_; }
+
+  private:
+    uint64_t h_ = 0xcbf29ce484222325ull;
+};
+
+// Resolves `ref` and, when the body carries batches there, walks them. A ref outside the data
+// section is an error the receiver reports per partition; the walk notes it and goes on.
+void walk_records(digest& d, const fbs::DataRef* ref, frame::bytes_view data,
+                  bool allow_partial_tail) {
+    auto bytes = frame::resolve(ref, data);
+    if (!bytes) {
+        d.mix(bytes.error().value());
+        return;
+    }
+    d.mix_u64(walk_batches(bytes.value(), allow_partial_tail));
+}
+
+void walk(digest& d, const fbs::ApiVersionsRequest& b) {
+    d.mix(b.client_software_name());
+    d.mix(b.client_software_version());
+}
+
+void walk(digest& d, const fbs::ApiVersionsResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    if (b.apis() != nullptr) {
+        for (const auto* a : *b.apis()) {
+            d.mix(a->api_key());
+            d.mix(a->min_version());
+            d.mix(a->max_version());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::MetadataRequest& b) {
+    d.mix(b.topics());
+    d.mix(b.all_topics());
+    d.mix(b.allow_auto_topic_creation());
+}
+
+void walk(digest& d, const fbs::MetadataResponse& b) {
+    if (b.brokers() != nullptr) {
+        for (const auto* br : *b.brokers()) {
+            d.mix(br->node_id());
+            d.mix(br->host());
+            d.mix(br->port());
+        }
+    }
+    d.mix(b.cluster_id());
+    d.mix(b.controller_id());
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->error_code());
+        d.mix(t->error_message());
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->error_code());
+            d.mix(p->partition());
+            d.mix(p->leader());
+            d.mix(p->leader_epoch());
+            d.mix(p->replicas());
+            d.mix(p->isr());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::CreateTopicsRequest& b) {
+    d.mix(b.timeout_ms());
+    d.mix(b.validate_only());
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        d.mix(t->num_partitions());
+        d.mix(t->replication_factor());
+        if (t->configs() == nullptr) {
+            continue;
+        }
+        for (const auto* c : *t->configs()) {
+            d.mix(c->key());
+            d.mix(c->value());
+        }
+    }
+}
+
+void walk_results(digest& d, const flatbuffers::Vector<flatbuffers::Offset<fbs::TopicResult>>* v) {
+    if (v == nullptr) {
+        return;
+    }
+    for (const auto* r : *v) {
+        d.mix(r->name());
+        d.mix(r->error_code());
+        d.mix(r->error_message());
+    }
+}
+
+void walk(digest& d, const fbs::CreateTopicsResponse& b) {
+    walk_results(d, b.results());
+}
+
+void walk(digest& d, const fbs::DeleteTopicsRequest& b) {
+    d.mix(b.names());
+    d.mix(b.timeout_ms());
+}
+
+void walk(digest& d, const fbs::DeleteTopicsResponse& b) {
+    walk_results(d, b.results());
+}
+
+void walk(digest& d, const fbs::ProduceRequest& b, frame::bytes_view data) {
+    d.mix(b.acks());
+    d.mix(b.timeout_ms());
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->partition());
+            // A produce request carries whole batches: a partial tail is corrupt.
+            walk_records(d, p->records(), data, false);
+        }
+    }
+}
+
+void walk(digest& d, const fbs::ProduceResponse& b) {
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->partition());
+            d.mix(p->error_code());
+            d.mix(p->error_message());
+            d.mix(p->base_offset());
+            d.mix(p->log_append_time_ms());
+            d.mix(p->log_start_offset());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::FetchRequest& b) {
+    d.mix(b.replica_id());
+    d.mix(b.max_wait_ms());
+    d.mix(b.min_bytes());
+    d.mix(b.max_bytes());
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->partition());
+            d.mix(p->fetch_offset());
+            d.mix(p->partition_max_bytes());
+            d.mix(p->current_leader_epoch());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::FetchResponse& b, frame::bytes_view data) {
+    d.mix(b.error_code());
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->partition());
+            d.mix(p->error_code());
+            d.mix(p->high_watermark());
+            d.mix(p->log_start_offset());
+            d.mix(p->last_stable_offset());
+            // A fetch response may be cut at a byte limit inside its last batch.
+            walk_records(d, p->records(), data, true);
+        }
+    }
+}
+
+void walk(digest& d, const fbs::ListOffsetsRequest& b) {
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->partition());
+            d.mix(p->timestamp());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::ListOffsetsResponse& b) {
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->partitions() == nullptr) {
+            continue;
+        }
+        for (const auto* p : *t->partitions()) {
+            d.mix(p->partition());
+            d.mix(p->error_code());
+            d.mix(p->timestamp());
+            d.mix(p->offset());
+            d.mix(p->leader_epoch());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::ErrorResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+}
+
+// Calls walk() on the body if it is present; a body_type without a body is noted and skipped.
+template <typename Body, typename... Extra>
+void walk_body(digest& d, const Body* body, Extra... extra) {
+    d.mix(body != nullptr);
+    if (body != nullptr) {
+        walk(d, *body, extra...);
+    }
+}
+
+}  // namespace
+
+uint64_t walk_batches(frame::bytes_view bytes, bool allow_partial_tail) {
+    digest d;
+    batch_reader reader(bytes, allow_partial_tail);
+    std::vector<header_view> headers;
+    while (true) {
+        auto next = reader.next();
+        if (!next) {
+            d.mix(next.error().value());
+            break;
+        }
+        if (!next.value()) {
+            break;
+        }
+        const batch_view& batch = *next.value();
+        const batch_header& h = batch.header();
+        d.mix(h.base_offset.value());
+        d.mix(h.leader_epoch.value());
+        d.mix(h.record_count);
+        d.mix(h.producer_id.value());
+        d.mix(h.base_sequence.value());
+        auto records = batch.records();
+        record_view r;
+        while (records.next(r)) {
+            d.mix(r.offset_delta);
+            d.mix(r.timestamp_delta);
+            d.mix(r.key.has_value());
+            if (r.key) {
+                d.mix_bytes(*r.key);
+            }
+            d.mix(r.value.has_value());
+            if (r.value) {
+                d.mix_bytes(*r.value);
+            }
+            headers.clear();
+            r.headers(headers);
+            for (const auto& hv : headers) {
+                d.mix_bytes(hv.key);
+                d.mix(hv.value.has_value());
+                if (hv.value) {
+                    d.mix_bytes(*hv.value);
+                }
+            }
+        }
+    }
+    return d.value();
+}
+
+uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
+    digest d;
+    d.mix(e.api_key());
+    d.mix(e.api_version());
+    d.mix(e.correlation_id());
+    d.mix(e.client_id());
+    d.mix(e.body_type());
+    using fbs::Body;
+    switch (e.body_type()) {
+        case Body::NONE:
+            break;
+        case Body::ApiVersionsRequest:
+            walk_body(d, e.body_as_ApiVersionsRequest());
+            break;
+        case Body::ApiVersionsResponse:
+            walk_body(d, e.body_as_ApiVersionsResponse());
+            break;
+        case Body::MetadataRequest:
+            walk_body(d, e.body_as_MetadataRequest());
+            break;
+        case Body::MetadataResponse:
+            walk_body(d, e.body_as_MetadataResponse());
+            break;
+        case Body::CreateTopicsRequest:
+            walk_body(d, e.body_as_CreateTopicsRequest());
+            break;
+        case Body::CreateTopicsResponse:
+            walk_body(d, e.body_as_CreateTopicsResponse());
+            break;
+        case Body::DeleteTopicsRequest:
+            walk_body(d, e.body_as_DeleteTopicsRequest());
+            break;
+        case Body::DeleteTopicsResponse:
+            walk_body(d, e.body_as_DeleteTopicsResponse());
+            break;
+        case Body::ProduceRequest:
+            walk_body(d, e.body_as_ProduceRequest(), data);
+            break;
+        case Body::ProduceResponse:
+            walk_body(d, e.body_as_ProduceResponse());
+            break;
+        case Body::FetchRequest:
+            walk_body(d, e.body_as_FetchRequest());
+            break;
+        case Body::FetchResponse:
+            walk_body(d, e.body_as_FetchResponse(), data);
+            break;
+        case Body::ListOffsetsRequest:
+            walk_body(d, e.body_as_ListOffsetsRequest());
+            break;
+        case Body::ListOffsetsResponse:
+            walk_body(d, e.body_as_ListOffsetsResponse());
+            break;
+        case Body::ErrorResponse:
+            walk_body(d, e.body_as_ErrorResponse());
+            break;
+    }
+    return d.value();
+}
+
+}  // namespace sluice::fuzz
