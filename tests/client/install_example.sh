@@ -3,7 +3,8 @@
 # prefix, configures and builds examples/produce_consume against it with find_package(Sluice),
 # then runs the example against a broker started here and checks that the records came back.
 #
-#   install_example.sh BUILD_DIR SOURCE_DIR BROKER_BINARY [SANITIZE=ON|OFF]
+#   install_example.sh BUILD_DIR SOURCE_DIR BROKER_BINARY [SANITIZE_FLAG|OFF]
+# SANITIZE_FLAG is the -fsanitize=... the libraries were built with.
 set -euo pipefail
 
 build=$1
@@ -40,9 +41,11 @@ for lib in protocol client producer consumer; do
 done
 
 flags=()
-if [[ $sanitize == ON ]]; then
-    # The libraries were compiled with the sanitizers; their runtime comes with the link.
-    flags+=("-DCMAKE_EXE_LINKER_FLAGS=-fsanitize=address,undefined")
+if [[ $sanitize != OFF ]]; then
+    # The libraries were compiled with a sanitizer: the example is compiled with it too (header
+    # code it instantiates, Asio's, must be instrumented for ThreadSanitizer to see its
+    # synchronisation) and links its runtime.
+    flags+=("-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_EXE_LINKER_FLAGS=$sanitize")
 fi
 cmake -S "$src/examples/produce_consume" -B "$work/example" -G Ninja \
     -DCMAKE_PREFIX_PATH="$work/prefix" "${flags[@]}" > "$work/configure.log" 2>&1 ||
