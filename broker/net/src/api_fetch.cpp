@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "sluice/net/request.h"
+#include "sluice/net/topic_groups.h"
 
 namespace sluice::broker {
 
@@ -20,26 +21,15 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
     fr.bound = fetch_bound::high_watermark;
     fr.rotation = ctx.fetch_rotation++;
 
-    std::vector<size_t> topic_of;
-    std::vector<std::string_view> topic_names;
-    if (f->topics() != nullptr) {
-        for (const auto* t : *f->topics()) {
-            std::string_view name = t->name() != nullptr ? t->name()->string_view() : "";
-            topic_names.push_back(name);
-            if (t->partitions() == nullptr) {
-                continue;
-            }
-            for (const auto* fp : *t->partitions()) {
-                fetch_partition& e = fr.partitions.emplace_back();
-                topic_of.push_back(topic_names.size() - 1);
-                e.topic = name;
-                e.partition = partition_id_t{fp->partition()};
-                e.fetch_offset = offset_t{fp->fetch_offset()};
-                e.partition_max_bytes = size_t(std::max<int32_t>(fp->partition_max_bytes(), 0));
-                e.current_leader_epoch = leader_epoch_t{fp->current_leader_epoch()};
-            }
-        }
-    }
+    topic_groups groups;
+    groups.flatten(f->topics(), [&](std::string_view topic, const fbs::FetchPartition& fp) {
+        fetch_partition& e = fr.partitions.emplace_back();
+        e.topic = topic;
+        e.partition = partition_id_t{fp.partition()};
+        e.fetch_offset = offset_t{fp.fetch_offset()};
+        e.partition_max_bytes = size_t(std::max<int32_t>(fp.partition_max_bytes(), 0));
+        e.current_leader_epoch = leader_epoch_t{fp.current_leader_epoch()};
+    });
 
     auto results = co_await ctx.broker.replicas.fetch(fr);
 
@@ -61,9 +51,9 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
         parts.push_back(fbs::CreateFetchPartitionResponse(
             fbb, fr.partitions[k].partition.value(), int16_t(s.error), s.high_watermark.value(),
             s.log_start.value(), &ref, s.high_watermark.value()));
-        if (k + 1 == results.size() || topic_of[k + 1] != topic_of[k]) {
-            topics.push_back(fbs::CreateFetchTopicResponse(
-                fbb, fbb.CreateString(topic_names[topic_of[k]]), fbb.CreateVector(parts)));
+        if (groups.last_of_topic(k)) {
+            topics.push_back(fbs::CreateFetchTopicResponse(fbb, fbb.CreateString(groups.topic(k)),
+                                                           fbb.CreateVector(parts)));
             parts.clear();
         }
     }

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "sluice/net/request.h"
+#include "sluice/net/topic_groups.h"
 #include "sluice/protocol/api.h"
 
 namespace sluice::broker {
@@ -23,41 +24,29 @@ awaitable<handler_result> handle_produce(request_context& ctx, request& req) {
                                          : required_acks::all;
     pr.deadline = req.received + std::chrono::milliseconds(std::max<int32_t>(p->timeout_ms(), 0));
     pr.cancel = ctx.cancel;
-    // Which topic of the request each entry came from, to group the response the same way.
-    std::vector<size_t> topic_of;
-    std::vector<std::string_view> topic_names;
-    if (p->topics() != nullptr) {
-        for (const auto* t : *p->topics()) {
-            std::string_view name = t->name() != nullptr ? t->name()->string_view() : "";
-            topic_names.push_back(name);
-            if (t->partitions() == nullptr) {
-                continue;
-            }
-            for (const auto* pp : *t->partitions()) {
-                produce_partition& e = pr.partitions.emplace_back();
-                topic_of.push_back(topic_names.size() - 1);
-                e.topic = name;
-                e.partition = partition_id_t{pp->partition()};
-                if (!acks_valid) {
-                    e.error = errc::invalid_required_acks;
-                    e.message = fmt::format("acks must be 0, 1 or -1, not {}", acks);
-                    continue;
-                }
-                auto records = frame::resolve(pp->records(), req.data);
-                if (!records) {
-                    e.error = errc::corrupt_message;
-                    e.message = "records lie outside the frame's data section";
-                    continue;
-                }
-                if (records.value().empty()) {
-                    continue;  // no batches: the partition answers INVALID_RECORD
-                }
-                // The same bytes, writable: the request owns its buffer.
-                auto offset = size_t(records.value().data() - req.data.data());
-                e.batches = req.data.subspan(offset, records.value().size());
-            }
+    topic_groups groups;
+    groups.flatten(p->topics(), [&](std::string_view topic, const fbs::ProducePartition& pp) {
+        produce_partition& e = pr.partitions.emplace_back();
+        e.topic = topic;
+        e.partition = partition_id_t{pp.partition()};
+        if (!acks_valid) {
+            e.error = errc::invalid_required_acks;
+            e.message = fmt::format("acks must be 0, 1 or -1, not {}", acks);
+            return;
         }
-    }
+        auto records = frame::resolve(pp.records(), req.data);
+        if (!records) {
+            e.error = errc::corrupt_message;
+            e.message = "records lie outside the frame's data section";
+            return;
+        }
+        if (records.value().empty()) {
+            return;  // no batches: the partition answers INVALID_RECORD
+        }
+        // The same bytes, writable: the request owns its buffer.
+        auto offset = size_t(records.value().data() - req.data.data());
+        e.batches = req.data.subspan(offset, records.value().size());
+    });
 
     auto results = co_await ctx.broker.replicas.produce(pr);
 
@@ -84,9 +73,9 @@ awaitable<handler_result> handle_produce(request_context& ctx, request& req) {
             fbb, pr.partitions[k].partition.value(), int16_t(s.error),
             s.message.empty() ? 0 : fbb.CreateString(s.message), ok ? s.base_offset.value() : -1,
             -1, ok ? s.log_start.value() : -1));
-        if (k + 1 == results.size() || topic_of[k + 1] != topic_of[k]) {
-            topics.push_back(fbs::CreateProduceTopicResponse(
-                fbb, fbb.CreateString(topic_names[topic_of[k]]), fbb.CreateVector(parts)));
+        if (groups.last_of_topic(k)) {
+            topics.push_back(fbs::CreateProduceTopicResponse(fbb, fbb.CreateString(groups.topic(k)),
+                                                             fbb.CreateVector(parts)));
             parts.clear();
         }
     }
