@@ -18,6 +18,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 
 #include "metadata_store.h"
 #include "registry.h"
@@ -109,6 +110,7 @@ struct server::impl {
         : config(std::move(c)),
           options(std::move(o)),
           io(std::make_unique<asio::io_context>(config.num_io_threads)),
+          blocking(std::make_unique<asio::thread_pool>(size_t(config.background_threads))),
           flusher(std::make_unique<storage::flusher>()),
           strand(asio::make_strand(*io)),
           acceptor(strand),
@@ -122,6 +124,7 @@ struct server::impl {
             // Handlers were left in the io_context; destroying it would run their destructors
             // against the members below. The process is exiting: leave it.
             (void)io.release();
+            (void)blocking.release();
         }
         if (lock_fd >= 0) {
             ::close(lock_fd);
@@ -139,6 +142,9 @@ struct server::impl {
     server_options options;
     // Declared first so that it is destroyed last: strands, timers and sockets below belong to it.
     std::unique_ptr<asio::io_context> io;
+    // The blocking pool (background.threads); destroyed (joined) before the io_context, whose
+    // strands its tasks resume on.
+    std::unique_ptr<asio::thread_pool> blocking;
     std::unique_ptr<storage::flusher> flusher;
     std::unique_ptr<storage::file_cache> files;  // made by start()
     // Made by start(), once log.dirs is known as an absolute path.
@@ -181,7 +187,8 @@ result<void> server::impl::start() {
     replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options, *files),
                                                  *flusher);
     registry = std::make_unique<topic_registry>(*io, config, *replicas);
-    ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *registry);
+    ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *registry,
+                                           blocking->get_executor());
     if (auto r = fs.create_directories(log_dir); !r) {
         return start_failure(fmt::format("log.dirs={}: cannot create it: {}", log_dir.string(),
                                          r.error().message()));

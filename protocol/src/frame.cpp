@@ -1,5 +1,6 @@
 #include "sluice/protocol/frame.h"
 
+#include <cassert>
 #include <cstring>
 
 #include "sluice/protocol/byte_order.h"
@@ -52,9 +53,19 @@ fbs::DataRef writer::add_data(std::vector<std::byte> bytes) {
 fbs::DataRef writer::add_data_ref(bytes_view bytes) {
     fbs::DataRef ref(uint32_t(data_bytes_), uint32_t(bytes.size()));
     if (!bytes.empty()) {
-        chunks_.push_back(bytes);
+        chunks_.push_back({bytes, 0});
     }
     data_bytes_ += bytes.size();
+    return ref;
+}
+
+fbs::DataRef writer::add_data_external(size_t length) {
+    fbs::DataRef ref{uint32_t(data_bytes_), uint32_t(length)};
+    if (length > 0) {
+        chunks_.push_back({bytes_view{}, length});
+    }
+    data_bytes_ += length;
+    external_bytes_ += length;
     return ref;
 }
 
@@ -65,12 +76,24 @@ void writer::finish(flatbuffers::Offset<fbs::Envelope> envelope) {
     store_be<uint32_t>(header_ + 4, uint32_t(env));
 }
 
+std::vector<writer::part> writer::parts() const {
+    std::vector<part> out;
+    out.reserve(2 + chunks_.size());
+    out.push_back({bytes_view(header_, header_size), 0});
+    out.push_back(
+        {bytes_view(reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()), fbb_.GetSize()),
+         0});
+    out.insert(out.end(), chunks_.begin(), chunks_.end());
+    return out;
+}
+
 std::vector<bytes_view> writer::buffers() const {
     std::vector<bytes_view> out;
     out.reserve(2 + chunks_.size());
-    out.emplace_back(header_, header_size);
-    out.emplace_back(reinterpret_cast<const std::byte*>(fbb_.GetBufferPointer()), fbb_.GetSize());
-    out.insert(out.end(), chunks_.begin(), chunks_.end());
+    for (const auto& p : parts()) {
+        assert(p.external == 0 && "a frame with external data is written by its sender");
+        out.push_back(p.bytes);
+    }
     return out;
 }
 

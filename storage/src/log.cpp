@@ -292,6 +292,87 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
     return out;
 }
 
+result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offset_t upper) {
+    if (closed_) {
+        return make_error_code(errc::log_closed);
+    }
+    if (from < start_offset() || from > end_offset()) {
+        return make_error_code(errc::offset_out_of_range);
+    }
+    slice_result out{{}, from, 0};
+    if (from == end_offset() || from >= upper) {
+        return out;
+    }
+    std::byte hdr[batch_format::header_size];
+    for (auto it = segment_for(segments_, from); it != segments_.end(); ++it) {
+        segment& seg = **it;
+        const bool first = out.ranges.empty();
+        located found{0, std::nullopt};
+        if (first) {
+            SLUICE_TRY(found, locate(seg, from));
+            if (!found.header) {
+                continue;  // `from` is past this segment's batches: the next one holds it
+            }
+        }
+        const uint64_t pos = found.position;
+        if (pos >= seg.size_bytes) {
+            continue;
+        }
+        const uint64_t budget = max_bytes > out.bytes ? max_bytes - out.bytes : 0;
+        uint64_t end = pos;
+        offset_t next = first ? found.header->base_offset : seg.base_offset;
+        if (seg.next_offset <= upper && seg.size_bytes - pos <= budget) {
+            end = seg.size_bytes;  // the whole rest of the segment
+            next = seg.next_offset;
+        } else {
+            // Jump to the furthest indexed batch start that fits both bounds, then walk headers.
+            const auto& idx = seg.offset_index;
+            const uint64_t limit = pos + budget;
+            auto by_position = std::upper_bound(
+                idx.begin(), idx.end(), limit,
+                [](uint64_t l, const offset_index_entry& e) { return l < e.position; });
+            auto by_offset = idx.end();
+            if (upper < seg.next_offset) {
+                const auto rel = uint64_t(upper - seg.base_offset);
+                by_offset = std::upper_bound(
+                    idx.begin(), idx.end(), rel,
+                    [](uint64_t r, const offset_index_entry& e) { return r < e.relative_offset; });
+            }
+            auto stop = std::min(by_position, by_offset);
+            if (stop != idx.begin() && std::prev(stop)->position > pos) {
+                end = std::prev(stop)->position;
+                next = seg.base_offset + int64_t{std::prev(stop)->relative_offset};
+            }
+            SLUICE_TRY(auto f, file_of(seg));
+            while (end < seg.size_bytes) {
+                SLUICE_TRY(read_exact(*f, end, hdr));
+                SLUICE_TRY(auto h, read_header(hdr));
+                if (h.last_offset() >= upper || end + h.size_bytes() - pos > budget) {
+                    break;
+                }
+                end += h.size_bytes();
+                next = h.next_offset();
+            }
+            if (end == pos && first && found.header->last_offset() < upper) {
+                // The first batch comes whole whatever max_bytes says.
+                end = pos + found.header->size_bytes();
+                next = found.header->next_offset();
+            }
+        }
+        if (end == pos) {
+            break;
+        }
+        SLUICE_TRY(auto f, file_of(seg));
+        out.ranges.push_back({std::move(f), pos, end - pos});
+        out.bytes += end - pos;
+        out.next_offset = next;
+        if (end < seg.size_bytes || next >= upper) {
+            break;
+        }
+    }
+    return out;
+}
+
 result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms_t t) {
     if (closed_) {
         return make_error_code(errc::log_closed);

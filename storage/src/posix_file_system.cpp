@@ -72,6 +72,8 @@ class posix_file final : public file {
         return uint64_t(st.st_size);
     }
 
+    int native_handle() const override { return fd_; }
+
   private:
     int fd_;
     bool is_directory_;

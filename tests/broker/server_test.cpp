@@ -907,7 +907,9 @@ TEST_CASE("a client that stops reading is cut off, and its memory and slot come 
         }
     }
     CHECK(released);
-    CHECK(b.stats().queued_bytes_peak >= (16u << 20));  // responses were held while stalled
+    // 256 MB of fetch responses were queued, but fetched records are sent from the segment
+    // files: the budget held only requests and response envelopes.
+    CHECK(b.stats().queued_bytes_peak < (2u << 20));
 }
 
 TEST_CASE("queued.max.request.bytes bounds what the broker holds; clients wait, none fails") {

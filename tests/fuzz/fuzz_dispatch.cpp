@@ -92,7 +92,7 @@ struct harness {
     boost::asio::io_context io;
     stub_partitions partitions;
     stub_admin admin;
-    broker_context ctx{net_config{}, partitions, admin};
+    broker_context ctx{net_config{}, partitions, admin, io.get_executor()};
     native_codec codec;
     std::string peer = "fuzzer";
     size_t rotation = 0;

@@ -382,3 +382,53 @@ TEST_CASE("bad configs are refused") {
     CHECK(partition_log::open({.dir = f.dir.path() / "x", .config = f.config}).error() ==
           errc::invalid_config);
 }
+
+TEST_CASE("slice names exactly the batches that read returns, without reading the records") {
+    fixture f;
+    file_cache cache(4);
+    auto l = partition_log::open(
+        {.dir = f.dir.path() / "topic-0", .config = f.config, .time = &f.clk, .files = &cache});
+    REQUIRE(l.has_value());
+    auto& log = *l.value();
+    // Batches of varied sizes, so that ranges end between index entries and inside segments.
+    uint64_t rng = 12345;
+    auto next = [&rng] {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        return rng >> 33;
+    };
+    int64_t records = 0;
+    for (int i = 0; i < 300; ++i) {
+        const int count = 1 + int(next() % 7);
+        auto b = make_batch(uint64_t(i), count, 20 + next() % 600, t0 + int64_t{i});
+        REQUIRE(log.append(b).has_value());
+        records += count;
+    }
+    REQUIRE(log.segment_count() > 5);
+    const offset_t end = log.end_offset();
+    CHECK(end == offset_t{records});
+    for (int trial = 0; trial < 2000; ++trial) {
+        const offset_t from{int64_t(next() % uint64_t(records + 1))};
+        const size_t max_bytes = next() % 3 == 0 ? next() % 200 : next() % 40000;
+        const offset_t upper =
+            next() % 2 == 0 ? offset_t::max() : offset_t{int64_t(next() % uint64_t(records + 1))};
+        auto want = log.read(from, max_bytes, upper);
+        auto got = log.slice(from, max_bytes, upper);
+        REQUIRE(want.has_value());
+        REQUIRE(got.has_value());
+        CHECK(got.value().next_offset == want.value().next_offset);
+        CHECK(got.value().bytes == want.value().bytes.size());
+        std::vector<std::byte> bytes;
+        for (const auto& r : got.value().ranges) {
+            CHECK(r.length > 0);
+            std::vector<std::byte> part(r.length);
+            REQUIRE(read_exact(*r.f, r.position, part).has_value());
+            bytes.insert(bytes.end(), part.begin(), part.end());
+        }
+        REQUIRE(bytes == want.value().bytes);
+    }
+    CHECK(log.slice(offset_t{records + 1}, 100).error() == errc::offset_out_of_range);
+    auto none = log.slice(end, 100);
+    REQUIRE(none.has_value());
+    CHECK(none.value().ranges.empty());
+    CHECK(none.value().next_offset == end);
+}

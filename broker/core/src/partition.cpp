@@ -201,14 +201,15 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
     if (std::max(max_bytes, first_batch_max) > 0) {
         // The log returns at least one batch, however large, and never exceeds max_bytes with
         // more than one.
-        auto r = log_->read(from, max_bytes, upper);
+        auto r = log_->slice(from, max_bytes, upper);
         if (!r) {
             out.error = report("read", r.error());
             return out;
         }
-        const size_t got = r.value().bytes.size();
+        const size_t got = size_t(r.value().bytes);
         if (got <= max_bytes || got <= first_batch_max) {
-            out.bytes = std::move(r.value().bytes);
+            out.ranges = std::move(r.value().ranges);
+            out.bytes = got;
             out.next = r.value().next_offset;
         }
     }

@@ -292,11 +292,13 @@ awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) 
                 failed = true;
                 continue;
             }
-            if (!got.bytes.empty()) {
-                r.bytes += got.bytes.size();
-                total += got.bytes.size();
+            if (got.bytes > 0) {
+                r.bytes += got.bytes;
+                total += got.bytes;
                 s.next = got.next;
-                r.chunks.push_back(std::move(got.bytes));
+                for (auto& range : got.ranges) {
+                    r.ranges.push_back(std::move(range));
+                }
             }
         }
         if (total >= req.min_bytes || failed || !waiter) {

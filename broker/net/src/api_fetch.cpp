@@ -1,6 +1,6 @@
 // Fetch: decode into the core's fetch_request, call the replica manager, encode its results.
-// Record bytes are never copied after the log read: the read buffers are referenced from the
-// response's data section and written with one gather write.
+// Record bytes are never read into memory: the partitions name file ranges, the response reserves
+// their place in its data section, and the connection sends them from the files (sendfile).
 #include <algorithm>
 
 #include "sluice/net/request.h"
@@ -42,10 +42,10 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
         // The partition's batches sit back to back in the data section.
         fbs::DataRef ref = r->writer.add_data_ref({});
         uint32_t length = 0;
-        for (auto& chunk : s.chunks) {
-            r->writer.add_data_ref(chunk);
-            length += uint32_t(chunk.size());
-            r->keep_alive.push_back(std::move(chunk));
+        for (auto& range : s.ranges) {
+            r->writer.add_data_external(size_t(range.length));
+            length += uint32_t(range.length);
+            r->files.push_back(std::move(range));
         }
         ref = fbs::DataRef(ref.offset(), length);
         parts.push_back(fbs::CreateFetchPartitionResponse(

@@ -1,6 +1,10 @@
 #include "sluice/net/connection.h"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
 #include <cstring>
+#include <system_error>
 
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
@@ -89,6 +93,8 @@ void connection::start() {
     list_.add(self);
     error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
+    // sendfile on the blocking pool must never block on a full socket (send_range).
+    socket_.native_non_blocking(true, ec);
     asio::co_spawn(
         strand_, [self] { return self->read_loop(); }, asio::detached);
     asio::co_spawn(
@@ -130,7 +136,9 @@ void connection::close(std::string_view why, bool warn) {
     }
     error_code ec;
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ec);
-    socket_.close(ec);
+    if (!offloaded_) {
+        socket_.close(ec);
+    }
     reader_wake_.cancel();
     writer_wake_.cancel();
     idle_timer_.cancel();
@@ -289,8 +297,10 @@ awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
         r->result = handler_result{nullptr, "internal error"};
     }
     if (r->result.reply) {
-        // The response's bytes (fetched records, mostly) are held until written.
-        const size_t bytes = r->result.reply->writer.size_bytes();
+        // The response's bytes are held until written; fetched records are not among them
+        // (they are sent from the segment files).
+        const auto& w = r->result.reply->writer;
+        const size_t bytes = w.size_bytes() - w.external_bytes();
         ctx_.budget.charge(bytes);
         r->charged += bytes;
         r->response_bytes = bytes;
@@ -324,6 +334,120 @@ awaitable<bool> connection::write_all(std::vector<asio::const_buffer>& buffers) 
     co_return true;
 }
 
+awaitable<bool> connection::write_response(response& reply) {
+    gather_.clear();
+    size_t next_file = 0;
+    for (const auto& part : reply.writer.parts()) {
+        if (part.external == 0) {
+            gather_.emplace_back(part.bytes.data(), part.bytes.size());
+            continue;
+        }
+        if (!gather_.empty() && !co_await write_all(gather_)) {
+            co_return false;
+        }
+        gather_.clear();
+        if (next_file >= reply.files.size() || reply.files[next_file].length != part.external) {
+            close("internal error: a response's file ranges do not match its parts", true);
+            co_return false;
+        }
+        if (!co_await send_range(reply.files[next_file++])) {
+            co_return false;
+        }
+    }
+    co_return gather_.empty() || co_await write_all(gather_);
+}
+
+awaitable<bool> connection::send_range(const storage::file_range& range) {
+    uint64_t pos = range.position;
+    uint64_t left = range.length;
+    const int in = range.f->native_handle();
+    if (in < 0) {
+        // No descriptor (a test file system): read on the pool, a piece at a time.
+        std::vector<std::byte> piece(size_t(std::min<uint64_t>(left, 64 * 1024)));
+        while (left > 0) {
+            const auto span = std::span(piece).first(size_t(std::min<uint64_t>(left, piece.size())));
+            auto read = [&range, pos, span] {
+                auto r = storage::read_exact(*range.f, pos, span);
+                return r ? std::error_code() : r.error();
+            };
+            const std::error_code failed = co_await run_on(ctx_.blocking, read);
+            if (closed_) {
+                co_return false;
+            }
+            if (failed) {
+                close(fmt::format("reading fetched records: {}", failed.message()), true);
+                co_return false;
+            }
+            std::vector<asio::const_buffer> one{asio::buffer(span.data(), span.size())};
+            if (!co_await write_all(one)) {
+                co_return false;
+            }
+            pos += span.size();
+            left -= span.size();
+        }
+        co_return true;
+    }
+    const int out = socket_.native_handle();
+    while (left > 0) {
+        // Sends until done or until the socket is full; `sent` bytes went out, `err` stopped it
+        // (0: done, or the file ended early).
+        struct step {
+            uint64_t sent = 0;
+            int err = 0;
+        };
+        auto send = [in, out, pos, left] {
+            step s;
+            off_t at = off_t(pos);
+            while (s.sent < left) {
+                const size_t want = size_t(std::min<uint64_t>(left - s.sent, 1u << 30));
+                const ssize_t n = ::sendfile(out, in, &at, want);
+                if (n > 0) {
+                    s.sent += uint64_t(n);
+                } else if (n == 0) {
+                    break;  // the file is shorter than the range
+                } else if (errno != EINTR) {
+                    s.err = errno;
+                    break;
+                }
+            }
+            return s;
+        };
+        offloaded_ = true;
+        const step s = co_await run_on(ctx_.blocking, send);
+        offloaded_ = false;
+        if (closed_) {
+            error_code ec;
+            socket_.close(ec);  // close() left it open while the pool used its descriptor
+            co_return false;
+        }
+        if (s.sent > 0) {
+            last_active_ = steady_clock::now();
+        }
+        pos += s.sent;
+        left -= s.sent;
+        if (left == 0) {
+            break;
+        }
+        if (s.err == EAGAIN || s.err == EWOULDBLOCK) {
+            error_code ec;
+            co_await socket_.async_wait(asio::ip::tcp::socket::wait_write,
+                                        asio::redirect_error(asio::use_awaitable, ec));
+            if (ec) {
+                close(fmt::format("write: {}", ec.message()), false);
+                co_return false;
+            }
+        } else if (s.err != 0) {
+            close(fmt::format("write: {}", std::system_category().message(s.err)), false);
+            co_return false;
+        } else if (s.sent == 0) {
+            // Cut under the fetch (a truncation): the frame cannot be completed.
+            close("a segment file ended inside a fetched range (truncated meanwhile)", true);
+            co_return false;
+        }
+    }
+    co_return true;
+}
+
 awaitable<void> connection::write_loop() {
     try {
         while (!closed_) {
@@ -335,12 +459,8 @@ awaitable<void> connection::write_loop() {
             }
             std::shared_ptr<in_flight> r = in_flight_.front();
             if (r->result.reply) {
-                gather_.clear();
-                for (auto b : r->result.reply->writer.buffers()) {
-                    gather_.emplace_back(b.data(), b.size());
-                }
                 writing_ = true;
-                const bool ok = co_await write_all(gather_);
+                const bool ok = co_await write_response(*r->result.reply);
                 writing_ = false;
                 if (!ok) {
                     break;

@@ -104,6 +104,7 @@ struct broker_config {
     // arrival and responses until written, across every connection.
     int64_t queued_max_request_bytes = 268435456;
     int32_t num_io_threads = default_io_threads();
+    int32_t background_threads = 4;  // background.threads: the blocking pool
     log_level level = log_level::info;
 
     static int32_t default_io_threads();

@@ -66,12 +66,26 @@ class writer {
     fbs::DataRef add_data(std::vector<std::byte> bytes);
     // Appends bytes that stay owned by the caller and must outlive the write.
     fbs::DataRef add_data_ref(bytes_view bytes);
+    // Reserves `length` bytes of the data section that the sender supplies itself when it writes
+    // the frame (from a file, with sendfile): parts() shows them as an external part.
+    fbs::DataRef add_data_external(size_t length);
 
     void finish(flatbuffers::Offset<fbs::Envelope> envelope);
 
-    // The header, the envelope and the data chunks, in order. Valid after finish().
+    // The header, the envelope and the data chunks, in order. Valid after finish(), for a frame
+    // without external data.
     std::vector<bytes_view> buffers() const;
+    // The same as parts: an external part has no bytes, only the length it reserved, which the
+    // sender writes itself.
+    struct part {
+        bytes_view bytes;
+        size_t external = 0;  // > 0: an external part of this many bytes
+        size_t size() const { return external > 0 ? external : bytes.size(); }
+    };
+    std::vector<part> parts() const;
     size_t size_bytes() const;
+    // The bytes of the external parts (included in size_bytes()).
+    size_t external_bytes() const { return external_bytes_; }
     // The whole frame in one vector (for tests and small frames).
     std::vector<std::byte> to_bytes() const;
 
@@ -79,8 +93,9 @@ class writer {
     flatbuffers::FlatBufferBuilder fbb_;
     std::byte header_[header_size]{};
     std::vector<std::vector<std::byte>> owned_;
-    std::vector<bytes_view> chunks_;
+    std::vector<part> chunks_;
     size_t data_bytes_ = 0;
+    size_t external_bytes_ = 0;
 };
 
 // Convenience: an envelope with the common fields set.

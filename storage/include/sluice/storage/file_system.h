@@ -30,6 +30,9 @@ class file {
     virtual result<void> sync() = 0;
     virtual result<void> truncate(uint64_t size) = 0;
     virtual result<uint64_t> size() = 0;
+    // The operating system's descriptor, for zero-copy sends (sendfile), or -1 where there is
+    // none (files of a test file system): callers then fall back to read_at().
+    virtual int native_handle() const { return -1; }
 };
 
 enum class open_mode {

@@ -67,6 +67,21 @@ struct read_result {
     offset_t next_offset;          // one past the last batch returned (= `from` if none)
 };
 
+// A byte range of one segment file that holds whole batches. Holding it keeps the file open
+// (the file cache may drop its own reference meanwhile), so the range can be read or sent to a
+// socket later, on another thread, without the log: a snapshot of what a read would return.
+struct file_range {
+    std::shared_ptr<file> f;
+    uint64_t position = 0;
+    uint64_t length = 0;
+};
+
+struct slice_result {
+    std::vector<file_range> ranges;  // in log order, at most one per segment
+    offset_t next_offset;            // one past the last batch (= `from` if none)
+    uint64_t bytes = 0;              // the ranges' total length
+};
+
 class partition_log {
   public:
     // Opens the log in `opts.dir`, creating it if missing, and recovers it: segments below the
@@ -101,6 +116,12 @@ class partition_log {
     // batch that reaches `upper` (exclusive; the high watermark). Nothing if from == end_offset()
     // or from >= upper. errc::offset_out_of_range if from < start_offset() or > end_offset().
     result<read_result> read(offset_t from, size_t max_bytes, offset_t upper = offset_t::max());
+
+    // The same batches as read() would return, as file ranges instead of bytes: the log reads only
+    // batch headers (to find the first batch, and from the last index entry that fits to the end
+    // of each range), never the records, so the caller can send them with sendfile. A truncation after the call may cut bytes under a range; a reader that then finds the file
+    // short must treat the read as failed.
+    result<slice_result> slice(offset_t from, size_t max_bytes, offset_t upper = offset_t::max());
 
     // The first offset whose record timestamp is >= t, in log order; nullopt if none is.
     result<std::optional<offset_t>> offset_for_timestamp(timestamp_ms_t t);

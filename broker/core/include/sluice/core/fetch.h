@@ -21,6 +21,7 @@
 #include "sluice/core/async.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/types.h"
+#include "sluice/storage/log.h"
 
 namespace sluice::broker {
 
@@ -54,8 +55,9 @@ struct fetch_result {
     errc error = errc::none;
     offset_t high_watermark{-1};
     offset_t log_start{-1};
-    // Whole batches, in offset order, across one or more chunks.
-    std::vector<std::vector<std::byte>> chunks;
+    // Whole batches, in offset order, as ranges of segment files (each holds its file open): the
+    // listener sends them with sendfile, or reads them where the file has no descriptor.
+    std::vector<storage::file_range> ranges;
     size_t bytes = 0;
 };
 

@@ -77,12 +77,15 @@ class partition : public std::enable_shared_from_this<partition> {
 
     struct read_outcome {
         errc error = errc::none;
-        std::vector<std::byte> bytes;  // whole batches, below the bound
-        offset_t next{-1};             // the offset after the last batch returned
+        // Whole batches below the bound, as ranges of segment files: a snapshot taken on the
+        // strand, read or sent (sendfile) later off it.
+        std::vector<storage::file_range> ranges;
+        size_t bytes = 0;   // the ranges' total length
+        offset_t next{-1};  // the offset after the last batch returned
         offset_t high_watermark{-1};
         offset_t log_start{-1};
     };
-    // Reads whole batches from `from` up to `max_bytes`; if the first batch alone is larger, it
+    // Finds whole batches from `from` up to `max_bytes` (their file ranges: no record is read); if the first batch alone is larger, it
     // comes anyway when it fits `first_batch_max` (pass max_bytes for "never"), so a reader is
     // not stuck behind a large batch. Reads stop at the high watermark, or at the log end when
     // `bound` is log_end (followers). `current_epoch` (-1: not checked) fences stale readers.

@@ -15,6 +15,7 @@
 #include "sluice/core/topic_admin.h"
 #include "sluice/net/memory_budget.h"
 #include "sluice/protocol/frame.h"
+#include "sluice/storage/log.h"
 
 namespace sluice::broker {
 
@@ -48,9 +49,9 @@ struct request {
 
 struct response {
     frame::writer writer;
-    // Buffers that the writer's data section references (add_data_ref): fetch read results.
-    // They live until the response is written.
-    std::vector<std::vector<std::byte>> keep_alive;
+    // The bytes of the writer's external parts (add_data_external), one range per part, in
+    // order: fetched batches, which the connection sends from the segment files (sendfile).
+    std::vector<storage::file_range> files;
 };
 
 struct handler_result {
@@ -71,12 +72,19 @@ struct net_config {
 
 // State shared by every connection; lives as long as the server.
 struct broker_context {
-    broker_context(net_config c, partition_service& r, topic_admin& a)
-        : config(c), replicas(r), admin(a), budget(c.broker_queued_bytes_max) {}
+    broker_context(net_config c, partition_service& r, topic_admin& a, executor blocking_pool)
+        : config(c),
+          replicas(r),
+          admin(a),
+          blocking(std::move(blocking_pool)),
+          budget(c.broker_queued_bytes_max) {}
 
     net_config config;
     partition_service& replicas;
     topic_admin& admin;
+    // Threads that may block on the disk: connections send fetched records from segment files
+    // there (sendfile), never on the network threads.
+    executor blocking;
     memory_budget budget;
     std::string advertised_host;
     int32_t advertised_port = 0;
