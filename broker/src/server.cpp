@@ -426,7 +426,9 @@ uint16_t server::port() const {
 
 server_stats server::stats() const {
     const auto& ctx = *impl_->ctx;
-    return {ctx.budget.used(), ctx.budget.peak(), ctx.connections.load()};
+    return {ctx.budget.used(), ctx.budget.peak(), ctx.connections.load(),
+            ctx.sendfile_bytes.load(std::memory_order_relaxed),
+            ctx.copied_bytes.load(std::memory_order_relaxed)};
 }
 
 void server::run() {

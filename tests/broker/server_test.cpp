@@ -760,6 +760,49 @@ TEST_CASE("pipelined produces on one connection share a group-commit fsync") {
     fs.clear_faults();
 }
 
+TEST_CASE("fetched records arrive byte for byte, through sendfile and through the read fallback") {
+    // A file with a descriptor goes to the socket with sendfile; the test file system's files
+    // have none, so the same fetches go through reads on the blocking pool. Batches of ~20 KiB in
+    // 64 KiB segments: responses span several segments and exceed the fallback's 64 KiB pieces.
+    for (const bool sendfile : {true, false}) {
+        CAPTURE(sendfile);
+        fault_fs fs;
+        broker_fixture b({}, nullptr, sendfile ? nullptr : &fs);
+        wire_client c(b.port());
+        REQUIRE(create(c, "files", 1, -1, {{"segment.bytes", "65536"}}) == errc::none);
+        std::vector<std::vector<std::byte>> sent;
+        for (int i = 0; i < 40; ++i) {
+            auto one = batch(uint64_t(i), 10, 2000);
+            REQUIRE(produce(c, "files", 0, one).error == errc::none);
+            auto expect = with_base_offset(one, offset_t{10 * i});
+            set_leader_epoch(expect, leader_epoch_t{0});
+            sent.push_back(std::move(expect));
+        }
+        for (int32_t limit : {1, 100000, 300000, 1 << 20}) {
+            CAPTURE(limit);
+            size_t next = 0;
+            int64_t offset = 0;
+            while (offset < 400) {
+                auto got = fetch(c, "files", 0, offset, 0, 1, limit, limit);
+                REQUIRE(got.error == errc::none);
+                auto bs = batches_of(got.records);
+                REQUIRE(!bs.empty());
+                for (const auto& one : bs) {
+                    REQUIRE(next < sent.size());
+                    CHECK(std::equal(sent[next].begin(), sent[next].end(), one.bytes().begin(),
+                                     one.bytes().end()));
+                    ++next;
+                }
+                offset = 10 * int64_t(next);
+            }
+            CHECK(next == sent.size());
+        }
+        const auto st = b.stats();
+        CHECK((st.sendfile_bytes > 0) == sendfile);
+        CHECK((st.copied_bytes > 0) == !sendfile);
+    }
+}
+
 TEST_CASE("a produce whose timeout has passed on arrival still appends before it answers") {
     // The append writes into the request's own buffer, so the request never answers (and its
     // buffer is never reused) before the append ran; only the acknowledgement wait is bounded.

@@ -382,6 +382,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
             if (!co_await write_all(one)) {
                 co_return false;
             }
+            ctx_.copied_bytes.fetch_add(span.size(), std::memory_order_relaxed);
             pos += span.size();
             left -= span.size();
         }
@@ -422,6 +423,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         }
         if (s.sent > 0) {
             last_active_ = steady_clock::now();
+            ctx_.sendfile_bytes.fetch_add(s.sent, std::memory_order_relaxed);
         }
         pos += s.sent;
         left -= s.sent;

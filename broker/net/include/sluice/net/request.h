@@ -90,6 +90,9 @@ struct broker_context {
     int32_t advertised_port = 0;
     std::string cluster_id;
     std::atomic<int32_t> connections{0};
+    // Fetched record bytes sent from segment files: with sendfile, or read and written.
+    std::atomic<uint64_t> sendfile_bytes{0};
+    std::atomic<uint64_t> copied_bytes{0};
 };
 
 // What a handler gets besides the request: the broker, the connection's executor (its strand;
