@@ -20,10 +20,11 @@ struct admin_guard {
 }  // namespace
 
 topic_registry::topic_registry(boost::asio::io_context& io, const broker_config& config,
-                               replica_manager& replicas)
+                               replica_manager& replicas, executor blocking)
     : config_(config),
       replicas_(replicas),
       admin_(boost::asio::make_strand(io)),
+      blocking_(std::move(blocking)),
       admin_lock_(admin_) {}
 
 result<void> topic_registry::load() {
@@ -93,7 +94,13 @@ awaitable<std::vector<topic_result>> topic_registry::do_create(
             continue;
         }
         bool undo = false;
-        out.push_back(create_one(req, validate_only, undo));
+        // On the blocking pool: creating the logs makes directories and files and fsyncs them.
+        // The admin lock is held throughout, so the registry's state is still touched by one
+        // operation at a time.
+        auto create = [this, &req, validate_only, &undo] {
+            return create_one(req, validate_only, undo);
+        };
+        out.push_back(co_await run_on(blocking_, create));
         if (undo) {
             co_await replicas_.remove_topic(req.name);
         }

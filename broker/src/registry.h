@@ -28,8 +28,9 @@ namespace sluice::broker {
 
 class topic_registry final : public topic_admin {
   public:
+    // `blocking` runs topic creation (directories, files, fsyncs) off the network threads.
     topic_registry(boost::asio::io_context& io, const broker_config& config,
-                   replica_manager& replicas);
+                   replica_manager& replicas, executor blocking);
 
     // Before the server runs: removes orphaned partition directories and opens every topic's
     // partitions (each log recovers in partition_log::open).
@@ -58,6 +59,7 @@ class topic_registry final : public topic_admin {
     const broker_config& config_;
     replica_manager& replicas_;
     executor admin_;
+    executor blocking_;
     strand_mutex admin_lock_;                           // on admin_
     std::map<std::string, entry, std::less<>> topics_;  // on admin_ (or before the server runs)
 };

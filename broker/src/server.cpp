@@ -186,7 +186,7 @@ result<void> server::impl::start() {
     files = std::make_unique<storage::file_cache>(size_t(config.log_open_files_max));
     replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options, *files),
                                                  *flusher);
-    registry = std::make_unique<topic_registry>(*io, config, *replicas);
+    registry = std::make_unique<topic_registry>(*io, config, *replicas, blocking->get_executor());
     ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *registry,
                                            blocking->get_executor());
     if (auto r = fs.create_directories(log_dir); !r) {

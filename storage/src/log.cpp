@@ -17,6 +17,20 @@ auto segment_for(Segments& segs, offset_t offset) {
     return it == segs.begin() ? it : std::prev(it);
 }
 
+// Moves the recovery point on disk up to `at`, unless the log was truncated or closed since
+// `generation` or a sealed fsync failed. Called with state.mutex held, on the flusher's thread. A
+// failed write only leaves the recovery point lower (more to scan at the next open).
+template <typename State>
+void raise_checkpoint(State& state, file_system& fs, const std::filesystem::path& dir,
+                      uint64_t generation, offset_t at) {
+    if (state.failed || state.generation != generation || at <= state.checkpointed) {
+        return;
+    }
+    if (store_recovery_point(fs, dir, at)) {
+        state.checkpointed = at;
+    }
+}
+
 }  // namespace
 
 offset_t partition_log::start_offset() const {
@@ -79,14 +93,6 @@ result<void> partition_log::roll() {
     if (active().empty()) {
         return success();
     }
-    offset_t durable = offset_t::min();
-    {
-        std::lock_guard lock(sealed_->mutex);
-        durable = sealed_->end;
-    }
-    if (durable > recovery_point_ && durable <= end_offset()) {
-        SLUICE_TRY(write_recovery_point(durable));
-    }
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
     const offset_t sealed_end = end_offset();
     pending_sealed_.push_back({segment_log_path(opts_.dir, active().base_offset), sealed_end});
@@ -109,15 +115,19 @@ result<void> partition_log::roll() {
     for (const auto& p : pending_sealed_) {
         paths.push_back(p.path);
     }
+    // Once they are durable, the recovery point moves up to the newest one's end, on the
+    // flusher's thread: the owner never waits for the checkpoint's fsyncs.
     opts_.sync->submit_paths(
         *opts_.fs, std::move(paths), opts_.dir,
-        [state = sealed_, generation, end = pending_sealed_.back().end](std::error_code ec) {
+        [state = sealed_, generation, end = pending_sealed_.back().end, fs = opts_.fs,
+         dir = opts_.dir](std::error_code ec) {
             std::lock_guard lock(state->mutex);
             state->in_flight = false;
             state->failed = state->failed || bool(ec);
             if (!state->failed && state->generation == generation && state->end < end) {
                 state->end = end;
             }
+            raise_checkpoint(*state, *fs, dir, generation, state->end);
         });
     pending_sealed_.clear();
     return success();
@@ -292,7 +302,8 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
     return out;
 }
 
-result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offset_t upper) {
+result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offset_t upper,
+                                          size_t max_ranges) {
     if (closed_) {
         return make_error_code(errc::log_closed);
     }
@@ -366,7 +377,7 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
         out.ranges.push_back({std::move(f), pos, end - pos});
         out.bytes += end - pos;
         out.next_offset = next;
-        if (end < seg.size_bytes || next >= upper) {
+        if (end < seg.size_bytes || next >= upper || out.ranges.size() >= max_ranges) {
             break;
         }
     }
@@ -412,7 +423,31 @@ result<void> partition_log::delete_front_segment() {
     if (opts_.files != nullptr) {
         opts_.files->forget(segments_.front()->cache_key);
     }
-    SLUICE_TRY(remove_segment_files(*opts_.fs, opts_.dir, segments_.front()->base_offset));
+    const offset_t base = segments_.front()->base_offset;
+    if (opts_.sync == nullptr) {
+        SLUICE_TRY(remove_segment_files(*opts_.fs, opts_.dir, base));
+    } else {
+        // Renamed now (the log file first, as remove_segment_files does), unlinked on the
+        // flusher's thread. The new names never clash with a live segment's.
+        file_system& fs = *opts_.fs;
+        std::vector<std::filesystem::path> doomed;
+        for (const auto& path :
+             {segment_log_path(opts_.dir, base), segment_index_path(opts_.dir, base),
+              segment_time_index_path(opts_.dir, base)}) {
+            SLUICE_TRY(bool present, fs.exists(path));
+            if (present) {
+                auto gone = path;
+                gone += deleted_suffix;
+                SLUICE_TRY(fs.rename(path, gone));
+                doomed.push_back(std::move(gone));
+            }
+        }
+        opts_.sync->submit({}, [&fs, doomed = std::move(doomed)](std::error_code) {
+            for (const auto& path : doomed) {
+                (void)fs.remove(path);  // a leftover is removed at the next open
+            }
+        });
+    }
     segments_.erase(segments_.begin());
     dir_unsynced_ = true;
     return success();
@@ -460,7 +495,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
 
     if (offset <= start_offset()) {
         forget_sealed_past(offset);
-        if (recovery_point_ > offset) {
+        if (checkpointed() > offset) {
             SLUICE_TRY(write_recovery_point(offset));
         }
         while (!segments_.empty()) {
@@ -478,7 +513,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     const offset_t new_end = at.header ? at.header->base_offset : seg.next_offset;
     forget_sealed_past(new_end);
     // Lower the recovery point first, so a crash mid-way never vouches for cut data.
-    if (recovery_point_ > new_end) {
+    if (checkpointed() > new_end) {
         SLUICE_TRY(write_recovery_point(new_end));
     }
     if (!seg.log_file) {
@@ -536,8 +571,9 @@ result<void> partition_log::sync_or_fail(file& f) {
 
 result<void> partition_log::flush() {
     SLUICE_TRY(check_writable());
+    const offset_t cp = checkpointed();
     for (const auto& s : segments_) {
-        if (s->next_offset > recovery_point_ || s.get() == &active()) {
+        if (s->next_offset > cp || s.get() == &active()) {
             SLUICE_TRY(auto f, file_of(*s));
             SLUICE_TRY(sync_or_fail(*f));
         }
@@ -548,11 +584,54 @@ result<void> partition_log::flush() {
     return write_recovery_point(end_offset());
 }
 
+void partition_log::flush_async(flusher::completion done) {
+    if (auto w = check_writable(); !w) {
+        done(w.error());
+        return;
+    }
+    if (opts_.sync == nullptr) {
+        auto r = flush();
+        done(r ? std::error_code() : r.error());
+        return;
+    }
+    // By name, so that the queued request holds no file open (file_cache).
+    const offset_t cp = checkpointed();
+    std::vector<std::filesystem::path> paths;
+    for (const auto& s : segments_) {
+        if (s->next_offset > cp || s.get() == &active()) {
+            paths.push_back(segment_log_path(opts_.dir, s->base_offset));
+        }
+    }
+    uint64_t generation = 0;
+    {
+        std::lock_guard lock(sealed_->mutex);
+        generation = sealed_->generation;
+    }
+    opts_.sync->submit_paths(
+        *opts_.fs, std::move(paths), opts_.dir,
+        [state = sealed_, failed = failed_, generation, end = end_offset(), fs = opts_.fs,
+         dir = opts_.dir, done = std::move(done)](std::error_code ec) {
+            if (ec) {
+                failed->store(true);  // as sync_or_fail: what was written is not known durable
+            } else {
+                std::lock_guard lock(state->mutex);
+                raise_checkpoint(*state, *fs, dir, generation, end);
+            }
+            done(ec);
+        });
+}
+
 result<void> partition_log::close() {
     SLUICE_TRY(check_writable());
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
     SLUICE_TRY(flush());
     closed_ = true;
+    {
+        // Flusher requests still queued must not write into the directory any more (it may
+        // be removed and made again for a new topic of the same name).
+        std::lock_guard lock(sealed_->mutex);
+        ++sealed_->generation;
+    }
     return success();
 }
 

@@ -63,8 +63,10 @@ result<void> partition_log::recover() {
     std::vector<offset_t> bases;
     std::set<offset_t> indexed;
     for (const auto& name : names) {
-        if (name.ends_with(".tmp")) {
-            SLUICE_TRY(fs.remove(dir / name));  // an interrupted checkpoint or index write
+        if (name.ends_with(".tmp") || name.ends_with(deleted_suffix)) {
+            // An interrupted checkpoint or index write, or a deleted segment's file that was
+            // not yet unlinked.
+            SLUICE_TRY(fs.remove(dir / name));
             continue;
         }
         auto parsed = parse_segment_name(name);
@@ -91,7 +93,7 @@ result<void> partition_log::recover() {
         rp = offset_t{load_be<int64_t>(cp->data())};
     }
     recovery_.recovery_point = rp;
-    recovery_point_ = rp;
+    sealed_->checkpointed = rp;
 
     SLUICE_TRY(auto dir_file, fs.open(dir, open_mode::directory));
     dir_handle_ = std::move(dir_file);
@@ -200,12 +202,22 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
     return success();
 }
 
-result<void> partition_log::write_recovery_point(offset_t at) {
+result<void> store_recovery_point(file_system& fs, const std::filesystem::path& dir, offset_t at) {
     std::byte payload[8];
     store_be<int64_t>(payload, at.value());
-    SLUICE_TRY(write_checkpoint(*opts_.fs, opts_.dir / recovery_point_file, payload));
-    recovery_point_ = at;
+    return write_checkpoint(fs, dir / recovery_point_file, payload);
+}
+
+result<void> partition_log::write_recovery_point(offset_t at) {
+    std::lock_guard lock(sealed_->mutex);
+    SLUICE_TRY(store_recovery_point(*opts_.fs, opts_.dir, at));
+    sealed_->checkpointed = at;
     return success();
+}
+
+offset_t partition_log::checkpointed() const {
+    std::lock_guard lock(sealed_->mutex);
+    return sealed_->checkpointed;
 }
 
 result<void> partition_log::destroy(file_system& fs, const std::filesystem::path& dir) {

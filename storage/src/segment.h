@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "sluice/protocol/record_batch.h"
@@ -88,6 +89,12 @@ inline bool offsets_fit(offset_t base, int32_t last_offset_delta) {
 std::filesystem::path segment_log_path(const std::filesystem::path& dir, offset_t base);
 std::filesystem::path segment_index_path(const std::filesystem::path& dir, offset_t base);
 std::filesystem::path segment_time_index_path(const std::filesystem::path& dir, offset_t base);
+
+// The suffix of a deleted segment's files between their rename and their unlink.
+inline constexpr std::string_view deleted_suffix = ".deleted";
+
+// Writes the recovery-point checkpoint of the log in `dir` (log_open.cpp).
+result<void> store_recovery_point(file_system& fs, const std::filesystem::path& dir, offset_t at);
 
 // Removes a segment's log and index files (missing ones are fine).
 result<void> remove_segment_files(file_system& fs, const std::filesystem::path& dir, offset_t base);

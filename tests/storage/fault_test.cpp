@@ -107,6 +107,20 @@ struct fixture {
     }
 };
 
+// Waits until every request submitted to `group` so far has completed (they complete in order).
+void drain(flusher& group) {
+    std::promise<void> done;
+    group.submit({}, [&done](std::error_code) { done.set_value(); });
+    done.get_future().wait();
+}
+
+std::error_code flush_in_background(partition_log& l) {
+    std::promise<std::error_code> done;
+    l.flush_async([&done](std::error_code ec) { done.set_value(ec); });
+    return done.get_future().get();
+}
+
+
 // Appends `b` to `a`.
 void extend(std::vector<stored_batch>& a, std::vector<stored_batch> b) {
     a.insert(a.end(), std::make_move_iterator(b.begin()), std::make_move_iterator(b.end()));
@@ -579,6 +593,7 @@ TEST_CASE("fsync mode: what recovery accepts is made durable before it is served
         f.append_n(*l, 30);  // no on_durable(): nothing is fsynced
         end = l->end_offset();
     }  // the process dies: no close
+    drain(group);
     {
         auto l = f.open();
         CHECK(l->recovery().segments_scanned > 0);
@@ -608,13 +623,6 @@ TEST_CASE("a roll moves the recovery point: a crash rescans only the newest segm
     flusher group;
     f.sync = &group;
     f.config.segment_bytes = 8 * 1024;
-    // The flusher completes requests in order: once an empty one completes, every earlier one
-    // (each roll's fsync of its sealed segments) has.
-    auto drain = [&group] {
-        std::promise<void> done;
-        group.submit({}, [&done](std::error_code) { done.set_value(); });
-        done.get_future().wait();
-    };
     auto roll_once = [&f](partition_log& l) {
         const size_t before = l.segment_count();
         while (l.segment_count() == before) {
@@ -628,13 +636,14 @@ TEST_CASE("a roll moves the recovery point: a crash rescans only the newest segm
             f.append(*l);
         }
         // Rolls made while an fsync was under way left their segments pending: one more roll
-        // hands them over, and the roll after it finds them durable and moves the recovery point.
-        drain();
+        // hands them over, and once their fsync completes the recovery point moves to their end.
+        drain(group);
         roll_once(*l);
-        drain();
+        drain(group);
         roll_once(*l);
         segments = l->segment_count();
     }  // a crash
+    drain(group);  // the flusher thread of the process that died is done too
     auto l = f.open();
     CHECK(l->segment_count() == segments);
     CHECK(l->recovery().segments_loaded >= segments - 2);
@@ -681,4 +690,76 @@ TEST_CASE("damage below the recovery checkpoint refuses the log instead of dropp
         CHECK(std::filesystem::exists(p));  // no segment was cut or removed
     }
     CHECK(std::filesystem::file_size(victim) == size);
+}
+
+
+TEST_CASE("the periodic flush runs on the flusher's thread and moves the recovery point") {
+    fixture f;
+    flusher group;
+    f.sync = &group;
+    f.config.segment_bytes = 4096;
+    auto l = f.open();
+    auto flushed = f.append_n(*l, 25);
+    CHECK(!flush_in_background(*l));
+    auto all = flushed;
+    extend(all, f.append_n(*l, 15));  // only what later rolls sync
+    l.reset();                        // a crash
+    drain(group);
+    f.fs.drop_unsynced();
+    l = f.open();
+    CHECK(l->recovery().recovery_point >= flushed.back().next);
+    CHECK(check_prefix(*l, all, flushed.size()) >= flushed.size());
+}
+
+TEST_CASE("a truncation while a flush is queued keeps the recovery point below the cut") {
+    fixture f;
+    flusher group;
+    f.sync = &group;
+    f.config.segment_bytes = 4096;
+    auto l = f.open();
+    auto kept = f.append_n(*l, 10);
+    f.append_n(*l, 20);
+    // The flush's fsyncs take a while; the truncation happens before they complete.
+    f.fs.set_sync_delay(std::chrono::milliseconds(200));
+    std::promise<std::error_code> done;
+    l->flush_async([&done](std::error_code ec) { done.set_value(ec); });
+    REQUIRE(l->truncate_to(kept.back().next).has_value());
+    CHECK(!done.get_future().get());
+    f.fs.clear_faults();
+    l.reset();  // a crash
+    drain(group);
+    l = f.open();
+    // Had the flush's checkpoint landed, it would vouch for offsets the log no longer has.
+    CHECK(l->recovery().recovery_point <= kept.back().next);
+    check_holds(*l, kept);
+}
+
+TEST_CASE("retention renames the segments it drops and the flusher's thread unlinks them") {
+    fixture f;
+    flusher group;
+    f.sync = &group;
+    f.config.segment_bytes = 4096;
+    f.config.retention_bytes = 3 * 4096;
+    auto l = f.open();
+    f.append_n(*l, 80);
+    const size_t before = l->segment_count();
+    auto deleted = l->apply_retention();
+    REQUIRE(deleted.has_value());
+    CHECK(deleted.value() > 0);
+    CHECK(l->segment_count() == before - deleted.value());
+    drain(group);
+    size_t logs = 0;
+    for (const auto& e : std::filesystem::directory_iterator(f.log_dir())) {
+        CHECK(!e.path().string().ends_with(".deleted"));
+        logs += e.path().extension() == ".log" ? 1 : 0;
+    }
+    CHECK(logs == l->segment_count());
+    // A crash between the rename and the unlink leaves a file that the next open removes.
+    const auto leftover = f.log_dir() / "00000000000000000000.log.deleted";
+    { std::ofstream(leftover) << "old"; }
+    l.reset();
+    drain(group);
+    l = f.open();
+    CHECK(!std::filesystem::exists(leftover));
+    CHECK(l->segment_count() == before - deleted.value());
 }

@@ -201,7 +201,7 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
     if (std::max(max_bytes, first_batch_max) > 0) {
         // The log returns at least one batch, however large, and never exceeds max_bytes with
         // more than one.
-        auto r = log_->slice(from, max_bytes, upper);
+        auto r = log_->slice(from, max_bytes, upper, segments_per_read_max);
         if (!r) {
             out.error = report("read", r.error());
             return out;
@@ -303,9 +303,16 @@ void partition::flush() {
     if (!log_) {
         return;
     }
-    if (auto r = log_->flush(); !r) {
-        report("flush", r.error());
-    }
+    // The fsyncs run on the flusher's thread; a failure is reported back here.
+    log_->flush_async([self = shared_from_this()](std::error_code ec) {
+        if (ec) {
+            boost::asio::post(self->strand_, [self, ec] {
+                if (self->log_) {  // else closed meanwhile (a deletion removes the files)
+                    self->report("flush", ec);
+                }
+            });
+        }
+    });
 }
 
 void partition::close(errc reason) {

@@ -365,7 +365,8 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         // No descriptor (a test file system): read on the pool, a piece at a time.
         std::vector<std::byte> piece(size_t(std::min<uint64_t>(left, 64 * 1024)));
         while (left > 0) {
-            const auto span = std::span(piece).first(size_t(std::min<uint64_t>(left, piece.size())));
+            const auto span =
+                std::span(piece).first(size_t(std::min<uint64_t>(left, piece.size())));
             auto read = [&range, pos, span] {
                 auto r = storage::read_exact(*range.f, pos, span);
                 return r ? std::error_code() : r.error();

@@ -119,9 +119,12 @@ class partition_log {
 
     // The same batches as read() would return, as file ranges instead of bytes: the log reads only
     // batch headers (to find the first batch, and from the last index entry that fits to the end
-    // of each range), never the records, so the caller can send them with sendfile. A truncation after the call may cut bytes under a range; a reader that then finds the file
-    // short must treat the read as failed.
-    result<slice_result> slice(offset_t from, size_t max_bytes, offset_t upper = offset_t::max());
+    // of each range), never the records, so the caller can send them with sendfile. A truncation
+    // after the call may cut bytes under a range; a reader that then finds the file short must
+    // treat the read as failed. At most `max_ranges` segments are taken (each range holds its file
+    // open until dropped).
+    result<slice_result> slice(offset_t from, size_t max_bytes, offset_t upper = offset_t::max(),
+                               size_t max_ranges = SIZE_MAX);
 
     // The first offset whose record timestamp is >= t, in log order; nullopt if none is.
     result<std::optional<offset_t>> offset_for_timestamp(timestamp_ms_t t);
@@ -143,7 +146,9 @@ class partition_log {
 
     // Deletes whole segments from the front while the log exceeds retention.bytes, or while the
     // newest record of the oldest segment is older than retention.ms. The active segment goes
-    // only by age, after a roll. Returns how many segments were deleted.
+    // only by age, after a roll. Returns how many segments were deleted. With a flusher, their
+    // files are renamed to `*.deleted` here and unlinked on the flusher's thread (freeing a
+    // large file can take long); open() removes any that a crash left behind.
     result<size_t> apply_retention();
 
     // Removes every batch that holds an offset >= `offset`: the log ends at the boundary of the
@@ -153,6 +158,12 @@ class partition_log {
 
     // fsyncs every segment and the directory, then records end_offset() as the recovery point.
     result<void> flush();
+
+    // As flush(), but the fsyncs and the checkpoint run on the flusher's thread, and `done` is
+    // called there (without a flusher: at once, on this thread). For the periodic flush, so
+    // that the log's owner never waits on the disk. A truncation or close meanwhile keeps the
+    // checkpoint where it is.
+    void flush_async(flusher::completion done);
 
     // Writes the active segment's indexes and flushes: the next open() scans nothing. Later
     // calls get errc::log_closed.
@@ -165,7 +176,10 @@ class partition_log {
     result<void> open_segments(std::vector<offset_t> bases, offset_t recovery_point);
     result<void> add_segment(offset_t base);
     result<void> delete_front_segment();
+    // Writes the recovery-point checkpoint (this thread; it may lower it).
     result<void> write_recovery_point(offset_t at);
+    // The recovery point on disk.
+    offset_t checkpointed() const;
     result<void> maybe_roll(const batch_header& h);
     result<append_result> write_batch(std::span<const std::byte> batch, const batch_header& h);
     result<void> check_writable() const;
@@ -194,20 +208,21 @@ class partition_log {
     std::vector<std::shared_ptr<file>> unsynced_;
     std::shared_ptr<file> dir_handle_;
     bool dir_unsynced_ = false;
-    offset_t recovery_point_;
     recovery_report recovery_;
     bool closed_ = false;
     // Set by the flusher thread when an fsync fails; read by the owner.
     std::shared_ptr<std::atomic<bool>> failed_ = std::make_shared<std::atomic<bool>>(false);
 
-    // The end of the newest sealed segment known fsynced, offered by the flusher thread after a
-    // roll and taken by the owner at the next roll to move the recovery point. A truncation
-    // starts a new generation, so that an fsync that completes after it cannot vouch for cut
-    // offsets.
+    // What the flusher thread knows to be durable, and the recovery-point checkpoint, which
+    // both threads write under `mutex`: the flusher thread raises it after a sealed segment's
+    // fsync or a periodic flush; the owner writes it at close and lowers it before a truncation.
+    // A truncation or close starts a new generation, so that an fsync that completes after it
+    // cannot vouch for cut offsets or write into a removed directory.
     struct sealed_durability {
         std::mutex mutex;
         uint64_t generation = 0;
-        offset_t end = offset_t::min();
+        offset_t end = offset_t::min();           // end of the newest sealed segment known fsynced
+        offset_t checkpointed = offset_t::min();  // the recovery point on disk
         bool in_flight = false;  // one request per log at a time; later rolls wait in pending_
         bool failed = false;     // a sealed segment's fsync failed: never vouch past it
     };

@@ -9,7 +9,10 @@
 //   - the first batch of a partition comes whole even when it is larger than partition_max_bytes,
 //     if the request's remaining max_bytes holds it; the first batch of the first partition that
 //     has data comes whole whatever its size. A batch larger than every limit therefore still
-//     reaches the consumer, and a partition never stalls behind one.
+//     reaches the consumer, and a partition never stalls behind one;
+//   - a partition's read spans at most segments_per_read_max segments: each range holds its
+//     segment file open until the response is sent, so tiny segments cannot make one fetch hold
+//     thousands of files (the reader fetches on from where it stopped).
 #pragma once
 
 #include <chrono>
@@ -24,6 +27,8 @@
 #include "sluice/storage/log.h"
 
 namespace sluice::broker {
+
+inline constexpr size_t segments_per_read_max = 16;
 
 // How far a fetch may read.
 enum class fetch_bound {

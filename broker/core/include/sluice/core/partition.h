@@ -85,11 +85,12 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t high_watermark{-1};
         offset_t log_start{-1};
     };
-    // Finds whole batches from `from` up to `max_bytes` (their file ranges: no record is read); if the first batch alone is larger, it
-    // comes anyway when it fits `first_batch_max` (pass max_bytes for "never"), so a reader is
-    // not stuck behind a large batch. Reads stop at the high watermark, or at the log end when
-    // `bound` is log_end (followers). `current_epoch` (-1: not checked) fences stale readers.
-    // `waiter`, if given, is woken when the high watermark next moves.
+    // Finds whole batches from `from` up to `max_bytes` (their file ranges: no record is read); if
+    // the first batch alone is larger, it comes anyway when it fits `first_batch_max` (pass
+    // max_bytes for "never"), so a reader is not stuck behind a large batch. Reads stop at the high
+    // watermark, or at the log end when `bound` is log_end (followers). `current_epoch` (-1: not
+    // checked) fences stale readers. `waiter`, if given, is woken when the high watermark next
+    // moves.
     read_outcome read(offset_t from, size_t max_bytes, size_t first_batch_max, fetch_bound bound,
                       leader_epoch_t current_epoch, const std::shared_ptr<wakeup>& waiter);
 
@@ -111,7 +112,9 @@ class partition : public std::enable_shared_from_this<partition> {
     };
     offsets_view offsets() const;
 
-    // Retention and periodic flushing (from the server's timers).
+    // Retention and periodic flushing (from the server's timers). Neither waits on the disk
+    // here: retention renames the segments it drops and the flusher's thread unlinks them; the
+    // flush's fsyncs and checkpoint run on the flusher's thread.
     void apply_retention();
     void flush();
 

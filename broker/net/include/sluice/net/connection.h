@@ -134,7 +134,7 @@ class connection : public std::enable_shared_from_this<connection> {
     // the socket down (which ends the sendfile), and send_range closes it once back, so that the
     // descriptor cannot be reused under the pool's call.
     bool offloaded_ = false;
-    bool reader_done_ = false;              // no more frames will be read
+    bool reader_done_ = false;  // no more frames will be read
     bool draining_ = false;
     bool closed_ = false;
     bool slot_released_ = false;
