@@ -120,7 +120,6 @@ std::error_code flush_in_background(partition_log& l) {
     return done.get_future().get();
 }
 
-
 // Appends `b` to `a`.
 void extend(std::vector<stored_batch>& a, std::vector<stored_batch> b) {
     a.insert(a.end(), std::make_move_iterator(b.begin()), std::make_move_iterator(b.end()));
@@ -642,7 +641,7 @@ TEST_CASE("a roll moves the recovery point: a crash rescans only the newest segm
         drain(group);
         roll_once(*l);
         segments = l->segment_count();
-    }  // a crash
+    }              // a crash
     drain(group);  // the flusher thread of the process that died is done too
     auto l = f.open();
     CHECK(l->segment_count() == segments);
@@ -691,7 +690,6 @@ TEST_CASE("damage below the recovery checkpoint refuses the log instead of dropp
     }
     CHECK(std::filesystem::file_size(victim) == size);
 }
-
 
 TEST_CASE("the periodic flush runs on the flusher's thread and moves the recovery point") {
     fixture f;
