@@ -2,16 +2,30 @@
 # Broker benchmark: builds the release tree, starts one sluice-broker (page-cache flush mode,
 # a fresh log directory, an ephemeral port) and measures, in this order and in the same run:
 #   1. loopback TCP bandwidth, one connection (sluice-tcp-bench): the ceiling;
-#   2. producer throughput: `sluice perf produce`, 5,000,000 records of 1 KiB (about 10 s),
-#      acks=1, batch.size=262144 linger.ms=5, unthrottled, into one partition;
-#   3. consumer throughput: `sluice perf consume` over everything step 2 wrote;
-#   4. producer latency at a fixed rate: 20,000 records/s of 1 KiB for 10 s, linger.ms=0, acks=1.
+#   2. producer throughput over one connection with up to 5 requests in flight (pipelining):
+#      `sluice perf produce`, 5,000,000 records of 1 KiB (about 10 s), acks=1,
+#      batch.size=262144 linger.ms=5, unthrottled, into one partition;
+#   3. consumer throughput: `sluice perf consume` over everything step 2 wrote; the broker sends
+#      the records from the segment files with sendfile;
+#   4. producer latency at a fixed rate: 20,000 records/s of 1 KiB for 10 s, linger.ms=0, acks=1;
+#   5. the same producer with one request in flight (no pipelining), for the pipelining ratio;
+#   6. 64 producer processes at once (64 connections) into 8 partitions;
+#   7. 16 producers into a page-cache topic, then 16 into an fsync-mode topic
+#      (flush.messages=1: every acknowledgement waits for its fsync): the group-commit ratio;
+#   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open.
 # It prints each figure with its ratio to the ceiling, the machine, and a last line
-#   broker-bench produce_mb_s=X consume_mb_s=X loopback_mb_s=X produce_ratio=X consume_ratio=X p99_ms_at_20k=X
-# MB = 2^20 bytes throughout, as Kafka's perf tools count.
+#   broker-bench produce_mb_s=X consume_mb_s=X loopback_mb_s=X produce_ratio=X consume_ratio=X
+#     p99_ms_at_20k=X  [then] produce_1_in_flight_mb_s=X pipelining_ratio=X produce_64_mb_s=X
+#     produce_16_mb_s=X produce_16_fsync_mb_s=X fsync_ratio=X rss_mib=X rss_peak_mib=X
+#     rss_1000_idle_mib=X
+# (one line). MB = 2^20 bytes throughout, as Kafka's perf tools count. Multi-producer figures are
+# all records over the wall time from the first start to the last exit; their p99 is the worst
+# producer's.
 #
 #   scripts/bench-broker.sh [--records N] [--partitions P] [--latency-seconds S] [--build-dir DIR]
+#                           [--quick]
 # --build-dir uses the binaries of an existing build tree instead of building build/ (release).
+# --quick runs a tenth of every volume (a smoke test of the script, not a measurement).
 # SLUICE_BENCH_DIR sets where the broker's log directory goes (default <build dir>/bench-broker).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,12 +35,18 @@ partitions=1
 latency_rate=20000
 latency_seconds=10
 build_dir=""
+many_records=16000   # per producer, 64 producers: 1 GiB
+group_records=64000  # per producer, 16 producers: 1 GiB per mode
+idle_connections=1000
 while [ $# -gt 0 ]; do
     case "$1" in
         --records) records=$2; shift 2 ;;
         --partitions) partitions=$2; shift 2 ;;
         --latency-seconds) latency_seconds=$2; shift 2 ;;
         --build-dir) build_dir=$2; shift 2 ;;
+        --quick)
+            records=500000 latency_seconds=2 many_records=1600 group_records=6400
+            shift ;;
         *) echo "bench-broker: unknown option '$1'" >&2; exit 2 ;;
     esac
 done
@@ -63,8 +83,9 @@ ram_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 echo "machine: ${cpu:-unknown CPU}, ${cores} cores, ${ram_gib} GiB RAM, kernel $(uname -r)"
 
 # ---- broker
+# max.connections leaves room for the idle connections of step 8 besides the clients.
 "$broker_bin" --override "log.dirs=$dir/data" --override "listeners=PLAINTEXT://127.0.0.1:0" \
-    2> "$dir/broker.log" &
+    --override "max.connections=$((idle_connections + 200))" 2> "$dir/broker.log" &
 broker_pid=$!
 port=""
 for _ in $(seq 1 300); do
@@ -117,6 +138,99 @@ echo "$latency_out" | sed 's/^/  /'
 p99=$(echo "$latency_out" | tail -1 | sed -n 's/.* \([0-9.]*\) ms 99th.*/\1/p')
 echo "latency: p99 $p99 ms at $latency_rate records/s"
 
+# ---- 5. one request in flight
+echo "produce, 1 request in flight: $records records of 1024 bytes, ${produce_settings[*]}" \
+    "max.in.flight.requests.per.connection=1"
+"$sluice" topic create serial -p "$partitions" -b "$bootstrap" > /dev/null
+serial_out=$("$sluice" perf produce --topic serial --num-records "$records" --record-size 1024 \
+    --throughput -1 "${produce_props[@]}" \
+    --producer-property max.in.flight.requests.per.connection=1 -b "$bootstrap")
+echo "$serial_out" | tail -1 | sed 's/^/  /'
+serial_mb=$(echo "$serial_out" | tail -1 | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
+echo "produce, 1 in flight: $serial_mb MB/s; 5 in flight is $(ratio "$produce_mb" "$serial_mb")x that"
+"$sluice" topic delete serial -b "$bootstrap" > /dev/null
+
+# Runs N producer processes at once: multi_produce TOPIC N RECORDS_EACH. Sets multi_mb and
+# multi_p99 (the worst producer's).
+multi_produce() {
+    local topic=$1 n=$2 each=$3 i start end pids=() failed=0
+    start=$(date +%s.%N)
+    for i in $(seq 1 "$n"); do
+        "$sluice" perf produce --topic "$topic" --num-records "$each" --record-size 1024 \
+            --throughput -1 "${produce_props[@]}" -b "$bootstrap" > "$dir/producer-$i.out" 2>&1 &
+        pids+=($!)
+    done
+    for i in "${pids[@]}"; do
+        wait "$i" || failed=1
+    done
+    end=$(date +%s.%N)
+    if [ "$failed" -ne 0 ]; then
+        echo "bench-broker: a producer failed:" >&2
+        cat "$dir"/producer-*.out >&2
+        exit 1
+    fi
+    multi_mb=$(awk -v n="$n" -v e="$each" -v s="$start" -v t="$end" \
+        'BEGIN { printf "%.2f", n * e * 1024 / 1048576 / (t - s) }')
+    multi_rps=$(awk -v n="$n" -v e="$each" -v s="$start" -v t="$end" \
+        'BEGIN { printf "%.0f", n * e / (t - s) }')
+    multi_p99=$(for i in $(seq 1 "$n"); do
+        tail -1 "$dir/producer-$i.out" | sed -n 's/.* \([0-9.]*\) ms 99th.*/\1/p'
+    done | sort -g | tail -1)
+    rm -f "$dir"/producer-*.out
+}
+
+# ---- 6. 64 producer connections
+echo "produce, 64 producers: $many_records records of 1024 bytes each, 8 partitions"
+"$sluice" topic create many -p 8 -b "$bootstrap" > /dev/null
+multi_produce many 64 "$many_records"
+many_mb=$multi_mb
+echo "produce, 64 producers: $multi_rps records/s, $many_mb MB/s" \
+    "= $(ratio "$many_mb" "$loopback") of loopback, worst p99 $multi_p99 ms"
+"$sluice" topic delete many -b "$bootstrap" > /dev/null
+
+# ---- 7. group commit: 16 producers, page cache, then fsync
+"$sluice" topic create cache16 -p 4 -b "$bootstrap" > /dev/null
+"$sluice" topic create sync16 -p 4 -c flush.messages=1 -b "$bootstrap" > /dev/null
+echo "produce, 16 producers: $group_records records of 1024 bytes each, 4 partitions, page cache"
+multi_produce cache16 16 "$group_records"
+cache_mb=$multi_mb
+echo "  $multi_rps records/s, $cache_mb MB/s, worst p99 $multi_p99 ms"
+echo "produce, 16 producers: the same into a topic with flush.messages=1 (fsync before each ack)"
+multi_produce sync16 16 "$group_records"
+sync_mb=$multi_mb
+echo "  $multi_rps records/s, $sync_mb MB/s, worst p99 $multi_p99 ms"
+echo "fsync mode: $(ratio "$sync_mb" "$cache_mb") of page-cache mode with 16 producers"
+"$sluice" topic delete cache16 -b "$bootstrap" > /dev/null
+"$sluice" topic delete sync16 -b "$bootstrap" > /dev/null
+
+# ---- 8. memory
+rss_of() { awk -v k="$1:" '$1 == k { printf "%.0f", $2 / 1024 }' "/proc/$broker_pid/status"; }
+rss=$(rss_of VmRSS)
+rss_peak=$(rss_of VmHWM)
+echo "broker memory after the run: RSS $rss MiB, peak $rss_peak MiB" \
+    "(queued.max.request.bytes: 256 MiB)"
+ulimit -n $((idle_connections + 64)) 2> /dev/null || ulimit -n "$(ulimit -Hn)"
+fds=()
+for _ in $(seq 1 "$idle_connections"); do
+    exec {fd}<> "/dev/tcp/127.0.0.1/$port"
+    fds+=("$fd")
+done
+# The broker has accepted them all once its memory stops moving; a request on a fresh
+# connection then proves it still serves.
+"$sluice" topic list -b "$bootstrap" > /dev/null
+sleep 1
+rss_idle=$(rss_of VmRSS)
+echo "broker memory with $idle_connections idle connections: RSS $rss_idle MiB" \
+    "($(awk -v a="$rss_idle" -v b="$rss" 'BEGIN { printf "%.1f", (a - b) * 1024 / 1000 }') KiB" \
+    "per connection)"
+for fd in "${fds[@]}"; do
+    exec {fd}>&-
+done
+
 echo "broker-bench produce_mb_s=$produce_mb consume_mb_s=$consume_mb loopback_mb_s=$loopback" \
     "produce_ratio=$(ratio "$produce_mb" "$loopback") consume_ratio=$(ratio "$consume_mb" "$loopback")" \
-    "p99_ms_at_20k=$p99"
+    "p99_ms_at_20k=$p99 produce_1_in_flight_mb_s=$serial_mb" \
+    "pipelining_ratio=$(ratio "$produce_mb" "$serial_mb") produce_64_mb_s=$many_mb" \
+    "produce_16_mb_s=$cache_mb produce_16_fsync_mb_s=$sync_mb" \
+    "fsync_ratio=$(ratio "$sync_mb" "$cache_mb") rss_mib=$rss rss_peak_mib=$rss_peak" \
+    "rss_1000_idle_mib=$rss_idle"
