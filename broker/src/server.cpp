@@ -7,6 +7,8 @@
 #include <thread>
 
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/file.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -95,6 +97,21 @@ net_config net_config_of(const broker_config& c) {
     return n;
 }
 
+// The blocking pool's threads start with SIGPIPE blocked: sendfile(2) takes no MSG_NOSIGNAL, so a
+// peer that goes away mid-send would otherwise raise a signal that kills a process which has not
+// ignored it (an embedding program; sluice-broker's main ignores it). Blocked, the call just
+// fails with EPIPE.
+std::unique_ptr<asio::thread_pool> make_blocking_pool(int32_t threads) {
+    sigset_t pipe;
+    sigset_t saved;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, &saved);
+    auto pool = std::make_unique<asio::thread_pool>(size_t(threads));
+    pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+    return pool;
+}
+
 std::string host_name() {
     char buf[256] = {};
     if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
@@ -110,7 +127,7 @@ struct server::impl {
         : config(std::move(c)),
           options(std::move(o)),
           io(std::make_unique<asio::io_context>(config.num_io_threads)),
-          blocking(std::make_unique<asio::thread_pool>(size_t(config.background_threads))),
+          blocking(make_blocking_pool(config.background_threads)),
           flusher(std::make_unique<storage::flusher>()),
           strand(asio::make_strand(*io)),
           acceptor(strand),

@@ -17,18 +17,26 @@ auto segment_for(Segments& segs, offset_t offset) {
     return it == segs.begin() ? it : std::prev(it);
 }
 
-// Moves the recovery point on disk up to `at`, unless the log was truncated or closed since
-// `generation` or a sealed fsync failed. Called with state.mutex held, on the flusher's thread. A
-// failed write only leaves the recovery point lower (more to scan at the next open).
+// Moves the recovery point on disk up to `at` (which the caller knows durable), unless the log
+// was truncated or closed since `generation` or an fsync of it failed. Runs on the flusher's
+// thread. The file is written under `io_mutex` only, so the owner's short looks at the state
+// under `mutex` never wait for the checkpoint's fsyncs. A failed write leaves the recovery point
+// lower (more to scan at the next open); for the owner's decision to lower it before a
+// truncation, a write that may have landed counts as landed.
 template <typename State>
-void raise_checkpoint(State& state, file_system& fs, const std::filesystem::path& dir,
-                      uint64_t generation, offset_t at) {
-    if (state.failed || state.generation != generation || at <= state.checkpointed) {
-        return;
+void raise_checkpoint(State& state, const std::atomic<bool>& log_failed, file_system& fs,
+                      const std::filesystem::path& dir, uint64_t generation, offset_t at) {
+    std::lock_guard io(state.io_mutex);
+    {
+        std::lock_guard lock(state.mutex);
+        if (state.failed || log_failed.load() || state.generation != generation ||
+            at <= state.checkpointed) {
+            return;
+        }
     }
-    if (store_recovery_point(fs, dir, at)) {
-        state.checkpointed = at;
-    }
+    (void)store_recovery_point(fs, dir, at);
+    std::lock_guard lock(state.mutex);
+    state.checkpointed = std::max(state.checkpointed, at);
 }
 
 }  // namespace
@@ -119,15 +127,19 @@ result<void> partition_log::roll() {
     // flusher's thread: the owner never waits for the checkpoint's fsyncs.
     opts_.sync->submit_paths(
         *opts_.fs, std::move(paths), opts_.dir,
-        [state = sealed_, generation, end = pending_sealed_.back().end, fs = opts_.fs,
-         dir = opts_.dir](std::error_code ec) {
-            std::lock_guard lock(state->mutex);
-            state->in_flight = false;
-            state->failed = state->failed || bool(ec);
-            if (!state->failed && state->generation == generation && state->end < end) {
-                state->end = end;
+        [state = sealed_, failed = failed_, generation, end = pending_sealed_.back().end,
+         fs = opts_.fs, dir = opts_.dir](std::error_code ec) {
+            offset_t durable = offset_t::min();
+            {
+                std::lock_guard lock(state->mutex);
+                state->in_flight = false;
+                state->failed = state->failed || bool(ec);
+                if (!state->failed && state->generation == generation && state->end < end) {
+                    state->end = end;
+                }
+                durable = state->end;
             }
-            raise_checkpoint(*state, *fs, dir, generation, state->end);
+            raise_checkpoint(*state, *failed, *fs, dir, generation, durable);
         });
     pending_sealed_.clear();
     return success();
@@ -605,17 +617,25 @@ void partition_log::flush_async(flusher::completion done) {
     uint64_t generation = 0;
     {
         std::lock_guard lock(sealed_->mutex);
+        if (sealed_->flush_in_flight) {
+            done({});  // the one under way covers this tick's purpose; no queue builds up
+            return;
+        }
+        sealed_->flush_in_flight = true;
         generation = sealed_->generation;
     }
+    // A failed flush leaves the recovery point where it is and is reported; it does not fail
+    // the log (page-cache mode promises no durability, and fsync mode's own fsyncs do that).
     opts_.sync->submit_paths(
         *opts_.fs, std::move(paths), opts_.dir,
         [state = sealed_, failed = failed_, generation, end = end_offset(), fs = opts_.fs,
          dir = opts_.dir, done = std::move(done)](std::error_code ec) {
-            if (ec) {
-                failed->store(true);  // as sync_or_fail: what was written is not known durable
-            } else {
+            if (!ec) {
+                raise_checkpoint(*state, *failed, *fs, dir, generation, end);
+            }
+            {
                 std::lock_guard lock(state->mutex);
-                raise_checkpoint(*state, *fs, dir, generation, end);
+                state->flush_in_flight = false;
             }
             done(ec);
         });
@@ -623,16 +643,18 @@ void partition_log::flush_async(flusher::completion done) {
 
 result<void> partition_log::close() {
     SLUICE_TRY(check_writable());
+    // First, whatever fails below: flusher requests still queued must not write into the
+    // directory any more (it may be removed and made again for a new topic of the same name).
+    fence_flusher();
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
-    SLUICE_TRY(flush());
+    SLUICE_TRY(flush());  // the final checkpoint, written by this thread
     closed_ = true;
-    {
-        // Flusher requests still queued must not write into the directory any more (it may
-        // be removed and made again for a new topic of the same name).
-        std::lock_guard lock(sealed_->mutex);
-        ++sealed_->generation;
-    }
     return success();
+}
+
+void partition_log::fence_flusher() {
+    std::lock_guard lock(sealed_->mutex);
+    ++sealed_->generation;
 }
 
 }  // namespace sluice::storage

@@ -35,6 +35,7 @@ std::optional<std::pair<offset_t, std::string>> parse_segment_name(const std::st
 partition_log::partition_log(log_options opts) : opts_(std::move(opts)) {}
 
 partition_log::~partition_log() {
+    fence_flusher();  // a log dropped without close(): late flusher requests write nothing
     if (opts_.files != nullptr) {
         for (const auto& seg : segments_) {
             opts_.files->forget(seg->cache_key);
@@ -209,10 +210,12 @@ result<void> store_recovery_point(file_system& fs, const std::filesystem::path& 
 }
 
 result<void> partition_log::write_recovery_point(offset_t at) {
+    std::lock_guard io(sealed_->io_mutex);
+    auto r = store_recovery_point(*opts_.fs, opts_.dir, at);
     std::lock_guard lock(sealed_->mutex);
-    SLUICE_TRY(store_recovery_point(*opts_.fs, opts_.dir, at));
-    sealed_->checkpointed = at;
-    return success();
+    // A failed write may still have landed: for later lowering decisions, count the higher.
+    sealed_->checkpointed = r ? at : std::max(sealed_->checkpointed, at);
+    return r;
 }
 
 offset_t partition_log::checkpointed() const {

@@ -703,6 +703,44 @@ TEST_CASE("thousands of tiny segments hold few files; serving, deleting and rest
     CHECK(create(c, "after", 1) == errc::none);
 }
 
+TEST_CASE("a fetch over tiny segments spans at most 16 of them, and goes on from there") {
+    broker_fixture b;
+    wire_client c(b.port());
+    REQUIRE(create(c, "tiny", 1, -1, {{"segment.bytes", "4096"}}) == errc::none);
+    for (int i = 0; i < 100; ++i) {  // two batches per segment: 50 segments
+        REQUIRE(produce(c, "tiny", 0, batch(uint64_t(i), 1, 1500)).error == errc::none);
+    }
+    auto first = fetch(c, "tiny", 0, 0);
+    REQUIRE(first.error == errc::none);
+    auto bs = batches_of(first.records);
+    CHECK(bs.size() == 32);  // 16 segments, although 1 MiB would hold all 100 batches
+    auto rest = fetch(c, "tiny", 0, bs.back().header().next_offset().value());
+    CHECK(batches_of(rest.records).size() == 32);
+}
+
+TEST_CASE("clients that hang up in the middle of a large fetch leave the broker serving") {
+    // The broker is sending from the segment files (sendfile on the blocking pool) when the
+    // socket goes away: the send fails with EPIPE or ECONNRESET, the connection closes, and
+    // no SIGPIPE takes the process down.
+    broker_fixture b(properties{{"num.io.threads", "2"}});
+    {
+        wire_client c(b.port());
+        REQUIRE(create(c, "big", 1) == errc::none);
+        for (int i = 0; i < 16; ++i) {
+            REQUIRE(produce(c, "big", 0, batch(uint64_t(i), 50, 10000)).error == errc::none);
+        }
+    }
+    for (int i = 0; i < 20; ++i) {
+        wire_client quitter(b.port());
+        quitter.send(fetch_request(quitter.next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
+        quitter.send(fetch_request(quitter.next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
+    }  // closed without reading
+    wire_client c(b.port());
+    auto all = fetch(c, "big", 0, 0, 0, 1, 16 << 20);
+    CHECK(all.error == errc::none);
+    CHECK(batches_of(all.records).size() == 16);
+}
+
 TEST_CASE("max.partitions caps the partitions a broker holds, auto-created topics included") {
     broker_fixture b(properties{{"max.partitions", "5"}, {"num.partitions", "2"}});
     wire_client c(b.port());

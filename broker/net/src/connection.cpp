@@ -30,6 +30,8 @@ constexpr size_t spare_buffers_max = 2;
 constexpr size_t spare_buffer_bytes_max = 64 * 1024;
 // Frame buffers are allocated in these steps so that similar frames reuse them.
 constexpr size_t buffer_step_bytes = 16 * 1024;
+// What a response's file range (an open segment file) counts for in the memory budget.
+constexpr size_t file_range_charge = 16 * 1024;
 
 }  // namespace
 
@@ -298,9 +300,11 @@ awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
     }
     if (r->result.reply) {
         // The response's bytes are held until written; fetched records are not among them
-        // (they are sent from the segment files).
-        const auto& w = r->result.reply->writer;
-        const size_t bytes = w.size_bytes() - w.external_bytes();
+        // (they are sent from the segment files), but each file range counts as
+        // file_range_charge, so the budget also bounds the files that queued responses hold.
+        const auto& reply = *r->result.reply;
+        const size_t bytes = reply.writer.size_bytes() - reply.writer.external_bytes() +
+                             reply.files.size() * file_range_charge;
         ctx_.budget.charge(bytes);
         r->charged += bytes;
         r->response_bytes = bytes;
@@ -389,8 +393,13 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         }
         co_return true;
     }
-    const int out = socket_.native_handle();
     while (left > 0) {
+        if (closed_) {
+            co_return false;  // e.g. closed while this coroutine waited for the socket
+        }
+        // Read in the same strand turn that sets offloaded_: close() leaves this descriptor
+        // open until the pool's call has returned.
+        const int out = socket_.native_handle();
         // Sends until done or until the socket is full; `sent` bytes went out, `err` stopped it
         // (0: done, or the file ended early).
         struct step {

@@ -1,7 +1,8 @@
 // Group commit: one thread that fsyncs files on behalf of many logs.
 //
 // A log hands the flusher the files it has written to and a completion. The flusher thread takes
-// every request queued so far, fsyncs each distinct file once, then runs all their completions:
+// every request queued so far, fsyncs each distinct file once (several at a time, on helper
+// threads started for the round), then runs all their completions:
 // appends that arrive while an fsync runs share the next one. Completions run on the flusher
 // thread; a broker posts them back to the partition's executor. The only lock guards the hand-off
 // queue and is held for a push or a swap, never across an fsync.
@@ -10,6 +11,7 @@
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <system_error>
@@ -53,6 +55,11 @@ class flusher {
     };
 
     void run();
+    // fsyncs `files` on up to sync_threads_max threads at once (this one and helpers started
+    // for the round) and records each one's outcome.
+    static void sync_all(const std::vector<file*>& files,
+                         std::map<file*, std::error_code>& outcome);
+    static constexpr size_t sync_threads_max = 8;
 
     mutable std::mutex mutex_;
     std::condition_variable wake_;

@@ -180,6 +180,8 @@ class partition_log {
     result<void> write_recovery_point(offset_t at);
     // The recovery point on disk.
     offset_t checkpointed() const;
+    // Starts a new generation: flusher requests queued before it write no checkpoint.
+    void fence_flusher();
     result<void> maybe_roll(const batch_header& h);
     result<append_result> write_batch(std::span<const std::byte> batch, const batch_header& h);
     result<void> check_writable() const;
@@ -219,12 +221,14 @@ class partition_log {
     // A truncation or close starts a new generation, so that an fsync that completes after it
     // cannot vouch for cut offsets or write into a removed directory.
     struct sealed_durability {
-        std::mutex mutex;
+        std::mutex mutex;     // the fields below; held briefly
+        std::mutex io_mutex;  // held while the checkpoint file is written (taken first)
         uint64_t generation = 0;
         offset_t end = offset_t::min();           // end of the newest sealed segment known fsynced
         offset_t checkpointed = offset_t::min();  // the recovery point on disk
         bool in_flight = false;  // one request per log at a time; later rolls wait in pending_
         bool failed = false;     // a sealed segment's fsync failed: never vouch past it
+        bool flush_in_flight = false;  // flush_async: one at a time per log
     };
     std::shared_ptr<sealed_durability> sealed_ = std::make_shared<sealed_durability>();
     // Sealed segments not yet handed to the flusher (owner thread only), oldest first.
