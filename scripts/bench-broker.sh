@@ -11,7 +11,8 @@
 #   5. the same producer with one request in flight (no pipelining), for the pipelining ratio;
 #   6. 64 producer processes at once (64 connections) into 8 partitions;
 #   7. 16 producers into a page-cache topic, then 16 into an fsync-mode topic
-#      (flush.messages=1: every acknowledgement waits for its fsync): the group-commit ratio;
+#      (flush.messages=1: every acknowledgement waits for its fsync), alternating for 3 rounds,
+#      the best round of each: the group-commit ratio;
 #   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open.
 # Every throughput step starts after sync(1), and no step writes more than 1 GiB: the figures
 # measure the broker and its clients, not how fast the disk absorbs the kernel's write-back
@@ -197,18 +198,27 @@ echo "produce, 64 producers: $multi_rps records/s, $many_mb MB/s" \
     "= $(ratio "$many_mb" "$loopback") of loopback, worst p99 $multi_p99 ms"
 "$sluice" topic delete many -b "$bootstrap" > /dev/null
 
-# ---- 7. group commit: 16 producers, page cache, then fsync
+# ---- 7. group commit: 16 producers, page cache against fsync, alternating rounds
+# This machine's figures move by up to 2x from one run to the next (a shared virtual machine),
+# so the two modes alternate for 3 rounds and the best round of each is kept.
 "$sluice" topic create cache16 -p 4 -b "$bootstrap" > /dev/null
 "$sluice" topic create sync16 -p 4 -c flush.messages=1 -b "$bootstrap" > /dev/null
-echo "produce, 16 producers: $group_records records of 1024 bytes each, 4 partitions, page cache"
-multi_produce cache16 16 "$group_records"
-cache_mb=$multi_mb
-echo "  $multi_rps records/s, $cache_mb MB/s, worst p99 $multi_p99 ms"
-echo "produce, 16 producers: the same into a topic with flush.messages=1 (fsync before each ack)"
-multi_produce sync16 16 "$group_records"
-sync_mb=$multi_mb
-echo "  $multi_rps records/s, $sync_mb MB/s, worst p99 $multi_p99 ms"
-echo "fsync mode: $(ratio "$sync_mb" "$cache_mb") of page-cache mode with 16 producers"
+echo "produce, 16 producers: $group_records records of 1024 bytes each, 4 partitions," \
+    "page cache against flush.messages=1 (fsync before each ack), 3 alternating rounds"
+cache_mb=0 sync_mb=0 cache_p99="" sync_p99=""
+best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+for round in 1 2 3; do
+    multi_produce cache16 16 "$group_records"
+    echo "  round $round, page cache: $multi_rps records/s, $multi_mb MB/s, worst p99 $multi_p99 ms"
+    [ "$(best "$multi_mb" "$cache_mb")" = "$multi_mb" ] && cache_p99=$multi_p99
+    cache_mb=$(best "$multi_mb" "$cache_mb")
+    multi_produce sync16 16 "$group_records"
+    echo "  round $round, fsync:      $multi_rps records/s, $multi_mb MB/s, worst p99 $multi_p99 ms"
+    [ "$(best "$multi_mb" "$sync_mb")" = "$multi_mb" ] && sync_p99=$multi_p99
+    sync_mb=$(best "$multi_mb" "$sync_mb")
+done
+echo "fsync mode: best $sync_mb MB/s (p99 $sync_p99 ms) against page cache's best $cache_mb MB/s" \
+    "(p99 $cache_p99 ms): $(ratio "$sync_mb" "$cache_mb")"
 "$sluice" topic delete cache16 -b "$bootstrap" > /dev/null
 "$sluice" topic delete sync16 -b "$bootstrap" > /dev/null
 

@@ -246,9 +246,8 @@ const key_spec specs[] = {
          return values::to_int(v, 1, io_threads_max, c.num_io_threads);
      }},
     {{"background.threads", "4",
-      "Threads that may block on the disk, off the network threads: sending fetched records "
-      "from segment files (sendfile), the periodic flush, topic creation's fsyncs and "
-      "retention's deletions (1 to 256)."},
+      "Threads that may block on the disk, off the network threads: they send fetched records "
+      "from segment files (sendfile) and create topics (1 to 256)."},
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 1, io_threads_max, c.background_threads);
      }},

@@ -3,7 +3,9 @@
 // share one strand.
 //
 // Every executor in the broker is a strand of the one io_context (typed as any_io_executor):
-// each connection has one, each partition has one, and topic administration has one.
+// each connection has one, each partition has one, and topic administration has one. The one
+// exception is the blocking pool (background.threads), where work that may wait on the disk runs
+// through run_on() and resumes on the caller's strand.
 #pragma once
 
 #include <atomic>
