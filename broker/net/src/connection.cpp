@@ -1,8 +1,10 @@
 #include "sluice/net/connection.h"
 
+#include <poll.h>
 #include <sys/sendfile.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <system_error>
 
@@ -32,6 +34,10 @@ constexpr size_t spare_buffer_bytes_max = 64 * 1024;
 constexpr size_t buffer_step_bytes = 16 * 1024;
 // What a response's file range (an open segment file) counts for in the memory budget.
 constexpr size_t file_range_charge = 16 * 1024;
+// How long, in all, a sendfile on the blocking pool waits for a full socket before it gives the
+// pool thread back (send_range).
+constexpr int sendfile_socket_waits = 4;
+constexpr int sendfile_socket_wait_ms = 2;
 
 }  // namespace
 
@@ -314,13 +320,14 @@ awaitable<void> connection::run_request(std::shared_ptr<in_flight> r) {
     writer_wake_.cancel();
 }
 
-awaitable<bool> connection::write_all(std::vector<asio::const_buffer>& buffers) {
+awaitable<bool> connection::write_all(std::vector<asio::const_buffer>& buffers, bool more) {
     // Written piece by piece so that the idle check sees progress (or its absence).
     size_t index = 0;
     while (index < buffers.size()) {
         error_code ec;
-        size_t n = co_await socket_.async_write_some(std::span(buffers).subspan(index),
-                                                     asio::redirect_error(asio::use_awaitable, ec));
+        size_t n =
+            co_await socket_.async_send(std::span(buffers).subspan(index), more ? MSG_MORE : 0,
+                                        asio::redirect_error(asio::use_awaitable, ec));
         if (ec) {
             close(fmt::format("write: {}", ec.message()), false);
             co_return false;
@@ -346,7 +353,9 @@ awaitable<bool> connection::write_response(response& reply) {
             gather_.emplace_back(part.bytes.data(), part.bytes.size());
             continue;
         }
-        if (!gather_.empty() && !co_await write_all(gather_)) {
+        // MSG_MORE: the file's bytes follow at once, so the envelope need not go out in a
+        // packet of its own (the socket has TCP_NODELAY).
+        if (!gather_.empty() && !co_await write_all(gather_, true)) {
             co_return false;
         }
         gather_.clear();
@@ -406,7 +415,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
             uint64_t sent = 0;
             int err = 0;
         };
-        auto send = [in, out, pos, left] {
+        auto send = [in, out, pos, left](int waits_left) {
             step s;
             off_t at = off_t(pos);
             while (s.sent < left) {
@@ -416,6 +425,9 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
                     s.sent += uint64_t(n);
                 } else if (n == 0) {
                     break;  // the file is shorter than the range
+                } else if (errno == EAGAIN && waits_left-- > 0) {
+                    pollfd p{out, POLLOUT, 0};
+                    (void)::poll(&p, 1, sendfile_socket_wait_ms);
                 } else if (errno != EINTR) {
                     s.err = errno;
                     break;
@@ -423,8 +435,12 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
             }
             return s;
         };
+        // On the pool, which also waits for a full socket there, briefly (a reader that keeps
+        // up drains it in well under that), which saves a round trip through the strand for
+        // each socket buffer. close() shuts the socket down, which ends the wait at once.
+        auto offload = [&send] { return send(sendfile_socket_waits); };
         offloaded_ = true;
-        const step s = co_await run_on(ctx_.blocking, send);
+        const step s = co_await run_on(ctx_.blocking, offload);
         offloaded_ = false;
         if (closed_) {
             error_code ec;

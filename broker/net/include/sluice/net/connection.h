@@ -85,8 +85,9 @@ class connection : public std::enable_shared_from_this<connection> {
     awaitable<void> run_request(std::shared_ptr<in_flight> r);
     awaitable<void> write_loop();
     awaitable<void> idle_loop();
-    // Writes `buffers` fully, noting progress for the idle check. False on error.
-    awaitable<bool> write_all(std::vector<boost::asio::const_buffer>& buffers);
+    // Writes `buffers` fully, noting progress for the idle check. False on error. `more`: more
+    // bytes follow at once (MSG_MORE), so TCP may hold these back to fill a packet.
+    awaitable<bool> write_all(std::vector<boost::asio::const_buffer>& buffers, bool more = false);
     // Writes a whole response: its parts in order, file ranges through send_range.
     awaitable<bool> write_response(response& reply);
     // Sends one file range: sendfile on the blocking pool, or, for a file without a descriptor,
