@@ -229,10 +229,15 @@ void partition_log::on_durable(flusher::completion done) {
     }
     // Submitted even with no files: the flusher completes requests in order, so this one
     // finishes no earlier than the fsyncs of appends before it.
+    // Completions run in submission order on the flusher's thread, but the files of one round
+    // are fsynced in parallel: a later request may find its own files synced although an earlier
+    // one of this log failed. Its appends follow the failed ones, so it fails too.
     opts_.sync->submit(std::move(files),
                        [failed = failed_, done = std::move(done)](std::error_code ec) {
                            if (ec) {
                                failed->store(true);
+                           } else if (failed->load()) {
+                               ec = make_error_code(errc::kafka_storage_error);
                            }
                            done(ec);
                        });
