@@ -363,7 +363,9 @@ awaitable<bool> connection::write_response(response& reply) {
             close("internal error: a response's file ranges do not match its parts", true);
             co_return false;
         }
-        if (!co_await send_range(reply.files[next_file++])) {
+        const storage::file_range& range = reply.files[next_file];
+        ++next_file;
+        if (!co_await send_range(range)) {
             co_return false;
         }
     }
