@@ -81,7 +81,11 @@ void flusher::sync_all(const std::vector<file*>& files, std::map<file*, std::err
     const size_t extra =
         std::min(files.size(), sync_threads_max) - std::min<size_t>(files.size(), 1);
     for (size_t i = 0; i < extra; ++i) {
-        helpers.emplace_back(work);
+        try {
+            helpers.emplace_back(work);
+        } catch (const std::system_error&) {
+            break;  // no more threads to be had: the ones running, and this one, do the rest
+        }
     }
     work();
     for (auto& t : helpers) {

@@ -232,15 +232,18 @@ void partition_log::on_durable(flusher::completion done) {
     // Completions run in submission order on the flusher's thread, but the files of one round
     // are fsynced in parallel: a later request may find its own files synced although an earlier
     // one of this log failed. Its appends follow the failed ones, so it fails too.
-    opts_.sync->submit(std::move(files),
-                       [failed = failed_, done = std::move(done)](std::error_code ec) {
-                           if (ec) {
-                               failed->store(true);
-                           } else if (failed->load()) {
-                               ec = make_error_code(errc::kafka_storage_error);
-                           }
-                           done(ec);
-                       });
+    // (Only a failed durability request counts here: the log failing for another reason later
+    // does not undo an fsync that covered earlier appends.)
+    opts_.sync->submit(std::move(files), [failed = failed_, durable_failed = durable_failed_,
+                                          done = std::move(done)](std::error_code ec) {
+        if (ec) {
+            failed->store(true);
+            durable_failed->store(true);
+        } else if (durable_failed->load()) {
+            ec = make_error_code(errc::kafka_storage_error);
+        }
+        done(ec);
+    });
 }
 
 result<partition_log::located> partition_log::locate(const segment& seg, offset_t target) {

@@ -427,7 +427,9 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
                     s.sent += uint64_t(n);
                 } else if (n == 0) {
                     break;  // the file is shorter than the range
-                } else if (errno == EAGAIN && waits_left-- > 0) {
+                } else if (errno == EAGAIN && s.sent > 0 && waits_left-- > 0) {
+                    // Only a reader that took bytes during this call is waited for: a slow
+                    // one must not hold the pool's threads.
                     pollfd p{out, POLLOUT, 0};
                     (void)::poll(&p, 1, sendfile_socket_wait_ms);
                 } else if (errno != EINTR) {
@@ -440,7 +442,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         // On the pool, which also waits for a full socket there, briefly (a reader that keeps
         // up drains it in well under that), which saves a round trip through the strand for
         // each socket buffer. close() shuts the socket down, which ends the wait at once.
-        auto offload = [&send] { return send(sendfile_socket_waits); };
+        auto offload = [send] { return send(sendfile_socket_waits); };
         offloaded_ = true;
         const step s = co_await run_on(ctx_.blocking, offload);
         offloaded_ = false;

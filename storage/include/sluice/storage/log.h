@@ -214,6 +214,9 @@ class partition_log {
     bool closed_ = false;
     // Set by the flusher thread when an fsync fails; read by the owner.
     std::shared_ptr<std::atomic<bool>> failed_ = std::make_shared<std::atomic<bool>>(false);
+    // Set by the flusher thread when an on_durable() request fails: later ones of this log fail
+    // too (see on_durable).
+    std::shared_ptr<std::atomic<bool>> durable_failed_ = std::make_shared<std::atomic<bool>>(false);
 
     // What the flusher thread knows to be durable, and the recovery-point checkpoint, which
     // both threads write under `mutex`: the flusher thread raises it after a sealed segment's
