@@ -349,6 +349,8 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
         if (pos >= seg.size_bytes) {
             continue;
         }
+        // One lookup serves the header walk and the range (a sealed file comes from the cache).
+        SLUICE_TRY(auto f, file_of(seg));
         const uint64_t budget = max_bytes > out.bytes ? max_bytes - out.bytes : 0;
         uint64_t end = pos;
         offset_t next = first ? found.header->base_offset : seg.base_offset;
@@ -374,7 +376,6 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
                 end = std::prev(stop)->position;
                 next = seg.base_offset + int64_t{std::prev(stop)->relative_offset};
             }
-            SLUICE_TRY(auto f, file_of(seg));
             while (end < seg.size_bytes) {
                 SLUICE_TRY(read_exact(*f, end, hdr));
                 SLUICE_TRY(auto h, read_header(hdr));
@@ -393,7 +394,6 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
         if (end == pos) {
             break;
         }
-        SLUICE_TRY(auto f, file_of(seg));
         out.ranges.push_back({std::move(f), pos, end - pos});
         out.bytes += end - pos;
         out.next_offset = next;
