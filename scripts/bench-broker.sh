@@ -6,14 +6,17 @@
 #      `sluice perf produce`, 1,000,000 records of 1 KiB, acks=1,
 #      batch.size=262144 linger.ms=5, unthrottled, into one partition;
 #   3. consumer throughput: `sluice perf consume` over everything step 2 wrote; the broker sends
-#      the records from the segment files with sendfile;
+#      the records from the segment files on its blocking pool (fetch.sendfile=auto: to this
+#      loopback consumer it reads and sends them; see step 9);
 #   4. producer latency at a fixed rate: 20,000 records/s of 1 KiB for 10 s, linger.ms=0, acks=1;
 #   5. the same producer with one request in flight (no pipelining), for the pipelining ratio;
 #   6. 64 producer processes at once (64 connections) into 8 partitions;
 #   7. 16 producers into a page-cache topic, then 16 into an fsync-mode topic
 #      (flush.messages=1: every acknowledgement waits for its fsync), alternating for 3 rounds,
 #      the best round of each: the group-commit ratio;
-#   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open.
+#   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open;
+#   9. step 3 again with fetch.sendfile=true (sendfile) against auto (read and sent), the
+#      broker restarted between them, alternating for 3 rounds, the best of each.
 # Every throughput step starts after sync(1), and no step writes more than 1 GiB: the figures
 # measure the broker and its clients, not how fast the disk absorbs the kernel's write-back
 # (Linux throttles writers once dirty pages pass 10-20% of RAM; a longer run with --records
@@ -22,7 +25,7 @@
 #   broker-bench produce_mb_s=X consume_mb_s=X loopback_mb_s=X produce_ratio=X consume_ratio=X
 #     p99_ms_at_20k=X  [then] produce_1_in_flight_mb_s=X pipelining_ratio=X produce_64_mb_s=X
 #     produce_16_mb_s=X produce_16_fsync_mb_s=X fsync_ratio=X rss_mib=X rss_peak_mib=X
-#     rss_1000_idle_mib=X
+#     rss_1000_idle_mib=X consume_sendfile_mb_s=X read_vs_sendfile_ratio=X
 # (one line). MB = 2^20 bytes throughout, as Kafka's perf tools count. Multi-producer figures are
 # all records over the wall time from the first start to the last exit; their p99 is the worst
 # producer's.
@@ -88,20 +91,31 @@ ram_gib=$(awk '/^MemTotal:/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)
 echo "machine: ${cpu:-unknown CPU}, ${cores} cores, ${ram_gib} GiB RAM, kernel $(uname -r)"
 
 # ---- broker
-# max.connections leaves room for the idle connections of step 8 besides the clients.
-"$broker_bin" --override "log.dirs=$dir/data" --override "listeners=PLAINTEXT://127.0.0.1:0" \
-    --override "max.connections=$((idle_connections + 200))" 2> "$dir/broker.log" &
-broker_pid=$!
-port=""
-for _ in $(seq 1 300); do
-    port=$(sed -n 's/.* started: .*listeners=PLAINTEXT:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' \
-        "$dir/broker.log" | head -1)
-    [ -n "$port" ] && break
-    kill -0 "$broker_pid" 2> /dev/null || { cat "$dir/broker.log" >&2; exit 1; }
-    sleep 0.1
-done
-[ -n "$port" ] || { echo "bench-broker: no start line from the broker" >&2; exit 1; }
-bootstrap="127.0.0.1:$port"
+# start_broker [--override k=v ...]: starts the broker on the log directory; sets broker_pid,
+# port and bootstrap. max.connections leaves room for the idle connections of step 8.
+start_broker() {
+    # The shell creates the log only once the background process runs: no old log may be read.
+    rm -f "$dir/broker.log"
+    "$broker_bin" --override "log.dirs=$dir/data" --override "listeners=PLAINTEXT://127.0.0.1:0" \
+        --override "max.connections=$((idle_connections + 200))" "$@" 2> "$dir/broker.log" &
+    broker_pid=$!
+    port=""
+    for _ in $(seq 1 300); do
+        port=$(sed -n 's/.* started: .*listeners=PLAINTEXT:\/\/[^ ]*:\([0-9][0-9]*\).*/\1/p' \
+            "$dir/broker.log" 2> /dev/null | head -1 || true)
+        [ -n "$port" ] && break
+        kill -0 "$broker_pid" 2> /dev/null || { cat "$dir/broker.log" >&2; exit 1; }
+        sleep 0.1
+    done
+    [ -n "$port" ] || { echo "bench-broker: no start line from the broker" >&2; exit 1; }
+    bootstrap="127.0.0.1:$port"
+}
+stop_broker() {
+    kill -TERM "$broker_pid"
+    wait "$broker_pid" || true
+    broker_pid=""
+}
+start_broker
 echo "broker: pid $broker_pid on $bootstrap, log.dirs=$dir/data (page-cache flush mode)"
 "$sluice" topic create bench -p "$partitions" -b "$bootstrap" > /dev/null
 "$sluice" topic create latency -p "$partitions" -b "$bootstrap" > /dev/null
@@ -246,10 +260,35 @@ for fd in "${fds[@]}"; do
     exec {fd}>&-
 done
 
+# ---- 9. consume: read and sent (fetch.sendfile=auto on loopback) against sendfile
+# The broker restarts between the two settings (a clean stop: it reopens at once); 3 alternating
+# rounds, the best of each, as in step 7.
+echo "consume: $records records, fetch.sendfile=auto (read and sent on loopback) against" \
+    "fetch.sendfile=true, 3 alternating rounds"
+read_mb=$consume_mb sendfile_mb=0
+for round in 1 2 3; do
+    for setting in true auto; do
+        stop_broker
+        start_broker --override "fetch.sendfile=$setting"
+        sync
+        out=$("$sluice" perf consume --topic bench --messages "$records" -b "$bootstrap")
+        mb=$(echo "$out" | tail -1 | awk -F', ' '{ printf "%.2f", $4 }')
+        echo "  round $round, fetch.sendfile=$setting: $mb MB/s"
+        if [ "$setting" = true ]; then
+            sendfile_mb=$(best "$mb" "$sendfile_mb")
+        else
+            read_mb=$(best "$mb" "$read_mb")
+        fi
+    done
+done
+echo "consume: read and sent $read_mb MB/s against sendfile $sendfile_mb MB/s:" \
+    "$(ratio "$read_mb" "$sendfile_mb")x"
+
 echo "broker-bench produce_mb_s=$produce_mb consume_mb_s=$consume_mb loopback_mb_s=$loopback" \
     "produce_ratio=$(ratio "$produce_mb" "$loopback") consume_ratio=$(ratio "$consume_mb" "$loopback")" \
     "p99_ms_at_20k=$p99 produce_1_in_flight_mb_s=$serial_mb" \
     "pipelining_ratio=$(ratio "$produce_mb" "$serial_mb") produce_64_mb_s=$many_mb" \
     "produce_16_mb_s=$cache_mb produce_16_fsync_mb_s=$sync_mb" \
     "fsync_ratio=$(ratio "$sync_mb" "$cache_mb") rss_mib=$rss rss_peak_mib=$rss_peak" \
-    "rss_1000_idle_mib=$rss_idle"
+    "rss_1000_idle_mib=$rss_idle consume_sendfile_mb_s=$sendfile_mb" \
+    "read_vs_sendfile_ratio=$(ratio "$read_mb" "$sendfile_mb")"

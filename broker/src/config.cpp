@@ -60,10 +60,7 @@ reason set_log_dirs(broker_config& c, std::string_view v) {
 }
 
 reason set_log_level(broker_config& c, std::string_view v) {
-    std::string lower;
-    for (char ch : v) {
-        lower.push_back(char(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch));
-    }
+    const std::string lower = values::lower(v);
     for (auto l : {log_level::error, log_level::warn, log_level::info, log_level::debug}) {
         if (lower == log_level_name(l)) {
             c.level = l;
@@ -247,9 +244,25 @@ const key_spec specs[] = {
      }},
     {{"background.threads", "4",
       "Threads that may block on the disk, off the network threads: they send fetched records "
-      "from segment files (sendfile) and create topics (1 to 256)."},
+      "from segment files and create topics (1 to 256)."},
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 1, io_threads_max, c.background_threads);
+     }},
+    {{"fetch.sendfile", "auto",
+      "Sluice: how fetched records go from segment files to sockets: true (sendfile, no copy in "
+      "the broker), false (read and sent from a buffer), auto (sendfile, but read and sent to "
+      "a peer on the loopback interface, where that is faster)."},
+     [](broker_config& c, std::string_view v) -> reason {
+         if (values::lower(v) == "auto") {
+             c.fetch_sendfile.reset();
+             return std::nullopt;
+         }
+         bool on = true;
+         if (values::to_bool(v, on)) {
+             return std::string("must be true, false or auto");
+         }
+         c.fetch_sendfile = on;
+         return std::nullopt;
      }},
     {{"log.level", "info", "Sluice: least severe log lines printed: error, warn, info or debug."},
      set_log_level},

@@ -46,14 +46,19 @@ reason to_long(std::string_view text, int64_t min, int64_t max, int64_t& out) {
     return std::nullopt;
 }
 
-reason to_bool(std::string_view text, bool& out) {
-    std::string lower;
-    for (char c : text) {
-        lower.push_back(char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
+std::string lower(std::string_view s) {
+    std::string out;
+    for (char c : s) {
+        out.push_back(char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c));
     }
-    if (lower == "true") {
+    return out;
+}
+
+reason to_bool(std::string_view text, bool& out) {
+    const std::string word = lower(text);
+    if (word == "true") {
         out = true;
-    } else if (lower == "false") {
+    } else if (word == "false") {
         out = false;
     } else {
         return std::string("must be true or false");

@@ -13,6 +13,9 @@ using reason = std::optional<std::string>;
 
 std::string_view trim(std::string_view s);
 
+// `s` in lower case (ASCII).
+std::string lower(std::string_view s);
+
 // A decimal integer with an optional sign and nothing else.
 std::optional<int64_t> parse_long(std::string_view s);
 

@@ -94,6 +94,7 @@ net_config net_config_of(const broker_config& c) {
     n.broker_queued_bytes_max = size_t(c.queued_max_request_bytes);
     n.idle_ms = c.connections_max_idle_ms;
     n.auto_create_topics = c.auto_create_topics_enable;
+    n.fetch_sendfile = c.fetch_sendfile;
     return n;
 }
 

@@ -40,8 +40,9 @@ std::string describe(const broker_config& c) {
       << c.auto_create_topics_enable << '|' << c.message_max_bytes << '|'
       << c.socket_request_max_bytes << '|' << c.fetch_max_bytes << '|' << c.max_connections << '|'
       << c.connections_max_idle_ms << '|' << c.queued_max_requests_per_connection << '|'
-      << c.queued_max_request_bytes_per_connection << '|' << c.num_io_threads << '|'
-      << int(c.level);
+      << c.queued_max_request_bytes_per_connection << '|' << c.queued_max_request_bytes << '|'
+      << c.num_io_threads << '|' << c.background_threads << '|' << c.log_open_files_max << '|'
+      << (c.fetch_sendfile ? int(*c.fetch_sendfile) : -1) << '|' << int(c.level);
     return o.str();
 }
 
@@ -125,6 +126,8 @@ TEST_CASE("bad values name the key, the value and the reason") {
     CHECK(error_of({{"num.partitions", "0"}}) == "num.partitions=0: must be at least 1");
     CHECK(error_of({{"auto.create.topics.enable", "yes"}}) ==
           "auto.create.topics.enable=yes: must be true or false");
+    CHECK(error_of({{"fetch.sendfile", "maybe"}}) ==
+          "fetch.sendfile=maybe: must be true, false or auto");
     CHECK(error_of({{"log.level", "loud"}}) ==
           "log.level=loud: must be one of error, warn, info, debug");
     CHECK(error_of({{"connections.max.idle.ms", "0"}}) ==
@@ -134,6 +137,13 @@ TEST_CASE("bad values name the key, the value and the reason") {
     CHECK(error_of({{"message.max.bytes", "200000000"}}).starts_with("message.max.bytes="));
     CHECK(error_of({{"socket.request.max.bytes", "100"}}) ==
           "socket.request.max.bytes=100: must be at least 1024");
+}
+
+TEST_CASE("fetch.sendfile is true, false or auto (unset), in any case") {
+    CHECK_FALSE(must({}).fetch_sendfile.has_value());
+    CHECK(must({{"fetch.sendfile", "true"}}).fetch_sendfile == std::optional<bool>(true));
+    CHECK(must({{"fetch.sendfile", "FALSE"}}).fetch_sendfile == std::optional<bool>(false));
+    CHECK_FALSE(must({{"fetch.sendfile", "Auto"}}).fetch_sendfile.has_value());
 }
 
 TEST_CASE("log.flush.interval.messages takes only the two supported settings") {

@@ -810,14 +810,23 @@ TEST_CASE("pipelined produces on one connection share a group-commit fsync") {
     fs.clear_faults();
 }
 
-TEST_CASE("fetched records arrive byte for byte, through sendfile and through the read fallback") {
-    // A file with a descriptor goes to the socket with sendfile; the test file system's files
-    // have none, so the same fetches go through reads on the blocking pool. Batches of ~20 KiB in
-    // 64 KiB segments: responses span several segments and exceed the fallback's 64 KiB pieces.
-    for (const bool sendfile : {true, false}) {
-        CAPTURE(sendfile);
+TEST_CASE("fetched records arrive byte for byte, through sendfile and through reads") {
+    // fetch.sendfile=true sends a file with a descriptor with sendfile; auto reads and sends to
+    // this test's loopback peer; the test file system's files have no descriptor, so they are
+    // read and sent whatever the setting. Batches of ~20 KiB in 64 KiB segments: responses span
+    // several segments (file_send_test.cpp covers ranges larger than the reads' buffer).
+    struct way {
+        const char* setting;
+        bool test_fs;
+        bool sendfile;  // expected
+    };
+    for (const way w : {way{"true", false, true}, way{"auto", false, false},
+                        way{"false", false, false}, way{"true", true, false}}) {
+        CAPTURE(w.setting);
+        CAPTURE(w.test_fs);
+        const bool sendfile = w.sendfile;
         fault_fs fs;
-        broker_fixture b({}, nullptr, sendfile ? nullptr : &fs);
+        broker_fixture b({{"fetch.sendfile", w.setting}}, nullptr, w.test_fs ? &fs : nullptr);
         wire_client c(b.port());
         REQUIRE(create(c, "files", 1, -1, {{"segment.bytes", "65536"}}) == errc::none);
         std::vector<std::vector<std::byte>> sent;

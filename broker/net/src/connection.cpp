@@ -1,8 +1,5 @@
 #include "sluice/net/connection.h"
 
-#include <poll.h>
-#include <sys/sendfile.h>
-
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "sluice/core/logging.h"
+#include "sluice/net/file_send.h"
 
 namespace sluice::broker {
 namespace {
@@ -34,10 +32,18 @@ constexpr size_t spare_buffer_bytes_max = 64 * 1024;
 constexpr size_t buffer_step_bytes = 16 * 1024;
 // What a response's file range (an open segment file) counts for in the memory budget.
 constexpr size_t file_range_charge = 16 * 1024;
-// How long, in all, a sendfile on the blocking pool waits for a full socket before it gives the
-// pool thread back (send_range).
-constexpr int sendfile_socket_waits = 4;
-constexpr int sendfile_socket_wait_ms = 2;
+// How long, in all, a send of file bytes on the blocking pool waits for a full socket before it
+// gives the pool thread back (send_range).
+constexpr int pool_socket_waits = 4;
+constexpr int pool_socket_wait_ms = 2;
+
+// 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
+bool is_loopback(const asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
+    }
+    return a.is_loopback();
+}
 
 }  // namespace
 
@@ -101,7 +107,9 @@ void connection::start() {
     list_.add(self);
     error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
-    // sendfile on the blocking pool must never block on a full socket (send_range).
+    const auto peer = socket_.remote_endpoint(ec);
+    sendfile_ = ctx_.config.fetch_sendfile.value_or(ec || !is_loopback(peer.address()));
+    // Sends on the blocking pool must never block on a full socket (send_range).
     socket_.native_non_blocking(true, ec);
     asio::co_spawn(
         strand_, [self] { return self->read_loop(); }, asio::detached);
@@ -376,34 +384,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
     uint64_t pos = range.position;
     uint64_t left = range.length;
     const int in = range.f->native_handle();
-    if (in < 0) {
-        // No descriptor (a test file system): read on the pool, a piece at a time.
-        std::vector<std::byte> piece(size_t(std::min<uint64_t>(left, 64 * 1024)));
-        while (left > 0) {
-            const auto span =
-                std::span(piece).first(size_t(std::min<uint64_t>(left, piece.size())));
-            auto read = [&range, pos, span] {
-                auto r = storage::read_exact(*range.f, pos, span);
-                return r ? std::error_code() : r.error();
-            };
-            const std::error_code failed = co_await run_on(ctx_.blocking, read);
-            if (closed_) {
-                co_return false;
-            }
-            if (failed) {
-                close(fmt::format("reading fetched records: {}", failed.message()), true);
-                co_return false;
-            }
-            std::vector<asio::const_buffer> one{asio::buffer(span.data(), span.size())};
-            if (!co_await write_all(one)) {
-                co_return false;
-            }
-            ctx_.copied_bytes.fetch_add(span.size(), std::memory_order_relaxed);
-            pos += span.size();
-            left -= span.size();
-        }
-        co_return true;
-    }
+    const bool zero_copy = sendfile_ && in >= 0;  // a file without a descriptor is copied
     while (left > 0) {
         if (closed_) {
             co_return false;  // e.g. closed while this coroutine waited for the socket
@@ -411,40 +392,16 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         // Read in the same strand turn that sets offloaded_: close() leaves this descriptor
         // open until the pool's call has returned.
         const int out = socket_.native_handle();
-        // Sends until done or until the socket is full; `sent` bytes went out, `err` stopped it
-        // (0: done, or the file ended early).
-        struct step {
-            uint64_t sent = 0;
-            int err = 0;
-        };
-        auto send = [in, out, pos, left](int waits_left) {
-            step s;
-            off_t at = off_t(pos);
-            while (s.sent < left) {
-                const size_t want = size_t(std::min<uint64_t>(left - s.sent, 1u << 30));
-                const ssize_t n = ::sendfile(out, in, &at, want);
-                if (n > 0) {
-                    s.sent += uint64_t(n);
-                } else if (n == 0) {
-                    break;  // the file is shorter than the range
-                } else if (errno == EAGAIN && s.sent > 0 && waits_left-- > 0) {
-                    // Only a reader that took bytes during this call is waited for: a slow
-                    // one must not hold the pool's threads.
-                    pollfd p{out, POLLOUT, 0};
-                    (void)::poll(&p, 1, sendfile_socket_wait_ms);
-                } else if (errno != EINTR) {
-                    s.err = errno;
-                    break;
-                }
-            }
-            return s;
-        };
         // On the pool, which also waits for a full socket there, briefly (a reader that keeps
         // up drains it in well under that), which saves a round trip through the strand for
         // each socket buffer. close() shuts the socket down, which ends the wait at once.
-        auto offload = [send] { return send(sendfile_socket_waits); };
+        auto offload = [&range, in, out, pos, left, zero_copy] {
+            const socket_waits waits{pool_socket_waits, pool_socket_wait_ms};
+            return zero_copy ? sendfile_range(out, in, pos, left, waits)
+                             : copy_range(out, *range.f, pos, left, waits);
+        };
         offloaded_ = true;
-        const step s = co_await run_on(ctx_.blocking, offload);
+        const send_step s = co_await run_on(ctx_.blocking, offload);
         offloaded_ = false;
         if (closed_) {
             error_code ec;
@@ -453,14 +410,24 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         }
         if (s.sent > 0) {
             last_active_ = steady_clock::now();
-            ctx_.sendfile_bytes.fetch_add(s.sent, std::memory_order_relaxed);
+            (zero_copy ? ctx_.sendfile_bytes : ctx_.copied_bytes)
+                .fetch_add(s.sent, std::memory_order_relaxed);
         }
         pos += s.sent;
         left -= s.sent;
         if (left == 0) {
             break;
         }
-        if (s.err == EAGAIN || s.err == EWOULDBLOCK) {
+        if (s.read_error) {
+            // Cut under the fetch (a truncation), or the disk failed: the frame cannot be
+            // completed.
+            close(s.read_error == make_error_code(errc::corrupt_message)
+                      ? "a segment file ended inside a fetched range (truncated meanwhile)"
+                      : fmt::format("reading fetched records: {}", s.read_error.message()),
+                  true);
+            co_return false;
+        }
+        if (s.socket_error == EAGAIN || s.socket_error == EWOULDBLOCK) {
             error_code ec;
             co_await socket_.async_wait(asio::ip::tcp::socket::wait_write,
                                         asio::redirect_error(asio::use_awaitable, ec));
@@ -468,12 +435,8 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
                 close(fmt::format("write: {}", ec.message()), false);
                 co_return false;
             }
-        } else if (s.err != 0) {
-            close(fmt::format("write: {}", std::system_category().message(s.err)), false);
-            co_return false;
-        } else if (s.sent == 0) {
-            // Cut under the fetch (a truncation): the frame cannot be completed.
-            close("a segment file ended inside a fetched range (truncated meanwhile)", true);
+        } else if (s.socket_error != 0) {
+            close(fmt::format("write: {}", std::system_category().message(s.socket_error)), false);
             co_return false;
         }
     }

@@ -105,6 +105,9 @@ struct broker_config {
     int64_t queued_max_request_bytes = 268435456;
     int32_t num_io_threads = default_io_threads();
     int32_t background_threads = 4;  // background.threads: the blocking pool
+    // Sluice-specific, fetch.sendfile: how fetched records go from segment files to sockets.
+    // true: sendfile; false: read and send; unset (auto): sendfile except to a peer on loopback.
+    std::optional<bool> fetch_sendfile;
     log_level level = log_level::info;
 
     static int32_t default_io_threads();

@@ -11,9 +11,10 @@
 //   writer   writes the responses in request order, as the oldest one completes; so appends of
 //            request N+1 need not wait for request N's acknowledgement (pipelining), while the
 //            client still sees answers in order. A response's own bytes go in gather writes; the
-//            fetched records it names (file ranges) go from the segment files to the socket
-//            with sendfile, called on the blocking pool (the pages may have to come from disk),
-//            waiting on the strand whenever the socket is full.
+//            fetched records it names (file ranges) go from the segment files to the socket on
+//            the blocking pool (the pages may have to come from disk), with sendfile or read
+//            and sent (fetch.sendfile, file_send.h), waiting on the strand whenever the socket
+//            is full.
 //   idle     closes the connection after connections.max.idle.ms without a request, or when a
 //            response write has made no progress for that long (a client that stopped reading).
 // Requests start in arrival order on this strand, and a produce posts all of its appends before
@@ -90,8 +91,8 @@ class connection : public std::enable_shared_from_this<connection> {
     awaitable<bool> write_all(std::vector<boost::asio::const_buffer>& buffers, bool more = false);
     // Writes a whole response: its parts in order, file ranges through send_range.
     awaitable<bool> write_response(response& reply);
-    // Sends one file range: sendfile on the blocking pool, or, for a file without a descriptor,
-    // reads on the pool and writes from memory. False on error (the connection is closed).
+    // Sends one file range from the blocking pool: with sendfile, or read and sent (fetch.sendfile,
+    // and always for a file without a descriptor). False on error (the connection is closed).
     awaitable<bool> send_range(const storage::file_range& range);
 
     // Reserves `n` bytes of the broker's memory budget, waiting while it is spent. False if
@@ -131,10 +132,12 @@ class connection : public std::enable_shared_from_this<connection> {
     boost::asio::steady_timer idle_timer_;
     steady_clock::time_point last_active_;  // the last request read or response byte written
     bool writing_ = false;                  // a response write is in progress
-    // A sendfile runs on the blocking pool with the socket's descriptor: close() then only shuts
+    // A send runs on the blocking pool with the socket's descriptor: close() then only shuts
     // the socket down (which ends the sendfile), and send_range closes it once back, so that the
     // descriptor cannot be reused under the pool's call.
     bool offloaded_ = false;
+    // fetch.sendfile for this peer: sendfile, or read and send (auto: on loopback).
+    bool sendfile_ = true;
     bool reader_done_ = false;  // no more frames will be read
     bool draining_ = false;
     bool closed_ = false;

@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -68,6 +69,7 @@ struct net_config {
     size_t broker_queued_bytes_max = 256u << 20;   // queued.max.request.bytes (memory_budget)
     int64_t idle_ms = 600000;                      // connections.max.idle.ms; -1: never
     bool auto_create_topics = true;                // auto.create.topics.enable
+    std::optional<bool> fetch_sendfile;            // fetch.sendfile; unset: auto
 };
 
 // State shared by every connection; lives as long as the server.

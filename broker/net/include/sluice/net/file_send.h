@@ -1,0 +1,42 @@
+// Sending part of a segment file to a socket, on a blocking pool thread. Two ways, chosen per
+// connection by fetch.sendfile (connection.h):
+//   sendfile  the kernel moves the file's pages to the socket; no copy in the broker. What a
+//             consumer or follower across a network gets.
+//   copy      the file is read into a per-thread buffer and sent from it. Over loopback this is
+//             about twice as fast as sendfile (docs/benchmarks.md): there is no network card to
+//             spare a copy for, and the receiver copies either way. It is also the only way for
+//             a file without a descriptor (the fault-injecting file system).
+// Both send until the range is done, the socket is full, or something fails. The socket is
+// non-blocking; a full socket is waited for here, briefly (`waits` polls of `wait_ms`), only
+// while the reader is taking bytes, so a slow reader never holds a pool thread for long: the
+// caller then waits for it on the connection's strand and calls again.
+#pragma once
+
+#include <cstdint>
+#include <system_error>
+
+#include "sluice/storage/file_system.h"
+
+namespace sluice::broker {
+
+struct send_step {
+    uint64_t sent = 0;           // bytes that went to the socket
+    int socket_error = 0;        // errno of the send that stopped it (EAGAIN: the socket is full)
+    std::error_code read_error;  // the file could not be read (copy), or ended early (both)
+};
+
+struct socket_waits {
+    int count = 4;
+    int wait_ms = 2;
+};
+
+// sendfile(2) of [pos, pos + length) of the file descriptor `in` to the socket `out`.
+send_step sendfile_range(int out, int in, uint64_t pos, uint64_t length, socket_waits waits);
+
+// The same through reads of `f` into this thread's buffer (copy_buffer_bytes) and send(2).
+send_step copy_range(int out, storage::file& f, uint64_t pos, uint64_t length, socket_waits waits);
+
+// The copy buffer each pool thread keeps once it has copied.
+inline constexpr size_t copy_buffer_bytes = 1024 * 1024;
+
+}  // namespace sluice::broker
