@@ -1,22 +1,25 @@
 #!/usr/bin/env bash
 # Broker benchmark: builds the release tree, starts one sluice-broker (page-cache flush mode,
 # a fresh log directory, an ephemeral port) and measures, in this order and in the same run:
-#   1. loopback TCP bandwidth, one connection (sluice-tcp-bench): the ceiling;
+#   1. loopback TCP bandwidth, one connection (sluice-tcp-bench), 2 s: the ceiling, measured
+#      again before each round of steps 2 and 3, since this machine's speed moves by 2x from one
+#      minute to the next (a shared virtual machine): each round's figure is compared with the
+#      ceiling of its moment, and the ratios reported are the medians of the rounds';
 #   2. producer throughput over one connection with up to 5 requests in flight (pipelining):
-#      `sluice perf produce`, 1,000,000 records of 1 KiB, acks=1,
+#      `sluice perf produce`, 3 rounds of 333,333 records of 1 KiB, acks=1,
 #      batch.size=262144 linger.ms=5, unthrottled, into one partition;
-#   3. consumer throughput: `sluice perf consume` over everything step 2 wrote; the broker sends
-#      the records from the segment files on its blocking pool (fetch.sendfile=auto: to this
-#      loopback consumer it reads and sends them; see step 9);
+#   3. consumer throughput: 3 rounds of `sluice perf consume` over everything step 2 wrote; the
+#      broker sends the records from the segment files on its blocking pool
+#      (fetch.sendfile=auto: to this loopback consumer it reads and sends them; see step 9);
 #   4. producer latency at a fixed rate: 20,000 records/s of 1 KiB for 10 s, linger.ms=0, acks=1;
 #   5. the same producer with one request in flight (no pipelining), for the pipelining ratio;
 #   6. 64 producer processes at once (64 connections) into 8 partitions;
 #   7. 16 producers into a page-cache topic, then 16 into an fsync-mode topic
-#      (flush.messages=1: every acknowledgement waits for its fsync), alternating for 3 rounds,
-#      the best round of each: the group-commit ratio;
+#      (flush.messages=1: every acknowledgement waits for its fsync), alternating for 3 rounds:
+#      the group-commit ratio, the median of the rounds' ratios;
 #   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open;
 #   9. step 3 again with fetch.sendfile=true (sendfile) against auto (read and sent), the
-#      broker restarted between them, alternating for 3 rounds, the best of each.
+#      broker restarted between them, alternating for 3 rounds, the median of the rounds' ratios.
 # Every throughput step starts after sync(1), and no step writes more than 1 GiB: the figures
 # measure the broker and its clients, not how fast the disk absorbs the kernel's write-back
 # (Linux throttles writers once dirty pages pass 10-20% of RAM; a longer run with --records
@@ -26,7 +29,8 @@
 #     p99_ms_at_20k=X  [then] produce_1_in_flight_mb_s=X pipelining_ratio=X produce_64_mb_s=X
 #     produce_16_mb_s=X produce_16_fsync_mb_s=X fsync_ratio=X rss_mib=X rss_peak_mib=X
 #     rss_1000_idle_mib=X consume_sendfile_mb_s=X read_vs_sendfile_ratio=X
-# (one line). MB = 2^20 bytes throughout, as Kafka's perf tools count. Multi-producer figures are
+# (one line; produce_mb_s, consume_mb_s and loopback_mb_s are medians of their rounds). MB = 2^20
+# bytes throughout, as Kafka's perf tools count. Multi-producer figures are
 # all records over the wall time from the first start to the last exit; their p99 is the worst
 # producer's.
 #
@@ -42,6 +46,7 @@ records=1000000
 partitions=1
 latency_rate=20000
 latency_seconds=10
+loopback_seconds=2
 build_dir=""
 many_records=8000    # per producer, 64 producers: 500 MiB
 group_records=32000  # per producer, 16 producers: 500 MiB per mode
@@ -54,6 +59,7 @@ while [ $# -gt 0 ]; do
         --build-dir) build_dir=$2; shift 2 ;;
         --quick)
             records=100000 latency_seconds=2 many_records=800 group_records=3200
+            loopback_seconds=1
             shift ;;
         *) echo "bench-broker: unknown option '$1'" >&2; exit 2 ;;
     esac
@@ -120,34 +126,64 @@ echo "broker: pid $broker_pid on $bootstrap, log.dirs=$dir/data (page-cache flus
 "$sluice" topic create bench -p "$partitions" -b "$bootstrap" > /dev/null
 "$sluice" topic create latency -p "$partitions" -b "$bootstrap" > /dev/null
 
-# ---- 1. loopback ceiling
-tcp_out=$("$tcp_bench" --seconds 5)
-echo "$tcp_out" | head -1
-loopback=$(echo "$tcp_out" | sed -n 's/^tcp-bench mb_s=\([0-9.]*\).*/\1/p')
-
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# ---- 2. produce throughput
+# ---- 1. loopback ceiling, measured before each produce and consume round (steps 2 and 3):
+# this machine's speed moves by 2x from one minute to the next (a shared virtual machine), so
+# each figure is compared with the ceiling of the same moment.
+loopbacks=()
+measure_loopback() {
+    local out
+    out=$("$tcp_bench" --seconds "$loopback_seconds")
+    lb=$(echo "$out" | sed -n 's/^tcp-bench mb_s=\([0-9.]*\).*/\1/p')
+    loopbacks+=("$lb")
+}
+
+# ---- 2. produce throughput: 3 rounds of a third of the records each, into one topic
 produce_settings=(acks=1 batch.size=262144 linger.ms=5)
 produce_props=()
 for kv in "${produce_settings[@]}"; do
     produce_props+=(--producer-property "$kv")
 done
-echo "produce: $records records of 1024 bytes, ${produce_settings[*]}, $partitions partition(s)"
-sync
-produce_out=$("$sluice" perf produce --topic bench --num-records "$records" --record-size 1024 \
-    --throughput -1 "${produce_props[@]}" -b "$bootstrap")
-echo "$produce_out" | sed 's/^/  /'
-produce_line=$(echo "$produce_out" | tail -1)
-produce_mb=$(echo "$produce_line" | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
-echo "produce: $produce_mb MB/s = $(ratio "$produce_mb" "$loopback") of loopback"
+round_records=$((records / 3))
+echo "produce: 3 rounds of $round_records records of 1024 bytes, ${produce_settings[*]}," \
+    "$partitions partition(s), each after a ${loopback_seconds} s loopback measurement"
+produce_mbs=() produce_ratios=()
+for round in 1 2 3; do
+    measure_loopback
+    sync
+    produce_out=$("$sluice" perf produce --topic bench --num-records "$round_records" \
+        --record-size 1024 --throughput -1 "${produce_props[@]}" -b "$bootstrap")
+    mb=$(echo "$produce_out" | tail -1 | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
+    produce_mbs+=("$mb")
+    produce_ratios+=("$(ratio "$mb" "$lb")")
+    echo "  round $round: loopback $lb MB/s; $(echo "$produce_out" | tail -1)"
+done
+produce_mb=$(median "${produce_mbs[@]}")
+produce_ratio=$(median "${produce_ratios[@]}")
+echo "produce: median $produce_mb MB/s; median ratio to loopback $produce_ratio"
 
-# ---- 3. consume throughput
-sync
-consume_out=$("$sluice" perf consume --topic bench --messages "$records" -b "$bootstrap")
-echo "$consume_out" | sed 's/^/  /'
-consume_mb=$(echo "$consume_out" | tail -1 | awk -F', ' '{ printf "%.2f", $4 }')
-echo "consume: $consume_mb MB/s = $(ratio "$consume_mb" "$loopback") of loopback"
+# ---- 3. consume throughput: 3 rounds over everything step 2 wrote
+written=$((round_records * 3))
+echo "consume: 3 rounds of $written records (fetch.sendfile=auto), each after a loopback" \
+    "measurement"
+consume_mbs=() consume_ratios=()
+for round in 1 2 3; do
+    measure_loopback
+    sync
+    consume_out=$("$sluice" perf consume --topic bench --messages "$written" -b "$bootstrap")
+    mb=$(echo "$consume_out" | tail -1 | awk -F', ' '{ printf "%.2f", $4 }')
+    consume_mbs+=("$mb")
+    consume_ratios+=("$(ratio "$mb" "$lb")")
+    echo "  round $round: loopback $lb MB/s; consume $mb MB/s" \
+        "($(echo "$consume_out" | tail -1 | awk -F', ' '{ printf "%.0f", $6 }') records/s)"
+done
+consume_mb=$(median "${consume_mbs[@]}")
+consume_ratio=$(median "${consume_ratios[@]}")
+loopback=$(median "${loopbacks[@]}")
+echo "consume: median $consume_mb MB/s; median ratio to loopback $consume_ratio" \
+    "(loopback median $loopback MB/s)"
 
 # ---- 4. latency at a fixed rate
 sync
@@ -213,26 +249,27 @@ echo "produce, 64 producers: $multi_rps records/s, $many_mb MB/s" \
 "$sluice" topic delete many -b "$bootstrap" > /dev/null
 
 # ---- 7. group commit: 16 producers, page cache against fsync, alternating rounds
-# This machine's figures move by up to 2x from one run to the next (a shared virtual machine),
-# so the two modes alternate for 3 rounds and the best round of each is kept.
+# Each round runs the two modes back to back and its ratio compares them at the same moment;
+# the figures reported are the medians of the 3 rounds (as in steps 2 and 3).
 "$sluice" topic create cache16 -p 4 -b "$bootstrap" > /dev/null
 "$sluice" topic create sync16 -p 4 -c flush.messages=1 -b "$bootstrap" > /dev/null
 echo "produce, 16 producers: $group_records records of 1024 bytes each, 4 partitions," \
     "page cache against flush.messages=1 (fsync before each ack), 3 alternating rounds"
-cache_mb=0 sync_mb=0 cache_p99="" sync_p99=""
-best() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+cache_mbs=() sync_mbs=() fsync_ratios=() cache_p99s=() sync_p99s=()
 for round in 1 2 3; do
     multi_produce cache16 16 "$group_records"
     echo "  round $round, page cache: $multi_rps records/s, $multi_mb MB/s, worst p99 $multi_p99 ms"
-    [ "$(best "$multi_mb" "$cache_mb")" = "$multi_mb" ] && cache_p99=$multi_p99
-    cache_mb=$(best "$multi_mb" "$cache_mb")
+    cache_mbs+=("$multi_mb") cache_p99s+=("$multi_p99")
     multi_produce sync16 16 "$group_records"
     echo "  round $round, fsync:      $multi_rps records/s, $multi_mb MB/s, worst p99 $multi_p99 ms"
-    [ "$(best "$multi_mb" "$sync_mb")" = "$multi_mb" ] && sync_p99=$multi_p99
-    sync_mb=$(best "$multi_mb" "$sync_mb")
+    sync_mbs+=("$multi_mb") sync_p99s+=("$multi_p99")
+    fsync_ratios+=("$(ratio "$multi_mb" "${cache_mbs[-1]}")")
 done
-echo "fsync mode: best $sync_mb MB/s (p99 $sync_p99 ms) against page cache's best $cache_mb MB/s" \
-    "(p99 $cache_p99 ms): $(ratio "$sync_mb" "$cache_mb")"
+cache_mb=$(median "${cache_mbs[@]}") sync_mb=$(median "${sync_mbs[@]}")
+fsync_ratio=$(median "${fsync_ratios[@]}")
+echo "fsync mode: median $sync_mb MB/s (p99 median $(median "${sync_p99s[@]}") ms) against page" \
+    "cache's $cache_mb MB/s (p99 median $(median "${cache_p99s[@]}") ms);" \
+    "round ratios ${fsync_ratios[*]}, median $fsync_ratio"
 "$sluice" topic delete cache16 -b "$bootstrap" > /dev/null
 "$sluice" topic delete sync16 -b "$bootstrap" > /dev/null
 
@@ -262,33 +299,36 @@ done
 
 # ---- 9. consume: read and sent (fetch.sendfile=auto on loopback) against sendfile
 # The broker restarts between the two settings (a clean stop: it reopens at once); 3 alternating
-# rounds, the best of each, as in step 7.
-echo "consume: $records records, fetch.sendfile=auto (read and sent on loopback) against" \
-    "fetch.sendfile=true, 3 alternating rounds"
-read_mb=$consume_mb sendfile_mb=0
+# rounds, medians of the figures and of the rounds' ratios, as in step 7.
+echo "consume: $written records, fetch.sendfile=true (sendfile) against fetch.sendfile=auto" \
+    "(read and sent on loopback), 3 alternating rounds"
+read_mbs=() sendfile_mbs=() send_ratios=()
 for round in 1 2 3; do
     for setting in true auto; do
         stop_broker
         start_broker --override "fetch.sendfile=$setting"
         sync
-        out=$("$sluice" perf consume --topic bench --messages "$records" -b "$bootstrap")
+        out=$("$sluice" perf consume --topic bench --messages "$written" -b "$bootstrap")
         mb=$(echo "$out" | tail -1 | awk -F', ' '{ printf "%.2f", $4 }')
         echo "  round $round, fetch.sendfile=$setting: $mb MB/s"
         if [ "$setting" = true ]; then
-            sendfile_mb=$(best "$mb" "$sendfile_mb")
+            sendfile_mbs+=("$mb")
         else
-            read_mb=$(best "$mb" "$read_mb")
+            read_mbs+=("$mb")
+            send_ratios+=("$(ratio "$mb" "${sendfile_mbs[-1]}")")
         fi
     done
 done
-echo "consume: read and sent $read_mb MB/s against sendfile $sendfile_mb MB/s:" \
-    "$(ratio "$read_mb" "$sendfile_mb")x"
+read_mb=$(median "${read_mbs[@]}") sendfile_mb=$(median "${sendfile_mbs[@]}")
+read_ratio=$(median "${send_ratios[@]}")
+echo "consume: read and sent $read_mb MB/s against sendfile $sendfile_mb MB/s (medians);" \
+    "round ratios ${send_ratios[*]}, median ${read_ratio}x"
 
 echo "broker-bench produce_mb_s=$produce_mb consume_mb_s=$consume_mb loopback_mb_s=$loopback" \
-    "produce_ratio=$(ratio "$produce_mb" "$loopback") consume_ratio=$(ratio "$consume_mb" "$loopback")" \
+    "produce_ratio=$produce_ratio consume_ratio=$consume_ratio" \
     "p99_ms_at_20k=$p99 produce_1_in_flight_mb_s=$serial_mb" \
     "pipelining_ratio=$(ratio "$produce_mb" "$serial_mb") produce_64_mb_s=$many_mb" \
     "produce_16_mb_s=$cache_mb produce_16_fsync_mb_s=$sync_mb" \
-    "fsync_ratio=$(ratio "$sync_mb" "$cache_mb") rss_mib=$rss rss_peak_mib=$rss_peak" \
+    "fsync_ratio=$fsync_ratio rss_mib=$rss rss_peak_mib=$rss_peak" \
     "rss_1000_idle_mib=$rss_idle consume_sendfile_mb_s=$sendfile_mb" \
-    "read_vs_sendfile_ratio=$(ratio "$read_mb" "$sendfile_mb")"
+    "read_vs_sendfile_ratio=$read_ratio"
