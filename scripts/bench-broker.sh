@@ -2,17 +2,18 @@
 # Broker benchmark: builds the release tree, starts one sluice-broker (page-cache flush mode,
 # a fresh log directory, an ephemeral port) and measures, in this order and in the same run:
 #   1. loopback TCP bandwidth, one connection (sluice-tcp-bench), 2 s: the ceiling, measured
-#      again before each round of steps 2 and 3, since this machine's speed moves by 2x from one
+#      before each round of steps 2 and 3, since this machine's speed moves by 2x from one
 #      minute to the next (a shared virtual machine): each round's figure is compared with the
-#      ceiling of its moment, and the ratios reported are the medians of the rounds';
+#      ceiling of its moment, and produce_ratio and consume_ratio are the medians of the rounds'
+#      ratios (loopback_mb_s, the median of the 6 measurements, is what step 6 compares with);
 #   2. producer throughput over one connection with up to 5 requests in flight (pipelining):
-#      `sluice perf produce`, 3 rounds of 333,333 records of 1 KiB, acks=1,
+#      `sluice perf produce`, 3 rounds of a third of --records (333,333) of 1 KiB, acks=1,
 #      batch.size=262144 linger.ms=5, unthrottled, into one partition;
 #   3. consumer throughput: 3 rounds of `sluice perf consume` over everything step 2 wrote; the
 #      broker sends the records from the segment files on its blocking pool
 #      (fetch.sendfile=auto: to this loopback consumer it reads and sends them; see step 9);
 #   4. producer latency at a fixed rate: 20,000 records/s of 1 KiB for 10 s, linger.ms=0, acks=1;
-#   5. the same producer with one request in flight (no pipelining), for the pipelining ratio;
+#   5. one round of step 2 with one request in flight (no pipelining), for the pipelining ratio;
 #   6. 64 producer processes at once (64 connections) into 8 partitions;
 #   7. 16 producers into a page-cache topic, then 16 into an fsync-mode topic
 #      (flush.messages=1: every acknowledgement waits for its fsync), alternating for 3 rounds:
@@ -29,7 +30,7 @@
 #     p99_ms_at_20k=X  [then] produce_1_in_flight_mb_s=X pipelining_ratio=X produce_64_mb_s=X
 #     produce_16_mb_s=X produce_16_fsync_mb_s=X fsync_ratio=X rss_mib=X rss_peak_mib=X
 #     rss_1000_idle_mib=X consume_sendfile_mb_s=X read_vs_sendfile_ratio=X
-# (one line; produce_mb_s, consume_mb_s and loopback_mb_s are medians of their rounds). MB = 2^20
+# (one line; every figure of a step with rounds is the median of its rounds). MB = 2^20
 # bytes throughout, as Kafka's perf tools count. Multi-producer figures are
 # all records over the wall time from the first start to the last exit; their p99 is the worst
 # producer's.
@@ -198,11 +199,12 @@ echo "latency: p99 $p99 ms at $latency_rate records/s"
 
 # ---- 5. one request in flight
 sync
-echo "produce, 1 request in flight: $records records of 1024 bytes, ${produce_settings[*]}" \
+echo "produce, 1 request in flight: $round_records records of 1024 bytes," \
+    "${produce_settings[*]}" \
     "max.in.flight.requests.per.connection=1"
 "$sluice" topic create serial -p "$partitions" -b "$bootstrap" > /dev/null
-serial_out=$("$sluice" perf produce --topic serial --num-records "$records" --record-size 1024 \
-    --throughput -1 "${produce_props[@]}" \
+serial_out=$("$sluice" perf produce --topic serial --num-records "$round_records" \
+    --record-size 1024 --throughput -1 "${produce_props[@]}" \
     --producer-property max.in.flight.requests.per.connection=1 -b "$bootstrap")
 echo "$serial_out" | tail -1 | sed 's/^/  /'
 serial_mb=$(echo "$serial_out" | tail -1 | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')

@@ -244,14 +244,15 @@ const key_spec specs[] = {
      }},
     {{"background.threads", "4",
       "Threads that may block on the disk, off the network threads: they send fetched records "
-      "from segment files and create topics (1 to 256)."},
+      "from segment files and create topics (1 to 256). Each keeps a 1 MiB buffer once it has "
+      "read and sent records (fetch.sendfile), outside queued.max.request.bytes."},
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 1, io_threads_max, c.background_threads);
      }},
     {{"fetch.sendfile", "auto",
       "Sluice: how fetched records go from segment files to sockets: true (sendfile, no copy in "
       "the broker), false (read and sent from a buffer), auto (sendfile, but read and sent to "
-      "a peer on the loopback interface, where that is faster)."},
+      "a peer with a loopback address, where that is faster)."},
      [](broker_config& c, std::string_view v) -> reason {
          if (values::lower(v) == "auto") {
              c.fetch_sendfile.reset();

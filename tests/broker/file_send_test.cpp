@@ -1,13 +1,18 @@
 // Sending a segment file's range to a non-blocking socket, both ways (sendfile, and read and
 // sent through the pool thread's buffer): every byte in order, a full socket reported as EAGAIN
-// with what went out, and a file that ends inside the range reported as a read error.
+// with what went out (and no read wasted on it), a file that ends inside the range reported as a
+// read error; and which way fetch.sendfile picks for a peer.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstddef>
+#include <memory>
 #include <thread>
 #include <vector>
 
@@ -17,9 +22,12 @@
 
 using namespace sluice;
 using namespace sluice::broker;
+using namespace std::chrono_literals;
 
 namespace {
 
+// A connected pair; the writer end is non-blocking with a small send buffer, so that a few
+// hundred KiB fill it whatever the system's defaults.
 struct socket_pair {
     int writer = -1;
     int reader = -1;
@@ -28,29 +36,74 @@ struct socket_pair {
         REQUIRE(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds) == 0);
         writer = fds[0];
         reader = fds[1];
+        const int small = 64 * 1024;
+        REQUIRE(::setsockopt(writer, SOL_SOCKET, SO_SNDBUF, &small, sizeof small) == 0);
         REQUIRE(::fcntl(writer, F_SETFL, ::fcntl(writer, F_GETFL) | O_NONBLOCK) == 0);
     }
     ~socket_pair() {
         ::close(writer);
         ::close(reader);
     }
-    // Reads exactly n bytes (blocking).
-    std::vector<std::byte> read(size_t n) const {
-        std::vector<std::byte> out(n);
-        size_t got = 0;
-        while (got < n) {
-            const ssize_t r = ::read(reader, out.data() + got, n - got);
-            REQUIRE(r > 0);
-            got += size_t(r);
-        }
-        return out;
+    socket_pair(const socket_pair&) = delete;
+    socket_pair& operator=(const socket_pair&) = delete;
+};
+
+// Reads `n` bytes from the pair on a thread of its own. Destroying it ends the writer's side
+// first, so that a sender that failed early cannot leave the thread blocked.
+class reader_thread {
+  public:
+    reader_thread(const socket_pair& s, size_t n) : s_(s), got_(n) {
+        thread_ = std::thread([this] {
+            size_t at = 0;
+            while (at < got_.size()) {
+                const ssize_t r = ::read(s_.reader, got_.data() + at, got_.size() - at);
+                if (r <= 0) {
+                    break;
+                }
+                at += size_t(r);
+            }
+            got_.resize(at);
+        });
     }
+    ~reader_thread() { finish(); }
+    // Waits for the reader; returns what it read.
+    const std::vector<std::byte>& finish() {
+        if (thread_.joinable()) {
+            ::shutdown(s_.writer, SHUT_WR);
+            thread_.join();
+        }
+        return got_;
+    }
+
+  private:
+    const socket_pair& s_;
+    std::vector<std::byte> got_;
+    std::thread thread_;
+};
+
+// A file through the storage seam, counting its reads.
+class counting_file : public storage::file {
+  public:
+    explicit counting_file(std::unique_ptr<storage::file> f) : f_(std::move(f)) {}
+    result<size_t> append(std::span<const std::byte> d) override { return f_->append(d); }
+    result<size_t> read_at(uint64_t pos, std::span<std::byte> out) override {
+        ++reads;
+        return f_->read_at(pos, out);
+    }
+    result<void> sync() override { return f_->sync(); }
+    result<void> truncate(uint64_t size) override { return f_->truncate(size); }
+    result<uint64_t> size() override { return f_->size(); }
+    int native_handle() const override { return f_->native_handle(); }
+    std::atomic<int> reads{0};
+
+  private:
+    std::unique_ptr<storage::file> f_;
 };
 
 // A file of `size` bytes, each byte a function of its position.
 struct pattern_file {
     testing::temp_dir dir{"sluice-file-send"};
-    std::unique_ptr<storage::file> f;
+    std::unique_ptr<counting_file> f;
     std::vector<std::byte> bytes;
     explicit pattern_file(size_t size) : bytes(size) {
         for (size_t i = 0; i < size; ++i) {
@@ -59,7 +112,7 @@ struct pattern_file {
         auto opened = storage::posix_file_system().open(dir.path() / "seg.log",
                                                         storage::open_mode::read_write);
         REQUIRE(opened.has_value());
-        f = std::move(opened).value();
+        f = std::make_unique<counting_file>(std::move(opened).value());
         size_t written = 0;
         REQUIRE(storage::append_all(*f, bytes, written).has_value());
     }
@@ -81,11 +134,10 @@ TEST_CASE("a file range reaches the socket byte for byte, both ways, with a read
     for (const bool zero_copy : {true, false}) {
         CAPTURE(zero_copy);
         socket_pair s;
-        std::vector<std::byte> got;
-        std::thread reader([&] { got = s.read(length); });
+        reader_thread reader(s, length);
         // The reader takes bytes, so the sender waits for room, for as long as this allows.
         const send_step r = send(zero_copy, s.writer, p, pos, length, {1000000, 10});
-        reader.join();
+        const auto& got = reader.finish();
         CHECK(r.sent == length);
         CHECK(r.socket_error == 0);
         CHECK_FALSE(r.read_error);
@@ -104,16 +156,20 @@ TEST_CASE("a full socket stops a send with EAGAIN; the next call goes on from wh
         const send_step first = send(zero_copy, s.writer, p, 0, length, {0, 1});
         CHECK(first.socket_error == EAGAIN);
         CHECK_FALSE(first.read_error);
+        REQUIRE(first.sent > 0);
         REQUIRE(first.sent < length);
-        // A socket that is full from the start: nothing sent, and no wait on a reader that
-        // took nothing, however many waits are allowed.
+        // A socket full from the start: nothing sent, nothing read, and no wait for a reader
+        // that took nothing (a 5 s wait is allowed and must not happen).
+        const int reads_before = p.f->reads;
+        const auto start = std::chrono::steady_clock::now();
         const send_step stuck =
-            send(zero_copy, s.writer, p, first.sent, length - first.sent, {1000000, 1000});
+            send(zero_copy, s.writer, p, first.sent, length - first.sent, {1, 5000});
+        CHECK(std::chrono::steady_clock::now() - start < 2500ms);
         CHECK(stuck.sent == 0);
         CHECK(stuck.socket_error == EAGAIN);
+        CHECK(p.f->reads == reads_before);
         // Drain and resume until done, as the connection does after its strand's wait.
-        std::vector<std::byte> got;
-        std::thread reader([&] { got = s.read(length); });
+        reader_thread reader(s, length);
         uint64_t sent = first.sent;
         while (sent < length) {
             const send_step r = send(zero_copy, s.writer, p, sent, length - sent, {1000000, 10});
@@ -121,7 +177,7 @@ TEST_CASE("a full socket stops a send with EAGAIN; the next call goes on from wh
             REQUIRE_FALSE(r.read_error);
             sent += r.sent;
         }
-        reader.join();
+        const auto& got = reader.finish();
         CHECK(sent == length);
         CHECK(got == p.bytes);
     }
@@ -137,9 +193,25 @@ TEST_CASE("a file that ends inside the range is a read error, after the bytes it
         CHECK(r.socket_error == 0);
         // sendfile sends what the file has; a read of the whole piece fails before sending.
         CHECK(r.sent == (zero_copy ? 1000 : 0));
-        if (r.sent > 0) {
-            auto got = s.read(size_t(r.sent));
-            CHECK(std::equal(got.begin(), got.end(), p.bytes.begin() + 9000));
-        }
+        reader_thread reader(s, size_t(r.sent));
+        const auto& got = reader.finish();
+        REQUIRE(got.size() == r.sent);
+        CHECK(std::equal(got.begin(), got.end(), p.bytes.begin() + 9000));
+    }
+}
+
+TEST_CASE("fetch.sendfile: auto sends with sendfile except to a loopback address") {
+    using boost::asio::ip::make_address;
+    for (const char* local : {"127.0.0.1", "127.0.0.2", "::1", "::ffff:127.0.0.1"}) {
+        CAPTURE(local);
+        CHECK(is_loopback(make_address(local)));
+        CHECK_FALSE(use_sendfile(std::nullopt, make_address(local)));
+        CHECK(use_sendfile(true, make_address(local)));
+    }
+    for (const char* remote : {"10.1.2.3", "::ffff:10.1.2.3", "2001:db8::1", "0.0.0.0"}) {
+        CAPTURE(remote);
+        CHECK_FALSE(is_loopback(make_address(remote)));
+        CHECK(use_sendfile(std::nullopt, make_address(remote)));
+        CHECK_FALSE(use_sendfile(false, make_address(remote)));
     }
 }

@@ -719,26 +719,31 @@ TEST_CASE("a fetch over tiny segments spans at most 16 of them, and goes on from
 }
 
 TEST_CASE("clients that hang up in the middle of a large fetch leave the broker serving") {
-    // The broker is sending from the segment files (sendfile on the blocking pool) when the
-    // socket goes away: the send fails with EPIPE or ECONNRESET, the connection closes, and
-    // no SIGPIPE takes the process down.
-    broker_fixture b(properties{{"num.io.threads", "2"}});
-    {
-        wire_client c(b.port());
-        REQUIRE(create(c, "big", 1) == errc::none);
-        for (int i = 0; i < 16; ++i) {
-            REQUIRE(produce(c, "big", 0, batch(uint64_t(i), 50, 10000)).error == errc::none);
+    // The broker is sending from the segment files on the blocking pool (sendfile, or read and
+    // sent) when the socket goes away: the send fails with EPIPE or ECONNRESET, the connection
+    // closes, and no SIGPIPE takes the process down (this test process does not ignore it).
+    for (const std::string setting : {"true", "false"}) {
+        CAPTURE(setting);
+        broker_fixture b(properties{{"num.io.threads", "2"}, {"fetch.sendfile", setting}});
+        {
+            wire_client c(b.port());
+            REQUIRE(create(c, "big", 1) == errc::none);
+            for (int i = 0; i < 16; ++i) {
+                REQUIRE(produce(c, "big", 0, batch(uint64_t(i), 50, 10000)).error == errc::none);
+            }
         }
+        for (int i = 0; i < 20; ++i) {
+            wire_client quitter(b.port());
+            quitter.send(fetch_request(quitter.next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
+            quitter.send(fetch_request(quitter.next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
+        }  // closed without reading
+        wire_client c(b.port());
+        auto all = fetch(c, "big", 0, 0, 0, 1, 16 << 20);
+        CHECK(all.error == errc::none);
+        CHECK(batches_of(all.records).size() == 16);
+        const auto st = b.stats();
+        CHECK((setting == "true" ? st.sendfile_bytes : st.copied_bytes) > 0);
     }
-    for (int i = 0; i < 20; ++i) {
-        wire_client quitter(b.port());
-        quitter.send(fetch_request(quitter.next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
-        quitter.send(fetch_request(quitter.next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
-    }  // closed without reading
-    wire_client c(b.port());
-    auto all = fetch(c, "big", 0, 0, 0, 1, 16 << 20);
-    CHECK(all.error == errc::none);
-    CHECK(batches_of(all.records).size() == 16);
 }
 
 TEST_CASE("max.partitions caps the partitions a broker holds, auto-created topics included") {
@@ -983,35 +988,40 @@ std::unique_ptr<wire_client> served_within(uint16_t port, std::chrono::milliseco
 }
 
 TEST_CASE("a client that stops reading is cut off, and its memory and slot come back") {
-    broker_fixture b(properties{{"max.connections", "1"}, {"connections.max.idle.ms", "500"}});
-    {
-        wire_client c(b.port());
-        REQUIRE(create(c, "big", 1) == errc::none);
-        for (int i = 0; i < 16; ++i) {
-            REQUIRE(produce(c, "big", 0, batch(uint64_t(i), 50, 10000)).error == errc::none);
+    for (const std::string setting : {"true", "false"}) {  // sendfile, or read and sent
+        CAPTURE(setting);
+        broker_fixture b(properties{{"max.connections", "1"},
+                                    {"connections.max.idle.ms", "500"},
+                                    {"fetch.sendfile", setting}});
+        {
+            wire_client c(b.port());
+            REQUIRE(create(c, "big", 1) == errc::none);
+            for (int i = 0; i < 16; ++i) {
+                REQUIRE(produce(c, "big", 0, batch(uint64_t(i), 50, 10000)).error == errc::none);
+            }
         }
-    }
-    // The hog asks for the whole 8 MB 32 times and reads none: the socket's buffers fill and
-    // the broker's write stops making progress.
-    auto hog = served_within(b.port(), 5s);
-    REQUIRE(hog);
-    for (int i = 0; i < 32; ++i) {
-        hog->send(fetch_request(hog->next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
-    }
-    // With the hog holding the only slot, a new client is served only once the broker cuts the
-    // stalled connection off; then nothing of the hog's stays in the memory budget.
-    CHECK(served_within(b.port(), 10s) != nullptr);
-    bool released = false;
-    for (int i = 0; i < 200 && !released; ++i) {
-        released = b.stats().queued_bytes == 0;
-        if (!released) {
-            std::this_thread::sleep_for(10ms);
+        // The hog asks for the whole 8 MB 32 times and reads none: the socket's buffers fill and
+        // the broker's write stops making progress.
+        auto hog = served_within(b.port(), 5s);
+        REQUIRE(hog);
+        for (int i = 0; i < 32; ++i) {
+            hog->send(fetch_request(hog->next_correlation(), "big", 0, 0, 0, 1, 16 << 20));
         }
+        // With the hog holding the only slot, a new client is served only once the broker cuts the
+        // stalled connection off; then nothing of the hog's stays in the memory budget.
+        CHECK(served_within(b.port(), 10s) != nullptr);
+        bool released = false;
+        for (int i = 0; i < 200 && !released; ++i) {
+            released = b.stats().queued_bytes == 0;
+            if (!released) {
+                std::this_thread::sleep_for(10ms);
+            }
+        }
+        CHECK(released);
+        // 256 MB of fetch responses were queued, but fetched records are sent from the segment
+        // files: the budget held only requests and response envelopes.
+        CHECK(b.stats().queued_bytes_peak < (2u << 20));
     }
-    CHECK(released);
-    // 256 MB of fetch responses were queued, but fetched records are sent from the segment
-    // files: the budget held only requests and response envelopes.
-    CHECK(b.stats().queued_bytes_peak < (2u << 20));
 }
 
 TEST_CASE("queued.max.request.bytes bounds what the broker holds; clients wait, none fails") {

@@ -37,14 +37,6 @@ constexpr size_t file_range_charge = 16 * 1024;
 constexpr int pool_socket_waits = 4;
 constexpr int pool_socket_wait_ms = 2;
 
-// 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
-bool is_loopback(const asio::ip::address& a) {
-    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
-        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).is_loopback();
-    }
-    return a.is_loopback();
-}
-
 }  // namespace
 
 void connection_list::add(const std::shared_ptr<connection>& c) {
@@ -108,7 +100,7 @@ void connection::start() {
     error_code ec;
     socket_.set_option(asio::ip::tcp::no_delay(true), ec);
     const auto peer = socket_.remote_endpoint(ec);
-    sendfile_ = ctx_.config.fetch_sendfile.value_or(ec || !is_loopback(peer.address()));
+    sendfile_ = ec ? true : use_sendfile(ctx_.config.fetch_sendfile, peer.address());
     // Sends on the blocking pool must never block on a full socket (send_range).
     socket_.native_non_blocking(true, ec);
     asio::co_spawn(
@@ -384,7 +376,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
     uint64_t pos = range.position;
     uint64_t left = range.length;
     const int in = range.f->native_handle();
-    const bool zero_copy = sendfile_ && in >= 0;  // a file without a descriptor is copied
+    bool zero_copy = sendfile_ && in >= 0;  // a file without a descriptor is copied
     while (left > 0) {
         if (closed_) {
             co_return false;  // e.g. closed while this coroutine waited for the socket
@@ -435,6 +427,13 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
                 close(fmt::format("write: {}", ec.message()), false);
                 co_return false;
             }
+        } else if (zero_copy && s.sent == 0 &&
+                   (s.socket_error == EINVAL || s.socket_error == ENOSYS ||
+                    s.socket_error == EOPNOTSUPP)) {
+            // This file system or socket cannot sendfile: this connection reads and sends.
+            logging::info("{}: sendfile not supported here ({}); reading and sending instead",
+                          peer_, std::system_category().message(s.socket_error));
+            zero_copy = sendfile_ = false;
         } else if (s.socket_error != 0) {
             close(fmt::format("write: {}", std::system_category().message(s.socket_error)), false);
             co_return false;

@@ -27,6 +27,18 @@ bool wait_for_room(int out, const send_step& s, socket_waits& waits) {
 
 }  // namespace
 
+bool is_loopback(const boost::asio::ip::address& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, a.to_v6())
+            .is_loopback();
+    }
+    return a.is_loopback();
+}
+
+bool use_sendfile(std::optional<bool> setting, const boost::asio::ip::address& peer) {
+    return setting.value_or(!is_loopback(peer));
+}
+
 send_step sendfile_range(int out, int in, uint64_t pos, uint64_t length, socket_waits waits) {
     send_step s;
     off_t at = off_t(pos);
@@ -53,6 +65,15 @@ send_step copy_range(int out, storage::file& f, uint64_t pos, uint64_t length, s
     thread_local const std::unique_ptr<std::byte[]> buffer(new std::byte[copy_buffer_bytes]);
     send_step s;
     while (s.sent < length) {
+        // Nothing is read for a full socket: the bytes would be dropped and read again.
+        pollfd room{out, POLLOUT, 0};
+        if (::poll(&room, 1, 0) == 0) {
+            if (wait_for_room(out, s, waits)) {
+                continue;
+            }
+            s.socket_error = EAGAIN;
+            break;
+        }
         const size_t chunk = size_t(std::min<uint64_t>(length - s.sent, copy_buffer_bytes));
         auto read = storage::read_exact(f, pos + s.sent, std::span(buffer.get(), chunk));
         if (!read) {

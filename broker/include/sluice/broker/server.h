@@ -40,7 +40,7 @@ struct server_stats {
     size_t queued_bytes_peak = 0;  // the most ever held at once
     int32_t connections = 0;       // connections holding a max.connections slot
     uint64_t sendfile_bytes = 0;   // fetched record bytes sent with sendfile
-    uint64_t copied_bytes = 0;     // fetched record bytes read into memory and written (fallback)
+    uint64_t copied_bytes = 0;     // fetched record bytes read and sent (fetch.sendfile)
 };
 
 class server {

@@ -133,7 +133,7 @@ class connection : public std::enable_shared_from_this<connection> {
     steady_clock::time_point last_active_;  // the last request read or response byte written
     bool writing_ = false;                  // a response write is in progress
     // A send runs on the blocking pool with the socket's descriptor: close() then only shuts
-    // the socket down (which ends the sendfile), and send_range closes it once back, so that the
+    // the socket down (which ends the send), and send_range closes it once back, so that the
     // descriptor cannot be reused under the pool's call.
     bool offloaded_ = false;
     // fetch.sendfile for this peer: sendfile, or read and send (auto: on loopback).

@@ -2,10 +2,11 @@
 // connection by fetch.sendfile (connection.h):
 //   sendfile  the kernel moves the file's pages to the socket; no copy in the broker. What a
 //             consumer or follower across a network gets.
-//   copy      the file is read into a per-thread buffer and sent from it. Over loopback this is
-//             about twice as fast as sendfile (docs/benchmarks.md): there is no network card to
-//             spare a copy for, and the receiver copies either way. It is also the only way for
-//             a file without a descriptor (the fault-injecting file system).
+//   copy      the file is read into a per-thread buffer and sent from it. To a peer with a
+//             loopback address this is about twice as fast as sendfile (docs/benchmarks.md):
+//             there is no network card to spare a copy for, and the receiver copies either way.
+//             It is also the only way for a file without a descriptor (the fault-injecting file
+//             system), or where sendfile is not supported.
 // Both send until the range is done, the socket is full, or something fails. The socket is
 // non-blocking; a full socket is waited for here, briefly (`waits` polls of `wait_ms`), only
 // while the reader is taking bytes, so a slow reader never holds a pool thread for long: the
@@ -13,11 +14,20 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <system_error>
+
+#include <boost/asio/ip/address.hpp>
 
 #include "sluice/storage/file_system.h"
 
 namespace sluice::broker {
+
+// 127.0.0.0/8, ::1, or ::ffff:127.x.y.z.
+bool is_loopback(const boost::asio::ip::address& a);
+
+// fetch.sendfile (unset: auto) for a peer at `peer`: true to send with sendfile.
+bool use_sendfile(std::optional<bool> setting, const boost::asio::ip::address& peer);
 
 struct send_step {
     uint64_t sent = 0;           // bytes that went to the socket
@@ -33,7 +43,8 @@ struct socket_waits {
 // sendfile(2) of [pos, pos + length) of the file descriptor `in` to the socket `out`.
 send_step sendfile_range(int out, int in, uint64_t pos, uint64_t length, socket_waits waits);
 
-// The same through reads of `f` into this thread's buffer (copy_buffer_bytes) and send(2).
+// The same through reads of `f` into this thread's buffer (copy_buffer_bytes) and send(2). A
+// full socket is seen before reading, so that no read is wasted on it.
 send_step copy_range(int out, storage::file& f, uint64_t pos, uint64_t length, socket_waits waits);
 
 // The copy buffer each pool thread keeps once it has copied.
