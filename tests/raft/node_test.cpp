@@ -336,3 +336,232 @@ TEST_CASE("compact checks its snapshot id") {
     CHECK(again.high_watermark() == offset_t{6});
     CHECK(again.applied() == offset_t{4});
 }
+
+TEST_CASE("a restart whose commit point lies past its log's end starts at the log's end") {
+    // The hard state and the log are separate writes: the hard state (commit 5) reached the disk
+    // and the log's tail did not (2 entries survive).
+    persisted_state s;
+    s.hard = hard_state{term_t{1}, n1, offset_t{5}};
+    s.entries = {entry{term_t{1}, entry_kind::data, "a", {}},
+                 entry{term_t{1}, entry_kind::data, "b", {}}};
+    node n(make_config(n2, {n1, n2, n3}), s);
+    CHECK(n.high_watermark() == offset_t{2});
+    CHECK(n.log().end() == offset_t{2});
+    // What survives is handed out to apply; the rest comes from the leader.
+    disk d;
+    d.state = s;
+    REQUIRE(n.has_ready());
+    ready rd = n.get_ready();
+    CHECK(rd.committed.size() == 2);
+    n.advance(rd);
+    n.step(message{n1, n2,
+                   fetch_response{term_t{1},
+                                  n1,
+                                  fetch_error::none,
+                                  offset_t{2},
+                                  term_t{1},
+                                  offset_t{3},
+                                  {entry{term_t{1}, entry_kind::data, "c", {}}},
+                                  std::nullopt,
+                                  std::nullopt}});
+    drain(n, d);
+    CHECK(n.high_watermark() == offset_t{3});
+}
+
+TEST_CASE("a late 'no such snapshot' about an earlier snapshot leaves the download alone") {
+    disk d;
+    node n(make_config(n2, {n1, n2, n3}), {});
+    const snapshot_id a{offset_t{4}, term_t{1}};
+    const snapshot_id b{offset_t{8}, term_t{1}};
+    // The leader says: fetch snapshot B.
+    n.step(message{n1, n2,
+                   fetch_response{term_t{1},
+                                  n1,
+                                  fetch_error::none,
+                                  offset_t{0},
+                                  term_t{0},
+                                  offset_t{8},
+                                  {},
+                                  std::nullopt,
+                                  b}});
+    const auto asked = find<fetch_snapshot_request>(drain(n, d), n1);
+    REQUIRE(asked.has_value());
+    CHECK(asked->id == b);
+    // A late answer about snapshot A (which the leader dropped long ago) arrives.
+    fetch_snapshot_response gone{term_t{1}, n1, a, false};
+    n.step(message{n1, n2, gone});
+    drain(n, d);
+    // B's first and only chunk still installs it.
+    fetch_snapshot_response chunk{term_t{1}, n1, b, true, 0, 3, {n1, n2, n3}, "abc"};
+    n.step(message{n1, n2, chunk});
+    REQUIRE(n.has_ready());
+    ready rd = n.get_ready();
+    CHECK(rd.restore_snapshot);
+    REQUIRE(rd.snap.has_value());
+    CHECK(rd.snap->id == b);
+    CHECK(rd.snap->data == "abc");
+    d.persist(rd);
+    n.advance(rd);
+    CHECK(n.high_watermark() == offset_t{8});
+}
+
+TEST_CASE("'no such snapshot' about the one being downloaded starts over") {
+    disk d;
+    node n(make_config(n2, {n1, n2, n3}), {});
+    const snapshot_id b{offset_t{8}, term_t{1}};
+    n.step(message{n1, n2,
+                   fetch_response{term_t{1},
+                                  n1,
+                                  fetch_error::none,
+                                  offset_t{0},
+                                  term_t{0},
+                                  offset_t{8},
+                                  {},
+                                  std::nullopt,
+                                  b}});
+    drain(n, d);
+    // The leader replaced B: the download is dropped, so a chunk of B arriving later is not
+    // taken; the next fetch learns the new snapshot.
+    n.step(message{n1, n2, fetch_snapshot_response{term_t{1}, n1, b, false}});
+    drain(n, d);
+    n.step(message{n1, n2,
+                   fetch_snapshot_response{term_t{1}, n1, b, true, 0, 3, {n1, n2, n3}, "abc"}});
+    drain(n, d);
+    CHECK_FALSE(d.state.snap.has_value());
+    CHECK(n.high_watermark() == offset_t{0});
+}
+
+namespace {
+
+// A follower of n1 at term 2 whose log holds three entries of term 1, two of them committed.
+persisted_state committed_state() {
+    persisted_state s;
+    s.hard = hard_state{term_t{2}, n1, offset_t{2}};
+    s.entries = {entry{term_t{1}, entry_kind::data, "a", {}},
+                 entry{term_t{1}, entry_kind::data, "b", {}},
+                 entry{term_t{1}, entry_kind::data, "c", {}}};
+    return s;
+}
+
+struct committed_follower {
+    disk d{committed_state()};
+    node n{make_config(n2, {n1, n2, n3}), d.state};
+    committed_follower() { drain(n, d); }
+};
+
+entry data_entry(int64_t term) {
+    return entry{term_t{term}, entry_kind::data, "x", {}};
+}
+
+fetch_response answer(int64_t term, int64_t offset, int64_t epoch, std::vector<entry> entries) {
+    return fetch_response{term_t{term},  n1,          fetch_error::none,  offset_t{offset},
+                          term_t{epoch}, offset_t{0}, std::move(entries), std::nullopt,
+                          std::nullopt};
+}
+
+}  // namespace
+
+TEST_CASE("a message that can not be right is dropped and counted, never trusted") {
+    struct bad {
+        const char* what;
+        message m;
+    };
+    fetch_response both = answer(2, 3, 1, {data_entry(2)});
+    both.diverging = epoch_end{term_t{1}, offset_t{3}};
+    fetch_response unknown_kind = answer(2, 3, 1, {data_entry(2)});
+    unknown_kind.entries[0].kind = static_cast<entry_kind>(7);
+    fetch_response unknown_error = answer(2, 3, 1, {});
+    unknown_error.error = static_cast<fetch_error>(9);
+    const snapshot_id snap{offset_t{8}, term_t{1}};
+    const std::vector<bad> cases = {
+        {"entry of term 0", message{n1, n2, answer(2, 3, 1, {data_entry(0)})}},
+        {"falling entry terms", message{n1, n2, answer(3, 3, 1, {data_entry(3), data_entry(2)})}},
+        {"entry term above the message's", message{n1, n2, answer(2, 3, 1, {data_entry(5)})}},
+        {"entry term below the last fetched epoch",
+         message{n1, n2, answer(2, 3, 2, {data_entry(1)})}},
+        {"entries and a diverging epoch", message{n1, n2, both}},
+        {"unknown entry kind", message{n1, n2, unknown_kind}},
+        {"unknown fetch error", message{n1, n2, unknown_error}},
+        {"voters entry unsorted",
+         message{n1, n2, answer(2, 3, 1, {entry{term_t{2}, entry_kind::voters, "", {n3, n1}}})}},
+        {"negative fetch offset",
+         message{n3, n2, fetch_request{term_t{2}, offset_t{-1}, term_t{0}}}},
+        {"epoch at offset 0", message{n3, n2, vote_request{term_t{9}, offset_t{0}, term_t{1}}}},
+        {"epoch above the term", message{n3, n2, vote_request{term_t{3}, offset_t{4}, term_t{4}}}},
+        {"negative term", message{n3, n2, pre_vote_response{term_t{-1}, true, no_node}}},
+        {"sender is no node", message{node_id_t{-5}, n2, begin_epoch{term_t{2}}}},
+        {"begin epoch at term 0", message{n1, n2, begin_epoch{term_t{0}}}},
+        {"snapshot id of term 0",
+         message{n3, n2, fetch_snapshot_request{term_t{2}, snapshot_id{offset_t{4}, term_t{0}}}}},
+        {"chunk past the snapshot's size",
+         message{n1, n2,
+                 fetch_snapshot_response{term_t{2}, n1, snap, true, 2, 4, {n1, n2, n3}, "abc"}}},
+        {"snapshot voters with a duplicate",
+         message{n1, n2,
+                 fetch_snapshot_response{term_t{2}, n1, snap, true, 0, 3, {n1, n1, n3}, "abc"}}},
+        {"snapshot voters empty",
+         message{n1, n2, fetch_snapshot_response{term_t{2}, n1, snap, true, 0, 3, {}, "abc"}}},
+    };
+    for (const bad& b : cases) {
+        CAPTURE(b.what);
+        CHECK(invalid_reason(b.m, 9).has_value());
+        committed_follower f;
+        node& n = f.n;
+        n.step(b.m);
+        CHECK(n.messages_invalid() == 1);
+        CHECK(n.term() == term_t{2});
+        CHECK(n.log().end() == offset_t{3});
+        CHECK(n.high_watermark() == offset_t{2});
+        CHECK(drain(n, f.d).empty());
+    }
+    // The same shapes, right, are taken.
+    committed_follower f;
+    node& n = f.n;
+    n.step(message{n1, n2, answer(2, 3, 1, {data_entry(2)})});
+    CHECK(n.messages_invalid() == 0);
+    CHECK(n.log().end() == offset_t{4});
+}
+
+TEST_CASE("a leader that would cut committed entries is ignored") {
+    SUBCASE("a diverging epoch below the commit point") {
+        committed_follower f;
+        node& n = f.n;
+        fetch_response r = answer(2, 3, 1, {});
+        r.diverging = epoch_end{term_t{0}, offset_t{0}};
+        n.step(message{n1, n2, r});
+        CHECK(n.messages_invalid() == 1);
+        CHECK(n.log().end() == offset_t{3});
+    }
+    SUBCASE("entries that differ below the commit point") {
+        committed_follower f;
+        node& n = f.n;
+        n.step(message{n1, n2, answer(2, 1, 1, {data_entry(2)})});
+        CHECK(n.messages_invalid() == 1);
+        CHECK(n.log().end() == offset_t{3});
+        CHECK(n.log().term_at(offset_t{1}) == term_t{1});
+    }
+}
+
+TEST_CASE("a second leader of the same term is ignored by the leader") {
+    disk d;
+    node n(make_config(n1, {n1, n2, n3}), {});
+    elect(n, d);
+    drain(n, d);
+    const term_t t = n.term();
+    const snapshot_id snap{offset_t{8}, t};
+    n.step(message{n3, n1, begin_epoch{t}});
+    n.step(message{n3, n1,
+                   fetch_response{t,
+                                  n3,
+                                  fetch_error::none,
+                                  offset_t{0},
+                                  term_t{0},
+                                  offset_t{0},
+                                  {},
+                                  std::nullopt,
+                                  std::nullopt}});
+    n.step(message{n3, n1, fetch_snapshot_response{t, n3, snap, true, 0, 3, {n1, n2, n3}, "abc"}});
+    CHECK(n.messages_invalid() == 3);
+    CHECK(n.current_role() == role::leader);
+    CHECK(n.term() == t);
+}

@@ -181,7 +181,10 @@ void node::on_vote_response(node_id_t from, const vote_response& r) {
 }
 
 void node::on_begin_epoch(node_id_t from) {
-    SLUICE_RAFT_CHECK(role_ != role::leader);  // one leader per term
+    if (role_ == role::leader) {
+        ++messages_invalid_;  // a second leader of this term: a broken peer
+        return;
+    }
     become_follower(term_, from);
     heard_from_leader();
 }

@@ -49,7 +49,10 @@ void node::on_fetch_response(node_id_t from, const fetch_response& r) {
         follow_hint(r.leader);
         return;
     }
-    SLUICE_RAFT_CHECK(role_ != role::leader);  // one leader per term
+    if (role_ == role::leader) {
+        ++messages_invalid_;  // a second leader of this term: a broken peer
+        return;
+    }
     if (role_ != role::follower || leader_ != from) {
         become_follower(term_, from);
     }
@@ -70,8 +73,9 @@ void node::on_fetch_response(node_id_t from, const fetch_response& r) {
     }
     if (r.diverging) {
         if (current) {
-            truncate_diverging(*r.diverging);
-            send_fetch();
+            if (truncate_diverging(*r.diverging)) {
+                send_fetch();
+            }
         }
         return;
     }
@@ -91,6 +95,10 @@ void node::accept_entries(const fetch_response& r) {
                 ++o;
                 continue;
             }
+            if (o < commit_) {
+                ++messages_invalid_;  // a leader whose log differs below our commit point
+                return;
+            }
             truncate_log(o);
         }
         log_.append(e);
@@ -106,13 +114,18 @@ void node::accept_entries(const fetch_response& r) {
     }
 }
 
-void node::truncate_diverging(const epoch_end& d) {
+bool node::truncate_diverging(const epoch_end& d) {
     // The leader's log agrees with ours at most up to d.end_offset, and only within epochs up to
     // d.epoch; our own log says where our entries of epochs <= d.epoch end.
     const auto mine = log_.end_offset_for_epoch(d.epoch);
-    // Committed entries agree with the leader's, so the answer is never inside our snapshot.
-    SLUICE_RAFT_CHECK(mine.has_value());
+    // Committed entries agree with the leader's, so a right answer is never inside our snapshot
+    // and never cuts below our commit point.
+    if (!mine || std::min(d.end_offset, mine->end_offset) < commit_) {
+        ++messages_invalid_;
+        return false;
+    }
     truncate_log(std::min(d.end_offset, mine->end_offset));
+    return true;
 }
 
 void node::truncate_log(offset_t from) {
@@ -129,8 +142,11 @@ void node::truncate_log(offset_t from) {
 void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_response& r) {
     if (!r.found) {
         if (r.leader == from) {
-            // The leader replaced its snapshot; the next fetch learns the new one.
-            download_.reset();
+            // The leader replaced the snapshot being downloaded; the next fetch learns the new
+            // one. A late answer about an earlier snapshot leaves the current download alone.
+            if (download_ && download_->id == r.id) {
+                download_.reset();
+            }
             return;
         }
         if (leader_ == from) {  // `from` does not lead our term: take its hint
@@ -140,7 +156,10 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         follow_hint(r.leader);
         return;
     }
-    SLUICE_RAFT_CHECK(role_ != role::leader);
+    if (role_ == role::leader) {
+        ++messages_invalid_;  // a second leader of this term: a broken peer
+        return;
+    }
     if (role_ != role::follower || leader_ != from) {
         become_follower(term_, from);
     }

@@ -42,7 +42,10 @@ void node::on_fetch_request(node_id_t from, const fetch_request& r) {
         ours = log_.end_offset_for_epoch(r.last_fetched_epoch);
     }
     if (!ours) {
-        SLUICE_RAFT_CHECK(snapshot_.has_value());
+        if (!snapshot_) {
+            ++messages_invalid_;  // below a log start that no snapshot explains: not our log
+            return;
+        }
         resp.snapshot = snapshot_->id;
         send(from, std::move(resp));
         return;

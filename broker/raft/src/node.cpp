@@ -47,8 +47,11 @@ node::node(config cfg, persisted_state state) : cfg_(std::move(cfg)), log_(cfg_.
         term_ = log_.last_term();
         vote_ = no_node;
     }
-    commit_ = std::max(state.hard.commit, log_.start());
-    SLUICE_RAFT_CHECK(commit_ <= log_.end());
+    // The recorded commit point is a lower bound, and the hard state and the log are separate
+    // writes: if the hard state reached the disk and the log's tail did not, the commit point
+    // can lie past the log's end. What the log still holds below it is committed (a prefix of
+    // what was); the rest is learnt again from the leader.
+    commit_ = std::clamp(state.hard.commit, log_.start(), log_.end());
     applied_ = log_.start();
     handed_hard_ = state.hard;
     handed_end_ = unstable_from_ = stable_end_ = log_.end();
@@ -67,6 +70,10 @@ void node::tick() {
 
 void node::step(const message& m) {
     if (m.to != cfg_.id || m.from == cfg_.id) {
+        return;
+    }
+    if (invalid_reason(m, cfg_.voters_max)) {
+        ++messages_invalid_;
         return;
     }
     const term_t t = term_of(m);

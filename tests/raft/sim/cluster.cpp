@@ -98,7 +98,13 @@ void cluster::deliver(const message& m) {
     if (options_.verbose) {
         fmt::print("{:>6} deliver {}\n", now_, describe(m));
     }
+    const uint64_t invalid_before = n.core->messages_invalid();
     n.core->step(m);
+    if (n.core->messages_invalid() != invalid_before) {
+        // The simulated peers are all correct: a message they sent must never look broken.
+        checker_.fail(fmt::format("node {} took a correct message for an invalid one: {}", m.to,
+                                  describe(m)));
+    }
     observe(n);
 }
 

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -109,6 +110,16 @@ struct message {
     node_id_t to = no_node;
     message_body body;
 };
+
+// What is wrong with `m` on its face, before step() trusts any of it, or nothing. A message from
+// a broken or hostile peer must never abort a node, so step() drops (and counts) every message
+// this rejects: negative terms, offsets, sizes or ids; a vote request at offset 0 with an epoch;
+// entries whose terms are not positive, fall, exceed the message's term or precede the fetch's
+// last epoch; an unknown entry kind or fetch error; more than one of entries, diverging epoch
+// and snapshot in one answer; a snapshot id or voter set that no log can hold (voter sets must
+// be non-empty, sorted, without duplicates and at most `voters_max`); a snapshot chunk that ends
+// past the snapshot's size.
+std::optional<std::string_view> invalid_reason(const message& m, int32_t voters_max);
 
 // The term a message carries.
 term_t term_of(const message& m) noexcept;

@@ -81,6 +81,10 @@ class node {
     offset_t stable_end() const { return stable_end_; }
     // Messages dropped because messages_max were waiting.
     uint64_t messages_dropped() const { return messages_dropped_; }
+    // Messages dropped because they could not be right: invalid on their face (invalid_reason)
+    // or impossible in this node's state (a second leader of its term, a truncation of
+    // committed entries). Each means a broken or hostile peer; none aborts the node.
+    uint64_t messages_invalid() const { return messages_invalid_; }
 
   private:
     // Per-replica bookkeeping of a leader.
@@ -129,7 +133,8 @@ class node {
     void on_fetch_response(node_id_t from, const fetch_response& r);
     void on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_response& r);
     void accept_entries(const fetch_response& r);
-    void truncate_diverging(const epoch_end& d);
+    // False (and counted) if `d` would cut committed entries: a broken leader.
+    bool truncate_diverging(const epoch_end& d);
     void install_snapshot(snapshot s);
     void truncate_log(offset_t from);
 
@@ -177,6 +182,7 @@ class node {
     bool pending_restore_ = false;
     std::vector<message> messages_;
     uint64_t messages_dropped_ = 0;
+    uint64_t messages_invalid_ = 0;
 };
 
 }  // namespace sluice::raft
