@@ -117,7 +117,7 @@ TEST_CASE("a single voter elects itself and commits only what it persisted") {
     CHECK(n.high_watermark() == offset_t{1});
     auto p = n.propose("a");
     REQUIRE(p.has_value());
-    CHECK(p.value() == offset_t{1});
+    CHECK(p.value() == proposal{offset_t{1}, n.term()});
     rd = n.get_ready();
     CHECK(rd.committed.size() == 1);  // the leader_change entry
     n.advance(rd);
@@ -564,4 +564,97 @@ TEST_CASE("a second leader of the same term is ignored by the leader") {
     CHECK(n.messages_invalid() == 3);
     CHECK(n.current_role() == role::leader);
     CHECK(n.term() == t);
+}
+
+TEST_CASE("readies tell every change of leadership") {
+    disk d;
+    node n(make_config(n1, {n1, n2, n3}), {});
+    CHECK(n.current_leadership() == leadership{term_t{0}, no_node, role::follower});
+    n.campaign();
+    REQUIRE(n.has_ready());
+    ready rd = n.get_ready();
+    REQUIRE(rd.leader.has_value());
+    CHECK(*rd.leader == leadership{term_t{0}, no_node, role::pre_candidate});
+    d.persist(rd);
+    n.advance(rd);
+    n.step(message{n2, n1, pre_vote_response{term_t{1}, true, no_node}});
+    n.step(message{n2, n1, vote_response{term_t{1}, true, no_node}});
+    rd = n.get_ready();
+    REQUIRE(rd.leader.has_value());
+    CHECK(*rd.leader == leadership{term_t{1}, n1, role::leader});
+    d.persist(rd);
+    n.advance(rd);
+    // Nothing changed: no leadership in the next ready.
+    n.tick();
+    if (n.has_ready()) {
+        rd = n.get_ready();
+        CHECK_FALSE(rd.leader.has_value());
+        d.persist(rd);
+        n.advance(rd);
+    }
+    // Deposed by a newer leader.
+    n.step(message{n3, n1, begin_epoch{term_t{2}}});
+    rd = n.get_ready();
+    REQUIRE(rd.leader.has_value());
+    CHECK(*rd.leader == leadership{term_t{2}, n3, role::follower});
+}
+
+TEST_CASE(
+    "a proposal overwritten by a new leader shows in the readies: truncated, then another term") {
+    disk d;
+    node n(make_config(n1, {n1, n2, n3}), {});
+    elect(n, d);
+    drain(n, d);  // the leader_change entry at offset 0, term 1
+    auto p = n.propose("mine");
+    REQUIRE(p.has_value());
+    CHECK(p.value() == proposal{offset_t{1}, term_t{1}});
+    drain(n, d);
+    // n2 leads term 2 with a log that holds only offset 0; n1 fetches from it.
+    n.step(message{n2, n1, begin_epoch{term_t{2}}});
+    drain(n, d);
+    std::vector<ready> seen;
+    auto take = [&] {
+        while (n.has_ready()) {
+            ready rd = n.get_ready();
+            d.persist(rd);
+            n.advance(rd);
+            seen.push_back(std::move(rd));
+        }
+    };
+    fetch_response diverged{term_t{2},
+                            n2,
+                            fetch_error::none,
+                            offset_t{2},
+                            term_t{1},
+                            offset_t{1},
+                            {},
+                            epoch_end{term_t{1}, offset_t{1}},
+                            std::nullopt};
+    n.step(message{n2, n1, diverged});
+    take();
+    fetch_response theirs{term_t{2},
+                          n2,
+                          fetch_error::none,
+                          offset_t{1},
+                          term_t{1},
+                          offset_t{3},
+                          {entry{term_t{2}, entry_kind::leader_change, "", {}},
+                           entry{term_t{2}, entry_kind::data, "theirs", {}}},
+                          std::nullopt,
+                          std::nullopt};
+    n.step(message{n2, n1, theirs});
+    take();
+    bool truncated = false;
+    std::optional<term_t> committed_term;
+    for (const ready& rd : seen) {
+        truncated = truncated || (rd.truncate_to && *rd.truncate_to <= p.value().offset);
+        const offset_t o = p.value().offset;
+        if (rd.committed_offset <= o &&
+            o < rd.committed_offset + static_cast<int64_t>(rd.committed.size())) {
+            committed_term = rd.committed[static_cast<size_t>((o - rd.committed_offset))].term;
+        }
+    }
+    CHECK(truncated);
+    REQUIRE(committed_term.has_value());
+    CHECK(*committed_term != p.value().term);  // not written
 }

@@ -65,7 +65,7 @@ void commit_entries(cluster& c, node_id_t l, int count, const std::string& prefi
     for (int i = 0; i < count; ++i) {
         auto r = c.propose(l, prefix + std::to_string(i));
         REQUIRE(r.has_value());
-        last = r.value();
+        last = r.value().offset;
     }
     REQUIRE(c.run_until(
         [&] {

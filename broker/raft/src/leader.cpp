@@ -139,7 +139,7 @@ void node::set_commit(offset_t c) {
     commit_ = c;
 }
 
-result<offset_t> node::append_checked(entry e) {
+result<proposal> node::append_checked(entry e) {
     if (role_ != role::leader) {
         return errc::not_leader;
     }
@@ -157,10 +157,10 @@ result<offset_t> node::append_checked(entry e) {
     const offset_t at = log_.end();
     uncommitted_bytes_ += size;
     log_.append(std::move(e));
-    return at;
+    return proposal{at, term_};
 }
 
-result<offset_t> node::propose(std::string data) {
+result<proposal> node::propose(std::string data) {
     return append_checked(entry{term_, entry_kind::data, std::move(data), {}});
 }
 
@@ -172,7 +172,7 @@ bool node::voter_change_allowed() const {
     return log_.term_at(commit_ - 1) == term_ && (!last || *last < commit_);
 }
 
-result<offset_t> node::propose_add_voter(node_id_t id) {
+result<proposal> node::propose_add_voter(node_id_t id) {
     if (role_ != role::leader) {
         return errc::not_leader;
     }
@@ -198,7 +198,7 @@ result<offset_t> node::propose_add_voter(node_id_t id) {
     return r;
 }
 
-result<offset_t> node::propose_remove_voter(node_id_t id) {
+result<proposal> node::propose_remove_voter(node_id_t id) {
     if (role_ != role::leader) {
         return errc::not_leader;
     }

@@ -58,6 +58,7 @@ node::node(config cfg, persisted_state state) : cfg_(std::move(cfg)), log_(cfg_.
     rewrite_floor_ = offset_t::max();
     reset_election_timer();
     leader_contact_elapsed_ = cfg_.election_timeout_ticks;
+    handed_leadership_ = current_leadership();
 }
 
 void node::tick() {
@@ -140,9 +141,9 @@ bool node::has_ready() const {
     if (ready_out_) {
         return false;
     }
-    return current_hard_state() != handed_hard_ || pending_snapshot_.has_value() ||
-           unstable_from_ < log_.end() || unstable_from_ < handed_end_ || !messages_.empty() ||
-           applied_ < commit_;
+    return current_hard_state() != handed_hard_ || handed_leadership_ != current_leadership() ||
+           pending_snapshot_.has_value() || unstable_from_ < log_.end() ||
+           unstable_from_ < handed_end_ || !messages_.empty() || applied_ < commit_;
 }
 
 ready node::get_ready() {
@@ -152,6 +153,10 @@ ready node::get_ready() {
     if (hs != handed_hard_) {
         rd.hard = hs;
         handed_hard_ = hs;
+    }
+    if (handed_leadership_ != current_leadership()) {
+        rd.leader = current_leadership();
+        handed_leadership_ = *rd.leader;
     }
     if (pending_snapshot_) {
         rd.snap = std::move(pending_snapshot_);

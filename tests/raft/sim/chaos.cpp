@@ -78,7 +78,7 @@ class chaos_run {
                 if (!asked.contains({l.value(), term.value()})) {
                     std::string data = fmt::format("probe-{}-{}", l, term);
                     if (auto r = cluster_.propose(l, data)) {
-                        probes.emplace_back(r.value(), std::move(data));
+                        probes.emplace_back(r.value().offset, std::move(data));
                         asked.emplace(l.value(), term.value());
                     }
                 }

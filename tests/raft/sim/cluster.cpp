@@ -52,6 +52,7 @@ void cluster::start(sim_node& n) {
     c.random_seed = options_.seed * 0x9e3779b97f4a7c15ull + u(n.id.value()) * 1000 + u(n.restarts);
     n.core = std::make_unique<node>(c, n.disk.load());
     n.out.reset();
+    n.leader = n.core->current_leadership();
     n.app = app_state{offset_t{0}, checker::chain_seed()};
     if (const auto& snap = n.disk.durable().snap) {
         checker_.restore(n.id, n.app, *snap);
@@ -114,6 +115,13 @@ void cluster::pump(sim_node& n) {
     }
     while (!n.out && n.core->has_ready()) {
         ready rd = n.core->get_ready();
+        if (rd.leader) {
+            n.leader = *rd.leader;
+        }
+        if (n.leader != n.core->current_leadership()) {
+            checker_.fail(
+                fmt::format("node {}: the readies did not tell a change of leadership", n.id));
+        }
         if (auto err = n.disk.write(rd)) {
             checker_.fail(
                 fmt::format("node {}: ready breaks the storage contract: {}", n.id, *err));
@@ -237,24 +245,26 @@ void cluster::heal() {
     event({4}, [&] { return fmt::format("heal"); });
 }
 
-result<offset_t> cluster::propose(node_id_t id, std::string data) {
+result<proposal> cluster::propose(node_id_t id, std::string data) {
     sim_node& n = at(id);
     if (!n.core) {
         return errc::not_leader;
     }
     auto r = n.core->propose(data);
-    event({5, u(id.value()), r ? u(r.value().value()) : ~0ull}, [&] {
+    event({5, u(id.value()), r ? u(r.value().offset.value()) : ~0ull}, [&] {
         return fmt::format("propose node={} {} -> {}", id, data,
-                           r ? fmt::format("offset {}", r.value()) : r.error().message());
+                           r ? fmt::format("offset {} term {}", r.value().offset, r.value().term)
+                             : r.error().message());
     });
     if (r) {
         ++stats_.proposals_accepted;
+        proposals_.emplace_back(r.value(), data);
     }
     observe(n);
     return r;
 }
 
-result<offset_t> cluster::add_voter(node_id_t at_id, node_id_t id) {
+result<proposal> cluster::add_voter(node_id_t at_id, node_id_t id) {
     sim_node& n = at(at_id);
     if (!n.core) {
         return errc::not_leader;
@@ -269,7 +279,7 @@ result<offset_t> cluster::add_voter(node_id_t at_id, node_id_t id) {
     return r;
 }
 
-result<offset_t> cluster::remove_voter(node_id_t at_id, node_id_t id) {
+result<proposal> cluster::remove_voter(node_id_t at_id, node_id_t id) {
     sim_node& n = at(at_id);
     if (!n.core) {
         return errc::not_leader;
@@ -313,6 +323,20 @@ void cluster::campaign(node_id_t id) {
 void cluster::final_checks() {
     for (const sim_node& n : nodes_) {
         checker_.check_disk(n.id, n.disk.durable());
+    }
+    const auto& history = checker_.committed();
+    for (const auto& [p, data] : proposals_) {
+        if (p.offset >= checker_.committed_end()) {
+            continue;  // not decided yet
+        }
+        const entry& e = history[static_cast<size_t>(p.offset.value())];
+        if ((e.term == p.term) != (e.data == data)) {
+            checker_.fail(
+                fmt::format("proposal '{}' at offset {} term {}: committed there is "
+                            "term {} '{}'",
+                            data, p.offset, p.term, e.term, e.data));
+            break;
+        }
     }
     digest_.add(u(checker_.committed_end().value()));
     digest_.add(checker_.chain_at(checker_.committed_end()));

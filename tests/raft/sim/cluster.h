@@ -77,14 +77,17 @@ class cluster {
         options_.flush_delay_max_ticks = max_ticks;
     }
 
-    result<offset_t> propose(node_id_t id, std::string data);
-    result<offset_t> add_voter(node_id_t at, node_id_t id);
-    result<offset_t> remove_voter(node_id_t at, node_id_t id);
+    result<proposal> propose(node_id_t id, std::string data);
+    result<proposal> add_voter(node_id_t at, node_id_t id);
+    result<proposal> remove_voter(node_id_t at, node_id_t id);
     // The node's application snapshots the state it has applied.
     result<void> take_snapshot(node_id_t id);
     void campaign(node_id_t id);
 
     // Invariant 7 on every disk; call at the end of a run.
+    // Checks every disk against the history, and every accepted proposal against what was
+    // committed at its offset: its data is there exactly when the committed term there is the
+    // proposal's (types.h, `proposal`).
     void final_checks();
     const checker& check() const { return checker_; }
     bool ok() const { return checker_.ok(); }
@@ -111,6 +114,7 @@ class cluster {
         storage disk;
         app_state app;
         std::optional<ready> out;  // written, waiting for its fsync
+        leadership leader;         // as the readies told it (ready::leader)
         int64_t flush_at = 0;
         int restarts = 0;
     };
@@ -129,6 +133,8 @@ class cluster {
     checker checker_;
     hasher digest_;
     cluster_stats stats_;
+    // Every accepted data proposal: where the core said it went, and its (unique) data.
+    std::vector<std::pair<proposal, std::string>> proposals_;
     std::vector<sim_node> nodes_;
     std::vector<node_id_t> ids_;
     std::vector<node_id_t> bootstrap_voters_;

@@ -41,14 +41,15 @@ class node {
     // Takes a message addressed to this node. Messages may be late, duplicated or reordered.
     void step(const message& m);
 
-    // Appends application data (leader only). Returns the offset it will have if it commits.
+    // Appends application data (leader only). Returns where it went: it is written if the entry
+    // committed at that offset has that term (types.h, `proposal`).
     // Errors: not_leader, entry_too_large, uncommitted_entries_max, uncommitted_bytes_max.
-    result<offset_t> propose(std::string data);
+    result<proposal> propose(std::string data);
     // Appends a voters entry adding or removing one voter (leader only). Refused while another
     // voter change is uncommitted or before the leader committed an entry of its term. A node
     // may only be added once its fetch position is within fetch_entries_max of the log end.
-    result<offset_t> propose_add_voter(node_id_t id);
-    result<offset_t> propose_remove_voter(node_id_t id);
+    result<proposal> propose_add_voter(node_id_t id);
+    result<proposal> propose_remove_voter(node_id_t id);
 
     // The application took a snapshot of its state after applying the entries below
     // `id.end_offset` (which must have been handed out in a ready); `id.term` must be the term of
@@ -70,6 +71,7 @@ class node {
     node_id_t vote() const { return vote_; }
     role current_role() const { return role_; }
     node_id_t leader() const { return leader_; }
+    leadership current_leadership() const { return {term_, leader_, role_}; }
     // The high watermark as this node knows it: entries below it are committed.
     offset_t high_watermark() const { return commit_; }
     // Committed entries below this were handed out to apply.
@@ -124,7 +126,7 @@ class node {
     replica* track(node_id_t id);
     void maybe_commit();
     void set_commit(offset_t c);
-    result<offset_t> append_checked(entry e);
+    result<proposal> append_checked(entry e);
     bool voter_change_allowed() const;
 
     // Follower side of replication (follower.cpp).
@@ -172,12 +174,13 @@ class node {
     std::optional<snapshot> snapshot_;  // the latest snapshot, served to lagging followers
 
     // Ready bookkeeping.
-    bool ready_out_ = false;     // a ready was handed out and not yet advanced
-    hard_state handed_hard_;     // the hard state as of the last ready
-    offset_t handed_end_{0};     // durable log end once every handed-out ready is persisted
-    offset_t unstable_from_{0};  // entries at or above this were not yet handed out
-    offset_t stable_end_{0};     // the durable log matches ours below this
-    offset_t rewrite_floor_{0};  // lowest offset rewritten since the ready out was taken
+    bool ready_out_ = false;        // a ready was handed out and not yet advanced
+    hard_state handed_hard_;        // the hard state as of the last ready
+    leadership handed_leadership_;  // as of the last ready (or of the start)
+    offset_t handed_end_{0};        // durable log end once every handed-out ready is persisted
+    offset_t unstable_from_{0};     // entries at or above this were not yet handed out
+    offset_t stable_end_{0};        // the durable log matches ours below this
+    offset_t rewrite_floor_{0};     // lowest offset rewritten since the ready out was taken
     std::optional<snapshot> pending_snapshot_;
     bool pending_restore_ = false;
     std::vector<message> messages_;

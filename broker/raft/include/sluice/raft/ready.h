@@ -41,6 +41,10 @@ struct ready {
     // Apply in order, the first at committed_offset.
     offset_t committed_offset{0};
     std::vector<entry> committed;
+    // Set when the term, the known leader or this node's role changed since the last ready (at
+    // the start, node::current_leadership() says where it stands): the application learns of
+    // elections here rather than by polling.
+    std::optional<leadership> leader;
     // The log end offset once this ready is persisted (bookkeeping for advance()).
     offset_t log_end_offset{0};
 };

@@ -88,4 +88,23 @@ enum class role : uint8_t {
 
 std::string_view role_name(role r) noexcept;
 
+// Where a proposal went: its offset and the term of the leader that appended it. It is written
+// if and only if the entry committed at `offset` has `term`; a ready that truncates at or below
+// `offset`, or hands out a different term there, says it was not (a new leader overwrote it).
+struct proposal {
+    offset_t offset{0};
+    term_t term{0};
+
+    friend bool operator==(const proposal&, const proposal&) = default;
+};
+
+// A node's view of who leads: its term, the leader it knows (no_node if none) and its own role.
+struct leadership {
+    term_t term{0};
+    node_id_t leader = no_node;
+    raft::role role = role::follower;
+
+    friend bool operator==(const leadership&, const leadership&) = default;
+};
+
 }  // namespace sluice::raft
