@@ -83,6 +83,16 @@ void checker::restore(node_id_t id, app_state& app, const snapshot& s) {
         return fail(fmt::format("node {}: snapshot at {} is past the committed history {}", id, end,
                                 committed_end()));
     }
+    std::vector<node_id_t> voters = initial_voters_;
+    for (offset_t o{0}; o < end; ++o) {
+        if (history_[static_cast<size_t>(o.value())].kind == entry_kind::voters) {
+            voters = history_[static_cast<size_t>(o.value())].voters;
+        }
+    }
+    if (s.voters != voters) {
+        return fail(fmt::format("node {}: snapshot at {} carries voters {} but the history has {}",
+                                id, end, fmt::join(s.voters, ","), fmt::join(voters, ",")));
+    }
     if (loaded.chain != chain_at(end) ||
         (end > offset_t{0} && history_[static_cast<size_t>(end.value() - 1)].term != s.id.term)) {
         return fail(
@@ -216,6 +226,30 @@ void checker::record_commit(const node& n, offset_t from, offset_t to, const dis
         }
         history_.push_back(e);
         chains_.push_back(chain_step(chains_.back(), e));
+    }
+}
+
+void checker::sent(node_id_t from, const message& m, const disk_state& disk) {
+    if (!ok()) {
+        return;
+    }
+    if (const auto* v = std::get_if<vote_response>(&m.body); v != nullptr && v->granted) {
+        const auto [it, first] = votes_.emplace(std::pair{from.value(), v->term.value()}, m.to);
+        if (!first && it->second != m.to) {
+            return fail(fmt::format("node {} granted its vote in term {} to {} and to {}", from,
+                                    v->term, it->second, m.to));
+        }
+        // A later durable term also holds: the node can never vote in this term again.
+        if (disk.hard.term < v->term || (disk.hard.term == v->term && disk.hard.vote != m.to)) {
+            return fail(fmt::format("node {} granted its vote in term {} to {} with {}/{} on disk",
+                                    from, v->term, m.to, disk.hard.term, disk.hard.vote));
+        }
+    }
+    if (const auto* r = std::get_if<vote_request>(&m.body)) {
+        if (disk.hard.term < r->term || (disk.hard.term == r->term && disk.hard.vote != from)) {
+            return fail(fmt::format("node {} asked for votes in term {} with {}/{} on disk", from,
+                                    r->term, disk.hard.term, disk.hard.vote));
+        }
     }
 }
 

@@ -17,6 +17,12 @@
 //     each equals the global entry at its offset; a snapshot a node loads (from the leader or its
 //     own disk) carries exactly the state that applying the global history up to it gives.
 //  7. Disks: the durable entries below a node's durable commit equal the global history.
+//  8. Votes: a node grants its vote in a term to one candidate only, over the whole run, and
+//     every vote message is backed by what its sender has on disk when it is sent: a granted vote
+//     by a durable vote for that candidate in that term, a vote request by a durable vote for
+//     itself.
+//  9. Voter sets: a snapshot carries the voter set the committed history has in effect at its
+//     end.
 #pragma once
 
 #include <functional>
@@ -91,6 +97,10 @@ class checker {
     void observe(const node& n, const disk_lookup& disks);
     // Invariant 7 for one disk.
     void check_disk(node_id_t id, const disk_state& disk);
+    // The voter set the history starts from (invariant 9).
+    void set_initial_voters(std::vector<node_id_t> v) { initial_voters_ = std::move(v); }
+    // Node `from` sends `m` with `disk` durable (invariant 8).
+    void sent(node_id_t from, const message& m, const disk_state& disk);
 
   private:
     struct life {
@@ -107,6 +117,8 @@ class checker {
     std::vector<uint64_t> chains_;  // chains_[o]: state after applying history_ below o
     std::unordered_map<int64_t, node_id_t> leader_of_term_;
     std::map<node_id_t, life> lives_;
+    std::map<std::pair<int64_t, int64_t>, node_id_t> votes_;  // (voter, term) -> candidate
+    std::vector<node_id_t> initial_voters_;
 };
 
 }  // namespace sluice::raft::sim

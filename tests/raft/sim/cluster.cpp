@@ -38,6 +38,7 @@ cluster::cluster(cluster_options o)
             bootstrap_voters_.push_back(node_id_t{i});
         }
     }
+    checker_.set_initial_voters(bootstrap_voters_);
     nodes_.resize(static_cast<size_t>(total));
     for (int i = 0; i < total; ++i) {
         nodes_[static_cast<size_t>(i)].id = ids_[static_cast<size_t>(i)];
@@ -156,6 +157,7 @@ void cluster::finish(sim_node& n) {
     n.disk.flush();
     checker_.disk_changed(n.id, n.disk.durable());
     for (message& m : rd.messages) {
+        checker_.sent(n.id, m, n.disk.durable());
         net_.send(std::move(m), now_, rng_);
     }
     if (rd.snap && rd.restore_snapshot) {
