@@ -20,9 +20,10 @@ auto segment_for(Segments& segs, offset_t offset) {
 // Moves the recovery point on disk up to `at` (which the caller knows durable), unless the log
 // was truncated or closed since `generation` or an fsync of it failed. Runs on the flusher's
 // thread. The file is written under `io_mutex` only, so the owner's short looks at the state
-// under `mutex` never wait for the checkpoint's fsyncs. A failed write leaves the recovery point
-// lower (more to scan at the next open); for the owner's decision to lower it before a
-// truncation, a write that may have landed counts as landed.
+// under `mutex` never wait for the checkpoint's fsyncs; a truncation and a close take `io_mutex`
+// too when they move the generation, so a write under way lands before they go on. A failed
+// write leaves the recovery point lower (more to scan at the next open); for the owner's
+// decision to lower it before a truncation, a write that may have landed counts as landed.
 template <typename State>
 void raise_checkpoint(State& state, const std::atomic<bool>& log_failed, file_system& fs,
                       const std::filesystem::path& dir, uint64_t generation, offset_t at) {
@@ -508,6 +509,10 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     file_system& fs = *opts_.fs;
     {
         // No fsync of a sealed segment that completes from now on may vouch for cut offsets.
+        // `io_mutex` first: a checkpoint the flusher is writing, whose generation check passed
+        // before this one, lands (and shows in checkpointed()) before the cut decides whether
+        // to lower the recovery point. Truncation is rare; waiting for one write is fine.
+        std::lock_guard io(sealed_->io_mutex);
         std::lock_guard lock(sealed_->mutex);
         ++sealed_->generation;
         sealed_->end = std::min(sealed_->end, offset);
@@ -661,6 +666,8 @@ result<void> partition_log::close() {
 }
 
 void partition_log::fence_flusher() {
+    // As in truncate_to: a checkpoint write under way finishes first, no later one starts.
+    std::lock_guard io(sealed_->io_mutex);
     std::lock_guard lock(sealed_->mutex);
     ++sealed_->generation;
 }

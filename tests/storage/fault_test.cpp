@@ -66,7 +66,7 @@ struct fixture {
 
     std::unique_ptr<partition_log> open() {
         auto l = try_open();
-        REQUIRE(l.has_value());
+        REQUIRE_MESSAGE(l.has_value(), (l ? "" : l.error().message()));
         return std::move(l).value();
     }
 
