@@ -33,8 +33,18 @@ class input {
     uint8_t byte() { return at_ < b_.size() ? b_[at_++] : 0; }
     // A small value in [lo, lo + span), edge values included.
     int64_t small(int64_t lo, int64_t span) { return lo + int64_t(byte() % uint64_t(span)); }
-    term_t term() { return term_t{small(-1, 8)}; }
-    offset_t offset() { return offset_t{small(-2, 24)}; }
+    // Mostly small values, now and then one at the edge of the type.
+    int64_t edge(int64_t lo, int64_t span) {
+        const uint8_t b = byte();
+        if (b >= 250) {
+            constexpr int64_t edges[] = {INT64_MAX,        INT64_MAX - 1,          INT64_MIN,
+                                         int64_t{1} << 62, (int64_t{1} << 62) + 1, INT32_MAX};
+            return edges[b - 250];
+        }
+        return lo + int64_t(b % uint64_t(span));
+    }
+    term_t term() { return term_t{edge(-1, 8)}; }
+    offset_t offset() { return offset_t{edge(-2, 24)}; }
     node_id_t node() { return node_id_t{static_cast<int32_t>(small(-2, 6))}; }
     bool flag() { return (byte() & 1) != 0; }
     std::string text() { return std::string(size_t(small(0, 12)), char('a' + small(0, 26))); }

@@ -491,6 +491,9 @@ TEST_CASE("a message that can not be right is dropped and counted, never trusted
         {"negative term", message{n3, n2, pre_vote_response{term_t{-1}, true, no_node}}},
         {"sender is no node", message{node_id_t{-5}, n2, begin_epoch{term_t{2}}}},
         {"begin epoch at term 0", message{n1, n2, begin_epoch{term_t{0}}}},
+        {"a term no log reaches", message{n1, n2, begin_epoch{term_t{INT64_MAX}}}},
+        {"an offset no log reaches",
+         message{n3, n2, fetch_request{term_t{2}, offset_t{INT64_MAX}, term_t{1}}}},
         {"snapshot id of term 0",
          message{n3, n2, fetch_snapshot_request{term_t{2}, snapshot_id{offset_t{4}, term_t{0}}}}},
         {"chunk past the snapshot's size",
@@ -599,8 +602,7 @@ TEST_CASE("readies tell every change of leadership") {
     CHECK(*rd.leader == leadership{term_t{2}, n3, role::follower});
 }
 
-TEST_CASE(
-    "a proposal overwritten by a new leader shows in the readies: truncated, then another term") {
+TEST_CASE("a proposal overwritten by a new leader: another term commits at its offset") {
     disk d;
     node n(make_config(n1, {n1, n2, n3}), {});
     elect(n, d);
@@ -654,7 +656,50 @@ TEST_CASE(
             committed_term = rd.committed[static_cast<size_t>((o - rd.committed_offset))].term;
         }
     }
-    CHECK(truncated);
+    CHECK(truncated);  // a hint only: a truncated proposal may still commit elsewhere
     REQUIRE(committed_term.has_value());
-    CHECK(*committed_term != p.value().term);  // not written
+    CHECK(*committed_term != p.value().term);  // this decides: not written
+}
+
+TEST_CASE("a hard state never vouches for entries its own ready replaces") {
+    // Durable: four entries of term 1, two committed; the last two are a deposed leader's
+    // uncommitted tail. The leader of term 2 has compacted past them and sends its snapshot.
+    disk d;
+    d.state.hard = hard_state{term_t{2}, n1, offset_t{2}};
+    d.state.entries = {data_entry(1), data_entry(1), data_entry(1), data_entry(1)};
+    node n(make_config(n2, {n1, n2, n3}), d.state);
+    drain(n, d);
+    const snapshot_id b{offset_t{8}, term_t{2}};
+    n.step(message{n1, n2,
+                   fetch_response{term_t{2},
+                                  n1,
+                                  fetch_error::none,
+                                  offset_t{4},
+                                  term_t{1},
+                                  offset_t{8},
+                                  {},
+                                  std::nullopt,
+                                  b}});
+    drain(n, d);
+    n.step(message{n1, n2,
+                   fetch_snapshot_response{term_t{2}, n1, b, true, 0, 3, {n1, n2, n3}, "abc"}});
+    REQUIRE(n.has_ready());
+    ready rd = n.get_ready();
+    REQUIRE(rd.snap.has_value());
+    CHECK(rd.restore_snapshot);
+    // The hard state written with the snapshot does not pass the old commit point: if it lands
+    // and the snapshot does not (separate files), a restart must not take c1 and d1 as committed.
+    const offset_t written = rd.hard ? rd.hard->commit : d.state.hard.commit;
+    CHECK(written <= offset_t{2});
+    persisted_state torn = d.state;  // the old log...
+    if (rd.hard) {
+        torn.hard = *rd.hard;  // ...with the new hard state
+    }
+    node after_crash(make_config(n2, {n1, n2, n3}), torn);
+    CHECK(after_crash.high_watermark() <= offset_t{2});
+    // Once the snapshot is durable, the next hard state records its end.
+    d.persist(rd);
+    n.advance(rd);
+    drain(n, d);
+    CHECK(d.state.hard.commit == offset_t{8});
 }

@@ -136,6 +136,7 @@ void node::truncate_log(offset_t from) {
     log_.truncate(from);
     unstable_from_ = std::min(unstable_from_, from);
     stable_end_ = std::min(stable_end_, from);
+    commit_floor_ = std::min(commit_floor_, from);
     rewrite_floor_ = std::min(rewrite_floor_, from);
 }
 
@@ -192,6 +193,9 @@ void node::install_snapshot(snapshot s) {
         log_.reset(s.id, s.voters);
         unstable_from_ = std::min(unstable_from_, end);
         stable_end_ = std::min(stable_end_, end);
+        // What the old log held above our commit point was not committed: until the snapshot
+        // is durable, no hard state may vouch for it.
+        commit_floor_ = std::min(commit_floor_, commit_);
         rewrite_floor_ = std::min(rewrite_floor_, end);
     }
     commit_ = end;

@@ -8,6 +8,10 @@ namespace {
 
 using reason = std::optional<std::string_view>;
 
+// Terms, offsets and sizes above this are refused: no log reaches them, and arithmetic on them
+// (a term + 1, an offset + a count) must not overflow.
+constexpr int64_t value_max = int64_t{1} << 62;
+
 bool is_node(node_id_t n) {
     return n.value() >= 0;
 }
@@ -29,7 +33,7 @@ reason check_voters(const std::vector<node_id_t>& v, int32_t voters_max) {
 // A log position and the epoch of the entry before it: both >= 0, the epoch at most `term`, and
 // 0 at offset 0.
 reason check_position(offset_t end, term_t epoch, term_t term) {
-    if (end.value() < 0 || epoch.value() < 0 || epoch > term) {
+    if (end.value() < 0 || end.value() > value_max || epoch.value() < 0 || epoch > term) {
         return "a negative offset or epoch, or an epoch above the message's term";
     }
     if (end.value() == 0 && epoch.value() != 0) {
@@ -39,7 +43,8 @@ reason check_position(offset_t end, term_t epoch, term_t term) {
 }
 
 reason check_snapshot_id(const snapshot_id& id, term_t term) {
-    if (id.end_offset.value() < 1 || id.term.value() < 1 || id.term > term) {
+    if (id.end_offset.value() < 1 || id.end_offset.value() > value_max || id.term.value() < 1 ||
+        id.term > term) {
         return "a snapshot id that no log can hold";
     }
     return std::nullopt;
@@ -97,16 +102,17 @@ reason check(const fetch_response& r, int32_t voters_max) {
     if (auto bad = check_position(r.fetch_offset, r.last_fetched_epoch, r.term)) {
         return bad;
     }
-    if (r.high_watermark.value() < 0) {
-        return "a negative high watermark";
+    if (r.high_watermark.value() < 0 || r.high_watermark.value() > value_max) {
+        return "a high watermark that no log reaches";
     }
     const int parts =
         int(!r.entries.empty()) + int(r.diverging.has_value()) + int(r.snapshot.has_value());
     if (parts > 1) {
         return "more than one of entries, diverging epoch and snapshot";
     }
-    if (r.diverging && (r.diverging->epoch.value() < 0 || r.diverging->epoch > r.term ||
-                        r.diverging->end_offset.value() < 0)) {
+    if (r.diverging &&
+        (r.diverging->epoch.value() < 0 || r.diverging->epoch > r.term ||
+         r.diverging->end_offset.value() < 0 || r.diverging->end_offset.value() > value_max)) {
         return "a diverging epoch that no log can hold";
     }
     if (r.snapshot) {
@@ -117,8 +123,8 @@ reason check(const fetch_response& r, int32_t voters_max) {
     return check_entries(r, voters_max);
 }
 reason check(const fetch_snapshot_request& r, int32_t) {
-    if (r.position_bytes < 0) {
-        return "a negative snapshot position";
+    if (r.position_bytes < 0 || r.position_bytes > value_max) {
+        return "a snapshot position out of range";
     }
     return check_snapshot_id(r.id, r.term);
 }
@@ -132,7 +138,8 @@ reason check(const fetch_snapshot_response& r, int32_t voters_max) {
     if (!r.found) {
         return std::nullopt;
     }
-    if (r.position_bytes < 0 || r.size_bytes < 0 || r.position_bytes > r.size_bytes ||
+    if (r.position_bytes < 0 || r.size_bytes < 0 || r.size_bytes > value_max ||
+        r.position_bytes > r.size_bytes ||
         static_cast<uint64_t>(r.size_bytes - r.position_bytes) < r.chunk.size()) {
         return "a snapshot chunk outside the snapshot's size";
     }
@@ -145,8 +152,8 @@ std::optional<std::string_view> invalid_reason(const message& m, int32_t voters_
     if (!is_node(m.from) || !is_node(m.to)) {
         return "a sender or receiver that is no node";
     }
-    if (term_of(m).value() < 0) {
-        return "a negative term";
+    if (term_of(m).value() < 0 || term_of(m).value() > value_max) {
+        return "a term out of range";
     }
     return std::visit([voters_max](const auto& b) { return check(b, voters_max); }, m.body);
 }

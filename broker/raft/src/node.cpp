@@ -47,14 +47,14 @@ node::node(config cfg, persisted_state state) : cfg_(std::move(cfg)), log_(cfg_.
         term_ = log_.last_term();
         vote_ = no_node;
     }
-    // The recorded commit point is a lower bound, and the hard state and the log are separate
-    // writes: if the hard state reached the disk and the log's tail did not, the commit point
-    // can lie past the log's end. What the log still holds below it is committed (a prefix of
-    // what was); the rest is learnt again from the leader.
+    // The recorded commit point is a lower bound that never passes the log durable before the
+    // ready that wrote it (commit_floor_); a disk that lost more than that still must not make
+    // it pass the log found here. The rest is learnt again from the leader.
     commit_ = std::clamp(state.hard.commit, log_.start(), log_.end());
     applied_ = log_.start();
     handed_hard_ = state.hard;
     handed_end_ = unstable_from_ = stable_end_ = log_.end();
+    commit_floor_ = log_.end();
     rewrite_floor_ = offset_t::max();
     reset_election_timer();
     leader_contact_elapsed_ = cfg_.election_timeout_ticks;
@@ -100,7 +100,9 @@ void node::step(const message& m) {
         return;
     }
     if (t > term_) {
-        become_follower(t, leader_named_by(m));
+        // No correct peer names this node the leader of a term it never led.
+        const node_id_t named = leader_named_by(m);
+        become_follower(t, named == cfg_.id ? no_node : named);
     } else if (t < term_) {
         // A stale peer: answer its requests so that it learns the newer term, drop the rest.
         if (const auto* r = std::get_if<fetch_request>(&m.body)) {
@@ -192,6 +194,7 @@ void node::advance(const ready& rd) {
     ready_out_ = false;
     // Entries rewritten after this ready was taken are not durable in their new form.
     stable_end_ = std::min(rd.log_end_offset, rewrite_floor_);
+    commit_floor_ = stable_end_;
     maybe_commit();
 }
 

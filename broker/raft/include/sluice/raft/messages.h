@@ -113,12 +113,13 @@ struct message {
 
 // What is wrong with `m` on its face, before step() trusts any of it, or nothing. A message from
 // a broken or hostile peer must never abort a node, so step() drops (and counts) every message
-// this rejects: negative terms, offsets, sizes or ids; a vote request at offset 0 with an epoch;
+// this rejects: negative terms, offsets, sizes or ids, or ones above 2^62 (no log reaches them,
+// and arithmetic on them must not overflow); a vote request at offset 0 with an epoch;
 // entries whose terms are not positive, fall, exceed the message's term or precede the fetch's
 // last epoch; an unknown entry kind or fetch error; more than one of entries, diverging epoch
 // and snapshot in one answer; a snapshot id or voter set that no log can hold (voter sets must
 // be non-empty, sorted, without duplicates and at most `voters_max`); a snapshot chunk that ends
-// past the snapshot's size.
+// past the snapshot's size. `voters_max` must be the same on every node of a quorum.
 std::optional<std::string_view> invalid_reason(const message& m, int32_t voters_max);
 
 // The term a message carries.

@@ -17,6 +17,8 @@
 //  - Voter changes are single-server: one voters entry at a time, in effect once appended.
 #pragma once
 
+#include <algorithm>
+
 #include <map>
 #include <optional>
 #include <string>
@@ -145,7 +147,12 @@ class node {
     void reset_election_timer();
     bool is_voter(node_id_t id) const;
     size_t majority() const { return log_.voters().size() / 2 + 1; }
-    hard_state current_hard_state() const { return {term_, vote_, commit_}; }
+    // The commit point written is never above commit_floor_: a crash that keeps the hard state
+    // and loses this ready's log writes (separate files) can not leave it pointing past
+    // entries that are committed and durable.
+    hard_state current_hard_state() const {
+        return {term_, vote_, std::min(commit_, commit_floor_)};
+    }
     uint64_t next_random();
 
     config cfg_;
@@ -177,10 +184,13 @@ class node {
     bool ready_out_ = false;        // a ready was handed out and not yet advanced
     hard_state handed_hard_;        // the hard state as of the last ready
     leadership handed_leadership_;  // as of the last ready (or of the start)
-    offset_t handed_end_{0};        // durable log end once every handed-out ready is persisted
-    offset_t unstable_from_{0};     // entries at or above this were not yet handed out
-    offset_t stable_end_{0};        // the durable log matches ours below this
-    offset_t rewrite_floor_{0};     // lowest offset rewritten since the ready out was taken
+    // Entries below this are durable as of the last advance() and were not replaced since (a
+    // truncation lowers it to its cut, a snapshot that resets the log to the old commit point).
+    offset_t commit_floor_{0};
+    offset_t handed_end_{0};     // durable log end once every handed-out ready is persisted
+    offset_t unstable_from_{0};  // entries at or above this were not yet handed out
+    offset_t stable_end_{0};     // the durable log matches ours below this
+    offset_t rewrite_floor_{0};  // lowest offset rewritten since the ready out was taken
     std::optional<snapshot> pending_snapshot_;
     bool pending_restore_ = false;
     std::vector<message> messages_;

@@ -89,8 +89,10 @@ enum class role : uint8_t {
 std::string_view role_name(role r) noexcept;
 
 // Where a proposal went: its offset and the term of the leader that appended it. It is written
-// if and only if the entry committed at `offset` has `term`; a ready that truncates at or below
-// `offset`, or hands out a different term there, says it was not (a new leader overwrote it).
+// if and only if the entry committed at `offset` has `term`: only a committed entry at `offset`
+// decides. A truncation at or below `offset` on this node proves nothing (another node may hold
+// the proposal and commit it later); until a committed entry at `offset` is handed out (or a
+// snapshot covers it, which decides nothing either), the outcome is unknown.
 struct proposal {
     offset_t offset{0};
     term_t term{0};
