@@ -703,3 +703,23 @@ TEST_CASE("a hard state never vouches for entries its own ready replaces") {
     drain(n, d);
     CHECK(d.state.hard.commit == offset_t{8});
 }
+
+TEST_CASE("grants from nodes outside the voter set never count") {
+    disk d;
+    node n(make_config(n1, {n1, n2, n3}), {});
+    n.campaign();
+    drain(n, d);
+    for (int id = 4; id < 200; ++id) {
+        n.step(message{node_id_t{id}, n1, pre_vote_response{term_t{1}, true, no_node}});
+    }
+    CHECK(n.current_role() == role::pre_candidate);  // 196 grants, none from a voter
+    n.step(message{n2, n1, pre_vote_response{term_t{1}, true, no_node}});
+    drain(n, d);
+    REQUIRE(n.current_role() == role::candidate);
+    for (int id = 4; id < 200; ++id) {
+        n.step(message{node_id_t{id}, n1, vote_response{n.term(), true, no_node}});
+    }
+    CHECK(n.current_role() == role::candidate);
+    n.step(message{n3, n1, vote_response{n.term(), true, no_node}});
+    CHECK(n.current_role() == role::leader);
+}

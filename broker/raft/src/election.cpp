@@ -127,7 +127,9 @@ void node::on_pre_vote_request(node_id_t from, const pre_vote_request& r) {
 
 void node::on_pre_vote_response(node_id_t from, const pre_vote_response& r) {
     if (r.granted) {
-        if (role_ == role::pre_candidate && r.term == term_ + 1) {
+        // Only voters' grants count, and only those are kept (a flood of others must not grow
+        // the list).
+        if (role_ == role::pre_candidate && r.term == term_ + 1 && is_voter(from)) {
             if (std::find(granted_.begin(), granted_.end(), from) == granted_.end()) {
                 granted_.push_back(from);
             }
@@ -138,7 +140,7 @@ void node::on_pre_vote_response(node_id_t from, const pre_vote_response& r) {
         return;
     }
     if (r.term > term_) {
-        become_follower(r.term, r.leader);
+        become_follower(r.term, r.leader == cfg_.id ? no_node : r.leader);
         return;
     }
     if (role_ != role::pre_candidate || r.term < term_) {
@@ -169,8 +171,8 @@ void node::on_vote_response(node_id_t from, const vote_response& r) {
     if (role_ != role::candidate) {
         return;
     }
-    if (!r.granted) {
-        return;  // the election timer starts the next pre-vote
+    if (!r.granted || !is_voter(from)) {
+        return;  // the election timer starts the next pre-vote; non-voters' grants never count
     }
     if (std::find(granted_.begin(), granted_.end(), from) == granted_.end()) {
         granted_.push_back(from);
