@@ -8,11 +8,13 @@
 // (entries land at the durable log end, the commit point never passes it).
 #include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <vector>
 
+#include "../support/raft_disk.h"
 #include "sluice/raft/node.h"
 
 namespace {
@@ -130,35 +132,8 @@ message any_message(input& in) {
     return m;
 }
 
-// What reached the disk, applied in the ready's order.
-struct disk {
-    persisted_state state;
-
-    offset_t start() const { return state.snap ? state.snap->id.end_offset : offset_t{0}; }
-    offset_t end() const { return start() + int64_t(state.entries.size()); }
-    void persist(const ready& rd) {
-        if (rd.truncate_to) {
-            const int64_t keep = std::max<int64_t>(0, (*rd.truncate_to - start()));
-            if (keep < int64_t(state.entries.size())) {
-                state.entries.resize(size_t(keep));
-            }
-        }
-        if (rd.snap) {
-            const int64_t drop = rd.snap->id.end_offset - start();
-            if (drop >= int64_t(state.entries.size())) {
-                state.entries.clear();
-            } else {
-                state.entries.erase(state.entries.begin(), state.entries.begin() + drop);
-            }
-            state.snap = rd.snap;
-        }
-        require(rd.entries_offset == end());
-        state.entries.insert(state.entries.end(), rd.entries.begin(), rd.entries.end());
-        if (rd.hard) {
-            state.hard = *rd.hard;
-        }
-    }
-};
+// The same on every node of a quorum (invalid_reason).
+constexpr int32_t voters_max = 5;
 
 config node_config(uint64_t seed) {
     config c;
@@ -176,7 +151,7 @@ config node_config(uint64_t seed) {
     c.messages_max = 32;
     c.snapshot_chunk_bytes_max = 5;
     c.observers_max = 2;
-    c.voters_max = 5;
+    c.voters_max = voters_max;
     return c;
 }
 
@@ -197,7 +172,7 @@ shape shape_of(const node& n) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     input in(std::span(data, size));
-    disk d;
+    testing::raft_disk d;
     uint64_t seed = in.byte();
     auto n = std::make_unique<node>(node_config(seed), d.state);
     int steps = 0;
@@ -228,13 +203,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             case 6:
                 if (n->has_ready()) {
                     ready rd = n->get_ready();
-                    d.persist(rd);
+                    require(d.persist(rd));
                     n->advance(rd);
                 }
                 break;
             default: {
                 const message m = any_message(in);
-                const bool invalid = invalid_reason(m, node_config(0).voters_max).has_value();
+                const bool invalid = invalid_reason(m, voters_max).has_value();
                 const shape before = shape_of(*n);
                 const uint64_t counted = n->messages_invalid();
                 n->step(m);

@@ -1,6 +1,7 @@
 // The core alone, driven by hand: Ready/Advance, errors and limits, votes, fetch answers.
 #include <doctest/doctest.h>
 
+#include "../support/raft_disk.h"
 #include "sluice/raft/errc.h"
 #include "sluice/raft/node.h"
 
@@ -21,33 +22,10 @@ config make_config(node_id_t id, std::vector<node_id_t> voters) {
     return c;
 }
 
-// A disk for one node: applies readies the way ready.h says.
-struct disk {
-    persisted_state state;
-
-    offset_t start() const { return state.snap ? state.snap->id.end_offset : offset_t{0}; }
-    void persist(const ready& rd) {
-        if (rd.truncate_to) {
-            const int64_t keep = std::max<int64_t>(0, *rd.truncate_to - start());
-            if (keep < static_cast<int64_t>(state.entries.size())) {
-                state.entries.resize(static_cast<size_t>(keep));
-            }
-        }
-        if (rd.snap) {
-            const int64_t drop = rd.snap->id.end_offset - start();
-            if (drop >= static_cast<int64_t>(state.entries.size())) {
-                state.entries.clear();
-            } else {
-                state.entries.erase(state.entries.begin(), state.entries.begin() + drop);
-            }
-            state.snap = rd.snap;
-        }
-        REQUIRE(rd.entries_offset == start() + static_cast<int64_t>(state.entries.size()));
-        state.entries.insert(state.entries.end(), rd.entries.begin(), rd.entries.end());
-        if (rd.hard) {
-            state.hard = *rd.hard;
-        }
-    }
+// A disk for one node: applies readies the way ready.h says, and fails the test on a ready that
+// breaks the storage contract.
+struct disk : testing::raft_disk {
+    void persist(const ready& rd) { REQUIRE(raft_disk::persist(rd)); }
 };
 
 // Persists and advances every ready; returns the messages to send.
@@ -444,7 +422,7 @@ persisted_state committed_state() {
 }
 
 struct committed_follower {
-    disk d{committed_state()};
+    disk d{{committed_state()}};
     node n{make_config(n2, {n1, n2, n3}), d.state};
     committed_follower() { drain(n, d); }
 };

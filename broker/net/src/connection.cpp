@@ -1,7 +1,6 @@
 #include "sluice/net/connection.h"
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <system_error>
 

@@ -8,6 +8,10 @@ namespace sluice::raft {
 
 void node::become_follower(term_t term, node_id_t leader) {
     SLUICE_RAFT_CHECK(term >= term_);
+    if (leader == cfg_.id) {
+        // Only a broken peer names this node the leader of a term it does not lead.
+        leader = no_node;
+    }
     if (term > term_ || leader != leader_) {
         download_.reset();  // a snapshot download belongs to one leader's term
     }
@@ -140,7 +144,7 @@ void node::on_pre_vote_response(node_id_t from, const pre_vote_response& r) {
         return;
     }
     if (r.term > term_) {
-        become_follower(r.term, r.leader == cfg_.id ? no_node : r.leader);
+        become_follower(r.term, r.leader);
         return;
     }
     if (role_ != role::pre_candidate || r.term < term_) {
@@ -183,8 +187,7 @@ void node::on_vote_response(node_id_t from, const vote_response& r) {
 }
 
 void node::on_begin_epoch(node_id_t from) {
-    if (role_ == role::leader) {
-        ++messages_invalid_;  // a second leader of this term: a broken peer
+    if (second_leader()) {
         return;
     }
     become_follower(term_, from);

@@ -49,8 +49,7 @@ void node::on_fetch_response(node_id_t from, const fetch_response& r) {
         follow_hint(r.leader);
         return;
     }
-    if (role_ == role::leader) {
-        ++messages_invalid_;  // a second leader of this term: a broken peer
+    if (second_leader()) {
         return;
     }
     if (role_ != role::follower || leader_ != from) {
@@ -157,8 +156,7 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         follow_hint(r.leader);
         return;
     }
-    if (role_ == role::leader) {
-        ++messages_invalid_;  // a second leader of this term: a broken peer
+    if (second_leader()) {
         return;
     }
     if (role_ != role::follower || leader_ != from) {

@@ -100,9 +100,7 @@ void node::step(const message& m) {
         return;
     }
     if (t > term_) {
-        // No correct peer names this node the leader of a term it never led.
-        const node_id_t named = leader_named_by(m);
-        become_follower(t, named == cfg_.id ? no_node : named);
+        become_follower(t, leader_named_by(m));
     } else if (t < term_) {
         // A stale peer: answer its requests so that it learns the newer term, drop the rest.
         if (const auto* r = std::get_if<fetch_request>(&m.body)) {
@@ -131,6 +129,14 @@ void node::step(const message& m) {
             }
         },
         m.body);
+}
+
+bool node::second_leader() {
+    if (role_ != role::leader) {
+        return false;
+    }
+    ++messages_invalid_;
+    return true;
 }
 
 void node::campaign() {

@@ -18,7 +18,6 @@
 #pragma once
 
 #include <algorithm>
-
 #include <map>
 #include <optional>
 #include <string>
@@ -146,6 +145,9 @@ class node {
     void send(node_id_t to, message_body body);
     void reset_election_timer();
     bool is_voter(node_id_t id) const;
+    // True (and counted invalid) if this node leads: a message that only a follower of this
+    // term's leader can get came from a second leader of the term, a broken peer.
+    bool second_leader();
     size_t majority() const { return log_.voters().size() / 2 + 1; }
     // The commit point written is never above commit_floor_: a crash that keeps the hard state
     // and loses this ready's log writes (separate files) can not leave it pointing past

@@ -1,0 +1,48 @@
+// A Raft node's disk for tests that drive the core by hand (tests/raft, tests/fuzz): applies a
+// whole ready in the order ready.h gives, with no crash in between.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#include "sluice/raft/ready.h"
+#include "sluice/raft/types.h"
+
+namespace sluice::testing {
+
+struct raft_disk {
+    raft::persisted_state state;
+
+    offset_t start() const { return state.snap ? state.snap->id.end_offset : offset_t{0}; }
+    offset_t end() const { return start() + static_cast<int64_t>(state.entries.size()); }
+
+    // False, writing nothing more, if the ready breaks the storage contract: its entries do not
+    // start at the durable end.
+    bool persist(const raft::ready& rd) {
+        if (rd.truncate_to) {
+            const int64_t keep = std::max<int64_t>(0, *rd.truncate_to - start());
+            if (keep < static_cast<int64_t>(state.entries.size())) {
+                state.entries.resize(static_cast<size_t>(keep));
+            }
+        }
+        if (rd.snap) {
+            const int64_t drop = rd.snap->id.end_offset - start();
+            if (drop >= static_cast<int64_t>(state.entries.size())) {
+                state.entries.clear();
+            } else {
+                state.entries.erase(state.entries.begin(), state.entries.begin() + drop);
+            }
+            state.snap = rd.snap;
+        }
+        if (rd.entries_offset != end()) {
+            return false;
+        }
+        state.entries.insert(state.entries.end(), rd.entries.begin(), rd.entries.end());
+        if (rd.hard) {
+            state.hard = *rd.hard;
+        }
+        return true;
+    }
+};
+
+}  // namespace sluice::testing
