@@ -206,26 +206,25 @@ int run_consume(std::span<const std::string> args) {
     record_fields fields;
     fields.topic = topic;
     while (!stop_requested() && !(exit_at_end && pending.empty())) {
-        auto polled = c.poll(poll_interval);
+        auto polled = c.poll_view(poll_interval);
         if (!polled) {
             write_out(out);
             return fail(error_line(cmd, polled.error(), fmt::format("topic '{}'", topic), servers));
         }
         out.clear();
-        for (const consumer_record& r : polled.value()) {
-            if (exit_at_end && r.offset >= ends[{r.topic, r.partition}]) {
+        for (const consumer_record_ref& r : polled.value()) {
+            if (exit_at_end && r.offset >= ends[{topic, r.partition}]) {
                 continue;
             }
             fields.partition = r.partition;
             fields.offset = r.offset;
             fields.timestamp_ms = r.timestamp_ms;
-            fields.key = r.key ? std::optional<std::string_view>(*r.key) : std::nullopt;
-            fields.value = r.value ? std::optional<std::string_view>(*r.value) : std::nullopt;
+            fields.key = r.key;
+            fields.value = r.value;
             fields.headers.clear();
             if (format.value().uses_headers()) {
-                for (const header& h : r.headers) {
-                    fields.headers.emplace_back(
-                        h.key, h.value ? std::optional<std::string_view>(*h.value) : std::nullopt);
+                for (const header_ref& h : r.headers) {
+                    fields.headers.emplace_back(h.key, h.value);
                 }
             }
             format.value().append(fields, out);

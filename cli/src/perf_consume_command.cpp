@@ -106,7 +106,7 @@ int run_perf_consume(std::span<const std::string> args) {
     int64_t bytes = 0;
     const auto idle_max = std::chrono::milliseconds(timeout.value());
     while (records < messages.value() && !stop_requested()) {
-        auto polled = c.poll(std::chrono::milliseconds(100));
+        auto polled = c.poll_view(std::chrono::milliseconds(100));
         if (!polled) {
             return fail(
                 error_line(cmd, polled.error(), fmt::format("topic '{}'", *topic), servers));
@@ -119,7 +119,7 @@ int run_perf_consume(std::span<const std::string> args) {
             continue;
         }
         last_record = now;
-        for (const consumer_record& r : polled.value()) {
+        for (const consumer_record_ref& r : polled.value()) {
             bytes += int64_t(r.key ? r.key->size() : 0) + int64_t(r.value ? r.value->size() : 0);
         }
         records += int64_t(polled.value().size());

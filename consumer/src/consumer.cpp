@@ -138,7 +138,8 @@ class consumer_impl {
         return out;
     }
 
-    result<std::vector<consumer_record>> poll(std::chrono::milliseconds timeout);
+    // Records up to max.poll.records into `out`; an error only when `out` is empty.
+    result<void> poll(std::chrono::milliseconds timeout, records_builder& out);
 
     void close() {
         if (closed_) {
@@ -268,10 +269,9 @@ bool consumer_impl::on_fetch_error(const topic_partition&, assigned& a, std::err
     return false;
 }
 
-result<std::vector<consumer_record>> consumer_impl::poll(std::chrono::milliseconds timeout) {
+result<void> consumer_impl::poll(std::chrono::milliseconds timeout, records_builder& out) {
     SLUICE_TRY(check_open());
     const auto deadline = clock::now() + timeout;
-    std::vector<consumer_record> out;
     const size_t max = size_t(config_.max_poll_records);
     bool resolve = true;
     while (out.size() < max) {
@@ -282,13 +282,13 @@ result<std::vector<consumer_record>> consumer_impl::poll(std::chrono::millisecon
                 return r.error();  // retriable: the next poll tries again
             }
             for (const auto& [tp, a] : assigned_) {
-                if (a.error && out.empty()) {
+                if (a.error && out.size() == 0) {
                     return a.error;
                 }
             }
         }
         if (!cursor_) {
-            auto f = buffer_.pop(out.empty() ? deadline : clock::now());
+            auto f = buffer_.pop(out.size() == 0 ? deadline : clock::now());
             if (!f) {
                 break;
             }
@@ -303,7 +303,7 @@ result<std::vector<consumer_record>> consumer_impl::poll(std::chrono::millisecon
                     resolve = true;
                     continue;
                 }
-                if (out.empty()) {
+                if (out.size() == 0) {
                     return f->error;
                 }
                 break;
@@ -319,7 +319,7 @@ result<std::vector<consumer_record>> consumer_impl::poll(std::chrono::millisecon
         if (!r) {
             it->second.error = r.error();
             drop_cursor();
-            if (out.empty()) {
+            if (out.size() == 0) {
                 return r.error();
             }
             break;
@@ -328,7 +328,7 @@ result<std::vector<consumer_record>> consumer_impl::poll(std::chrono::millisecon
             drop_cursor();
         }
     }
-    return out;
+    return success();
 }
 
 }  // namespace detail
@@ -371,7 +371,37 @@ result<std::map<topic_partition, int64_t>> consumer::beginning_offsets(
     return impl_->offsets(tps, api::earliest_timestamp);
 }
 result<std::vector<consumer_record>> consumer::poll(std::chrono::milliseconds timeout) {
-    return impl_->poll(timeout);
+    detail::records_builder b;
+    SLUICE_TRY(impl_->poll(timeout, b));
+    const consumer_records refs = std::move(b).finish();
+    std::vector<consumer_record> out;
+    out.reserve(refs.size());
+    for (const consumer_record_ref& r : refs) {
+        out.push_back(r.to_record());
+    }
+    return out;
+}
+result<consumer_records> consumer::poll_view(std::chrono::milliseconds timeout) {
+    detail::records_builder b;
+    SLUICE_TRY(impl_->poll(timeout, b));
+    return std::move(b).finish();
+}
+
+consumer_record consumer_record_ref::to_record() const {
+    consumer_record r{std::string(topic), partition, offset, timestamp_ms, {}, {}, {}};
+    if (key) {
+        r.key.emplace(*key);
+    }
+    if (value) {
+        r.value.emplace(*value);
+    }
+    r.headers.reserve(headers.size());
+    for (const header_ref& h : headers) {
+        r.headers.push_back(
+            header{std::string(h.key),
+                   h.value ? std::optional<std::string>(std::string(*h.value)) : std::nullopt});
+    }
+    return r;
 }
 void consumer::close() {
     impl_->close();

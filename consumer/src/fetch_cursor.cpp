@@ -5,19 +5,21 @@
 namespace sluice::detail {
 namespace {
 
-std::optional<std::string> to_string(const std::optional<bytes_view>& b) {
+std::optional<std::string_view> to_view(const std::optional<bytes_view>& b) {
     if (!b) {
         return std::nullopt;
     }
-    return std::string(as_string(*b));
+    return as_string(*b);
 }
 
 }  // namespace
 
 fetch_cursor::fetch_cursor(completed_fetch f)
-    : f_(std::move(f)), reader_(f_.records, /*allow_partial_tail=*/true) {}
+    : f_(std::make_shared<const completed_fetch>(std::move(f))),
+      reader_(f_->records, /*allow_partial_tail=*/true) {}
 
-result<void> fetch_cursor::read(int64_t& position, size_t max, std::vector<consumer_record>& out) {
+result<void> fetch_cursor::read(int64_t& position, size_t max, records_builder& out) {
+    bool kept = false;
     while (!done_ && out.size() < max) {
         if (!batch_) {
             auto next = reader_.next();
@@ -41,22 +43,22 @@ result<void> fetch_cursor::read(int64_t& position, size_t max, std::vector<consu
             if (offset < position || h.is_control()) {
                 continue;
             }
-            consumer_record& c = out.emplace_back();
-            c.topic = f_.tp.topic;
-            c.partition = f_.tp.partition;
+            if (!kept) {
+                out.keep(f_);
+                kept = true;
+            }
+            consumer_record_ref& c = out.add();
+            c.topic = f_->tp.topic;
+            c.partition = f_->tp.partition;
             c.offset = offset;
             c.timestamp_ms = log_append_time ? h.max_timestamp.value()
                                              : h.base_timestamp.value() + r.timestamp_delta;
-            c.key = to_string(r.key);
-            c.value = to_string(r.value);
+            c.key = to_view(r.key);
+            c.value = to_view(r.value);
             if (r.header_count > 0) {
                 headers_.clear();
                 r.headers(headers_);
-                c.headers.reserve(headers_.size());
-                for (const header_view& hv : headers_) {
-                    c.headers.push_back(
-                        header{std::string(as_string(hv.key)), to_string(hv.value)});
-                }
+                out.set_headers(headers_);
             }
             position = offset + 1;
         }

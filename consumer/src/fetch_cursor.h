@@ -1,4 +1,5 @@
-// Reads the records of one completed fetch into consumer_records, from a position on.
+// Reads the records of one completed fetch into consumer_records, as views into the fetch's
+// buffer, from a position on.
 //
 // Pure: no I/O, no locks; used by poll() on the caller's thread. Every batch is validated
 // (batch_view::parse: sizes, CRC, record framing) before a record of it is handed out; a bad
@@ -8,10 +9,12 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
 #include "fetch_buffer.h"
+#include "records_builder.h"
 #include "sluice/consumer/consumer.h"
 #include "sluice/protocol/record_batch.h"
 
@@ -24,13 +27,14 @@ class fetch_cursor {
     // Appends records with offset >= `position` to `out` until `out` holds `max` records or the
     // fetch ends; moves `position` past each record handed out and past each batch finished
     // (control batches and gaps included). On error, records before the bad batch are in `out`.
-    result<void> read(int64_t& position, size_t max, std::vector<consumer_record>& out);
+    // `out` keeps the fetch alive while it holds records of it.
+    result<void> read(int64_t& position, size_t max, records_builder& out);
 
     bool done() const { return done_; }
-    const completed_fetch& fetch() const { return f_; }
+    const completed_fetch& fetch() const { return *f_; }
 
   private:
-    completed_fetch f_;
+    std::shared_ptr<const completed_fetch> f_;
     batch_reader reader_;
     std::optional<batch_view> batch_;
     record_iterator records_;

@@ -188,6 +188,45 @@ TEST_CASE("produce and consume: keys pick murmur2 partitions, offsets are dense"
     auto empty = c->poll(50ms);
     REQUIRE(empty);
     CHECK(empty.value().empty());
+
+    // poll_view() hands out the same records as views, which stay valid after the consumer that
+    // fetched them is gone.
+    std::vector<consumer_records> views;
+    size_t viewed = 0;
+    {
+        auto v = make_consumer(b);
+        REQUIRE(v->assign(partitions("t", 3)));
+        REQUIRE(v->seek_to_beginning(partitions("t", 3)));
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while (viewed < 1200 && std::chrono::steady_clock::now() < deadline) {
+            auto r = v->poll_view(100ms);
+            REQUIRE(r);
+            viewed += r.value().size();
+            views.push_back(std::move(r).value());
+        }
+    }
+    REQUIRE(viewed == 1200);
+    std::map<std::pair<int32_t, int64_t>, const consumer_record*> copies;
+    for (const consumer_record& r : all) {
+        copies[{r.partition, r.offset}] = &r;
+    }
+    for (const consumer_records& polled : views) {
+        for (const consumer_record_ref& r : polled) {
+            const consumer_record* want = copies[{r.partition, r.offset}];
+            REQUIRE(want != nullptr);
+            CHECK(r.topic == want->topic);
+            CHECK(r.key == want->key);
+            CHECK(r.value == want->value);
+            CHECK(r.timestamp_ms == want->timestamp_ms);
+            REQUIRE(r.headers.size() == want->headers.size());
+            for (size_t h = 0; h < r.headers.size(); ++h) {
+                CHECK(r.headers[h].key == want->headers[h].key);
+                CHECK(r.headers[h].value == want->headers[h].value);
+            }
+            copies.erase({r.partition, r.offset});  // each record exactly once
+        }
+    }
+    CHECK(copies.empty());
 }
 
 TEST_CASE("acks=0 completes records unacknowledged; keyless records stick") {

@@ -54,13 +54,21 @@ completed_fetch fetch_of(std::vector<std::vector<std::byte>> batches, size_t cut
     return completed_fetch{{"t", 2}, 1, {}, buf, bytes_view(buf.get(), total)};
 }
 
+// One read through the cursor; `out` gets what it read, as a consumer's poll_view() would.
+result<void> read(fetch_cursor& c, int64_t& position, size_t max, consumer_records& out) {
+    records_builder b;
+    auto r = c.read(position, max, b);
+    out = std::move(b).finish();
+    return r;
+}
+
 }  // namespace
 
 TEST_CASE("records below the position are skipped; the position moves past each record") {
     fetch_cursor c(fetch_of({batch_at(10, 5), batch_at(15, 5)}));
     int64_t position = 12;
-    std::vector<consumer_record> out;
-    REQUIRE(c.read(position, 100, out));
+    consumer_records out;
+    REQUIRE(read(c, position, 100, out));
     CHECK(c.done());
     REQUIRE(out.size() == 8);
     CHECK(out[0].offset == 12);
@@ -72,20 +80,50 @@ TEST_CASE("records below the position are skipped; the position moves past each 
     REQUIRE(out[0].headers.size() == 1);
     CHECK(out[0].headers[0].key == "hk");
     CHECK(out[0].headers[0].value == "hv");
-    CHECK(out.back().offset == 19);
+    CHECK(out[out.size() - 1].offset == 19);
     CHECK(position == 20);
+}
+
+TEST_CASE(
+    "the records outlive the cursor and the fetch buffer's hand-over; copies own their bytes") {
+    consumer_records out;
+    int64_t position = 0;
+    {
+        fetch_cursor c(fetch_of({batch_at(0, 3), batch_at(3, 3)}));
+        REQUIRE(read(c, position, 100, out));
+    }  // the cursor and its completed_fetch are gone; `out` keeps the answer's buffer
+    REQUIRE(out.size() == 6);
+    for (size_t i = 0; i < out.size(); ++i) {
+        CHECK(out[i].offset == int64_t(i));
+        CHECK(out[i].value == "v" + std::to_string(i));
+        CHECK(out[i].topic == "t");
+        REQUIRE(out[i].headers.size() == 1);  // every record's span points at its own header
+        CHECK(out[i].headers[0].key == "hk");
+        CHECK(out[i].headers[0].value == "hv");
+    }
+    consumer_records moved = std::move(out);  // a move keeps the views valid
+    const consumer_record copy = moved[5].to_record();
+    moved = consumer_records{};
+    CHECK(copy.topic == "t");
+    CHECK(copy.partition == 2);
+    CHECK(copy.offset == 5);
+    CHECK(copy.key == "k");
+    CHECK(copy.value == "v5");
+    REQUIRE(copy.headers.size() == 1);
+    CHECK(copy.headers[0].key == "hk");
+    CHECK(copy.headers[0].value == "hv");
 }
 
 TEST_CASE("max records per read, resumed by the next read") {
     fetch_cursor c(fetch_of({batch_at(0, 10)}));
     int64_t position = 0;
-    std::vector<consumer_record> out;
-    REQUIRE(c.read(position, 4, out));
+    consumer_records out;
+    REQUIRE(read(c, position, 4, out));
     CHECK(out.size() == 4);
     CHECK_FALSE(c.done());
     CHECK(position == 4);
-    std::vector<consumer_record> more;
-    REQUIRE(c.read(position, 100, more));
+    consumer_records more;
+    REQUIRE(read(c, position, 100, more));
     REQUIRE(more.size() == 6);
     CHECK(more[0].offset == 4);
     CHECK(position == 10);
@@ -95,8 +133,8 @@ TEST_CASE("max records per read, resumed by the next read") {
 TEST_CASE("a partial batch at the end is ignored") {
     fetch_cursor c(fetch_of({batch_at(0, 3), batch_at(3, 3)}, 7));
     int64_t position = 0;
-    std::vector<consumer_record> out;
-    REQUIRE(c.read(position, 100, out));
+    consumer_records out;
+    REQUIRE(read(c, position, 100, out));
     CHECK(out.size() == 3);
     CHECK(position == 3);
     CHECK(c.done());
@@ -105,8 +143,8 @@ TEST_CASE("a partial batch at the end is ignored") {
 TEST_CASE("a batch wholly below the position moves nothing back") {
     fetch_cursor c(fetch_of({batch_at(0, 3)}));
     int64_t position = 50;
-    std::vector<consumer_record> out;
-    REQUIRE(c.read(position, 100, out));
+    consumer_records out;
+    REQUIRE(read(c, position, 100, out));
     CHECK(out.empty());
     CHECK(position == 50);
 }
@@ -123,8 +161,8 @@ TEST_CASE("log-append-time batches report the batch's max timestamp") {
     store_be<uint32_t>(b.data() + batch_format::crc_pos, crc);
     fetch_cursor c(fetch_of({b}));
     int64_t position = 0;
-    std::vector<consumer_record> out;
-    REQUIRE(c.read(position, 100, out));
+    consumer_records out;
+    REQUIRE(read(c, position, 100, out));
     REQUIRE(out.size() == 2);
     CHECK(out[0].timestamp_ms == 9999);
     CHECK(out[1].timestamp_ms == 9999);
@@ -136,8 +174,8 @@ TEST_CASE("a corrupt batch is an error after the good ones before it") {
     bad[bad.size() - 1] ^= std::byte{0x5a};  // breaks the CRC
     fetch_cursor c(fetch_of({good, bad}));
     int64_t position = 0;
-    std::vector<consumer_record> out;
-    auto r = c.read(position, 100, out);
+    consumer_records out;
+    auto r = read(c, position, 100, out);
     REQUIRE_FALSE(r);
     CHECK(r.error() == errc::corrupt_message);
     CHECK(out.size() == 2);
@@ -163,8 +201,8 @@ TEST_CASE("random garbage never crashes the cursor") {
         }
         fetch_cursor c(fetch_of({bytes}));
         int64_t position = 0;
-        std::vector<consumer_record> out;
-        auto r = c.read(position, 100, out);
+        consumer_records out;
+        auto r = read(c, position, 100, out);
         CHECK(out.size() <= 4);
         if (r) {
             CHECK(c.done());

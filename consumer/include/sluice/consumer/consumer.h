@@ -12,7 +12,9 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sluice/client/config.h"
@@ -52,9 +54,56 @@ struct consumer_record {
     std::vector<header> headers;
 };
 
+// A header of a consumer_record_ref: views into the fetched data.
+struct header_ref {
+    std::string_view key;
+    std::optional<std::string_view> value;
+};
+
+// A record as views into the fetched data, without a copy: valid while the consumer_records that
+// holds it lives (it may outlive the consumer).
+struct consumer_record_ref {
+    std::string_view topic;
+    int32_t partition;
+    int64_t offset;
+    int64_t timestamp_ms;
+    std::optional<std::string_view> key;
+    std::optional<std::string_view> value;
+    std::span<const header_ref> headers;
+
+    consumer_record to_record() const;  // a copy that owns its bytes
+};
+
 namespace detail {
 class consumer_impl;
-}
+class records_builder;
+}  // namespace detail
+
+// What poll_view() returns: records in poll() order, as views into the fetch answers they came
+// from. It keeps those answers' buffers alive until it is destroyed, so hold it only as long as
+// the records are needed: the memory it pins is outside fetch.max.bytes. Move-only (the views
+// point into its own storage).
+class consumer_records {
+  public:
+    consumer_records() = default;
+    consumer_records(consumer_records&&) noexcept = default;
+    consumer_records& operator=(consumer_records&&) noexcept = default;
+    consumer_records(const consumer_records&) = delete;
+    consumer_records& operator=(const consumer_records&) = delete;
+
+    using const_iterator = std::vector<consumer_record_ref>::const_iterator;
+    const_iterator begin() const { return records_.begin(); }
+    const_iterator end() const { return records_.end(); }
+    size_t size() const { return records_.size(); }
+    bool empty() const { return records_.empty(); }
+    const consumer_record_ref& operator[](size_t i) const { return records_[i]; }
+
+  private:
+    friend class detail::records_builder;
+    std::vector<consumer_record_ref> records_;
+    std::vector<header_ref> headers_;                // the records' header spans point here
+    std::vector<std::shared_ptr<const void>> keep_;  // the fetch answers the views point into
+};
 
 class consumer {
   public:
@@ -84,6 +133,9 @@ class consumer {
     // a partition (e.g. OFFSET_OUT_OF_RANGE with auto.offset.reset=none) is returned as the result
     // error.
     result<std::vector<consumer_record>> poll(std::chrono::milliseconds timeout);
+    // poll() without copying: the same records and errors, as views into the fetched data (no
+    // allocation per record).
+    result<consumer_records> poll_view(std::chrono::milliseconds timeout);
     void close();  // idempotent; afterwards every call fails with client_errc::closed
 
   private:
