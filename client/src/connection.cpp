@@ -237,8 +237,9 @@ awaitable<void> connection::read_loop() {
             co_return;
         }
         const size_t total = h.value().total();
-        // new[] memory is aligned for any scalar, so the envelope at offset 8 is 8-aligned.
-        std::shared_ptr<std::byte[]> buf(new std::byte[total]);
+        // new[] memory (the pool's too) is aligned for any scalar, so the envelope at offset 8
+        // is 8-aligned.
+        std::shared_ptr<std::byte[]> buf = buffers_->get(total);
         const size_t have = std::min(total, end - begin);
         std::memcpy(buf.get(), stage.data() + begin, have);
         begin += have;

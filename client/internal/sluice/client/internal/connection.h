@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "sluice/client/internal/asio.h"
+#include "sluice/client/internal/buffer_pool.h"
 #include "sluice/client/internal/config_parse.h"
 #include "sluice/protocol/frame.h"
 
@@ -133,6 +134,8 @@ class connection : public std::enable_shared_from_this<connection> {
     std::string address_;
     connection_options opts_;
     asio::ip::tcp::socket socket_;
+    // Answer buffers, used again once their holders let go (a consumer's records may hold them).
+    const std::shared_ptr<buffer_pool> buffers_ = buffer_pool::create({});
     asio::ip::tcp::resolver resolver_;
     asio::steady_timer state_signal_;   // cancelled when state_ leaves connecting
     asio::steady_timer write_signal_;   // cancelled when the queue gets a frame
