@@ -384,6 +384,22 @@ TEST_CASE("unknown API, unsupported version and mismatched body get ErrorRespons
         CHECK(e->error_code() == int16_t(errc::unsupported_version));
     }
     {
+        // A controller quorum's message on the client listener: not an API it serves.
+        frame::writer w;
+        auto& fbb = w.fbb();
+        const auto cluster = fbb.CreateString("c1");
+        const auto epoch = fbs::CreateRaftBeginEpoch(fbb, 3);
+        const auto raft = fbs::CreateRaftMessage(fbb, cluster, 1, 2, fbs::RaftBody::RaftBeginEpoch,
+                                                 epoch.Union());
+        w.finish(frame::make_envelope(fbb, fbs::ApiKey::RaftMessage, 0, 10, fbs::Body::RaftMessage,
+                                      raft.Union()));
+        auto f = c.call(w);
+        CHECK(f.envelope->correlation_id() == 10);
+        const auto* e = f.envelope->body_as_ErrorResponse();
+        REQUIRE(e != nullptr);
+        CHECK(e->error_code() == int16_t(errc::unsupported_version));
+    }
+    {
         frame::writer w;
         auto body = fbs::CreateApiVersionsRequest(w.fbb());
         w.finish(frame::make_envelope(w.fbb(), fbs::ApiKey::ApiVersions, 5, 8,

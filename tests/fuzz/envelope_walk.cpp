@@ -400,6 +400,13 @@ uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
         case Body::ErrorResponse:
             walk_body(d, e.body_as_ErrorResponse());
             break;
+        case Body::RaftMessage:
+            // Its fields are the raft_codec target's (the controller's decoder).
+            if (const auto* m = e.body_as_RaftMessage()) {
+                d.mix(m->cluster_id());
+                d.mix(m->body_type());
+            }
+            break;
     }
     return d.value();
 }

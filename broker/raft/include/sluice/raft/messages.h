@@ -24,35 +24,47 @@ struct pre_vote_request {
     term_t term;  // the term the sender would campaign in (its own term + 1)
     offset_t end_offset;
     term_t last_epoch;
+
+    friend bool operator==(const pre_vote_request&, const pre_vote_request&) = default;
 };
 
 struct pre_vote_response {
     term_t term;  // granted: the request's term; refused: the responder's own term
     bool granted = false;
     node_id_t leader = no_node;  // the responder's leader, as a hint to a rejoining node
+
+    friend bool operator==(const pre_vote_response&, const pre_vote_response&) = default;
 };
 
 struct vote_request {
     term_t term;
     offset_t end_offset;
     term_t last_epoch;
+
+    friend bool operator==(const vote_request&, const vote_request&) = default;
 };
 
 struct vote_response {
     term_t term;
     bool granted = false;
     node_id_t leader = no_node;
+
+    friend bool operator==(const vote_response&, const vote_response&) = default;
 };
 
 // Sent by a new leader to the other voters so they start fetching from it without waiting.
 struct begin_epoch {
     term_t term;
+
+    friend bool operator==(const begin_epoch&, const begin_epoch&) = default;
 };
 
 struct fetch_request {
     term_t term;
     offset_t fetch_offset;      // the fetcher's log end offset
     term_t last_fetched_epoch;  // the term of the entry before fetch_offset (0 at offset 0)
+
+    friend bool operator==(const fetch_request&, const fetch_request&) = default;
 };
 
 enum class fetch_error : uint8_t {
@@ -82,12 +94,16 @@ struct fetch_response {
     std::vector<entry> entries;           // the leader's entries from fetch_offset on
     std::optional<epoch_end> diverging;   // truncate to this, then fetch again
     std::optional<snapshot_id> snapshot;  // fetch_offset is below the leader's log start
+
+    friend bool operator==(const fetch_response&, const fetch_response&) = default;
 };
 
 struct fetch_snapshot_request {
     term_t term;
     snapshot_id id;
     int64_t position_bytes = 0;  // bytes of the snapshot already received
+
+    friend bool operator==(const fetch_snapshot_request&, const fetch_snapshot_request&) = default;
 };
 
 struct fetch_snapshot_response {
@@ -99,6 +115,9 @@ struct fetch_snapshot_response {
     int64_t size_bytes = 0;
     std::vector<node_id_t> voters;
     std::string chunk;
+
+    friend bool operator==(const fetch_snapshot_response&,
+                           const fetch_snapshot_response&) = default;
 };
 
 using message_body =
@@ -109,6 +128,8 @@ struct message {
     node_id_t from = no_node;
     node_id_t to = no_node;
     message_body body;
+
+    friend bool operator==(const message&, const message&) = default;
 };
 
 // What is wrong with `m` on its face, before step() trusts any of it, or nothing. A message from
