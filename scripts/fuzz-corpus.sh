@@ -26,14 +26,14 @@ if [[ -z ${SLUICE_NO_BUILD:-} ]]; then
         cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     fi
     cmake --build "$build" -j "${SLUICE_BUILD_JOBS:-$(nproc)}" --target sluice-broker sluice \
-        fuzz-record-proxy fuzz-client-session fuzz-bundle fuzz-raft-frames >/dev/null
+        fuzz-record-proxy fuzz-client-session fuzz-bundle fuzz-controller-seeds >/dev/null
 fi
 broker_bin=$build/broker/sluice-broker
 cli_bin=$build/cli/sluice
 proxy_bin=$build/tests/fuzz/fuzz-record-proxy
 session_bin=$build/tests/fuzz/fuzz-client-session
 bundle_bin=$build/tests/fuzz/fuzz-bundle
-raft_frames_bin=$build/tests/fuzz/fuzz-raft-frames
+controller_seeds_bin=$build/tests/fuzz/fuzz-controller-seeds
 
 work=$(mktemp -d)
 proxy_pid=
@@ -204,8 +204,9 @@ printf '%s\n' 'bootstrap.servers=a:1, [::1]:9192 ,b.example:65535' acks=all ling
 printf '%s\n' bootstrap.servers=127.0.0.1:9192 auto.offset.reset=earliest max.poll.records=7 \
     >"$client_dir/cli-consume"
 
-# raft_codec: one frame of each Raft message type, as a three-voter quorum exchanges them.
-"$raft_frames_bin" "$(fresh raft_codec)"
+# raft_codec: one frame of each Raft message type, as a three-voter quorum exchanges them;
+# quorum_state: the quorum-state files of two voters.
+"$controller_seeds_bin" "$(fresh raft_codec)" "$(fresh quorum_state)"
 
 for d in "$corpus"/*/; do
     echo "fuzz-corpus: $(basename "$d"): $(find "$d" -type f | wc -l) files," \

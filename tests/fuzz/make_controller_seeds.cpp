@@ -1,24 +1,29 @@
-// Writes the seeds of the raft_codec fuzz target: one frame of each Raft message type, with the
-// values a three-voter quorum exchanges (an election, fetches with entries of every kind, a
-// diverging log, a snapshot download in chunks).
+// Writes the seeds of the controller's fuzz targets:
+//   - raft_codec: one frame of each Raft message type, with the values a three-voter quorum
+//     exchanges (an election, fetches with entries of every kind, a diverging log, a snapshot
+//     download in chunks);
+//   - quorum_state: the quorum-state files of a node that voted for another and of one that voted
+//     for itself.
 //
-//   fuzz-raft-frames DIR
+//   fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
 
+#include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_codec.h"
 
 using namespace sluice;
 using namespace sluice::raft;
 
 int main(int argc, char** argv) {
-    if (argc != 2) {
-        std::fprintf(stderr, "usage: fuzz-raft-frames DIR\n");
+    if (argc != 3) {
+        std::fprintf(stderr, "usage: fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR\n");
         return 2;
     }
     const std::filesystem::path dir = argv[1];
+    const std::filesystem::path quorum_dir = argv[2];
     std::filesystem::create_directories(dir);
     const node_id_t n1(1), n2(2), n3(3);
     const std::vector<node_id_t> voters{n1, n2, n3};
@@ -87,9 +92,24 @@ int main(int argc, char** argv) {
         std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
         out.write(reinterpret_cast<const char*>(frame.data()), std::streamsize(frame.size()));
         if (!out) {
-            std::fprintf(stderr, "fuzz-raft-frames: cannot write %s\n", (dir / name).c_str());
+            std::fprintf(stderr, "fuzz-controller-seeds: cannot write %s\n", (dir / name).c_str());
             return 1;
         }
+    }
+    // save_quorum_state writes `quorum-state` in a directory; each seed gets its own.
+    const std::vector<std::pair<std::string, hard_state>> states{
+        {"voted-for-other", hard_state{term_t(3), n2, offset_t(17)}},
+        {"voted-for-self", hard_state{term_t(4), n1, offset_t(21)}},
+    };
+    for (const auto& [name, state] : states) {
+        const auto tmp = quorum_dir / (name + ".d");
+        std::filesystem::create_directories(tmp);
+        if (!controller::save_quorum_state(storage::posix_file_system(), tmp, n1, state)) {
+            std::fprintf(stderr, "fuzz-controller-seeds: cannot write %s\n", tmp.c_str());
+            return 1;
+        }
+        std::filesystem::rename(tmp / controller::quorum_state_file, quorum_dir / name);
+        std::filesystem::remove_all(tmp);
     }
     return 0;
 }
