@@ -501,6 +501,31 @@ result<size_t> partition_log::apply_retention() {
     return deleted;
 }
 
+result<void> partition_log::restart_at(offset_t offset) {
+    SLUICE_TRY(check_writable());
+    {
+        std::lock_guard io(sealed_->io_mutex);
+        std::lock_guard lock(sealed_->mutex);
+        ++sealed_->generation;
+        sealed_->end = std::min(sealed_->end, std::min(offset, start_offset()));
+    }
+    return empty_and_start_at(offset);
+}
+
+result<void> partition_log::empty_and_start_at(offset_t offset) {
+    // Every segment goes, those below `offset` too: no pending fsync may vouch for any of them.
+    const offset_t cut = std::min(offset, start_offset());
+    forget_sealed_past(cut);
+    if (checkpointed() > cut) {
+        SLUICE_TRY(write_recovery_point(cut));
+    }
+    while (!segments_.empty()) {
+        SLUICE_TRY(delete_front_segment());
+    }
+    SLUICE_TRY(add_segment(offset));
+    return sync_or_fail(*dir_handle_);
+}
+
 result<offset_t> partition_log::truncate_to(offset_t offset) {
     SLUICE_TRY(check_writable());
     if (offset >= end_offset()) {
@@ -519,15 +544,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     }
 
     if (offset <= start_offset()) {
-        forget_sealed_past(offset);
-        if (checkpointed() > offset) {
-            SLUICE_TRY(write_recovery_point(offset));
-        }
-        while (!segments_.empty()) {
-            SLUICE_TRY(delete_front_segment());
-        }
-        SLUICE_TRY(add_segment(offset));
-        SLUICE_TRY(sync_or_fail(*dir_handle_));
+        SLUICE_TRY(empty_and_start_at(offset));
         return offset;
     }
     auto it = segment_for(segments_, offset);

@@ -3,27 +3,105 @@
 //     exchanges (an election, fetches with entries of every kind, a diverging log, a snapshot
 //     download in chunks);
 //   - quorum_state: the quorum-state files of a node that voted for another and of one that voted
-//     for itself.
+//     for itself;
+//   - raft_storage: metadata directories written by raft_storage (entries of every kind, with and
+//     without a snapshot), bundled as that target reads them.
 //
-//   fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR
+//   fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR RAFT_STORAGE_DIR
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <optional>
 #include <string>
 
+#include "bundle.h"
 #include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_codec.h"
+#include "sluice/controller/raft_storage.h"
 
 using namespace sluice;
 using namespace sluice::raft;
 
+namespace {
+
+std::vector<std::byte> read_file(const std::filesystem::path& p) {
+    std::ifstream in(p, std::ios::binary);
+    std::vector<char> chars{std::istreambuf_iterator<char>(in), {}};
+    std::vector<std::byte> out(chars.size());
+    std::memcpy(out.data(), chars.data(), chars.size());
+    return out;
+}
+
+// A metadata directory with six entries of every kind, a hard state and, with `snapshot_at`, a
+// snapshot inside the log; bundled as raft-snapshot, the first segment, quorum-state.
+bool write_storage_seed(const std::filesystem::path& out, const std::vector<node_id_t>& voters,
+                        std::optional<offset_t> snapshot_at) {
+    const auto dir = out.parent_path() / (out.filename().string() + ".d");
+    std::filesystem::remove_all(dir);
+    {
+        auto opened =
+            controller::raft_storage::open(storage::posix_file_system(), dir, node_id_t(1));
+        if (!opened || !opened.value().storage) {
+            return false;
+        }
+        ready rd;
+        rd.entries_offset = offset_t(0);
+        rd.entries = {entry{term_t(1), entry_kind::leader_change, {}, {}},
+                      entry{term_t(1), entry_kind::voters, {}, voters},
+                      entry{term_t(1), entry_kind::data, "broker 1 registered", {}},
+                      entry{term_t(2), entry_kind::leader_change, {}, {}},
+                      entry{term_t(2), entry_kind::data, "topic t1 created", {}},
+                      entry{term_t(2), entry_kind::data, "", {}}};
+        rd.hard = hard_state{term_t(2), node_id_t(2), offset_t(4)};
+        if (!opened.value().storage->persist(rd)) {
+            return false;
+        }
+        if (snapshot_at) {
+            ready snap;
+            snap.snap = snapshot{{*snapshot_at, term_t(2)}, voters, "image at offset 4"};
+            snap.entries_offset = offset_t(6);
+            if (!opened.value().storage->persist(snap)) {
+                return false;
+            }
+        }
+    }
+    const std::vector<std::byte> files[] = {
+        read_file(dir / controller::raft_snapshot_file),
+        read_file(dir / "00000000000000000000.log"),
+        read_file(dir / controller::quorum_state_file),
+    };
+    const std::vector<fuzz::bytes_view> views(std::begin(files), std::end(files));
+    const auto bundle = fuzz::make_bundle(views);
+    std::ofstream o(out, std::ios::binary | std::ios::trunc);
+    o.write(reinterpret_cast<const char*>(bundle.data()), std::streamsize(bundle.size()));
+    std::filesystem::remove_all(dir);
+    return bool(o);
+}
+
+bool write_storage_seeds(const std::filesystem::path& dir, const std::vector<node_id_t>& voters) {
+    std::filesystem::create_directories(dir);
+    if (!write_storage_seed(dir / "log-only", voters, std::nullopt) ||
+        !write_storage_seed(dir / "snapshot-inside-log", voters, offset_t(4))) {
+        std::fprintf(stderr, "fuzz-controller-seeds: cannot write %s\n", dir.c_str());
+        return false;
+    }
+    return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-    if (argc != 3) {
-        std::fprintf(stderr, "usage: fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR\n");
+    if (argc != 4) {
+        std::fprintf(stderr,
+                     "usage: fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR "
+                     "RAFT_STORAGE_DIR\n");
         return 2;
     }
     const std::filesystem::path dir = argv[1];
     const std::filesystem::path quorum_dir = argv[2];
+    const std::filesystem::path storage_dir = argv[3];
     std::filesystem::create_directories(dir);
     const node_id_t n1(1), n2(2), n3(3);
     const std::vector<node_id_t> voters{n1, n2, n3};
@@ -110,6 +188,9 @@ int main(int argc, char** argv) {
         }
         std::filesystem::rename(tmp / controller::quorum_state_file, quorum_dir / name);
         std::filesystem::remove_all(tmp);
+    }
+    if (!write_storage_seeds(storage_dir, voters)) {
+        return 1;
     }
     return 0;
 }

@@ -341,6 +341,30 @@ TEST_CASE("truncation cuts at batch boundaries and survives reopen") {
     }
 }
 
+TEST_CASE("restart_at empties the log and starts it at any offset, past the end too") {
+    fixture f;
+    auto l = f.open();
+    fill(*l, 200);  // offsets 0..999 over several segments
+    REQUIRE(l->segment_count() > 1);
+    REQUIRE(l->restart_at(offset_t{1500}).has_value());
+    CHECK(l->start_offset() == offset_t{1500});
+    CHECK(l->end_offset() == offset_t{1500});
+    CHECK(l->segment_count() == 1);
+    CHECK(read_all(*l, offset_t{1500}).empty());
+    auto b = make_batch(1000, 2, 10, t0);
+    CHECK(l->append(b).value().base_offset == offset_t{1500});
+    REQUIRE(l->flush().has_value());
+    l.reset();
+    auto m = f.open();
+    CHECK(m->start_offset() == offset_t{1500});
+    CHECK(m->end_offset() == offset_t{1502});
+    CHECK(read_all(*m, offset_t{1500}) == b);
+    // And back below the old start.
+    REQUIRE(m->restart_at(offset_t{7}).has_value());
+    CHECK(m->start_offset() == offset_t{7});
+    CHECK(m->end_offset() == offset_t{7});
+}
+
 TEST_CASE("reopen after a clean close needs no scan and reads the same") {
     fixture f;
     auto l = f.open();

@@ -156,6 +156,10 @@ class partition_log {
     // emptied and starts again at `offset`. Returns the new end offset.
     result<offset_t> truncate_to(offset_t offset);
 
+    // Removes every batch and starts the log again, empty, at `offset`, which may lie past the
+    // end (a follower that installs its leader's snapshot; Kafka's truncateFullyAndStartAt).
+    result<void> restart_at(offset_t offset);
+
     // fsyncs every segment and the directory, then records end_offset() as the recovery point.
     result<void> flush();
 
@@ -199,6 +203,9 @@ class partition_log {
     // After a truncation to `end`: no fsync may vouch past it, and pending sealed segments that
     // reach past it are dropped (those wholly below it keep waiting for their fsync).
     void forget_sealed_past(offset_t end);
+    // restart_at's and truncate_to's work once the generation moved: every segment deleted, one
+    // empty segment at `offset`.
+    result<void> empty_and_start_at(offset_t offset);
     // Hands a sealed segment's file to the file cache, if there is one.
     void release_file(segment& seg);
     segment& active() { return *segments_.back(); }

@@ -1,0 +1,74 @@
+// Fuzz target: a controller's metadata directory opened by raft_storage::open, from an in-memory
+// file system. The input is a bundle (bundle.h) of three files:
+//   0 raft-snapshot                  the snapshot file
+//   1 00000000000000000000.log       the log's first segment (entries as record batches)
+//   2 quorum-state                   the hard state
+//
+// Checks its contract: the directory opens to a state or to a problem that says why the node
+// must not start, never both or neither. An opened state is consistent (entries follow the
+// snapshot, offsets match the storage's), and persisting it again as one ready into a fresh
+// directory opens back to the same state.
+#include <cstdint>
+#include <cstdlib>
+
+#include "bundle.h"
+#include "memory_fs.h"
+#include "sluice/controller/raft_storage.h"
+
+namespace {
+
+using namespace sluice;
+
+void require(bool ok) {
+    if (!ok) {
+        std::abort();
+    }
+}
+
+void put_if_any(fuzz::memory_fs& fs, const std::filesystem::path& p, fuzz::bytes_view bytes) {
+    if (!bytes.empty()) {
+        fs.put(p, bytes);
+    }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+    auto files = fuzz::split_bundle({reinterpret_cast<const std::byte*>(data), size}, 3);
+    const std::filesystem::path dir = "/meta";
+    fuzz::memory_fs fs;
+    require(fs.create_directories(dir).has_value());
+    put_if_any(fs, dir / controller::raft_snapshot_file, files[0]);
+    put_if_any(fs, dir / "00000000000000000000.log", files[1]);
+    put_if_any(fs, dir / "quorum-state", files[2]);
+
+    const node_id_t self(1);
+    auto opened = controller::raft_storage::open(fs, dir, self);
+    require(opened.has_value());  // the memory file system has no I/O errors
+    auto& o = opened.value();
+    require((o.storage != nullptr) != !o.problem.empty());
+    if (!o.storage) {
+        return 0;
+    }
+    const offset_t start = o.state.snap ? o.state.snap->id.end_offset : offset_t(0);
+    require(o.storage->start_offset() == start);
+    require(o.storage->end_offset() == start + int64_t(o.state.entries.size()));
+
+    // The same state written afresh opens back the same.
+    const std::filesystem::path copy = "/copy";
+    require(fs.create_directories(copy).has_value());
+    auto fresh = controller::raft_storage::open(fs, copy, self);
+    require(fresh.has_value() && fresh.value().storage != nullptr);
+    raft::ready rd;
+    rd.hard = o.state.hard;
+    rd.snap = o.state.snap;
+    rd.entries_offset = start;
+    rd.entries = o.state.entries;
+    require(fresh.value().storage->persist(rd).has_value());
+    fresh.value().storage.reset();
+    auto again = controller::raft_storage::open(fs, copy, self);
+    require(again.has_value() && again.value().problem.empty());
+    const auto& s = again.value().state;
+    require(s.hard == o.state.hard && s.snap == o.state.snap && s.entries == o.state.entries);
+    return 0;
+}
