@@ -43,10 +43,10 @@ void raise_checkpoint(State& state, const std::atomic<bool>& log_failed, file_sy
 }  // namespace
 
 offset_t partition_log::start_offset() const {
-    return segments_.front()->base_offset;
+    return segments_.empty() ? emptied_at_ : segments_.front()->base_offset;
 }
 offset_t partition_log::end_offset() const {
-    return segments_.back()->next_offset;
+    return segments_.empty() ? emptied_at_ : segments_.back()->next_offset;
 }
 size_t partition_log::segment_count() const {
     return segments_.size();
@@ -269,6 +269,9 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
     if (closed_) {
         return make_error_code(errc::log_closed);
     }
+    if (segments_.empty()) {
+        return make_error_code(errc::kafka_storage_error);  // a failed restart_at
+    }
     if (from < start_offset() || from > end_offset()) {
         return make_error_code(errc::offset_out_of_range);
     }
@@ -327,6 +330,9 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
                                           size_t max_ranges) {
     if (closed_) {
         return make_error_code(errc::log_closed);
+    }
+    if (segments_.empty()) {
+        return make_error_code(errc::kafka_storage_error);  // a failed restart_at
     }
     if (from < start_offset() || from > end_offset()) {
         return make_error_code(errc::offset_out_of_range);
@@ -409,6 +415,9 @@ result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms
     if (closed_) {
         return make_error_code(errc::log_closed);
     }
+    if (segments_.empty()) {
+        return make_error_code(errc::kafka_storage_error);  // a failed restart_at
+    }
     std::vector<std::byte> buf;
     for (const auto& s : segments_) {
         segment& seg = *s;
@@ -441,10 +450,14 @@ result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms
 }
 
 result<void> partition_log::delete_front_segment() {
+    return delete_segment(segments_.begin());
+}
+
+result<void> partition_log::delete_segment(std::vector<std::unique_ptr<segment>>::iterator it) {
     if (opts_.files != nullptr) {
-        opts_.files->forget(segments_.front()->cache_key);
+        opts_.files->forget((*it)->cache_key);
     }
-    const offset_t base = segments_.front()->base_offset;
+    const offset_t base = (*it)->base_offset;
     if (opts_.sync == nullptr) {
         SLUICE_TRY(remove_segment_files(*opts_.fs, opts_.dir, base));
     } else {
@@ -469,7 +482,7 @@ result<void> partition_log::delete_front_segment() {
             }
         });
     }
-    segments_.erase(segments_.begin());
+    segments_.erase(it);
     dir_unsynced_ = true;
     return success();
 }
@@ -515,15 +528,24 @@ result<void> partition_log::restart_at(offset_t offset) {
 result<void> partition_log::empty_and_start_at(offset_t offset) {
     // Every segment goes, those below `offset` too: no pending fsync may vouch for any of them.
     const offset_t cut = std::min(offset, start_offset());
+    emptied_at_ = offset;  // what the log says while it has no segment
     forget_sealed_past(cut);
-    if (checkpointed() > cut) {
-        SLUICE_TRY(write_recovery_point(cut));
+    auto emptied = [&]() -> result<void> {
+        if (checkpointed() > cut) {
+            SLUICE_TRY(write_recovery_point(cut));
+        }
+        // Newest first: a crash part way leaves a prefix of the old log, never a gap at its front.
+        while (!segments_.empty()) {
+            SLUICE_TRY(delete_segment(std::prev(segments_.end())));
+        }
+        SLUICE_TRY(add_segment(offset));
+        return sync_or_fail(*dir_handle_);
+    }();
+    if (!emptied) {
+        // The segments may be half gone: only a reopen, with its scan, knows what is left.
+        failed_->store(true);
     }
-    while (!segments_.empty()) {
-        SLUICE_TRY(delete_front_segment());
-    }
-    SLUICE_TRY(add_segment(offset));
-    return sync_or_fail(*dir_handle_);
+    return emptied;
 }
 
 result<offset_t> partition_log::truncate_to(offset_t offset) {

@@ -47,7 +47,9 @@ TEST_CASE("the free buffers stay within the byte bound, the newest kept") {
         held.push_back(p->get(960 * kib));  // 960 KiB each: two fit the bound
     }
     std::byte* newest = held.back().get();
-    held.clear();  // returned oldest first
+    for (auto& h : held) {
+        h.reset();  // returned oldest first
+    }
     CHECK(p->kept_bytes() == 2 * 960 * kib);
     auto again = p->get(900 * kib);
     CHECK(again.get() == newest);      // the smallest that fits; both are equal, the newest is last

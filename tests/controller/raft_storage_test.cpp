@@ -89,7 +89,16 @@ TEST_CASE("random readies persist and reopen exactly as the model disk holds the
                 // snapshot ahead of this log).
                 raft::snapshot s;
                 s.id.end_offset = offset_t(start + int64_t(rng() % uint64_t(end - start + 4)));
-                s.id.term = term_t(term);
+                // The term of the entry before its end, as in a real log; past the end, the
+                // leader's own (at least every term here).
+                const int64_t last = s.id.end_offset.value() - 1;
+                if (last >= start && last < end) {
+                    s.id.term = model.state.entries[size_t(last - start)].term;
+                } else if (last == start - 1) {
+                    s.id.term = model.state.snap ? model.state.snap->id.term : term_t(0);
+                } else {
+                    s.id.term = term_t(term);
+                }
                 s.voters = {node_id_t(1), node_id_t(2), node_id_t(3)};
                 s.data = std::string(rng() % 5000, char('a' + rng() % 26));
                 rd.snap = s;
@@ -249,4 +258,45 @@ TEST_CASE("a crash between the snapshot and the log's restart is finished at ope
     CHECK(opened.state.snap->id.end_offset == offset_t(10));
     CHECK(opened.storage->start_offset() == offset_t(10));
     CHECK(opened.storage->end_offset() == offset_t(10));
+}
+
+TEST_CASE("a log that starts past its snapshot, or with none, stops the node") {
+    testing::temp_dir dir;
+    {
+        auto opened = open_dir(dir.path());
+        raft::ready snap;
+        snap.snap = raft::snapshot{{offset_t(10), term_t(2)}, {node_id_t(1)}, "state"};
+        REQUIRE(opened.storage->persist(snap));  // the log restarts at 10
+    }
+    std::filesystem::remove(dir.path() / raft_snapshot_file);
+    auto opened = open_dir(dir.path());
+    CHECK_FALSE(opened.storage);
+    CHECK(opened.problem.find("the log starts at offset 10, but there is no snapshot") !=
+          std::string::npos);
+}
+
+TEST_CASE("entries whose terms fall stop the node instead of the core") {
+    testing::temp_dir dir;
+    {
+        auto opened = open_dir(dir.path());
+        raft::ready rd;
+        rd.entries_offset = offset_t(0);
+        rd.entries = {data_entry(2, "a")};
+        REQUIRE(opened.storage->persist(rd));
+    }
+    {
+        // An entry of term 1 after one of term 2, its batch's epoch left high so the log takes it.
+        storage::log_options o;
+        o.dir = dir.path();
+        auto log = storage::partition_log::open(o);
+        REQUIRE(log);
+        auto batch = encode_entry_batch(data_entry(1, "b"), offset_t(1));
+        set_leader_epoch(batch, leader_epoch_t(2));
+        REQUIRE(log.value()->append_replicated(batch));
+        REQUIRE(log.value()->close());
+    }
+    auto opened = open_dir(dir.path());
+    CHECK_FALSE(opened.storage);
+    CHECK(opened.problem.find("the log at offset 1 is not an entry (its term is not positive or "
+                              "falls)") != std::string::npos);
 }

@@ -5,15 +5,16 @@
 //   2 quorum-state                   the hard state
 //
 // Checks its contract: the directory opens to a state or to a problem that says why the node
-// must not start, never both or neither. An opened state is consistent (entries follow the
-// snapshot, offsets match the storage's), and persisting it again as one ready into a fresh
-// directory opens back to the same state.
+// must not start, never both or neither. An opened state is one a Raft node starts from without
+// aborting, is consistent (entries follow the snapshot, offsets match the storage's), and
+// persisted again as one ready into a fresh directory opens back to the same state.
 #include <cstdint>
 #include <cstdlib>
 
 #include "bundle.h"
 #include "memory_fs.h"
 #include "sluice/controller/raft_storage.h"
+#include "sluice/raft/node.h"
 
 namespace {
 
@@ -49,6 +50,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     require((o.storage != nullptr) != !o.problem.empty());
     if (!o.storage) {
         return 0;
+    }
+    {
+        // The core takes whatever opened without aborting.
+        raft::config cfg;
+        cfg.id = self;
+        cfg.bootstrap_voters = {self};
+        raft::node n(cfg, o.state);
     }
     const offset_t start = o.state.snap ? o.state.snap->id.end_offset : offset_t(0);
     require(o.storage->start_offset() == start);

@@ -155,6 +155,28 @@ result<snapshot_load> load_snapshot(storage::file_system& fs, const std::filesys
     return snapshot_load{std::move(snap), {}};
 }
 
+// A voter set as the core writes one: ids ascending without repeats, none negative.
+bool voters_ok(const std::vector<node_id_t>& v) {
+    for (size_t i = 0; i < v.size(); ++i) {
+        if (v[i] < node_id_t(0) || (i > 0 && v[i] <= v[i - 1])) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// Once the log holds no entry at or past the snapshot's end, it restarts there, empty: the
+// entries below are the snapshot's, and some may be from a history the leader replaced, whose
+// terms must not hold back the next appends.
+result<bool> restart_if_covered(storage::partition_log& log, offset_t snap_end) {
+    if (log.end_offset() > snap_end ||
+        (log.start_offset() == snap_end && log.end_offset() == snap_end)) {
+        return false;
+    }
+    SLUICE_TRY(log.restart_at(snap_end));
+    return true;
+}
+
 storage::log_options log_options_for(storage::file_system& fs, const std::filesystem::path& dir) {
     storage::log_options o;
     o.dir = dir;
@@ -262,7 +284,12 @@ raft_storage::~raft_storage() {
 
 result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
                                                 const std::filesystem::path& dir, node_id_t self) {
+    SLUICE_TRY(bool existed, fs.exists(dir));
     SLUICE_TRY(fs.create_directories(dir));
+    if (!existed && dir.has_parent_path()) {
+        // The directory's own entry must be durable before a vote is recorded inside it.
+        SLUICE_TRY(fs.sync_directory(dir.parent_path()));
+    }
     opened out;
     SLUICE_TRY(auto quorum, load_quorum_state(fs, dir, self));
     if (!quorum.problem.empty()) {
@@ -278,17 +305,30 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
     const offset_t snap_end = snapshot.snap ? snapshot.snap->id.end_offset : offset_t(0);
     if (log->start_offset() > snap_end) {
         out.problem = fmt::format(
-            "{}: the log starts at offset {} but {} ends at {}: entries in between are lost; "
-            "remove this node's metadata directory so that it starts as a new, empty replica",
+            "{}: the log starts at offset {}, but {}: the entries before it are lost; remove "
+            "this node's metadata directory so that it starts as a new, empty replica",
             dir.string(), log->start_offset().value(),
-            snapshot.snap ? "the snapshot" : "no snapshot (it would start at 0)", snap_end.value());
+            snapshot.snap ? fmt::format("the snapshot ends at {}", snap_end.value())
+                          : std::string("there is no snapshot"));
         return out;
     }
-    if (log->end_offset() < snap_end) {
+    if (snapshot.snap) {
         // A crash after the snapshot was written and before the log restarted at its end.
-        SLUICE_TRY(log->restart_at(snap_end));
-        SLUICE_TRY(log->flush());
+        SLUICE_TRY(bool restarted, restart_if_covered(*log, snap_end));
+        if (restarted) {
+            SLUICE_TRY(log->flush());
+        }
+        if (!voters_ok(snapshot.snap->voters)) {
+            out.problem = fmt::format(
+                "{}: the snapshot's voter set is not one the core writes; "
+                "remove this node's metadata directory so that it starts "
+                "as a new, empty replica",
+                dir.string());
+            return out;
+        }
     }
+    // Terms never fall along a log, and the core relies on it.
+    term_t last_term = snapshot.snap ? snapshot.snap->id.term : term_t(0);
     // The entries from the snapshot's end on; any below it are the snapshot's.
     offset_t at = snap_end;
     while (at < log->end_offset()) {
@@ -310,6 +350,15 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
                 why = "offsets are not dense";
                 break;
             }
+            if (e->term <= term_t(0) || e->term < last_term) {
+                why = "its term is not positive or falls";
+                break;
+            }
+            if (e->kind == raft::entry_kind::voters && !voters_ok(e->voters)) {
+                why = "a voter set the core does not write";
+                break;
+            }
+            last_term = e->term;
             out.state.entries.push_back(std::move(*e));
             at = at + 1;
         }
@@ -340,10 +389,10 @@ result<void> raft_storage::persist(const raft::ready& rd) {
     if (rd.snap) {
         SLUICE_TRY(save_snapshot(fs_, dir_, *rd.snap));
         snap_ = rd.snap->id;
-        if (log_->end_offset() < snap_->end_offset) {
-            SLUICE_TRY(log_->restart_at(snap_->end_offset));
-            log_changed = true;
-        }
+    }
+    if (snap_ && (rd.snap || rd.truncate_to)) {
+        SLUICE_TRY(bool restarted, restart_if_covered(*log_, snap_->end_offset));
+        log_changed = log_changed || restarted;
     }
     if (!rd.entries.empty()) {
         if (rd.entries_offset != end_offset()) {

@@ -180,6 +180,7 @@ class partition_log {
     result<void> open_segments(std::vector<offset_t> bases, offset_t recovery_point);
     result<void> add_segment(offset_t base);
     result<void> delete_front_segment();
+    result<void> delete_segment(std::vector<std::unique_ptr<segment>>::iterator it);
     // Writes the recovery-point checkpoint (this thread; it may lower it).
     result<void> write_recovery_point(offset_t at);
     // The recovery point on disk.
@@ -212,7 +213,8 @@ class partition_log {
 
     log_options opts_;
     // Ordered by base offset; never empty once open.
-    std::vector<std::unique_ptr<segment>> segments_;
+    std::vector<std::unique_ptr<segment>> segments_;  // empty only after a failed restart_at
+    offset_t emptied_at_{0};                          // start and end while segments_ is empty
     // Files written since the last on_durable() (fsync mode): the flusher syncs them next.
     std::vector<std::shared_ptr<file>> unsynced_;
     std::shared_ptr<file> dir_handle_;

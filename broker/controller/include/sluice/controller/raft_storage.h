@@ -2,7 +2,10 @@
 //   - the log: a storage partition_log of one record batch per entry (so a truncation, which
 //     never splits a batch, never splits an entry), fsynced before persist() returns;
 //   - the hard state: the quorum-state file (quorum_state.h);
-//   - the latest snapshot: one file, `raft-snapshot`, with a CRC, replaced atomically.
+//   - the latest snapshot: one file, `raft-snapshot`, with a CRC, replaced atomically. A log
+//     with no entry at or past the snapshot's end restarts there, empty; entries below the
+//     snapshot's end in front of later ones stay on disk, skipped at open, until segments below
+//     a snapshot are deleted (not done yet).
 //
 // open() hands the core its persisted_state; persist() writes a ready's durable parts in the
 // order ready.h gives (truncation, snapshot, entries, hard state) and returns once they are
@@ -46,7 +49,9 @@ class raft_storage {
     raft_storage& operator=(const raft_storage&) = delete;
 
     // Writes the ready's durable parts and fsyncs them. errc::offset_out_of_range if its entries
-    // do not start at the durable log end (a broken contract: nothing of them is written).
+    // do not start at the durable log end (a broken contract: its truncation and snapshot are
+    // written, none of its entries, as the model disk does). Any error is fatal to the node:
+    // what reached the disk is known again only by a new open().
     result<void> persist(const raft::ready& rd);
 
     // The first offset after the snapshot and the durable log's end.

@@ -28,8 +28,9 @@ struct ready {
     std::optional<hard_state> hard;
     // Drop the durable entries at offsets >= *truncate_to.
     std::optional<offset_t> truncate_to;
-    // A snapshot to persist. Storage keeps it and drops its entries below snap->id.end_offset
-    // (if the log ends before that, the log becomes empty and starts there).
+    // A snapshot to persist. Storage keeps it; its entries below snap->id.end_offset are the
+    // snapshot's from now on (storage may keep their bytes, but never hands them back), and if
+    // the log ends before that, the log becomes empty and starts there.
     std::optional<snapshot> snap;
     // The snapshot came from the leader: the state machine must be replaced by it.
     bool restore_snapshot = false;
