@@ -1,0 +1,92 @@
+#include "sluice/controller/raft_driver.h"
+
+#include "sluice/controller/raft_codec.h"
+
+namespace sluice::controller {
+
+raft_driver::raft_driver(boost::asio::any_io_executor ex, options opts, raft_storage& storage,
+                         raft::persisted_state state, send_fn send, state_machine& sm)
+    : ex_(ex),
+      opts_(std::move(opts)),
+      storage_(storage),
+      node_(opts_.raft, std::move(state)),
+      send_(std::move(send)),
+      sm_(sm),
+      timer_(ex) {}
+
+void raft_driver::start() {
+    if (running_ || failure_) {
+        return;
+    }
+    running_ = true;
+    sm_.on_leadership(node_.current_leadership());
+    arm();
+    drain();
+}
+
+void raft_driver::stop() {
+    running_ = false;
+    timer_.cancel();
+}
+
+void raft_driver::arm() {
+    timer_.expires_after(opts_.tick);
+    timer_.async_wait([this](const boost::system::error_code& ec) {
+        if (ec || !running_) {
+            return;
+        }
+        node_.tick();
+        drain();
+        arm();
+    });
+}
+
+void raft_driver::receive(std::span<const std::byte> frame) {
+    if (!running_) {
+        return;
+    }
+    auto decoded = decode_raft_frame(frame);
+    if (!decoded || decoded->cluster_id != opts_.cluster_id) {
+        ++frames_dropped_;
+        return;
+    }
+    node_.step(decoded->message);
+    drain();
+}
+
+result<raft::proposal> raft_driver::propose(std::string data) {
+    auto p = node_.propose(std::move(data));
+    drain();
+    return p;
+}
+
+void raft_driver::drain() {
+    while (running_ && node_.has_ready()) {
+        raft::ready rd = node_.get_ready();
+        // 1. Durable first: nothing below may depend on state a crash could take back.
+        if (auto persisted = storage_.persist(rd); !persisted) {
+            failure_ = persisted.error();
+            stop();
+            return;
+        }
+        // 2. Then the messages.
+        for (const raft::message& m : rd.messages) {
+            send_(m.to, encode_raft_frame(opts_.cluster_id, m));
+        }
+        // 3. Then the state machine.
+        if (rd.leader) {
+            sm_.on_leadership(*rd.leader);
+        }
+        if (rd.restore_snapshot && rd.snap) {
+            sm_.restore(*rd.snap);
+        }
+        offset_t at = rd.committed_offset;
+        for (const raft::entry& e : rd.committed) {
+            sm_.apply(at, e);
+            at = at + 1;
+        }
+        node_.advance(rd);
+    }
+}
+
+}  // namespace sluice::controller

@@ -1,0 +1,205 @@
+// Three Raft drivers on real disks and real timers, their frames carried in process: they elect
+// a leader, commit what it is given on every node in the same order, elect another when it
+// goes away, and the old leader, reopened from its directory, catches up with the rest.
+#include <doctest/doctest.h>
+
+#include <map>
+#include <set>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+#include "../support/temp_dir.h"
+#include "sluice/controller/raft_codec.h"
+#include "sluice/controller/raft_driver.h"
+
+using namespace sluice;
+using namespace sluice::controller;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Records what the driver hands it.
+struct recorder : state_machine {
+    std::vector<std::string> data;  // data entries in apply order
+    offset_t next{0};
+    bool out_of_order = false;
+    raft::leadership leadership;
+
+    void restore(const raft::snapshot& s) override {
+        data.clear();
+        next = s.id.end_offset;
+    }
+    void apply(offset_t offset, const raft::entry& e) override {
+        out_of_order = out_of_order || offset != next;
+        next = offset + 1;
+        if (e.kind == raft::entry_kind::data) {
+            data.push_back(e.data);
+        }
+    }
+    void on_leadership(const raft::leadership& l) override { leadership = l; }
+};
+
+struct member {
+    std::unique_ptr<raft_storage> storage;
+    recorder sm;
+    std::unique_ptr<raft_driver> driver;
+};
+
+struct cluster {
+    boost::asio::io_context io;
+    std::vector<std::unique_ptr<testing::temp_dir>> dirs;
+    std::map<int32_t, member> members;
+    std::set<int32_t> down;
+    uint64_t seed = 1;
+
+    cluster() {
+        for (int i = 0; i < 3; ++i) {
+            dirs.push_back(std::make_unique<testing::temp_dir>("sluice-quorum"));
+        }
+    }
+
+    void start(int32_t id) {
+        member& m = members[id];
+        m.sm = recorder{};
+        auto opened = raft_storage::open(storage::posix_file_system(), dirs[size_t(id - 1)]->path(),
+                                         node_id_t(id));
+        REQUIRE(opened);
+        REQUIRE_MESSAGE(opened.value().problem.empty(), opened.value().problem);
+        m.storage = std::move(opened.value().storage);
+        raft_driver::options o;
+        o.raft.id = node_id_t(id);
+        o.raft.bootstrap_voters = {node_id_t(1), node_id_t(2), node_id_t(3)};
+        o.raft.random_seed = seed++;
+        o.raft.election_timeout_ticks = 10;
+        o.tick = 10ms;
+        o.cluster_id = "test-cluster";
+        m.driver = std::make_unique<raft_driver>(
+            io.get_executor(), o, *m.storage, std::move(opened.value().state),
+            [this, from = id](node_id_t to, std::vector<std::byte> frame) {
+                boost::asio::post(io, [this, from, to, frame = std::move(frame)] {
+                    auto it = members.find(to.value());
+                    if (down.contains(from) || down.contains(to.value()) || it == members.end() ||
+                        !it->second.driver) {
+                        return;  // a dead peer or a cut link: the frame is lost
+                    }
+                    it->second.driver->receive(frame);
+                });
+            },
+            m.sm);
+        down.erase(id);
+        m.driver->start();
+    }
+
+    void kill(int32_t id) {
+        down.insert(id);
+        member& m = members[id];
+        m.driver->stop();
+        m.driver.reset();
+        m.storage.reset();
+    }
+
+    // Runs the drivers until `done` holds, for at most `limit`.
+    template <typename Pred>
+    bool run_until(Pred done, std::chrono::milliseconds limit = 20s) {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline) {
+                return false;
+            }
+            io.run_for(5ms);
+        }
+        return true;
+    }
+
+    // The live member every live member follows, if they agree on one.
+    std::optional<int32_t> agreed_leader() {
+        std::optional<int32_t> leader;
+        for (auto& [id, m] : members) {
+            if (down.contains(id)) {
+                continue;
+            }
+            const node_id_t l = m.driver->node().leader();
+            if (l == raft::no_node || down.contains(l.value()) ||
+                (leader && *leader != l.value())) {
+                return std::nullopt;
+            }
+            leader = l.value();
+        }
+        if (leader && members[*leader].driver->node().current_role() != raft::role::leader) {
+            return std::nullopt;
+        }
+        return leader;
+    }
+
+    // Proposes to `leader` until accepted (a new leader refuses while its first entry commits).
+    void propose(int32_t leader, const std::string& data) {
+        REQUIRE(run_until([&] { return members[leader].driver->propose(data).has_value(); }));
+    }
+
+    bool all_applied(const std::vector<std::string>& want) {
+        for (auto& [id, m] : members) {
+            if (!down.contains(id) && m.sm.data != want) {
+                return false;
+            }
+        }
+        return true;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a three-node quorum elects, commits in one order, fails over and catches up") {
+    cluster c;
+    for (int32_t id = 1; id <= 3; ++id) {
+        c.start(id);
+    }
+    std::optional<int32_t> first;
+    REQUIRE(c.run_until([&] { return (first = c.agreed_leader()).has_value(); }));
+
+    std::vector<std::string> want;
+    for (int i = 0; i < 30; ++i) {
+        want.push_back("entry-" + std::to_string(i));
+        c.propose(*first, want.back());
+    }
+    REQUIRE(c.run_until([&] { return c.all_applied(want); }));
+
+    // The leader goes away; the other two elect one of themselves and go on.
+    c.kill(*first);
+    std::optional<int32_t> second;
+    REQUIRE(c.run_until([&] { return (second = c.agreed_leader()).has_value(); }));
+    CHECK(*second != *first);
+    for (int i = 30; i < 50; ++i) {
+        want.push_back("entry-" + std::to_string(i));
+        c.propose(*second, want.back());
+    }
+    REQUIRE(c.run_until([&] { return c.all_applied(want); }));
+
+    // The old leader comes back from its directory and applies the same 50, in order.
+    c.start(*first);
+    REQUIRE(c.run_until([&] { return c.all_applied(want); }));
+    for (auto& [id, m] : c.members) {
+        CAPTURE(id);
+        CHECK_FALSE(m.sm.out_of_order);
+        CHECK(m.driver->frames_dropped() == 0);
+        CHECK(m.driver->node().messages_invalid() == 0);
+        CHECK_FALSE(m.driver->failure());
+        CHECK(m.sm.leadership.leader == node_id_t(*second));
+    }
+}
+
+TEST_CASE("frames of another cluster or that do not decode are dropped and counted") {
+    cluster c;
+    c.start(1);
+    raft_driver& d = *c.members[1].driver;
+    const raft::message m{node_id_t(2), node_id_t(1), raft::begin_epoch{term_t(7)}};
+    d.receive(encode_raft_frame("another-cluster", m));
+    CHECK(d.frames_dropped() == 1);
+    CHECK(d.node().term() == term_t(0));  // the message was not stepped
+    const std::vector<std::byte> junk(20, std::byte{0x41});
+    d.receive(junk);
+    CHECK(d.frames_dropped() == 2);
+    d.receive(encode_raft_frame("test-cluster", m));
+    CHECK(d.frames_dropped() == 2);
+    CHECK(d.node().term() == term_t(7));  // this one was
+}
