@@ -1,6 +1,7 @@
-// Three Raft drivers on real disks and real timers, their frames carried in process: they elect
-// a leader, commit what it is given on every node in the same order, elect another when it
-// goes away, and the old leader, reopened from its directory, catches up with the rest.
+// Three Raft drivers on real disks and real timers, their frames carried in process or over
+// loopback TCP (raft_transport, ports chosen at run time): they elect a leader, commit what it
+// is given on every node in the same order, elect another when it goes away, and the old leader,
+// reopened from its directory, catches up with the rest.
 #include <doctest/doctest.h>
 
 #include <map>
@@ -8,10 +9,12 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
 
 #include "../support/temp_dir.h"
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_driver.h"
+#include "sluice/controller/raft_transport.h"
 
 using namespace sluice;
 using namespace sluice::controller;
@@ -43,6 +46,7 @@ struct recorder : state_machine {
 struct member {
     std::unique_ptr<raft_storage> storage;
     recorder sm;
+    std::unique_ptr<raft_transport> transport;  // over TCP only
     std::unique_ptr<raft_driver> driver;
 };
 
@@ -52,8 +56,10 @@ struct cluster {
     std::map<int32_t, member> members;
     std::set<int32_t> down;
     uint64_t seed = 1;
+    const bool tcp;
+    std::map<int32_t, boost::asio::ip::tcp::endpoint> endpoints;
 
-    cluster() {
+    explicit cluster(bool over_tcp) : tcp(over_tcp) {
         for (int i = 0; i < 3; ++i) {
             dirs.push_back(std::make_unique<testing::temp_dir>("sluice-quorum"));
         }
@@ -74,19 +80,43 @@ struct cluster {
         o.raft.election_timeout_ticks = 10;
         o.tick = 10ms;
         o.cluster_id = "test-cluster";
-        m.driver = std::make_unique<raft_driver>(
-            io.get_executor(), o, *m.storage, std::move(opened.value().state),
-            [this, from = id](node_id_t to, std::vector<std::byte> frame) {
+        raft_driver::send_fn send;
+        if (tcp) {
+            m.transport =
+                std::make_unique<raft_transport>(io.get_executor(), raft_transport::options{},
+                                                 [this, id](std::span<const std::byte> frame) {
+                                                     auto it = members.find(id);
+                                                     if (it != members.end() && it->second.driver) {
+                                                         it->second.driver->receive(frame);
+                                                     }
+                                                 });
+            endpoints[id] = m.transport->listen(
+                {boost::asio::ip::make_address("127.0.0.1"), 0});  // a free port
+            for (auto& [other, at] : endpoints) {
+                if (other != id) {
+                    m.transport->set_peer(node_id_t(other), at);
+                    if (members[other].transport) {
+                        members[other].transport->set_peer(node_id_t(id), endpoints[id]);
+                    }
+                }
+            }
+            send = [t = m.transport.get()](node_id_t to, std::vector<std::byte> frame) {
+                t->send(to, std::move(frame));
+            };
+        } else {
+            send = [this, from = id](node_id_t to, std::vector<std::byte> frame) {
                 boost::asio::post(io, [this, from, to, frame = std::move(frame)] {
                     auto it = members.find(to.value());
                     if (down.contains(from) || down.contains(to.value()) || it == members.end() ||
                         !it->second.driver) {
-                        return;  // a dead peer or a cut link: the frame is lost
+                        return;  // a dead peer: the frame is lost
                     }
                     it->second.driver->receive(frame);
                 });
-            },
-            m.sm);
+            };
+        }
+        m.driver = std::make_unique<raft_driver>(io.get_executor(), o, *m.storage,
+                                                 std::move(opened.value().state), send, m.sm);
         down.erase(id);
         m.driver->start();
     }
@@ -96,6 +126,7 @@ struct cluster {
         member& m = members[id];
         m.driver->stop();
         m.driver.reset();
+        m.transport.reset();  // its connections break; peers reconnect once it is back
         m.storage.reset();
     }
 
@@ -150,46 +181,49 @@ struct cluster {
 }  // namespace
 
 TEST_CASE("a three-node quorum elects, commits in one order, fails over and catches up") {
-    cluster c;
-    for (int32_t id = 1; id <= 3; ++id) {
-        c.start(id);
-    }
-    std::optional<int32_t> first;
-    REQUIRE(c.run_until([&] { return (first = c.agreed_leader()).has_value(); }));
+    for (bool tcp : {false, true}) {
+        CAPTURE(tcp);
+        cluster c(tcp);
+        for (int32_t id = 1; id <= 3; ++id) {
+            c.start(id);
+        }
+        std::optional<int32_t> first;
+        REQUIRE(c.run_until([&] { return (first = c.agreed_leader()).has_value(); }));
 
-    std::vector<std::string> want;
-    for (int i = 0; i < 30; ++i) {
-        want.push_back("entry-" + std::to_string(i));
-        c.propose(*first, want.back());
-    }
-    REQUIRE(c.run_until([&] { return c.all_applied(want); }));
+        std::vector<std::string> want;
+        for (int i = 0; i < 30; ++i) {
+            want.push_back("entry-" + std::to_string(i));
+            c.propose(*first, want.back());
+        }
+        REQUIRE(c.run_until([&] { return c.all_applied(want); }));
 
-    // The leader goes away; the other two elect one of themselves and go on.
-    c.kill(*first);
-    std::optional<int32_t> second;
-    REQUIRE(c.run_until([&] { return (second = c.agreed_leader()).has_value(); }));
-    CHECK(*second != *first);
-    for (int i = 30; i < 50; ++i) {
-        want.push_back("entry-" + std::to_string(i));
-        c.propose(*second, want.back());
-    }
-    REQUIRE(c.run_until([&] { return c.all_applied(want); }));
+        // The leader goes away; the other two elect one of themselves and go on.
+        c.kill(*first);
+        std::optional<int32_t> second;
+        REQUIRE(c.run_until([&] { return (second = c.agreed_leader()).has_value(); }));
+        CHECK(*second != *first);
+        for (int i = 30; i < 50; ++i) {
+            want.push_back("entry-" + std::to_string(i));
+            c.propose(*second, want.back());
+        }
+        REQUIRE(c.run_until([&] { return c.all_applied(want); }));
 
-    // The old leader comes back from its directory and applies the same 50, in order.
-    c.start(*first);
-    REQUIRE(c.run_until([&] { return c.all_applied(want); }));
-    for (auto& [id, m] : c.members) {
-        CAPTURE(id);
-        CHECK_FALSE(m.sm.out_of_order);
-        CHECK(m.driver->frames_dropped() == 0);
-        CHECK(m.driver->node().messages_invalid() == 0);
-        CHECK_FALSE(m.driver->failure());
-        CHECK(m.sm.leadership.leader == node_id_t(*second));
+        // The old leader comes back from its directory and applies the same 50, in order.
+        c.start(*first);
+        REQUIRE(c.run_until([&] { return c.all_applied(want); }));
+        for (auto& [id, m] : c.members) {
+            CAPTURE(id);
+            CHECK_FALSE(m.sm.out_of_order);
+            CHECK(m.driver->frames_dropped() == 0);
+            CHECK(m.driver->node().messages_invalid() == 0);
+            CHECK_FALSE(m.driver->failure());
+            CHECK(m.sm.leadership.leader == node_id_t(*second));
+        }
     }
 }
 
 TEST_CASE("frames of another cluster or that do not decode are dropped and counted") {
-    cluster c;
+    cluster c(false);
     c.start(1);
     raft_driver& d = *c.members[1].driver;
     const raft::message m{node_id_t(2), node_id_t(1), raft::begin_epoch{term_t(7)}};
@@ -202,4 +236,39 @@ TEST_CASE("frames of another cluster or that do not decode are dropped and count
     d.receive(encode_raft_frame("test-cluster", m));
     CHECK(d.frames_dropped() == 2);
     CHECK(d.node().term() == term_t(7));  // this one was
+}
+
+TEST_CASE("the transport ends a connection whose frame header is bad and serves the others") {
+    boost::asio::io_context io;
+    std::vector<std::vector<std::byte>> got;
+    raft_transport::options o;
+    o.frame_bytes_max = 1 << 20;
+    raft_transport t(io.get_executor(), o, [&](std::span<const std::byte> frame) {
+        got.emplace_back(frame.begin(), frame.end());
+    });
+    const auto at = t.listen({boost::asio::ip::make_address("127.0.0.1"), 0});
+
+    // A hostile peer announces a 1 GiB frame: the transport reads no more from it.
+    boost::asio::ip::tcp::socket bad(io);
+    bad.connect(at);
+    const std::byte header[8] = {std::byte{0x40}, {}, {}, {}, {}, {}, {}, std::byte{8}};
+    boost::asio::write(bad, boost::asio::buffer(header));
+    // A good peer, through a transport of its own, still gets its frame through.
+    raft_transport sender(io.get_executor(), {}, [](std::span<const std::byte>) {});
+    sender.set_peer(node_id_t(1), at);
+    const raft::message m{node_id_t(2), node_id_t(1), raft::begin_epoch{term_t(3)}};
+    const auto frame = encode_raft_frame("c", m);
+    sender.send(node_id_t(1), frame);
+
+    std::array<std::byte, 1> one{};
+    boost::system::error_code closed;
+    bad.async_read_some(boost::asio::buffer(one),
+                        [&](const boost::system::error_code& ec, size_t) { closed = ec; });
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while ((got.empty() || !closed) && std::chrono::steady_clock::now() < deadline) {
+        io.run_for(5ms);
+    }
+    CHECK(closed == boost::asio::error::eof);  // the hostile connection was closed
+    REQUIRE(got.size() == 1);
+    CHECK(got[0] == frame);
 }

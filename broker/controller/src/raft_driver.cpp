@@ -29,10 +29,16 @@ void raft_driver::stop() {
     timer_.cancel();
 }
 
+raft_driver::~raft_driver() {
+    *alive_ = false;
+}
+
 void raft_driver::arm() {
     timer_.expires_after(opts_.tick);
-    timer_.async_wait([this](const boost::system::error_code& ec) {
-        if (ec || !running_) {
+    // A wait that completed just before a stop() (or the driver's end) still runs its handler,
+    // with no error: the token says whether the driver is still there.
+    timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+        if (!*alive || ec || !running_) {
             return;
         }
         node_.tick();

@@ -51,6 +51,7 @@ class raft_driver {
     // Starts from `state` (what raft_storage::open found). Call start() to begin ticking.
     raft_driver(boost::asio::any_io_executor ex, options opts, raft_storage& storage,
                 raft::persisted_state state, send_fn send, state_machine& sm);
+    ~raft_driver();
     raft_driver(const raft_driver&) = delete;
     raft_driver& operator=(const raft_driver&) = delete;
 
@@ -80,6 +81,7 @@ class raft_driver {
     state_machine& sm_;
     boost::asio::steady_timer timer_;
     bool running_ = false;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // false once destroyed
     uint64_t frames_dropped_ = 0;
     std::error_code failure_;
 };

@@ -1,0 +1,69 @@
+// Carries the quorum's RaftMessage frames over TCP: a listener for peers' frames and one
+// outbound connection per peer, all on the controller's executor (no locks).
+//
+// Raft resends everything on timers, so the transport never retries a frame: a frame to a peer
+// with no connection yet waits (at most frames_queued_max of them, the oldest dropped first)
+// while it connects; a broken connection drops what it held and connects again on the next
+// send, at most once per reconnect_backoff. Inbound frames are checked against frame_bytes_max
+// from their header before anything is read; a bad header closes that connection only.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "sluice/protocol/types.h"
+
+namespace sluice::controller {
+
+class raft_transport {
+  public:
+    struct options {
+        size_t frame_bytes_max = 16u << 20;
+        size_t frames_queued_max = 1024;
+        std::chrono::milliseconds reconnect_backoff{100};
+    };
+    using frame_fn = std::function<void(std::span<const std::byte> frame)>;
+
+    raft_transport(boost::asio::any_io_executor ex, options opts, frame_fn on_frame);
+    ~raft_transport();
+    raft_transport(const raft_transport&) = delete;
+    raft_transport& operator=(const raft_transport&) = delete;
+
+    // Listens on `at` (port 0: any free one) and returns the bound endpoint.
+    boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& at);
+    void set_peer(node_id_t id, boost::asio::ip::tcp::endpoint at);
+    // Queues one frame for `to`; dropped if `to` is unknown.
+    void send(node_id_t to, std::vector<std::byte> frame);
+    void close();
+
+    uint64_t frames_dropped() const { return frames_dropped_; }
+
+  private:
+    struct peer;
+    void start_connect(peer& p);
+    void start_write(peer& p);
+    void reset(peer& p);
+    void accept();
+    void read(std::shared_ptr<boost::asio::ip::tcp::socket> s);
+
+    boost::asio::any_io_executor ex_;
+    options opts_;
+    frame_fn on_frame_;
+    std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+    std::map<int32_t, std::unique_ptr<peer>> peers_;
+    std::vector<std::weak_ptr<boost::asio::ip::tcp::socket>> inbound_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+    uint64_t frames_dropped_ = 0;
+};
+
+}  // namespace sluice::controller
