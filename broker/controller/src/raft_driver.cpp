@@ -61,6 +61,10 @@ void raft_driver::receive(std::span<const std::byte> frame) {
 }
 
 result<raft::proposal> raft_driver::propose(std::string data) {
+    if (!running_) {
+        // Stopped, or failed: nothing appended now would ever be persisted or sent.
+        return failure_ ? failure_ : make_error_code(std::errc::operation_canceled);
+    }
     auto p = node_.propose(std::move(data));
     drain();
     return p;
@@ -73,6 +77,8 @@ void raft_driver::drain() {
         if (auto persisted = storage_.persist(rd); !persisted) {
             failure_ = persisted.error();
             stop();
+            // Whatever this node led or followed, it does no more.
+            sm_.on_leadership({node_.term(), raft::no_node, raft::role::follower});
             return;
         }
         // 2. Then the messages.

@@ -15,16 +15,19 @@ using tcp = asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 struct raft_transport::peer {
+    explicit peer(asio::any_io_executor ex) : deadline(ex) {}
     tcp::endpoint at;
+    asio::steady_timer deadline;          // of the connect or write under way
     std::shared_ptr<tcp::socket> socket;  // set while connecting or connected
     bool open = false;                    // connected
     bool writing = false;
     std::deque<std::vector<std::byte>> queue;
+    size_t queued_bytes = 0;
     clock::time_point next_connect{};
 };
 
 raft_transport::raft_transport(asio::any_io_executor ex, options opts, frame_fn on_frame)
-    : ex_(ex), opts_(opts), on_frame_(std::move(on_frame)) {}
+    : ex_(ex), opts_(opts), on_frame_(std::move(on_frame)), accept_retry_(ex) {}
 
 raft_transport::~raft_transport() {
     close();
@@ -39,7 +42,10 @@ tcp::endpoint raft_transport::listen(const tcp::endpoint& at) {
 void raft_transport::set_peer(node_id_t id, tcp::endpoint at) {
     auto& p = peers_[id.value()];
     if (!p) {
-        p = std::make_unique<peer>();
+        p = std::make_unique<peer>(ex_);
+    } else if (p->at != at) {
+        reset(*p);
+        p->next_connect = {};
     }
     p->at = at;
 }
@@ -51,22 +57,40 @@ void raft_transport::send(node_id_t to, std::vector<std::byte> frame) {
         return;
     }
     peer& p = *it->second;
-    if (p.queue.size() >= opts_.frames_queued_max) {
+    if (!p.socket && clock::now() < p.next_connect) {
+        ++frames_dropped_;  // backing off after a failure: it would be stale when it went
+        return;
+    }
+    while (!p.queue.empty() && (p.queue.size() >= opts_.frames_queued_max ||
+                                p.queued_bytes + frame.size() > opts_.queued_bytes_max)) {
+        p.queued_bytes -= p.queue.front().size();
         p.queue.pop_front();
         ++frames_dropped_;
     }
+    p.queued_bytes += frame.size();
     p.queue.push_back(std::move(frame));
     if (!p.socket) {
-        if (clock::now() >= p.next_connect) {
-            start_connect(p);
-        }
+        start_connect(p);
     } else if (p.open && !p.writing) {
         start_write(p);
     }
 }
 
+void raft_transport::arm_deadline(peer& p) {
+    p.deadline.expires_after(opts_.io_timeout);
+    p.deadline.async_wait(
+        [this, &p, alive = alive_, s = p.socket](const boost::system::error_code& ec) {
+            if (!*alive || ec || p.socket != s) {
+                return;
+            }
+            frames_dropped_ += p.writing ? 1 : 0;  // the frame being written
+            reset(p);
+        });
+}
+
 void raft_transport::start_connect(peer& p) {
     p.socket = std::make_shared<tcp::socket>(ex_);
+    arm_deadline(p);
     p.socket->async_connect(
         p.at, [this, &p, alive = alive_, s = p.socket](const boost::system::error_code& ec) {
             if (!*alive || p.socket != s) {
@@ -77,6 +101,7 @@ void raft_transport::start_connect(peer& p) {
                 return;
             }
             boost::system::error_code ignored;
+            p.deadline.cancel();
             s->set_option(tcp::no_delay(true), ignored);
             p.open = true;
             start_write(p);
@@ -91,6 +116,8 @@ void raft_transport::start_write(peer& p) {
     p.writing = true;
     auto frame = std::make_shared<std::vector<std::byte>>(std::move(p.queue.front()));
     p.queue.pop_front();
+    p.queued_bytes -= frame->size();
+    arm_deadline(p);
     asio::async_write(*p.socket, asio::buffer(*frame),
                       [this, &p, alive = alive_, s = p.socket, frame](
                           const boost::system::error_code& ec, size_t) {
@@ -102,6 +129,7 @@ void raft_transport::start_write(peer& p) {
                               reset(p);
                               return;
                           }
+                          p.deadline.cancel();
                           start_write(p);
                       });
 }
@@ -112,8 +140,10 @@ void raft_transport::reset(peer& p) {
         p.socket->close(ignored);
         p.socket.reset();
     }
+    p.deadline.cancel();
     frames_dropped_ += p.queue.size();
     p.queue.clear();
+    p.queued_bytes = 0;
     p.open = false;
     p.writing = false;
     p.next_connect = clock::now() + opts_.reconnect_backoff;
@@ -131,9 +161,20 @@ void raft_transport::accept() {
                 inbound_.push_back(s);
                 read(s);
             }
-            if (acceptor_->is_open()) {
-                accept();
+            if (!acceptor_->is_open()) {
+                return;
             }
+            if (!ec) {
+                accept();
+                return;
+            }
+            // Out of descriptors, say: try again later rather than spin.
+            accept_retry_.expires_after(opts_.reconnect_backoff);
+            accept_retry_.async_wait([this, alive](const boost::system::error_code& ec2) {
+                if (*alive && !ec2 && acceptor_->is_open()) {
+                    accept();
+                }
+            });
         });
 }
 
@@ -171,10 +212,12 @@ void raft_transport::close() {
     }
     *alive_ = false;
     boost::system::error_code ignored;
+    accept_retry_.cancel();
     if (acceptor_) {
         acceptor_->close(ignored);
     }
     for (auto& [id, p] : peers_) {
+        p->deadline.cancel();
         if (p->socket) {
             p->socket->close(ignored);
         }

@@ -61,12 +61,14 @@ class raft_driver {
     // A frame from a peer. A frame that does not decode, or names another cluster, is dropped
     // and counted; the core drops (and counts) messages it finds invalid.
     void receive(std::span<const std::byte> frame);
-    // Appends data if this node leads; where it went, or why not (raft::node::propose).
+    // Appends data if this node leads; where it went, or why not (raft::node::propose; a stopped
+    // driver: operation_canceled, or its failure).
     result<raft::proposal> propose(std::string data);
 
     const raft::node& node() const { return node_; }
     uint64_t frames_dropped() const { return frames_dropped_; }
-    // Set once persisting failed: the node stops (it no longer knows what its disk holds).
+    // Set once persisting failed: the node stops (it no longer knows what its disk holds), and
+    // the state machine hears that it leads nothing.
     const std::error_code& failure() const { return failure_; }
 
   private:

@@ -2,10 +2,13 @@
 // outbound connection per peer, all on the controller's executor (no locks).
 //
 // Raft resends everything on timers, so the transport never retries a frame: a frame to a peer
-// with no connection yet waits (at most frames_queued_max of them, the oldest dropped first)
-// while it connects; a broken connection drops what it held and connects again on the next
-// send, at most once per reconnect_backoff. Inbound frames are checked against frame_bytes_max
-// from their header before anything is read; a bad header closes that connection only.
+// that is connecting waits (at most frames_queued_max of them and queued_bytes_max bytes, the
+// oldest dropped first); a broken connection, or a connect or write that takes longer than
+// io_timeout (a peer that vanished without a reset), drops what it held, and the next send after
+// reconnect_backoff connects again (frames sent meanwhile are dropped: they would be stale).
+// Inbound frames are checked against frame_bytes_max from their header before anything is read;
+// a bad header closes that connection only. frame_bytes_max must be above the Raft config's
+// fetch_bytes_max and snapshot_chunk_bytes_max plus the envelope, or large answers never pass.
 #pragma once
 
 #include <chrono>
@@ -30,7 +33,9 @@ class raft_transport {
     struct options {
         size_t frame_bytes_max = 16u << 20;
         size_t frames_queued_max = 1024;
+        size_t queued_bytes_max = 64u << 20;
         std::chrono::milliseconds reconnect_backoff{100};
+        std::chrono::milliseconds io_timeout{5000};
     };
     using frame_fn = std::function<void(std::span<const std::byte> frame)>;
 
@@ -41,6 +46,7 @@ class raft_transport {
 
     // Listens on `at` (port 0: any free one) and returns the bound endpoint.
     boost::asio::ip::tcp::endpoint listen(const boost::asio::ip::tcp::endpoint& at);
+    // A new endpoint for a known peer drops its connection and what it held.
     void set_peer(node_id_t id, boost::asio::ip::tcp::endpoint at);
     // Queues one frame for `to`; dropped if `to` is unknown.
     void send(node_id_t to, std::vector<std::byte> frame);
@@ -53,6 +59,7 @@ class raft_transport {
     void start_connect(peer& p);
     void start_write(peer& p);
     void reset(peer& p);
+    void arm_deadline(peer& p);
     void accept();
     void read(std::shared_ptr<boost::asio::ip::tcp::socket> s);
 
@@ -60,6 +67,7 @@ class raft_transport {
     options opts_;
     frame_fn on_frame_;
     std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+    boost::asio::steady_timer accept_retry_;  // after a failed accept (out of descriptors)
     std::map<int32_t, std::unique_ptr<peer>> peers_;
     std::vector<std::weak_ptr<boost::asio::ip::tcp::socket>> inbound_;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
