@@ -11,6 +11,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
 
+#include "../support/fault_fs.h"
 #include "../support/temp_dir.h"
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_driver.h"
@@ -319,4 +320,50 @@ TEST_CASE("the transport ends a connection whose frame header is bad and serves 
     CHECK(closed == boost::asio::error::eof);  // the hostile connection was closed
     REQUIRE(got.size() == 1);
     CHECK(got[0] == frame);
+}
+
+TEST_CASE("a driver whose disk fails sends nothing that depends on it and stops") {
+    for (bool failing : {false, true}) {
+        CAPTURE(failing);
+        testing::temp_dir dir("sluice-driver-fault");
+        testing::fault_fs fs;
+        boost::asio::io_context io;
+        auto opened = raft_storage::open(fs, dir.path(), node_id_t(1));
+        REQUIRE(opened);
+        REQUIRE(opened.value().storage);
+        recorder sm;
+        int sent = 0;
+        raft_driver::options o;
+        o.raft.id = node_id_t(1);
+        o.raft.bootstrap_voters = {node_id_t(1), node_id_t(2), node_id_t(3)};
+        o.tick = 10ms;
+        o.cluster_id = "c";
+        raft_driver d(
+            io.get_executor(), o, *opened.value().storage, std::move(opened.value().state),
+            [&](node_id_t, std::vector<std::byte>) { ++sent; }, sm);
+        d.start();
+        fs.set_fail_sync(failing, failing);
+        // A leader of term 7 announces itself: the new term must be durable before this node
+        // fetches from it.
+        d.receive(encode_raft_frame(
+            "c", raft::message{node_id_t(2), node_id_t(1), raft::begin_epoch{term_t(7)}}));
+        const auto until = std::chrono::steady_clock::now() + 300ms;
+        while (std::chrono::steady_clock::now() < until) {
+            io.run_for(5ms);
+        }
+        if (!failing) {
+            CHECK(sent > 0);  // it fetches from its leader
+            CHECK_FALSE(d.failure());
+            continue;
+        }
+        CHECK(sent == 0);
+        CHECK(d.failure() == std::errc::io_error);
+        CHECK(sm.leadership.leader == raft::no_node);
+        CHECK_FALSE(d.propose("x"));
+        fs.clear_faults();
+        d.receive(encode_raft_frame(
+            "c", raft::message{node_id_t(2), node_id_t(1), raft::begin_epoch{term_t(8)}}));
+        io.run_for(50ms);
+        CHECK(sent == 0);  // a stopped driver steps nothing more
+    }
 }
