@@ -14,6 +14,7 @@
 #include "bundle.h"
 #include "memory_fs.h"
 #include "metadata_store.h"
+#include "require.h"
 #include "sluice/core/leader_epochs.h"
 
 namespace {
@@ -21,11 +22,7 @@ namespace {
 using namespace sluice;
 using namespace sluice::broker;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 bool same(const topic_record& a, const topic_record& b) {
     return a.name == b.name && a.partitions == b.partitions &&

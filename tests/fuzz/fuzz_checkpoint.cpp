@@ -10,17 +10,14 @@
 #include <vector>
 
 #include "memory_fs.h"
+#include "require.h"
 #include "sluice/storage/checkpoint.h"
 
 namespace {
 
 using namespace sluice;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 }  // namespace
 

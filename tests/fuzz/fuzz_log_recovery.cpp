@@ -22,6 +22,7 @@
 
 #include "bundle.h"
 #include "memory_fs.h"
+#include "require.h"
 #include "sluice/protocol/byte_order.h"
 #include "sluice/storage/clock.h"
 #include "sluice/storage/errors.h"
@@ -34,21 +35,11 @@ using storage::partition_log;
 
 volatile uint64_t sink;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 std::string segment_name(int64_t base, const char* ext) {
     std::string digits = std::to_string(base);
     return std::string(20 - digits.size(), '0') + digits + ext;
-}
-
-void put_if_any(fuzz::memory_fs& fs, const std::filesystem::path& p, fuzz::bytes_view bytes) {
-    if (!bytes.empty()) {
-        fs.put(p, bytes);
-    }
 }
 
 // Reads the log from start to end, as a fetch that keeps up would.
@@ -79,10 +70,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::filesystem::path dir = "/log/topic-0";
     fuzz::memory_fs fs;
     require(fs.create_directories(dir).has_value());
-    put_if_any(fs, dir / segment_name(0, ".log"), files[0]);
-    put_if_any(fs, dir / segment_name(0, ".index"), files[1]);
-    put_if_any(fs, dir / segment_name(0, ".timeindex"), files[2]);
-    put_if_any(fs, dir / "recovery-point.checkpoint", files[3]);
+    fs.put_if_any(dir / segment_name(0, ".log"), files[0]);
+    fs.put_if_any(dir / segment_name(0, ".index"), files[1]);
+    fs.put_if_any(dir / segment_name(0, ".timeindex"), files[2]);
+    fs.put_if_any(dir / "recovery-point.checkpoint", files[3]);
     if (files[4].size() == 8) {
         int64_t base = load_be<int64_t>(files[4].data()) & INT64_MAX;
         fs.put(dir / segment_name(base, ".log"), files[5]);

@@ -7,17 +7,14 @@
 #include <cstdlib>
 
 #include "memory_fs.h"
+#include "require.h"
 #include "sluice/controller/quorum_state.h"
 
 namespace {
 
 using namespace sluice;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 }  // namespace
 

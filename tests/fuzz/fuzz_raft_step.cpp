@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "../support/raft_disk.h"
+#include "require.h"
 #include "sluice/raft/node.h"
 
 namespace {
@@ -22,11 +23,7 @@ namespace {
 using namespace sluice;
 using namespace sluice::raft;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 class input {
   public:

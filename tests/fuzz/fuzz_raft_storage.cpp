@@ -13,6 +13,8 @@
 
 #include "bundle.h"
 #include "memory_fs.h"
+#include "require.h"
+#include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_storage.h"
 #include "sluice/raft/node.h"
 
@@ -20,17 +22,7 @@ namespace {
 
 using namespace sluice;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
-
-void put_if_any(fuzz::memory_fs& fs, const std::filesystem::path& p, fuzz::bytes_view bytes) {
-    if (!bytes.empty()) {
-        fs.put(p, bytes);
-    }
-}
+using fuzz::require;
 
 }  // namespace
 
@@ -39,9 +31,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::filesystem::path dir = "/meta";
     fuzz::memory_fs fs;
     require(fs.create_directories(dir).has_value());
-    put_if_any(fs, dir / controller::raft_snapshot_file, files[0]);
-    put_if_any(fs, dir / "00000000000000000000.log", files[1]);
-    put_if_any(fs, dir / "quorum-state", files[2]);
+    fs.put_if_any(dir / controller::raft_snapshot_file, files[0]);
+    fs.put_if_any(dir / "00000000000000000000.log", files[1]);
+    fs.put_if_any(dir / controller::quorum_state_file, files[2]);
 
     const node_id_t self(1);
     auto opened = controller::raft_storage::open(fs, dir, self);

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "envelope_walk.h"
+#include "require.h"
 #include "sluice/protocol/record_batch.h"
 
 namespace {
@@ -23,11 +24,7 @@ using namespace sluice;
 
 volatile uint64_t sink;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 bool same_header(const batch_header& a, const batch_header& b) {
     return a.base_offset == b.base_offset && a.batch_length == b.batch_length &&

@@ -15,6 +15,7 @@
 
 #include "bundle.h"
 #include "memory_fs.h"
+#include "require.h"
 #include "segment.h"
 #include "sluice/protocol/byte_order.h"
 
@@ -23,11 +24,7 @@ namespace {
 using namespace sluice;
 using storage::segment;
 
-void require(bool ok) {
-    if (!ok) {
-        std::abort();
-    }
-}
+using fuzz::require;
 
 bool same(const std::vector<std::byte>& a, fuzz::bytes_view b) {
     return std::equal(a.begin(), a.end(), b.begin(), b.end());

@@ -35,6 +35,12 @@ class memory_fs final : public storage::file_system {
 
     // Creates `p` (and its parent directories) holding `bytes`, replacing any file there.
     void put(const std::filesystem::path& p, std::span<const std::byte> bytes);
+    // As put(), but only for non-empty `bytes`: an empty file of a bundle stands for none.
+    void put_if_any(const std::filesystem::path& p, std::span<const std::byte> bytes) {
+        if (!bytes.empty()) {
+            put(p, bytes);
+        }
+    }
     // The bytes of the file at `p`; empty if there is none.
     std::vector<std::byte> get(const std::filesystem::path& p) const;
 

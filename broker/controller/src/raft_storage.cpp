@@ -99,17 +99,6 @@ std::optional<raft::snapshot> decode_snapshot(std::span<const std::byte> bytes,
     return s;
 }
 
-result<void> write_all(storage::file& f, std::span<const std::byte> bytes) {
-    while (!bytes.empty()) {
-        SLUICE_TRY(size_t n, f.append(bytes));
-        if (n == 0) {
-            return make_error_code(std::errc::io_error);
-        }
-        bytes = bytes.subspan(n);
-    }
-    return success();
-}
-
 // Replaces the snapshot file: a temporary file, fsynced, renamed, the directory fsynced.
 result<void> save_snapshot(storage::file_system& fs, const std::filesystem::path& dir,
                            const raft::snapshot& s) {
@@ -119,7 +108,8 @@ result<void> save_snapshot(storage::file_system& fs, const std::filesystem::path
     SLUICE_TRY(fs.remove(tmp));
     {
         SLUICE_TRY(auto f, fs.open(tmp, storage::open_mode::read_write));
-        SLUICE_TRY(write_all(*f, encode_snapshot(s)));
+        size_t written = 0;  // a short file is refused at open: no need to cut it here
+        SLUICE_TRY(storage::append_all(*f, encode_snapshot(s), written));
         SLUICE_TRY(f->sync());
     }
     SLUICE_TRY(fs.rename(tmp, path));
