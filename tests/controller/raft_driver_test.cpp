@@ -12,6 +12,7 @@
 #include <boost/asio/write.hpp>
 
 #include "../support/fault_fs.h"
+#include "../support/run_until.h"
 #include "../support/temp_dir.h"
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_driver.h"
@@ -134,14 +135,7 @@ struct cluster {
     // Runs the drivers until `done` holds, for at most `limit`.
     template <typename Pred>
     bool run_until(Pred done, std::chrono::milliseconds limit = 20s) {
-        const auto deadline = std::chrono::steady_clock::now() + limit;
-        while (!done()) {
-            if (std::chrono::steady_clock::now() > deadline) {
-                return false;
-            }
-            io.run_for(5ms);
-        }
-        return true;
+        return testing::run_until(io, done, limit);
     }
 
     // The live member every live member follows, if they agree on one.

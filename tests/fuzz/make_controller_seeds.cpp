@@ -5,9 +5,12 @@
 //   - quorum_state: the quorum-state files of a node that voted for another and of one that voted
 //     for itself;
 //   - raft_storage: metadata directories written by raft_storage (entries of every kind, with and
-//     without a snapshot), bundled as that target reads them.
+//     without a snapshot), bundled as that target reads them;
+//   - metadata_batch: the entries a controller writes for a small cluster's life (brokers
+//     registering, topics created, a broker fenced and back, a topic deleted, producer ids) and a
+//     snapshot of its image.
 //
-//   fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR RAFT_STORAGE_DIR
+//   fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR RAFT_STORAGE_DIR METADATA_BATCH_DIR
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -16,7 +19,10 @@
 #include <optional>
 #include <string>
 
+#include <fmt/format.h>
+
 #include "bundle.h"
+#include "sluice/controller/decisions.h"
 #include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_storage.h"
@@ -90,13 +96,88 @@ bool write_storage_seeds(const std::filesystem::path& dir, const std::vector<nod
     return true;
 }
 
+// Each batch a controller writes over a small cluster's life, applied as it goes, and at the end
+// the snapshot of the image.
+bool write_metadata_seeds(const std::filesystem::path& dir) {
+    using namespace sluice::controller;
+    std::filesystem::create_directories(dir);
+    metadata_image im;
+    uint64_t next_id = 1;
+    auto new_id = [&] { return uuid{next_id++, 0x5eed}; };
+    int n = 0;
+    auto step = [&](const std::string& name, const std::vector<metadata_record>& batch) {
+        auto r = apply_batch(im, im.end_offset(), batch);
+        if (batch.empty() || !r.problem.empty()) {
+            std::fprintf(stderr, "fuzz-controller-seeds: %s: %s\n", name.c_str(),
+                         r.problem.c_str());
+            return false;
+        }
+        im = r.image;
+        const auto bytes = encode_batch(batch);
+        std::ofstream out(dir / fmt::format("{:02}-{}", n++, name),
+                          std::ios::binary | std::ios::trunc);
+        out.write(bytes.data(), std::streamsize(bytes.size()));
+        return bool(out);
+    };
+    for (int32_t id = 1; id <= 3; ++id) {
+        if (!step(fmt::format("register-{}", id),
+                  plan_register(im, node_id_t{id}, new_id(),
+                                {{"PLAINTEXT", "127.0.0.1", 9190 + 2 * id},
+                                 {"CONTROLLER", "127.0.0.1", 9191 + 2 * id}},
+                                id == 2 ? "rack-b" : "")) ||
+            !step(fmt::format("unfence-{}", id), plan_unfence(im, node_id_t{id}))) {
+            return false;
+        }
+    }
+    topic_defaults defaults;
+    defaults.replication_factor_max = 3;
+    const std::vector<broker::create_topic_request> topics{
+        {"orders", 6, 3, {{"retention.ms", "86400000"}, {"cleanup.policy", "delete"}}, {}},
+        {"clicks", 3, 1, {}, {}}};
+    for (const auto& plan : plan_create_topics(im, topics, defaults, false, new_id)) {
+        if (!step("create-" + plan.result.name, plan.records)) {
+            return false;
+        }
+    }
+    const std::vector<std::pair<std::string, std::vector<metadata_record>>> later{
+        {"add-partitions", plan_add_partitions(im, "clicks", 5, defaults, false).records}};
+    if (!step(later[0].first, later[0].second)) {
+        return false;
+    }
+    if (!step("fence-2", plan_fence(im, node_id_t{2})) ||
+        !step("unfence-2", plan_unfence(im, node_id_t{2})) ||
+        !step("move-leaders-from-3", plan_move_leaders_away(im, node_id_t{3}))) {
+        return false;
+    }
+    const auto again =
+        plan_register(im, node_id_t{3}, new_id(), {{"PLAINTEXT", "127.0.0.1", 9196}}, "");
+    if (!step("reregister-3", again)) {
+        return false;
+    }
+    const std::map<std::string, std::optional<std::string>> unset{{"retention.ms", std::nullopt}};
+    const auto alter = plan_alter_configs(im, "orders", unset, defaults, false);
+    const std::vector<metadata_record> ids{records::producer_ids{node_id_t{1}, 0, 1000}};
+    if (!step("alter-config", alter.records) || !step("producer-ids", ids)) {
+        return false;
+    }
+    const std::vector<std::string> doomed{"clicks"};
+    const auto deleted = plan_delete_topics(im, doomed);
+    if (!step("delete-clicks", deleted[0].records)) {
+        return false;
+    }
+    const auto bytes = encode_batch(im.to_records());
+    std::ofstream out(dir / "snapshot", std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), std::streamsize(bytes.size()));
+    return bool(out);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 4) {
+    if (argc != 5) {
         std::fprintf(stderr,
                      "usage: fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR "
-                     "RAFT_STORAGE_DIR\n");
+                     "RAFT_STORAGE_DIR METADATA_BATCH_DIR\n");
         return 2;
     }
     const std::filesystem::path dir = argv[1];
@@ -189,7 +270,7 @@ int main(int argc, char** argv) {
         std::filesystem::rename(tmp / controller::quorum_state_file, quorum_dir / name);
         std::filesystem::remove_all(tmp);
     }
-    if (!write_storage_seeds(storage_dir, voters)) {
+    if (!write_storage_seeds(storage_dir, voters) || !write_metadata_seeds(argv[4])) {
         return 1;
     }
     return 0;

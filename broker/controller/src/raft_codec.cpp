@@ -1,5 +1,7 @@
 #include "sluice/controller/raft_codec.h"
 
+#include "fb_ids.h"
+
 #include "sluice/protocol/frame.h"
 
 namespace sluice::controller {
@@ -10,15 +12,6 @@ template <typename T>
 using off = flatbuffers::Offset<T>;
 
 // ---- encoding
-
-off<flatbuffers::Vector<int32_t>> encode_ids(fb& b, const std::vector<node_id_t>& ids) {
-    std::vector<int32_t> raw;
-    raw.reserve(ids.size());
-    for (node_id_t id : ids) {
-        raw.push_back(id.value());
-    }
-    return b.CreateVector(raw);
-}
 
 off<flatbuffers::Vector<uint8_t>> encode_bytes(fb& b, std::string_view s) {
     return b.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());

@@ -60,14 +60,34 @@ void raft_driver::receive(std::span<const std::byte> frame) {
     drain();
 }
 
-result<raft::proposal> raft_driver::propose(std::string data) {
+result<raft::proposal> raft_driver::propose(
+    std::string data, const std::function<void(const raft::proposal&)>& appended) {
     if (!running_) {
         // Stopped, or failed: nothing appended now would ever be persisted or sent.
         return failure_ ? failure_ : make_error_code(std::errc::operation_canceled);
     }
     auto p = node_.propose(std::move(data));
+    if (p && appended) {
+        appended(p.value());
+    }
     drain();
     return p;
+}
+
+result<void> raft_driver::compact(raft::snapshot_id id, std::string data) {
+    if (!running_) {
+        return failure_ ? failure_ : make_error_code(std::errc::operation_canceled);
+    }
+    auto r = node_.compact(id, std::move(data));
+    drain();
+    return r;
+}
+
+void raft_driver::campaign() {
+    if (running_) {
+        node_.campaign();
+        drain();
+    }
 }
 
 void raft_driver::drain() {

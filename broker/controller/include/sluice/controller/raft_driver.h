@@ -62,8 +62,14 @@ class raft_driver {
     // and counted; the core drops (and counts) messages it finds invalid.
     void receive(std::span<const std::byte> frame);
     // Appends data if this node leads; where it went, or why not (raft::node::propose; a stopped
-    // driver: operation_canceled, or its failure).
-    result<raft::proposal> propose(std::string data);
+    // driver: operation_canceled, or its failure). `appended`, if given, learns where it went
+    // before the node's ready is handled, so before the entry can be applied.
+    result<raft::proposal> propose(std::string data,
+                                   const std::function<void(const raft::proposal&)>& appended = {});
+    // The state machine's snapshot after the entries below id.end_offset (raft::node::compact).
+    result<void> compact(raft::snapshot_id id, std::string data);
+    // Starts a pre-vote now (raft::node::campaign).
+    void campaign();
 
     const raft::node& node() const { return node_; }
     uint64_t frames_dropped() const { return frames_dropped_; }

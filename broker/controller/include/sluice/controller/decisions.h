@@ -1,0 +1,79 @@
+// What the active controller decides, as pure functions of the metadata image: the records that
+// create or delete topics, place their replicas, register, fence and unfence brokers, and move
+// leadership. The shell proposes the records; apply_batch makes them true on every node.
+// docs/controller.md describes the rules.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "sluice/controller/metadata_image.h"
+#include "sluice/core/topic_admin.h"
+
+namespace sluice::controller {
+
+// One log entry's records, with what to answer its requester.
+struct planned_batch {
+    broker::topic_result result;
+    std::vector<metadata_record> records;  // empty if refused (result.error set) or validate-only
+};
+
+struct topic_defaults {
+    int32_t partitions = 1;          // num.partitions
+    int16_t replication_factor = 1;  // default.replication.factor
+    int32_t partitions_max = 10000;  // per topic
+    // Partition replicas one broker may hold (max.partitions).
+    int32_t partitions_per_broker_max = 10000;
+    // The largest replication factor this cluster accepts today.
+    int16_t replication_factor_max = 1;
+    // Why a topic's config overrides are invalid, or nothing (the broker's topic config rules).
+    std::function<std::optional<std::string>(const config_map&)> config_problem;
+};
+
+// Replica lists for `count` new partitions with `rf` replicas each over the unfenced brokers:
+// each new leader goes to the broker leading fewest partitions, each follower to one holding
+// fewest replicas (ties: the lowest id), so leaders and replicas spread evenly. Nothing if fewer
+// than `rf` brokers are unfenced.
+std::optional<std::vector<std::vector<node_id_t>>> place_partitions(const metadata_image& image,
+                                                                    int32_t count, int16_t rf);
+
+// One batch per request, in order; each sees the ones before it as done.
+std::vector<planned_batch> plan_create_topics(
+    const metadata_image& image, std::span<const broker::create_topic_request> requests,
+    const topic_defaults& defaults, bool validate_only, const std::function<uuid()>& new_id);
+
+std::vector<planned_batch> plan_delete_topics(const metadata_image& image,
+                                              std::span<const std::string> names);
+
+// Grows a topic to `total` partitions.
+planned_batch plan_add_partitions(const metadata_image& image, std::string_view topic,
+                                  int32_t total, const topic_defaults& defaults,
+                                  bool validate_only);
+
+// Sets (value) or removes (no value) config overrides of a topic, checked against `defaults`.
+planned_batch plan_alter_configs(const metadata_image& image, std::string_view topic,
+                                 const std::map<std::string, std::optional<std::string>>& changes,
+                                 const topic_defaults& defaults, bool validate_only);
+
+// A broker (re)registers. The same incarnation again changes nothing (no records); a new
+// incarnation replaces the old registration, whose partitions first lose it as leader.
+std::vector<metadata_record> plan_register(const metadata_image& image, node_id_t id,
+                                           const uuid& incarnation, std::vector<endpoint> endpoints,
+                                           std::string rack);
+
+// Fences `id` (session expired, or a controlled shutdown finished) and elects new leaders for the
+// partitions it led: the first other ISR member that is unfenced, or none (leader -1).
+std::vector<metadata_record> plan_fence(const metadata_image& image, node_id_t id);
+
+// Unfences `id` and makes it leader of the partitions that have none and hold it in their ISR.
+std::vector<metadata_record> plan_unfence(const metadata_image& image, node_id_t id);
+
+// Moves leadership away from `id` where another ISR member can take it (controlled shutdown);
+// partitions with no other candidate keep it until it is fenced.
+std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image, node_id_t id);
+
+}  // namespace sluice::controller

@@ -1,0 +1,217 @@
+#include "sluice/controller/metadata_log.h"
+
+#include <boost/asio/post.hpp>
+
+#include "sluice/core/logging.h"
+#include "sluice/raft/errc.h"
+
+namespace sluice::controller {
+
+namespace logging = broker::logging;
+
+std::string_view outcome_name(proposal_outcome o) noexcept {
+    switch (o) {
+        case proposal_outcome::written:
+            return "written";
+        case proposal_outcome::refused:
+            return "refused";
+        case proposal_outcome::lost:
+            return "lost";
+        case proposal_outcome::unknown:
+            return "unknown";
+        case proposal_outcome::rejected:
+            return "rejected";
+    }
+    return "?";
+}
+
+namespace {
+
+// The image a snapshot holds, or an empty one with a logged error if it does not decode (a
+// snapshot is CRC-checked on disk and comes from the leader's own image, so this means a broken
+// leader; the node goes on with what the log gives it).
+metadata_log::image_ptr image_of(const raft::snapshot& snap, uint64_t& refused) {
+    std::string why;
+    if (auto records = decode_batch(snap.data, &why); records || snap.data.empty()) {
+        auto r = records ? image_from_records(*records, snap.id.end_offset)
+                         : image_from_records({}, snap.id.end_offset);
+        if (r.problem.empty()) {
+            return std::make_shared<const metadata_image>(std::move(r.image));
+        }
+        why = r.problem;
+    }
+    ++refused;
+    logging::error("metadata snapshot ending at offset {} does not load: {}", snap.id.end_offset,
+                   why);
+    return std::make_shared<const metadata_image>(image_from_records({}, snap.id.end_offset).image);
+}
+
+}  // namespace
+
+result<metadata_log::opened> metadata_log::open(boost::asio::any_io_executor ex,
+                                                storage::file_system& fs,
+                                                const std::filesystem::path& dir, options opts,
+                                                raft_driver::send_fn send) {
+    SLUICE_TRY(auto o, raft_storage::open(fs, dir, opts.driver.raft.id));
+    if (!o.problem.empty()) {
+        return opened{nullptr, std::move(o.problem)};
+    }
+    uint64_t refused = 0;
+    image_ptr image =
+        o.state.snap ? image_of(*o.state.snap, refused) : std::make_shared<const metadata_image>();
+    std::unique_ptr<metadata_log> log(new metadata_log(ex, std::move(opts), std::move(o.storage),
+                                                       std::move(o.state), std::move(image),
+                                                       std::move(send)));
+    log->entries_refused_ = refused;
+    return opened{std::move(log), {}};
+}
+
+metadata_log::metadata_log(boost::asio::any_io_executor ex, options opts,
+                           std::unique_ptr<raft_storage> storage, raft::persisted_state state,
+                           image_ptr image, raft_driver::send_fn send)
+    : ex_(ex), opts_(std::move(opts)), storage_(std::move(storage)), image_(std::move(image)) {
+    if (state.snap) {
+        applied_term_ = state.snap->id.term;
+    }
+    driver_ = std::make_unique<raft_driver>(ex_, opts_.driver, *storage_, std::move(state),
+                                            std::move(send), static_cast<state_machine&>(*this));
+}
+
+metadata_log::~metadata_log() {
+    *alive_ = false;
+}
+
+void metadata_log::start() {
+    for (auto& f : image_subscribers_) {
+        f(image_);
+    }
+    driver_->start();
+}
+
+void metadata_log::stop() {
+    driver_->stop();
+}
+
+void metadata_log::campaign() {
+    driver_->campaign();
+}
+
+void metadata_log::propose(const std::vector<metadata_record>& batch, done_fn done) {
+    // Waiting before the drain inside propose, which may apply it already (one voter).
+    auto p = driver_->propose(encode_batch(batch), [&](const raft::proposal& at) {
+        pending_.emplace(at.offset, pending{at.term, std::move(done)});
+    });
+    if (!p) {
+        proposal_result r{proposal_outcome::rejected, offset_t{-1}, p.error().message()};
+        boost::asio::post(
+            ex_, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+    }
+}
+
+void metadata_log::decide(offset_t offset, proposal_result r) {
+    auto it = pending_.find(offset);
+    if (it == pending_.end()) {
+        return;
+    }
+    auto done = std::move(it->second.done);
+    pending_.erase(it);
+    r.offset = offset;
+    boost::asio::post(ex_,
+                      [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
+}
+
+void metadata_log::restore(const raft::snapshot& snap) {
+    image_ = image_of(snap, entries_refused_);
+    applied_term_ = snap.id.term;
+    bytes_since_snapshot_ = 0;
+    // Proposals the snapshot covers: their entries will never be seen.
+    while (!pending_.empty() && pending_.begin()->first < snap.id.end_offset) {
+        decide(pending_.begin()->first, {proposal_outcome::unknown, {}, {}});
+    }
+    publish_soon();
+}
+
+void metadata_log::apply(offset_t offset, const raft::entry& e) {
+    applied_term_ = e.term;
+    std::string problem;
+    if (e.kind == raft::entry_kind::data) {
+        bytes_since_snapshot_ += int64_t(e.data.size());
+        std::string why;
+        if (auto batch = decode_batch(e.data, &why)) {
+            auto r = apply_batch(*image_, offset, *batch);
+            image_ = std::make_shared<const metadata_image>(std::move(r.image));
+            problem = std::move(r.problem);
+        } else {
+            problem = "the entry is not a metadata batch: " + why;
+            image_ = std::make_shared<const metadata_image>(apply_batch(*image_, offset, {}).image);
+        }
+        if (!problem.empty()) {
+            ++entries_refused_;
+            logging::error("metadata log entry at offset {} refused: {}", offset, problem);
+        }
+    } else {
+        // Leader changes and voter sets move the offset only.
+        image_ = std::make_shared<const metadata_image>(apply_batch(*image_, offset, {}).image);
+    }
+    if (auto it = pending_.find(offset); it != pending_.end()) {
+        if (it->second.term != e.term) {
+            decide(offset, {proposal_outcome::lost, {}, {}});
+        } else if (!problem.empty()) {
+            decide(offset, {proposal_outcome::refused, {}, problem});
+        } else {
+            decide(offset, {proposal_outcome::written, {}, {}});
+        }
+    }
+    publish_soon();
+    if (bytes_since_snapshot_ >= opts_.snapshot_bytes) {
+        snapshot_soon();
+    }
+}
+
+void metadata_log::on_leadership(const raft::leadership& l) {
+    for (auto& f : leadership_subscribers_) {
+        f(l);
+    }
+}
+
+void metadata_log::publish_soon() {
+    if (publish_posted_) {
+        return;
+    }
+    publish_posted_ = true;
+    boost::asio::post(ex_, [this, alive = alive_] {
+        if (!*alive) {
+            return;
+        }
+        publish_posted_ = false;
+        for (auto& f : image_subscribers_) {
+            f(image_);
+        }
+    });
+}
+
+void metadata_log::snapshot_soon() {
+    if (snapshot_posted_) {
+        return;
+    }
+    snapshot_posted_ = true;
+    // After the drain that applied the entries, when the core allows a snapshot of them.
+    boost::asio::post(ex_, [this, alive = alive_] {
+        if (!*alive) {
+            return;
+        }
+        snapshot_posted_ = false;
+        const raft::snapshot_id id{image_->end_offset(), applied_term_};
+        auto r = driver_->compact(id, encode_batch(image_->to_records()));
+        if (r) {
+            bytes_since_snapshot_ = 0;
+            ++snapshots_taken_;
+            logging::info("metadata snapshot taken at offset {}", id.end_offset);
+        } else if (r.error() != make_error_code(raft::errc::snapshot_pending)) {
+            logging::warn("metadata snapshot at offset {} not taken: {}", id.end_offset,
+                          r.error().message());
+        }
+    });
+}
+
+}  // namespace sluice::controller
