@@ -71,6 +71,8 @@ std::string_view errc_name(errc e) noexcept {
             return "INVALID_REPLICATION_FACTOR";
         case errc::invalid_config:
             return "INVALID_CONFIG";
+        case errc::not_controller:
+            return "NOT_CONTROLLER";
         case errc::invalid_request:
             return "INVALID_REQUEST";
         case errc::unsupported_for_message_format:
@@ -91,8 +93,14 @@ std::string_view errc_name(errc e) noexcept {
             return "UNKNOWN_LEADER_EPOCH";
         case errc::unsupported_compression_type:
             return "UNSUPPORTED_COMPRESSION_TYPE";
+        case errc::stale_broker_epoch:
+            return "STALE_BROKER_EPOCH";
         case errc::invalid_record:
             return "INVALID_RECORD";
+        case errc::duplicate_broker_registration:
+            return "DUPLICATE_BROKER_REGISTRATION";
+        case errc::broker_id_not_registered:
+            return "BROKER_ID_NOT_REGISTERED";
         case errc::conflict:
             return "CONFLICT";
         case errc::log_closed:

@@ -34,6 +34,7 @@ enum class errc : int16_t {
     invalid_partitions = 37,
     invalid_replication_factor = 38,
     invalid_config = 40,
+    not_controller = 41,
     invalid_request = 42,
     unsupported_for_message_format = 43,
     out_of_order_sequence_number = 45,
@@ -44,7 +45,10 @@ enum class errc : int16_t {
     fenced_leader_epoch = 74,
     unknown_leader_epoch = 75,
     unsupported_compression_type = 76,
+    stale_broker_epoch = 77,
     invalid_record = 87,
+    duplicate_broker_registration = 101,
+    broker_id_not_registered = 102,
     // Sluice's own codes.
     conflict = 1000,    // conditional append: the partition's end offset was not the expected one
     log_closed = 1001,  // the log was closed or failed and takes no more writes

@@ -82,6 +82,7 @@ class metadata_log final : private state_machine {
     // executor (never from inside propose).
     void propose(const std::vector<metadata_record>& batch, done_fn done);
 
+    const boost::asio::any_io_executor& executor() const { return ex_; }
     // The committed image, as of image()->end_offset().
     const image_ptr& image() const { return image_; }
     const raft::node& node() const { return driver_->node(); }

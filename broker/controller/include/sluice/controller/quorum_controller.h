@@ -1,0 +1,137 @@
+// The active controller (docs/controller.md, "The active controller"): while this node leads the
+// metadata log, it answers brokers' registrations and heartbeats, fences brokers whose session
+// expired, and turns topic requests into batches; every decision is a pure function of
+// decisions.h applied to its working image (the committed image plus the batches it proposed and
+// that are not yet decided), so requests need not wait for each other's commits.
+//
+// On a node that does not lead, every request is answered NOT_CONTROLLER, naming the leader if
+// known. Everything runs on the metadata log's executor; callbacks are called there, exactly once
+// per request.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <boost/asio/steady_timer.hpp>
+
+#include "sluice/controller/decisions.h"
+#include "sluice/controller/metadata_log.h"
+
+namespace sluice::controller {
+
+struct broker_registration {
+    node_id_t id{-1};
+    uuid incarnation;
+    std::vector<endpoint> endpoints;
+    std::string rack;
+};
+
+struct registration_result {
+    errc error = errc::none;
+    std::string message;
+    int64_t broker_epoch = -1;
+};
+
+struct broker_heartbeat {
+    node_id_t id{-1};
+    int64_t broker_epoch = -1;
+    // The metadata log offset the broker has applied up to (its image's end offset).
+    offset_t applied{0};
+    // Controlled shutdown: move my leadership away, then fence me.
+    bool want_shutdown = false;
+};
+
+struct heartbeat_result {
+    errc error = errc::none;
+    std::string message;
+    bool fenced = true;           // as of the committed image
+    bool shutdown_ready = false;  // controlled shutdown done: fenced, leading nothing movable
+};
+
+class quorum_controller {
+  public:
+    struct options {
+        topic_defaults topics;
+        std::chrono::milliseconds session_timeout{9000};  // broker.session.timeout.ms
+        // How often expired sessions are looked for.
+        std::chrono::milliseconds check_interval{250};
+        // New topic ids and broker incarnations; uuid::random by default (tests pass their own).
+        std::function<uuid()> new_id = &uuid::random;
+    };
+    using clock = std::chrono::steady_clock;
+
+    quorum_controller(metadata_log& log, options opts);
+    ~quorum_controller();
+    quorum_controller(const quorum_controller&) = delete;
+    quorum_controller& operator=(const quorum_controller&) = delete;
+
+    // From the executor.
+    void start();
+    void stop();
+
+    bool active() const { return active_; }
+
+    void register_broker(broker_registration r, std::function<void(registration_result)> done);
+    void heartbeat(broker_heartbeat h, std::function<void(heartbeat_result)> done);
+    void create_topics(std::vector<broker::create_topic_request> topics, bool validate_only,
+                       std::function<void(std::vector<broker::topic_result>)> done);
+    void delete_topics(std::vector<std::string> names,
+                       std::function<void(std::vector<broker::topic_result>)> done);
+    void add_partitions(std::string topic, int32_t total, bool validate_only,
+                        std::function<void(broker::topic_result)> done);
+    void alter_configs(std::string topic, std::map<std::string, std::optional<std::string>> changes,
+                       bool validate_only, std::function<void(broker::topic_result)> done);
+
+    // The working image (committed plus undecided proposals of this controller).
+    const metadata_image& working() const { return working_; }
+
+  private:
+    struct in_flight {
+        uint64_t id;
+        std::vector<metadata_record> records;
+    };
+
+    // Proposes `records` (one batch); `done` gets the outcome. The working image includes them
+    // until they are decided.
+    void propose(std::vector<metadata_record> records, std::function<void(proposal_result)> done);
+    void rebuild_working();
+    void on_leadership(const raft::leadership& l);
+    void check_sessions();
+    void arm();
+    // Proposes each plan that has records; `done` gets every plan's answer once all are decided.
+    void propose_all(std::vector<planned_batch> plans,
+                     std::function<void(std::vector<broker::topic_result>)> done);
+    // The NOT_CONTROLLER message naming the leader, if known; that answer for each name.
+    std::string not_controller() const;
+    std::vector<broker::topic_result> not_controller(std::vector<std::string> names) const;
+
+    metadata_log& log_;
+    options opts_;
+    boost::asio::steady_timer timer_;
+    bool running_ = false;
+    bool active_ = false;
+    raft::leadership leadership_;
+    metadata_image working_;
+    std::vector<in_flight> in_flight_;
+    uint64_t next_flight_ = 0;
+    // When each broker last heartbeat to this controller (set for every broker when it becomes
+    // active, so a broker is never fenced before a full session passed under this controller).
+    std::map<node_id_t, clock::time_point> last_heartbeat_;
+    // Brokers with a fence, unfence or leadership move of theirs in flight (one at a time).
+    std::set<node_id_t> busy_;
+    // Leading: the offset the committed image must reach before this controller acts (its
+    // term's first entry).
+    std::optional<offset_t> ready_at_;
+    std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+// A proposal outcome as a topic request's answer: none for written, else the error and why.
+broker::topic_result topic_answer(std::string name, const proposal_result& r);
+
+}  // namespace sluice::controller

@@ -1,0 +1,350 @@
+#include "sluice/controller/quorum_controller.h"
+
+#include <fmt/format.h>
+
+#include "sluice/core/logging.h"
+
+namespace sluice::controller {
+
+namespace logging = broker::logging;
+using broker::topic_result;
+
+topic_result topic_answer(std::string name, const proposal_result& r) {
+    switch (r.outcome) {
+        case proposal_outcome::written:
+            return {std::move(name), errc::none, {}};
+        case proposal_outcome::refused:
+            return {std::move(name), errc::unknown_server_error,
+                    "the controller's decision did not fit the metadata: " + r.detail};
+        case proposal_outcome::lost:
+            return {std::move(name), errc::not_controller,
+                    "the controller changed before the change was written; retry"};
+        case proposal_outcome::unknown:
+            return {std::move(name), errc::request_timed_out,
+                    "the controller changed and the outcome is unknown; check and retry"};
+        case proposal_outcome::rejected:
+            break;
+    }
+    return {std::move(name), errc::not_controller,
+            "the controller could not take the change (" + r.detail + "); retry"};
+}
+
+quorum_controller::quorum_controller(metadata_log& log, options opts)
+    : log_(log), opts_(std::move(opts)), timer_(log.executor()) {
+    log_.on_image([this, alive = alive_](const metadata_log::image_ptr&) {
+        if (*alive) {
+            rebuild_working();
+        }
+    });
+    log_.on_leadership([this, alive = alive_](const raft::leadership& l) {
+        if (*alive) {
+            on_leadership(l);
+        }
+    });
+}
+
+quorum_controller::~quorum_controller() {
+    *alive_ = false;
+}
+
+void quorum_controller::start() {
+    running_ = true;
+    rebuild_working();
+    arm();
+}
+
+void quorum_controller::stop() {
+    running_ = false;
+    active_ = false;
+    timer_.cancel();
+}
+
+void quorum_controller::arm() {
+    timer_.expires_after(opts_.check_interval);
+    timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+        if (!*alive || ec || !running_) {
+            return;
+        }
+        check_sessions();
+        arm();
+    });
+}
+
+void quorum_controller::on_leadership(const raft::leadership& l) {
+    leadership_ = l;
+    if (l.role != raft::role::leader) {
+        if (active_) {
+            logging::info("controller: no longer active (term {}, leader {})", l.term, l.leader);
+        }
+        active_ = false;
+        ready_at_.reset();
+        return;
+    }
+    // Active once the image holds everything committed before this term: the leader's first
+    // entry of the term (appended by now) is applied.
+    ready_at_ = log_.node().log().end();
+    rebuild_working();
+}
+
+void quorum_controller::rebuild_working() {
+    const auto& committed = *log_.image();
+    if (!active_ && ready_at_ && running_ && committed.end_offset() >= *ready_at_) {
+        active_ = true;
+        const auto now = clock::now();
+        last_heartbeat_.clear();
+        for (const auto& [id, b] : committed.brokers()) {
+            last_heartbeat_[id] = now;  // a full session under this controller before a fence
+        }
+        logging::info("controller: active (term {}) at metadata offset {}", leadership_.term,
+                      committed.end_offset());
+    }
+    working_ = committed;
+    for (const auto& f : in_flight_) {
+        auto r = apply_batch(working_, working_.end_offset(), f.records);
+        working_ = std::move(r.image);
+    }
+}
+
+void quorum_controller::propose(std::vector<metadata_record> records,
+                                std::function<void(proposal_result)> done) {
+    const uint64_t id = next_flight_++;
+    in_flight_.push_back({id, records});
+    working_ = apply_batch(working_, working_.end_offset(), records).image;
+    log_.propose(records, [this, alive = alive_, id, done = std::move(done)](proposal_result r) {
+        if (*alive) {
+            std::erase_if(in_flight_, [id](const in_flight& f) { return f.id == id; });
+            rebuild_working();
+        }
+        done(std::move(r));
+    });
+}
+
+std::string quorum_controller::not_controller() const {
+    if (leadership_.leader == raft::no_node || leadership_.leader == log_.node().id()) {
+        return "no controller is active yet; retry";
+    }
+    return fmt::format("the active controller is node {}", leadership_.leader);
+}
+
+void quorum_controller::register_broker(broker_registration r,
+                                        std::function<void(registration_result)> done) {
+    if (!active_) {
+        return done({errc::not_controller, not_controller(), -1});
+    }
+    if (r.id.value() < 0 || r.endpoints.empty() || r.incarnation.is_zero()) {
+        return done({errc::invalid_request,
+                     "a registration needs a broker id, an incarnation and an endpoint", -1});
+    }
+    const broker_info* committed = log_.image()->broker(r.id);
+    const broker_info* planned = working_.broker(r.id);
+    if (committed != nullptr && committed->incarnation == r.incarnation) {
+        last_heartbeat_[r.id] = clock::now();
+        return done({errc::none, {}, committed->epoch});
+    }
+    if (planned != nullptr && planned->incarnation == r.incarnation) {
+        return done({errc::request_timed_out, "the registration is being written; retry", -1});
+    }
+    if (committed != nullptr && !committed->fenced) {
+        auto it = last_heartbeat_.find(r.id);
+        if (it != last_heartbeat_.end() && clock::now() - it->second < opts_.session_timeout) {
+            return done({errc::duplicate_broker_registration,
+                         fmt::format("node.id={} is registered by another process whose session "
+                                     "is alive (it heartbeat {} ms ago); give each broker its own "
+                                     "node.id, or wait {} ms after a crash",
+                                     r.id,
+                                     std::chrono::duration_cast<std::chrono::milliseconds>(
+                                         clock::now() - it->second)
+                                         .count(),
+                                     opts_.session_timeout.count()),
+                         -1});
+        }
+    }
+    auto records =
+        plan_register(working_, r.id, r.incarnation, std::move(r.endpoints), std::move(r.rack));
+    const node_id_t id = r.id;
+    propose(std::move(records),
+            [this, alive = alive_, id, done = std::move(done)](proposal_result p) {
+                if (p.outcome != proposal_outcome::written) {
+                    auto a = topic_answer({}, p);
+                    return done({a.error, a.message, -1});
+                }
+                if (*alive) {
+                    last_heartbeat_[id] = clock::now();
+                }
+                logging::info("controller: broker {} registered with epoch {}", id, p.offset);
+                done({errc::none, {}, p.offset.value()});
+            });
+}
+
+void quorum_controller::heartbeat(broker_heartbeat h, std::function<void(heartbeat_result)> done) {
+    if (!active_) {
+        return done({errc::not_controller, not_controller(), true, false});
+    }
+    const broker_info* b = log_.image()->broker(h.id);
+    if (b == nullptr) {
+        return done({errc::broker_id_not_registered,
+                     fmt::format("broker {} is not registered; register first", h.id), true,
+                     false});
+    }
+    if (b->epoch != h.broker_epoch) {
+        return done({errc::stale_broker_epoch,
+                     fmt::format("broker {} is registered with epoch {}, not {}; register again",
+                                 h.id, b->epoch, h.broker_epoch),
+                     true, false});
+    }
+    last_heartbeat_[h.id] = clock::now();
+    const broker_info* w = working_.broker(h.id);
+    const bool busy = busy_.contains(h.id);
+    if (!busy && w != nullptr) {
+        std::vector<metadata_record> change;
+        if (h.want_shutdown) {
+            change = plan_move_leaders_away(working_, h.id);
+            if (change.empty()) {
+                change = plan_fence(working_, h.id);
+            }
+        } else if (w->fenced && h.applied > offset_t{b->epoch}) {
+            // Caught up: it has applied its own registration at least.
+            change = plan_unfence(working_, h.id);
+        }
+        if (!change.empty()) {
+            busy_.insert(h.id);
+            propose(std::move(change), [this, alive = alive_, id = h.id](proposal_result p) {
+                if (*alive) {
+                    busy_.erase(id);
+                }
+                if (p.outcome != proposal_outcome::written) {
+                    logging::warn("controller: a change of broker {} was not written: {}", id,
+                                  outcome_name(p.outcome));
+                }
+            });
+        }
+    }
+    const bool fenced = b->fenced;
+    bool leads = false;
+    for (const auto& [name, t] : log_.image()->topics()) {
+        for (const auto& p : t->partitions) {
+            leads = leads || p.leader == h.id;
+        }
+    }
+    done({errc::none, {}, fenced, h.want_shutdown && fenced && !leads});
+}
+
+void quorum_controller::check_sessions() {
+    if (!active_) {
+        return;
+    }
+    const auto now = clock::now();
+    for (const auto& [id, b] : working_.brokers()) {
+        if (b.fenced || busy_.contains(id)) {
+            continue;
+        }
+        auto it = last_heartbeat_.find(id);
+        const auto last = it == last_heartbeat_.end() ? now : it->second;
+        if (it == last_heartbeat_.end()) {
+            last_heartbeat_[id] = now;
+        }
+        if (now - last < opts_.session_timeout) {
+            continue;
+        }
+        logging::warn("controller: broker {} missed its session ({} ms); fencing it", id,
+                      opts_.session_timeout.count());
+        busy_.insert(id);
+        propose(plan_fence(working_, id), [this, alive = alive_, id = id](proposal_result p) {
+            if (*alive) {
+                busy_.erase(id);
+            }
+            if (p.outcome != proposal_outcome::written) {
+                logging::warn("controller: the fence of broker {} was not written: {}", id,
+                              outcome_name(p.outcome));
+            }
+        });
+    }
+}
+
+void quorum_controller::propose_all(std::vector<planned_batch> plans,
+                                    std::function<void(std::vector<topic_result>)> done) {
+    struct gather {
+        std::vector<topic_result> results;
+        size_t waiting = 0;
+        std::function<void(std::vector<topic_result>)> done;
+    };
+    auto g = std::make_shared<gather>();
+    g->done = std::move(done);
+    for (const auto& p : plans) {
+        g->results.push_back(p.result);
+        g->waiting += p.records.empty() ? 0 : 1;
+    }
+    if (g->waiting == 0) {
+        return g->done(std::move(g->results));
+    }
+    for (size_t i = 0; i < plans.size(); ++i) {
+        if (plans[i].records.empty()) {
+            continue;
+        }
+        propose(std::move(plans[i].records), [g, i](proposal_result r) {
+            g->results[i] = topic_answer(g->results[i].name, r);
+            if (--g->waiting == 0) {
+                g->done(std::move(g->results));
+            }
+        });
+    }
+}
+
+std::vector<topic_result> quorum_controller::not_controller(std::vector<std::string> names) const {
+    std::vector<topic_result> out;
+    for (auto& n : names) {
+        out.push_back({std::move(n), errc::not_controller, not_controller()});
+    }
+    return out;
+}
+
+void quorum_controller::create_topics(std::vector<broker::create_topic_request> topics,
+                                      bool validate_only,
+                                      std::function<void(std::vector<topic_result>)> done) {
+    if (!active_) {
+        std::vector<std::string> names;
+        for (const auto& t : topics) {
+            names.push_back(t.name);
+        }
+        return done(not_controller(std::move(names)));
+    }
+    propose_all(plan_create_topics(working_, topics, opts_.topics, validate_only, opts_.new_id),
+                std::move(done));
+}
+
+void quorum_controller::delete_topics(std::vector<std::string> names,
+                                      std::function<void(std::vector<topic_result>)> done) {
+    if (!active_) {
+        return done(not_controller(std::move(names)));
+    }
+    propose_all(plan_delete_topics(working_, names), std::move(done));
+}
+
+void quorum_controller::add_partitions(std::string topic, int32_t total, bool validate_only,
+                                       std::function<void(topic_result)> done) {
+    if (!active_) {
+        return done({std::move(topic), errc::not_controller, not_controller()});
+    }
+    auto plan = plan_add_partitions(working_, topic, total, opts_.topics, validate_only);
+    if (plan.records.empty()) {
+        return done(std::move(plan.result));
+    }
+    propose(std::move(plan.records),
+            [topic, done = std::move(done)](proposal_result r) { done(topic_answer(topic, r)); });
+}
+
+void quorum_controller::alter_configs(std::string topic,
+                                      std::map<std::string, std::optional<std::string>> changes,
+                                      bool validate_only, std::function<void(topic_result)> done) {
+    if (!active_) {
+        return done({std::move(topic), errc::not_controller, not_controller()});
+    }
+    auto plan = plan_alter_configs(working_, topic, changes, opts_.topics, validate_only);
+    if (plan.records.empty()) {
+        return done(std::move(plan.result));
+    }
+    propose(std::move(plan.records),
+            [topic, done = std::move(done)](proposal_result r) { done(topic_answer(topic, r)); });
+}
+
+}  // namespace sluice::controller
