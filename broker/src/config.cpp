@@ -27,11 +27,55 @@ struct key_spec {
 };
 
 reason set_listeners(broker_config& c, std::string_view v) {
-    auto l = parse_listener(v);
-    if (!l) {
-        return l.error().reason;
+    // controller.listener.names comes earlier in the table, so its name is known here.
+    const std::string_view names[] = {"PLAINTEXT", c.controller_listener_name};
+    bool plaintext = false;
+    c.controller_listen.reset();
+    const auto parts = values::split(v, ',');
+    for (auto part : parts) {
+        auto l = parse_listener(part, names);
+        if (!l) {
+            return parts.size() == 1 ? l.error().reason
+                                     : fmt::format("{}: {}", part, l.error().reason);
+        }
+        if (l.value().name == "PLAINTEXT") {
+            if (plaintext) {
+                return std::string("names PLAINTEXT twice");
+            }
+            plaintext = true;
+            c.listen = l.value();
+        } else {
+            if (c.controller_listen) {
+                return fmt::format("names {} twice", c.controller_listener_name);
+            }
+            c.controller_listen = l.value();
+        }
     }
-    c.listen = l.value();
+    if (!plaintext) {
+        c.listen = listener{"", "", 0};  // none: a controller-only node serves no clients
+    }
+    return std::nullopt;
+}
+
+reason set_roles(broker_config& c, std::string_view v) {
+    c.broker_role = c.controller_role = false;
+    for (auto part : values::split(v, ',')) {
+        const std::string role = values::lower(part);
+        bool& slot = role == "broker" ? c.broker_role : c.controller_role;
+        if ((role != "broker" && role != "controller") || slot) {
+            return std::string("must be broker, controller, or broker,controller");
+        }
+        slot = true;
+    }
+    return std::nullopt;
+}
+
+reason set_voters(broker_config& c, std::string_view v) {
+    auto voters = parse_quorum_voters(v);
+    if (!voters) {
+        return voters.error().reason;
+    }
+    c.quorum_voters = std::move(voters).value();
     return std::nullopt;
 }
 
@@ -73,17 +117,70 @@ reason set_log_level(broker_config& c, std::string_view v) {
 // Lower-precedence keys come first: the table is applied in order, so log.dir is overridden by
 // log.dirs, log.roll.hours by log.roll.ms, log.retention.hours by .minutes by .ms (as Kafka).
 const key_spec specs[] = {
-    {{"node.id", "0", "Id of this broker, as clients see it in metadata (0 or more)."},
+    {{"node.id", "0",
+      "Id of this node, as clients see it in metadata and the controller quorum names it (0 or "
+      "more)."},
      [](broker_config& c, std::string_view v) -> reason {
          int32_t id = 0;
          auto r = values::to_int(v, 0, int32_max, id);
          c.node_id = node_id_t{id};
          return r;
      }},
+    {{"process.roles", "broker,controller",
+      "What this node is: broker (serves clients), controller (a member of the controller "
+      "quorum), or broker,controller."},
+     set_roles},
+    {{"controller.quorum.voters", "",
+      "The controller quorum, id@host:port,... (each controller's CONTROLLER listener). Unset: "
+      "a quorum of this node alone, with no controller listener."},
+     set_voters},
+    {{"controller.listener.names", "CONTROLLER",
+      "Name of the listener the controllers talk on (one name)."},
+     [](broker_config& c, std::string_view v) -> reason {
+         std::string name;
+         for (char ch : v) {
+             name.push_back(char(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch));
+         }
+         if (name.empty() || name == "PLAINTEXT" ||
+             name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != std::string::npos) {
+             return std::string(
+                 "must be one listener name other than PLAINTEXT, such as CONTROLLER");
+         }
+         c.controller_listener_name = name;
+         return std::nullopt;
+     }},
     {{"listeners", "PLAINTEXT://127.0.0.1:9192",
-      "The one listener, PLAINTEXT://host:port; empty host: every interface; port 0: any free "
+      "PLAINTEXT://host:port for clients, and on a controller in a quorum of several its "
+      "CONTROLLER://host:port, comma-separated; empty host: every interface; port 0: any free "
       "port."},
      set_listeners},
+    {{"broker.heartbeat.interval.ms", "2000",
+      "How often a broker heartbeats to the active controller (10 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 10, int32_max, c.broker_heartbeat_interval_ms);
+     }},
+    {{"broker.session.timeout.ms", "9000",
+      "A broker that has not heartbeat for this long is fenced: it leads nothing until it is "
+      "back (more than broker.heartbeat.interval.ms)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 20, int32_max, c.broker_session_timeout_ms);
+     }},
+    {{"controller.quorum.election.timeout.ms", "1000",
+      "A controller that hears from no leader for this long (to twice this) starts an election "
+      "(100 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 100, int32_max, c.quorum_election_timeout_ms);
+     }},
+    {{"controller.quorum.fetch.timeout.ms", "2000",
+      "A quorum leader that no majority fetched from for this long steps down (100 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 100, int32_max, c.quorum_fetch_timeout_ms);
+     }},
+    {{"metadata.log.max.record.bytes.between.snapshots", "20971520",
+      "Snapshot the metadata image after this many bytes of metadata log (1024 or more)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1024, long_max, c.metadata_snapshot_bytes);
+     }},
     {{"advertised.listeners", "",
       "Address given to clients in metadata, PLAINTEXT://host:port (port 0: the bound port). "
       "Unset: the listener's host (this machine's name if it binds every interface) and the "
@@ -99,8 +196,8 @@ const key_spec specs[] = {
          return values::to_int(v, 1, partitions_per_topic_max, c.num_partitions);
      }},
     {{"default.replication.factor", "1",
-      "Replication factor of a topic created without one; topics with more than 1 are refused "
-      "(INVALID_REPLICATION_FACTOR) since this is a single broker."},
+      "Replication factor of a topic created without one; more than 1 is refused "
+      "(INVALID_REPLICATION_FACTOR): replicas are not copied between brokers yet."},
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 1, INT16_MAX, c.default_replication_factor);
      }},
@@ -299,10 +396,15 @@ std::string listener::to_string() const {
     return fmt::format("{}://{}{}{}:{}", name, v6 ? "[" : "", host, v6 ? "]" : "", port);
 }
 
-config_result<listener> parse_listener(std::string_view text) {
+config_result<listener> parse_listener(std::string_view text,
+                                       std::span<const std::string_view> names) {
     auto bad = [&](std::string why) { return config_error{"", std::string(text), std::move(why)}; };
     if (text.find(',') != std::string_view::npos) {
         return bad("only one listener is supported");
+    }
+    static constexpr std::string_view plaintext_only[] = {"PLAINTEXT"};
+    if (names.empty()) {
+        names = plaintext_only;
     }
     size_t sep = text.find("://");
     if (sep == std::string_view::npos) {
@@ -312,8 +414,11 @@ config_result<listener> parse_listener(std::string_view text) {
     for (char ch : text.substr(0, sep)) {
         name.push_back(char(ch >= 'a' && ch <= 'z' ? ch - 'a' + 'A' : ch));
     }
-    if (name != "PLAINTEXT") {
-        return bad(fmt::format("listener '{}' is not supported; only PLAINTEXT is", name));
+    if (std::find(names.begin(), names.end(), name) == names.end()) {
+        return bad(names.size() == 1
+                       ? fmt::format("listener '{}' is not supported; only PLAINTEXT is", name)
+                       : fmt::format("listener '{}' is not supported; only PLAINTEXT and {} are",
+                                     name, names[1]));
     }
     std::string_view rest = text.substr(sep + 3);
     std::string_view host;
@@ -345,6 +450,37 @@ config_result<listener> parse_listener(std::string_view text) {
         return bad(fmt::format("port '{}' is not a number from 0 to 65535", port_text));
     }
     return listener{name, std::string(host), uint16_t(*port)};
+}
+
+config_result<std::vector<quorum_voter>> parse_quorum_voters(std::string_view text) {
+    std::vector<quorum_voter> out;
+    if (values::trim(text).empty()) {
+        return out;
+    }
+    for (auto part : values::split(text, ',')) {
+        auto bad = [&](std::string why) {
+            return config_error{"", std::string(part), std::move(why)};
+        };
+        const size_t at = part.find('@');
+        auto id = values::parse_long(part.substr(0, at));
+        if (at == std::string_view::npos || !id || *id < 0 || *id > int32_max) {
+            return bad("expected id@host:port with a node id of 0 or more");
+        }
+        // The host and port parse as a listener does.
+        auto l = parse_listener(fmt::format("PLAINTEXT://{}", part.substr(at + 1)));
+        if (!l || l.value().host.empty() || l.value().port == 0) {
+            return bad(
+                fmt::format("expected id@host:port: {}",
+                            l ? std::string("a host and a port other than 0") : l.error().reason));
+        }
+        for (const auto& v : out) {
+            if (v.id.value() == *id) {
+                return bad(fmt::format("node {} is named twice", *id));
+            }
+        }
+        out.push_back({node_id_t{int32_t(*id)}, l.value().host, l.value().port});
+    }
+    return out;
 }
 
 std::span<const key_info> config_keys() {
@@ -417,6 +553,61 @@ config_result<properties> read_properties_file(const std::filesystem::path& path
     return parse_properties(text.str(), path.string());
 }
 
+namespace {
+
+// The rules that tie process.roles, node.id, controller.quorum.voters and listeners together.
+std::optional<config_error> check_roles(const broker_config& c, const properties& props) {
+    // The value given, or the key's default.
+    auto value_of = [&](std::string_view key) {
+        if (auto it = props.find(key); it != props.end()) {
+            return it->second;
+        }
+        for (const auto& spec : specs) {
+            if (spec.info.name == key) {
+                return std::string(spec.info.default_text);
+            }
+        }
+        return std::string();
+    };
+    auto error = [&](std::string_view key, std::string why) {
+        return config_error{std::string(key), value_of(key), std::move(why)};
+    };
+    const bool voter = std::any_of(c.quorum_voters.begin(), c.quorum_voters.end(),
+                                   [&](const quorum_voter& v) { return v.id == c.node_id; });
+    if (c.quorum_voters.empty()) {
+        if (!c.controller_role) {
+            return error("process.roles",
+                         "a broker that is not a controller needs the controllers to join: set "
+                         "controller.quorum.voters=id@host:port,...");
+        }
+    } else if (c.controller_role && !voter) {
+        return error("controller.quorum.voters",
+                     fmt::format("this node (node.id={}) is a controller but not one of the "
+                                 "voters; add it, or set process.roles=broker",
+                                 c.node_id));
+    } else if (!c.controller_role && voter) {
+        return error("controller.quorum.voters",
+                     fmt::format("node.id={} is a voter, so process.roles must include controller",
+                                 c.node_id));
+    } else if (c.controller_role && !c.controller_listen) {
+        return error("listeners",
+                     fmt::format("a controller in a quorum of several needs a {} "
+                                 "listener, such as {}://127.0.0.1:9193",
+                                 c.controller_listener_name, c.controller_listener_name));
+    }
+    if (c.broker_role && c.listen.name.empty()) {
+        return error("listeners", "a broker needs a PLAINTEXT listener for its clients");
+    }
+    if (c.broker_session_timeout_ms <= c.broker_heartbeat_interval_ms) {
+        return error("broker.session.timeout.ms",
+                     fmt::format("must be more than broker.heartbeat.interval.ms ({})",
+                                 c.broker_heartbeat_interval_ms));
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
 config_result<broker_config> make_config(const properties& props) {
     for (const auto& [key, value] : props) {
         bool known = std::any_of(std::begin(specs), std::end(specs),
@@ -434,6 +625,9 @@ config_result<broker_config> make_config(const properties& props) {
         if (auto why = s.apply(c, it->second)) {
             return config_error{it->first, it->second, *why};
         }
+    }
+    if (auto e = check_roles(c, props)) {
+        return *e;
     }
     if (c.queued_max_request_bytes < c.socket_request_max_bytes) {
         // A frame as large as socket.request.max.bytes could never be admitted.

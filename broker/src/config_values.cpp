@@ -46,6 +46,18 @@ reason to_long(std::string_view text, int64_t min, int64_t max, int64_t& out) {
     return std::nullopt;
 }
 
+std::vector<std::string_view> split(std::string_view s, char sep) {
+    std::vector<std::string_view> out;
+    for (;;) {
+        const size_t at = s.find(sep);
+        out.push_back(trim(s.substr(0, at)));
+        if (at == std::string_view::npos) {
+            return out;
+        }
+        s = s.substr(at + 1);
+    }
+}
+
 std::string lower(std::string_view s) {
     std::string out;
     for (char c : s) {

@@ -6,12 +6,16 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sluice::broker::values {
 
 using reason = std::optional<std::string>;
 
 std::string_view trim(std::string_view s);
+
+// The parts of `s` between `sep`s, each trimmed (empty parts included).
+std::vector<std::string_view> split(std::string_view s, char sep);
 
 // `s` in lower case (ASCII).
 std::string lower(std::string_view s);

@@ -3,6 +3,7 @@
 #include "sluice/broker/server.h"
 
 #include <condition_variable>
+#include <future>
 #include <mutex>
 #include <thread>
 
@@ -22,10 +23,13 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "cluster_member.h"
+#include "image_applier.h"
 #include "metadata_store.h"
-#include "registry.h"
 #include "sluice/broker/command_line.h"
+#include "sluice/core/leader_epochs.h"
 #include "sluice/core/logging.h"
+#include "sluice/core/partition_identity.h"
 #include "sluice/core/replica_manager.h"
 #include "sluice/net/connection.h"
 #include "sluice/net/native_codec.h"
@@ -43,6 +47,8 @@ constexpr auto teardown_wait = std::chrono::seconds(5);
 constexpr auto drain_poll = std::chrono::milliseconds(10);
 // Pause after accept() fails for lack of file descriptors, so the loop does not spin.
 constexpr auto accept_backoff = std::chrono::milliseconds(100);
+// How long a start waits for the controller quorum to register and unfence this broker.
+constexpr auto ready_timeout = std::chrono::seconds(60);
 
 std::error_code start_failure(std::string_view what) {
     logging::error("cannot start: {}", what);
@@ -113,6 +119,71 @@ std::unique_ptr<asio::thread_pool> make_blocking_pool(int32_t threads) {
     return pool;
 }
 
+// The topics in log.dirs to adopt into the metadata log, with the leader epoch each partition's
+// log is at: those from before the metadata log (their topic.checkpoint records) and, when the
+// metadata log is new (`fresh`: lost, or never there), the partition directories that name
+// their topic's id, so that losing the metadata directory of a single broker loses no topic.
+result<std::vector<controller::imported_topic>> topics_to_adopt(storage::file_system& fs,
+                                                                const std::filesystem::path& dir,
+                                                                bool fresh) {
+    SLUICE_TRY(auto scan, scan_log_dir(fs, dir));
+    std::vector<controller::imported_topic> out;
+    auto epochs_of = [&](const std::string& topic,
+                         int32_t count) -> result<std::vector<leader_epoch_t>> {
+        std::vector<leader_epoch_t> epochs;
+        for (int32_t p = 0; p < count; ++p) {
+            SLUICE_TRY(auto e, read_leader_epochs(fs, partition_dir(dir, topic, p)));
+            epochs.push_back(e.empty() ? leader_epoch_t{0} : e.back().epoch);
+        }
+        return epochs;
+    };
+    for (const auto& rec : scan.topics) {
+        controller::imported_topic t{rec.name, {}, {}, rec.configs};
+        for (int i = 0; i < 8; ++i) {
+            t.id.hi = (t.id.hi << 8) | rec.id[size_t(i)];
+            t.id.lo = (t.id.lo << 8) | rec.id[size_t(i) + 8];
+        }
+        if (t.id.is_zero()) {
+            t.id = controller::uuid::random();
+        }
+        SLUICE_TRY(t.epochs, epochs_of(rec.name, rec.partitions));
+        out.push_back(std::move(t));
+    }
+    if (!fresh) {
+        return out;
+    }
+    // Directories "<topic>-<p>" with an id, grouped by topic; adopted if the partitions are
+    // 0..n-1 and agree on the id. Their config overrides were in the lost log: defaults.
+    std::map<std::string, std::map<int32_t, std::optional<std::string>>> found;
+    for (const auto& d : scan.orphans) {
+        if (auto named = parse_partition_dir(d.filename().string())) {
+            SLUICE_TRY(auto id, read_partition_topic_id(fs, d));
+            found[named->first][named->second] = id;
+        }
+    }
+    for (const auto& [name, parts] : found) {
+        const auto& first = parts.begin()->second;
+        const bool whole = parts.rbegin()->first == int32_t(parts.size()) - 1 && first &&
+                           first->size() == 32 &&
+                           first->find_first_not_of("0123456789abcdef") == std::string::npos &&
+                           std::all_of(parts.begin(), parts.end(),
+                                       [&](const auto& p) { return p.second == first; });
+        if (!whole) {
+            continue;  // not one whole topic: left as strays
+        }
+        controller::imported_topic t{name, {}, {}, {}};
+        t.id.hi = std::stoull(first->substr(0, 16), nullptr, 16);
+        t.id.lo = std::stoull(first->substr(16), nullptr, 16);
+        SLUICE_TRY(t.epochs, epochs_of(name, int32_t(parts.size())));
+        logging::warn(
+            "topic {}: adopting its {} partitions from {} into the new metadata log, "
+            "with the broker's default configs",
+            name, parts.size(), dir.string());
+        out.push_back(std::move(t));
+    }
+    return out;
+}
+
 std::string host_name() {
     char buf[256] = {};
     if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') {
@@ -144,12 +215,23 @@ struct server::impl {
             (void)io.release();
             (void)blocking.release();
         }
+        if (!threads.empty()) {
+            // Started but never run: stop what start() began.
+            member->stop();
+            work.reset();
+            io->stop();
+            for (auto& t : threads) {
+                t.join();
+            }
+        }
         if (lock_fd >= 0) {
             ::close(lock_fd);
         }
     }
 
     result<void> start();
+    // Undoes a start that failed after the threads began.
+    std::error_code abort_start(std::error_code e);
     awaitable<void> accept_loop();
     awaitable<void> timer_loop(asio::steady_timer& timer, int64_t interval_ms, bool retention);
     awaitable<void> shutdown();
@@ -167,8 +249,10 @@ struct server::impl {
     std::unique_ptr<storage::file_cache> files;  // made by start()
     // Made by start(), once log.dirs is known as an absolute path.
     std::unique_ptr<replica_manager> replicas;
-    std::unique_ptr<topic_registry> registry;
+    std::unique_ptr<image_applier> applier;
+    std::unique_ptr<cluster_member> member;
     std::unique_ptr<broker_context> ctx;
+    std::vector<std::thread> threads;  // the io_context's, started by start()
     native_codec codec;
     connection_list connections;
     executor strand;  // the accept loop, the timers and the stop run here
@@ -204,8 +288,9 @@ result<void> server::impl::start() {
     files = std::make_unique<storage::file_cache>(size_t(config.log_open_files_max));
     replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options, *files),
                                                  *flusher);
-    registry = std::make_unique<topic_registry>(*io, config, *replicas, blocking->get_executor());
-    ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *registry,
+    applier = std::make_unique<image_applier>(*io, config, *replicas, blocking->get_executor());
+    member = std::make_unique<cluster_member>(config, fs, *applier);
+    ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *member,
                                            blocking->get_executor());
     if (auto r = fs.create_directories(log_dir); !r) {
         return start_failure(fmt::format("log.dirs={}: cannot create it: {}", log_dir.string(),
@@ -230,9 +315,15 @@ result<void> server::impl::start() {
         return start_failure(meta.value().problem);
     }
     ctx->cluster_id = meta.value().cluster_id;
-    if (auto r = registry->load(); !r) {
+    auto had_metadata = fs.exists(log_dir / metadata_dir_name);
+    if (!had_metadata) {
         return start_failure(
-            fmt::format("log.dirs={}: loading topics: {}", log_dir.string(), r.error().message()));
+            fmt::format("log.dirs={}: {}", log_dir.string(), had_metadata.error().message()));
+    }
+    auto legacy = topics_to_adopt(fs, log_dir, !had_metadata.value());
+    if (!legacy) {
+        return start_failure(fmt::format("log.dirs={}: reading topics: {}", log_dir.string(),
+                                         legacy.error().message()));
     }
 
     // The listener.
@@ -278,7 +369,36 @@ result<void> server::impl::start() {
         ctx->advertised_port = port;
     }
 
+    // The cluster: the metadata log replays, this broker registers and is unfenced, and the
+    // image's partitions open (on the io threads and the blocking pool) before any client is
+    // accepted.
     work.emplace(io->get_executor());
+    for (int i = 0; i < config.num_io_threads; ++i) {
+        threads.emplace_back([this] { io->run(); });
+    }
+    auto started = member->start(ctx->cluster_id);
+    if (!started) {
+        return abort_start(start_failure(fmt::format("log.dirs={}: opening the metadata log: {}",
+                                                     log_dir.string(), started.error().message())));
+    }
+    if (!started.value().empty()) {
+        return abort_start(start_failure(started.value()));
+    }
+    member->join({{"PLAINTEXT", ctx->advertised_host, ctx->advertised_port}},
+                 std::move(legacy).value());
+    if (!member->wait_ready(ready_timeout)) {
+        return abort_start(start_failure(fmt::format(
+            "the controller quorum did not register and unfence this broker within {} s",
+            ready_timeout.count())));
+    }
+    {
+        std::promise<void> swept;
+        // A new metadata log knows only the topics adopted above: what else is on disk is kept.
+        asio::co_spawn(*io, applier->remove_strays(!had_metadata.value()),
+                       [&swept](std::exception_ptr) { swept.set_value(); });
+        swept.get_future().wait();
+    }
+
     asio::co_spawn(strand, accept_loop(), asio::detached);
     asio::co_spawn(strand,
                    timer_loop(retention_timer, config.log_retention_check_interval_ms, true),
@@ -346,6 +466,9 @@ awaitable<void> server::impl::timer_loop(asio::steady_timer& timer, int64_t inte
         auto image = replicas->snapshot();
         for (const auto& [name, parts] : image->topics) {
             for (const auto& p : parts) {
+                if (!p) {
+                    continue;
+                }
                 if (retention) {
                     asio::post(p->strand(), [p] { p->apply_retention(); });
                 } else {
@@ -373,6 +496,17 @@ awaitable<void> server::impl::shutdown() {
     retention_timer.cancel();
     flush_timer.cancel();
     signals.cancel(ec);
+    if (member->has_peers()) {
+        // Controlled shutdown: leadership moves to other brokers before this one goes.
+        auto moved = [this] {
+            return member->controlled_shutdown(
+                std::chrono::milliseconds(config.broker_session_timeout_ms));
+        };
+        if (!co_await run_on(blocking->get_executor(), moved)) {
+            logging::warn("controlled shutdown did not finish in {} ms; stopping anyway",
+                          config.broker_session_timeout_ms);
+        }
+    }
     for (auto& c : connections.all()) {
         c->drain();
     }
@@ -387,7 +521,10 @@ awaitable<void> server::impl::shutdown() {
             c->close_now();
         }
     }
-    co_await registry->close_all();
+    applier->stop();
+    co_await replicas->close_all();
+    auto stop_member = [this] { member->stop(); };
+    co_await run_on(blocking->get_executor(), stop_member);
     // Closing the partitions woke any request still waiting on them; let those connections end.
     deadline = steady_clock::now() + teardown_wait;
     while (connections.size() > 0 && steady_clock::now() < deadline) {
@@ -400,13 +537,21 @@ awaitable<void> server::impl::shutdown() {
     changed.notify_all();
 }
 
-void server::impl::run() {
-    std::vector<std::thread> threads;
-    for (int i = 1; i < config.num_io_threads; ++i) {
-        threads.emplace_back([this] { io->run(); });
+std::error_code server::impl::abort_start(std::error_code e) {
+    member->stop();
+    applier->stop();
+    work.reset();
+    io->stop();
+    for (auto& t : threads) {
+        t.join();
     }
-    // Once stopped, every coroutine should end and run() return by itself; if one does not
-    // within teardown_wait, stop the io_context anyway.
+    threads.clear();
+    return e;
+}
+
+void server::impl::run() {
+    // Once stopped, every coroutine should end and the io threads return by themselves; if one
+    // does not within teardown_wait, stop the io_context anyway.
     std::thread watchdog([this] {
         std::unique_lock lock(mutex);
         changed.wait(lock, [this] { return stopped || io_done; });
@@ -417,10 +562,10 @@ void server::impl::run() {
             io->stop();
         }
     });
-    io->run();
     for (auto& t : threads) {
         t.join();
     }
+    threads.clear();
     {
         std::lock_guard lock(mutex);
         io_done = true;

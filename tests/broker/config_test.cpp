@@ -164,9 +164,23 @@ TEST_CASE("listeners") {
     CHECK(v6.listen.host == "::1");
     CHECK(v6.listen.to_string() == "PLAINTEXT://[::1]:9093");
     CHECK(error_of({{"listeners", "SSL://h:1"}}) ==
-          "listeners=SSL://h:1: listener 'SSL' is not supported; only PLAINTEXT is");
-    CHECK(error_of({{"listeners", "PLAINTEXT://a:1,PLAINTEXT://b:2"}})
-              .ends_with(": only one listener is supported"));
+          "listeners=SSL://h:1: listener 'SSL' is not supported; only PLAINTEXT and CONTROLLER "
+          "are");
+    CHECK(error_of({{"listeners", "PLAINTEXT://a:1,PLAINTEXT://b:2"}}) ==
+          "listeners=PLAINTEXT://a:1,PLAINTEXT://b:2: names PLAINTEXT twice");
+    // A controller listener beside the client one; its name is controller.listener.names.
+    auto both = must({{"listeners", "PLAINTEXT://127.0.0.1:9192, CONTROLLER://127.0.0.1:9193"}});
+    CHECK(both.listen.port == 9192);
+    REQUIRE(both.controller_listen.has_value());
+    CHECK(both.controller_listen->port == 9193);
+    CHECK(must({{"controller.listener.names", "quorum"},
+                {"listeners", "PLAINTEXT://h:1,QUORUM://h:2"}})
+              .controller_listen->name == "QUORUM");
+    CHECK(error_of({{"listeners", "PLAINTEXT://h:1,CONTROLLER://h:2,CONTROLLER://h:3"}})
+              .ends_with("names CONTROLLER twice"));
+    CHECK(error_of({{"listeners", "PLAINTEXT://h:1,SSL://h:2"}}) ==
+          "listeners=PLAINTEXT://h:1,SSL://h:2: SSL://h:2: listener 'SSL' is not supported; only "
+          "PLAINTEXT and CONTROLLER are");
     CHECK(error_of({{"listeners", "PLAINTEXT://h:70000"}}) ==
           "listeners=PLAINTEXT://h:70000: port '70000' is not a number from 0 to 65535");
     CHECK(
@@ -175,6 +189,64 @@ TEST_CASE("listeners") {
           std::string::npos);
     CHECK(error_of({{"advertised.listeners", "PLAINTEXT://0.0.0.0:9092"}})
               .ends_with("must name the host clients connect to"));
+}
+
+TEST_CASE("process.roles, node.id and controller.quorum.voters fit together") {
+    // No settings: one combined node, a quorum of itself, no controller listener.
+    auto zero = must({});
+    CHECK(zero.broker_role);
+    CHECK(zero.controller_role);
+    CHECK(zero.quorum_voters.empty());
+    CHECK_FALSE(zero.controller_listen.has_value());
+
+    auto three =
+        must({{"node.id", "2"},
+              {"controller.quorum.voters", "1@127.0.0.1:9193, 2@127.0.0.1:9293,3@[::1]:9393"},
+              {"listeners", "PLAINTEXT://127.0.0.1:9292,CONTROLLER://127.0.0.1:9293"}});
+    REQUIRE(three.quorum_voters.size() == 3);
+    CHECK(three.quorum_voters[1] == quorum_voter{node_id_t{2}, "127.0.0.1", 9293});
+    CHECK(three.quorum_voters[2].host == "::1");
+
+    auto broker_only = must(
+        {{"process.roles", "broker"}, {"node.id", "4"}, {"controller.quorum.voters", "1@h:9193"}});
+    CHECK(broker_only.broker_role);
+    CHECK_FALSE(broker_only.controller_role);
+    auto controller_only = must({{"process.roles", "controller"},
+                                 {"node.id", "1"},
+                                 {"controller.quorum.voters", "1@h:9193"},
+                                 {"listeners", "CONTROLLER://h:9193"}});
+    CHECK_FALSE(controller_only.broker_role);
+    CHECK(controller_only.listen.name.empty());
+
+    CHECK(error_of({{"process.roles", "broker,broker"}}) ==
+          "process.roles=broker,broker: must be broker, controller, or broker,controller");
+    CHECK(error_of({{"process.roles", "worker"}}).starts_with("process.roles=worker: must be"));
+    CHECK(error_of({{"process.roles", "broker"}})
+              .starts_with("process.roles=broker: a broker that is not a controller needs the "
+                           "controllers to join"));
+    CHECK(error_of({{"controller.quorum.voters", "1@h:9193"}, {"node.id", "2"}})
+              .find("is a controller but not one of the voters") != std::string::npos);
+    CHECK(error_of({{"controller.quorum.voters", "1@h:9193"},
+                    {"node.id", "1"},
+                    {"process.roles", "broker"}})
+              .find("process.roles must include controller") != std::string::npos);
+    CHECK(error_of({{"controller.quorum.voters", "1@h:9193"}, {"node.id", "1"}}) ==
+          "listeners=PLAINTEXT://127.0.0.1:9192: a controller in a quorum of several needs a "
+          "CONTROLLER listener, such as CONTROLLER://127.0.0.1:9193");
+    CHECK_FALSE(
+        must({{"process.roles", "controller"}, {"listeners", "CONTROLLER://h:1"}}).broker_role);
+    CHECK(error_of({{"process.roles", "broker,controller"}, {"listeners", "CONTROLLER://h:1"}}) ==
+          "listeners=CONTROLLER://h:1: a broker needs a PLAINTEXT listener for its clients");
+    CHECK(error_of({{"controller.quorum.voters", "1@h:9193,1@h:9194"}}) ==
+          "controller.quorum.voters=1@h:9193,1@h:9194: node 1 is named twice");
+    CHECK(error_of({{"controller.quorum.voters", "x@h:1"}})
+              .ends_with("expected id@host:port with a node id of 0 or more"));
+    CHECK(error_of({{"controller.quorum.voters", "1@h"}}).find("expected id@host:port") !=
+          std::string::npos);
+    CHECK(error_of({{"controller.listener.names", "PLAINTEXT"}}).find("other than PLAINTEXT") !=
+          std::string::npos);
+    CHECK(error_of({{"broker.heartbeat.interval.ms", "9000"}}) ==
+          "broker.session.timeout.ms=9000: must be more than broker.heartbeat.interval.ms (9000)");
 }
 
 TEST_CASE("log.dirs: one directory; log.dirs wins over log.dir") {

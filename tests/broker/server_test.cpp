@@ -7,156 +7,14 @@
 #include <filesystem>
 #include <thread>
 
-#include "batch_helpers.h"
 #include "fault_fs.h"
-#include "sluice/broker/config.h"
-#include "sluice/broker/server.h"
-#include "sluice/protocol/api.h"
+#include "server_helpers.h"
 #include "sluice/protocol/byte_order.h"
-#include "temp_dir.h"
-#include "wire_client.h"
 
 using namespace sluice;
 using namespace sluice::broker;
 using namespace sluice::testing;
 using namespace std::chrono_literals;
-
-namespace {
-
-// A broker on an ephemeral port in a temporary directory, run by a background thread.
-class broker_fixture {
-  public:
-    explicit broker_fixture(properties extra = {}, const std::filesystem::path* dir = nullptr,
-                            storage::file_system* fs = nullptr)
-        : dir_("sluice-broker-test"), fs_(fs) {
-        props_ = {{"listeners", "PLAINTEXT://127.0.0.1:0"},
-                  {"log.dirs", (dir ? *dir : dir_.path()).string()},
-                  {"num.io.threads", "2"},
-                  {"log.level", "warn"}};
-        for (auto& [k, v] : extra) {
-            props_[k] = v;
-        }
-        start();
-    }
-    ~broker_fixture() { stop(); }
-
-    void start() {
-        auto cfg = make_config(props_);
-        REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error().to_string()));
-        server_options o;
-        o.drain_timeout_ms = 2000;
-        if (fs_ != nullptr) {
-            o.fs = fs_;
-        }
-        srv_ = std::make_unique<server>(cfg.value(), o);
-        REQUIRE(srv_->start().has_value());
-        runner_ = std::thread([this] { srv_->run(); });
-    }
-    void stop() {
-        if (srv_) {
-            srv_->stop();
-            runner_.join();
-            srv_.reset();
-        }
-    }
-    void restart() {
-        stop();
-        start();
-    }
-    uint16_t port() const { return srv_->port(); }
-    server_stats stats() const { return srv_->stats(); }
-    std::filesystem::path log_dir() const { return props_.at("log.dirs"); }
-
-  private:
-    temp_dir dir_;
-    storage::file_system* fs_;
-    properties props_;
-    std::unique_ptr<server> srv_;
-    std::thread runner_;
-};
-
-std::vector<std::byte> batch(uint64_t seed, int records, size_t value_bytes = 100,
-                             int64_t ts = 1'700'000'000'000) {
-    return make_batch(seed, records, value_bytes, timestamp_ms_t{ts});
-}
-
-errc create(wire_client& c, const std::string& name, int32_t partitions, int16_t rf = -1,
-            const std::map<std::string, std::string>& configs = {}, bool validate_only = false,
-            std::string* message = nullptr) {
-    auto f = c.call(
-        create_topics_request(c.next_correlation(), name, partitions, rf, configs, validate_only));
-    const auto* r = f.envelope->body_as_CreateTopicsResponse();
-    REQUIRE(r != nullptr);
-    REQUIRE(r->results()->size() == 1);
-    const auto* res = r->results()->Get(0);
-    CHECK(res->name()->str() == name);
-    if (message != nullptr && res->error_message() != nullptr) {
-        *message = res->error_message()->str();
-    }
-    return errc(res->error_code());
-}
-
-struct produced {
-    errc error;
-    int64_t base_offset;
-    int64_t log_start;
-    std::string message;
-};
-
-produced produce(wire_client& c, const std::string& topic, int32_t p,
-                 const std::vector<std::byte>& batches, int16_t acks = 1) {
-    auto f = c.call(produce_request(c.next_correlation(), topic, p, batches, acks));
-    const auto* r = f.envelope->body_as_ProduceResponse();
-    REQUIRE(r != nullptr);
-    REQUIRE(r->topics()->size() == 1);
-    const auto* pr = r->topics()->Get(0)->partitions()->Get(0);
-    CHECK(pr->partition() == p);
-    return {errc(pr->error_code()), pr->base_offset(), pr->log_start_offset(),
-            pr->error_message() ? pr->error_message()->str() : ""};
-}
-
-struct fetched {
-    errc error;
-    int64_t high_watermark;
-    int64_t log_start;
-    std::vector<std::byte> records;
-};
-
-fetched fetch_from(const received_frame& f) {
-    const auto* r = f.envelope->body_as_FetchResponse();
-    REQUIRE(r != nullptr);
-    REQUIRE(r->topics()->size() == 1);
-    const auto* pr = r->topics()->Get(0)->partitions()->Get(0);
-    auto bytes = frame::resolve(pr->records(), f.data);
-    REQUIRE(bytes.has_value());
-    return {errc(pr->error_code()),
-            pr->high_watermark(),
-            pr->log_start_offset(),
-            {bytes.value().begin(), bytes.value().end()}};
-}
-
-fetched fetch(wire_client& c, const std::string& topic, int32_t p, int64_t offset,
-              int32_t max_wait_ms = 0, int32_t min_bytes = 1, int32_t partition_max_bytes = 1 << 20,
-              int32_t max_bytes = 50 << 20) {
-    return fetch_from(c.call(fetch_request(c.next_correlation(), topic, p, offset, max_wait_ms,
-                                           min_bytes, partition_max_bytes, max_bytes)));
-}
-
-const fbs::ListOffsetsPartitionResponse* list_offset(wire_client& c, received_frame& keep,
-                                                     const std::string& topic, int32_t p,
-                                                     int64_t ts) {
-    keep = c.call(list_offsets_request(c.next_correlation(), topic, p, ts));
-    const auto* r = keep.envelope->body_as_ListOffsetsResponse();
-    REQUIRE(r != nullptr);
-    return r->topics()->Get(0)->partitions()->Get(0);
-}
-
-// The batches of a fetch, with the offsets and epochs the broker stamped into them.
-std::vector<batch_view> batches_of(const std::vector<std::byte>& records) {
-    return split_batches(records);
-}
-
-}  // namespace
 
 TEST_CASE("ApiVersions answers the version table") {
     broker_fixture b;
@@ -603,15 +461,28 @@ TEST_CASE("fetch: partitions take turns at the head, so none starves behind anot
     CHECK(total[1] == 2);
 }
 
+// The leader epoch of partition 0 of `topic`, as Metadata gives it.
+int32_t leader_epoch_of(wire_client& c, const std::string& topic) {
+    auto f = c.call(metadata_request(c.next_correlation(), {topic}, false, false));
+    return f.envelope->body_as_MetadataResponse()
+        ->topics()
+        ->Get(0)
+        ->partitions()
+        ->Get(0)
+        ->leader_epoch();
+}
+
 TEST_CASE("topics, data and epochs survive a restart") {
     temp_dir dir("sluice-broker-restart");
     auto path = dir.path();
+    int32_t epoch_before = -1;
     {
         broker_fixture b({}, &path);
         wire_client c(b.port());
         REQUIRE(create(c, "kept", 2, -1, {{"retention.ms", "-1"}}) == errc::none);
         REQUIRE(produce(c, "kept", 1, batch(1, 7)).error == errc::none);
         REQUIRE(produce(c, "kept", 1, batch(2, 3)).error == errc::none);
+        epoch_before = leader_epoch_of(c, "kept");
     }
     broker_fixture b({}, &path);
     wire_client c(b.port());
@@ -623,7 +494,9 @@ TEST_CASE("topics, data and epochs survive a restart") {
     const auto* t = f.envelope->body_as_MetadataResponse()->topics()->Get(0);
     CHECK(t->error_code() == 0);
     CHECK(t->partitions()->size() == 2);
-    CHECK(t->partitions()->Get(0)->leader_epoch() == 0);
+    // A new process leads at a new epoch: the old one's leadership ended with it.
+    CHECK(epoch_before == 0);
+    CHECK(t->partitions()->Get(0)->leader_epoch() > epoch_before);
     CHECK(produce(c, "kept", 1, batch(3, 1)).base_offset == 10);
 }
 
@@ -768,7 +641,7 @@ TEST_CASE("max.partitions caps the partitions a broker holds, auto-created topic
     std::string msg;
     REQUIRE(create(c, "a", 3) == errc::none);
     CHECK(create(c, "b", 3, -1, {}, false, &msg) == errc::invalid_partitions);
-    CHECK(msg == "this broker holds 3 partitions; 3 more would pass max.partitions (5)");
+    CHECK(msg == "broker 0 holds 3 partitions; 3 more would pass max.partitions (5)");
     CHECK(create(c, "c", 2) == errc::none);
     // A topic that Metadata would create on first use is refused the same way.
     auto f = c.call(metadata_request(c.next_correlation(), {"auto"}, false, true));

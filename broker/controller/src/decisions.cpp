@@ -401,4 +401,22 @@ std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image,
     return out;
 }
 
+std::vector<metadata_record> plan_import(const metadata_image& image, node_id_t id,
+                                         std::span<const imported_topic> topics) {
+    std::vector<metadata_record> out;
+    for (const auto& t : topics) {
+        if (image.topic(t.name) != nullptr || image.topic(t.id) != nullptr || t.epochs.empty()) {
+            continue;
+        }
+        out.push_back(records::topic{t.name, t.id});
+        for (size_t i = 0; i < t.epochs.size(); ++i) {
+            out.push_back(records::partition{t.id, int32_t(i), {id}, {id}, id, t.epochs[i], 0});
+        }
+        for (const auto& [k, v] : t.configs) {
+            out.push_back(records::topic_config{t.id, k, v});
+        }
+    }
+    return out;
+}
+
 }  // namespace sluice::controller

@@ -90,11 +90,8 @@ void quorum_controller::rebuild_working() {
     const auto& committed = *log_.image();
     if (!active_ && ready_at_ && running_ && committed.end_offset() >= *ready_at_) {
         active_ = true;
-        const auto now = clock::now();
+        active_since_ = clock::now();
         last_heartbeat_.clear();
-        for (const auto& [id, b] : committed.brokers()) {
-            last_heartbeat_[id] = now;  // a full session under this controller before a fence
-        }
         logging::info("controller: active (term {}) at metadata offset {}", leadership_.term,
                       committed.end_offset());
     }
@@ -239,10 +236,8 @@ void quorum_controller::check_sessions() {
             continue;
         }
         auto it = last_heartbeat_.find(id);
-        const auto last = it == last_heartbeat_.end() ? now : it->second;
-        if (it == last_heartbeat_.end()) {
-            last_heartbeat_[id] = now;
-        }
+        const auto last =
+            it == last_heartbeat_.end() ? active_since_ : std::max(it->second, active_since_);
         if (now - last < opts_.session_timeout) {
             continue;
         }
@@ -318,6 +313,19 @@ void quorum_controller::delete_topics(std::vector<std::string> names,
         return done(not_controller(std::move(names)));
     }
     propose_all(plan_delete_topics(working_, names), std::move(done));
+}
+
+void quorum_controller::import_topics(node_id_t id, std::vector<imported_topic> topics,
+                                      std::function<void(topic_result)> done) {
+    if (!active_) {
+        return done({{}, errc::not_controller, not_controller()});
+    }
+    auto records = plan_import(working_, id, topics);
+    if (records.empty()) {
+        return done({{}, errc::none, {}});
+    }
+    propose(std::move(records),
+            [done = std::move(done)](proposal_result r) { done(topic_answer({}, r)); });
 }
 
 void quorum_controller::add_partitions(std::string topic, int32_t total, bool validate_only,

@@ -5,6 +5,7 @@
 
 #include "sluice/core/leader_epochs.h"
 #include "sluice/core/logging.h"
+#include "sluice/core/partition_identity.h"
 #include "sluice/protocol/batch_format.h"
 #include "sluice/protocol/byte_order.h"
 
@@ -12,9 +13,23 @@ namespace sluice::broker {
 
 result<std::shared_ptr<partition>> partition::open(executor strand, options opts) {
     auto& fs = *opts.fs;
+    bool adopt = false;  // write the topic id once the log is open
+    if (!opts.create && !opts.topic_id.empty()) {
+        SLUICE_TRY(bool present, fs.exists(opts.dir));
+        SLUICE_TRY(auto held, read_partition_topic_id(fs, opts.dir));
+        if (held && *held != opts.topic_id) {
+            logging::warn(
+                "{}-{}: {} holds topic id {}, but the topic's id is now {}: the "
+                "directory is left from a deleted topic of the same name; removing it",
+                opts.topic, opts.id, opts.dir.string(), *held, opts.topic_id);
+            opts.create = true;
+        }
+        adopt = !held || opts.create || !present;
+    }
     if (opts.create) {
-        // No topic owns this directory (the registry checked), so anything in it is a leftover.
+        // No topic owns this directory, so anything in it is a leftover.
         SLUICE_TRY(storage::partition_log::destroy(fs, opts.dir));
+        adopt = !opts.topic_id.empty();
     }
     storage::log_options lo;
     lo.dir = opts.dir;
@@ -25,11 +40,14 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
     lo.files = opts.files;
     SLUICE_TRY(auto log, storage::partition_log::open(std::move(lo)));
     SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts.dir));
-    if (epochs.empty()) {
-        epochs.push_back({leader_epoch_t{0}, log->start_offset()});
+    if (epochs.empty() || epochs.back().epoch < opts.epoch) {
+        epochs.push_back({std::max(opts.epoch, leader_epoch_t{0}), log->end_offset()});
         SLUICE_TRY(write_leader_epochs(fs, opts.dir, epochs));
     }
     auto epoch = epochs.back().epoch;
+    if (adopt) {
+        SLUICE_TRY(write_partition_topic_id(fs, opts.dir, opts.topic_id));
+    }
     const auto& r = log->recovery();
     if (!opts.create && (r.segments_scanned > 0 || r.bytes_truncated > 0)) {
         logging::info("{}-{}: recovered: {} segments scanned ({} bytes), {} bytes cut", opts.topic,
@@ -46,7 +64,44 @@ partition::partition(executor strand, options opts, std::unique_ptr<storage::par
       log_(std::move(log)),
       state_(log_ ? log_->end_offset() : offset_t{0},
              opts_.settings.log.flush == storage::flush_mode::fsync),
-      epoch_(epoch.value()) {}
+      epoch_(epoch.value()),
+      leader_(opts_.leader) {}
+
+std::optional<std::string> partition::not_leader() const {
+    if (is_leader()) {
+        return std::nullopt;
+    }
+    return fmt::format("this broker does not lead {}-{} (leader epoch {})", topic(), id(),
+                       leader_epoch());
+}
+
+result<void> partition::record_epoch(leader_epoch_t epoch) {
+    auto& fs = *opts_.fs;
+    SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts_.dir));
+    epochs.push_back({epoch, log_->end_offset()});
+    return write_leader_epochs(fs, opts_.dir, epochs);
+}
+
+void partition::set_leadership(bool leader, leader_epoch_t epoch) {
+    if (log_ && epoch > leader_epoch()) {
+        if (auto r = record_epoch(epoch); !r) {
+            // Leading at an epoch that is not on disk could let a restart reuse it: stay out.
+            report("recording leader epoch", r.error());
+            leader = false;
+        } else {
+            epoch_.store(epoch.value());
+        }
+    } else if (epoch < leader_epoch()) {
+        logging::warn(
+            "{}-{}: the metadata names leader epoch {} but the log is at {}; keeping "
+            "{}",
+            topic(), id(), epoch, leader_epoch(), leader_epoch());
+    }
+    const bool was = leader_.exchange(leader, std::memory_order_acq_rel);
+    if (was && !leader) {
+        state_.abort_all(errc::not_leader_or_follower);
+    }
+}
 
 std::shared_ptr<partition> partition::offline(executor strand, options opts, std::error_code why) {
     logging::error(
@@ -78,6 +133,11 @@ partition::append_outcome partition::append(std::span<std::byte> batches) {
     append_outcome out;
     if (!log_) {
         out.error = closed_reason_;
+        return out;
+    }
+    if (auto why = not_leader()) {
+        out.error = errc::not_leader_or_follower;
+        out.message = std::move(*why);
         return out;
     }
     auto check = validate_batches(batches, size_t(opts_.settings.max_message_bytes));
@@ -149,6 +209,10 @@ void partition::wait_for_hw(offset_t target, partition_state::ack_callback done)
         done(closed_reason_);
         return;
     }
+    if (!is_leader()) {
+        done(errc::not_leader_or_follower);
+        return;
+    }
     state_.wait_for_hw(target, std::move(done));
 }
 
@@ -182,6 +246,10 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
     read_outcome out;
     if (!log_) {
         out.error = closed_reason_;
+        return out;
+    }
+    if (bound != fetch_bound::log_end && !is_leader()) {
+        out.error = errc::not_leader_or_follower;
         return out;
     }
     out.high_watermark = state_.high_watermark();
@@ -223,6 +291,10 @@ partition::offset_outcome partition::list_offset(int64_t timestamp) {
     offset_outcome out;
     if (!log_) {
         out.error = closed_reason_;
+        return out;
+    }
+    if (!is_leader()) {
+        out.error = errc::not_leader_or_follower;
         return out;
     }
     const offset_t hw = state_.high_watermark();

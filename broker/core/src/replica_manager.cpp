@@ -28,47 +28,67 @@ void replica_manager::publish(
     version_.store(v, std::memory_order_release);
 }
 
-result<void> replica_manager::add_topic(const std::string& topic, int32_t count,
-                                        const topic_settings& settings, bool create) {
+result<void> replica_manager::add_partitions(const std::string& topic, const std::string& topic_id,
+                                             const std::vector<partition_spec>& specs,
+                                             const topic_settings& settings) {
     std::lock_guard lock(change_mutex_);
-    std::vector<std::shared_ptr<partition>> parts;
-    for (int32_t p = 0; p < count; ++p) {
+    auto topics = snapshot()->topics;
+    auto& slots = topics[topic];
+    std::vector<std::shared_ptr<partition>> opened;  // this call's, until published
+    for (const auto& spec : specs) {
+        if (spec.id < 0 || (size_t(spec.id) < slots.size() && slots[size_t(spec.id)])) {
+            continue;  // held already
+        }
         partition::options o;
         o.topic = topic;
-        o.id = p;
-        o.dir = config_.log_dir / fmt::format("{}-{}", topic, p);
+        o.id = spec.id;
+        o.dir = config_.log_dir / fmt::format("{}-{}", topic, spec.id);
         o.settings = settings;
         o.flusher = &flusher_;
         o.fs = config_.fs;
         o.time = config_.time;
         o.files = config_.files;
-        o.create = create;
+        o.create = spec.create;
+        o.topic_id = topic_id;
+        o.leader = spec.leader;
+        o.epoch = spec.epoch;
         auto strand = boost::asio::make_strand(io_);
-        auto opened = partition::open(strand, o);
-        if (!opened && !create &&
-            (opened.error().category() == storage::storage_category() ||
-             opened.error() == std::errc::io_error)) {
+        auto part = partition::open(strand, o);
+        if (!part && !spec.create &&
+            (part.error().category() == storage::storage_category() ||
+             part.error() == std::errc::io_error)) {
             // An existing partition that cannot open stays offline; the others are served.
-            parts.push_back(partition::offline(strand, std::move(o), opened.error()));
-            continue;
+            part = partition::offline(strand, std::move(o), part.error());
         }
-        if (!opened) {
+        if (!part) {
             // Not published, so this thread may still touch them.
-            for (auto& done : parts) {
-                if (create) {
-                    done->remove();
-                } else {
-                    done->close(errc::unknown_topic_or_partition);
-                }
+            for (auto& done : opened) {
+                done->close(errc::unknown_topic_or_partition);
             }
-            return opened.error();
+            if (spec.create) {
+                (void)storage::partition_log::destroy(*config_.fs, o.dir);
+            }
+            return part.error();
         }
-        parts.push_back(std::move(opened).value());
+        if (slots.size() <= size_t(spec.id)) {
+            slots.resize(size_t(spec.id) + 1);
+        }
+        slots[size_t(spec.id)] = part.value();
+        opened.push_back(std::move(part).value());
     }
-    auto topics = snapshot()->topics;
-    topics[topic] = std::move(parts);
-    publish(std::move(topics));
+    if (!opened.empty()) {
+        publish(std::move(topics));
+    }
     return success();
+}
+
+awaitable<void> replica_manager::set_leadership(std::string_view topic, int32_t id, bool leader,
+                                                leader_epoch_t epoch) {
+    auto image = snapshot();
+    if (partition* p = image->find(topic, partition_id_t{id})) {
+        auto change = [p, leader, epoch] { p->set_leadership(leader, epoch); };
+        co_await run_on(p->strand(), change);
+    }
 }
 
 awaitable<void> replica_manager::remove_topic(std::string_view topic) {
@@ -85,8 +105,10 @@ awaitable<void> replica_manager::remove_topic(std::string_view topic) {
         publish(std::move(topics));
     }
     for (const auto& p : parts) {
-        auto remove = [p] { p->remove(); };
-        co_await run_on(p->strand(), remove);
+        if (p) {
+            auto remove = [p] { p->remove(); };
+            co_await run_on(p->strand(), remove);
+        }
     }
 }
 
@@ -94,8 +116,10 @@ awaitable<void> replica_manager::close_all() {
     auto image = snapshot();
     for (const auto& [name, parts] : image->topics) {
         for (const auto& p : parts) {
-            auto close = [p] { p->close(errc::not_leader_or_follower); };
-            co_await run_on(p->strand(), close);
+            if (p) {
+                auto close = [p] { p->close(errc::not_leader_or_follower); };
+                co_await run_on(p->strand(), close);
+            }
         }
     }
 }

@@ -69,13 +69,21 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
         std::vector<flatbuffers::Offset<fbs::PartitionMetadata>> parts;
         parts.reserve(parts_of->size());
         for (const auto& p : *parts_of) {
+            if (!p) {
+                continue;  // held by another broker
+            }
             auto replicas = fbb.CreateVector(&node, 1);
-            // An offline partition (its log failed to open) has no leader, as in Kafka.
+            // An offline partition (its log failed to open) has no leader, as in Kafka; nor has
+            // one whose broker is fenced.
             const bool offline = !p->offline_reason().empty();
+            const bool leads = !offline && p->is_leader();
             auto isr = fbb.CreateVector(&node, offline ? 0 : 1);
-            parts.push_back(fbs::CreatePartitionMetadata(
-                fbb, int16_t(offline ? errc::kafka_storage_error : errc::none), p->id(),
-                offline ? -1 : node, p->leader_epoch().value(), replicas, isr));
+            const errc e = offline ? errc::kafka_storage_error
+                           : leads ? errc::none
+                                   : errc::leader_not_available;
+            parts.push_back(fbs::CreatePartitionMetadata(fbb, int16_t(e), p->id(),
+                                                         leads ? node : -1,
+                                                         p->leader_epoch().value(), replicas, isr));
         }
         topics.push_back(
             fbs::CreateTopicMetadata(fbb, 0, 0, fbb.CreateString(name), fbb.CreateVector(parts)));

@@ -40,7 +40,8 @@ template <typename T>
 using config_result =
     boost::outcome_v2::result<T, config_error, boost::outcome_v2::policy::terminate>;
 
-// One listener, `NAME://host:port`. Only PLAINTEXT exists so far.
+// One listener, `NAME://host:port`: PLAINTEXT (clients) or the controller listener
+// (controller.listener.names, default CONTROLLER).
 struct listener {
     std::string name = "PLAINTEXT";
     std::string host;  // empty: every interface
@@ -51,8 +52,22 @@ struct listener {
 };
 
 // Parses "PLAINTEXT://host:port" (host may be empty or a bracketed IPv6 address). The reason on
-// failure, in words.
-config_result<listener> parse_listener(std::string_view text);
+// failure, in words. `names` are the listener names accepted (upper case).
+config_result<listener> parse_listener(std::string_view text,
+                                       std::span<const std::string_view> names = {});
+
+// A member of controller.quorum.voters: `id@host:port`.
+struct quorum_voter {
+    node_id_t id{-1};
+    std::string host;
+    uint16_t port = 0;
+
+    friend bool operator==(const quorum_voter&, const quorum_voter&) = default;
+};
+
+// Parses controller.quorum.voters: `id@host:port,...` (hosts may be bracketed IPv6 addresses);
+// ids distinct.
+config_result<std::vector<quorum_voter>> parse_quorum_voters(std::string_view text);
 
 // Bounds of some settings.
 inline constexpr int64_t long_max = INT64_MAX;  // Kafka's Long.MAX_VALUE
@@ -65,6 +80,22 @@ inline constexpr int32_t queued_requests_max = 100000;
 // table in config.cpp holds the same defaults as text, and a test checks that they agree.
 struct broker_config {
     node_id_t node_id{0};
+    // process.roles: this node serves clients (broker), is a member of the controller quorum
+    // (controller), or both.
+    bool broker_role = true;
+    bool controller_role = true;
+    // controller.quorum.voters; empty: a quorum of one voter, this node, with no controller
+    // listener (the zero-config single broker).
+    std::vector<quorum_voter> quorum_voters;
+    std::string controller_listener_name = "CONTROLLER";
+    // The controller listener from `listeners` (a controller in a quorum of several needs one).
+    std::optional<listener> controller_listen;
+    int64_t broker_heartbeat_interval_ms = 2000;
+    int64_t broker_session_timeout_ms = 9000;
+    int64_t quorum_election_timeout_ms = 1000;
+    int64_t quorum_fetch_timeout_ms = 2000;
+    // metadata.log.max.record.bytes.between.snapshots
+    int64_t metadata_snapshot_bytes = 20971520;
     // Sluice's default port is 9192 (Kafka's is 9092), on the loopback interface.
     listener listen{"PLAINTEXT", "127.0.0.1", 9192};
     // Unset: the listener's host (or this machine's host name when it binds every interface)

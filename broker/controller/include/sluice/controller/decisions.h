@@ -76,4 +76,18 @@ std::vector<metadata_record> plan_unfence(const metadata_image& image, node_id_t
 // partitions with no other candidate keep it until it is fenced.
 std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image, node_id_t id);
 
+// A topic found on a broker's disk from before the metadata log (its topic.checkpoint), to be
+// adopted: its id, partitions (each with the leader epoch its log is at) and config overrides.
+struct imported_topic {
+    std::string name;
+    uuid id;
+    std::vector<leader_epoch_t> epochs;  // one per partition
+    config_map configs;
+};
+
+// One batch adopting `topics` with every partition on broker `id`, which leads each at its
+// epoch; topics whose name or id the image has already are left out (nothing if none is left).
+std::vector<metadata_record> plan_import(const metadata_image& image, node_id_t id,
+                                         std::span<const imported_topic> topics);
+
 }  // namespace sluice::controller

@@ -88,6 +88,10 @@ class quorum_controller {
     void alter_configs(std::string topic, std::map<std::string, std::optional<std::string>> changes,
                        bool validate_only, std::function<void(broker::topic_result)> done);
 
+    // Adopts topics found on broker `id`'s disk from before the metadata log (plan_import).
+    void import_topics(node_id_t id, std::vector<imported_topic> topics,
+                       std::function<void(broker::topic_result)> done);
+
     // The working image (committed plus undecided proposals of this controller).
     const metadata_image& working() const { return working_; }
 
@@ -120,9 +124,11 @@ class quorum_controller {
     metadata_image working_;
     std::vector<in_flight> in_flight_;
     uint64_t next_flight_ = 0;
-    // When each broker last heartbeat to this controller (set for every broker when it becomes
-    // active, so a broker is never fenced before a full session passed under this controller).
+    // When each broker last registered or heartbeat with this controller.
     std::map<node_id_t, clock::time_point> last_heartbeat_;
+    // When this controller became active: no broker is fenced before a full session passed
+    // under it.
+    clock::time_point active_since_{};
     // Brokers with a fence, unfence or leadership move of theirs in flight (one at a time).
     std::set<node_id_t> busy_;
     // Leading: the offset the committed image must reach before this controller acts (its

@@ -6,13 +6,17 @@
 // accessors marked "any thread" must run there; that is what makes appends, reads and the high
 // watermark consistent without a lock. Callers hop there with run_on().
 //
-// Leadership: this broker leads every partition it has. The leader epoch starts at 0 when the
-// partition is created and is kept in leader-epoch.checkpoint; replication will change it.
+// Leadership comes from the metadata image: the partition leads, at a leader epoch, or does not
+// (its leader is another broker, or none while its broker is fenced). A partition that does not
+// lead answers appends, consumer reads, offset lookups and acknowledgement waits with
+// NOT_LEADER_OR_FOLLOWER. The leader epochs are kept in leader-epoch.checkpoint, each with the
+// log end offset at which it began; the epoch never falls.
 #pragma once
 
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -40,6 +44,13 @@ class partition : public std::enable_shared_from_this<partition> {
         storage::clock* time = &storage::system_clock();
         storage::file_cache* files = nullptr;
         bool create = false;  // a new partition: start at epoch 0
+        // The topic's id (partition_identity.h); empty: not checked. A directory that holds
+        // another id is removed and the partition created afresh.
+        std::string topic_id;
+        // Leadership at open: whether it leads, and the leader epoch (kept if the file's is
+        // higher).
+        bool leader = true;
+        leader_epoch_t epoch{0};
     };
 
     // Opens the log (recovering it) and reads or writes the leader-epoch checkpoint. Runs
@@ -57,6 +68,13 @@ class partition : public std::enable_shared_from_this<partition> {
     const std::string& topic() const { return opts_.topic; }
     int32_t id() const { return opts_.id; }
     leader_epoch_t leader_epoch() const { return leader_epoch_t{epoch_.load()}; }
+    bool is_leader() const { return leader_.load(std::memory_order_acquire); }
+
+    // The metadata image changed this partition's leadership. A higher epoch is recorded in
+    // leader-epoch.checkpoint (fsynced: a leadership change is rare) before it is used; a lower
+    // one is ignored with a warning. Losing leadership fails acknowledgement waits with
+    // NOT_LEADER_OR_FOLLOWER and wakes fetch waiters.
+    void set_leadership(bool leader, leader_epoch_t epoch);
 
     struct append_outcome {
         errc error = errc::none;
@@ -127,6 +145,10 @@ class partition : public std::enable_shared_from_this<partition> {
   private:
     partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
               leader_epoch_t epoch);
+    // Appends {epoch, log end} to the leader-epoch file.
+    result<void> record_epoch(leader_epoch_t epoch);
+    // NOT_LEADER_OR_FOLLOWER with a message, if this partition does not lead.
+    std::optional<std::string> not_leader() const;
 
     void request_durable();
     // Cuts the log back to `end` after a failed append; a failed cut leaves the log failed.
@@ -139,6 +161,7 @@ class partition : public std::enable_shared_from_this<partition> {
     std::unique_ptr<storage::partition_log> log_;  // null once closed
     partition_state state_;
     std::atomic<int32_t> epoch_;  // written on the strand, read anywhere (metadata)
+    std::atomic<bool> leader_;    // likewise
     errc closed_reason_ = errc::none;
     std::string offline_reason_;  // set once, before the partition is published
 };

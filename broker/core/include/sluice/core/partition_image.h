@@ -17,7 +17,7 @@ namespace sluice::broker {
 
 struct partition_image {
     uint64_t version = 0;
-    // Index = partition id.
+    // Index = partition id; null where this broker holds no replica of the partition.
     std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> topics;
 
     const std::vector<std::shared_ptr<partition>>* find(std::string_view topic) const {

@@ -6,9 +6,10 @@
 // Partitions. The set is an immutable image (partition_image) published with one atomic store;
 // readers take no lock and keep the image they read for as long as they use its partitions (a
 // removed partition answers UNKNOWN_TOPIC_OR_PARTITION to whoever still holds it). Changes come
-// from the metadata source (today the topic registry, next the controller's metadata image) one
-// at a time: add_topic, remove_topic, close_all. Each partition has a role and a leader epoch;
-// on one broker every partition is led here.
+// from the metadata image (the broker's image applier) one at a time: add_partitions,
+// set_leadership, remove_topic, close_all. A topic's vector holds the partitions this broker
+// holds at their ids, with null where it holds none. Each partition leads or not at a leader
+// epoch.
 //
 // Threading. produce, fetch and list_offsets are coroutines that run on the caller's executor
 // (a connection's strand) and hop to each partition's strand for the partition's work. A produce
@@ -53,6 +54,14 @@ struct replica_manager_config {
     storage::file_cache* files = nullptr;
 };
 
+// One partition this broker is to hold, as the metadata image says.
+struct partition_spec {
+    int32_t id = 0;
+    bool create = false;  // new: whatever a directory of it holds is a leftover
+    bool leader = true;
+    leader_epoch_t epoch{0};
+};
+
 class replica_manager final : public partition_service {
   public:
     replica_manager(boost::asio::io_context& io, replica_manager_config config,
@@ -66,13 +75,18 @@ class replica_manager final : public partition_service {
 
     // ---- Changes, from the metadata source, one at a time ----
 
-    // Opens (recovering, or creating empty when `create`) partitions 0..count-1 of `topic` and
-    // publishes them. An existing partition whose log is damaged (a storage_errc, or EIO) is
-    // published offline (partition::offline); any other failure (EMFILE, ENOMEM, a new partition
-    // that cannot be created) fails the call: nothing is published, and what was created is
-    // removed.
-    result<void> add_topic(const std::string& topic, int32_t count, const topic_settings& settings,
-                           bool create);
+    // Opens the partitions of `topic` that `specs` name and this broker does not hold yet
+    // (recovering each, or creating it empty when spec.create), each leading or not at its
+    // epoch, and publishes them. An existing partition whose log is damaged (a storage_errc, or
+    // EIO) is published offline (partition::offline); any other failure (EMFILE, ENOMEM, a new
+    // partition that cannot be created) fails the call: nothing is published, and what was
+    // created is removed.
+    result<void> add_partitions(const std::string& topic, const std::string& topic_id,
+                                const std::vector<partition_spec>& specs,
+                                const topic_settings& settings);
+    // Sets a held partition's leadership (partition::set_leadership), on its strand.
+    awaitable<void> set_leadership(std::string_view topic, int32_t id, bool leader,
+                                   leader_epoch_t epoch);
     // Unpublishes the topic's partitions, then closes each on its strand and removes its
     // directory.
     awaitable<void> remove_topic(std::string_view topic);

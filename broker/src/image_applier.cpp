@@ -1,0 +1,221 @@
+#include "image_applier.h"
+
+#include <fmt/format.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+
+#include "metadata_store.h"
+#include "sluice/broker/topic_config.h"
+#include "sluice/core/logging.h"
+#include "sluice/storage/log.h"
+
+namespace sluice::broker {
+
+namespace {
+
+using controller::metadata_image;
+using controller::partition_info;
+using controller::topic_info;
+
+// How often an asynchronous wait looks at the applied offset.
+constexpr auto wait_poll = std::chrono::milliseconds(2);
+
+// The partitions of `t` this broker holds, with their leadership.
+std::vector<partition_spec> specs_of(const topic_info& t, node_id_t self) {
+    std::vector<partition_spec> out;
+    for (size_t i = 0; i < t.partitions.size(); ++i) {
+        const partition_info& p = t.partitions[i];
+        if (std::find(p.replicas.begin(), p.replicas.end(), self) != p.replicas.end()) {
+            out.push_back({int32_t(i), false, p.leader == self, p.leader_epoch});
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+image_applier::image_applier(boost::asio::io_context& io, const broker_config& config,
+                             replica_manager& replicas, executor blocking)
+    : io_(io),
+      config_(config),
+      replicas_(replicas),
+      strand_(boost::asio::make_strand(io)),
+      blocking_(std::move(blocking)) {}
+
+offset_t image_applier::applied_offset() const {
+    auto im = applied_.load();
+    return im ? im->end_offset() : offset_t{-1};
+}
+
+void image_applier::offer(image_ptr image) {
+    std::lock_guard lock(mutex_);
+    if (stopped_) {
+        return;
+    }
+    next_ = std::move(image);
+    if (!running_) {
+        running_ = true;
+        boost::asio::co_spawn(strand_, run(), boost::asio::detached);
+    }
+}
+
+void image_applier::stop() {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    next_.reset();
+    changed_.notify_all();
+}
+
+awaitable<void> image_applier::run() {
+    for (;;) {
+        image_ptr next;
+        {
+            std::lock_guard lock(mutex_);
+            if (!next_ || stopped_) {
+                running_ = false;
+                co_return;
+            }
+            next = std::move(next_);
+        }
+        const image_ptr before = applied_.load();
+        co_await apply(before.get(), *next);
+        applied_.store(next);
+        std::lock_guard lock(mutex_);
+        changed_.notify_all();
+    }
+}
+
+awaitable<void> image_applier::apply(const metadata_image* before, const metadata_image& after) {
+    const node_id_t self = config_.node_id;
+    // Topics gone, or deleted and created again under a new id: their partitions go first.
+    if (before != nullptr) {
+        for (const auto& [name, t] : before->topics()) {
+            const topic_info* now = after.topic(name);
+            if (now == nullptr || now->id != t->id) {
+                co_await replicas_.remove_topic(name);
+                logging::info("deleted topic {}", name);
+            }
+        }
+    }
+    for (const auto& [name, t] : after.topics()) {
+        const topic_info* old = before != nullptr ? before->topic(name) : nullptr;
+        if (old == t.get()) {
+            continue;  // the same object: unchanged
+        }
+        if (old != nullptr && old->id != t->id) {
+            old = nullptr;
+        }
+        auto specs = specs_of(*t, self);
+        if (specs.empty()) {
+            continue;
+        }
+        auto settings = apply_topic_configs(default_topic_settings(config_), t->configs);
+        if (!settings) {
+            logging::error("topic {}: config {}; using the broker's defaults", name,
+                           settings.error().to_string());
+        }
+        const topic_settings s = settings ? settings.value() : default_topic_settings(config_);
+        if (old != nullptr && old->configs != t->configs) {
+            logging::info(
+                "topic {}: configs changed; partitions opened from now on use them, "
+                "open ones when the broker next starts",
+                name);
+        }
+        // New partitions: opened (recovered or created) on the blocking pool.
+        // (An error_code: run_on needs a result type that can be made empty.)
+        auto open = [this, &name, &t, &specs, &s] {
+            auto r = replicas_.add_partitions(name, t->id.to_string(), specs, s);
+            return r ? std::error_code() : r.error();
+        };
+        if (auto ec = co_await run_on(blocking_, open)) {
+            logging::error("topic {}: cannot open its partitions: {}", name, ec.message());
+            continue;
+        }
+        if (old == nullptr) {
+            logging::info("topic {}: holding {} of its {} partitions", name, specs.size(),
+                          t->partitions.size());
+        }
+        // Leadership of the ones held before.
+        for (const auto& spec : specs) {
+            const partition_info* was = old != nullptr && size_t(spec.id) < old->partitions.size()
+                                            ? &old->partitions[size_t(spec.id)]
+                                            : nullptr;
+            const partition_info& is = t->partitions[size_t(spec.id)];
+            if (was != nullptr &&
+                (was->leader != is.leader || was->leader_epoch != is.leader_epoch)) {
+                co_await replicas_.set_leadership(name, spec.id, spec.leader, spec.epoch);
+                logging::info("{}-{}: {} at leader epoch {}", name, spec.id,
+                              spec.leader ? "leading" : "not leading", spec.epoch);
+            }
+        }
+    }
+}
+
+bool image_applier::wait_applied(offset_t offset, std::chrono::milliseconds timeout) {
+    std::unique_lock lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] {
+        return stopped_ || applied_offset() >= offset;
+    }) && !stopped_;
+}
+
+awaitable<bool> image_applier::wait_applied_async(offset_t offset,
+                                                  std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    while (applied_offset() < offset) {
+        if (std::chrono::steady_clock::now() >= deadline) {
+            co_return false;
+        }
+        co_await wait_timer(timer, std::chrono::steady_clock::now() + wait_poll);
+    }
+    co_return true;
+}
+
+awaitable<void> image_applier::remove_strays(bool keep) {
+    const image_ptr image = applied_.load();
+    if (!image) {
+        co_return;
+    }
+    auto& fs = *replicas_.config().fs;
+    std::error_code scan_error;
+    auto scan = [&] {
+        auto r = scan_log_dir(fs, config_.log_dir);
+        scan_error = r ? std::error_code() : r.error();
+        return r ? std::move(r).value().orphans : std::vector<std::filesystem::path>{};
+    };
+    auto orphans = co_await run_on(blocking_, scan);
+    if (scan_error) {
+        logging::warn("looking for stray partitions in {}: {}", config_.log_dir.string(),
+                      scan_error.message());
+        co_return;
+    }
+    auto held = replicas_.snapshot();
+    for (const auto& dir : orphans) {
+        auto named = parse_partition_dir(dir.filename().string());
+        if (!named || held->find(named->first, partition_id_t{named->second}) != nullptr) {
+            continue;
+        }
+        if (keep) {
+            logging::warn(
+                "keeping {}: no topic of the new metadata log places that partition on "
+                "this broker; remove it by hand if its data is not wanted",
+                dir.string());
+            continue;
+        }
+        logging::warn(
+            "removing {}: no topic places that partition on this broker (left by a "
+            "deletion or an interrupted creation)",
+            dir.string());
+        auto destroy = [&] {
+            auto r = storage::partition_log::destroy(fs, dir);
+            return r ? std::error_code() : r.error();
+        };
+        if (auto ec = co_await run_on(blocking_, destroy)) {
+            logging::warn("removing {}: {}", dir.string(), ec.message());
+        }
+    }
+}
+
+}  // namespace sluice::broker

@@ -1,0 +1,68 @@
+// Makes this broker's partitions follow the metadata image (docs/controller.md, "Brokers"): for
+// each new image it opens the partitions this broker is a replica of, sets each one's leadership
+// and leader epoch, and removes the partitions of deleted topics. Images come from the
+// controller's thread (offer); they are applied one at a time, in order, on a strand of the
+// broker's io_context, the latest one winning when several wait. Opening and removing logs runs
+// on the blocking pool.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+#include "sluice/broker/config.h"
+#include "sluice/controller/metadata_image.h"
+#include "sluice/core/async.h"
+#include "sluice/core/replica_manager.h"
+
+namespace sluice::broker {
+
+class image_applier {
+  public:
+    using image_ptr = std::shared_ptr<const controller::metadata_image>;
+
+    image_applier(boost::asio::io_context& io, const broker_config& config,
+                  replica_manager& replicas, executor blocking);
+
+    // Any thread: the image to apply next (a later offer replaces one not yet started).
+    void offer(image_ptr image);
+
+    // Any thread: the image applied last (null before the first), and its end offset.
+    image_ptr applied() const { return applied_.load(); }
+    offset_t applied_offset() const;
+
+    // Any thread: waits until an image at or past `offset` is applied, or `timeout` passed
+    // (false), or the applier was stopped (false).
+    bool wait_applied(offset_t offset, std::chrono::milliseconds timeout);
+    // From a coroutine: the same, without blocking a thread.
+    awaitable<bool> wait_applied_async(offset_t offset, std::chrono::milliseconds timeout);
+
+    // Removes the partition directories in log.dirs that no topic of the applied image places on
+    // this broker (left by a deletion this broker missed, or an interrupted one). Call once the
+    // image is known complete: this broker was unfenced. With `keep`, only logs them.
+    awaitable<void> remove_strays(bool keep);
+
+    // Stops applying (later offers are dropped) and wakes waiters.
+    void stop();
+
+  private:
+    awaitable<void> run();
+    awaitable<void> apply(const controller::metadata_image* before,
+                          const controller::metadata_image& after);
+
+    boost::asio::io_context& io_;
+    const broker_config& config_;
+    replica_manager& replicas_;
+    executor strand_;
+    executor blocking_;
+
+    std::mutex mutex_;  // guards next_, running_, stopped_; pairs with changed_
+    std::condition_variable changed_;
+    image_ptr next_;
+    bool running_ = false;
+    bool stopped_ = false;
+    std::atomic<image_ptr> applied_;
+};
+
+}  // namespace sluice::broker
