@@ -23,6 +23,13 @@ constexpr auto member_tick = std::chrono::milliseconds(20);
 constexpr auto eager_heartbeat = std::chrono::milliseconds(50);
 // The longest a topic request waits for the controller and for the change to apply here.
 constexpr auto admin_timeout = std::chrono::milliseconds(30000);
+// The longest a call to a controller elsewhere waits for its answer: a broker's own calls are
+// asked again soon, a topic request once (its frame may have been dropped while the connection
+// to the controller was being made).
+constexpr auto member_call_timeout = std::chrono::milliseconds(1000);
+constexpr auto topic_call_timeout = std::chrono::milliseconds(10000);
+// After a refused or unanswered registration, the broker waits this long before it asks again.
+constexpr auto retry_backoff = std::chrono::milliseconds(100);
 // A warning that repeats (a registration refused again) is logged at most this often.
 constexpr auto warning_interval = std::chrono::seconds(5);
 // Polling period of the blocking waits (start-up and shutdown only).
@@ -47,13 +54,31 @@ ctl::topic_defaults topic_defaults_of(const broker_config& c) {
     return d;
 }
 
-std::vector<topic_result> not_answered(const std::vector<std::string>& names) {
-    std::vector<topic_result> out;
-    for (const auto& n : names) {
-        out.push_back({n, errc::request_timed_out,
-                       "the controller did not answer in time; the change may still be made"});
+// The endpoint of host:port, resolved now (the controller thread only sends to endpoints).
+std::optional<boost::asio::ip::tcp::endpoint> resolve(boost::asio::io_context& io,
+                                                      const std::string& host, uint16_t port,
+                                                      std::string& why) {
+    boost::system::error_code ec;
+    if (auto addr = boost::asio::ip::make_address(host, ec); !ec) {
+        return boost::asio::ip::tcp::endpoint(addr, port);
     }
-    return out;
+    boost::asio::ip::tcp::resolver resolver(io);
+    auto found = resolver.resolve(host, std::to_string(port), ec);
+    if (ec || found.empty()) {
+        why = fmt::format("cannot resolve {}: {}", host,
+                          ec ? ec.message() : std::string("no address"));
+        return std::nullopt;
+    }
+    return found.begin()->endpoint();
+}
+
+// Whether `a` is the kind of answer `c` asks for (a broken or hostile controller may send
+// another).
+bool answers(const ctl::rpc_call& c, const ctl::rpc_answer& a) {
+    const size_t want = std::holds_alternative<ctl::broker_registration>(c) ? 0
+                        : std::holds_alternative<ctl::broker_heartbeat>(c)  ? 1
+                                                                            : 2;
+    return a.index() == want;
 }
 
 }  // namespace
@@ -67,21 +92,60 @@ cluster_member::~cluster_member() {
 }
 
 result<std::string> cluster_member::start(const std::string& cluster_id) {
-    if (!config_.quorum_voters.empty() && config_.quorum_voters.size() > 1) {
-        return std::string(
-            "controller.quorum.voters names several controllers, but this broker runs only a "
-            "quorum of one: unset controller.quorum.voters");
+    cluster_id_ = cluster_id;
+    std::vector<node_id_t> voters;
+    for (const auto& v : config_.quorum_voters) {
+        voters.push_back(v.id);
     }
+    if (voters.empty()) {
+        voters.push_back(config_.node_id);  // the zero-config quorum of one
+    }
+    std::sort(voters.begin(), voters.end());
     ctl::metadata_log::options o;
     o.driver.raft.id = config_.node_id;
-    o.driver.raft.bootstrap_voters = {config_.node_id};
+    o.driver.raft.bootstrap_voters = voters;
     o.driver.raft.random_seed = std::random_device{}();
     o.driver.raft.election_timeout_ticks =
         std::max<int32_t>(4, int32_t(config_.quorum_election_timeout_ms / raft_tick.count()));
     o.driver.tick = raft_tick;
     o.driver.cluster_id = cluster_id;
     o.snapshot_bytes = config_.metadata_snapshot_bytes;
-    auto send = [](node_id_t, std::vector<std::byte>) {};  // a quorum of one has no peers
+
+    if (!config_.quorum_voters.empty()) {
+        transport_ = std::make_unique<ctl::raft_transport>(
+            io_.get_executor(), ctl::raft_transport::options{},
+            [this](std::span<const std::byte> frame, uint64_t link) { on_frame(frame, link); });
+        std::string why;
+        if (config_.controller_role) {
+            const auto& l = *config_.controller_listen;
+            auto at = l.host.empty() ? std::optional(boost::asio::ip::tcp::endpoint(
+                                           boost::asio::ip::tcp::v4(), l.port))
+                                     : resolve(io_, l.host, l.port, why);
+            if (!at) {
+                return fmt::format("listeners={}: {}", l.to_string(), why);
+            }
+            try {
+                controller_port_ = transport_->listen(*at).port();
+            } catch (const boost::system::system_error& e) {
+                return fmt::format("listeners={}: {}", l.to_string(), e.code().message());
+            }
+        }
+        for (const auto& v : config_.quorum_voters) {
+            if (v.id == config_.node_id) {
+                continue;
+            }
+            auto at = resolve(io_, v.host, v.port, why);
+            if (!at) {
+                return fmt::format("controller.quorum.voters: node {}: {}", v.id, why);
+            }
+            transport_->set_peer(v.id, *at);
+        }
+    }
+    auto send = [t = transport_.get()](node_id_t to, std::vector<std::byte> frame) {
+        if (t != nullptr) {
+            t->send(to, std::move(frame));
+        }
+    };
     SLUICE_TRY(auto opened, ctl::metadata_log::open(io_.get_executor(), fs_,
                                                     config_.log_dir / metadata_dir_name, o, send));
     if (!opened.problem.empty()) {
@@ -95,6 +159,17 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
         controller_ = std::make_unique<ctl::quorum_controller>(*log_, std::move(co));
     }
     log_->on_image([this](const ctl::metadata_log::image_ptr& im) { applier_.offer(im); });
+    log_->on_leadership([this](const raft::leadership& l) {
+        const node_id_t before{leader_.exchange(l.leader.value())};
+        if (before != l.leader && before != raft::no_node) {
+            fail_calls_to(before, fmt::format("node {} no longer leads the quorum", before));
+        }
+    });
+    if (transport_) {
+        transport_->on_peer_down([this](node_id_t id) {
+            fail_calls_to(id, fmt::format("the connection to node {} failed", id));
+        });
+    }
     work_.emplace(io_.get_executor());
     boost::asio::post(io_, [this] {
         if (controller_) {
@@ -132,7 +207,9 @@ void cluster_member::arm(std::chrono::milliseconds after) {
 }
 
 void cluster_member::tick() {
-    if (!joined_ || call_out_) {
+    expire_calls();
+    const auto now = std::chrono::steady_clock::now();
+    if (!joined_ || call_out_ || now < retry_at_) {
         return;
     }
     if (epoch_ < 0) {
@@ -147,7 +224,7 @@ void cluster_member::tick() {
         const auto interval = eager
                                   ? eager_heartbeat
                                   : std::chrono::milliseconds(config_.broker_heartbeat_interval_ms);
-        if (std::chrono::steady_clock::now() >= last_heartbeat_ + interval) {
+        if (now >= last_heartbeat_ + interval) {
             send_heartbeat();
         }
     }
@@ -163,26 +240,35 @@ void cluster_member::warn_now_and_then(std::string line) {
 }
 
 void cluster_member::try_register() {
-    if (!controller_ || !controller_->active()) {
-        return;  // no controller to register with yet
-    }
     call_out_ = true;
-    controller_->register_broker(
-        {config_.node_id, incarnation_, endpoints_, ""}, [this](ctl::registration_result r) {
-            call_out_ = false;
-            if (r.error != errc::none) {
-                warn_now_and_then(fmt::format("registering broker {}: {}: {}", config_.node_id,
-                                              errc_name(r.error), r.message));
-                return;
-            }
-            epoch_ = r.broker_epoch;
-            logging::info("registered as broker {} with broker epoch {}", config_.node_id, epoch_);
-            send_heartbeat();
-        });
+    call(ctl::broker_registration{config_.node_id, incarnation_, endpoints_, ""},
+         [this](ctl::rpc_answer a, offset_t) {
+             call_out_ = false;
+             const auto& r = std::get<ctl::registration_result>(a);
+             if (r.error != errc::none) {
+                 retry_at_ = std::chrono::steady_clock::now() + retry_backoff;
+                 if (r.error != errc::not_controller) {
+                     warn_now_and_then(fmt::format("registering broker {}: {}: {}", config_.node_id,
+                                                   errc_name(r.error), r.message));
+                 }
+                 return;
+             }
+             epoch_ = r.broker_epoch;
+             logging::info("registered as broker {} with broker epoch {}", config_.node_id, epoch_);
+             send_heartbeat();
+         });
 }
 
 void cluster_member::try_import() {
     if (!controller_ || !controller_->active()) {
+        if (transport_ != nullptr) {
+            // Adopting old topics needs this process's own controller: a single broker's.
+            logging::warn(
+                "{} holds topics from before the metadata log; only a broker that is "
+                "its own controller adopts them: they are left as they are",
+                config_.log_dir.string());
+            imported_ = true;
+        }
         return;
     }
     call_out_ = true;
@@ -207,15 +293,13 @@ void cluster_member::try_import() {
 }
 
 void cluster_member::send_heartbeat() {
-    if (!controller_ || !controller_->active()) {
-        return;
-    }
     call_out_ = true;
     last_heartbeat_ = std::chrono::steady_clock::now();
     ctl::broker_heartbeat h{config_.node_id, epoch_, applier_.applied_offset(),
                             shutting_down_.load()};
-    controller_->heartbeat(h, [this](ctl::heartbeat_result r) {
+    call(h, [this](ctl::rpc_answer a, offset_t) {
         call_out_ = false;
+        const auto& r = std::get<ctl::heartbeat_result>(a);
         if (r.error == errc::stale_broker_epoch || r.error == errc::broker_id_not_registered) {
             logging::warn("heartbeat: {}; registering again", r.message);
             epoch_ = -1;
@@ -227,6 +311,158 @@ void cluster_member::send_heartbeat() {
         }
         shutdown_ready_ = r.shutdown_ready;
     });
+}
+
+void cluster_member::call(ctl::rpc_call c, answer_fn done) {
+    if (controller_ && controller_->active()) {
+        ctl::run_call(*controller_, std::move(c), [this, done](ctl::rpc_answer a) {
+            done(std::move(a), log_->image()->end_offset());
+        });
+        return;
+    }
+    const node_id_t leader = log_->node().leader();
+    if (transport_ == nullptr || leader == raft::no_node || leader == config_.node_id || stopped_) {
+        // No controller elsewhere (yet: the metadata log learns the leader as it fetches), or
+        // this node leads and its controller is still catching up.
+        return done(
+            ctl::error_answer(c, errc::not_controller, "no controller is active yet; retry"),
+            offset_t{-1});
+    }
+    const bool member_call = std::holds_alternative<ctl::broker_registration>(c) ||
+                             std::holds_alternative<ctl::broker_heartbeat>(c);
+    const int32_t correlation = next_correlation_++;
+    transport_->send(leader,
+                     ctl::encode_rpc_request({cluster_id_, correlation, config_.node_id, c}));
+    calls_.emplace(correlation,
+                   pending_call{std::move(done), leader, std::move(c),
+                                std::chrono::steady_clock::now() +
+                                    (member_call ? member_call_timeout : topic_call_timeout)});
+}
+
+void cluster_member::fail_calls_to(node_id_t to, const std::string& why) {
+    std::vector<pending_call> failed;
+    for (auto it = calls_.begin(); it != calls_.end();) {
+        if (it->second.to == to) {
+            failed.push_back(std::move(it->second));
+            it = calls_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& p : failed) {
+        p.done(ctl::error_answer(p.call, errc::not_controller, why), offset_t{-1});
+    }
+}
+
+void cluster_member::call_until(ctl::rpc_call c, std::chrono::steady_clock::time_point deadline,
+                                answer_fn done) {
+    auto again = c;
+    call(std::move(c), [this, again = std::move(again), deadline, done = std::move(done)](
+                           ctl::rpc_answer a, offset_t offset) mutable {
+        const bool not_controller = std::visit(
+            [](const auto& x) {
+                if constexpr (std::is_same_v<std::decay_t<decltype(x)>,
+                                             std::vector<topic_result>>) {
+                    return !x.empty() && x.front().error == errc::not_controller;
+                } else {
+                    return x.error == errc::not_controller;
+                }
+            },
+            a);
+        if (!not_controller || stopped_ ||
+            std::chrono::steady_clock::now() + retry_backoff >= deadline) {
+            return done(std::move(a), offset);
+        }
+        auto timer = std::make_shared<boost::asio::steady_timer>(io_, retry_backoff);
+        timer->async_wait([this, timer, again = std::move(again), deadline,
+                           done = std::move(done)](const boost::system::error_code&) mutable {
+            call_until(std::move(again), deadline, std::move(done));
+        });
+    });
+}
+
+void cluster_member::expire_calls() {
+    const auto now = std::chrono::steady_clock::now();
+    for (auto it = calls_.begin(); it != calls_.end();) {
+        if (now < it->second.deadline) {
+            ++it;
+            continue;
+        }
+        auto p = std::move(it->second);
+        it = calls_.erase(it);
+        p.done(ctl::error_answer(p.call, errc::request_timed_out,
+                                 "the controller did not answer in time; the change may still "
+                                 "be made"),
+               offset_t{-1});
+    }
+}
+
+void cluster_member::on_frame(std::span<const std::byte> frame, uint64_t link) {
+    const auto kind = ctl::frame_kind(frame);
+    if (!kind) {
+        return;
+    }
+    switch (*kind) {
+        case ctl::controller_frame::raft: {
+            if (auto d = ctl::decode_raft_frame(frame); d && d->cluster_id == cluster_id_) {
+                transport_->route(d->message.from, link);
+            }
+            log_->receive(frame);
+            return;
+        }
+        case ctl::controller_frame::request: {
+            std::string why;
+            auto r = ctl::decode_rpc_request(frame, &why);
+            if (!r) {
+                logging::debug("controller listener: dropped a request: {}", why);
+                return;
+            }
+            if (r->cluster_id == cluster_id_) {
+                transport_->route(r->from, link);
+                serve(std::move(*r));
+            }
+            return;
+        }
+        case ctl::controller_frame::response: {
+            auto r = ctl::decode_rpc_response(frame);
+            if (!r || r->cluster_id != cluster_id_) {
+                return;
+            }
+            auto it = calls_.find(r->correlation);
+            if (it == calls_.end()) {
+                return;  // timed out already
+            }
+            auto p = std::move(it->second);
+            calls_.erase(it);
+            if (!answers(p.call, r->answer)) {
+                return p.done(ctl::error_answer(p.call, errc::unknown_server_error,
+                                                "the controller answered another question"),
+                              offset_t{-1});
+            }
+            p.done(std::move(r->answer), r->metadata_offset);
+            return;
+        }
+        case ctl::controller_frame::other:
+            return;
+    }
+}
+
+void cluster_member::serve(ctl::rpc_request r) {
+    auto reply = [this, from = r.from, correlation = r.correlation](ctl::rpc_answer a) {
+        if (stopped_) {
+            return;
+        }
+        transport_->send(from, ctl::encode_rpc_response({cluster_id_, correlation, std::move(a),
+                                                         log_->image()->end_offset()}));
+    };
+    if (!controller_ || !controller_->active()) {
+        const node_id_t leader = log_->node().leader();
+        const std::string where = leader == raft::no_node || leader == config_.node_id
+                                      ? std::string("no controller is active yet; retry")
+                                      : fmt::format("the active controller is node {}", leader);
+        return reply(ctl::error_answer(r.call, errc::not_controller, where));
+    }
+    ctl::run_call(*controller_, std::move(r.call), reply);
 }
 
 bool cluster_member::wait_ready(std::chrono::milliseconds timeout) {
@@ -244,6 +480,48 @@ bool cluster_member::wait_ready(std::chrono::milliseconds timeout) {
         std::this_thread::sleep_for(blocking_poll);
     }
     return false;
+}
+
+std::vector<broker_view> cluster_member::brokers() const {
+    std::vector<broker_view> out;
+    if (auto im = applier_.applied()) {
+        for (const auto& [id, b] : im->brokers()) {
+            if (b.fenced) {
+                continue;
+            }
+            for (const auto& e : b.endpoints) {
+                if (e.listener == "PLAINTEXT") {
+                    out.push_back({id, e.host, e.port});
+                }
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<std::string> cluster_member::topic_names() const {
+    std::vector<std::string> out;
+    if (auto im = applier_.applied()) {
+        for (const auto& [name, t] : im->topics()) {
+            out.push_back(name);
+        }
+    }
+    return out;
+}
+
+std::optional<std::vector<partition_view>> cluster_member::partitions(
+    std::string_view topic) const {
+    auto im = applier_.applied();
+    const ctl::topic_info* t = im ? im->topic(topic) : nullptr;
+    if (t == nullptr) {
+        return std::nullopt;
+    }
+    std::vector<partition_view> out;
+    for (size_t i = 0; i < t->partitions.size(); ++i) {
+        const auto& p = t->partitions[i];
+        out.push_back({int32_t(i), p.leader, p.leader_epoch, p.replicas, p.isr});
+    }
+    return out;
 }
 
 bool cluster_member::has_peers() const {
@@ -277,34 +555,40 @@ void cluster_member::stop() {
             if (log_) {
                 log_->stop();
             }
+            if (transport_) {
+                transport_->close();
+            }
+            for (auto& [correlation, p] : calls_) {
+                p.done(ctl::error_answer(p.call, errc::request_timed_out, "the broker is stopping"),
+                       offset_t{-1});
+            }
+            calls_.clear();
             work_.reset();
         });
         thread_.join();
     }
     controller_.reset();
     log_.reset();
+    transport_.reset();
 }
 
-template <typename R>
-awaitable<R> cluster_member::on_controller(
-    std::function<void(ctl::quorum_controller*, std::function<void(R)>)>& start, R& late) {
+awaitable<std::vector<topic_result>> cluster_member::topic_change(ctl::rpc_call& c) {
     // The answer and the wake-up of the waiting coroutine, which runs on a strand (a
     // connection's): the timer is only touched there.
     struct state {
         std::mutex mutex;
-        std::optional<R> answer;
+        std::optional<std::pair<std::vector<topic_result>, offset_t>> answer;
         boost::asio::steady_timer timer;
         explicit state(const executor& ex) : timer(ex) {}
     };
     auto st = std::make_shared<state>(co_await boost::asio::this_coro::executor);
     st->timer.expires_after(admin_timeout);
-    boost::asio::post(io_, [this, st, start = std::move(start)]() mutable {
-        ctl::quorum_controller* c =
-            controller_ && controller_->active() && !stopped_ ? controller_.get() : nullptr;
-        start(c, [st](R r) {
+    const auto deadline = std::chrono::steady_clock::now() + admin_timeout;
+    boost::asio::post(io_, [this, st, c, deadline]() mutable {
+        call_until(std::move(c), deadline, [st](ctl::rpc_answer a, offset_t offset) {
             {
                 std::lock_guard lock(st->mutex);
-                st->answer = std::move(r);
+                st->answer.emplace(std::get<std::vector<topic_result>>(std::move(a)), offset);
             }
             // A time in the past: a wait in progress ends, and one not yet begun ends at once.
             boost::asio::post(st->timer.get_executor(), [st] {
@@ -314,58 +598,33 @@ awaitable<R> cluster_member::on_controller(
     });
     boost::system::error_code ec;
     co_await st->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-    std::lock_guard lock(st->mutex);
-    if (!st->answer) {
-        st->answer = std::move(late);  // an answer that comes later is dropped
+    std::optional<std::pair<std::vector<topic_result>, offset_t>> got;
+    {
+        std::lock_guard lock(st->mutex);
+        got = std::move(st->answer);
     }
-    co_return std::move(*st->answer);
-}
-
-awaitable<std::vector<topic_result>> cluster_member::topic_change(std::vector<std::string>& names,
-                                                                  topic_action& act) {
-    using answer = std::pair<std::vector<topic_result>, offset_t>;
-    std::function<void(ctl::quorum_controller*, std::function<void(answer)>)> start =
-        [this, names, act = std::move(act)](ctl::quorum_controller* c,
-                                            std::function<void(answer)> done) {
-            if (c == nullptr) {
-                std::vector<topic_result> out;
-                for (const auto& n : names) {
-                    out.push_back({n, errc::not_controller, "no controller is active yet; retry"});
-                }
-                return done({std::move(out), offset_t{-1}});
-            }
-            // Answered once applied to the controller's image: the applier must reach it too.
-            act(*c, [this, done](std::vector<topic_result> r) {
-                done({std::move(r), log_->image()->end_offset()});
-            });
-        };
-    answer late{not_answered(names), offset_t{-1}};
-    auto [results, offset] = co_await on_controller<answer>(start, late);
-    if (offset >= offset_t{0}) {
-        co_await applier_.wait_applied_async(offset, admin_timeout);
+    if (!got) {
+        co_return std::get<std::vector<topic_result>>(ctl::error_answer(
+            c, errc::request_timed_out,
+            "the controller did not answer in time; the change may still be made"));
     }
-    co_return results;
+    if (got->second >= offset_t{0}) {
+        // Answered once applied to the controller's image: the applier must reach it too.
+        co_await applier_.wait_applied_async(got->second, admin_timeout);
+    }
+    co_return std::move(got->first);
 }
 
 awaitable<std::vector<topic_result>> cluster_member::create_topics(
     std::vector<create_topic_request>&& topics, bool validate_only) {
-    std::vector<std::string> names;
-    for (const auto& t : topics) {
-        names.push_back(t.name);
-    }
-    topic_action act = [topics = std::move(topics), validate_only](ctl::quorum_controller& c,
-                                                                   topic_done done) mutable {
-        c.create_topics(std::move(topics), validate_only, std::move(done));
-    };
-    co_return co_await topic_change(names, act);
+    ctl::rpc_call c = ctl::create_call{std::move(topics), validate_only};
+    co_return co_await topic_change(c);
 }
 
 awaitable<std::vector<topic_result>> cluster_member::delete_topics(
     std::vector<std::string>&& names) {
-    topic_action act = [names](ctl::quorum_controller& c, topic_done done) {
-        c.delete_topics(names, std::move(done));
-    };
-    co_return co_await topic_change(names, act);
+    ctl::rpc_call c = ctl::delete_call{std::move(names)};
+    co_return co_await topic_change(c);
 }
 
 }  // namespace sluice::broker

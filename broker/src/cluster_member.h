@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -24,8 +25,12 @@
 
 #include "image_applier.h"
 #include "sluice/broker/config.h"
+#include "sluice/controller/controller_rpc.h"
 #include "sluice/controller/metadata_log.h"
 #include "sluice/controller/quorum_controller.h"
+#include "sluice/controller/raft_codec.h"
+#include "sluice/controller/raft_transport.h"
+#include "sluice/core/cluster_view.h"
 #include "sluice/core/topic_admin.h"
 
 namespace sluice::broker {
@@ -33,19 +38,23 @@ namespace sluice::broker {
 // The metadata log's directory inside log.dirs.
 inline constexpr std::string_view metadata_dir_name = "__cluster_metadata-0";
 
-class cluster_member final : public topic_admin {
+class cluster_member final : public topic_admin, public cluster_view {
   public:
     cluster_member(const broker_config& config, storage::file_system& fs, image_applier& applier);
     ~cluster_member() override;
     cluster_member(const cluster_member&) = delete;
     cluster_member& operator=(const cluster_member&) = delete;
 
-    // Opens the metadata log and starts the controller thread. The error, or a non-empty
-    // problem: the node must not start, and the string says why.
+    // Opens the metadata log, binds the controller listener (on a controller of a quorum of
+    // several) and starts the controller thread. The error, or a non-empty problem: the node
+    // must not start, and the string says why.
     result<std::string> start(const std::string& cluster_id);
 
+    // The controller listener's port (after start; 0 if there is none).
+    uint16_t controller_port() const { return controller_port_; }
+
     // Begins the broker's life in the cluster: registration with `endpoints`, adoption of
-    // `legacy` topics, heartbeats.
+    // `legacy` topics (by a controller of this process), heartbeats.
     void join(std::vector<controller::endpoint> endpoints,
               std::vector<controller::imported_topic> legacy);
 
@@ -53,57 +62,79 @@ class cluster_member final : public topic_admin {
     // passed, or stop() was called (false).
     bool wait_ready(std::chrono::milliseconds timeout);
 
-    // topic_admin: to the active controller; each answer comes once the change is applied
-    // here too (so a request that follows on this broker sees it).
+    // topic_admin: to the active controller, here or over the controller listener; each answer
+    // comes once the change is applied here too (so a request that follows on this broker sees
+    // it).
     awaitable<std::vector<topic_result>> create_topics(std::vector<create_topic_request>&& topics,
                                                        bool validate_only) override;
     awaitable<std::vector<topic_result>> delete_topics(std::vector<std::string>&& names) override;
+
+    // cluster_view: from the image applied here, and the quorum's leader.
+    std::vector<broker_view> brokers() const override;
+    node_id_t controller() const override { return node_id_t{leader_.load()}; }
+    std::vector<std::string> topic_names() const override;
+    std::optional<std::vector<partition_view>> partitions(std::string_view topic) const override;
 
     // Whether other brokers are registered (a controlled shutdown has somewhere to move
     // leadership to).
     bool has_peers() const;
     // Asks to be fenced, leadership moved away first, and waits for it, at most `timeout`.
     bool controlled_shutdown(std::chrono::milliseconds timeout);
-    // Stops heartbeats, the metadata log and the controller thread.
+    // Stops heartbeats, the metadata log, the transport and the controller thread.
     void stop();
 
   private:
+    using answer_fn = std::function<void(controller::rpc_answer, offset_t)>;
+    struct pending_call {
+        answer_fn done;
+        node_id_t to;
+        controller::rpc_call call;  // for the answer when it times out
+        std::chrono::steady_clock::time_point deadline;
+    };
+
     // On the controller thread.
     void tick();
     void arm(std::chrono::milliseconds after);
     void try_register();
     void try_import();
     void send_heartbeat();
-    using topic_done = std::function<void(std::vector<topic_result>)>;
-    using topic_action = std::function<void(controller::quorum_controller&, topic_done)>;
-    // Runs `act` with the active controller (NOT_CONTROLLER for each name if there is none),
-    // then waits until the image applied here has the change. By reference: named locals of
-    // the caller, never temporaries of its co_await.
-    awaitable<std::vector<topic_result>> topic_change(std::vector<std::string>& names,
-                                                      topic_action& act);
+    // The active controller's answer to `call`, from this process's controller or over the
+    // network; `done` gets it with the metadata offset it is applied below (-1: unknown).
+    void call(controller::rpc_call c, answer_fn done);
+    // call(), asked again while the answer is NOT_CONTROLLER (an election, a controller that
+    // went away) until `deadline`.
+    void call_until(controller::rpc_call c, std::chrono::steady_clock::time_point deadline,
+                    answer_fn done);
+    // Calls sent to `to` get NOT_CONTROLLER now: it went away, or no longer leads.
+    void fail_calls_to(node_id_t to, const std::string& why);
+    void on_frame(std::span<const std::byte> frame, uint64_t link);
+    void serve(controller::rpc_request r);
+    void expire_calls();
     // Logs `line` unless it is the last warning again, within a few seconds.
     void warn_now_and_then(std::string line);
 
-    // Runs `start` on the controller thread with the local active controller (null if this
-    // node has none active) and hands its answer back to the calling coroutine's strand;
-    // `late` if no answer came within `timeout`.
-    // (Both by reference: a named local of the caller, never a temporary of its co_await.)
-    template <typename R>
-    awaitable<R> on_controller(
-        std::function<void(controller::quorum_controller*, std::function<void(R)>)>& start,
-        R& late);
+    // Sends topic call `c` to the active controller and waits until the image applied here has
+    // the change. By reference: a named local of the caller, never a temporary of its co_await.
+    awaitable<std::vector<topic_result>> topic_change(controller::rpc_call& c);
 
     const broker_config& config_;
     storage::file_system& fs_;
     image_applier& applier_;
     const controller::uuid incarnation_ = controller::uuid::random();
+    std::string cluster_id_;
 
     boost::asio::io_context io_{1};
     std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
     std::thread thread_;
+    std::unique_ptr<controller::raft_transport> transport_;  // null in a quorum of one
     std::unique_ptr<controller::metadata_log> log_;
     std::unique_ptr<controller::quorum_controller> controller_;
     boost::asio::steady_timer timer_{io_};
+    uint16_t controller_port_ = 0;
+
+    // Calls sent to a controller elsewhere, by correlation id (controller thread).
+    std::map<int32_t, pending_call> calls_;
+    int32_t next_correlation_ = 1;
 
     // The broker's registration (controller thread).
     std::vector<controller::endpoint> endpoints_;
@@ -115,7 +146,9 @@ class cluster_member final : public topic_admin {
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> shutdown_ready_{false};
     std::atomic<bool> stopped_{false};
+    std::atomic<int32_t> leader_{-1};  // the metadata quorum's leader, as this node knows it
     std::chrono::steady_clock::time_point last_heartbeat_{};
+    std::chrono::steady_clock::time_point retry_at_{};
     std::string last_warning_;
     std::chrono::steady_clock::time_point last_warning_at_{};
 };

@@ -134,6 +134,20 @@ const key_spec specs[] = {
       "The controller quorum, id@host:port,... (each controller's CONTROLLER listener). Unset: "
       "a quorum of this node alone, with no controller listener."},
      set_voters},
+    {{"cluster.id", "",
+      "Sluice: the cluster this node belongs to, the same on every node of a cluster of several "
+      "(scripts/cluster.sh makes one). Recorded in a fresh log.dirs, checked after. Unset: a "
+      "fresh single node makes one up."},
+     [](broker_config& c, std::string_view v) -> reason {
+         if (v.empty() || v.size() > 64 ||
+             v.find_first_not_of(
+                 "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") !=
+                 std::string_view::npos) {
+             return std::string("must be 1 to 64 characters of [A-Za-z0-9_-]");
+         }
+         c.cluster_id = std::string(v);
+         return std::nullopt;
+     }},
     {{"controller.listener.names", "CONTROLLER",
       "Name of the listener the controllers talk on (one name)."},
      [](broker_config& c, std::string_view v) -> reason {
@@ -589,6 +603,10 @@ std::optional<config_error> check_roles(const broker_config& c, const properties
         return error("controller.quorum.voters",
                      fmt::format("node.id={} is a voter, so process.roles must include controller",
                                  c.node_id));
+    } else if (c.cluster_id.empty()) {
+        return error("cluster.id",
+                     "a cluster of several controllers needs cluster.id, the same on "
+                     "every node (scripts/cluster.sh makes one up)");
     } else if (c.controller_role && !c.controller_listen) {
         return error("listeners",
                      fmt::format("a controller in a quorum of several needs a {} "

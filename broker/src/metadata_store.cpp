@@ -110,8 +110,8 @@ result<void> remove_topic_record(storage::file_system& fs, const std::filesystem
 }
 
 result<broker_meta_result> load_broker_meta(storage::file_system& fs,
-                                            const std::filesystem::path& log_dir,
-                                            node_id_t node_id) {
+                                            const std::filesystem::path& log_dir, node_id_t node_id,
+                                            std::string_view cluster_id) {
     auto path = log_dir / broker_meta_file;
     SLUICE_TRY(auto payload, storage::read_checkpoint(fs, path));
     if (payload) {
@@ -123,9 +123,21 @@ result<broker_meta_result> load_broker_meta(storage::file_system& fs,
                     "{} belongs to node.id={}, not node.id={}; give this broker its own "
                     "log.dirs",
                     log_dir.string(), meta->node_id(), node_id.value());
+            } else if (!cluster_id.empty() && out.cluster_id != cluster_id) {
+                out.problem = fmt::format(
+                    "{} belongs to cluster {}, not cluster.id={}; give this broker its own "
+                    "log.dirs, or the cluster.id of its cluster",
+                    log_dir.string(), out.cluster_id, cluster_id);
             }
             return out;
         }
+    }
+    if (!cluster_id.empty()) {
+        // Formatting: the directory joins the cluster it is told to.
+        flatbuffers::FlatBufferBuilder fbb(64);
+        fbb.Finish(disk::CreateBrokerMeta(fbb, fbb.CreateString(cluster_id), node_id.value()));
+        SLUICE_TRY(storage::write_checkpoint(fs, path, bytes_of(fbb)));
+        return broker_meta_result{std::string(cluster_id), ""};
     }
     // A new directory: a cluster id of 16 random bytes in URL-safe base64 (as Kafka's).
     static constexpr char alphabet[] =

@@ -55,15 +55,16 @@ result<std::optional<topic_record>> read_topic_record(storage::file_system& fs,
 result<void> remove_topic_record(storage::file_system& fs, const std::filesystem::path& log_dir,
                                  std::string_view topic);
 
-// Reads meta.checkpoint, or writes one with a new random cluster id. Error if it names a
-// different node.id (the directory belongs to another broker).
+// Reads meta.checkpoint, or writes one with `cluster_id` (a new random one if empty). A problem
+// if it names another node.id (the directory belongs to another broker) or, when `cluster_id` is
+// given, another cluster.
 struct broker_meta_result {
     std::string cluster_id;
     std::string problem;  // non-empty: refuse to start, with this reason
 };
 result<broker_meta_result> load_broker_meta(storage::file_system& fs,
-                                            const std::filesystem::path& log_dir,
-                                            node_id_t node_id);
+                                            const std::filesystem::path& log_dir, node_id_t node_id,
+                                            std::string_view cluster_id = {});
 
 // What start-up finds in log.dirs.
 struct log_dir_scan {

@@ -292,6 +292,7 @@ result<void> server::impl::start() {
     member = std::make_unique<cluster_member>(config, fs, *applier);
     ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *member,
                                            blocking->get_executor());
+    ctx->cluster = member.get();
     if (auto r = fs.create_directories(log_dir); !r) {
         return start_failure(fmt::format("log.dirs={}: cannot create it: {}", log_dir.string(),
                                          r.error().message()));
@@ -306,7 +307,7 @@ result<void> server::impl::start() {
         return start_failure(fmt::format("log.dirs={} is in use by another broker (it holds {})",
                                          log_dir.string(), lock_path.string()));
     }
-    auto meta = load_broker_meta(fs, log_dir, config.node_id);
+    auto meta = load_broker_meta(fs, log_dir, config.node_id, config.cluster_id);
     if (!meta) {
         return start_failure(
             fmt::format("log.dirs={}: {}", log_dir.string(), meta.error().message()));

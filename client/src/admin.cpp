@@ -171,23 +171,28 @@ result<topic_info> admin::describe_topic(const std::string& name) {
         }
         topic_info info;
         info.name = name;
-        // Earliest and latest in two calls: one request names each partition once.
+        // Earliest and latest in two calls: one request names each partition once. A partition
+        // with no leader (its broker is fenced) has no offsets to ask for: -1.
         std::vector<offset_query> earliest;
         std::vector<offset_query> latest;
+        std::vector<size_t> led;  // indexes into info.partitions of the ones asked for
         for (const partition_meta& p : t->partitions) {
             info.partitions.push_back(
                 {p.partition, p.leader, p.leader_epoch, p.replicas, p.isr, -1, -1});
-            earliest.push_back({name, p.partition, api::earliest_timestamp});
-            latest.push_back({name, p.partition, api::latest_timestamp});
+            if (p.leader >= 0) {
+                led.push_back(info.partitions.size() - 1);
+                earliest.push_back({name, p.partition, api::earliest_timestamp});
+                latest.push_back({name, p.partition, api::latest_timestamp});
+            }
         }
         if (!earliest.empty()) {
             SLUICE_CO_TRY(std::vector<offset_answer> starts,
                           co_await list_offsets(a.cl(), std::move(earliest), deadline));
             SLUICE_CO_TRY(std::vector<offset_answer> ends,
                           co_await list_offsets(a.cl(), std::move(latest), deadline));
-            for (size_t i = 0; i < info.partitions.size(); ++i) {
-                info.partitions[i].log_start_offset = starts[i].offset;
-                info.partitions[i].log_end_offset = ends[i].offset;
+            for (size_t i = 0; i < led.size(); ++i) {
+                info.partitions[led[i]].log_start_offset = starts[i].offset;
+                info.partitions[led[i]].log_end_offset = ends[i].offset;
             }
         }
         co_return info;
@@ -200,7 +205,7 @@ result<std::vector<broker_info>> admin::describe_cluster() {
         SLUICE_CO_TRY(metadata_answer m, co_await a.cl().refresh(metadata_request{}));
         std::vector<broker_info> out;
         for (const broker_meta& b : m.brokers) {
-            out.push_back({b.node_id, b.host, b.port});
+            out.push_back({b.node_id, b.host, b.port, b.node_id == m.controller_id});
         }
         co_return out;
     });

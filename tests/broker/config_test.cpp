@@ -201,19 +201,23 @@ TEST_CASE("process.roles, node.id and controller.quorum.voters fit together") {
 
     auto three =
         must({{"node.id", "2"},
+              {"cluster.id", "c1"},
               {"controller.quorum.voters", "1@127.0.0.1:9193, 2@127.0.0.1:9293,3@[::1]:9393"},
               {"listeners", "PLAINTEXT://127.0.0.1:9292,CONTROLLER://127.0.0.1:9293"}});
     REQUIRE(three.quorum_voters.size() == 3);
     CHECK(three.quorum_voters[1] == quorum_voter{node_id_t{2}, "127.0.0.1", 9293});
     CHECK(three.quorum_voters[2].host == "::1");
 
-    auto broker_only = must(
-        {{"process.roles", "broker"}, {"node.id", "4"}, {"controller.quorum.voters", "1@h:9193"}});
+    auto broker_only = must({{"process.roles", "broker"},
+                             {"node.id", "4"},
+                             {"controller.quorum.voters", "1@h:9193"},
+                             {"cluster.id", "c1"}});
     CHECK(broker_only.broker_role);
     CHECK_FALSE(broker_only.controller_role);
     auto controller_only = must({{"process.roles", "controller"},
                                  {"node.id", "1"},
                                  {"controller.quorum.voters", "1@h:9193"},
+                                 {"cluster.id", "c1"},
                                  {"listeners", "CONTROLLER://h:9193"}});
     CHECK_FALSE(controller_only.broker_role);
     CHECK(controller_only.listen.name.empty());
@@ -231,6 +235,12 @@ TEST_CASE("process.roles, node.id and controller.quorum.voters fit together") {
                     {"process.roles", "broker"}})
               .find("process.roles must include controller") != std::string::npos);
     CHECK(error_of({{"controller.quorum.voters", "1@h:9193"}, {"node.id", "1"}}) ==
+          "cluster.id=: a cluster of several controllers needs cluster.id, the same on every node "
+          "(scripts/cluster.sh makes one up)");
+    CHECK(error_of({{"cluster.id", "bad id!"}}) ==
+          "cluster.id=bad id!: must be 1 to 64 characters of [A-Za-z0-9_-]");
+    CHECK(error_of(
+              {{"controller.quorum.voters", "1@h:9193"}, {"node.id", "1"}, {"cluster.id", "c"}}) ==
           "listeners=PLAINTEXT://127.0.0.1:9192: a controller in a quorum of several needs a "
           "CONTROLLER listener, such as CONTROLLER://127.0.0.1:9193");
     CHECK_FALSE(

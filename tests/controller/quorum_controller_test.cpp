@@ -229,6 +229,25 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("several brokers whose sessions expire together are all fenced") {
+    harness h(1, 300ms);
+    h.q.nodes[1].log->campaign();
+    for (int32_t id = 1; id <= 4; ++id) {
+        h.join(id);
+    }
+    REQUIRE(h.create({topic("t", 8, 1)})[0].error == errc::none);
+    REQUIRE(h.q.run_until([&] {
+        h.beat(1);
+        const auto& im = h.committed();
+        return im.broker(node_id_t{2})->fenced && im.broker(node_id_t{3})->fenced &&
+               im.broker(node_id_t{4})->fenced;
+    }));
+    CHECK_FALSE(h.committed().broker(node_id_t{1})->fenced);
+    for (const auto& p : h.committed().topic("t")->partitions) {
+        CHECK((p.leader == node_id_t{1}) == (p.replicas[0] == node_id_t{1}));
+    }
+}
+
 TEST_CASE("controlled shutdown moves leadership away, then fences the broker") {
     harness h(1);
     h.q.nodes[1].log->campaign();

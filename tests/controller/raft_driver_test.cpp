@@ -84,14 +84,14 @@ struct cluster {
         o.cluster_id = "test-cluster";
         raft_driver::send_fn send;
         if (tcp) {
-            m.transport =
-                std::make_unique<raft_transport>(io.get_executor(), raft_transport::options{},
-                                                 [this, id](std::span<const std::byte> frame) {
-                                                     auto it = members.find(id);
-                                                     if (it != members.end() && it->second.driver) {
-                                                         it->second.driver->receive(frame);
-                                                     }
-                                                 });
+            m.transport = std::make_unique<raft_transport>(
+                io.get_executor(), raft_transport::options{},
+                [this, id](std::span<const std::byte> frame, uint64_t) {
+                    auto it = members.find(id);
+                    if (it != members.end() && it->second.driver) {
+                        it->second.driver->receive(frame);
+                    }
+                });
             endpoints[id] = m.transport->listen(
                 {boost::asio::ip::make_address("127.0.0.1"), 0});  // a free port
             for (auto& [other, at] : endpoints) {
@@ -286,7 +286,7 @@ TEST_CASE("the transport ends a connection whose frame header is bad and serves 
     std::vector<std::vector<std::byte>> got;
     raft_transport::options o;
     o.frame_bytes_max = 1 << 20;
-    raft_transport t(io.get_executor(), o, [&](std::span<const std::byte> frame) {
+    raft_transport t(io.get_executor(), o, [&](std::span<const std::byte> frame, uint64_t) {
         got.emplace_back(frame.begin(), frame.end());
     });
     const auto at = t.listen({boost::asio::ip::make_address("127.0.0.1"), 0});
@@ -297,7 +297,7 @@ TEST_CASE("the transport ends a connection whose frame header is bad and serves 
     const std::byte header[8] = {std::byte{0x40}, {}, {}, {}, {}, {}, {}, std::byte{8}};
     boost::asio::write(bad, boost::asio::buffer(header));
     // A good peer, through a transport of its own, still gets its frame through.
-    raft_transport sender(io.get_executor(), {}, [](std::span<const std::byte>) {});
+    raft_transport sender(io.get_executor(), {}, [](std::span<const std::byte>, uint64_t) {});
     sender.set_peer(node_id_t(1), at);
     const raft::message m{node_id_t(2), node_id_t(1), raft::begin_epoch{term_t(3)}};
     const auto frame = encode_raft_frame("c", m);

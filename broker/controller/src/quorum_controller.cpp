@@ -177,7 +177,9 @@ void quorum_controller::heartbeat(broker_heartbeat h, std::function<void(heartbe
     if (!active_) {
         return done({errc::not_controller, not_controller(), true, false});
     }
-    const broker_info* b = log_.image()->broker(h.id);
+    // Held: a proposal below may commit at once (one voter) and replace the log's image.
+    const metadata_log::image_ptr committed = log_.image();
+    const broker_info* b = committed->broker(h.id);
     if (b == nullptr) {
         return done({errc::broker_id_not_registered,
                      fmt::format("broker {} is not registered; register first", h.id), true,
@@ -218,7 +220,7 @@ void quorum_controller::heartbeat(broker_heartbeat h, std::function<void(heartbe
     }
     const bool fenced = b->fenced;
     bool leads = false;
-    for (const auto& [name, t] : log_.image()->topics()) {
+    for (const auto& [name, t] : committed->topics()) {
         for (const auto& p : t->partitions) {
             leads = leads || p.leader == h.id;
         }
@@ -231,6 +233,8 @@ void quorum_controller::check_sessions() {
         return;
     }
     const auto now = clock::now();
+    // Collected first: each fence changes working_, which this would otherwise iterate.
+    std::vector<node_id_t> expired;
     for (const auto& [id, b] : working_.brokers()) {
         if (b.fenced || busy_.contains(id)) {
             continue;
@@ -238,13 +242,15 @@ void quorum_controller::check_sessions() {
         auto it = last_heartbeat_.find(id);
         const auto last =
             it == last_heartbeat_.end() ? active_since_ : std::max(it->second, active_since_);
-        if (now - last < opts_.session_timeout) {
-            continue;
+        if (now - last >= opts_.session_timeout) {
+            expired.push_back(id);
         }
+    }
+    for (node_id_t id : expired) {
         logging::warn("controller: broker {} missed its session ({} ms); fencing it", id,
                       opts_.session_timeout.count());
         busy_.insert(id);
-        propose(plan_fence(working_, id), [this, alive = alive_, id = id](proposal_result p) {
+        propose(plan_fence(working_, id), [this, alive = alive_, id](proposal_result p) {
             if (*alive) {
                 busy_.erase(id);
             }

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include <boost/asio/connect.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/write.hpp>
 
@@ -15,7 +16,8 @@ using tcp = asio::ip::tcp;
 using clock = std::chrono::steady_clock;
 
 struct raft_transport::peer {
-    explicit peer(asio::any_io_executor ex) : deadline(ex) {}
+    peer(asio::any_io_executor ex, int32_t node) : id(node), deadline(ex) {}
+    int32_t id;
     tcp::endpoint at;
     asio::steady_timer deadline;          // of the connect or write under way
     std::shared_ptr<tcp::socket> socket;  // set while connecting or connected
@@ -24,6 +26,13 @@ struct raft_transport::peer {
     std::deque<std::vector<std::byte>> queue;
     size_t queued_bytes = 0;
     clock::time_point next_connect{};
+};
+
+struct raft_transport::inbound {
+    std::shared_ptr<tcp::socket> socket;
+    bool writing = false;
+    std::deque<std::vector<std::byte>> queue;
+    size_t queued_bytes = 0;
 };
 
 raft_transport::raft_transport(asio::any_io_executor ex, options opts, frame_fn on_frame)
@@ -42,7 +51,7 @@ tcp::endpoint raft_transport::listen(const tcp::endpoint& at) {
 void raft_transport::set_peer(node_id_t id, tcp::endpoint at) {
     auto& p = peers_[id.value()];
     if (!p) {
-        p = std::make_unique<peer>(ex_);
+        p = std::make_unique<peer>(ex_, id.value());
     } else if (p->at != at) {
         reset(*p);
         p->next_connect = {};
@@ -50,10 +59,42 @@ void raft_transport::set_peer(node_id_t id, tcp::endpoint at) {
     p->at = at;
 }
 
-void raft_transport::send(node_id_t to, std::vector<std::byte> frame) {
-    auto it = peers_.find(to.value());
-    if (!*alive_ || it == peers_.end()) {
+void raft_transport::route(node_id_t id, uint64_t link) {
+    if (link != 0 && !peers_.contains(id.value()) && inbound_.contains(link)) {
+        routes_[id.value()] = link;
+    }
+}
+
+void raft_transport::make_room(std::deque<std::vector<std::byte>>& queue, size_t& queued_bytes,
+                               size_t more) {
+    while (!queue.empty() && (queue.size() >= opts_.frames_queued_max ||
+                              queued_bytes + more > opts_.queued_bytes_max)) {
+        queued_bytes -= queue.front().size();
+        queue.pop_front();
         ++frames_dropped_;
+    }
+}
+
+void raft_transport::send(node_id_t to, std::vector<std::byte> frame) {
+    if (!*alive_) {
+        ++frames_dropped_;
+        return;
+    }
+    auto it = peers_.find(to.value());
+    if (it == peers_.end()) {
+        auto r = routes_.find(to.value());
+        auto in = r == routes_.end() ? inbound_.end() : inbound_.find(r->second);
+        if (in == inbound_.end()) {
+            ++frames_dropped_;
+            return;
+        }
+        auto link = in->second;
+        make_room(link->queue, link->queued_bytes, frame.size());
+        link->queued_bytes += frame.size();
+        link->queue.push_back(std::move(frame));
+        if (!link->writing) {
+            write_inbound(link);
+        }
         return;
     }
     peer& p = *it->second;
@@ -61,12 +102,7 @@ void raft_transport::send(node_id_t to, std::vector<std::byte> frame) {
         ++frames_dropped_;  // backing off after a failure: it would be stale when it went
         return;
     }
-    while (!p.queue.empty() && (p.queue.size() >= opts_.frames_queued_max ||
-                                p.queued_bytes + frame.size() > opts_.queued_bytes_max)) {
-        p.queued_bytes -= p.queue.front().size();
-        p.queue.pop_front();
-        ++frames_dropped_;
-    }
+    make_room(p.queue, p.queued_bytes, frame.size());
     p.queued_bytes += frame.size();
     p.queue.push_back(std::move(frame));
     if (!p.socket) {
@@ -104,6 +140,7 @@ void raft_transport::start_connect(peer& p) {
             p.deadline.cancel();
             s->set_option(tcp::no_delay(true), ignored);
             p.open = true;
+            read(s, 0);  // the peer answers on this connection if it has no route to us
             start_write(p);
         });
 }
@@ -135,6 +172,13 @@ void raft_transport::start_write(peer& p) {
 }
 
 void raft_transport::reset(peer& p) {
+    if (on_down_ && *alive_) {
+        asio::post(ex_, [this, alive = alive_, id = p.id] {
+            if (*alive && on_down_) {
+                on_down_(node_id_t{id});
+            }
+        });
+    }
     if (p.socket) {
         boost::system::error_code ignored;
         p.socket->close(ignored);
@@ -156,10 +200,13 @@ void raft_transport::accept() {
                 return;
             }
             if (!ec) {
-                auto s = std::make_shared<tcp::socket>(std::move(socket));
-                std::erase_if(inbound_, [](const auto& w) { return w.expired(); });
-                inbound_.push_back(s);
-                read(s);
+                auto in = std::make_shared<inbound>();
+                in->socket = std::make_shared<tcp::socket>(std::move(socket));
+                boost::system::error_code ignored;
+                in->socket->set_option(tcp::no_delay(true), ignored);
+                const uint64_t link = next_link_++;
+                inbound_.emplace(link, in);
+                read(in->socket, link);
             }
             if (!acceptor_->is_open()) {
                 return;
@@ -178,31 +225,79 @@ void raft_transport::accept() {
         });
 }
 
-void raft_transport::read(std::shared_ptr<tcp::socket> s) {
+void raft_transport::read(std::shared_ptr<tcp::socket> s, uint64_t link) {
     auto header = std::make_shared<std::array<std::byte, frame::header_size>>();
+    // An inbound connection that fails is forgotten; an outbound one is the peer's to reset
+    // (its next write fails too).
+    auto done = [this, link] {
+        if (link != 0) {
+            if (auto it = inbound_.find(link); it != inbound_.end()) {
+                boost::system::error_code ignored;
+                it->second->socket->close(ignored);
+                inbound_.erase(it);
+            }
+            std::erase_if(routes_, [link](const auto& r) { return r.second == link; });
+        }
+    };
     asio::async_read(
         *s, asio::buffer(*header),
-        [this, alive = alive_, s, header](const boost::system::error_code& ec, size_t) {
-            if (!*alive || ec) {
-                return;  // the socket goes with the last handler holding it
+        [this, alive = alive_, s, header, link, done](const boost::system::error_code& ec, size_t) {
+            if (!*alive) {
+                return;
+            }
+            if (ec) {
+                return done();  // the socket goes with the last handler holding it
             }
             auto h = frame::parse_header(*header, opts_.frame_bytes_max);
             if (!h) {
-                return;  // too large or malformed: this connection ends, the others go on
+                return done();  // too large or malformed: this connection ends, others go on
             }
             auto whole = std::make_shared<std::vector<std::byte>>(h.value().total());
             std::memcpy(whole->data(), header->data(), header->size());
             asio::async_read(
                 *s, asio::buffer(whole->data() + header->size(), whole->size() - header->size()),
-                [this, alive, s, whole](const boost::system::error_code& ec2, size_t) {
-                    if (!*alive || ec2) {
+                [this, alive, s, whole, link, done](const boost::system::error_code& ec2, size_t) {
+                    if (!*alive) {
                         return;
                     }
-                    on_frame_(*whole);
+                    if (ec2) {
+                        return done();
+                    }
+                    on_frame_(*whole, link);
                     if (*alive) {
-                        read(s);
+                        read(s, link);
                     }
                 });
+        });
+}
+
+void raft_transport::write_inbound(const std::shared_ptr<inbound>& in) {
+    if (in->queue.empty()) {
+        in->writing = false;
+        return;
+    }
+    in->writing = true;
+    auto frame = std::make_shared<std::vector<std::byte>>(std::move(in->queue.front()));
+    in->queue.pop_front();
+    in->queued_bytes -= frame->size();
+    // No deadline of its own: a peer that stops reading fails its own requests' timeouts, and
+    // its connection ends when its reads fail (or the transport closes).
+    asio::async_write(
+        *in->socket, asio::buffer(*frame),
+        [this, alive = alive_, in, frame](const boost::system::error_code& ec, size_t) {
+            if (!*alive) {
+                return;
+            }
+            if (ec) {
+                ++frames_dropped_;
+                boost::system::error_code ignored;
+                in->socket->close(ignored);  // the read ends and forgets it
+                in->queue.clear();
+                in->queued_bytes = 0;
+                in->writing = false;
+                return;
+            }
+            write_inbound(in);
         });
 }
 
@@ -222,11 +317,11 @@ void raft_transport::close() {
             p->socket->close(ignored);
         }
     }
-    for (auto& w : inbound_) {
-        if (auto s = w.lock()) {
-            s->close(ignored);
-        }
+    for (auto& [link, in] : inbound_) {
+        in->socket->close(ignored);
     }
+    inbound_.clear();
+    routes_.clear();
 }
 
 }  // namespace sluice::controller

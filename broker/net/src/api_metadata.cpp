@@ -7,16 +7,61 @@
 #include "sluice/net/request.h"
 
 namespace sluice::broker {
+namespace {
+
+// A topic's partitions from the cluster view, or, without one, from this broker's own
+// partitions (each led here unless its broker is fenced).
+std::optional<std::vector<partition_view>> partitions_of(const broker_context& b,
+                                                         const partition_image& local,
+                                                         std::string_view name) {
+    if (b.cluster != nullptr) {
+        return b.cluster->partitions(name);
+    }
+    const auto* parts = local.find(name);
+    if (parts == nullptr) {
+        return std::nullopt;
+    }
+    const node_id_t self = b.config.node_id;
+    std::vector<partition_view> out;
+    for (const auto& p : *parts) {
+        if (p) {
+            out.push_back({p->id(),
+                           p->is_leader() ? self : node_id_t{-1},
+                           p->leader_epoch(),
+                           {self},
+                           {self}});
+        }
+    }
+    return out;
+}
+
+flatbuffers::Offset<flatbuffers::Vector<int32_t>> ids(flatbuffers::FlatBufferBuilder& fbb,
+                                                      const std::vector<node_id_t>& list) {
+    std::vector<int32_t> raw;
+    for (auto id : list) {
+        raw.push_back(id.value());
+    }
+    return fbb.CreateVector(raw);
+}
+
+}  // namespace
 
 awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     const auto* m = req.envelope->body_as_MetadataRequest();
     const auto& cfg = ctx.broker.config;
-    auto image = ctx.broker.replicas.snapshot();
+    auto local = ctx.broker.replicas.snapshot();
+    auto exists = [&](std::string_view name) {
+        return partitions_of(ctx.broker, *local, name).has_value();
+    };
 
     std::vector<std::string> names;
     if (m->all_topics()) {
-        for (const auto& [name, t] : image->topics) {
-            names.push_back(name);
+        if (ctx.broker.cluster != nullptr) {
+            names = ctx.broker.cluster->topic_names();
+        } else {
+            for (const auto& [name, t] : local->topics) {
+                names.push_back(name);
+            }
         }
     } else if (m->topics() != nullptr) {
         std::set<std::string, std::less<>> seen;
@@ -32,7 +77,7 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     if (!m->all_topics() && cfg.auto_create_topics && m->allow_auto_topic_creation()) {
         std::vector<create_topic_request> missing;
         for (const auto& name : names) {
-            if (image->find(name) == nullptr && !topic_name_problem(name)) {
+            if (!exists(name) && !topic_name_problem(name)) {
                 missing.push_back({name, -1, -1, {}, ""});
             }
         }
@@ -41,7 +86,7 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
             for (auto& r : results) {
                 created.emplace(r.name, std::move(r));
             }
-            image = ctx.broker.replicas.snapshot();
+            local = ctx.broker.replicas.snapshot();
         }
     }
 
@@ -50,8 +95,8 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     const int32_t node = cfg.node_id.value();
     std::vector<flatbuffers::Offset<fbs::TopicMetadata>> topics;
     for (const auto& name : names) {
-        const auto* parts_of = image->find(name);
-        if (parts_of == nullptr) {
+        const auto parts_of = partitions_of(ctx.broker, *local, name);
+        if (!parts_of) {
             errc e = errc::unknown_topic_or_partition;
             std::string message = fmt::format("topic '{}' does not exist", name);
             if (auto why = topic_name_problem(name)) {
@@ -69,29 +114,35 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
         std::vector<flatbuffers::Offset<fbs::PartitionMetadata>> parts;
         parts.reserve(parts_of->size());
         for (const auto& p : *parts_of) {
-            if (!p) {
-                continue;  // held by another broker
-            }
-            auto replicas = fbb.CreateVector(&node, 1);
-            // An offline partition (its log failed to open) has no leader, as in Kafka; nor has
+            // A partition held here whose log failed to open has no leader, as in Kafka; nor has
             // one whose broker is fenced.
-            const bool offline = !p->offline_reason().empty();
-            const bool leads = !offline && p->is_leader();
-            auto isr = fbb.CreateVector(&node, offline ? 0 : 1);
-            const errc e = offline ? errc::kafka_storage_error
-                           : leads ? errc::none
-                                   : errc::leader_not_available;
-            parts.push_back(fbs::CreatePartitionMetadata(fbb, int16_t(e), p->id(),
-                                                         leads ? node : -1,
-                                                         p->leader_epoch().value(), replicas, isr));
+            const partition* held = local->find(name, partition_id_t{p.id});
+            const bool offline = held != nullptr && !held->offline_reason().empty();
+            const node_id_t leader = offline ? node_id_t{-1} : p.leader;
+            const errc e = offline                   ? errc::kafka_storage_error
+                           : leader == node_id_t{-1} ? errc::leader_not_available
+                                                     : errc::none;
+            parts.push_back(fbs::CreatePartitionMetadata(fbb, int16_t(e), p.id, leader.value(),
+                                                         p.leader_epoch.value(),
+                                                         ids(fbb, p.replicas), ids(fbb, p.isr)));
         }
         topics.push_back(
             fbs::CreateTopicMetadata(fbb, 0, 0, fbb.CreateString(name), fbb.CreateVector(parts)));
     }
-    std::vector<flatbuffers::Offset<fbs::BrokerMetadata>> brokers{fbs::CreateBrokerMetadata(
-        fbb, node, fbb.CreateString(ctx.broker.advertised_host), ctx.broker.advertised_port)};
+    std::vector<flatbuffers::Offset<fbs::BrokerMetadata>> brokers;
+    int32_t controller = node;
+    if (ctx.broker.cluster != nullptr) {
+        for (const auto& b : ctx.broker.cluster->brokers()) {
+            brokers.push_back(
+                fbs::CreateBrokerMetadata(fbb, b.id.value(), fbb.CreateString(b.host), b.port));
+        }
+        controller = ctx.broker.cluster->controller().value();
+    } else {
+        brokers.push_back(fbs::CreateBrokerMetadata(
+            fbb, node, fbb.CreateString(ctx.broker.advertised_host), ctx.broker.advertised_port));
+    }
     auto body = fbs::CreateMetadataResponse(fbb, fbb.CreateVector(brokers),
-                                            fbb.CreateString(ctx.broker.cluster_id), node,
+                                            fbb.CreateString(ctx.broker.cluster_id), controller,
                                             fbb.CreateVector(topics));
     finish_response(*r, *req.envelope, fbs::Body::MetadataResponse, body.Union());
     co_return handler_result{std::move(r), ""};

@@ -87,6 +87,9 @@ struct broker_config {
     // controller.quorum.voters; empty: a quorum of one voter, this node, with no controller
     // listener (the zero-config single broker).
     std::vector<quorum_voter> quorum_voters;
+    // cluster.id: recorded in a fresh log.dirs, checked against it later. Empty: a fresh
+    // directory makes up its own (a single node).
+    std::string cluster_id;
     std::string controller_listener_name = "CONTROLLER";
     // The controller listener from `listeners` (a controller in a quorum of several needs one).
     std::optional<listener> controller_listen;

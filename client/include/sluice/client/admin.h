@@ -35,6 +35,7 @@ struct broker_info {
     int32_t node_id;
     std::string host;
     int32_t port;
+    bool is_controller = false;  // the active controller, as the answering broker knows it
 };
 
 namespace detail {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "sluice/core/async.h"
+#include "sluice/core/cluster_view.h"
 #include "sluice/core/partition_service.h"
 #include "sluice/core/topic_admin.h"
 #include "sluice/net/memory_budget.h"
@@ -84,6 +85,9 @@ struct broker_context {
     net_config config;
     partition_service& replicas;
     topic_admin& admin;
+    // The cluster as the metadata image says (Metadata answers from it); null: this broker's
+    // own partitions only.
+    const cluster_view* cluster = nullptr;
     // Threads that may block on the disk: connections send fetched records from segment files
     // there (sendfile), never on the network threads.
     executor blocking;
