@@ -206,9 +206,10 @@ printf '%s\n' bootstrap.servers=127.0.0.1:9192 auto.offset.reset=earliest max.po
 
 # raft_codec: one frame of each Raft message type, as a three-voter quorum exchanges them;
 # quorum_state: the quorum-state files of two voters; raft_storage: two metadata directories;
-# metadata_batch: the metadata log entries of a small cluster's life and a snapshot of its image.
+# metadata_batch: the metadata log entries of a small cluster's life and a snapshot of its image;
+# controller_rpc: each request a broker sends the active controller, and each answer.
 "$controller_seeds_bin" "$(fresh raft_codec)" "$(fresh quorum_state)" "$(fresh raft_storage)" \
-    "$(fresh metadata_batch)"
+    "$(fresh metadata_batch)" "$(fresh controller_rpc)"
 
 for d in "$corpus"/*/; do
     echo "fuzz-corpus: $(basename "$d"): $(find "$d" -type f | wc -l) files," \

@@ -10,7 +10,11 @@
 //     registering, topics created, a broker fenced and back, a topic deleted, producer ids) and a
 //     snapshot of its image.
 //
+//   - controller_rpc: one frame of each request a broker sends the active controller and of each
+//     answer.
+//
 //   fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR RAFT_STORAGE_DIR METADATA_BATCH_DIR
+//                         CONTROLLER_RPC_DIR
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -22,6 +26,7 @@
 #include <fmt/format.h>
 
 #include "bundle.h"
+#include "sluice/controller/controller_rpc.h"
 #include "sluice/controller/decisions.h"
 #include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_codec.h"
@@ -171,13 +176,56 @@ bool write_metadata_seeds(const std::filesystem::path& dir) {
     return bool(out);
 }
 
+// One frame of each request a broker sends the active controller, and of each answer.
+bool write_rpc_seeds(const std::filesystem::path& dir) {
+    using namespace sluice::controller;
+    std::filesystem::create_directories(dir);
+    const std::vector<std::pair<std::string, std::vector<std::byte>>> seeds{
+        {"register", encode_rpc_request({"cluster-7f3a", 1, node_id_t{4},
+                                         broker_registration{node_id_t{4},
+                                                             uuid{0x1234, 0x5678},
+                                                             {{"PLAINTEXT", "127.0.0.1", 9198}},
+                                                             "rack-a"}})},
+        {"heartbeat",
+         encode_rpc_request({"cluster-7f3a", 2, node_id_t{4},
+                             broker_heartbeat{node_id_t{4}, 17, offset_t{42}, false}})},
+        {"create-topics",
+         encode_rpc_request({"cluster-7f3a", 3, node_id_t{4},
+                             create_call{{{"orders", 6, 1, {{"retention.ms", "86400000"}}, {}},
+                                          {"clicks", -1, -1, {}, {}}},
+                                         false}})},
+        {"delete-topics",
+         encode_rpc_request({"cluster-7f3a", 4, node_id_t{4}, delete_call{{"orders", "clicks"}}})},
+        {"registered",
+         encode_rpc_response(
+             {"cluster-7f3a", 1, registration_result{errc::none, "", 17}, offset_t{18}})},
+        {"heartbeat-answer",
+         encode_rpc_response(
+             {"cluster-7f3a", 2, heartbeat_result{errc::none, "", false, false}, offset_t{43}})},
+        {"topics-answer", encode_rpc_response({"cluster-7f3a", 3,
+                                               std::vector<broker::topic_result>{
+                                                   {"orders", errc::none, ""},
+                                                   {"clicks", errc::topic_already_exists,
+                                                    "topic 'clicks' already exists"}},
+                                               offset_t{44}})},
+    };
+    for (const auto& [name, frame] : seeds) {
+        std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
+        out.write(reinterpret_cast<const char*>(frame.data()), std::streamsize(frame.size()));
+        if (!out) {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc != 5) {
+    if (argc != 6) {
         std::fprintf(stderr,
                      "usage: fuzz-controller-seeds RAFT_CODEC_DIR QUORUM_STATE_DIR "
-                     "RAFT_STORAGE_DIR METADATA_BATCH_DIR\n");
+                     "RAFT_STORAGE_DIR METADATA_BATCH_DIR CONTROLLER_RPC_DIR\n");
         return 2;
     }
     const std::filesystem::path dir = argv[1];
@@ -270,7 +318,8 @@ int main(int argc, char** argv) {
         std::filesystem::rename(tmp / controller::quorum_state_file, quorum_dir / name);
         std::filesystem::remove_all(tmp);
     }
-    if (!write_storage_seeds(storage_dir, voters) || !write_metadata_seeds(argv[4])) {
+    if (!write_storage_seeds(storage_dir, voters) || !write_metadata_seeds(argv[4]) ||
+        !write_rpc_seeds(argv[5])) {
         return 1;
     }
     return 0;

@@ -175,8 +175,9 @@ TEST_CASE("three brokers: topics from any broker look the same everywhere; recor
     CHECK(per == std::map<int32_t, int>{{0, 10}, {1, 10}, {2, 10}, {3, 10}, {4, 10}, {5, 10}});
 }
 
-TEST_CASE("kill -9 of the active controller during creations: acknowledged ones exist, brokers "
-          "converge, and it rejoins") {
+TEST_CASE(
+    "kill -9 of the active controller during creations: acknowledged ones exist, brokers "
+    "converge, and it rejoins") {
     local_cluster c(3);
     const int victim = c.active_controller();
     REQUIRE(victim >= 1);
@@ -227,8 +228,9 @@ TEST_CASE("kill -9 of the active controller during creations: acknowledged ones 
     CHECK(c.admin_of(victim)->create_topic("after-restart", 1));
 }
 
-TEST_CASE("a broker paused past its session is fenced, its partitions leaderless; back, it leads "
-          "again") {
+TEST_CASE(
+    "a broker paused past its session is fenced, its partitions leaderless; back, it leads "
+    "again") {
     local_cluster c(4);  // node 4 is a broker only
     REQUIRE(c.admin_of()->create_topic("spread", 8));
     std::vector<int32_t> before;
@@ -251,9 +253,9 @@ TEST_CASE("a broker paused past its session is fenced, its partitions leaderless
     static_cast<client_config&>(pc) = c.client(1);
     auto p = producer::create(pc);
     REQUIRE(p);
-    const auto other = int32_t(std::find_if(before.begin(), before.end(),
-                                            [](int32_t l) { return l != 4; }) -
-                               before.begin());
+    const auto other =
+        int32_t(std::find_if(before.begin(), before.end(), [](int32_t l) { return l != 4; }) -
+                before.begin());
     producer_record r{"spread", std::nullopt, std::string("while 4 is away"), {}, other, {}};
     CHECK(p.value()->send(std::move(r)).get());
     c.node("resume", 4);

@@ -142,8 +142,8 @@ std::vector<std::byte> encode_rpc_request(const rpc_request& r) {
     }
     const auto body =
         fbs::CreateControllerRequest(b, b.CreateString(r.cluster_id), r.from.value(), type, call);
-    return finish(w, fbs::ApiKey::ControllerRequest, r.correlation,
-                  fbs::Body::ControllerRequest, body.Union());
+    return finish(w, fbs::ApiKey::ControllerRequest, r.correlation, fbs::Body::ControllerRequest,
+                  body.Union());
 }
 
 std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
@@ -153,16 +153,15 @@ std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
     off<void> answer = 0;
     if (const auto* reg = std::get_if<registration_result>(&r.answer)) {
         type = fbs::ControllerAnswer::BrokerRegistrationResponse;
-        answer = fbs::CreateBrokerRegistrationResponse(b, int16_t(reg->error),
-                                                       b.CreateString(reg->message),
-                                                       reg->broker_epoch)
+        answer = fbs::CreateBrokerRegistrationResponse(
+                     b, int16_t(reg->error), b.CreateString(reg->message), reg->broker_epoch)
                      .Union();
     } else if (const auto* hb = std::get_if<heartbeat_result>(&r.answer)) {
         type = fbs::ControllerAnswer::BrokerHeartbeatResponse;
-        answer = fbs::CreateBrokerHeartbeatResponse(b, int16_t(hb->error),
-                                                    b.CreateString(hb->message), hb->fenced,
-                                                    hb->shutdown_ready)
-                     .Union();
+        answer =
+            fbs::CreateBrokerHeartbeatResponse(b, int16_t(hb->error), b.CreateString(hb->message),
+                                               hb->fenced, hb->shutdown_ready)
+                .Union();
     } else {
         type = fbs::ControllerAnswer::CreateTopicsResponse;
         answer = fbs::CreateCreateTopicsResponse(
@@ -171,8 +170,8 @@ std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
     }
     const auto body = fbs::CreateControllerResponse(b, b.CreateString(r.cluster_id), type, answer,
                                                     r.metadata_offset.value());
-    return finish(w, fbs::ApiKey::ControllerResponse, r.correlation,
-                  fbs::Body::ControllerResponse, body.Union());
+    return finish(w, fbs::ApiKey::ControllerResponse, r.correlation, fbs::Body::ControllerResponse,
+                  body.Union());
 }
 
 std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_bytes,
@@ -184,8 +183,7 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
     }
     const auto* m = f.value().envelope->body_as_ControllerRequest();
     if (m == nullptr || m->cluster_id() == nullptr || m->from() < 0 || m->call() == nullptr) {
-        return fail(
-            "a ControllerRequest without a cluster id, a broker id or a call");
+        return fail("a ControllerRequest without a cluster id, a broker id or a call");
     }
     rpc_request out;
     out.cluster_id = m->cluster_id()->str();
@@ -228,8 +226,8 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
                 if (t == nullptr || t->name() == nullptr) {
                     return fail("a CreateTopics call with a nameless topic");
                 }
-                broker::create_topic_request req{t->name()->str(), t->num_partitions(),
-                                                  t->replication_factor(), {}, {}};
+                broker::create_topic_request req{
+                    t->name()->str(), t->num_partitions(), t->replication_factor(), {}, {}};
                 if (t->configs() != nullptr) {
                     for (const auto* kv : *t->configs()) {
                         if (kv == nullptr || kv->key() == nullptr || kv->value() == nullptr) {
@@ -276,8 +274,7 @@ std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame
     }
     const auto* m = f.value().envelope->body_as_ControllerResponse();
     if (m == nullptr || m->cluster_id() == nullptr || m->answer() == nullptr) {
-        return fail(
-            "a ControllerResponse without a cluster id or an answer");
+        return fail("a ControllerResponse without a cluster id or an answer");
     }
     rpc_response out;
     out.cluster_id = m->cluster_id()->str();
@@ -307,7 +304,8 @@ std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame
                     if (r == nullptr) {
                         return fail("a topic answer with a null result");
                     }
-                    list.push_back({str(r->name()), errc(r->error_code()), str(r->error_message())});
+                    list.push_back(
+                        {str(r->name()), errc(r->error_code()), str(r->error_message())});
                 }
             }
             out.answer = std::move(list);
