@@ -70,10 +70,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (const auto* c = std::get_if<create_call>(&r->call)) {
             topic_defaults d;
             d.partitions_max = 64;  // bounded work per input
-            auto plans = plan_create_topics(im, c->topics, d, c->validate_only,
-                                            [&] { return uuid{next++, 7}; });
+            auto plans = plan_create_topics(im, c->topics, d, c->validate_only, [&] {
+                return uuid{next++, 7};
+            });
             for (const auto& p : plans) {
-                if (!p.records.empty() && !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
+                if (!p.records.empty() &&
+                    !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
                     std::abort();  // a plan must fit the image it was made for
                 }
             }
