@@ -3,7 +3,7 @@
 #
 #   scripts/cluster.sh start N [DIR]     N brokers (the first three are also the controllers);
 #                                        prints the bootstrap list once every broker serves
-#   scripts/cluster.sh stop [DIR]        SIGTERM to every broker (controlled shutdown), waits
+#   scripts/cluster.sh stop [DIR]        SIGTERM to each broker in turn (controlled shutdown)
 #   scripts/cluster.sh status [DIR]      each node: running or not, pid, ports, roles
 #   scripts/cluster.sh kill ID [DIR]     SIGKILL node ID
 #   scripts/cluster.sh shutdown ID [DIR] SIGTERM node ID (controlled shutdown), wait for its exit
@@ -157,15 +157,16 @@ start)
 stop)
     dir=${1:-$dir}
     load
-    for ((id = 1; id <= nodes; id++)); do
-        alive "$id" && kill -CONT "$(cat "$(node_dir "$id")/pid")" 2>/dev/null || true
-        alive "$id" && kill -TERM "$(cat "$(node_dir "$id")/pid")" || true
-    done
-    deadline=$((SECONDS + 60))
-    for ((id = 1; id <= nodes; id++)); do
+    # One at a time, brokers first and the controllers last, so that each controlled shutdown
+    # finds a controller quorum to move its leadership.
+    for ((id = nodes; id >= 1; id--)); do
+        alive "$id" || continue
+        kill -CONT "$(cat "$(node_dir "$id")/pid")" 2>/dev/null || true
+        kill -TERM "$(cat "$(node_dir "$id")/pid")" 2>/dev/null || true
+        deadline=$((SECONDS + 60))
         while alive "$id"; do
             ((SECONDS < deadline)) || { kill -KILL "$(cat "$(node_dir "$id")/pid")"; break; }
-            sleep 0.05
+            sleep 0.02
         done
     done
     ;;

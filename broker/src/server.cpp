@@ -47,6 +47,8 @@ constexpr auto teardown_wait = std::chrono::seconds(5);
 constexpr auto drain_poll = std::chrono::milliseconds(10);
 // Pause after accept() fails for lack of file descriptors, so the loop does not spin.
 constexpr auto accept_backoff = std::chrono::milliseconds(100);
+// The longest a stop waits for its controlled shutdown.
+constexpr auto controlled_shutdown_max = std::chrono::milliseconds(5000);
 // How long a start waits for the controller quorum to register and unfence this broker.
 constexpr auto ready_timeout = std::chrono::seconds(60);
 
@@ -499,13 +501,14 @@ awaitable<void> server::impl::shutdown() {
     signals.cancel(ec);
     if (member->has_peers()) {
         // Controlled shutdown: leadership moves to other brokers before this one goes.
-        auto moved = [this] {
-            return member->controlled_shutdown(
-                std::chrono::milliseconds(config.broker_session_timeout_ms));
-        };
+        // Bounded: without a controller quorum (the last nodes of a cluster that stops) it
+        // cannot finish, and the session timeout fences the broker anyway.
+        const auto wait = std::min(std::chrono::milliseconds(config.broker_session_timeout_ms),
+                                   controlled_shutdown_max);
+        auto moved = [this, wait] { return member->controlled_shutdown(wait); };
         if (!co_await run_on(blocking->get_executor(), moved)) {
             logging::warn("controlled shutdown did not finish in {} ms; stopping anyway",
-                          config.broker_session_timeout_ms);
+                          wait.count());
         }
     }
     for (auto& c : connections.all()) {

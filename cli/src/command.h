@@ -74,6 +74,7 @@ std::string topic_error_line(std::string_view command, std::error_code ec, const
 
 // Subcommands. `args` are the words after the subcommand's name.
 int run_topic(std::span<const std::string> args);
+int run_cluster(std::span<const std::string> args);
 int run_produce(std::span<const std::string> args);
 int run_consume(std::span<const std::string> args);
 int run_perf(std::span<const std::string> args);

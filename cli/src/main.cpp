@@ -1,6 +1,6 @@
 // The `sluice` command: dispatches to its subcommands (docs/cli.md).
 //
-//   sluice [-b SERVERS] <topic|produce|consume|perf> ...   sluice --help   sluice --version
+//   sluice [-b SERVERS] <topic|cluster|produce|consume|perf> ...   sluice --help   sluice --version
 //
 // A -b given before the command is the default for it; a -b after the command wins.
 #include <cstdio>
@@ -20,6 +20,7 @@ constexpr std::string_view main_help =
     "\n"
     "Commands:\n"
     "  topic create|list|describe|delete   manage topics\n"
+    "  cluster describe                    the brokers that serve and the active controller\n"
     "  produce TOPIC                       produce one record per line of stdin\n"
     "  consume TOPIC                       print records to stdout\n"
     "  perf produce|consume                measure throughput and latency\n"
@@ -103,6 +104,9 @@ int main(int argc, char** argv) {
     }
     if (command == "topic") {
         return run_topic(rest);
+    }
+    if (command == "cluster") {
+        return run_cluster(rest);
     }
     if (command == "produce") {
         return run_produce(rest);

@@ -173,6 +173,16 @@ TEST_CASE("three brokers: topics from any broker look the same everywhere; recor
         ++per[r.partition];
     }
     CHECK(per == std::map<int32_t, int>{{0, 10}, {1, 10}, {2, 10}, {3, 10}, {4, 10}, {5, 10}});
+
+    // The CLI, through one broker: the three brokers, one of them the active controller.
+    auto described =
+        run_process({cli_path(), "-b", c.client(3).bootstrap_servers[0], "cluster", "describe"});
+    REQUIRE_MESSAGE(described.status.exited_with(0), described.err);
+    const auto lines = described.out_lines();
+    REQUIRE(lines.size() == 4);
+    CHECK(lines[0].starts_with("Broker"));
+    CHECK(std::count_if(lines.begin(), lines.end(),
+                        [](const std::string& l) { return l.ends_with("active"); }) == 1);
 }
 
 TEST_CASE(
