@@ -84,7 +84,8 @@ wait_started() {
     nd=$(node_dir "$id")
     from=$(cat "$nd/broker.log.start")
     deadline=$((SECONDS + start_timeout))
-    while ! tail -n +"$((from + 1))" "$nd/broker.log" | grep -q ' started: '; do
+    # (grep reads all of its input: with -q it could stop early and fail tail under pipefail)
+    while ! tail -n +"$((from + 1))" "$nd/broker.log" | grep ' started: ' >/dev/null; do
         if ! alive "$id"; then
             tail -n 5 "$nd/broker.log" >&2
             die "node $id exited before it started (log: $nd/broker.log)"
@@ -114,6 +115,9 @@ start)
         for ((id = 1; id <= nodes; id++)); do
             alive "$id" && die "node $id in $dir is running (scripts/cluster.sh stop $dir)"
         done
+    fi
+    if [[ -e $dir && ! -f $dir/cluster.env ]] && [[ -n $(ls -A "$dir") ]]; then
+        die "$dir is not empty and holds no cluster: give an empty or new directory"
     fi
     rm -rf "$dir"
     mkdir -p "$dir"

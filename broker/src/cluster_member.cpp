@@ -107,6 +107,11 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
     o.driver.raft.random_seed = std::random_device{}();
     o.driver.raft.election_timeout_ticks =
         std::max<int32_t>(4, int32_t(config_.quorum_election_timeout_ms / raft_tick.count()));
+    // One entry holds a whole decision: a topic of max partitions, the fence of a broker that
+    // leads as many. The transport's frames (16 MiB) hold a fetch answer of this much.
+    o.driver.raft.entry_bytes_max = 4 << 20;
+    o.driver.raft.fetch_bytes_max = 8 << 20;
+    o.driver.raft.uncommitted_bytes_max = 64 << 20;
     o.driver.tick = raft_tick;
     o.driver.cluster_id = cluster_id;
     o.snapshot_bytes = config_.metadata_snapshot_bytes;
@@ -277,6 +282,7 @@ void cluster_member::try_import() {
         if (r.error != errc::none) {
             warn_now_and_then(fmt::format("adopting the topics found in {}: {}: {}",
                                           config_.log_dir.string(), errc_name(r.error), r.message));
+            retry_at_ = std::chrono::steady_clock::now() + retry_backoff;
             return;
         }
         // The metadata log holds them now: their old records have no more use.
@@ -350,7 +356,14 @@ void cluster_member::fail_calls_to(node_id_t to, const std::string& why) {
         }
     }
     for (auto& p : failed) {
-        p.done(ctl::error_answer(p.call, errc::not_controller, why), offset_t{-1});
+        // A topic change may have reached the old controller and be written yet: its outcome
+        // is unknown, so it is not asked again. The broker's own calls are.
+        const bool topic_call = std::holds_alternative<ctl::create_call>(p.call) ||
+                                std::holds_alternative<ctl::delete_call>(p.call);
+        p.done(ctl::error_answer(
+                   p.call, topic_call ? errc::request_timed_out : errc::not_controller,
+                   topic_call ? why + "; the change may or may not have been made" : why),
+               offset_t{-1});
     }
 }
 

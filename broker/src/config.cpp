@@ -186,7 +186,8 @@ const key_spec specs[] = {
          return values::to_long(v, 100, int32_max, c.quorum_election_timeout_ms);
      }},
     {{"controller.quorum.fetch.timeout.ms", "2000",
-      "A quorum leader that no majority fetched from for this long steps down (100 or more)."},
+      "Kafka's follower fetch timeout; accepted (100 or more) but not used: the quorum's leader "
+      "steps down, and followers elect, after controller.quorum.election.timeout.ms."},
      [](broker_config& c, std::string_view v) {
          return values::to_long(v, 100, int32_max, c.quorum_fetch_timeout_ms);
      }},
@@ -589,6 +590,12 @@ std::optional<config_error> check_roles(const broker_config& c, const properties
     const bool voter = std::any_of(c.quorum_voters.begin(), c.quorum_voters.end(),
                                    [&](const quorum_voter& v) { return v.id == c.node_id; });
     if (c.quorum_voters.empty()) {
+        if (!c.broker_role) {
+            return error(
+                "process.roles",
+                "a controller-only node belongs to a quorum of several: set "
+                "controller.quorum.voters=id@host:port,... (a node alone is a broker too)");
+        }
         if (!c.controller_role) {
             return error("process.roles",
                          "a broker that is not a controller needs the controllers to join: set "

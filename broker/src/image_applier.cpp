@@ -6,6 +6,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "cluster_member.h"
 #include "metadata_store.h"
 #include "sluice/broker/topic_config.h"
 #include "sluice/core/logging.h"
@@ -21,6 +22,8 @@ using controller::topic_info;
 
 // How often an asynchronous wait looks at the applied offset.
 constexpr auto wait_poll = std::chrono::milliseconds(2);
+
+const std::filesystem::path metadata_dir{std::string(metadata_dir_name)};
 
 // The partitions of `t` this broker holds, with their leadership.
 std::vector<partition_spec> specs_of(const topic_info& t, node_id_t self) {
@@ -101,8 +104,8 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
     }
     for (const auto& [name, t] : after.topics()) {
         const topic_info* old = before != nullptr ? before->topic(name) : nullptr;
-        if (old == t.get()) {
-            continue;  // the same object: unchanged
+        if (old == t.get() && !failed_.contains(name)) {
+            continue;  // the same object: unchanged (and applied)
         }
         if (old != nullptr && old->id != t->id) {
             old = nullptr;
@@ -130,9 +133,12 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
             return r ? std::error_code() : r.error();
         };
         if (auto ec = co_await run_on(blocking_, open)) {
+            // Tried again with the next image (a heartbeat's, at the latest).
             logging::error("topic {}: cannot open its partitions: {}", name, ec.message());
+            failed_.insert(name);
             continue;
         }
+        failed_.erase(name);
         if (old == nullptr) {
             logging::info("topic {}: holding {} of its {} partitions", name, specs.size(),
                           t->partitions.size());
@@ -153,6 +159,19 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
     }
 }
 
+awaitable<void> image_applier::wait_idle() {
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!running_) {
+                co_return;
+            }
+        }
+        co_await wait_timer(timer, std::chrono::steady_clock::now() + wait_poll);
+    }
+}
+
 bool image_applier::wait_applied(offset_t offset, std::chrono::milliseconds timeout) {
     std::unique_lock lock(mutex_);
     return changed_.wait_for(lock, timeout, [&] {
@@ -165,7 +184,12 @@ awaitable<bool> image_applier::wait_applied_async(offset_t offset,
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
     while (applied_offset() < offset) {
-        if (std::chrono::steady_clock::now() >= deadline) {
+        bool stopped = false;
+        {
+            std::lock_guard lock(mutex_);
+            stopped = stopped_;
+        }
+        if (stopped || std::chrono::steady_clock::now() >= deadline) {
             co_return false;
         }
         co_await wait_timer(timer, std::chrono::steady_clock::now() + wait_poll);
@@ -174,6 +198,25 @@ awaitable<bool> image_applier::wait_applied_async(offset_t offset,
 }
 
 awaitable<void> image_applier::remove_strays(bool keep) {
+    // No image is applied meanwhile (offers wait): a partition being opened is never taken for
+    // a stray, nor one being removed as such while the applier opens it.
+    {
+        std::lock_guard lock(mutex_);
+        if (running_ || stopped_) {
+            co_return;
+        }
+        running_ = true;
+    }
+    co_await sweep(keep);
+    std::lock_guard lock(mutex_);
+    running_ = false;
+    if (next_ && !stopped_) {
+        running_ = true;
+        boost::asio::co_spawn(strand_, run(), boost::asio::detached);
+    }
+}
+
+awaitable<void> image_applier::sweep(bool keep) {
     const image_ptr image = applied_.load();
     if (!image) {
         co_return;
@@ -191,11 +234,19 @@ awaitable<void> image_applier::remove_strays(bool keep) {
                       scan_error.message());
         co_return;
     }
-    auto held = replicas_.snapshot();
     for (const auto& dir : orphans) {
         auto named = parse_partition_dir(dir.filename().string());
-        if (!named || held->find(named->first, partition_id_t{named->second}) != nullptr) {
+        if (!named || dir.filename() == metadata_dir) {
             continue;
+        }
+        // A stray is a partition the image does not place here, whatever is open: one the
+        // image places here but that failed to open is kept for the next attempt.
+        const topic_info* t = image->topic(named->first);
+        if (t != nullptr && named->second >= 0 && size_t(named->second) < t->partitions.size()) {
+            const auto& replicas = t->partitions[size_t(named->second)].replicas;
+            if (std::find(replicas.begin(), replicas.end(), config_.node_id) != replicas.end()) {
+                continue;
+            }
         }
         if (keep) {
             logging::warn(

@@ -10,6 +10,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 
 #include "sluice/broker/config.h"
 #include "sluice/controller/metadata_image.h"
@@ -45,9 +47,15 @@ class image_applier {
 
     // Stops applying (later offers are dropped) and wakes waiters.
     void stop();
+    // From a coroutine: returns once no image is being applied (after stop(): for good).
+    awaitable<void> wait_idle();
+
+    // The strand images are applied on (remove_strays runs there too).
+    const executor& strand() const { return strand_; }
 
   private:
     awaitable<void> run();
+    awaitable<void> sweep(bool keep);
     awaitable<void> apply(const controller::metadata_image* before,
                           const controller::metadata_image& after);
 
@@ -63,6 +71,7 @@ class image_applier {
     bool running_ = false;
     bool stopped_ = false;
     std::atomic<image_ptr> applied_;
+    std::set<std::string, std::less<>> failed_;  // on strand_: topics whose partitions did not open
 };
 
 }  // namespace sluice::broker

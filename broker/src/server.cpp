@@ -49,8 +49,8 @@ constexpr auto drain_poll = std::chrono::milliseconds(10);
 constexpr auto accept_backoff = std::chrono::milliseconds(100);
 // The longest a stop waits for its controlled shutdown.
 constexpr auto controlled_shutdown_max = std::chrono::milliseconds(5000);
-// How long a start waits for the controller quorum to register and unfence this broker.
-constexpr auto ready_timeout = std::chrono::seconds(60);
+// While a start waits for the controller quorum, it says so this often.
+constexpr auto ready_report_interval = std::chrono::seconds(10);
 
 std::error_code start_failure(std::string_view what) {
     logging::error("cannot start: {}", what);
@@ -232,6 +232,7 @@ struct server::impl {
     }
 
     result<void> start();
+    result<void> start_controller_only(const std::filesystem::path& log_dir);
     // Undoes a start that failed after the threads began.
     std::error_code abort_start(std::error_code e);
     awaitable<void> accept_loop();
@@ -329,6 +330,10 @@ result<void> server::impl::start() {
                                          legacy.error().message()));
     }
 
+    if (!config.broker_role) {
+        return start_controller_only(log_dir);
+    }
+
     // The listener.
     error_code ec;
     asio::ip::tcp::endpoint ep;
@@ -389,15 +394,18 @@ result<void> server::impl::start() {
     }
     member->join({{"PLAINTEXT", ctx->advertised_host, ctx->advertised_port}},
                  std::move(legacy).value());
-    if (!member->wait_ready(ready_timeout)) {
-        return abort_start(start_failure(fmt::format(
-            "the controller quorum did not register and unfence this broker within {} s",
-            ready_timeout.count())));
+    // As long as it takes (recovering many partitions, a quorum whose majority is not up yet):
+    // saying so now and then.
+    while (!member->wait_ready(ready_report_interval)) {
+        logging::info(
+            "waiting for the controller quorum to register and unfence node.id={} "
+            "and for its partitions to open",
+            config.node_id);
     }
     {
         std::promise<void> swept;
         // A new metadata log knows only the topics adopted above: what else is on disk is kept.
-        asio::co_spawn(*io, applier->remove_strays(!had_metadata.value()),
+        asio::co_spawn(applier->strand(), applier->remove_strays(!had_metadata.value()),
                        [&swept](std::exception_ptr) { swept.set_value(); });
         swept.get_future().wait();
     }
@@ -499,7 +507,7 @@ awaitable<void> server::impl::shutdown() {
     retention_timer.cancel();
     flush_timer.cancel();
     signals.cancel(ec);
-    if (member->has_peers()) {
+    if (config.broker_role && member->has_peers()) {
         // Controlled shutdown: leadership moves to other brokers before this one goes.
         // Bounded: without a controller quorum (the last nodes of a cluster that stops) it
         // cannot finish, and the session timeout fences the broker anyway.
@@ -526,6 +534,7 @@ awaitable<void> server::impl::shutdown() {
         }
     }
     applier->stop();
+    co_await applier->wait_idle();  // an image being applied may still publish partitions
     co_await replicas->close_all();
     auto stop_member = [this] { member->stop(); };
     co_await run_on(blocking->get_executor(), stop_member);
@@ -541,6 +550,40 @@ awaitable<void> server::impl::shutdown() {
     changed.notify_all();
 }
 
+result<void> server::impl::start_controller_only(const std::filesystem::path& log_dir) {
+    // A controller only: the metadata log and the active controller, no client listener, no
+    // partitions, no registration as a broker.
+    work.emplace(io->get_executor());
+    for (int i = 0; i < config.num_io_threads; ++i) {
+        threads.emplace_back([this] { io->run(); });
+    }
+    auto started = member->start(ctx->cluster_id);
+    if (!started) {
+        return abort_start(start_failure(fmt::format("log.dirs={}: opening the metadata log: {}",
+                                                     log_dir.string(), started.error().message())));
+    }
+    if (!started.value().empty()) {
+        return abort_start(start_failure(started.value()));
+    }
+    if (options.handle_signals) {
+        signals.add(SIGINT);
+        signals.add(SIGTERM);
+        signals.async_wait([this](const error_code& e, int sig) {
+            if (!e) {
+                logging::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+                stop();
+            }
+        });
+    }
+    logging::write(
+        log_level::info,
+        fmt::format("sluice-broker {} started: node.id={} process.roles=controller "
+                    "listeners={} log.dirs={} config={}",
+                    broker_version(), config.node_id, config.controller_listen->to_string(),
+                    log_dir.string(), options.config_source));
+    return success();
+}
+
 std::error_code server::impl::abort_start(std::error_code e) {
     member->stop();
     applier->stop();
@@ -550,6 +593,7 @@ std::error_code server::impl::abort_start(std::error_code e) {
         t.join();
     }
     threads.clear();
+    blocking->join();  // a partition being opened there refers to what is destroyed next
     return e;
 }
 

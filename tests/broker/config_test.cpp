@@ -225,6 +225,9 @@ TEST_CASE("process.roles, node.id and controller.quorum.voters fit together") {
     CHECK(error_of({{"process.roles", "broker,broker"}}) ==
           "process.roles=broker,broker: must be broker, controller, or broker,controller");
     CHECK(error_of({{"process.roles", "worker"}}).starts_with("process.roles=worker: must be"));
+    CHECK(error_of({{"process.roles", "controller"}})
+              .find("a controller-only node belongs to a "
+                    "quorum of several") != std::string::npos);
     CHECK(error_of({{"process.roles", "broker"}})
               .starts_with("process.roles=broker: a broker that is not a controller needs the "
                            "controllers to join"));
@@ -243,8 +246,12 @@ TEST_CASE("process.roles, node.id and controller.quorum.voters fit together") {
               {{"controller.quorum.voters", "1@h:9193"}, {"node.id", "1"}, {"cluster.id", "c"}}) ==
           "listeners=PLAINTEXT://127.0.0.1:9192: a controller in a quorum of several needs a "
           "CONTROLLER listener, such as CONTROLLER://127.0.0.1:9193");
-    CHECK_FALSE(
-        must({{"process.roles", "controller"}, {"listeners", "CONTROLLER://h:1"}}).broker_role);
+    CHECK_FALSE(must({{"process.roles", "controller"},
+                      {"node.id", "1"},
+                      {"cluster.id", "c1"},
+                      {"controller.quorum.voters", "1@h:1"},
+                      {"listeners", "CONTROLLER://h:1"}})
+                    .broker_role);
     CHECK(error_of({{"process.roles", "broker,controller"}, {"listeners", "CONTROLLER://h:1"}}) ==
           "listeners=CONTROLLER://h:1: a broker needs a PLAINTEXT listener for its clients");
     CHECK(error_of({{"controller.quorum.voters", "1@h:9193,1@h:9194"}}) ==

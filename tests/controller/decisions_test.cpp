@@ -120,6 +120,7 @@ TEST_CASE("topic creation answers with Kafka's codes and writes nothing it refus
         req("dup", 1),
         req("dup", 2),  // twice in one request: both refused
         req("bad/name", 1),
+        req("__cluster_metadata", 1),
         req("zero", 0),
         req("rf3", 1, 3),  // two brokers
         req("rf0", 1, 0),
@@ -134,6 +135,7 @@ TEST_CASE("topic creation answers with Kafka's codes and writes nothing it refus
                                     errc::topic_already_exists,
                                     errc::invalid_request,
                                     errc::invalid_request,
+                                    errc::invalid_topic,
                                     errc::invalid_topic,
                                     errc::invalid_partitions,
                                     errc::invalid_replication_factor,
@@ -151,10 +153,13 @@ TEST_CASE("topic creation answers with Kafka's codes and writes nothing it refus
     CHECK(plans[1].result.message == "topic 'exists' already exists");
     CHECK(plans[2].result.message == "topic 'dup' appears more than once in the request");
     CHECK(plans[5].result.message ==
+          "topic name '__cluster_metadata' is reserved: it names the "
+          "metadata log");
+    CHECK(plans[6].result.message ==
           "number of partitions must be from 1 to 10000 (or -1 for the broker's num.partitions); "
           "got 0");
-    CHECK(plans[6].result.message == "replication factor 3 is larger than the 2 available brokers");
-    CHECK(plans[9].result.message == "config 'retention.ms' is given more than once");
+    CHECK(plans[7].result.message == "replication factor 3 is larger than the 2 available brokers");
+    CHECK(plans[10].result.message == "config 'retention.ms' is given more than once");
     for (const auto& p : plans) {
         if (!p.records.empty()) {
             im = apply_ok(im, p.records);

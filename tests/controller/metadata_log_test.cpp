@@ -117,3 +117,45 @@ TEST_CASE("snapshots are taken every snapshot_bytes, and a restart loads one and
     CHECK(q.nodes[1].log->image()->end_offset() > offset_t{0});
     CHECK(q.run_until([&] { return same_content(*q.nodes[1].log->image(), before); }));
 }
+
+TEST_CASE("every proposal is decided, even when its node stops before it commits") {
+    quorum q(3);
+    for (int32_t id = 1; id <= 3; ++id) {
+        q.start(id);
+    }
+    metadata_log* l = nullptr;
+    REQUIRE(q.run_until([&] { return (l = q.leader()) != nullptr; }));
+    std::optional<proposal_result> out;
+    l->propose(registration(1), [&](proposal_result r) { out = std::move(r); });
+    int32_t id = 0;
+    for (auto& [i, n] : q.nodes) {
+        if (n.log.get() == l) {
+            id = i;
+        }
+    }
+    q.stop(id);  // before its followers could have acknowledged it
+    REQUIRE(q.run_until([&] { return out.has_value(); }, 5s));
+    CHECK((out->outcome == proposal_outcome::unknown || out->outcome == proposal_outcome::written));
+}
+
+TEST_CASE("a snapshot that does not load stops the node from starting, never empties its image") {
+    testing::temp_dir dir("sluice-metadata-bad-snapshot");
+    {
+        auto opened = raft_storage::open(storage::posix_file_system(), dir.path(), node_id_t(1));
+        REQUIRE(opened);
+        raft::ready rd;
+        rd.snap = raft::snapshot{{offset_t{5}, term_t{1}}, {node_id_t(1)}, "not a metadata batch"};
+        rd.hard = raft::hard_state{term_t{1}, node_id_t(1), offset_t{5}};
+        REQUIRE(opened.value().storage->persist(rd));
+    }
+    boost::asio::io_context io;
+    metadata_log::options o;
+    o.driver.raft.id = node_id_t(1);
+    o.driver.raft.bootstrap_voters = {node_id_t(1)};
+    auto opened = metadata_log::open(io.get_executor(), storage::posix_file_system(), dir.path(), o,
+                                     [](node_id_t, std::vector<std::byte>) {});
+    REQUIRE(opened);
+    CHECK(opened.value().log == nullptr);
+    CHECK(opened.value().problem.find("the metadata snapshot ending at offset 5 does not load") !=
+          std::string::npos);
+}

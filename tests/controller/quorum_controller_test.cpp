@@ -229,6 +229,16 @@ TEST_CASE(
     }
 }
 
+TEST_CASE("a change too large for one metadata entry is refused, not retried") {
+    harness h(1);  // the Raft core's default: 256 KiB entries
+    h.q.nodes[1].log->campaign();
+    h.join(1);
+    auto big = h.create({topic("big", 9000, 1)});
+    CHECK(big[0].error == errc::invalid_request);
+    CHECK(big[0].message.find("too large for one metadata log entry") != std::string::npos);
+    CHECK(h.committed().topic("big") == nullptr);
+}
+
 TEST_CASE("several brokers whose sessions expire together are all fenced") {
     harness h(1, 300ms);
     h.q.nodes[1].log->campaign();

@@ -265,7 +265,8 @@ planned_batch plan_add_partitions(const metadata_image& image, std::string_view 
                                    "never shrink; got {}",
                                    topic, have, defaults.partitions_max, total));
     }
-    const auto rf = int16_t(t->partitions.front().replicas.size());
+    const auto rf =
+        t->partitions.empty() ? int16_t(1) : int16_t(t->partitions.front().replicas.size());
     auto place = place_partitions(image, total - have, rf);
     if (!place) {
         return refused(std::string(topic), errc::invalid_replication_factor,

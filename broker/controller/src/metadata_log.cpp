@@ -1,5 +1,6 @@
 #include "sluice/controller/metadata_log.h"
 
+#include <fmt/format.h>
 #include <boost/asio/post.hpp>
 
 #include "sluice/core/logging.h"
@@ -27,23 +28,21 @@ std::string_view outcome_name(proposal_outcome o) noexcept {
 
 namespace {
 
-// The image a snapshot holds, or an empty one with a logged error if it does not decode (a
-// snapshot is CRC-checked on disk and comes from the leader's own image, so this means a broken
-// leader; the node goes on with what the log gives it).
-metadata_log::image_ptr image_of(const raft::snapshot& snap, uint64_t& refused) {
+// The image a snapshot holds, or why it does not load (a snapshot is CRC-checked on disk and
+// comes from a leader's own image, so this means a broken leader or a version this one does not
+// read: never go on with an empty image, which would drop every topic).
+std::pair<metadata_log::image_ptr, std::string> image_of(const raft::snapshot& snap) {
     std::string why;
     if (auto records = decode_batch(snap.data, &why); records || snap.data.empty()) {
         auto r = records ? image_from_records(*records, snap.id.end_offset)
                          : image_from_records({}, snap.id.end_offset);
         if (r.problem.empty()) {
-            return std::make_shared<const metadata_image>(std::move(r.image));
+            return {std::make_shared<const metadata_image>(std::move(r.image)), {}};
         }
         why = r.problem;
     }
-    ++refused;
-    logging::error("metadata snapshot ending at offset {} does not load: {}", snap.id.end_offset,
-                   why);
-    return std::make_shared<const metadata_image>(image_from_records({}, snap.id.end_offset).image);
+    return {nullptr, fmt::format("the metadata snapshot ending at offset {} does not load: {}",
+                                 snap.id.end_offset, why)};
 }
 
 }  // namespace
@@ -56,13 +55,17 @@ result<metadata_log::opened> metadata_log::open(boost::asio::any_io_executor ex,
     if (!o.problem.empty()) {
         return opened{nullptr, std::move(o.problem)};
     }
-    uint64_t refused = 0;
-    image_ptr image =
-        o.state.snap ? image_of(*o.state.snap, refused) : std::make_shared<const metadata_image>();
+    image_ptr image = std::make_shared<const metadata_image>();
+    if (o.state.snap) {
+        auto [loaded, problem] = image_of(*o.state.snap);
+        if (!loaded) {
+            return opened{nullptr, problem + "; the node does not start on an empty image"};
+        }
+        image = std::move(loaded);
+    }
     std::unique_ptr<metadata_log> log(new metadata_log(ex, std::move(opts), std::move(o.storage),
                                                        std::move(o.state), std::move(image),
                                                        std::move(send)));
-    log->entries_refused_ = refused;
     return opened{std::move(log), {}};
 }
 
@@ -90,6 +93,10 @@ void metadata_log::start() {
 
 void metadata_log::stop() {
     driver_->stop();
+    // Nothing is decided from here on: what waits, waits for nothing.
+    while (!pending_.empty()) {
+        decide(pending_.begin()->first, {proposal_outcome::unknown, {}, "the node stopped", {}});
+    }
 }
 
 void metadata_log::campaign() {
@@ -102,7 +109,7 @@ void metadata_log::propose(const std::vector<metadata_record>& batch, done_fn do
         pending_.emplace(at.offset, pending{at.term, std::move(done)});
     });
     if (!p) {
-        proposal_result r{proposal_outcome::rejected, offset_t{-1}, p.error().message()};
+        proposal_result r{proposal_outcome::rejected, offset_t{-1}, p.error().message(), p.error()};
         boost::asio::post(
             ex_, [done = std::move(done), r = std::move(r)]() mutable { done(std::move(r)); });
     }
@@ -121,12 +128,24 @@ void metadata_log::decide(offset_t offset, proposal_result r) {
 }
 
 void metadata_log::restore(const raft::snapshot& snap) {
-    image_ = image_of(snap, entries_refused_);
+    auto [loaded, problem] = image_of(snap);
+    if (!loaded) {
+        ++entries_refused_;
+        logging::error("{}; this node stops following the metadata log", problem);
+        // Going on from an empty image would drop every topic; staying still keeps them.
+        boost::asio::post(ex_, [this, alive = alive_] {
+            if (*alive) {
+                stop();
+            }
+        });
+        return;
+    }
+    image_ = std::move(loaded);
     applied_term_ = snap.id.term;
     bytes_since_snapshot_ = 0;
     // Proposals the snapshot covers: their entries will never be seen.
     while (!pending_.empty() && pending_.begin()->first < snap.id.end_offset) {
-        decide(pending_.begin()->first, {proposal_outcome::unknown, {}, {}});
+        decide(pending_.begin()->first, {proposal_outcome::unknown, {}, {}, {}});
     }
     publish_soon();
 }
@@ -155,11 +174,11 @@ void metadata_log::apply(offset_t offset, const raft::entry& e) {
     }
     if (auto it = pending_.find(offset); it != pending_.end()) {
         if (it->second.term != e.term) {
-            decide(offset, {proposal_outcome::lost, {}, {}});
+            decide(offset, {proposal_outcome::lost, {}, {}, {}});
         } else if (!problem.empty()) {
-            decide(offset, {proposal_outcome::refused, {}, problem});
+            decide(offset, {proposal_outcome::refused, {}, problem, {}});
         } else {
-            decide(offset, {proposal_outcome::written, {}, {}});
+            decide(offset, {proposal_outcome::written, {}, {}, {}});
         }
     }
     publish_soon();
@@ -169,6 +188,21 @@ void metadata_log::apply(offset_t offset, const raft::entry& e) {
 }
 
 void metadata_log::on_leadership(const raft::leadership& l) {
+    if (driver_ && driver_->failure() && !failure_logged_) {
+        failure_logged_ = true;
+        logging::error("the metadata log cannot persist ({}): this node stops following it",
+                       driver_->failure().message());
+    }
+    // Proposals of an older term: the next leader may commit them or not.
+    std::vector<offset_t> older;
+    for (const auto& [offset, p] : pending_) {
+        if (p.term < l.term || (driver_ && driver_->failure())) {
+            older.push_back(offset);
+        }
+    }
+    for (offset_t o : older) {
+        decide(o, {proposal_outcome::unknown, {}, "the leadership changed", {}});
+    }
     for (auto& f : leadership_subscribers_) {
         f(l);
     }

@@ -312,8 +312,7 @@ std::optional<std::vector<metadata_record>> decode_batch(std::string_view bytes,
     if (batch->records() == nullptr || batch->records()->size() == 0) {
         return fail("a batch without records");
     }
-    std::vector<metadata_record> out;
-    out.reserve(batch->records()->size());
+    std::vector<metadata_record> out;  // grown as records decode: a count is only a claim
     for (const auto* entry : *batch->records()) {
         auto r = decode_record(entry, fail);
         if (!r) {

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sluice/core/logging.h"
+#include "sluice/raft/errc.h"
 
 namespace sluice::controller {
 
@@ -24,6 +25,15 @@ topic_result topic_answer(std::string name, const proposal_result& r) {
                     "the controller changed and the outcome is unknown; check and retry"};
         case proposal_outcome::rejected:
             break;
+    }
+    if (r.error == make_error_code(raft::errc::entry_too_large)) {
+        return {std::move(name), errc::invalid_request,
+                "the change is too large for one metadata log entry; make it in smaller steps"};
+    }
+    if (r.error == make_error_code(raft::errc::uncommitted_entries_max) ||
+        r.error == make_error_code(raft::errc::uncommitted_bytes_max)) {
+        return {std::move(name), errc::request_timed_out,
+                "the controller has too many changes in flight; retry"};
     }
     return {std::move(name), errc::not_controller,
             "the controller could not take the change (" + r.detail + "); retry"};
@@ -128,9 +138,15 @@ void quorum_controller::register_broker(broker_registration r,
     if (!active_) {
         return done({errc::not_controller, not_controller(), -1});
     }
-    if (r.id.value() < 0 || r.endpoints.empty() || r.incarnation.is_zero()) {
+    const bool endpoints_ok =
+        !r.endpoints.empty() && r.endpoints.size() <= 16 && r.rack.size() <= 1024 &&
+        std::all_of(r.endpoints.begin(), r.endpoints.end(), [](const endpoint& e) {
+            return !e.listener.empty() && e.listener.size() <= 256 && e.host.size() <= 1024 &&
+                   e.port > 0 && e.port <= 65535;
+        });
+    if (r.id.value() < 0 || !endpoints_ok || r.incarnation.is_zero()) {
         return done({errc::invalid_request,
-                     "a registration needs a broker id, an incarnation and an endpoint", -1});
+                     "a registration needs a broker id, an incarnation and valid endpoints", -1});
     }
     const broker_info* committed = log_.image()->broker(r.id);
     const broker_info* planned = working_.broker(r.id);

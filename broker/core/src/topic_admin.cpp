@@ -23,6 +23,9 @@ std::optional<std::string> topic_name_problem(std::string_view name) {
                 "topic name may only contain ASCII letters, digits, '.', '_' and '-'");
         }
     }
+    if (name == reserved_metadata_topic) {
+        return fmt::format("topic name '{}' is reserved: it names the metadata log", name);
+    }
     return std::nullopt;
 }
 

@@ -7,10 +7,11 @@
 // fsync): every call, every callback. Images go to subscribers as shared pointers to immutable
 // values, so they may be handed to other threads.
 //
-// A proposal is decided by the committed entry at its offset and nothing else (raft::proposal):
-// that entry has the proposal's term (written), or not (lost: another leader's entry won). A
-// snapshot that covers the offset before the entry is seen leaves the outcome unknown. Until one
-// of these happens the proposal waits, through leadership changes; callers bound the wait.
+// A proposal is decided by the committed entry at its offset (raft::proposal): that entry has
+// the proposal's term (written), or not (lost: another leader's entry won). When the term moves
+// on before that entry is seen, or a snapshot covers the offset first, or the node stops, the
+// outcome is unknown: the proposal may still be committed by the next leader, or not. So every
+// proposal is decided, and soon.
 #pragma once
 
 #include <cstdint>
@@ -43,8 +44,9 @@ std::string_view outcome_name(proposal_outcome o) noexcept;
 
 struct proposal_result {
     proposal_outcome outcome = proposal_outcome::rejected;
-    offset_t offset{-1};  // where it was appended (all but rejected)
-    std::string detail;   // refused: why; rejected: the error
+    offset_t offset{-1};    // where it was appended (all but rejected)
+    std::string detail;     // refused: why; rejected: the error
+    std::error_code error;  // rejected: why (raft::errc::not_leader, entry_too_large, ...)
 };
 
 class metadata_log final : private state_machine {
@@ -132,6 +134,7 @@ class metadata_log final : private state_machine {
     int64_t bytes_since_snapshot_ = 0;
     bool publish_posted_ = false;
     bool snapshot_posted_ = false;
+    bool failure_logged_ = false;
     uint64_t entries_refused_ = 0;
     uint64_t snapshots_taken_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);

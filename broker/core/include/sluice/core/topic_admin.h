@@ -42,7 +42,11 @@ class topic_admin {
         std::vector<std::string>&& names) = 0;
 };
 
-// Kafka's topic-name rules: 1 to 249 characters of [a-zA-Z0-9._-], and not "." or "..".
+// The metadata log's own directory is <log.dirs>/__cluster_metadata-0: no topic may have the name.
+inline constexpr std::string_view reserved_metadata_topic = "__cluster_metadata";
+
+// Kafka's topic-name rules: 1 to 249 characters of [a-zA-Z0-9._-], and not "." or "..";
+// and not the reserved name.
 // The reason a name is invalid, or nothing.
 std::optional<std::string> topic_name_problem(std::string_view name);
 
