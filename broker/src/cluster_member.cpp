@@ -167,12 +167,15 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
     log_->on_leadership([this](const raft::leadership& l) {
         const node_id_t before{leader_.exchange(l.leader.value())};
         if (before != l.leader && before != raft::no_node) {
-            fail_calls_to(before, fmt::format("node {} no longer leads the quorum", before));
+            fail_calls_to(before, fmt::format("node {} no longer leads the quorum", before), false);
+        }
+        if (log_ && log_->halted()) {
+            halted_ = true;
         }
     });
     if (transport_) {
         transport_->on_peer_down([this](node_id_t id) {
-            fail_calls_to(id, fmt::format("the connection to node {} failed", id));
+            fail_calls_to(id, fmt::format("the connection to node {} failed", id), true);
         });
     }
     work_.emplace(io_.get_executor());
@@ -213,6 +216,9 @@ void cluster_member::arm(std::chrono::milliseconds after) {
 
 void cluster_member::tick() {
     expire_calls();
+    if (halted_) {
+        return;  // no more heartbeats: the controller fences this broker after its session
+    }
     const auto now = std::chrono::steady_clock::now();
     if (!joined_ || call_out_ || now < retry_at_) {
         return;
@@ -345,7 +351,7 @@ void cluster_member::call(ctl::rpc_call c, answer_fn done) {
                                     (member_call ? member_call_timeout : topic_call_timeout)});
 }
 
-void cluster_member::fail_calls_to(node_id_t to, const std::string& why) {
+void cluster_member::fail_calls_to(node_id_t to, const std::string& why, bool connection) {
     std::vector<pending_call> failed;
     for (auto it = calls_.begin(); it != calls_.end();) {
         if (it->second.to == to) {
@@ -356,10 +362,11 @@ void cluster_member::fail_calls_to(node_id_t to, const std::string& why) {
         }
     }
     for (auto& p : failed) {
-        // A topic change may have reached the old controller and be written yet: its outcome
-        // is unknown, so it is not asked again. The broker's own calls are.
-        const bool topic_call = std::holds_alternative<ctl::create_call>(p.call) ||
-                                std::holds_alternative<ctl::delete_call>(p.call);
+        // A topic change that reached a controller which then lost its leadership may be written
+        // yet: its outcome is unknown, so it is not asked again. One whose connection failed
+        // (most often refused: the frame never left) and the broker's own calls are.
+        const bool topic_call = !connection && (std::holds_alternative<ctl::create_call>(p.call) ||
+                                                std::holds_alternative<ctl::delete_call>(p.call));
         p.done(ctl::error_answer(
                    p.call, topic_call ? errc::request_timed_out : errc::not_controller,
                    topic_call ? why + "; the change may or may not have been made" : why),

@@ -61,6 +61,9 @@ class cluster_member final : public topic_admin, public cluster_view {
     // Blocks until the applied image shows this broker registered and unfenced, or `timeout`
     // passed, or stop() was called (false).
     bool wait_ready(std::chrono::milliseconds timeout);
+    // Any thread: the member stopped, or its metadata log did (a disk that fails, a snapshot
+    // that does not load): it will never be ready.
+    bool halted() const { return stopped_ || halted_; }
 
     // topic_admin: to the active controller, here or over the controller listener; each answer
     // comes once the change is applied here too (so a request that follows on this broker sees
@@ -106,7 +109,8 @@ class cluster_member final : public topic_admin, public cluster_view {
     void call_until(controller::rpc_call c, std::chrono::steady_clock::time_point deadline,
                     answer_fn done);
     // Calls sent to `to` get NOT_CONTROLLER now: it went away, or no longer leads.
-    void fail_calls_to(node_id_t to, const std::string& why);
+    // `connection`: its connection failed (else: it no longer leads).
+    void fail_calls_to(node_id_t to, const std::string& why, bool connection);
     void on_frame(std::span<const std::byte> frame, uint64_t link);
     void serve(controller::rpc_request r);
     void expire_calls();
@@ -146,7 +150,8 @@ class cluster_member final : public topic_admin, public cluster_view {
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> shutdown_ready_{false};
     std::atomic<bool> stopped_{false};
-    std::atomic<int32_t> leader_{-1};  // the metadata quorum's leader, as this node knows it
+    std::atomic<int32_t> leader_{-1};
+    std::atomic<bool> halted_{false};  // the metadata log stopped following
     std::chrono::steady_clock::time_point last_heartbeat_{};
     std::chrono::steady_clock::time_point retry_at_{};
     std::string last_warning_;

@@ -133,7 +133,7 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
             return r ? std::error_code() : r.error();
         };
         if (auto ec = co_await run_on(blocking_, open)) {
-            // Tried again with the next image (a heartbeat's, at the latest).
+            // Tried again with the next image that changes anything.
             logging::error("topic {}: cannot open its partitions: {}", name, ec.message());
             failed_.insert(name);
             continue;
@@ -199,19 +199,34 @@ awaitable<bool> image_applier::wait_applied_async(offset_t offset,
 
 awaitable<void> image_applier::remove_strays(bool keep) {
     // No image is applied meanwhile (offers wait): a partition being opened is never taken for
-    // a stray, nor one being removed as such while the applier opens it.
-    {
-        std::lock_guard lock(mutex_);
-        if (running_ || stopped_) {
-            co_return;
+    // a stray, nor one being removed as such while the applier opens it. Images keep coming
+    // while a cluster starts: this waits for a gap between them.
+    boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor);
+    for (;;) {
+        {
+            std::lock_guard lock(mutex_);
+            if (stopped_) {
+                co_return;
+            }
+            if (!running_) {
+                running_ = true;
+                break;
+            }
         }
-        running_ = true;
+        co_await wait_timer(timer, std::chrono::steady_clock::now() + wait_poll);
     }
     co_await sweep(keep);
-    std::lock_guard lock(mutex_);
-    running_ = false;
-    if (next_ && !stopped_) {
-        running_ = true;
+    bool more = false;
+    {
+        std::lock_guard lock(mutex_);
+        running_ = false;
+        if (next_ && !stopped_) {
+            running_ = true;
+            more = true;
+        }
+    }
+    if (more) {
+        // Outside the lock: on this strand a newer Asio starts run() at once, and it locks.
         boost::asio::co_spawn(strand_, run(), boost::asio::detached);
     }
 }

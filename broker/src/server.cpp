@@ -233,6 +233,8 @@ struct server::impl {
 
     result<void> start();
     result<void> start_controller_only(const std::filesystem::path& log_dir);
+    // Starts the io threads and the cluster member (the controller thread); undone on failure.
+    result<void> start_cluster(const std::filesystem::path& log_dir);
     // Undoes a start that failed after the threads began.
     std::error_code abort_start(std::error_code e);
     awaitable<void> accept_loop();
@@ -380,23 +382,19 @@ result<void> server::impl::start() {
     // The cluster: the metadata log replays, this broker registers and is unfenced, and the
     // image's partitions open (on the io threads and the blocking pool) before any client is
     // accepted.
-    work.emplace(io->get_executor());
-    for (int i = 0; i < config.num_io_threads; ++i) {
-        threads.emplace_back([this] { io->run(); });
-    }
-    auto started = member->start(ctx->cluster_id);
-    if (!started) {
-        return abort_start(start_failure(fmt::format("log.dirs={}: opening the metadata log: {}",
-                                                     log_dir.string(), started.error().message())));
-    }
-    if (!started.value().empty()) {
-        return abort_start(start_failure(started.value()));
+    if (auto r = start_cluster(log_dir); !r) {
+        return r.error();
     }
     member->join({{"PLAINTEXT", ctx->advertised_host, ctx->advertised_port}},
                  std::move(legacy).value());
     // As long as it takes (recovering many partitions, a quorum whose majority is not up yet):
     // saying so now and then.
     while (!member->wait_ready(ready_report_interval)) {
+        if (member->halted()) {
+            return abort_start(
+                start_failure("the metadata log stopped before this broker was "
+                              "ready (the line above says why)"));
+        }
         logging::info(
             "waiting for the controller quorum to register and unfence node.id={} "
             "and for its partitions to open",
@@ -550,9 +548,7 @@ awaitable<void> server::impl::shutdown() {
     changed.notify_all();
 }
 
-result<void> server::impl::start_controller_only(const std::filesystem::path& log_dir) {
-    // A controller only: the metadata log and the active controller, no client listener, no
-    // partitions, no registration as a broker.
+result<void> server::impl::start_cluster(const std::filesystem::path& log_dir) {
     work.emplace(io->get_executor());
     for (int i = 0; i < config.num_io_threads; ++i) {
         threads.emplace_back([this] { io->run(); });
@@ -564,6 +560,15 @@ result<void> server::impl::start_controller_only(const std::filesystem::path& lo
     }
     if (!started.value().empty()) {
         return abort_start(start_failure(started.value()));
+    }
+    return success();
+}
+
+result<void> server::impl::start_controller_only(const std::filesystem::path& log_dir) {
+    // A controller only: the metadata log and the active controller, no client listener, no
+    // partitions, no registration as a broker.
+    if (auto r = start_cluster(log_dir); !r) {
+        return r.error();
     }
     if (options.handle_signals) {
         signals.add(SIGINT);

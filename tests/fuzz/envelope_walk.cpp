@@ -407,6 +407,21 @@ uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
                 d.mix(m->body_type());
             }
             break;
+        case Body::ControllerRequest:
+            // Its fields are the controller_rpc target's (the controller's decoder).
+            if (const auto* m = e.body_as_ControllerRequest()) {
+                d.mix(m->cluster_id());
+                d.mix(m->from());
+                d.mix(m->call_type());
+            }
+            break;
+        case Body::ControllerResponse:
+            if (const auto* m = e.body_as_ControllerResponse()) {
+                d.mix(m->cluster_id());
+                d.mix(m->answer_type());
+                d.mix(m->metadata_offset());
+            }
+            break;
     }
     return d.value();
 }

@@ -132,12 +132,13 @@ void metadata_log::restore(const raft::snapshot& snap) {
     if (!loaded) {
         ++entries_refused_;
         logging::error("{}; this node stops following the metadata log", problem);
-        // Going on from an empty image would drop every topic; staying still keeps them.
-        boost::asio::post(ex_, [this, alive = alive_] {
-            if (*alive) {
-                stop();
-            }
-        });
+        // Going on from an empty image would drop every topic; standing still keeps them. The
+        // rest of this ready is not applied either (apply() checks halted_).
+        halted_ = true;
+        stop();
+        for (auto& f : leadership_subscribers_) {
+            f({snap.id.term, raft::no_node, raft::role::follower});
+        }
         return;
     }
     image_ = std::move(loaded);
@@ -151,6 +152,9 @@ void metadata_log::restore(const raft::snapshot& snap) {
 }
 
 void metadata_log::apply(offset_t offset, const raft::entry& e) {
+    if (halted_) {
+        return;
+    }
     applied_term_ = e.term;
     std::string problem;
     if (e.kind == raft::entry_kind::data) {
@@ -218,6 +222,9 @@ void metadata_log::publish_soon() {
             return;
         }
         publish_posted_ = false;
+        if (halted()) {
+            return;
+        }
         for (auto& f : image_subscribers_) {
             f(image_);
         }

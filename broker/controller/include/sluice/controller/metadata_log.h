@@ -89,6 +89,9 @@ class metadata_log final : private state_machine {
     const image_ptr& image() const { return image_; }
     const raft::node& node() const { return driver_->node(); }
     const std::error_code& failure() const { return driver_->failure(); }
+    // It stopped following the log for good: its disk failed, or a snapshot did not load. It
+    // applies and publishes nothing more.
+    bool halted() const { return halted_ || bool(driver_->failure()); }
     // Batches refused by the image or undecodable, since the start (each is logged).
     uint64_t entries_refused() const { return entries_refused_; }
     uint64_t snapshots_taken() const { return snapshots_taken_; }
@@ -135,6 +138,7 @@ class metadata_log final : private state_machine {
     bool publish_posted_ = false;
     bool snapshot_posted_ = false;
     bool failure_logged_ = false;
+    bool halted_ = false;
     uint64_t entries_refused_ = 0;
     uint64_t snapshots_taken_ = 0;
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
