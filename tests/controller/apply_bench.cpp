@@ -50,9 +50,11 @@ int main(int argc, char** argv) {
         }
         im = std::move(r.image);
     }
-    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    std::printf("applied %zu metadata records in %d batches in %.3f s: %.0f records/s, %.0f "
-                "batches/s (ending with %zu topics)\n",
-                records, topics, s, double(records) / s, double(topics) / s, im.topics().size());
+    const double s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    std::printf(
+        "applied %zu metadata records in %d batches in %.3f s: %.0f records/s, %.0f "
+        "batches/s (ending with %zu topics)\n",
+        records, topics, s, double(records) / s, double(topics) / s, im.topics().size());
     return 0;
 }
