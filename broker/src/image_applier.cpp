@@ -41,8 +41,7 @@ std::vector<partition_spec> specs_of(const topic_info& t, node_id_t self) {
 
 image_applier::image_applier(boost::asio::io_context& io, const broker_config& config,
                              replica_manager& replicas, executor blocking)
-    : io_(io),
-      config_(config),
+    : config_(config),
       replicas_(replicas),
       strand_(boost::asio::make_strand(io)),
       blocking_(std::move(blocking)) {}
@@ -68,7 +67,6 @@ void image_applier::stop() {
     std::lock_guard lock(mutex_);
     stopped_ = true;
     next_.reset();
-    changed_.notify_all();
 }
 
 awaitable<void> image_applier::run() {
@@ -85,8 +83,6 @@ awaitable<void> image_applier::run() {
         const image_ptr before = applied_.load();
         co_await apply(before.get(), *next);
         applied_.store(next);
-        std::lock_guard lock(mutex_);
-        changed_.notify_all();
     }
 }
 
@@ -170,13 +166,6 @@ awaitable<void> image_applier::wait_idle() {
         }
         co_await wait_timer(timer, std::chrono::steady_clock::now() + wait_poll);
     }
-}
-
-bool image_applier::wait_applied(offset_t offset, std::chrono::milliseconds timeout) {
-    std::unique_lock lock(mutex_);
-    return changed_.wait_for(lock, timeout, [&] {
-        return stopped_ || applied_offset() >= offset;
-    }) && !stopped_;
 }
 
 awaitable<bool> image_applier::wait_applied_async(offset_t offset,

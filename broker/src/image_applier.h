@@ -7,7 +7,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -34,10 +33,8 @@ class image_applier {
     image_ptr applied() const { return applied_.load(); }
     offset_t applied_offset() const;
 
-    // Any thread: waits until an image at or past `offset` is applied, or `timeout` passed
+    // From a coroutine: waits until an image at or past `offset` is applied, or `timeout` passed
     // (false), or the applier was stopped (false).
-    bool wait_applied(offset_t offset, std::chrono::milliseconds timeout);
-    // From a coroutine: the same, without blocking a thread.
     awaitable<bool> wait_applied_async(offset_t offset, std::chrono::milliseconds timeout);
 
     // Removes the partition directories in log.dirs that no topic of the applied image places on
@@ -59,14 +56,12 @@ class image_applier {
     awaitable<void> apply(const controller::metadata_image* before,
                           const controller::metadata_image& after);
 
-    boost::asio::io_context& io_;
     const broker_config& config_;
     replica_manager& replicas_;
     executor strand_;
     executor blocking_;
 
-    std::mutex mutex_;  // guards next_, running_, stopped_; pairs with changed_
-    std::condition_variable changed_;
+    std::mutex mutex_;  // guards next_, running_, stopped_
     image_ptr next_;
     bool running_ = false;
     bool stopped_ = false;

@@ -235,6 +235,8 @@ struct server::impl {
     result<void> start_controller_only(const std::filesystem::path& log_dir);
     // Starts the io threads and the cluster member (the controller thread); undone on failure.
     result<void> start_cluster(const std::filesystem::path& log_dir);
+    // SIGTERM and SIGINT stop the server, if options.handle_signals.
+    void watch_signals();
     // Undoes a start that failed after the threads began.
     std::error_code abort_start(std::error_code e);
     awaitable<void> accept_loop();
@@ -416,16 +418,7 @@ result<void> server::impl::start() {
         asio::co_spawn(strand, timer_loop(flush_timer, *config.log_flush_interval_ms, false),
                        asio::detached);
     }
-    if (options.handle_signals) {
-        signals.add(SIGINT);
-        signals.add(SIGTERM);
-        signals.async_wait([this](const error_code& e, int sig) {
-            if (!e) {
-                logging::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
-                stop();
-            }
-        });
-    }
+    watch_signals();
     logging::write(log_level::info,
                    fmt::format("sluice-broker {} started: node.id={} listeners={} log.dirs={} "
                                "config={}",
@@ -570,16 +563,7 @@ result<void> server::impl::start_controller_only(const std::filesystem::path& lo
     if (auto r = start_cluster(log_dir); !r) {
         return r.error();
     }
-    if (options.handle_signals) {
-        signals.add(SIGINT);
-        signals.add(SIGTERM);
-        signals.async_wait([this](const error_code& e, int sig) {
-            if (!e) {
-                logging::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
-                stop();
-            }
-        });
-    }
+    watch_signals();
     logging::write(
         log_level::info,
         fmt::format("sluice-broker {} started: node.id={} process.roles=controller "
@@ -587,6 +571,20 @@ result<void> server::impl::start_controller_only(const std::filesystem::path& lo
                     broker_version(), config.node_id, config.controller_listen->to_string(),
                     log_dir.string(), options.config_source));
     return success();
+}
+
+void server::impl::watch_signals() {
+    if (!options.handle_signals) {
+        return;
+    }
+    signals.add(SIGINT);
+    signals.add(SIGTERM);
+    signals.async_wait([this](const error_code& e, int sig) {
+        if (!e) {
+            logging::info("received {}", sig == SIGINT ? "SIGINT" : "SIGTERM");
+            stop();
+        }
+    });
 }
 
 std::error_code server::impl::abort_start(std::error_code e) {
