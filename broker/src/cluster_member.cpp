@@ -75,10 +75,7 @@ std::optional<boost::asio::ip::tcp::endpoint> resolve(boost::asio::io_context& i
 // Whether `a` is the kind of answer `c` asks for (a broken or hostile controller may send
 // another).
 bool answers(const ctl::rpc_call& c, const ctl::rpc_answer& a) {
-    const size_t want = std::holds_alternative<ctl::broker_registration>(c) ? 0
-                        : std::holds_alternative<ctl::broker_heartbeat>(c)  ? 1
-                                                                            : 2;
-    return a.index() == want;
+    return a.index() == ctl::error_answer(c, errc::none, {}).index();
 }
 
 }  // namespace
@@ -365,8 +362,7 @@ void cluster_member::fail_calls_to(node_id_t to, const std::string& why, bool co
         // A topic change that reached a controller which then lost its leadership may be written
         // yet: its outcome is unknown, so it is not asked again. One whose connection failed
         // (most often refused: the frame never left) and the broker's own calls are.
-        const bool topic_call = !connection && (std::holds_alternative<ctl::create_call>(p.call) ||
-                                                std::holds_alternative<ctl::delete_call>(p.call));
+        const bool topic_call = !connection && ctl::is_topic_change(p.call);
         p.done(ctl::error_answer(
                    p.call, topic_call ? errc::request_timed_out : errc::not_controller,
                    topic_call ? why + "; the change may or may not have been made" : why),
@@ -544,6 +540,25 @@ std::optional<std::vector<partition_view>> cluster_member::partitions(
     return out;
 }
 
+std::optional<std::vector<config_view>> cluster_member::topic_configs(
+    std::string_view topic) const {
+    auto im = applier_.applied();
+    const ctl::topic_info* t = im ? im->topic(topic) : nullptr;
+    if (t == nullptr) {
+        return std::nullopt;
+    }
+    std::vector<config_view> out;
+    for (auto& [key, value] : topic_config_values(default_topic_settings(config_))) {
+        auto it = t->configs.find(key);
+        if (it != t->configs.end()) {
+            out.push_back({key, it->second, config_view::source::topic_override});
+        } else {
+            out.push_back({key, std::move(value), config_view::source::broker_default});
+        }
+    }
+    return out;
+}
+
 bool cluster_member::has_peers() const {
     auto im = applier_.applied();
     return im && std::any_of(im->brokers().begin(), im->brokers().end(),
@@ -592,12 +607,12 @@ void cluster_member::stop() {
     transport_.reset();
 }
 
-awaitable<std::vector<topic_result>> cluster_member::topic_change(ctl::rpc_call& c) {
+awaitable<std::pair<ctl::rpc_answer, offset_t>> cluster_member::ask(ctl::rpc_call& c) {
     // The answer and the wake-up of the waiting coroutine, which runs on a strand (a
     // connection's): the timer is only touched there.
     struct state {
         std::mutex mutex;
-        std::optional<std::pair<std::vector<topic_result>, offset_t>> answer;
+        std::optional<std::pair<ctl::rpc_answer, offset_t>> answer;
         boost::asio::steady_timer timer;
         explicit state(const executor& ex) : timer(ex) {}
     };
@@ -608,7 +623,7 @@ awaitable<std::vector<topic_result>> cluster_member::topic_change(ctl::rpc_call&
         call_until(std::move(c), deadline, [st](ctl::rpc_answer a, offset_t offset) {
             {
                 std::lock_guard lock(st->mutex);
-                st->answer.emplace(std::get<std::vector<topic_result>>(std::move(a)), offset);
+                st->answer.emplace(std::move(a), offset);
             }
             // A time in the past: a wait in progress ends, and one not yet begun ends at once.
             boost::asio::post(st->timer.get_executor(), [st] {
@@ -618,21 +633,27 @@ awaitable<std::vector<topic_result>> cluster_member::topic_change(ctl::rpc_call&
     });
     boost::system::error_code ec;
     co_await st->timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ec));
-    std::optional<std::pair<std::vector<topic_result>, offset_t>> got;
+    std::optional<std::pair<ctl::rpc_answer, offset_t>> got;
     {
         std::lock_guard lock(st->mutex);
         got = std::move(st->answer);
     }
     if (!got) {
-        co_return std::get<std::vector<topic_result>>(ctl::error_answer(
-            c, errc::request_timed_out,
-            "the controller did not answer in time; the change may still be made"));
+        co_return std::pair{ctl::error_answer(c, errc::request_timed_out,
+                                              "the controller did not answer in time; the "
+                                              "change may still be made"),
+                            offset_t{-1}};
     }
-    if (got->second >= offset_t{0}) {
+    co_return std::move(*got);
+}
+
+awaitable<std::vector<topic_result>> cluster_member::topic_change(ctl::rpc_call& c) {
+    auto [answer, offset] = co_await ask(c);
+    if (offset >= offset_t{0}) {
         // Answered once applied to the controller's image: the applier must reach it too.
-        co_await applier_.wait_applied_async(got->second, admin_timeout);
+        co_await applier_.wait_applied_async(offset, admin_timeout);
     }
-    co_return std::move(got->first);
+    co_return std::get<std::vector<topic_result>>(std::move(answer));
 }
 
 awaitable<std::vector<topic_result>> cluster_member::create_topics(
@@ -645,6 +666,24 @@ awaitable<std::vector<topic_result>> cluster_member::delete_topics(
     std::vector<std::string>&& names) {
     ctl::rpc_call c = ctl::delete_call{std::move(names)};
     co_return co_await topic_change(c);
+}
+
+awaitable<std::vector<topic_result>> cluster_member::add_partitions(
+    std::vector<partition_count_request>&& topics, bool validate_only) {
+    ctl::rpc_call c = ctl::grow_call{std::move(topics), validate_only};
+    co_return co_await topic_change(c);
+}
+
+awaitable<std::vector<topic_result>> cluster_member::alter_configs(
+    std::vector<config_change_request>&& topics, bool validate_only) {
+    ctl::rpc_call c = ctl::alter_call{std::move(topics), validate_only};
+    co_return co_await topic_change(c);
+}
+
+awaitable<quorum_status> cluster_member::describe_quorum() {
+    ctl::rpc_call c = ctl::quorum_call{};
+    auto got = co_await ask(c);
+    co_return std::get<quorum_status>(std::move(got.first));
 }
 
 }  // namespace sluice::broker

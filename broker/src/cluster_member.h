@@ -71,12 +71,19 @@ class cluster_member final : public topic_admin, public cluster_view {
     awaitable<std::vector<topic_result>> create_topics(std::vector<create_topic_request>&& topics,
                                                        bool validate_only) override;
     awaitable<std::vector<topic_result>> delete_topics(std::vector<std::string>&& names) override;
+    awaitable<std::vector<topic_result>> add_partitions(
+        std::vector<partition_count_request>&& topics, bool validate_only) override;
+    awaitable<std::vector<topic_result>> alter_configs(std::vector<config_change_request>&& topics,
+                                                       bool validate_only) override;
+    // The active controller's view of the quorum (not waiting for anything to be applied).
+    awaitable<quorum_status> describe_quorum() override;
 
     // cluster_view: from the image applied here, and the quorum's leader.
     std::vector<broker_view> brokers() const override;
     node_id_t controller() const override { return node_id_t{leader_.load()}; }
     std::vector<std::string> topic_names() const override;
     std::optional<std::vector<partition_view>> partitions(std::string_view topic) const override;
+    std::optional<std::vector<config_view>> topic_configs(std::string_view topic) const override;
 
     // Whether other brokers are registered (a controlled shutdown has somewhere to move
     // leadership to).
@@ -117,8 +124,11 @@ class cluster_member final : public topic_admin, public cluster_view {
     // Logs `line` unless it is the last warning again, within a few seconds.
     void warn_now_and_then(std::string line);
 
-    // Sends topic call `c` to the active controller and waits until the image applied here has
-    // the change. By reference: a named local of the caller, never a temporary of its co_await.
+    // The active controller's answer to `c` (call_until, bounded by the admin timeout) and the
+    // metadata offset it is applied below. By reference: a named local of the caller, never a
+    // temporary of its co_await.
+    awaitable<std::pair<controller::rpc_answer, offset_t>> ask(controller::rpc_call& c);
+    // ask(), then waits until the image applied here has the change.
     awaitable<std::vector<topic_result>> topic_change(controller::rpc_call& c);
 
     const broker_config& config_;

@@ -117,10 +117,14 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
         }
         const topic_settings s = settings ? settings.value() : default_topic_settings(config_);
         if (old != nullptr && old->configs != t->configs) {
-            logging::info(
-                "topic {}: configs changed; partitions opened from now on use them, "
-                "open ones when the broker next starts",
-                name);
+            if (co_await replicas_.set_settings(name, s)) {
+                logging::info("topic {}: configs changed", name);
+            } else {
+                logging::warn(
+                    "topic {}: configs changed; flush.messages applies when the broker next "
+                    "starts, the others now",
+                    name);
+            }
         }
         // New partitions: opened (recovered or created) on the blocking pool.
         // (An error_code: run_on needs a result type that can be made empty.)

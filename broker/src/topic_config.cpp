@@ -15,6 +15,7 @@ using values::reason;
 struct topic_key_spec {
     topic_key_info info;
     reason (*apply)(topic_settings&, std::string_view);
+    std::string (*show)(const topic_settings&);
 };
 
 const topic_key_spec topic_specs[] = {
@@ -25,24 +26,29 @@ const topic_key_spec topic_specs[] = {
                                   int64_t(storage::segment_bytes_max), b);
          s.log.segment_bytes = uint64_t(b);
          return r;
-     }},
+     },
+     [](const topic_settings& s) { return std::to_string(s.log.segment_bytes); }},
     {{"segment.ms", "log.roll.ms", "roll a segment this many milliseconds old"},
      [](topic_settings& s, std::string_view v) {
          return values::to_long(v, 1, long_max, s.log.segment_ms);
-     }},
+     },
+     [](const topic_settings& s) { return std::to_string(s.log.segment_ms); }},
     {{"retention.ms", "log.retention.ms", "delete segments older than this; -1: keep forever"},
      [](topic_settings& s, std::string_view v) {
          return values::to_long(v, -1, long_max, s.log.retention_ms);
-     }},
+     },
+     [](const topic_settings& s) { return std::to_string(s.log.retention_ms); }},
     {{"retention.bytes", "log.retention.bytes",
       "delete the oldest segments while larger than this; -1: no limit"},
      [](topic_settings& s, std::string_view v) {
          return values::to_long(v, -1, long_max, s.log.retention_bytes);
-     }},
+     },
+     [](const topic_settings& s) { return std::to_string(s.log.retention_bytes); }},
     {{"index.interval.bytes", "log.index.interval.bytes", "bytes between index entries"},
      [](topic_settings& s, std::string_view v) {
          return values::to_int(v, 0, INT32_MAX, s.log.index_interval_bytes);
-     }},
+     },
+     [](const topic_settings& s) { return std::to_string(s.log.index_interval_bytes); }},
     {{"flush.messages", "log.flush.interval.messages",
       "1: fsync before acknowledging; 9223372036854775807: page cache"},
      [](topic_settings& s, std::string_view v) {
@@ -50,11 +56,16 @@ const topic_key_spec topic_specs[] = {
          auto r = values::to_flush_messages(v, fsync);
          s.log.flush = fsync ? storage::flush_mode::fsync : storage::flush_mode::page_cache;
          return r;
+     },
+     [](const topic_settings& s) {
+         return std::string(s.log.flush == storage::flush_mode::fsync ? "1"
+                                                                      : "9223372036854775807");
      }},
     {{"max.message.bytes", "message.max.bytes", "largest record batch accepted"},
      [](topic_settings& s, std::string_view v) {
          return values::to_int(v, 0, int64_t(batch_format::batch_size_max), s.max_message_bytes);
-     }},
+     },
+     [](const topic_settings& s) { return std::to_string(s.max_message_bytes); }},
 };
 
 const std::vector<topic_key_info>& topic_infos() {
@@ -76,6 +87,15 @@ topic_settings default_topic_settings(const broker_config& c) {
 
 std::span<const topic_key_info> topic_config_keys() {
     return topic_infos();
+}
+
+std::vector<std::pair<std::string, std::string>> topic_config_values(const topic_settings& s) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& spec : topic_specs) {
+        out.emplace_back(std::string(spec.info.name), spec.show(s));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
 }
 
 config_result<topic_settings> apply_topic_configs(

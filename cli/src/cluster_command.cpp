@@ -1,8 +1,10 @@
 // `sluice cluster describe`: the brokers that serve and the active controller, as a broker's
-// metadata gives them.
+// metadata gives them. `sluice cluster quorum`: the controller quorum as its leader sees it.
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include <fmt/format.h>
 
@@ -14,10 +16,12 @@ namespace sluice::cli {
 namespace {
 
 constexpr std::string_view cluster_help =
-    "Usage: sluice cluster describe [-b HOST:PORT[,...]]\n"
+    "Usage: sluice cluster <describe|quorum> [-b HOST:PORT[,...]]\n"
     "\n"
-    "Shows the cluster's brokers that serve (registered and not fenced), with their client\n"
-    "endpoints, and which node is the active controller.\n";
+    "  sluice cluster describe   the brokers that serve (registered and not fenced), with their\n"
+    "                            client endpoints, and which node is the active controller\n"
+    "  sluice cluster quorum     the metadata log's Raft quorum: leader, epoch, high watermark,\n"
+    "                            and each voter's and observer's log end offset and lag\n";
 
 constexpr std::array options{bootstrap_option};
 
@@ -29,14 +33,13 @@ int describe(std::span<const std::string> words) {
     if (!a) {
         return rc;
     }
-    const std::string servers = bootstrap_servers(*a);
-    auto client = admin::create(make_client_config(servers));
-    if (!client) {
-        return fail(error_line(cmd, client.error(), "", servers));
+    auto s = connect(*a);
+    if (!s) {
+        return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
     }
-    auto brokers = client.value()->describe_cluster();
+    auto brokers = s.value().client->describe_cluster();
     if (!brokers) {
-        return fail(error_line(cmd, brokers.error(), "", servers));
+        return fail(error_line(cmd, brokers.error(), "", s.value().servers));
     }
     table tab({"Broker", "Host", "Port", "Controller"});
     for (const broker_info& b : brokers.value()) {
@@ -47,17 +50,76 @@ int describe(std::span<const std::string> words) {
     return exit_ok;
 }
 
+std::string timestamp(int64_t ms) {
+    return ms < 0 ? std::string("-") : fmt::format("{}", ms);
+}
+
+int quorum(std::span<const std::string> words) {
+    constexpr std::string_view cmd = "cluster quorum";
+    int rc = exit_ok;
+    auto a = parse_command(cmd, words, options, "sluice cluster quorum",
+                           "Shows the controller quorum as its leader sees it (what "
+                           "kafka-metadata-quorum describe\n--status and --replication print). "
+                           "Timestamps are ms since the epoch; - is unknown.",
+                           0, rc);
+    if (!a) {
+        return rc;
+    }
+    auto s = connect(*a);
+    if (!s) {
+        return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
+    }
+    auto q = s.value().client->describe_quorum();
+    if (!q) {
+        return fail(error_line(cmd, q.error(), "", s.value().servers));
+    }
+    const quorum_info& info = q.value();
+    int64_t max_lag = 0;
+    std::vector<int32_t> voters;
+    std::vector<int32_t> observers;
+    for (const auto& v : info.voters) {
+        voters.push_back(v.node_id);
+        max_lag = std::max(max_lag, v.lag);
+    }
+    for (const auto& o : info.observers) {
+        observers.push_back(o.node_id);
+    }
+    std::printf("LeaderId:         %d\n", info.leader_id);
+    std::printf("LeaderEpoch:      %lld\n", static_cast<long long>(info.leader_epoch));
+    std::printf("HighWatermark:    %lld\n", static_cast<long long>(info.high_watermark));
+    std::printf("MaxFollowerLag:   %lld\n", static_cast<long long>(max_lag));
+    std::printf("CurrentVoters:    [%s]\n", fmt::format("{}", fmt::join(voters, ",")).c_str());
+    std::printf("CurrentObservers: [%s]\n\n", fmt::format("{}", fmt::join(observers, ",")).c_str());
+    table tab(
+        {"NodeId", "LogEndOffset", "Lag", "LastFetchTimestamp", "LastCaughtUpTimestamp", "Status"});
+    auto add = [&](const quorum_replica_info& r, const char* status) {
+        tab.add({fmt::format("{}", r.node_id), timestamp(r.log_end_offset), timestamp(r.lag),
+                 timestamp(r.last_fetch_timestamp), timestamp(r.last_caught_up_timestamp), status});
+    };
+    for (const auto& v : info.voters) {
+        add(v, v.node_id == info.leader_id ? "Leader" : "Follower");
+    }
+    for (const auto& o : info.observers) {
+        add(o, "Observer");
+    }
+    std::fputs(tab.render("").c_str(), stdout);
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_cluster(std::span<const std::string> args) {
     if (args.empty()) {
-        return usage_error("cluster", "expected a subcommand: describe");
+        return usage_error("cluster", "expected a subcommand: describe or quorum");
     }
     if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         return print_help(cluster_help);
     }
     if (args[0] == "describe") {
         return describe(args.subspan(1));
+    }
+    if (args[0] == "quorum") {
+        return quorum(args.subspan(1));
     }
     return usage_error("cluster", "unknown subcommand '" + args[0] + "'");
 }

@@ -151,6 +151,12 @@ std::string bootstrap_servers(const parsed_args& args) {
     return std::string(default_bootstrap);
 }
 
+result<admin_session> connect(const parsed_args& args) {
+    admin_session s{bootstrap_servers(args), nullptr};
+    SLUICE_TRY(s.client, admin::create(make_client_config(s.servers)));
+    return s;
+}
+
 client_config make_client_config(const std::string& servers) {
     client_config c;
     c.bootstrap_servers = split_servers(servers);

@@ -5,6 +5,7 @@
 // unreachable, delivery failed) or 2 (a usage error: unknown flag, bad value).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -12,6 +13,7 @@
 #include <system_error>
 
 #include "sluice/cli/args.h"
+#include "sluice/client/admin.h"
 #include "sluice/client/config.h"
 
 namespace sluice::cli {
@@ -52,6 +54,13 @@ void set_global_bootstrap(std::string servers);
 
 // A client configuration for the CLI: the given servers, client.id "sluice-cli".
 client_config make_client_config(const std::string& servers);
+
+// An admin client for the -b servers (bootstrap_servers), and those servers for error lines.
+struct admin_session {
+    std::string servers;
+    std::unique_ptr<admin> client;
+};
+result<admin_session> connect(const parsed_args& args);
 
 // One line (without the "sluice: " prefix) for `ec`, raised while running `command`:
 //   broker unreachable  -> "broker unreachable: <servers>: <reason>" (the reason comes from a

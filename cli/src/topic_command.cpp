@@ -1,7 +1,10 @@
-// `sluice topic create|list|describe|delete`: thin wrappers over sluice::admin.
+// `sluice topic create|list|describe|delete|add-partitions|alter-config|describe-config`: thin
+// wrappers over sluice::admin.
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,7 +19,8 @@ namespace sluice::cli {
 namespace {
 
 constexpr std::string_view topic_help =
-    "Usage: sluice topic <create|list|describe|delete> [options]\n"
+    "Usage: sluice topic <create|list|describe|delete|add-partitions|alter-config|"
+    "describe-config> [options]\n"
     "\n"
     "Manage topics.\n"
     "\n"
@@ -24,6 +28,9 @@ constexpr std::string_view topic_help =
     "  sluice topic list\n"
     "  sluice topic describe NAME\n"
     "  sluice topic delete NAME\n"
+    "  sluice topic add-partitions NAME -p TOTAL\n"
+    "  sluice topic alter-config NAME [--add-config key=value[,...]] [--delete-config key[,...]]\n"
+    "  sluice topic describe-config NAME\n"
     "\n"
     "Every subcommand takes -b/--bootstrap-server HOST:PORT[,...]. 'sluice topic <sub> --help' "
     "shows its options.\n";
@@ -36,18 +43,17 @@ constexpr std::array create_options{
     option{'c', "config", "KEY=VALUE", "a topic config, e.g. retention.ms=86400000", true},
 };
 constexpr std::array common_options{bootstrap_option};
-
-struct admin_session {
-    std::string servers;
-    std::unique_ptr<admin> client;
+constexpr std::array grow_options{
+    bootstrap_option,
+    option{'p', "partitions", "TOTAL", "the topic's new number of partitions (more than now)"},
 };
-
-// Creates the admin client for the -b servers.
-result<admin_session> connect(const parsed_args& a) {
-    admin_session s{bootstrap_servers(a), nullptr};
-    SLUICE_TRY(s.client, admin::create(make_client_config(s.servers)));
-    return s;
-}
+constexpr std::array alter_options{
+    bootstrap_option,
+    option{'c', "add-config", "KEY=VALUE[,...]", "set topic configs, e.g. retention.ms=3600000",
+           true},
+    option{'d', "delete-config", "KEY[,...]",
+           "remove topic config overrides (the broker's default applies again)", true},
+};
 
 int create(std::span<const std::string> words) {
     constexpr std::string_view cmd = "topic create";
@@ -142,8 +148,19 @@ int describe(std::span<const std::string> words) {
     }
     const topic_info& info = t.value();
     const size_t replication = info.partitions.empty() ? 0 : info.partitions[0].replicas.size();
-    std::printf("Topic: %s\tPartitionCount: %zu\tReplicationFactor: %zu\n", info.name.c_str(),
-                info.partitions.size(), replication);
+    // The overrides, as Kafka's describe shows them (nothing when there are none).
+    std::vector<std::string> overrides;
+    if (auto configs = s.value().client->describe_topic_configs(name)) {
+        for (const config_entry& c : configs.value()) {
+            if (c.is_override) {
+                overrides.push_back(c.name + "=" + c.value);
+            }
+        }
+    }
+    std::printf(
+        "Topic: %s\tPartitionCount: %zu\tReplicationFactor: %zu%s\n", info.name.c_str(),
+        info.partitions.size(), replication,
+        overrides.empty() ? "" : fmt::format("\tConfigs: {}", fmt::join(overrides, ",")).c_str());
     table tab(
         {"Partition", "Leader", "Epoch", "Replicas", "Isr", "LogStartOffset", "LogEndOffset"});
     for (const partition_info& p : info.partitions) {
@@ -176,11 +193,131 @@ int remove(std::span<const std::string> words) {
     return exit_ok;
 }
 
+int add_partitions(std::span<const std::string> words) {
+    constexpr std::string_view cmd = "topic add-partitions";
+    int rc = exit_ok;
+    auto a = parse_command(cmd, words, grow_options, "sluice topic add-partitions NAME -p TOTAL",
+                           "Grows a topic to TOTAL partitions (Kafka's kafka-topics --alter "
+                           "--partitions).\nRecords keep their partitions: a key may map to "
+                           "another partition from now on.",
+                           1, rc);
+    if (!a) {
+        return rc;
+    }
+    const auto p = a->get("partitions");
+    if (!p) {
+        return usage_error(cmd, "-p/--partitions TOTAL is required");
+    }
+    auto total = parse_int(*p, "-p/--partitions", 1, 1 << 20);
+    if (!total) {
+        return usage_error(cmd, total.error());
+    }
+    const std::string& name = a->positional[0];
+    auto s = connect(*a);
+    if (!s) {
+        return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
+    }
+    std::string why;
+    if (auto r = s.value().client->add_partitions(name, int32_t(total.value()), &why); !r) {
+        return fail(topic_error_line(cmd, r.error(), name, s.value().servers, why));
+    }
+    std::printf("Topic %s has %lld partitions.\n", name.c_str(),
+                static_cast<long long>(total.value()));
+    return exit_ok;
+}
+
+// The items of comma-separated lists given one or more times.
+std::vector<std::string> items_of(const std::vector<std::string>& lists) {
+    std::vector<std::string> out;
+    for (const auto& list : lists) {
+        size_t start = 0;
+        while (start <= list.size()) {
+            const size_t comma = std::min(list.find(',', start), list.size());
+            if (comma > start) {
+                out.push_back(list.substr(start, comma - start));
+            }
+            start = comma + 1;
+        }
+    }
+    return out;
+}
+
+int alter_config(std::span<const std::string> words) {
+    constexpr std::string_view cmd = "topic alter-config";
+    int rc = exit_ok;
+    auto a = parse_command(
+        cmd, words, alter_options,
+        "sluice topic alter-config NAME [--add-config KEY=VALUE[,...]] [--delete-config KEY[,...]]",
+        "Sets or removes config overrides of a topic, all or none; they apply at once on every\n"
+        "broker (flush.messages when a broker next opens the partition).",
+        1, rc);
+    if (!a) {
+        return rc;
+    }
+    std::map<std::string, std::optional<std::string>> changes;
+    auto sets = parse_properties(items_of(a->all("add-config")), "--add-config");
+    if (!sets) {
+        return usage_error(cmd, sets.error());
+    }
+    for (const auto& [k, v] : sets.value()) {
+        changes[k] = v;
+    }
+    for (const auto& k : items_of(a->all("delete-config"))) {
+        if (changes.contains(k)) {
+            return usage_error(cmd, fmt::format("config '{}' is both added and deleted", k));
+        }
+        changes[k] = std::nullopt;
+    }
+    if (changes.empty()) {
+        return usage_error(cmd, "nothing to change: give --add-config or --delete-config");
+    }
+    const std::string& name = a->positional[0];
+    auto s = connect(*a);
+    if (!s) {
+        return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
+    }
+    std::string why;
+    if (auto r = s.value().client->alter_topic_configs(name, changes, &why); !r) {
+        return fail(topic_error_line(cmd, r.error(), name, s.value().servers, why));
+    }
+    std::printf("Altered the configs of topic %s.\n", name.c_str());
+    return exit_ok;
+}
+
+int describe_config(std::span<const std::string> words) {
+    constexpr std::string_view cmd = "topic describe-config";
+    int rc = exit_ok;
+    auto a = parse_command(cmd, words, common_options, "sluice topic describe-config NAME",
+                           "Shows every config of a topic, its value, and whether it is set on "
+                           "the topic\n(TOPIC) or is the broker's default (DEFAULT).",
+                           1, rc);
+    if (!a) {
+        return rc;
+    }
+    const std::string& name = a->positional[0];
+    auto s = connect(*a);
+    if (!s) {
+        return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
+    }
+    auto configs = s.value().client->describe_topic_configs(name);
+    if (!configs) {
+        return fail(topic_error_line(cmd, configs.error(), name, s.value().servers));
+    }
+    table tab({"Config", "Value", "Source"});
+    for (const config_entry& c : configs.value()) {
+        tab.add({c.name, c.value, c.is_override ? "TOPIC" : "DEFAULT"});
+    }
+    std::fputs(tab.render("").c_str(), stdout);
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_topic(std::span<const std::string> args) {
     if (args.empty()) {
-        return usage_error("topic", "expected a subcommand: create, list, describe or delete");
+        return usage_error("topic",
+                           "expected a subcommand: create, list, describe, delete, "
+                           "add-partitions, alter-config or describe-config");
     }
     const std::string& sub = args[0];
     auto rest = args.subspan(1);
@@ -198,6 +335,15 @@ int run_topic(std::span<const std::string> args) {
     }
     if (sub == "delete") {
         return remove(rest);
+    }
+    if (sub == "add-partitions") {
+        return add_partitions(rest);
+    }
+    if (sub == "alter-config") {
+        return alter_config(rest);
+    }
+    if (sub == "describe-config") {
+        return describe_config(rest);
     }
     return usage_error("topic", fmt::format("unknown subcommand '{}'", sub));
 }

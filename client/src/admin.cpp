@@ -31,12 +31,36 @@ class admin_impl {
     }
 
     cluster& cl() { return cluster_; }
+
+    // Sends the request `encode(correlation id)` makes to any broker and decodes the answer.
+    template <typename T, typename Encode, typename Decode>
+    awaitable<result<T>> ask(Encode encode, Decode decode) {
+        SLUICE_CO_TRY(auto conn, co_await cluster_.any());
+        SLUICE_CO_TRY(response r, co_await conn->call(encode, cluster_.request_timeout()));
+        co_return decode(r);
+    }
+
+    // The first error among `results` (its words in `broker_message`), or success.
+    static result<void> first_error(const std::vector<topic_result>& results,
+                                    std::string* broker_message) {
+        for (const topic_result& res : results) {
+            if (res.error != errc::none) {
+                if (broker_message != nullptr) {
+                    *broker_message = res.error_message;
+                }
+                return make_error_code(res.error);
+            }
+        }
+        return success();
+    }
     clock::time_point deadline() const { return clock::now() + cluster_.request_timeout(); }
 
-    // Waits (bounded by `deadline`) until the metadata shows `name` with a leader for every
-    // partition (`present`), or no longer shows it (!present). Metadata propagation is
+    // Waits (bounded by `deadline`) until the metadata shows `name` with at least
+    // `partitions_min` partitions, each with a leader (`present`), or no longer shows it
+    // (!present). Metadata propagation is
     // immediate on one broker; this keeps a following produce from racing the creation.
-    awaitable<void> await_topic(std::string name, bool present, clock::time_point deadline) {
+    awaitable<void> await_topic(std::string name, bool present, clock::time_point deadline,
+                                size_t partitions_min = 1) {
         const auto backoff =
             std::chrono::milliseconds(std::max(cluster_.config().retry_backoff_ms, 10));
         while (clock::now() < deadline) {
@@ -46,7 +70,7 @@ class admin_impl {
             if (m) {
                 const topic_meta* t = cluster_.metadata().topic(name);
                 const bool ready =
-                    t != nullptr && !t->partitions.empty() &&
+                    t != nullptr && t->partitions.size() >= partitions_min &&
                     std::all_of(t->partitions.begin(), t->partitions.end(),
                                 [](const partition_meta& p) { return p.leader >= 0; });
                 if (present ? ready : t == nullptr) {
@@ -208,6 +232,96 @@ result<std::vector<broker_info>> admin::describe_cluster() {
             out.push_back({b.node_id, b.host, b.port, b.node_id == m.controller_id});
         }
         co_return out;
+    });
+}
+
+result<void> admin::add_partitions(const std::string& name, int32_t total,
+                                   std::string* broker_message) {
+    detail::admin_impl& a = *impl_;
+    return a.run<void>([&]() -> awaitable<result<void>> {
+        const auto deadline = a.deadline();
+        const std::string& cid = a.cl().config().client_id;
+        const int32_t timeout_ms = a.cl().config().request_timeout_ms;
+        SLUICE_CO_TRY(std::vector<topic_result> results,
+                      co_await a.ask<std::vector<topic_result>>(
+                          [&](int32_t id) {
+                              return encode_create_partitions(id, cid, name, total, timeout_ms);
+                          },
+                          decode_create_partitions));
+        SLUICE_CO_TRY(detail::admin_impl::first_error(results, broker_message));
+        co_await a.await_topic(name, true, deadline, size_t(std::max(total, 1)));
+        co_return success();
+    });
+}
+
+result<void> admin::alter_topic_configs(
+    const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
+    std::string* broker_message) {
+    detail::admin_impl& a = *impl_;
+    return a.run<void>([&]() -> awaitable<result<void>> {
+        const std::string& cid = a.cl().config().client_id;
+        SLUICE_CO_TRY(std::vector<topic_result> results,
+                      co_await a.ask<std::vector<topic_result>>(
+                          [&](int32_t id) { return encode_alter_configs(id, cid, name, changes); },
+                          decode_alter_configs));
+        co_return detail::admin_impl::first_error(results, broker_message);
+    });
+}
+
+result<std::vector<config_entry>> admin::describe_topic_configs(const std::string& name) {
+    detail::admin_impl& a = *impl_;
+    return a.run<std::vector<config_entry>>([&]() -> awaitable<result<std::vector<config_entry>>> {
+        const std::string& cid = a.cl().config().client_id;
+        SLUICE_CO_TRY(std::vector<topic_configs_meta> topics,
+                      co_await a.ask<std::vector<topic_configs_meta>>(
+                          [&](int32_t id) { return encode_describe_configs(id, cid, name); },
+                          decode_describe_configs));
+        for (const auto& t : topics) {
+            if (t.name != name) {
+                continue;
+            }
+            if (t.error != errc::none) {
+                co_return make_error_code(t.error);
+            }
+            std::vector<config_entry> out;
+            for (const auto& c : t.configs) {
+                out.push_back({c.name, c.value, c.is_override});
+            }
+            co_return out;
+        }
+        co_return make_error_code(errc::unknown_topic_or_partition);
+    });
+}
+
+result<quorum_info> admin::describe_quorum() {
+    detail::admin_impl& a = *impl_;
+    return a.run<quorum_info>([&]() -> awaitable<result<quorum_info>> {
+        const std::string& cid = a.cl().config().client_id;
+        SLUICE_CO_TRY(
+            quorum_meta q,
+            co_await a.ask<quorum_meta>([&](int32_t id) { return encode_describe_quorum(id, cid); },
+                                        decode_describe_quorum));
+        if (q.error != errc::none) {
+            co_return make_error_code(q.error);
+        }
+        int64_t leader_end = -1;
+        for (const auto& v : q.voters) {
+            if (v.id == q.leader_id) {
+                leader_end = v.log_end_offset;
+            }
+        }
+        auto convert = [&](const std::vector<quorum_replica_meta>& list) {
+            std::vector<quorum_replica_info> out;
+            for (const auto& r : list) {
+                const int64_t lag =
+                    r.log_end_offset < 0 || leader_end < 0 ? -1 : leader_end - r.log_end_offset;
+                out.push_back({r.id, r.log_end_offset, lag, r.last_fetch_timestamp,
+                               r.last_caught_up_timestamp});
+            }
+            return out;
+        };
+        co_return quorum_info{q.leader_id, q.leader_epoch, q.high_watermark, convert(q.voters),
+                              convert(q.observers)};
     });
 }
 

@@ -177,6 +177,100 @@ result<std::vector<topic_result>> decode_delete_topics(const response& r) {
     return topic_results(b->results());
 }
 
+std::unique_ptr<frame::writer> encode_create_partitions(int32_t id, std::string_view client_id,
+                                                        const std::string& topic, int32_t total,
+                                                        int32_t timeout_ms) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    const std::vector<flatbuffers::Offset<fbs::PartitionCount>> list{
+        fbs::CreatePartitionCountDirect(fbb, topic.c_str(), total)};
+    const auto body = fbs::CreateCreatePartitionsRequestDirect(fbb, &list, timeout_ms, false);
+    return finish(std::move(w), fbs::ApiKey::CreatePartitions, id, client_id,
+                  fbs::Body::CreatePartitionsRequest, body.Union());
+}
+
+result<std::vector<topic_result>> decode_create_partitions(const response& r) {
+    SLUICE_TRY(const fbs::CreatePartitionsResponse* b, body_of<fbs::CreatePartitionsResponse>(r));
+    return topic_results(b->results());
+}
+
+std::unique_ptr<frame::writer> encode_alter_configs(
+    int32_t id, std::string_view client_id, const std::string& topic,
+    const std::map<std::string, std::optional<std::string>>& changes) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    std::vector<flatbuffers::Offset<fbs::ConfigChange>> list;
+    for (const auto& [k, v] : changes) {
+        list.push_back(fbs::CreateConfigChangeDirect(fbb, k.c_str(),
+                                                     v ? fbs::ConfigOp::Set : fbs::ConfigOp::Delete,
+                                                     v ? v->c_str() : nullptr));
+    }
+    const std::vector<flatbuffers::Offset<fbs::TopicConfigChanges>> topics{
+        fbs::CreateTopicConfigChangesDirect(fbb, topic.c_str(), &list)};
+    const auto body = fbs::CreateIncrementalAlterConfigsRequestDirect(fbb, &topics, false);
+    return finish(std::move(w), fbs::ApiKey::IncrementalAlterConfigs, id, client_id,
+                  fbs::Body::IncrementalAlterConfigsRequest, body.Union());
+}
+
+result<std::vector<topic_result>> decode_alter_configs(const response& r) {
+    SLUICE_TRY(const fbs::IncrementalAlterConfigsResponse* b,
+               body_of<fbs::IncrementalAlterConfigsResponse>(r));
+    return topic_results(b->results());
+}
+
+std::unique_ptr<frame::writer> encode_describe_configs(int32_t id, std::string_view client_id,
+                                                       const std::string& topic) {
+    auto w = std::make_unique<frame::writer>();
+    fbb_t& fbb = w->fbb();
+    const auto body = fbs::CreateDescribeConfigsRequest(fbb, fbb.CreateVectorOfStrings({topic}));
+    return finish(std::move(w), fbs::ApiKey::DescribeConfigs, id, client_id,
+                  fbs::Body::DescribeConfigsRequest, body.Union());
+}
+
+result<std::vector<topic_configs_meta>> decode_describe_configs(const response& r) {
+    SLUICE_TRY(const fbs::DescribeConfigsResponse* b, body_of<fbs::DescribeConfigsResponse>(r));
+    std::vector<topic_configs_meta> out;
+    for (const fbs::TopicConfigs* t : items(b->results())) {
+        topic_configs_meta m{
+            str(t->name()), static_cast<errc>(t->error_code()), str(t->error_message()), {}};
+        for (const fbs::ConfigEntry* c : items(t->configs())) {
+            m.configs.push_back(
+                {str(c->name()), str(c->value()), c->source() == fbs::ConfigSource::TopicOverride});
+        }
+        out.push_back(std::move(m));
+    }
+    return out;
+}
+
+std::unique_ptr<frame::writer> encode_describe_quorum(int32_t id, std::string_view client_id) {
+    auto w = std::make_unique<frame::writer>();
+    const auto body = fbs::CreateDescribeQuorumRequest(w->fbb());
+    return finish(std::move(w), fbs::ApiKey::DescribeQuorum, id, client_id,
+                  fbs::Body::DescribeQuorumRequest, body.Union());
+}
+
+result<quorum_meta> decode_describe_quorum(const response& r) {
+    SLUICE_TRY(const fbs::DescribeQuorumResponse* b, body_of<fbs::DescribeQuorumResponse>(r));
+    quorum_meta out{static_cast<errc>(b->error_code()),
+                    str(b->error_message()),
+                    b->leader_id(),
+                    b->leader_epoch(),
+                    b->high_watermark(),
+                    {},
+                    {}};
+    auto replicas = [](const auto* v) {
+        std::vector<quorum_replica_meta> list;
+        for (const fbs::QuorumReplica* q : items(v)) {
+            list.push_back({q->replica_id(), q->log_end_offset(), q->last_fetch_timestamp(),
+                            q->last_caught_up_timestamp()});
+        }
+        return list;
+    };
+    out.voters = replicas(b->voters());
+    out.observers = replicas(b->observers());
+    return out;
+}
+
 std::unique_ptr<frame::writer> encode_list_offsets(int32_t id, std::string_view client_id,
                                                    std::span<const offset_query> queries) {
     auto w = std::make_unique<frame::writer>();

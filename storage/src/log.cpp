@@ -97,6 +97,12 @@ result<void> partition_log::add_segment(offset_t base) {
     return success();
 }
 
+void partition_log::set_config(const log_config& c) {
+    const auto flush = opts_.config.flush;
+    opts_.config = c;
+    opts_.config.flush = flush;
+}
+
 result<void> partition_log::roll() {
     SLUICE_TRY(check_writable());
     if (active().empty()) {

@@ -164,13 +164,21 @@ TEST_CASE("brokers register, are unfenced once caught up, and get topics placed 
     });
     CHECK(del[0].error == errc::none);
     CHECK(del[1].error == errc::unknown_topic_or_partition);
-    auto grow = h.call<topic_result>(
-        [&](auto done) { h.wait_active().add_partitions("t1", 5, false, done); });
-    CHECK(grow.error == errc::none);
-    auto conf = h.call<topic_result>([&](auto done) {
-        h.wait_active().alter_configs("t1", {{"retention.ms", "5"}}, false, done);
+    auto grow = h.call<std::vector<topic_result>>([&](auto done) {
+        h.wait_active().add_partitions({{"t1", 5}, {"t2", 1}, {"t3", 9}, {"t3", 9}}, false, done);
     });
-    CHECK(conf.error == errc::none);
+    REQUIRE(grow.size() == 4);
+    CHECK(grow[0].error == errc::none);
+    CHECK(grow[1].error == errc::invalid_partitions);  // t2 has 2: it cannot shrink
+    CHECK(grow[2].error == errc::invalid_request);     // named twice
+    CHECK(grow[3].error == errc::invalid_request);
+    broker::config_change_request twice{"t2", {{"retention.ms", "1"}}, "retention.ms"};
+    auto conf = h.call<std::vector<topic_result>>([&](auto done) {
+        h.wait_active().alter_configs({{"t1", {{"retention.ms", "5"}}, {}}, twice}, false, done);
+    });
+    REQUIRE(conf.size() == 2);
+    CHECK(conf[0].error == errc::none);
+    CHECK(conf[1].error == errc::invalid_request);
     REQUIRE(h.q.run_until([&] {
         const auto* t1 = h.committed().topic("t1");
         return h.committed().topic("t0") == nullptr && t1->partitions.size() == 5 &&

@@ -163,6 +163,91 @@ void walk(digest& d, const fbs::DeleteTopicsResponse& b) {
     walk_results(d, b.results());
 }
 
+void walk(digest& d, const fbs::CreatePartitionsRequest& b) {
+    d.mix(b.timeout_ms());
+    d.mix(b.validate_only());
+    if (b.topics() != nullptr) {
+        for (const auto* t : *b.topics()) {
+            d.mix(t->name());
+            d.mix(t->count());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::CreatePartitionsResponse& b) {
+    walk_results(d, b.results());
+}
+
+void walk(digest& d, const fbs::DescribeConfigsRequest& b) {
+    d.mix(b.topics());
+}
+
+void walk(digest& d, const fbs::DescribeConfigsResponse& b) {
+    if (b.results() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.results()) {
+        d.mix(t->name());
+        d.mix(t->error_code());
+        d.mix(t->error_message());
+        if (t->configs() == nullptr) {
+            continue;
+        }
+        for (const auto* c : *t->configs()) {
+            d.mix(c->name());
+            d.mix(c->value());
+            d.mix(c->source());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::IncrementalAlterConfigsRequest& b) {
+    d.mix(b.validate_only());
+    if (b.topics() == nullptr) {
+        return;
+    }
+    for (const auto* t : *b.topics()) {
+        d.mix(t->name());
+        if (t->changes() == nullptr) {
+            continue;
+        }
+        for (const auto* c : *t->changes()) {
+            d.mix(c->key());
+            d.mix(c->op());
+            d.mix(c->value());
+        }
+    }
+}
+
+void walk(digest& d, const fbs::IncrementalAlterConfigsResponse& b) {
+    walk_results(d, b.results());
+}
+
+void walk(digest& d, const fbs::DescribeQuorumRequest&) {}
+
+void walk_replicas(digest& d,
+                   const flatbuffers::Vector<flatbuffers::Offset<fbs::QuorumReplica>>* v) {
+    if (v == nullptr) {
+        return;
+    }
+    for (const auto* r : *v) {
+        d.mix(r->replica_id());
+        d.mix(r->log_end_offset());
+        d.mix(r->last_fetch_timestamp());
+        d.mix(r->last_caught_up_timestamp());
+    }
+}
+
+void walk(digest& d, const fbs::DescribeQuorumResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    d.mix(b.leader_id());
+    d.mix(b.leader_epoch());
+    d.mix(b.high_watermark());
+    walk_replicas(d, b.voters());
+    walk_replicas(d, b.observers());
+}
+
 void walk(digest& d, const fbs::ProduceRequest& b, frame::bytes_view data) {
     d.mix(b.acks());
     d.mix(b.timeout_ms());
@@ -399,6 +484,30 @@ uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
             break;
         case Body::ErrorResponse:
             walk_body(d, e.body_as_ErrorResponse());
+            break;
+        case Body::CreatePartitionsRequest:
+            walk_body(d, e.body_as_CreatePartitionsRequest());
+            break;
+        case Body::CreatePartitionsResponse:
+            walk_body(d, e.body_as_CreatePartitionsResponse());
+            break;
+        case Body::DescribeConfigsRequest:
+            walk_body(d, e.body_as_DescribeConfigsRequest());
+            break;
+        case Body::DescribeConfigsResponse:
+            walk_body(d, e.body_as_DescribeConfigsResponse());
+            break;
+        case Body::IncrementalAlterConfigsRequest:
+            walk_body(d, e.body_as_IncrementalAlterConfigsRequest());
+            break;
+        case Body::IncrementalAlterConfigsResponse:
+            walk_body(d, e.body_as_IncrementalAlterConfigsResponse());
+            break;
+        case Body::DescribeQuorumRequest:
+            walk_body(d, e.body_as_DescribeQuorumRequest());
+            break;
+        case Body::DescribeQuorumResponse:
+            walk_body(d, e.body_as_DescribeQuorumResponse());
             break;
         case Body::RaftMessage:
             // Its fields are the raft_codec target's (the controller's decoder).

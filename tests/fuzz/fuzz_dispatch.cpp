@@ -68,7 +68,7 @@ class stub_partitions final : public partition_service {
     std::shared_ptr<const partition_image> image_ = std::make_shared<partition_image>();
 };
 
-// Creates nothing and deletes nothing, but answers every topic named, as the registry would.
+// Changes nothing, but answers every topic named, as the cluster member would.
 class stub_admin final : public topic_admin {
   public:
     awaitable<std::vector<topic_result>> create_topics(std::vector<create_topic_request>&& topics,
@@ -85,6 +85,26 @@ class stub_admin final : public topic_admin {
             out.push_back({n, errc::unknown_topic_or_partition, "stub"});
         }
         co_return out;
+    }
+    awaitable<std::vector<topic_result>> add_partitions(
+        std::vector<partition_count_request>&& topics, bool) override {
+        std::vector<topic_result> out;
+        for (const auto& t : topics) {
+            out.push_back({t.name, errc::invalid_partitions, "stub"});
+        }
+        co_return out;
+    }
+    awaitable<std::vector<topic_result>> alter_configs(std::vector<config_change_request>&& topics,
+                                                       bool) override {
+        std::vector<topic_result> out;
+        for (const auto& t : topics) {
+            out.push_back({t.name, errc::invalid_config, "stub"});
+        }
+        co_return out;
+    }
+    awaitable<quorum_status> describe_quorum() override {
+        co_return quorum_status{
+            errc::not_controller, "stub", node_id_t{-1}, 0, offset_t{0}, offset_t{0}, {}, {}};
     }
 };
 

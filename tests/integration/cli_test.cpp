@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cctype>
+#include <filesystem>
 #include <map>
 #include <sstream>
 #include <string>
@@ -157,6 +158,106 @@ TEST_CASE("cli: topic create, list, describe and delete") {
     auto del_again = sluice_cli({"topic", "delete", "orders", "-b", b});
     check_one_line_failure(del_again);
     CHECK(del_again.err.find("UNKNOWN_TOPIC_OR_PARTITION") != std::string::npos);
+}
+
+// The .log files (segments) of a partition directory.
+size_t segments_in(const std::filesystem::path& dir) {
+    size_t n = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        n += e.path().extension() == ".log" ? 1 : 0;
+    }
+    return n;
+}
+
+TEST_CASE("cli: topic add-partitions, alter-config and describe-config; cluster quorum") {
+    broker_process broker;
+    REQUIRE_MESSAGE(broker.start().has_value(), broker.log_tail());
+    const std::string b = broker.bootstrap();
+    REQUIRE(sluice_cli({"topic", "create", "orders", "-p", "2", "-b", b}).status.exited_with(0));
+
+    auto grown = sluice_cli({"topic", "add-partitions", "orders", "-p", "5", "-b", b});
+    REQUIRE_MESSAGE(grown.status.exited_with(0), describe(grown));
+    CHECK(grown.out == "Topic orders has 5 partitions.\n");
+    auto desc = sluice_cli({"topic", "describe", "orders", "-b", b});
+    REQUIRE_MESSAGE(desc.status.exited_with(0), describe(desc));
+    CHECK(desc.out_lines().size() == 7);  // topic line, table header, 5 partitions
+    auto shrink = sluice_cli({"topic", "add-partitions", "orders", "-p", "3", "-b", b});
+    check_one_line_failure(shrink);
+    CHECK(shrink.err.find("INVALID_PARTITIONS") != std::string::npos);
+    CHECK(sluice_cli({"topic", "add-partitions", "orders", "-b", b}).status.exited_with(2));
+
+    // A tiny segment size applies at once to the open partitions: the next records roll.
+    auto altered = sluice_cli({"topic", "alter-config", "orders", "--add-config",
+                               "segment.bytes=4096,retention.ms=60000", "-b", b});
+    REQUIRE_MESSAGE(altered.status.exited_with(0), describe(altered));
+    CHECK(altered.out == "Altered the configs of topic orders.\n");
+    std::string lines;
+    for (int i = 0; i < 100; ++i) {
+        lines += std::string(100, char('a' + i % 26)) + "\n";
+    }
+    auto produced =
+        sluice_cli({"produce", "orders", "-p", "0", "-X", "batch.size=1000", "-b", b}, lines);
+    REQUIRE_MESSAGE(produced.status.exited_with(0), describe(produced));
+    CHECK(segments_in(broker.log_dir() / "orders-0") >= 2);
+
+    auto header = sluice_cli({"topic", "describe", "orders", "-b", b}).out_lines();
+    REQUIRE(!header.empty());
+    CHECK(header[0] ==
+          "Topic: orders\tPartitionCount: 5\tReplicationFactor: 1\tConfigs: "
+          "retention.ms=60000,segment.bytes=4096");
+    auto removed =
+        sluice_cli({"topic", "alter-config", "orders", "--delete-config", "retention.ms", "-b", b});
+    REQUIRE_MESSAGE(removed.status.exited_with(0), describe(removed));
+    // describe-config's rows by config name.
+    auto config_rows = [&] {
+        auto configs = sluice_cli({"topic", "describe-config", "orders", "-b", b});
+        CHECK_MESSAGE(configs.status.exited_with(0), describe(configs));
+        std::map<std::string, std::vector<std::string>> out;
+        for (const auto& line : configs.out_lines()) {
+            auto w = words_of(line);
+            if (w.size() == 3) {
+                out[w[0]] = w;
+            }
+        }
+        return out;
+    };
+    auto rows = config_rows();
+    CHECK(rows["segment.bytes"] == std::vector<std::string>{"segment.bytes", "4096", "TOPIC"});
+    CHECK(rows["retention.ms"] == std::vector<std::string>{"retention.ms", "604800000", "DEFAULT"});
+    CHECK(rows.contains("max.message.bytes"));
+
+    // Refused changes change nothing and say why.
+    auto bogus = sluice_cli(
+        {"topic", "alter-config", "orders", "--add-config", "retention.ms=1,bogus=1", "-b", b});
+    check_one_line_failure(bogus);
+    CHECK(bogus.err.find("INVALID_CONFIG") != std::string::npos);
+    CHECK(bogus.err.find("bogus") != std::string::npos);
+    CHECK(config_rows()["retention.ms"] ==
+          std::vector<std::string>{"retention.ms", "604800000", "DEFAULT"});
+    CHECK(sluice_cli({"topic", "alter-config", "orders", "-b", b}).status.exited_with(2));
+    auto unknown =
+        sluice_cli({"topic", "alter-config", "nope", "--add-config", "retention.ms=1", "-b", b});
+    check_one_line_failure(unknown);
+    CHECK(unknown.err.find("UNKNOWN_TOPIC_OR_PARTITION") != std::string::npos);
+
+    // The quorum of one: node 0 leads it and is its only voter.
+    auto quorum = sluice_cli({"cluster", "quorum", "-b", b});
+    REQUIRE_MESSAGE(quorum.status.exited_with(0), describe(quorum));
+    auto q = quorum.out_lines();
+    REQUIRE(q.size() == 9);  // six status lines, a blank one, the table header and one row
+    CHECK(q[0] == "LeaderId:         0");
+    CHECK(q[4] == "CurrentVoters:    [0]");
+    CHECK(q[5] == "CurrentObservers: []");
+    CHECK(words_of(q[8]).at(0) == "0");
+    CHECK(words_of(q[8]).back() == "Leader");
+
+    // The changes are in the metadata log: a restart keeps them.
+    REQUIRE(broker.stop().has_value());
+    REQUIRE_MESSAGE(broker.start().has_value(), broker.log_tail());
+    auto kept = sluice_cli({"topic", "describe", "orders", "-b", b}).out_lines();
+    REQUIRE(!kept.empty());
+    CHECK(kept[0] ==
+          "Topic: orders\tPartitionCount: 5\tReplicationFactor: 1\tConfigs: segment.bytes=4096");
 }
 
 TEST_CASE("cli: produce from stdin with keys, consume with -e, -f, -o, -p and -n") {

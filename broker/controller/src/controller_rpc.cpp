@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "sluice/net/admin_bodies.h"
 #include "sluice/protocol/frame.h"
 
 namespace sluice::controller {
@@ -11,8 +12,7 @@ using fb = flatbuffers::FlatBufferBuilder;
 template <typename T>
 using off = flatbuffers::Offset<T>;
 
-// Bounds a decoded request may not exceed (a hostile frame cannot make a huge one).
-constexpr size_t list_max = 100000;
+namespace bodies = broker::bodies;
 
 struct bad {
     std::string* why;
@@ -23,16 +23,6 @@ struct bad {
         return std::nullopt;
     }
 };
-
-off<flatbuffers::Vector<off<fbs::TopicResult>>> encode_results(
-    fb& b, const std::vector<broker::topic_result>& results) {
-    std::vector<off<fbs::TopicResult>> out;
-    for (const auto& r : results) {
-        out.push_back(fbs::CreateTopicResult(b, b.CreateString(r.name), int16_t(r.error),
-                                             b.CreateString(r.message)));
-    }
-    return b.CreateVector(out);
-}
 
 std::vector<std::byte> finish(frame::writer& w, fbs::ApiKey key, int32_t correlation,
                               fbs::Body type, off<void> body) {
@@ -46,37 +36,60 @@ std::string str(const flatbuffers::String* s) {
 
 }  // namespace
 
+bool is_topic_change(const rpc_call& call) {
+    return std::holds_alternative<create_call>(call) || std::holds_alternative<delete_call>(call) ||
+           std::holds_alternative<grow_call>(call) || std::holds_alternative<alter_call>(call);
+}
+
 rpc_answer error_answer(const rpc_call& call, errc e, const std::string& message) {
-    if (std::holds_alternative<broker_registration>(call)) {
-        return registration_result{e, message, -1};
-    }
-    if (std::holds_alternative<broker_heartbeat>(call)) {
-        return heartbeat_result{e, message, true, false};
-    }
-    std::vector<broker::topic_result> out;
-    if (const auto* c = std::get_if<create_call>(&call)) {
-        for (const auto& t : c->topics) {
+    auto each = [&](const auto& topics) {
+        std::vector<broker::topic_result> out;
+        for (const auto& t : topics) {
             out.push_back({t.name, e, message});
         }
-    } else {
-        for (const auto& n : std::get<delete_call>(call).names) {
-            out.push_back({n, e, message});
-        }
-    }
-    return out;
+        return out;
+    };
+    return std::visit(
+        [&](const auto& c) -> rpc_answer {
+            using T = std::decay_t<decltype(c)>;
+            if constexpr (std::is_same_v<T, broker_registration>) {
+                return registration_result{e, message, -1};
+            } else if constexpr (std::is_same_v<T, broker_heartbeat>) {
+                return heartbeat_result{e, message, true, false};
+            } else if constexpr (std::is_same_v<T, quorum_call>) {
+                broker::quorum_status q;
+                q.error = e;
+                q.message = message;
+                return q;
+            } else if constexpr (std::is_same_v<T, delete_call>) {
+                std::vector<broker::topic_result> out;
+                for (const auto& n : c.names) {
+                    out.push_back({n, e, message});
+                }
+                return out;
+            } else {
+                return each(c.topics);
+            }
+        },
+        call);
 }
 
 void run_call(quorum_controller& c, rpc_call call, std::function<void(rpc_answer)> done) {
+    auto topics = [done](std::vector<broker::topic_result> r) { done(std::move(r)); };
     if (auto* reg = std::get_if<broker_registration>(&call)) {
         c.register_broker(std::move(*reg), [done](registration_result r) { done(std::move(r)); });
     } else if (auto* hb = std::get_if<broker_heartbeat>(&call)) {
         c.heartbeat(*hb, [done](heartbeat_result r) { done(std::move(r)); });
     } else if (auto* cr = std::get_if<create_call>(&call)) {
-        c.create_topics(std::move(cr->topics), cr->validate_only,
-                        [done](std::vector<broker::topic_result> r) { done(std::move(r)); });
+        c.create_topics(std::move(cr->topics), cr->validate_only, topics);
+    } else if (auto* d = std::get_if<delete_call>(&call)) {
+        c.delete_topics(std::move(d->names), topics);
+    } else if (auto* g = std::get_if<grow_call>(&call)) {
+        c.add_partitions(std::move(g->topics), g->validate_only, topics);
+    } else if (auto* a = std::get_if<alter_call>(&call)) {
+        c.alter_configs(std::move(a->topics), a->validate_only, topics);
     } else {
-        c.delete_topics(std::move(std::get<delete_call>(call).names),
-                        [done](std::vector<broker::topic_result> r) { done(std::move(r)); });
+        done(c.describe_quorum());
     }
 }
 
@@ -118,27 +131,20 @@ std::vector<std::byte> encode_rpc_request(const rpc_request& r) {
                                                  hb->want_shutdown)
                    .Union();
     } else if (const auto* c = std::get_if<create_call>(&r.call)) {
-        std::vector<off<fbs::CreatableTopic>> topics;
-        for (const auto& t : c->topics) {
-            std::vector<off<fbs::TopicConfig>> configs;
-            for (const auto& [k, v] : t.configs) {
-                configs.push_back(fbs::CreateTopicConfig(b, b.CreateString(k), b.CreateString(v)));
-            }
-            topics.push_back(fbs::CreateCreatableTopic(b, b.CreateString(t.name), t.partitions,
-                                                       t.replication_factor,
-                                                       b.CreateVector(configs)));
-        }
         type = fbs::ControllerCall::CreateTopicsRequest;
-        call = fbs::CreateCreateTopicsRequest(b, b.CreateVector(topics), 30000, c->validate_only)
-                   .Union();
-    } else {
-        const auto& d = std::get<delete_call>(r.call);
-        std::vector<off<flatbuffers::String>> names;
-        for (const auto& n : d.names) {
-            names.push_back(b.CreateString(n));
-        }
+        call = bodies::write(b, c->topics, c->validate_only).Union();
+    } else if (const auto* d = std::get_if<delete_call>(&r.call)) {
         type = fbs::ControllerCall::DeleteTopicsRequest;
-        call = fbs::CreateDeleteTopicsRequest(b, b.CreateVector(names)).Union();
+        call = bodies::write(b, d->names).Union();
+    } else if (const auto* g = std::get_if<grow_call>(&r.call)) {
+        type = fbs::ControllerCall::CreatePartitionsRequest;
+        call = bodies::write(b, g->topics, g->validate_only).Union();
+    } else if (const auto* a = std::get_if<alter_call>(&r.call)) {
+        type = fbs::ControllerCall::IncrementalAlterConfigsRequest;
+        call = bodies::write(b, a->topics, a->validate_only).Union();
+    } else {
+        type = fbs::ControllerCall::DescribeQuorumRequest;
+        call = fbs::CreateDescribeQuorumRequest(b).Union();
     }
     const auto body =
         fbs::CreateControllerRequest(b, b.CreateString(r.cluster_id), r.from.value(), type, call);
@@ -162,10 +168,14 @@ std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
             fbs::CreateBrokerHeartbeatResponse(b, int16_t(hb->error), b.CreateString(hb->message),
                                                hb->fenced, hb->shutdown_ready)
                 .Union();
+    } else if (const auto* q = std::get_if<broker::quorum_status>(&r.answer)) {
+        type = fbs::ControllerAnswer::DescribeQuorumResponse;
+        answer = bodies::write(b, *q).Union();
     } else {
+        // Every topic call's answer is a list of topic results.
         type = fbs::ControllerAnswer::CreateTopicsResponse;
         answer = fbs::CreateCreateTopicsResponse(
-                     b, encode_results(b, std::get<std::vector<broker::topic_result>>(r.answer)))
+                     b, bodies::write(b, std::get<std::vector<broker::topic_result>>(r.answer)))
                      .Union();
     }
     const auto body = fbs::CreateControllerResponse(b, b.CreateString(r.cluster_id), type, answer,
@@ -189,6 +199,15 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
     out.cluster_id = m->cluster_id()->str();
     out.correlation = f.value().envelope->correlation_id();
     out.from = node_id_t(m->from());
+    // A topic call's body, read as the client listener reads it.
+    auto topics = [&](const auto* body, auto make) -> bool {
+        auto read = bodies::read(*body, why);
+        if (!read) {
+            return false;
+        }
+        out.call = make(std::move(*read), body);
+        return true;
+    };
     switch (m->call_type()) {
         case fbs::ControllerCall::BrokerRegistrationRequest: {
             const auto* r = m->call_as_BrokerRegistrationRequest();
@@ -207,62 +226,48 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
                 reg.endpoints.push_back({e->listener()->str(), e->host()->str(), e->port()});
             }
             out.call = std::move(reg);
-            break;
+            return out;
         }
         case fbs::ControllerCall::BrokerHeartbeatRequest: {
             const auto* h = m->call_as_BrokerHeartbeatRequest();
             out.call = broker_heartbeat{out.from, h->broker_epoch(), offset_t(h->applied_offset()),
                                         h->want_shutdown()};
-            break;
+            return out;
         }
-        case fbs::ControllerCall::CreateTopicsRequest: {
-            const auto* c = m->call_as_CreateTopicsRequest();
-            create_call call;
-            call.validate_only = c->validate_only();
-            if (c->topics() == nullptr || c->topics()->size() > list_max) {
-                return fail("a CreateTopics call without topics");
+        case fbs::ControllerCall::CreateTopicsRequest:
+            if (!topics(m->call_as_CreateTopicsRequest(), [](auto list, const auto* body) {
+                    return create_call{std::move(list), body->validate_only()};
+                })) {
+                return std::nullopt;
             }
-            for (const auto* t : *c->topics()) {
-                if (t == nullptr || t->name() == nullptr) {
-                    return fail("a CreateTopics call with a nameless topic");
-                }
-                broker::create_topic_request req{
-                    t->name()->str(), t->num_partitions(), t->replication_factor(), {}, {}};
-                if (t->configs() != nullptr) {
-                    for (const auto* kv : *t->configs()) {
-                        if (kv == nullptr || kv->key() == nullptr || kv->value() == nullptr) {
-                            return fail(
-                                "a CreateTopics call with a config missing its key or value");
-                        }
-                        if (!req.configs.emplace(kv->key()->str(), kv->value()->str()).second) {
-                            req.duplicate_config = kv->key()->str();
-                        }
-                    }
-                }
-                call.topics.push_back(std::move(req));
+            return out;
+        case fbs::ControllerCall::DeleteTopicsRequest:
+            if (!topics(m->call_as_DeleteTopicsRequest(),
+                        [](auto list, const auto*) { return delete_call{std::move(list)}; })) {
+                return std::nullopt;
             }
-            out.call = std::move(call);
-            break;
-        }
-        case fbs::ControllerCall::DeleteTopicsRequest: {
-            const auto* d = m->call_as_DeleteTopicsRequest();
-            delete_call call;
-            if (d->names() == nullptr || d->names()->size() > list_max) {
-                return fail("a DeleteTopics call without names");
+            return out;
+        case fbs::ControllerCall::CreatePartitionsRequest:
+            if (!topics(m->call_as_CreatePartitionsRequest(), [](auto list, const auto* body) {
+                    return grow_call{std::move(list), body->validate_only()};
+                })) {
+                return std::nullopt;
             }
-            for (const auto* n : *d->names()) {
-                if (n == nullptr) {
-                    return fail("a DeleteTopics call with a null name");
-                }
-                call.names.push_back(n->str());
+            return out;
+        case fbs::ControllerCall::IncrementalAlterConfigsRequest:
+            if (!topics(m->call_as_IncrementalAlterConfigsRequest(),
+                        [](auto list, const auto* body) {
+                            return alter_call{std::move(list), body->validate_only()};
+                        })) {
+                return std::nullopt;
             }
-            out.call = std::move(call);
-            break;
-        }
+            return out;
+        case fbs::ControllerCall::DescribeQuorumRequest:
+            out.call = quorum_call{};
+            return out;
         default:
             return fail("a ControllerRequest of unknown type");
     }
-    return out;
 }
 
 std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame_bytes,
@@ -280,40 +285,48 @@ std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame
     out.cluster_id = m->cluster_id()->str();
     out.correlation = f.value().envelope->correlation_id();
     out.metadata_offset = offset_t(m->metadata_offset());
+    const flatbuffers::Vector<off<fbs::TopicResult>>* results = nullptr;
     switch (m->answer_type()) {
         case fbs::ControllerAnswer::BrokerRegistrationResponse: {
             const auto* r = m->answer_as_BrokerRegistrationResponse();
             out.answer = registration_result{errc(r->error_code()), str(r->error_message()),
                                              r->broker_epoch()};
-            break;
+            return out;
         }
         case fbs::ControllerAnswer::BrokerHeartbeatResponse: {
             const auto* h = m->answer_as_BrokerHeartbeatResponse();
             out.answer = heartbeat_result{errc(h->error_code()), str(h->error_message()),
                                           h->fenced(), h->shutdown_ready()};
-            break;
+            return out;
+        }
+        case fbs::ControllerAnswer::DescribeQuorumResponse: {
+            auto q = bodies::read(*m->answer_as_DescribeQuorumResponse(), why);
+            if (!q) {
+                return std::nullopt;
+            }
+            out.answer = std::move(*q);
+            return out;
         }
         case fbs::ControllerAnswer::CreateTopicsResponse:
-        case fbs::ControllerAnswer::DeleteTopicsResponse: {
-            const auto* results = m->answer_type() == fbs::ControllerAnswer::CreateTopicsResponse
-                                      ? m->answer_as_CreateTopicsResponse()->results()
-                                      : m->answer_as_DeleteTopicsResponse()->results();
-            std::vector<broker::topic_result> list;
-            if (results != nullptr) {
-                for (const auto* r : *results) {
-                    if (r == nullptr) {
-                        return fail("a topic answer with a null result");
-                    }
-                    list.push_back(
-                        {str(r->name()), errc(r->error_code()), str(r->error_message())});
-                }
-            }
-            out.answer = std::move(list);
+            results = m->answer_as_CreateTopicsResponse()->results();
             break;
-        }
+        case fbs::ControllerAnswer::DeleteTopicsResponse:
+            results = m->answer_as_DeleteTopicsResponse()->results();
+            break;
+        case fbs::ControllerAnswer::CreatePartitionsResponse:
+            results = m->answer_as_CreatePartitionsResponse()->results();
+            break;
+        case fbs::ControllerAnswer::IncrementalAlterConfigsResponse:
+            results = m->answer_as_IncrementalAlterConfigsResponse()->results();
+            break;
         default:
             return fail("a ControllerResponse of unknown type");
     }
+    auto list = bodies::read(results, why);
+    if (!list) {
+        return std::nullopt;
+    }
+    out.answer = std::move(*list);
     return out;
 }
 

@@ -350,31 +350,106 @@ void quorum_controller::import_topics(node_id_t id, std::vector<imported_topic> 
             [done = std::move(done)](proposal_result r) { done(topic_answer({}, r)); });
 }
 
-void quorum_controller::add_partitions(std::string topic, int32_t total, bool validate_only,
-                                       std::function<void(topic_result)> done) {
-    if (!active_) {
-        return done({std::move(topic), errc::not_controller, not_controller()});
+namespace {
+
+// The names of `topics` that appear more than once.
+template <typename T>
+std::set<std::string> named_twice(const std::vector<T>& topics) {
+    std::set<std::string> seen;
+    std::set<std::string> twice;
+    for (const auto& t : topics) {
+        if (!seen.insert(t.name).second) {
+            twice.insert(t.name);
+        }
     }
-    auto plan = plan_add_partitions(working_, topic, total, opts_.topics, validate_only);
-    if (plan.records.empty()) {
-        return done(std::move(plan.result));
-    }
-    propose(std::move(plan.records),
-            [topic, done = std::move(done)](proposal_result r) { done(topic_answer(topic, r)); });
+    return twice;
 }
 
-void quorum_controller::alter_configs(std::string topic,
-                                      std::map<std::string, std::optional<std::string>> changes,
-                                      bool validate_only, std::function<void(topic_result)> done) {
+template <typename T>
+std::vector<std::string> names_of(const std::vector<T>& topics) {
+    std::vector<std::string> out;
+    for (const auto& t : topics) {
+        out.push_back(t.name);
+    }
+    return out;
+}
+
+planned_batch twice_refusal(const std::string& name) {
+    return {{name, errc::invalid_request,
+             fmt::format("topic '{}' is named more than once in the request", name)},
+            {}};
+}
+
+}  // namespace
+
+void quorum_controller::add_partitions(std::vector<broker::partition_count_request> topics,
+                                       bool validate_only,
+                                       std::function<void(std::vector<topic_result>)> done) {
     if (!active_) {
-        return done({std::move(topic), errc::not_controller, not_controller()});
+        return done(not_controller(names_of(topics)));
     }
-    auto plan = plan_alter_configs(working_, topic, changes, opts_.topics, validate_only);
-    if (plan.records.empty()) {
-        return done(std::move(plan.result));
+    const auto twice = named_twice(topics);
+    std::vector<planned_batch> plans;
+    for (const auto& t : topics) {
+        plans.push_back(twice.contains(t.name) ? twice_refusal(t.name)
+                                               : plan_add_partitions(working_, t.name, t.total,
+                                                                     opts_.topics, validate_only));
     }
-    propose(std::move(plan.records),
-            [topic, done = std::move(done)](proposal_result r) { done(topic_answer(topic, r)); });
+    propose_all(std::move(plans), std::move(done));
+}
+
+void quorum_controller::alter_configs(std::vector<broker::config_change_request> topics,
+                                      bool validate_only,
+                                      std::function<void(std::vector<topic_result>)> done) {
+    if (!active_) {
+        return done(not_controller(names_of(topics)));
+    }
+    const auto twice = named_twice(topics);
+    std::vector<planned_batch> plans;
+    for (const auto& t : topics) {
+        if (twice.contains(t.name)) {
+            plans.push_back(twice_refusal(t.name));
+        } else if (!t.duplicate_key.empty()) {
+            plans.push_back({{t.name, errc::invalid_request,
+                              fmt::format("config '{}' is named more than once for topic '{}'",
+                                          t.duplicate_key, t.name)},
+                             {}});
+        } else {
+            plans.push_back(
+                plan_alter_configs(working_, t.name, t.changes, opts_.topics, validate_only));
+        }
+    }
+    propose_all(std::move(plans), std::move(done));
+}
+
+broker::quorum_status quorum_controller::describe_quorum() const {
+    broker::quorum_status out;
+    if (!active_) {
+        out.error = errc::not_controller;
+        out.message = not_controller();
+        return out;
+    }
+    const raft::node& n = log_.node();
+    out.leader = n.id();
+    out.epoch = n.term().value();
+    out.high_watermark = n.high_watermark();
+    out.leader_log_end = n.log().end();
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    const auto tick = log_.tick_interval().count();
+    auto at = [&](int64_t ticks_ago) {
+        return ticks_ago < 0 ? int64_t{-1} : now - ticks_ago * tick;
+    };
+    out.voters.push_back({n.id(), n.log().end(), now, now});
+    for (const auto& r : n.replica_statuses()) {
+        broker::quorum_replica q{r.id, r.ticks_since_fetch < 0 ? offset_t{-1} : r.match,
+                                 at(r.ticks_since_fetch), at(r.ticks_since_caught_up)};
+        (r.voter ? out.voters : out.observers).push_back(q);
+    }
+    std::sort(out.voters.begin(), out.voters.end(),
+              [](const auto& a, const auto& b) { return a.id < b.id; });
+    return out;
 }
 
 }  // namespace sluice::controller

@@ -82,6 +82,16 @@ result<void> partition::record_epoch(leader_epoch_t epoch) {
     return write_leader_epochs(fs, opts_.dir, epochs);
 }
 
+bool partition::set_settings(const topic_settings& s) {
+    const auto flush = opts_.settings.log.flush;
+    opts_.settings = s;
+    opts_.settings.log.flush = flush;
+    if (log_) {
+        log_->set_config(opts_.settings.log);
+    }
+    return s.log.flush == flush;
+}
+
 void partition::set_leadership(bool leader, leader_epoch_t epoch) {
     if (log_ && epoch > leader_epoch()) {
         if (auto r = record_epoch(epoch); !r) {

@@ -91,6 +91,21 @@ awaitable<void> replica_manager::set_leadership(std::string_view topic, int32_t 
     }
 }
 
+awaitable<bool> replica_manager::set_settings(std::string_view topic,
+                                              const topic_settings& settings) {
+    auto image = snapshot();
+    bool all = true;
+    if (const auto* parts = image->find(topic)) {
+        for (const auto& p : *parts) {
+            if (p) {
+                auto change = [&p, &settings] { return p->set_settings(settings); };
+                all = co_await run_on(p->strand(), change) && all;
+            }
+        }
+    }
+    co_return all;
+}
+
 awaitable<void> replica_manager::remove_topic(std::string_view topic) {
     std::vector<std::shared_ptr<partition>> parts;
     {

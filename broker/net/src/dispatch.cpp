@@ -32,6 +32,14 @@ constexpr api_row api_table[] = {
      fbs::Body::CreateTopicsRequest, handle_create_topics},
     {fbs::ApiKey::DeleteTopics, api::find(fbs::ApiKey::DeleteTopics),
      fbs::Body::DeleteTopicsRequest, handle_delete_topics},
+    {fbs::ApiKey::DescribeConfigs, api::find(fbs::ApiKey::DescribeConfigs),
+     fbs::Body::DescribeConfigsRequest, handle_describe_configs},
+    {fbs::ApiKey::CreatePartitions, api::find(fbs::ApiKey::CreatePartitions),
+     fbs::Body::CreatePartitionsRequest, handle_create_partitions},
+    {fbs::ApiKey::IncrementalAlterConfigs, api::find(fbs::ApiKey::IncrementalAlterConfigs),
+     fbs::Body::IncrementalAlterConfigsRequest, handle_alter_configs},
+    {fbs::ApiKey::DescribeQuorum, api::find(fbs::ApiKey::DescribeQuorum),
+     fbs::Body::DescribeQuorumRequest, handle_describe_quorum},
 };
 
 // Every API the clients are told about has a row, and every row has versions.

@@ -23,6 +23,27 @@ node::replica* node::track(node_id_t id) {
     return &replicas_[id];
 }
 
+std::vector<node::replica_status> node::replica_statuses() const {
+    std::vector<replica_status> out;
+    if (role_ != role::leader) {
+        return out;
+    }
+    auto since = [&](int64_t at) { return at < 0 ? int64_t{-1} : ticks_ - at; };
+    for (node_id_t v : log_.voters()) {
+        if (v != cfg_.id && !replicas_.contains(v)) {
+            out.push_back({v, true, offset_t{0}, -1, -1});
+        }
+    }
+    for (const auto& [id, r] : replicas_) {
+        if (id != cfg_.id) {
+            out.push_back({id, is_voter(id), r.match, since(r.fetched_at), since(r.caught_up_at)});
+        }
+    }
+    std::sort(out.begin(), out.end(),
+              [](const replica_status& a, const replica_status& b) { return a.id < b.id; });
+    return out;
+}
+
 void node::on_fetch_request(node_id_t from, const fetch_request& r) {
     if (role_ != role::leader) {
         send(from, fetch_response{term_, leader_hint(), fetch_error::not_leader, r.fetch_offset,
@@ -32,6 +53,10 @@ void node::on_fetch_request(node_id_t from, const fetch_request& r) {
     replica* rep = track(from);
     if (rep != nullptr) {
         rep->active = true;
+        rep->fetched_at = ticks_;
+        if (r.fetch_offset >= log_.end()) {
+            rep->caught_up_at = ticks_;
+        }
     }
     fetch_response resp{term_,  cfg_.id, fetch_error::none, r.fetch_offset, r.last_fetched_epoch,
                         commit_};

@@ -62,6 +62,7 @@ node::node(config cfg, persisted_state state) : cfg_(std::move(cfg)), log_(cfg_.
 }
 
 void node::tick() {
+    ++ticks_;
     if (role_ == role::leader) {
         tick_leader();
     } else {

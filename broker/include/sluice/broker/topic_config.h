@@ -10,6 +10,8 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "sluice/broker/config.h"
 #include "sluice/core/topic_admin.h"
@@ -28,6 +30,9 @@ struct topic_key_info {
 };
 
 std::span<const topic_key_info> topic_config_keys();
+
+// Every topic config key with its value in `s`, sorted by key (DescribeConfigs).
+std::vector<std::pair<std::string, std::string>> topic_config_values(const topic_settings& s);
 
 // Applies `overrides` (key -> value) to `base`. The error names the key, the value and why
 // (unknown key, bad value); the caller answers INVALID_CONFIG with it.

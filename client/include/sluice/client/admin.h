@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,31 @@ struct broker_info {
     bool is_controller = false;  // the active controller, as the answering broker knows it
 };
 
+// One topic config and its value on the answering broker.
+struct config_entry {
+    std::string name;
+    std::string value;
+    bool is_override = false;  // set on the topic; else the broker's default
+};
+
+// One replica of the controller quorum, as its leader sees it.
+struct quorum_replica_info {
+    int32_t node_id = -1;
+    int64_t log_end_offset = -1;            // -1: unknown (it has not fetched from this leader)
+    int64_t lag = -1;                       // the leader's log end offset minus its; -1: unknown
+    int64_t last_fetch_timestamp = -1;      // ms since the epoch; -1: unknown
+    int64_t last_caught_up_timestamp = -1;  // its last fetch that reached the leader's end
+};
+
+// The metadata log's Raft quorum (what kafka-metadata-quorum describe prints).
+struct quorum_info {
+    int32_t leader_id = -1;
+    int64_t leader_epoch = 0;
+    int64_t high_watermark = 0;
+    std::vector<quorum_replica_info> voters;  // sorted by id; the leader among them
+    std::vector<quorum_replica_info> observers;
+};
+
 namespace detail {
 class admin_impl;
 }
@@ -63,6 +89,20 @@ class admin {
     // errc::unknown_topic_or_partition if there is no such topic.
     result<topic_info> describe_topic(const std::string& name);
     result<std::vector<broker_info>> describe_cluster();  // sorted by node id
+
+    // Grows topic `name` to `total` partitions (INVALID_PARTITIONS if that is not more than it
+    // has) and waits until the new ones have leaders.
+    result<void> add_partitions(const std::string& name, int32_t total,
+                                std::string* broker_message = nullptr);
+    // Sets (a value) or removes (no value: the broker's default applies again) config
+    // overrides of topic `name`, all of them or none (INVALID_CONFIG, naming the bad one).
+    result<void> alter_topic_configs(
+        const std::string& name, const std::map<std::string, std::optional<std::string>>& changes,
+        std::string* broker_message = nullptr);
+    // Every config of topic `name`, sorted by name.
+    result<std::vector<config_entry>> describe_topic_configs(const std::string& name);
+    // The controller quorum, from its leader (through any broker).
+    result<quorum_info> describe_quorum();
 
   private:
     explicit admin(std::unique_ptr<detail::admin_impl> impl);

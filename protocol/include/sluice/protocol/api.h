@@ -16,7 +16,7 @@ struct version_range {
     int16_t max_version;
 };
 
-inline constexpr std::array<version_range, 7> supported{{
+inline constexpr std::array<version_range, 11> supported{{
     {fbs::ApiKey::Produce, 0, 0},
     {fbs::ApiKey::Fetch, 0, 0},
     {fbs::ApiKey::ListOffsets, 0, 0},
@@ -24,6 +24,10 @@ inline constexpr std::array<version_range, 7> supported{{
     {fbs::ApiKey::ApiVersions, 0, 0},
     {fbs::ApiKey::CreateTopics, 0, 0},
     {fbs::ApiKey::DeleteTopics, 0, 0},
+    {fbs::ApiKey::DescribeConfigs, 0, 0},
+    {fbs::ApiKey::CreatePartitions, 0, 0},
+    {fbs::ApiKey::IncrementalAlterConfigs, 0, 0},
+    {fbs::ApiKey::DescribeQuorum, 0, 0},
 }};
 
 // The range for `key`, or nullptr for an API this build does not have.

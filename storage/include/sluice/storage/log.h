@@ -143,6 +143,9 @@ class partition_log {
     // and a later roll moves the recovery point up to the newest one known durable, so a crash
     // rescans only the segments sealed since.
     result<void> roll();
+    // New settings, from the next append or retention pass on; the flush mode stays the one
+    // the log was opened with (c.flush is ignored).
+    void set_config(const log_config& c);
 
     // Deletes whole segments from the front while the log exceeds retention.bytes, or while the
     // newest record of the oldest segment is older than retention.ms. The active segment goes

@@ -1,7 +1,7 @@
 // A broker's requests to the active controller and their answers, on the controller listener
-// (docs/protocol.md, "The controller listener"): registration, heartbeat, and topic creation and
-// deletion forwarded from any broker. One frame each way, an envelope whose api key is
-// ControllerRequest or ControllerResponse, matched by its correlation id; every frame names its
+// (docs/protocol.md, "The controller listener"): registration, heartbeat, and the topic and
+// quorum calls of clients, forwarded from any broker. One frame each way, an envelope whose api key
+// is ControllerRequest or ControllerResponse, matched by its correlation id; every frame names its
 // cluster. Decoding checks structure and refuses with a reason; the controller checks values.
 #pragma once
 
@@ -27,11 +27,27 @@ struct delete_call {
     std::vector<std::string> names;
 };
 
-// What a broker asks the active controller, and what it answers (topic answers serve both
-// topic calls).
-using rpc_call = std::variant<broker_registration, broker_heartbeat, create_call, delete_call>;
-using rpc_answer =
-    std::variant<registration_result, heartbeat_result, std::vector<broker::topic_result>>;
+struct grow_call {
+    std::vector<broker::partition_count_request> topics;
+    bool validate_only = false;
+};
+
+struct alter_call {
+    std::vector<broker::config_change_request> topics;
+    bool validate_only = false;
+};
+
+struct quorum_call {};
+
+// What a broker asks the active controller, and what it answers (a list of topic answers
+// serves every topic call).
+using rpc_call = std::variant<broker_registration, broker_heartbeat, create_call, delete_call,
+                              grow_call, alter_call, quorum_call>;
+using rpc_answer = std::variant<registration_result, heartbeat_result,
+                                std::vector<broker::topic_result>, broker::quorum_status>;
+
+// Whether `call` changes topics (its outcome may be unknown when the controller goes away).
+bool is_topic_change(const rpc_call& call);
 
 // The answer to `call` that says `e` (NOT_CONTROLLER, REQUEST_TIMED_OUT, ...) for all of it.
 rpc_answer error_answer(const rpc_call& call, errc e, const std::string& message);

@@ -88,6 +88,8 @@ class metadata_log final : private state_machine {
     // The committed image, as of image()->end_offset().
     const image_ptr& image() const { return image_; }
     const raft::node& node() const { return driver_->node(); }
+    // How often the node ticks (its ticks measure replica_statuses()).
+    std::chrono::milliseconds tick_interval() const { return opts_.driver.tick; }
     const std::error_code& failure() const { return driver_->failure(); }
     // It stopped following the log for good: its disk failed, or a snapshot did not load. It
     // applies and publishes nothing more.

@@ -83,10 +83,13 @@ class quorum_controller {
                        std::function<void(std::vector<broker::topic_result>)> done);
     void delete_topics(std::vector<std::string> names,
                        std::function<void(std::vector<broker::topic_result>)> done);
-    void add_partitions(std::string topic, int32_t total, bool validate_only,
-                        std::function<void(broker::topic_result)> done);
-    void alter_configs(std::string topic, std::map<std::string, std::optional<std::string>> changes,
-                       bool validate_only, std::function<void(broker::topic_result)> done);
+    // One answer per topic, in order; a topic named twice is refused (INVALID_REQUEST).
+    void add_partitions(std::vector<broker::partition_count_request> topics, bool validate_only,
+                        std::function<void(std::vector<broker::topic_result>)> done);
+    void alter_configs(std::vector<broker::config_change_request> topics, bool validate_only,
+                       std::function<void(std::vector<broker::topic_result>)> done);
+    // The quorum as this (leading) node sees it; NOT_CONTROLLER if it does not lead.
+    broker::quorum_status describe_quorum() const;
 
     // Adopts topics found on broker `id`'s disk from before the metadata log (plan_import).
     void import_topics(node_id_t id, std::vector<imported_topic> topics,

@@ -26,6 +26,14 @@ struct partition_view {
     std::vector<node_id_t> isr;
 };
 
+// One topic config and where its value comes from (DescribeConfigs).
+struct config_view {
+    enum class source { topic_override, broker_default };
+    std::string name;
+    std::string value;
+    source from = source::broker_default;
+};
+
 class cluster_view {
   public:
     virtual ~cluster_view() = default;
@@ -36,6 +44,9 @@ class cluster_view {
     virtual std::vector<std::string> topic_names() const = 0;
     // A topic's partitions, or nothing if it does not exist.
     virtual std::optional<std::vector<partition_view>> partitions(std::string_view topic) const = 0;
+    // Every config of a topic (its overrides, else this broker's defaults), sorted by name, or
+    // nothing if it does not exist.
+    virtual std::optional<std::vector<config_view>> topic_configs(std::string_view topic) const = 0;
 };
 
 }  // namespace sluice::broker

@@ -75,6 +75,11 @@ class partition : public std::enable_shared_from_this<partition> {
     // one is ignored with a warning. Losing leadership fails acknowledgement waits with
     // NOT_LEADER_OR_FOLLOWER and wakes fetch waiters.
     void set_leadership(bool leader, leader_epoch_t epoch);
+    // The topic's configs changed: segment size and age, retention, index interval and the
+    // largest batch apply from the next append or retention pass. The flush mode stays the one
+    // the partition was opened with (what it acknowledges depends on it) until it is opened
+    // again; false if `s` asks for another.
+    bool set_settings(const topic_settings& s);
 
     struct append_outcome {
         errc error = errc::none;

@@ -87,6 +87,9 @@ class replica_manager final : public partition_service {
     // Sets a held partition's leadership (partition::set_leadership), on its strand.
     awaitable<void> set_leadership(std::string_view topic, int32_t id, bool leader,
                                    leader_epoch_t epoch);
+    // Gives the topic's held partitions new settings (partition::set_settings), each on its
+    // strand; false if one keeps its flush mode until it is opened again.
+    awaitable<bool> set_settings(std::string_view topic, const topic_settings& settings);
     // Unpublishes the topic's partitions, then closes each on its strand and removes its
     // directory.
     awaitable<void> remove_topic(std::string_view topic);

@@ -1,6 +1,6 @@
-// What a listener asks of the metadata source besides produce and fetch: create and delete
-// topics. The topic registry implements it on one broker; the controller will, in a cluster.
-// Plain values, no wire format.
+// What a listener asks of the metadata source besides produce and fetch: create, delete and
+// grow topics, change their configs, and describe the controller quorum. The broker's cluster
+// member implements it by asking the active controller. Plain values, no wire format.
 #pragma once
 
 #include <cstddef>
@@ -13,6 +13,7 @@
 
 #include "sluice/core/async.h"
 #include "sluice/protocol/errc.h"
+#include "sluice/protocol/types.h"
 
 namespace sluice::broker {
 
@@ -22,6 +23,39 @@ struct create_topic_request {
     int16_t replication_factor = -1;  // -1: default.replication.factor
     std::map<std::string, std::string, std::less<>> configs;
     std::string duplicate_config;  // a config key named twice in the request, if any
+};
+
+// Grow topic `name` to `total` partitions (CreatePartitions).
+struct partition_count_request {
+    std::string name;
+    int32_t total = 0;
+};
+
+// Set (a value) or remove (no value: the broker's default applies again) config overrides of
+// topic `name` (IncrementalAlterConfigs).
+struct config_change_request {
+    std::string name;
+    std::map<std::string, std::optional<std::string>> changes;
+    std::string duplicate_key;  // a key named twice in the request, if any
+};
+
+// One replica of the controller quorum as its leader sees it (DescribeQuorum).
+struct quorum_replica {
+    node_id_t id{-1};
+    offset_t log_end{-1};            // -1: unknown
+    int64_t last_fetch_ms = -1;      // wall clock, ms since the epoch; -1: unknown
+    int64_t last_caught_up_ms = -1;  // its last fetch that was at the leader's log end
+};
+
+struct quorum_status {
+    errc error = errc::none;
+    std::string message;
+    node_id_t leader{-1};
+    int64_t epoch = 0;  // the leader's term
+    offset_t high_watermark{0};
+    offset_t leader_log_end{0};
+    std::vector<quorum_replica> voters;  // the leader among them
+    std::vector<quorum_replica> observers;
 };
 
 struct topic_result {
@@ -40,6 +74,11 @@ class topic_admin {
         std::vector<create_topic_request>&& topics, bool validate_only) = 0;
     virtual awaitable<std::vector<topic_result>> delete_topics(
         std::vector<std::string>&& names) = 0;
+    virtual awaitable<std::vector<topic_result>> add_partitions(
+        std::vector<partition_count_request>&& topics, bool validate_only) = 0;
+    virtual awaitable<std::vector<topic_result>> alter_configs(
+        std::vector<config_change_request>&& topics, bool validate_only) = 0;
+    virtual awaitable<quorum_status> describe_quorum() = 0;
 };
 
 // The metadata log's own directory is <log.dirs>/__cluster_metadata-0: no topic may have the name.

@@ -133,6 +133,10 @@ awaitable<handler_result> handle_api_versions(request_context& ctx, request& req
 awaitable<handler_result> handle_metadata(request_context& ctx, request& req);
 awaitable<handler_result> handle_create_topics(request_context& ctx, request& req);
 awaitable<handler_result> handle_delete_topics(request_context& ctx, request& req);
+awaitable<handler_result> handle_create_partitions(request_context& ctx, request& req);
+awaitable<handler_result> handle_alter_configs(request_context& ctx, request& req);
+awaitable<handler_result> handle_describe_configs(request_context& ctx, request& req);
+awaitable<handler_result> handle_describe_quorum(request_context& ctx, request& req);
 awaitable<handler_result> handle_produce(request_context& ctx, request& req);
 awaitable<handler_result> handle_fetch(request_context& ctx, request& req);
 awaitable<handler_result> handle_list_offsets(request_context& ctx, request& req);

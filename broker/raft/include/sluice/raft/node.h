@@ -84,6 +84,20 @@ class node {
     offset_t stable_end() const { return stable_end_; }
     // Messages dropped because messages_max were waiting.
     uint64_t messages_dropped() const { return messages_dropped_; }
+
+    // What a leader knows of one replica that fetches from it (DescribeQuorum).
+    struct replica_status {
+        node_id_t id = no_node;
+        bool voter = false;
+        offset_t match{0};  // its log matches ours and is durable below this
+        // Ticks since it last fetched, and since a fetch of it was at our log end; -1: never,
+        // under this leadership.
+        int64_t ticks_since_fetch = -1;
+        int64_t ticks_since_caught_up = -1;
+    };
+    // Leader only (empty otherwise): every voter but this one, and the observers it tracks,
+    // by id.
+    std::vector<replica_status> replica_statuses() const;
     // Messages dropped because they could not be right: invalid on their face (invalid_reason)
     // or impossible in this node's state (a second leader of its term, a truncation of
     // committed entries). Each means a broken or hostile peer; none aborts the node.
@@ -94,6 +108,9 @@ class node {
     struct replica {
         offset_t match{0};    // its log matches ours and is durable below this
         bool active = false;  // fetched since the last check-quorum
+        // ticks_ at its last fetch, and at its last fetch from our log end; -1: never.
+        int64_t fetched_at = -1;
+        int64_t caught_up_at = -1;
     };
     // A snapshot being received in chunks.
     struct download {
@@ -171,6 +188,7 @@ class node {
     int32_t fetch_elapsed_ = 0;
     int32_t leader_contact_elapsed_ = 0;  // since the leader itself last answered us
     int32_t quorum_check_elapsed_ = 0;
+    int64_t ticks_ = 0;  // since the start: a clock for replica_statuses()
     uint64_t random_state_ = 0;
 
     std::vector<node_id_t> granted_;  // votes or pre-votes of the current campaign

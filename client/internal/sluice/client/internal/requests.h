@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -82,6 +83,51 @@ std::unique_ptr<frame::writer> encode_delete_topics(int32_t id, std::string_view
                                                     std::span<const std::string> names,
                                                     int32_t timeout_ms);
 result<std::vector<topic_result>> decode_delete_topics(const response& r);
+
+// ---- CreatePartitions, IncrementalAlterConfigs, DescribeConfigs, DescribeQuorum ----
+std::unique_ptr<frame::writer> encode_create_partitions(int32_t id, std::string_view client_id,
+                                                        const std::string& topic, int32_t total,
+                                                        int32_t timeout_ms);
+result<std::vector<topic_result>> decode_create_partitions(const response& r);
+
+// Each change sets a value, or (none) removes the override.
+std::unique_ptr<frame::writer> encode_alter_configs(
+    int32_t id, std::string_view client_id, const std::string& topic,
+    const std::map<std::string, std::optional<std::string>>& changes);
+result<std::vector<topic_result>> decode_alter_configs(const response& r);
+
+struct config_entry_meta {
+    std::string name;
+    std::string value;
+    bool is_override = false;  // a topic override, not the broker's default
+};
+struct topic_configs_meta {
+    std::string name;
+    errc error = errc::none;
+    std::string error_message;
+    std::vector<config_entry_meta> configs;
+};
+std::unique_ptr<frame::writer> encode_describe_configs(int32_t id, std::string_view client_id,
+                                                       const std::string& topic);
+result<std::vector<topic_configs_meta>> decode_describe_configs(const response& r);
+
+struct quorum_replica_meta {
+    int32_t id = -1;
+    int64_t log_end_offset = -1;
+    int64_t last_fetch_timestamp = -1;
+    int64_t last_caught_up_timestamp = -1;
+};
+struct quorum_meta {
+    errc error = errc::none;
+    std::string error_message;
+    int32_t leader_id = -1;
+    int64_t leader_epoch = 0;
+    int64_t high_watermark = 0;
+    std::vector<quorum_replica_meta> voters;
+    std::vector<quorum_replica_meta> observers;
+};
+std::unique_ptr<frame::writer> encode_describe_quorum(int32_t id, std::string_view client_id);
+result<quorum_meta> decode_describe_quorum(const response& r);
 
 // ---- ListOffsets ----
 struct offset_query {

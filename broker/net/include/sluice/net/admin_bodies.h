@@ -1,0 +1,51 @@
+// The admin request and answer bodies of the native protocol (CreateTopics, DeleteTopics,
+// CreatePartitions, IncrementalAlterConfigs, DescribeQuorum) to and from the core's plain types
+// (topic_admin.h). The client listener reads them from clients; the controller listener carries
+// the same bodies from a broker to the active controller, so both read and write them here.
+//
+// Reading is lenient about absent fields (a missing name reads as empty, which the controller
+// refuses with a reason); a vector longer than `list_max` is refused, with `*why` set.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sluice/core/topic_admin.h"
+#include "sluice/fbs/sluice_generated.h"
+
+namespace sluice::broker::bodies {
+
+template <typename T>
+using off = flatbuffers::Offset<T>;
+using builder = flatbuffers::FlatBufferBuilder;
+
+// The most entries a decoded list may hold (a hostile frame cannot make a huge one).
+inline constexpr size_t list_max = 100000;
+
+std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsRequest& r,
+                                                      std::string* why);
+std::optional<std::vector<std::string>> read(const fbs::DeleteTopicsRequest& r, std::string* why);
+std::optional<std::vector<partition_count_request>> read(const fbs::CreatePartitionsRequest& r,
+                                                         std::string* why);
+std::optional<std::vector<config_change_request>> read(const fbs::IncrementalAlterConfigsRequest& r,
+                                                       std::string* why);
+// A null vector reads as empty.
+std::optional<std::vector<topic_result>> read(
+    const flatbuffers::Vector<off<fbs::TopicResult>>* results, std::string* why);
+std::optional<quorum_status> read(const fbs::DescribeQuorumResponse& r, std::string* why);
+
+off<fbs::CreateTopicsRequest> write(builder& b, const std::vector<create_topic_request>& topics,
+                                    bool validate_only);
+off<fbs::DeleteTopicsRequest> write(builder& b, const std::vector<std::string>& names);
+off<fbs::CreatePartitionsRequest> write(builder& b,
+                                        const std::vector<partition_count_request>& topics,
+                                        bool validate_only);
+off<fbs::IncrementalAlterConfigsRequest> write(builder& b,
+                                               const std::vector<config_change_request>& topics,
+                                               bool validate_only);
+off<flatbuffers::Vector<off<fbs::TopicResult>>> write(builder& b,
+                                                      const std::vector<topic_result>& results);
+off<fbs::DescribeQuorumResponse> write(builder& b, const quorum_status& q);
+
+}  // namespace sluice::broker::bodies

@@ -1,0 +1,271 @@
+#include "sluice/net/admin_bodies.h"
+
+#include <fmt/format.h>
+
+namespace sluice::broker::bodies {
+namespace {
+
+std::string str(const flatbuffers::String* s) {
+    return s == nullptr ? std::string() : s->str();
+}
+
+struct bad {
+    std::string* why;
+    std::nullopt_t operator()(std::string_view reason) const {
+        if (why != nullptr) {
+            *why = reason;
+        }
+        return std::nullopt;
+    }
+};
+
+template <typename V>
+bool too_long(const V* v) {
+    return v != nullptr && v->size() > list_max;
+}
+
+std::optional<std::vector<quorum_replica>> read_replicas(
+    const flatbuffers::Vector<off<fbs::QuorumReplica>>* list) {
+    std::vector<quorum_replica> out;
+    if (list == nullptr) {
+        return out;
+    }
+    if (too_long(list)) {
+        return std::nullopt;
+    }
+    for (const auto* r : *list) {
+        if (r == nullptr) {
+            return std::nullopt;
+        }
+        out.push_back({node_id_t(r->replica_id()), offset_t(r->log_end_offset()),
+                       r->last_fetch_timestamp(), r->last_caught_up_timestamp()});
+    }
+    return out;
+}
+
+off<flatbuffers::Vector<off<fbs::QuorumReplica>>> write_replicas(
+    builder& b, const std::vector<quorum_replica>& list) {
+    std::vector<off<fbs::QuorumReplica>> out;
+    for (const auto& r : list) {
+        out.push_back(fbs::CreateQuorumReplica(b, r.id.value(), r.log_end.value(), r.last_fetch_ms,
+                                               r.last_caught_up_ms));
+    }
+    return b.CreateVector(out);
+}
+
+}  // namespace
+
+std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsRequest& r,
+                                                      std::string* why) {
+    const bad fail{why};
+    std::vector<create_topic_request> out;
+    if (r.topics() == nullptr) {
+        return out;
+    }
+    if (too_long(r.topics())) {
+        return fail("a CreateTopics request with too many topics");
+    }
+    for (const auto* t : *r.topics()) {
+        if (t == nullptr) {
+            return fail("a CreateTopics request with a null topic");
+        }
+        create_topic_request req{
+            str(t->name()), t->num_partitions(), t->replication_factor(), {}, {}};
+        if (too_long(t->configs())) {
+            return fail("a CreateTopics request with too many configs");
+        }
+        if (t->configs() != nullptr) {
+            for (const auto* kv : *t->configs()) {
+                if (kv == nullptr) {
+                    return fail("a CreateTopics request with a null config");
+                }
+                if (!req.configs.emplace(str(kv->key()), str(kv->value())).second) {
+                    req.duplicate_config = str(kv->key());
+                }
+            }
+        }
+        out.push_back(std::move(req));
+    }
+    return out;
+}
+
+std::optional<std::vector<std::string>> read(const fbs::DeleteTopicsRequest& r, std::string* why) {
+    std::vector<std::string> out;
+    if (too_long(r.names())) {
+        return bad{why}("a DeleteTopics request with too many names");
+    }
+    if (r.names() != nullptr) {
+        for (const auto* n : *r.names()) {
+            out.push_back(str(n));
+        }
+    }
+    return out;
+}
+
+std::optional<std::vector<partition_count_request>> read(const fbs::CreatePartitionsRequest& r,
+                                                         std::string* why) {
+    const bad fail{why};
+    std::vector<partition_count_request> out;
+    if (too_long(r.topics())) {
+        return fail("a CreatePartitions request with too many topics");
+    }
+    if (r.topics() != nullptr) {
+        for (const auto* t : *r.topics()) {
+            if (t == nullptr) {
+                return fail("a CreatePartitions request with a null topic");
+            }
+            out.push_back({str(t->name()), t->count()});
+        }
+    }
+    return out;
+}
+
+std::optional<std::vector<config_change_request>> read(const fbs::IncrementalAlterConfigsRequest& r,
+                                                       std::string* why) {
+    const bad fail{why};
+    std::vector<config_change_request> out;
+    if (too_long(r.topics())) {
+        return fail("an IncrementalAlterConfigs request with too many topics");
+    }
+    if (r.topics() == nullptr) {
+        return out;
+    }
+    for (const auto* t : *r.topics()) {
+        if (t == nullptr || too_long(t->changes())) {
+            return fail("an IncrementalAlterConfigs request with a null topic or too many changes");
+        }
+        config_change_request req{str(t->name()), {}, {}};
+        if (t->changes() != nullptr) {
+            for (const auto* c : *t->changes()) {
+                if (c == nullptr) {
+                    return fail("an IncrementalAlterConfigs request with a null change");
+                }
+                std::optional<std::string> value;
+                if (c->op() == fbs::ConfigOp::Set) {
+                    if (c->value() == nullptr) {
+                        return fail(
+                            fmt::format("config '{}' is to be set without a value", str(c->key())));
+                    }
+                    value = c->value()->str();
+                } else if (c->op() != fbs::ConfigOp::Delete) {
+                    return fail(fmt::format("config '{}': unknown operation {} (0 set, 1 delete)",
+                                            str(c->key()), int(c->op())));
+                }
+                if (!req.changes.emplace(str(c->key()), std::move(value)).second) {
+                    req.duplicate_key = str(c->key());
+                }
+            }
+        }
+        out.push_back(std::move(req));
+    }
+    return out;
+}
+
+std::optional<std::vector<topic_result>> read(
+    const flatbuffers::Vector<off<fbs::TopicResult>>* results, std::string* why) {
+    std::vector<topic_result> out;
+    if (results == nullptr) {
+        return out;
+    }
+    if (too_long(results)) {
+        return bad{why}("too many topic results");
+    }
+    for (const auto* r : *results) {
+        if (r == nullptr) {
+            return bad{why}("a null topic result");
+        }
+        out.push_back({str(r->name()), errc(r->error_code()), str(r->error_message())});
+    }
+    return out;
+}
+
+std::optional<quorum_status> read(const fbs::DescribeQuorumResponse& r, std::string* why) {
+    quorum_status out;
+    out.error = errc(r.error_code());
+    out.message = str(r.error_message());
+    out.leader = node_id_t(r.leader_id());
+    out.epoch = r.leader_epoch();
+    out.high_watermark = offset_t(r.high_watermark());
+    auto voters = read_replicas(r.voters());
+    auto observers = read_replicas(r.observers());
+    if (!voters || !observers) {
+        return bad{why}("a DescribeQuorum answer with a null or too long replica list");
+    }
+    out.voters = std::move(*voters);
+    out.observers = std::move(*observers);
+    for (const auto& v : out.voters) {
+        if (v.id == out.leader) {
+            out.leader_log_end = v.log_end;
+        }
+    }
+    return out;
+}
+
+off<fbs::CreateTopicsRequest> write(builder& b, const std::vector<create_topic_request>& topics,
+                                    bool validate_only) {
+    std::vector<off<fbs::CreatableTopic>> list;
+    for (const auto& t : topics) {
+        std::vector<off<fbs::TopicConfig>> configs;
+        for (const auto& [k, v] : t.configs) {
+            configs.push_back(fbs::CreateTopicConfig(b, b.CreateString(k), b.CreateString(v)));
+        }
+        list.push_back(fbs::CreateCreatableTopic(b, b.CreateString(t.name), t.partitions,
+                                                 t.replication_factor, b.CreateVector(configs)));
+    }
+    return fbs::CreateCreateTopicsRequest(b, b.CreateVector(list), 30000, validate_only);
+}
+
+off<fbs::DeleteTopicsRequest> write(builder& b, const std::vector<std::string>& names) {
+    std::vector<off<flatbuffers::String>> list;
+    for (const auto& n : names) {
+        list.push_back(b.CreateString(n));
+    }
+    return fbs::CreateDeleteTopicsRequest(b, b.CreateVector(list));
+}
+
+off<fbs::CreatePartitionsRequest> write(builder& b,
+                                        const std::vector<partition_count_request>& topics,
+                                        bool validate_only) {
+    std::vector<off<fbs::PartitionCount>> list;
+    for (const auto& t : topics) {
+        list.push_back(fbs::CreatePartitionCount(b, b.CreateString(t.name), t.total));
+    }
+    return fbs::CreateCreatePartitionsRequest(b, b.CreateVector(list), 30000, validate_only);
+}
+
+off<fbs::IncrementalAlterConfigsRequest> write(builder& b,
+                                               const std::vector<config_change_request>& topics,
+                                               bool validate_only) {
+    std::vector<off<fbs::TopicConfigChanges>> list;
+    for (const auto& t : topics) {
+        std::vector<off<fbs::ConfigChange>> changes;
+        for (const auto& [k, v] : t.changes) {
+            changes.push_back(fbs::CreateConfigChange(
+                b, b.CreateString(k), v ? fbs::ConfigOp::Set : fbs::ConfigOp::Delete,
+                v ? b.CreateString(*v) : 0));
+        }
+        list.push_back(
+            fbs::CreateTopicConfigChanges(b, b.CreateString(t.name), b.CreateVector(changes)));
+    }
+    return fbs::CreateIncrementalAlterConfigsRequest(b, b.CreateVector(list), validate_only);
+}
+
+off<flatbuffers::Vector<off<fbs::TopicResult>>> write(builder& b,
+                                                      const std::vector<topic_result>& results) {
+    std::vector<off<fbs::TopicResult>> out;
+    out.reserve(results.size());
+    for (const auto& r : results) {
+        out.push_back(fbs::CreateTopicResult(b, b.CreateString(r.name), int16_t(r.error),
+                                             r.message.empty() ? 0 : b.CreateString(r.message)));
+    }
+    return b.CreateVector(out);
+}
+
+off<fbs::DescribeQuorumResponse> write(builder& b, const quorum_status& q) {
+    return fbs::CreateDescribeQuorumResponse(
+        b, int16_t(q.error), q.message.empty() ? 0 : b.CreateString(q.message), q.leader.value(),
+        q.epoch, q.high_watermark.value(), write_replicas(b, q.voters),
+        write_replicas(b, q.observers));
+}
+
+}  // namespace sluice::broker::bodies
