@@ -1,9 +1,10 @@
 // Clusters of real sluice-broker processes, started, killed, paused and stopped with
 // scripts/cluster.sh (the launcher users run), driven by the client libraries: topics created
-// through any broker look the same from every broker and records reach each partition's leader;
-// a kill -9 of the active controller during creations loses no acknowledged creation and every
-// broker converges; a broker paused past its session is fenced and leads again once back; a
-// controlled shutdown takes leadership away before the process exits.
+// through any broker look the same from every broker (three and five of them) and records reach
+// each partition's leader;
+// a kill -9 of the active controller during creations and deletions loses no acknowledged one
+// and every broker converges; a broker paused past its session is fenced and leads again once back;
+// a controlled shutdown takes leadership away before the process exits.
 #include <doctest/doctest.h>
 
 #include <set>
@@ -127,26 +128,58 @@ std::vector<int32_t> leaders_seen_by(const local_cluster& c, int id, const std::
     return out;
 }
 
-}  // namespace
+// Everything broker `id` says about `topic`'s partitions: leader, epoch, replicas and ISR
+// (empty if it cannot say).
+std::string topic_seen_by(const local_cluster& c, int id, const std::string& topic) {
+    auto a = admin::create(c.client(id));
+    if (!a) {
+        return {};
+    }
+    auto t = a.value()->describe_topic(topic);
+    if (!t) {
+        return {};
+    }
+    std::string out;
+    for (const auto& p : t.value().partitions) {
+        out += fmt::format("{}:{}@{}[{}][{}] ", p.partition, p.leader, p.leader_epoch,
+                           fmt::join(p.replicas, ","), fmt::join(p.isr, ","));
+    }
+    return out;
+}
 
-TEST_CASE("three brokers: topics from any broker look the same everywhere; records reach leaders") {
-    local_cluster c(3);
-    REQUIRE(c.admin_of(3)->create_topic("orders", 6));
+// `nodes` brokers, three of them controllers: a topic created through the last broker looks the
+// same from every broker, its leaders spread over all of them; records sent to every partition
+// through the producer library and the CLI reach its leader and are read back; the CLI shows
+// the brokers, and the quorum with the brokers that are not controllers as observers.
+void check_cluster(int nodes) {
+    local_cluster c(nodes);
+    const int32_t partitions = 2 * nodes;
+    REQUIRE(c.admin_of(nodes)->create_topic("orders", partitions));
     std::vector<int32_t> leaders;
     REQUIRE(eventually([&] {
         leaders = leaders_seen_by(c, 1, "orders");
-        return leaders.size() == 6 && leaders == leaders_seen_by(c, 2, "orders") &&
-               leaders == leaders_seen_by(c, 3, "orders");
+        const std::string seen = topic_seen_by(c, 1, "orders");
+        for (int id = 2; id <= nodes; ++id) {
+            if (topic_seen_by(c, id, "orders") != seen) {
+                return false;
+            }
+        }
+        return leaders.size() == size_t(partitions) && !seen.empty();
     }));
-    CHECK(std::set<int32_t>(leaders.begin(), leaders.end()) == std::set<int32_t>{1, 2, 3});
+    std::set<int32_t> all;
+    for (int id = 1; id <= nodes; ++id) {
+        all.insert(id);
+    }
+    CHECK(std::set<int32_t>(leaders.begin(), leaders.end()) == all);
 
-    // Ten records to every partition through the producer library, read back by the consumer.
+    // Ten records to every partition through the producer library, one more through the CLI
+    // (bootstrapped from broker 1 only), all read back by the consumer from another broker.
     producer_config pc;
     static_cast<client_config&>(pc) = c.client();
     auto p = producer::create(pc);
     REQUIRE(p);
     std::vector<std::future<result<record_metadata>>> sent;
-    for (int32_t part = 0; part < 6; ++part) {
+    for (int32_t part = 0; part < partitions; ++part) {
         for (int i = 0; i < 10; ++i) {
             producer_record r;
             r.topic = "orders";
@@ -159,51 +192,104 @@ TEST_CASE("three brokers: topics from any broker look the same everywhere; recor
         auto m = f.get();
         REQUIRE_MESSAGE(m.has_value(), (m ? std::string() : m.error().message()));
     }
+    const std::string first = c.client(1).bootstrap_servers[0];
+    for (int32_t part = 0; part < partitions; ++part) {
+        auto cli =
+            run_process({cli_path(), "produce", "orders", "-p", std::to_string(part), "-b", first},
+                        fmt::format("p{}-cli\n", part));
+        REQUIRE_MESSAGE(cli.status.exited_with(0), cli.err);
+    }
     consumer_config cc;
     static_cast<client_config&>(cc) = c.client(2);
     cc.auto_offset_reset = "earliest";
     auto con = consumer::create(cc);
     REQUIRE(con);
-    REQUIRE(con.value()->assign(partitions_of("orders", 6)));
-    auto got = poll_until(*con.value(), 60, 30s);
+    REQUIRE(con.value()->assign(partitions_of("orders", partitions)));
+    auto got = poll_until(*con.value(), size_t(11 * partitions), 30s);
     REQUIRE(got);
     std::map<int32_t, int> per;
+    std::map<int32_t, int> from_cli;
     for (const auto& r : got.value()) {
         CHECK(r.value.value_or("").starts_with(fmt::format("p{}-", r.partition)));
         ++per[r.partition];
+        from_cli[r.partition] += r.value == fmt::format("p{}-cli", r.partition) ? 1 : 0;
     }
-    CHECK(per == std::map<int32_t, int>{{0, 10}, {1, 10}, {2, 10}, {3, 10}, {4, 10}, {5, 10}});
+    for (int32_t part = 0; part < partitions; ++part) {
+        CHECK(per[part] == 11);
+        CHECK(from_cli[part] == 1);
+    }
 
-    // The CLI, through one broker: the three brokers, one of them the active controller.
-    auto described =
-        run_process({cli_path(), "-b", c.client(3).bootstrap_servers[0], "cluster", "describe"});
+    // The CLI, through one broker: every broker, one of them the active controller.
+    const std::string last = c.client(nodes).bootstrap_servers[0];
+    auto described = run_process({cli_path(), "-b", last, "cluster", "describe"});
     REQUIRE_MESSAGE(described.status.exited_with(0), described.err);
     const auto lines = described.out_lines();
-    REQUIRE(lines.size() == 4);
+    REQUIRE(lines.size() == size_t(nodes) + 1);
     CHECK(lines[0].starts_with("Broker"));
     CHECK(std::count_if(lines.begin(), lines.end(),
                         [](const std::string& l) { return l.ends_with("active"); }) == 1);
+    std::string observers;
+    for (int id = 4; id <= nodes; ++id) {
+        observers += (observers.empty() ? "" : ",") + std::to_string(id);
+    }
+    CHECK(eventually([&] {
+        auto q = run_process({cli_path(), "-b", last, "cluster", "quorum"});
+        const auto out = q.out_lines();
+        return q.status.exited_with(0) && out.size() == size_t(nodes) + 8 &&
+               out[4] == "CurrentVoters:    [1,2,3]" &&
+               out[5] == "CurrentObservers: [" + observers + "]";
+    }));
+}
+
+}  // namespace
+
+TEST_CASE("three brokers: topics from any broker look the same everywhere; records reach leaders") {
+    check_cluster(3);
+}
+
+TEST_CASE("five brokers, three of them controllers: the same, and brokers 4 and 5 observe") {
+    check_cluster(5);
 }
 
 TEST_CASE(
-    "kill -9 of the active controller during creations: acknowledged ones exist, brokers "
-    "converge, and it rejoins") {
+    "kill -9 of the active controller during creations and deletions: acknowledged ones hold, "
+    "brokers converge, and it rejoins") {
     local_cluster c(3);
     const int victim = c.active_controller();
     REQUIRE(victim >= 1);
     const int via = victim == 1 ? 2 : 1;  // creations go through a broker that survives
+    // Acknowledged creations and deletions; refused ones (a definite error, not a timeout,
+    // whose outcome is unknown) of either.
     std::set<std::string> acked;
-    std::set<std::string> refused;  // a definite error (not a timeout: that outcome is unknown)
+    std::set<std::string> deleted;
+    std::set<std::string> refused;
     std::atomic<bool> killed{false};
     std::thread creator([&] {
         auto a = c.admin_of(via);
+        auto definite = [](std::error_code e) {
+            return e != make_error_code(errc::request_timed_out) &&
+                   e != make_error_code(errc::not_controller) &&
+                   e != make_error_code(client_errc::timed_out) &&
+                   e != make_error_code(client_errc::broker_unreachable);
+        };
         for (int i = 0; i < 40; ++i) {
             const std::string name = fmt::format("storm-{}", i);
             auto r = a->create_topic(name, 2);
-            if (r) {
+            // A creation asked again after a failover may find itself done: it exists.
+            if (r || r.error() == make_error_code(errc::topic_already_exists)) {
                 acked.insert(name);
-            } else if (r.error() == make_error_code(errc::invalid_partitions)) {
+            } else if (definite(r.error())) {
                 refused.insert(name);
+            }
+            // Every third topic is deleted again, two creations later.
+            const std::string old = fmt::format("storm-{}", i - 2);
+            if (i >= 2 && (i - 2) % 3 == 0 && acked.contains(old)) {
+                auto d = a->delete_topic(old);
+                if (d || d.error() == make_error_code(errc::unknown_topic_or_partition)) {
+                    deleted.insert(old);
+                } else if (definite(d.error())) {
+                    refused.insert("delete " + old);
+                }
             }
             if (i == 10) {
                 killed = true;
@@ -214,7 +300,8 @@ TEST_CASE(
     c.node("kill", victim);
     creator.join();
     CHECK(acked.size() >= 30);  // the quorum went on with two of three
-    CHECK(refused.empty());
+    CHECK(deleted.size() >= 8);
+    CHECK_MESSAGE(refused.empty(), fmt::format("{}", fmt::join(refused, ", ")));
     auto listed = [&](int id) {
         auto a = admin::create(c.client(id));
         if (!a) {
@@ -230,7 +317,8 @@ TEST_CASE(
         return seen == listed(other);
     }));
     for (const auto& name : acked) {
-        CHECK(std::find(seen.begin(), seen.end(), name) != seen.end());
+        const bool listed_now = std::find(seen.begin(), seen.end(), name) != seen.end();
+        CHECK_MESSAGE(listed_now != deleted.contains(name), name);
     }
     // Back from its own disk: it replays its log and catches up with the rest.
     c.node("restart", victim);
