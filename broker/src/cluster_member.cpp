@@ -78,6 +78,15 @@ bool answers(const ctl::rpc_call& c, const ctl::rpc_answer& a) {
     return a.index() == ctl::error_answer(c, errc::none, {}).index();
 }
 
+// REQUEST_TIMED_OUT for `c`: a topic change may still be made.
+ctl::rpc_answer timed_out(const ctl::rpc_call& c) {
+    return ctl::error_answer(c, errc::request_timed_out,
+                             ctl::is_topic_change(c)
+                                 ? "the controller did not answer in time; the change may still "
+                                   "be made"
+                                 : "the controller did not answer in time");
+}
+
 }  // namespace
 
 cluster_member::cluster_member(const broker_config& config, storage::file_system& fs,
@@ -104,6 +113,12 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
     o.driver.raft.random_seed = std::random_device{}();
     o.driver.raft.election_timeout_ticks =
         std::max<int32_t>(4, int32_t(config_.quorum_election_timeout_ms / raft_tick.count()));
+    // Fetches long-poll for up to a quarter of the election timeout: a change reaches every
+    // node as soon as it is written, and answers still come well within every lease (none
+    // with the shortest timeouts).
+    o.driver.raft.fetch_wait_ticks = std::min(
+        o.driver.raft.election_timeout_ticks / 4,
+        (o.driver.raft.election_timeout_ticks - o.driver.raft.fetch_interval_ticks - 1) / 2);
     // One entry holds a whole decision: a topic of max partitions, the fence of a broker that
     // leads as many. The transport's frames (16 MiB) hold a fetch answer of this much.
     o.driver.raft.entry_bytes_max = 4 << 20;
@@ -406,10 +421,7 @@ void cluster_member::expire_calls() {
         }
         auto p = std::move(it->second);
         it = calls_.erase(it);
-        p.done(ctl::error_answer(p.call, errc::request_timed_out,
-                                 "the controller did not answer in time; the change may still "
-                                 "be made"),
-               offset_t{-1});
+        p.done(timed_out(p.call), offset_t{-1});
     }
 }
 
@@ -639,10 +651,7 @@ awaitable<std::pair<ctl::rpc_answer, offset_t>> cluster_member::ask(ctl::rpc_cal
         got = std::move(st->answer);
     }
     if (!got) {
-        co_return std::pair{ctl::error_answer(c, errc::request_timed_out,
-                                              "the controller did not answer in time; the "
-                                              "change may still be made"),
-                            offset_t{-1}};
+        co_return std::pair{timed_out(c), offset_t{-1}};
     }
     co_return std::move(*got);
 }

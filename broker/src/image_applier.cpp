@@ -46,8 +46,13 @@ image_applier::image_applier(boost::asio::io_context& io, const broker_config& c
       strand_(boost::asio::make_strand(io)),
       blocking_(std::move(blocking)) {}
 
+image_applier::image_ptr image_applier::applied() const {
+    std::lock_guard lock(applied_mutex_);
+    return applied_;
+}
+
 offset_t image_applier::applied_offset() const {
-    auto im = applied_.load();
+    auto im = applied();
     return im ? im->end_offset() : offset_t{-1};
 }
 
@@ -80,9 +85,12 @@ awaitable<void> image_applier::run() {
             }
             next = std::move(next_);
         }
-        const image_ptr before = applied_.load();
+        const image_ptr before = applied();
         co_await apply(before.get(), *next);
-        applied_.store(next);
+        {
+            std::lock_guard lock(applied_mutex_);
+            applied_ = next;
+        }
     }
 }
 
@@ -116,7 +124,8 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
                            settings.error().to_string());
         }
         const topic_settings s = settings ? settings.value() : default_topic_settings(config_);
-        if (old != nullptr && old->configs != t->configs) {
+        if (old != nullptr && old->configs != t->configs && settings) {
+            // (Configs this build can not read leave open partitions as they are.)
             if (co_await replicas_.set_settings(name, s)) {
                 logging::info("topic {}: configs changed", name);
             } else {
@@ -225,7 +234,7 @@ awaitable<void> image_applier::remove_strays(bool keep) {
 }
 
 awaitable<void> image_applier::sweep(bool keep) {
-    const image_ptr image = applied_.load();
+    const image_ptr image = applied();
     if (!image) {
         co_return;
     }

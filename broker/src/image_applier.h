@@ -30,7 +30,7 @@ class image_applier {
     void offer(image_ptr image);
 
     // Any thread: the image applied last (null before the first), and its end offset.
-    image_ptr applied() const { return applied_.load(); }
+    image_ptr applied() const;
     offset_t applied_offset() const;
 
     // From a coroutine: waits until an image at or past `offset` is applied, or `timeout` passed
@@ -65,7 +65,11 @@ class image_applier {
     image_ptr next_;
     bool running_ = false;
     bool stopped_ = false;
-    std::atomic<image_ptr> applied_;
+    // Under its own mutex, not std::atomic<shared_ptr>: libstdc++ 12's atomic load unlocks
+    // with a relaxed store, so a load does not happen-before the next store (ThreadSanitizer
+    // reports it). Held only to copy the pointer.
+    mutable std::mutex applied_mutex_;
+    image_ptr applied_;
     std::set<std::string, std::less<>> failed_;  // on strand_: topics whose partitions did not open
 };
 

@@ -70,7 +70,7 @@ struct generator {
             case 4:
                 return raft::begin_epoch{term()};
             case 5:
-                return raft::fetch_request{term(), offset(), term()};
+                return raft::fetch_request{term(), offset(), term(), offset()};
             case 6: {
                 raft::fetch_response r{term(),   node(), raft::fetch_error(rng() % 3),
                                        offset(), term(), offset(),

@@ -92,7 +92,7 @@ message any_message(input& in) {
             m.body = begin_epoch{in.term()};
             break;
         case 5:
-            m.body = fetch_request{in.term(), in.offset(), in.term()};
+            m.body = fetch_request{in.term(), in.offset(), in.term(), in.offset()};
             break;
         case 6: {
             fetch_response r{in.term(),   in.node(), static_cast<fetch_error>(in.small(0, 4)),

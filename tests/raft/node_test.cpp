@@ -74,6 +74,11 @@ TEST_CASE("config bounds are validated") {
     c = make_config(n1, {n1});
     c.fetch_interval_ticks = c.election_timeout_ticks;
     CHECK(validate(c).error() == errc::invalid_config);
+    c = make_config(n1, {n1});
+    c.fetch_wait_ticks = 4;  // 2 + 2 * 4 = 10: after one lost answer, a lease could lapse
+    CHECK(validate(c).error() == errc::invalid_config);
+    c.fetch_wait_ticks = 3;
+    CHECK(validate(c).has_value());
 }
 
 TEST_CASE("a single voter elects itself and commits only what it persisted") {
@@ -280,6 +285,87 @@ TEST_CASE("a fetch answer respects fetch_entries_max and fetch_bytes_max") {
     drain(wide, d);
     wide.step(message{n2, n1, fetch_request{wide.term(), offset_t{0}, term_t{0}}});
     CHECK(find<fetch_response>(drain(wide, d), n2)->entries.size() == 4);
+}
+
+TEST_CASE("long poll: a leader holds a fetch with nothing new until an entry or its wait") {
+    config c = make_config(n1, {n1, n2, n3});
+    c.fetch_wait_ticks = 3;
+    disk d;
+    node n(c, d.state);
+    elect(n, d);
+    drain(n, d);
+    // Node 2 takes the leader's first entry (its leader change); the leader commits it.
+    n.step(message{n2, n1, fetch_request{n.term(), offset_t{0}, term_t{0}, offset_t{0}}});
+    REQUIRE(find<fetch_response>(drain(n, d), n2)->entries.size() == 1);
+    const offset_t end = n.log().end();
+    n.step(message{n2, n1, fetch_request{n.term(), end, n.term(), offset_t{0}}});
+    // Its commit point is behind the leader's: answered at once, with the new one.
+    auto behind = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(behind.has_value());
+    CHECK(behind->high_watermark == end);
+    // At the end and knowing the commit point: held.
+    const fetch_request caught_up{n.term(), end, n.term(), end};
+    n.step(message{n2, n1, caught_up});
+    CHECK_FALSE(find<fetch_response>(drain(n, d), n2).has_value());
+    // A proposal answers it at once, with the entry.
+    REQUIRE(n.propose("x"));
+    auto woken = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(woken.has_value());
+    REQUIRE(woken->entries.size() == 1);
+    CHECK(woken->entries[0].data == "x");
+    // Its acknowledgement commits the entry: answered at once with the new commit point.
+    n.step(message{n2, n1, fetch_request{n.term(), n.log().end(), n.term(), end}});
+    auto acked = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(acked.has_value());
+    CHECK(acked->high_watermark == n.log().end());
+    // Caught up again: held until its wait is over, then answered empty.
+    const fetch_request again{n.term(), n.log().end(), n.term(), n.high_watermark()};
+    n.step(message{n2, n1, again});
+    n.tick();
+    n.tick();
+    CHECK_FALSE(find<fetch_response>(drain(n, d), n2).has_value());
+    n.tick();
+    auto timed_out = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(timed_out.has_value());
+    CHECK(timed_out->entries.empty());
+    CHECK(timed_out->fetch_offset == again.fetch_offset);
+    // A fetch claiming a commit point past its log is invalid.
+    const auto invalid = n.messages_invalid();
+    n.step(message{n2, n1, fetch_request{n.term(), offset_t{1}, n.term(), offset_t{2}}});
+    CHECK(n.messages_invalid() == invalid + 1);
+}
+
+TEST_CASE("long poll: a follower fetches again at once after each answer") {
+    config c = make_config(n2, {n1, n2, n3});
+    c.fetch_wait_ticks = 3;
+    disk d;
+    node f(c, d.state);
+    f.step(message{n1, n2, begin_epoch{term_t{1}}});
+    auto first = find<fetch_request>(drain(f, d), n1);
+    if (!first) {
+        f.tick();
+        first = find<fetch_request>(drain(f, d), n1);
+    }
+    REQUIRE(first.has_value());
+    const fetch_response empty{
+        term_t{1},  n1, fetch_error::none, first->fetch_offset, first->last_fetched_epoch,
+        offset_t{0}};
+    // An empty answer a tick later (the leader's wait ended): the next fetch leaves at once.
+    f.tick();
+    f.step(message{n1, n2, empty});
+    CHECK(find<fetch_request>(drain(f, d), n1).has_value());
+    // Another in the same tick: the next one leaves on the next tick, never in a tight loop.
+    f.step(message{n1, n2, empty});
+    CHECK_FALSE(find<fetch_request>(drain(f, d), n1).has_value());
+    f.tick();
+    CHECK(find<fetch_request>(drain(f, d), n1).has_value());
+    // No answer: it asks again only after the leader's wait and its own interval.
+    for (int i = 0; i < c.fetch_wait_ticks + c.fetch_interval_ticks - 1; ++i) {
+        f.tick();
+        CHECK_FALSE(find<fetch_request>(drain(f, d), n1).has_value());
+    }
+    f.tick();
+    CHECK(find<fetch_request>(drain(f, d), n1).has_value());
 }
 
 TEST_CASE("compact checks its snapshot id") {

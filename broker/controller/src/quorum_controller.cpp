@@ -390,10 +390,16 @@ void quorum_controller::add_partitions(std::vector<broker::partition_count_reque
     }
     const auto twice = named_twice(topics);
     std::vector<planned_batch> plans;
+    // Each topic's new partitions are placed, and counted against max.partitions, with the
+    // ones planned before it in this request.
+    metadata_image now = working_;
     for (const auto& t : topics) {
         plans.push_back(twice.contains(t.name) ? twice_refusal(t.name)
-                                               : plan_add_partitions(working_, t.name, t.total,
+                                               : plan_add_partitions(now, t.name, t.total,
                                                                      opts_.topics, validate_only));
+        if (!plans.back().records.empty()) {
+            now = apply_batch(now, now.end_offset(), plans.back().records).image;
+        }
     }
     propose_all(std::move(plans), std::move(done));
 }
@@ -433,7 +439,7 @@ broker::quorum_status quorum_controller::describe_quorum() const {
     out.leader = n.id();
     out.epoch = n.term().value();
     out.high_watermark = n.high_watermark();
-    out.leader_log_end = n.log().end();
+    out.leader_log_end = n.stable_end();
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                          std::chrono::system_clock::now().time_since_epoch())
                          .count();
@@ -441,7 +447,9 @@ broker::quorum_status quorum_controller::describe_quorum() const {
     auto at = [&](int64_t ticks_ago) {
         return ticks_ago < 0 ? int64_t{-1} : now - ticks_ago * tick;
     };
-    out.voters.push_back({n.id(), n.log().end(), now, now});
+    if (n.is_voter()) {  // a leader removing itself leads without being a voter
+        out.voters.push_back({n.id(), n.stable_end(), now, now});
+    }
     for (const auto& r : n.replica_statuses()) {
         broker::quorum_replica q{r.id, r.ticks_since_fetch < 0 ? offset_t{-1} : r.match,
                                  at(r.ticks_since_fetch), at(r.ticks_since_caught_up)};

@@ -63,7 +63,7 @@ encoded_body encode_body(fb& b, const raft::begin_epoch& m) {
 encoded_body encode_body(fb& b, const raft::fetch_request& m) {
     return {fbs::RaftBody::RaftFetchRequest,
             fbs::CreateRaftFetchRequest(b, m.term.value(), m.fetch_offset.value(),
-                                        m.last_fetched_epoch.value())
+                                        m.last_fetched_epoch.value(), m.high_watermark.value())
                 .Union()};
 }
 
@@ -166,7 +166,8 @@ std::optional<raft::message_body> decode_body(const fbs::RaftMessage& m, std::st
         case fbs::RaftBody::RaftFetchRequest: {
             const auto* b = m.body_as_RaftFetchRequest();
             return raft::fetch_request{term_t(b->term()), offset_t(b->fetch_offset()),
-                                       term_t(b->last_fetched_epoch())};
+                                       term_t(b->last_fetched_epoch()),
+                                       offset_t(b->high_watermark())};
         }
         case fbs::RaftBody::RaftFetchResponse: {
             const auto* b = m.body_as_RaftFetchResponse();

@@ -9,6 +9,29 @@ std::string str(const flatbuffers::String* s) {
     return s == nullptr ? std::string() : s->str();
 }
 
+// The strings a decoder copies out, counted: FlatBuffers lets many offsets share one string, so
+// a small frame could otherwise make a huge request.
+class text_budget {
+  public:
+    std::string take(const flatbuffers::String* s) {
+        const size_t n = s == nullptr ? 0 : s->size();
+        if (over_ || n > decoded_bytes_max - used_) {
+            over_ = true;
+            return {};
+        }
+        used_ += n;
+        return str(s);
+    }
+    bool over() const { return over_; }
+
+  private:
+    size_t used_ = 0;
+    bool over_ = false;
+};
+
+constexpr std::string_view too_much_text =
+    "the request's names, keys and values add up to more than 16 MiB";
+
 struct bad {
     std::string* why;
     std::nullopt_t operator()(std::string_view reason) const {
@@ -58,6 +81,7 @@ off<flatbuffers::Vector<off<fbs::QuorumReplica>>> write_replicas(
 std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsRequest& r,
                                                       std::string* why) {
     const bad fail{why};
+    text_budget text;
     std::vector<create_topic_request> out;
     if (r.topics() == nullptr) {
         return out;
@@ -70,7 +94,7 @@ std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsReq
             return fail("a CreateTopics request with a null topic");
         }
         create_topic_request req{
-            str(t->name()), t->num_partitions(), t->replication_factor(), {}, {}};
+            text.take(t->name()), t->num_partitions(), t->replication_factor(), {}, {}};
         if (too_long(t->configs())) {
             return fail("a CreateTopics request with too many configs");
         }
@@ -79,12 +103,16 @@ std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsReq
                 if (kv == nullptr) {
                     return fail("a CreateTopics request with a null config");
                 }
-                if (!req.configs.emplace(str(kv->key()), str(kv->value())).second) {
-                    req.duplicate_config = str(kv->key());
+                auto key = text.take(kv->key());
+                if (!req.configs.emplace(key, text.take(kv->value())).second) {
+                    req.duplicate_config = key;
                 }
             }
         }
         out.push_back(std::move(req));
+    }
+    if (text.over()) {
+        return fail(too_much_text);
     }
     return out;
 }
@@ -94,10 +122,14 @@ std::optional<std::vector<std::string>> read(const fbs::DeleteTopicsRequest& r, 
     if (too_long(r.names())) {
         return bad{why}("a DeleteTopics request with too many names");
     }
+    text_budget text;
     if (r.names() != nullptr) {
         for (const auto* n : *r.names()) {
-            out.push_back(str(n));
+            out.push_back(text.take(n));
         }
+    }
+    if (text.over()) {
+        return bad{why}(too_much_text);
     }
     return out;
 }
@@ -109,13 +141,17 @@ std::optional<std::vector<partition_count_request>> read(const fbs::CreatePartit
     if (too_long(r.topics())) {
         return fail("a CreatePartitions request with too many topics");
     }
+    text_budget text;
     if (r.topics() != nullptr) {
         for (const auto* t : *r.topics()) {
             if (t == nullptr) {
                 return fail("a CreatePartitions request with a null topic");
             }
-            out.push_back({str(t->name()), t->count()});
+            out.push_back({text.take(t->name()), t->count()});
         }
+    }
+    if (text.over()) {
+        return fail(too_much_text);
     }
     return out;
 }
@@ -130,33 +166,37 @@ std::optional<std::vector<config_change_request>> read(const fbs::IncrementalAlt
     if (r.topics() == nullptr) {
         return out;
     }
+    text_budget text;
     for (const auto* t : *r.topics()) {
         if (t == nullptr || too_long(t->changes())) {
             return fail("an IncrementalAlterConfigs request with a null topic or too many changes");
         }
-        config_change_request req{str(t->name()), {}, {}};
+        config_change_request req{text.take(t->name()), {}, {}};
         if (t->changes() != nullptr) {
             for (const auto* c : *t->changes()) {
                 if (c == nullptr) {
                     return fail("an IncrementalAlterConfigs request with a null change");
                 }
+                auto key = text.take(c->key());
                 std::optional<std::string> value;
                 if (c->op() == fbs::ConfigOp::Set) {
                     if (c->value() == nullptr) {
-                        return fail(
-                            fmt::format("config '{}' is to be set without a value", str(c->key())));
+                        return fail(fmt::format("config '{}' is to be set without a value", key));
                     }
-                    value = c->value()->str();
+                    value = text.take(c->value());
                 } else if (c->op() != fbs::ConfigOp::Delete) {
                     return fail(fmt::format("config '{}': unknown operation {} (0 set, 1 delete)",
-                                            str(c->key()), int(c->op())));
+                                            key, int(c->op())));
                 }
-                if (!req.changes.emplace(str(c->key()), std::move(value)).second) {
-                    req.duplicate_key = str(c->key());
+                if (!req.changes.emplace(key, std::move(value)).second) {
+                    req.duplicate_key = key;
                 }
             }
         }
         out.push_back(std::move(req));
+    }
+    if (text.over()) {
+        return fail(too_much_text);
     }
     return out;
 }
@@ -170,11 +210,15 @@ std::optional<std::vector<topic_result>> read(
     if (too_long(results)) {
         return bad{why}("too many topic results");
     }
+    text_budget text;
     for (const auto* r : *results) {
         if (r == nullptr) {
             return bad{why}("a null topic result");
         }
-        out.push_back({str(r->name()), errc(r->error_code()), str(r->error_message())});
+        out.push_back({text.take(r->name()), errc(r->error_code()), text.take(r->error_message())});
+    }
+    if (text.over()) {
+        return bad{why}(too_much_text);
     }
     return out;
 }
@@ -209,6 +253,12 @@ off<fbs::CreateTopicsRequest> write(builder& b, const std::vector<create_topic_r
         for (const auto& [k, v] : t.configs) {
             configs.push_back(fbs::CreateTopicConfig(b, b.CreateString(k), b.CreateString(v)));
         }
+        if (auto dup = t.configs.find(t.duplicate_config); dup != t.configs.end()) {
+            // Named twice: so the reader finds it twice too, and refuses it as the client's
+            // listener would.
+            configs.push_back(
+                fbs::CreateTopicConfig(b, b.CreateString(dup->first), b.CreateString(dup->second)));
+        }
         list.push_back(fbs::CreateCreatableTopic(b, b.CreateString(t.name), t.partitions,
                                                  t.replication_factor, b.CreateVector(configs)));
     }
@@ -239,10 +289,16 @@ off<fbs::IncrementalAlterConfigsRequest> write(builder& b,
     std::vector<off<fbs::TopicConfigChanges>> list;
     for (const auto& t : topics) {
         std::vector<off<fbs::ConfigChange>> changes;
-        for (const auto& [k, v] : t.changes) {
+        auto change = [&](const std::string& k, const std::optional<std::string>& v) {
             changes.push_back(fbs::CreateConfigChange(
                 b, b.CreateString(k), v ? fbs::ConfigOp::Set : fbs::ConfigOp::Delete,
                 v ? b.CreateString(*v) : 0));
+        };
+        for (const auto& [k, v] : t.changes) {
+            change(k, v);
+        }
+        if (auto dup = t.changes.find(t.duplicate_key); dup != t.changes.end()) {
+            change(dup->first, dup->second);  // named twice, as it came
         }
         list.push_back(
             fbs::CreateTopicConfigChanges(b, b.CreateString(t.name), b.CreateVector(changes)));

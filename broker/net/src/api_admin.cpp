@@ -87,6 +87,19 @@ awaitable<handler_result> handle_describe_configs(request_context& ctx, request&
     if (d->topics() != nullptr && d->topics()->size() > bodies::list_max) {
         co_return malformed(req, "a DescribeConfigs request with too many topics");
     }
+    // Each name is echoed: their bytes are bounded as a decoder bounds them (they may share one
+    // string in the frame).
+    size_t text = 0;
+    if (d->topics() != nullptr) {
+        for (const auto* t : *d->topics()) {
+            text += t != nullptr ? t->size() : 0;
+            if (text > bodies::decoded_bytes_max) {
+                co_return malformed(req,
+                                    "a DescribeConfigs request whose names add up to more "
+                                    "than 16 MiB");
+            }
+        }
+    }
     auto r = std::make_unique<response>();
     auto& fbb = r->writer.fbb();
     std::vector<flatbuffers::Offset<fbs::TopicConfigs>> results;

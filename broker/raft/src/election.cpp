@@ -23,10 +23,11 @@ void node::become_follower(term_t term, node_id_t leader) {
     leader_ = leader;
     granted_.clear();
     replicas_.clear();
+    held_.clear();  // their fetchers ask again on their timers
     reset_election_timer();
     leader_contact_elapsed_ = cfg_.election_timeout_ticks;  // until it answers us itself
     // Fetch on the next tick: it tells a new leader we are here and fetches what we miss.
-    fetch_elapsed_ = cfg_.fetch_interval_ticks;
+    fetch_elapsed_ = cfg_.fetch_interval_ticks + cfg_.fetch_wait_ticks;
 }
 
 void node::follow_hint(node_id_t leader) {
@@ -43,7 +44,7 @@ void node::follow_hint(node_id_t leader) {
     }
     leader_ = leader;
     granted_.clear();
-    fetch_elapsed_ = cfg_.fetch_interval_ticks;
+    fetch_elapsed_ = cfg_.fetch_interval_ticks + cfg_.fetch_wait_ticks;
 }
 
 void node::heard_from_leader() {
@@ -89,6 +90,7 @@ void node::become_leader() {
     role_ = role::leader;
     leader_ = cfg_.id;
     replicas_.clear();
+    held_.clear();
     download_.reset();
     quorum_check_elapsed_ = 0;
     uncommitted_bytes_ = 0;
@@ -197,6 +199,9 @@ void node::on_begin_epoch(node_id_t from) {
 void node::tick_leader() {
     // Check-quorum: a leader that a majority of voters has not fetched from within an election
     // timeout steps down, so a partitioned leader stops taking proposals it can not commit.
+    if (!held_.empty()) {
+        release_fetches(true);
+    }
     if (++quorum_check_elapsed_ < cfg_.election_timeout_ticks) {
         return;
     }
@@ -219,7 +224,9 @@ void node::tick_leader() {
 void node::tick_other() {
     ++election_elapsed_;
     leader_contact_elapsed_ = std::min(leader_contact_elapsed_ + 1, cfg_.election_timeout_ticks);
-    if (role_ != role::candidate && ++fetch_elapsed_ >= cfg_.fetch_interval_ticks) {
+    // Long polling, a fetch waits at the leader up to fetch_wait_ticks: ask again only after.
+    if (role_ != role::candidate &&
+        ++fetch_elapsed_ >= cfg_.fetch_interval_ticks + cfg_.fetch_wait_ticks) {
         send_fetch();
     }
     if (election_elapsed_ < election_timeout_) {

@@ -35,7 +35,7 @@ void node::send_fetch() {
         send(to, fetch_snapshot_request{term_, download_->id,
                                         static_cast<int64_t>(download_->data.size())});
     } else {
-        send(to, fetch_request{term_, log_.end(), log_.last_term()});
+        send(to, fetch_request{term_, log_.end(), log_.last_term(), commit_});
     }
 }
 
@@ -78,13 +78,21 @@ void node::on_fetch_response(node_id_t from, const fetch_response& r) {
         }
         return;
     }
-    accept_entries(r);
+    if (!accept_entries(r) && cfg_.fetch_wait_ticks > 0 && current && r.entries.empty()) {
+        // Long poll: keep one fetch waiting at the leader. At most one a tick, so a leader
+        // that answers at once (one that does not hold fetches) is not asked in a tight loop.
+        if (fetch_elapsed_ > 0) {
+            send_fetch();
+        } else {
+            fetch_elapsed_ = cfg_.fetch_interval_ticks + cfg_.fetch_wait_ticks - 1;
+        }
+    }
 }
 
-void node::accept_entries(const fetch_response& r) {
+bool node::accept_entries(const fetch_response& r) {
     offset_t o = r.fetch_offset;
     if (o < log_.start() || o > log_.end() || log_.term_at(o - 1) != r.last_fetched_epoch) {
-        return;  // an answer to a log we no longer have
+        return false;  // an answer to a log we no longer have
     }
     // Below `o` our log now equals the leader's: it agreed at o - 1 (Log Matching).
     bool appended = false;
@@ -96,7 +104,7 @@ void node::accept_entries(const fetch_response& r) {
             }
             if (o < commit_) {
                 ++messages_invalid_;  // a leader whose log differs below our commit point
-                return;
+                return false;
             }
             truncate_log(o);
         }
@@ -111,6 +119,7 @@ void node::accept_entries(const fetch_response& r) {
     if (appended) {
         send_fetch();  // acknowledge at once (commitment waits for it) and fetch more
     }
+    return appended;
 }
 
 bool node::truncate_diverging(const epoch_end& d) {

@@ -44,13 +44,14 @@ std::vector<node::replica_status> node::replica_statuses() const {
     return out;
 }
 
-void node::on_fetch_request(node_id_t from, const fetch_request& r) {
+void node::on_fetch_request(node_id_t from, const fetch_request& r, bool held) {
     if (role_ != role::leader) {
         send(from, fetch_response{term_, leader_hint(), fetch_error::not_leader, r.fetch_offset,
                                   r.last_fetched_epoch, commit_});
         return;
     }
-    replica* rep = track(from);
+    // A held fetch's arrival was counted (check-quorum, DescribeQuorum's times, its match).
+    replica* rep = held ? nullptr : track(from);
     if (rep != nullptr) {
         rep->active = true;
         rep->fetched_at = ticks_;
@@ -89,6 +90,14 @@ void node::on_fetch_request(node_id_t from, const fetch_request& r) {
             return;  // we just committed our own removal
         }
     }
+    if (!held && cfg_.fetch_wait_ticks > 0 && r.fetch_offset == log_.end() &&
+        r.high_watermark >= commit_) {
+        // Nothing new for it: held until an entry is appended, the commit point moves, or the
+        // wait is over (a later fetch of the same node replaces it).
+        held_[from] = held_fetch{r, ticks_ + cfg_.fetch_wait_ticks};
+        return;
+    }
+    held_.erase(from);
     resp.high_watermark = commit_;
     int64_t bytes = 0;
     for (offset_t o = r.fetch_offset;
@@ -103,6 +112,27 @@ void node::on_fetch_request(node_id_t from, const fetch_request& r) {
         resp.entries.push_back(e);
     }
     send(from, std::move(resp));
+}
+
+void node::release_fetches(bool expired_only) {
+    if (role_ != role::leader) {
+        held_.clear();
+        return;
+    }
+    std::vector<std::pair<node_id_t, fetch_request>> due;
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (!expired_only || it->second.until <= ticks_) {
+            due.emplace_back(it->first, it->second.request);
+            it = held_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (const auto& [from, r] : due) {
+        if (role_ == role::leader) {
+            on_fetch_request(from, r, true);
+        }
+    }
 }
 
 void node::on_fetch_snapshot_request(node_id_t from, const fetch_snapshot_request& r) {
@@ -162,6 +192,9 @@ void node::set_commit(offset_t c) {
         }
     }
     commit_ = c;
+    if (role_ == role::leader && !held_.empty()) {
+        release_fetches(false);  // the held fetches learn the new commit point
+    }
 }
 
 result<proposal> node::append_checked(entry e) {
@@ -182,6 +215,7 @@ result<proposal> node::append_checked(entry e) {
     const offset_t at = log_.end();
     uncommitted_bytes_ += size;
     log_.append(std::move(e));
+    release_fetches(false);  // the held fetches get the new entry
     return proposal{at, term_};
 }
 

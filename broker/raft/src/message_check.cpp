@@ -89,6 +89,9 @@ reason check(const begin_epoch& r, int32_t) {
     return r.term.value() >= 1 ? reason() : reason("a new epoch at term 0");
 }
 reason check(const fetch_request& r, int32_t) {
+    if (r.high_watermark < offset_t{0} || r.high_watermark > r.fetch_offset) {
+        return "a fetcher's high watermark outside its log";
+    }
     return check_position(r.fetch_offset, r.last_fetched_epoch, r.term);
 }
 reason check(const fetch_response& r, int32_t voters_max) {

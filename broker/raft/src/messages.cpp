@@ -75,7 +75,8 @@ std::string describe(const message& m) {
             },
             [](const begin_epoch&) { return std::string(); },
             [](const fetch_request& r) {
-                return fmt::format("offset={} last_epoch={}", r.fetch_offset, r.last_fetched_epoch);
+                return fmt::format("offset={} last_epoch={} hw={}", r.fetch_offset,
+                                   r.last_fetched_epoch, r.high_watermark);
             },
             [](const fetch_response& r) {
                 std::string s = fmt::format("leader={} error={} offset={} hw={} entries={}",

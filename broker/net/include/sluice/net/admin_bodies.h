@@ -4,7 +4,10 @@
 // the same bodies from a broker to the active controller, so both read and write them here.
 //
 // Reading is lenient about absent fields (a missing name reads as empty, which the controller
-// refuses with a reason); a vector longer than `list_max` is refused, with `*why` set.
+// refuses with a reason); a vector longer than `list_max`, or strings adding up to more than
+// `decoded_bytes_max`, are refused, with `*why` set. Writing keeps a key named twice
+// (duplicate_config, duplicate_key) named twice, so the active controller refuses it as the
+// broker that forwarded it would have.
 #pragma once
 
 #include <optional>
@@ -20,8 +23,10 @@ template <typename T>
 using off = flatbuffers::Offset<T>;
 using builder = flatbuffers::FlatBufferBuilder;
 
-// The most entries a decoded list may hold (a hostile frame cannot make a huge one).
+// The most entries a decoded list may hold, and the most bytes of names, keys and values one
+// request may decode to (a hostile frame cannot make a huge one: its strings may be shared).
 inline constexpr size_t list_max = 100000;
+inline constexpr size_t decoded_bytes_max = 16u << 20;
 
 std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsRequest& r,
                                                       std::string* why);

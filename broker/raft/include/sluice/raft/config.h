@@ -27,6 +27,13 @@ struct config {
     int32_t election_timeout_ticks = 20;
     // A follower or observer fetches at least this often; the answer is its heartbeat.
     int32_t fetch_interval_ticks = 2;
+    // Long poll: a leader holds a fetch that is at its log end and knows its commit point for up
+    // to this many ticks, and answers it as soon as an entry is appended or the commit point
+    // moves, so commitment is not tied to the fetch interval. The fetcher then fetches again at
+    // once, and otherwise every fetch_wait_ticks + fetch_interval_ticks. 0: answer at once.
+    // fetch_interval_ticks + 2 * fetch_wait_ticks stays below the election timeout: after a
+    // lost fetch or answer, the next answer still comes within every lease.
+    int32_t fetch_wait_ticks = 0;
 
     // One fetch answer carries at most this many entries and, after the first entry, at most
     // this many bytes of entry data.

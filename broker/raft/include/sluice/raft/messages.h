@@ -63,6 +63,9 @@ struct fetch_request {
     term_t term;
     offset_t fetch_offset;      // the fetcher's log end offset
     term_t last_fetched_epoch;  // the term of the entry before fetch_offset (0 at offset 0)
+    // The fetcher's commit point: a leader with nothing newer than this to tell may hold the
+    // request (a long poll, config::fetch_wait_ticks).
+    offset_t high_watermark{0};
 
     friend bool operator==(const fetch_request&, const fetch_request&) = default;
 };

@@ -139,7 +139,11 @@ class node {
     void tick_other();
 
     // Leader side of replication (leader.cpp).
-    void on_fetch_request(node_id_t from, const fetch_request& r);
+    // `held`: the answer to a fetch held for a long poll (its arrival was counted then; it is
+    // not held again); else a fetch that just arrived, which may be held.
+    void on_fetch_request(node_id_t from, const fetch_request& r, bool held = false);
+    // Answers the held fetches: all of them, or (`expired_only`) those whose wait is over.
+    void release_fetches(bool expired_only);
     void on_fetch_snapshot_request(node_id_t from, const fetch_snapshot_request& r);
     replica* track(node_id_t id);
     void maybe_commit();
@@ -152,7 +156,8 @@ class node {
     node_id_t fetch_target();
     void on_fetch_response(node_id_t from, const fetch_response& r);
     void on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_response& r);
-    void accept_entries(const fetch_response& r);
+    // True if it appended (and fetched again).
+    bool accept_entries(const fetch_response& r);
     // False (and counted) if `d` would cut committed entries: a broken leader.
     bool truncate_diverging(const epoch_end& d);
     void install_snapshot(snapshot s);
@@ -194,8 +199,14 @@ class node {
     std::vector<node_id_t> granted_;  // votes or pre-votes of the current campaign
 
     std::map<node_id_t, replica> replicas_;  // leader only
-    int64_t uncommitted_bytes_ = 0;          // leader only: data bytes in [commit_, log end)
-    size_t discovery_next_ = 0;              // round robin over voters while the leader is unknown
+    // Leader only: fetches held for a long poll, each with the tick its wait ends.
+    struct held_fetch {
+        fetch_request request;
+        int64_t until = 0;
+    };
+    std::map<node_id_t, held_fetch> held_;
+    int64_t uncommitted_bytes_ = 0;  // leader only: data bytes in [commit_, log end)
+    size_t discovery_next_ = 0;      // round robin over voters while the leader is unknown
     std::optional<download> download_;
 
     std::optional<snapshot> snapshot_;  // the latest snapshot, served to lagging followers
