@@ -240,8 +240,8 @@ void cluster_member::tick() {
     } else if (!imported_) {
         try_import();
     } else {
-        const ctl::broker_info* b =
-            applier_.applied() ? applier_.applied()->broker(config_.node_id) : nullptr;
+        const auto image = applier_.applied();  // held while `b` points into it
+        const ctl::broker_info* b = image ? image->broker(config_.node_id) : nullptr;
         // While fenced or shutting down the broker waits on the controller: it asks often.
         const bool eager = shutting_down_.load() || b == nullptr || b->fenced;
         const auto interval = eager

@@ -83,15 +83,22 @@ TEST_CASE("config bounds are validated") {
 
 TEST_CASE("a single voter elects itself and commits only what it persisted") {
     node n(make_config(n1, {n1}), {});
-    for (int i = 0; i < 20 && n.current_role() != role::leader; ++i) {
+    for (int i = 0; i < 20 && n.current_role() != role::candidate; ++i) {
         n.tick();
     }
-    REQUIRE(n.current_role() == role::leader);
+    // It won its own election, but leads only once its vote is durable: a crash before that
+    // must not let it lead term 1 again with other entries.
+    REQUIRE(n.current_role() == role::candidate);
     CHECK(n.term() == term_t{1});
-    CHECK(n.log().end() == offset_t{1});  // the leader_change entry
-    CHECK(n.high_watermark() == offset_t{0});
+    CHECK(n.propose("early").error() == errc::not_leader);
     ready rd = n.get_ready();
     CHECK(rd.hard == hard_state{term_t{1}, n1, offset_t{0}});
+    CHECK(rd.entries.empty());
+    n.advance(rd);
+    REQUIRE(n.current_role() == role::leader);
+    CHECK(n.log().end() == offset_t{1});  // the leader_change entry
+    CHECK(n.high_watermark() == offset_t{0});
+    rd = n.get_ready();
     CHECK(rd.entries.size() == 1);
     CHECK(rd.entries[0].kind == entry_kind::leader_change);
     CHECK_FALSE(n.has_ready());                // one ready out at a time
@@ -128,6 +135,7 @@ TEST_CASE("proposal limits are enforced at the limit") {
     node n(c, {});
     disk d;
     n.campaign();
+    drain(n, d);  // its vote durable, it leads
     REQUIRE(n.current_role() == role::leader);
     drain(n, d);
     CHECK(n.propose(std::string(11, 'x')).error() == errc::entry_too_large);
@@ -372,6 +380,7 @@ TEST_CASE("compact checks its snapshot id") {
     node n(make_config(n1, {n1}), {});
     disk d;
     n.campaign();
+    drain(n, d);
     for (int i = 0; i < 5; ++i) {
         REQUIRE(n.propose("e").has_value());
     }

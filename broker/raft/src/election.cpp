@@ -22,6 +22,7 @@ void node::become_follower(term_t term, node_id_t leader) {
     role_ = role::follower;
     leader_ = leader;
     granted_.clear();
+    self_elected_ = false;
     replicas_.clear();
     held_.clear();  // their fetchers ask again on their timers
     reset_election_timer();
@@ -52,8 +53,24 @@ void node::heard_from_leader() {
     leader_contact_elapsed_ = 0;
 }
 
+bool node::may_campaign() const {
+    if (is_voter()) {
+        return true;
+    }
+    // Removed by an entry that is not committed yet (as far as this node knows): it may hold
+    // entries no remaining voter has (its own removal, appended as leader and kept by a crash),
+    // and they would wait for it forever, refused as behind it. So it campaigns until the
+    // removal commits, without counting its own vote (Raft dissertation, section 4.2.2).
+    const auto last = log_.last_voters_offset();
+    if (!last || *last < commit_) {
+        return false;
+    }
+    const auto& before = log_.voters_at(*last);
+    return std::find(before.begin(), before.end(), cfg_.id) != before.end();
+}
+
 void node::become_pre_candidate() {
-    if (!is_voter()) {
+    if (!may_campaign()) {
         return;  // observers never campaign
     }
     role_ = role::pre_candidate;
@@ -78,7 +95,10 @@ void node::become_candidate() {
     granted_.assign(1, cfg_.id);
     reset_election_timer();
     if (won(granted_)) {
-        become_leader();
+        // A lone voter wins without a message, so nothing waits for its new term to reach the
+        // disk: it leads once its vote is durable (advance), or a crash could have it lead the
+        // same term again with other entries.
+        self_elected_ = true;
         return;
     }
     for (node_id_t v : log_.voters()) {
@@ -89,6 +109,7 @@ void node::become_candidate() {
 void node::become_leader() {
     role_ = role::leader;
     leader_ = cfg_.id;
+    self_elected_ = false;
     replicas_.clear();
     held_.clear();
     download_.reset();
@@ -232,7 +253,7 @@ void node::tick_other() {
     if (election_elapsed_ < election_timeout_) {
         return;
     }
-    if (is_voter()) {
+    if (may_campaign()) {
         become_pre_candidate();
     } else {
         // An observer that lost its leader looks for the new one among the voters.

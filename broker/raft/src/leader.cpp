@@ -165,7 +165,7 @@ void node::maybe_commit() {
     std::vector<offset_t> positions;
     for (node_id_t v : log_.voters()) {
         if (v == cfg_.id) {
-            positions.push_back(stable_end_);
+            positions.push_back(SLUICE_RAFT_MUTANT == 2 ? log_.end() : stable_end_);
         } else {
             auto it = replicas_.find(v);
             positions.push_back(it == replicas_.end() ? offset_t{0} : it->second.match);
@@ -228,7 +228,8 @@ bool node::voter_change_allowed() const {
     // earlier leader's uncommitted change could otherwise still be overwritten (the
     // single-server change fix described on the Raft mailing list in 2015).
     const auto last = log_.last_voters_offset();
-    return log_.term_at(commit_ - 1) == term_ && (!last || *last < commit_);
+    return (SLUICE_RAFT_MUTANT == 1 || log_.term_at(commit_ - 1) == term_) &&
+           (!last || *last < commit_);
 }
 
 result<proposal> node::propose_add_voter(node_id_t id) {

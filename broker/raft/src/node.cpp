@@ -203,6 +203,10 @@ void node::advance(const ready& rd) {
     stable_end_ = std::min(rd.log_end_offset, rewrite_floor_);
     commit_floor_ = stable_end_;
     maybe_commit();
+    if (self_elected_ && role_ == role::candidate && handed_hard_.term == term_ &&
+        handed_hard_.vote == cfg_.id) {
+        become_leader();  // its term and vote are durable now
+    }
 }
 
 void node::send(node_id_t to, message_body body) {

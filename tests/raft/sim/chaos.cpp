@@ -15,6 +15,7 @@ struct rates {
     uint32_t snapshot_ppm;
     uint32_t voter_change_ppm;
     int64_t down_ticks_max;
+    uint32_t cut_ppm = 0;  // a one-way cut between two nodes (healed with the partitions)
 };
 
 config sim_node_config() {
@@ -61,6 +62,7 @@ class chaos_run {
     int64_t recovery_phase(const network_options& calm) {
         cluster_.heal();
         cluster_.set_network(calm);
+        cluster_.stop_stalls();
         for (node_id_t id : cluster_.ids()) {
             cluster_.restart(id);
         }
@@ -121,6 +123,13 @@ class chaos_run {
                 groups[static_cast<size_t>(r.below(groups_count))].push_back(id);
             }
             cluster_.partition(groups);
+        }
+        if (r.chance_ppm(rates_.cut_ppm)) {
+            const node_id_t from = pick(r, ids);
+            const node_id_t to = pick(r, ids);
+            if (from != to) {
+                cluster_.cut(from, to);
+            }
         }
         if (r.chance_ppm(rates_.heal_ppm)) {
             cluster_.heal();
@@ -219,10 +228,20 @@ chaos_result run_chaos(const chaos_options& o) {
     rt.down_ticks_max = setup.between(2, 200);
     // Half the runs long-poll: leaders hold fetches that have nothing new (up to 6 ticks).
     co.node_config.fetch_wait_ticks = static_cast<int32_t>(setup.below(2) * setup.between(1, 6));
-    const int voters_min = co.voters == 3 ? 2 : 3;
+    // Faults beyond the usual, each in some runs: messages held for up to five election
+    // timeouts, fsyncs that stall as long, clocks at different rates, one-way cuts.
+    co.net.long_delay_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(0, 20'000));
+    co.net.long_delay_max_ticks = 100;
+    co.stall_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(0, 20'000));
+    co.stall_max_ticks = 100;
+    co.skewed_clocks = setup.below(2) == 0;
+    rt.cut_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(1'000, 8'000));
+    // A third of the runs may shrink the voter set to one node (a leader that commits alone).
+    const int voters_min = setup.below(3) == 0 ? 1 : (co.voters == 3 ? 2 : 3);
     network_options calm = co.net;
     calm.drop_ppm = 0;
     calm.duplicate_ppm = 0;
+    calm.long_delay_ppm = 0;
 
     chaos_result res;
     res.seed = o.seed;

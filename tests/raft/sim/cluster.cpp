@@ -40,9 +40,17 @@ cluster::cluster(cluster_options o)
     }
     checker_.set_initial_voters(bootstrap_voters_);
     nodes_.resize(static_cast<size_t>(total));
+    rng clocks(options_.seed ^ 0xc10c4ull);  // its own stream: the run's other draws stay put
+    constexpr int32_t rates[][2] = {{3, 4}, {1, 1}, {4, 3}};
     for (int i = 0; i < total; ++i) {
-        nodes_[static_cast<size_t>(i)].id = ids_[static_cast<size_t>(i)];
-        start(nodes_[static_cast<size_t>(i)]);
+        sim_node& n = nodes_[static_cast<size_t>(i)];
+        n.id = ids_[static_cast<size_t>(i)];
+        if (options_.skewed_clocks) {
+            const auto& r = rates[clocks.below(std::size(rates))];
+            n.rate_num = r[0];
+            n.rate_den = r[1];
+        }
+        start(n);
     }
 }
 
@@ -76,8 +84,10 @@ void cluster::tick() {
     digest_.add(u(now_));
     for (sim_node& n : nodes_) {
         if (n.core) {
-            n.core->tick();
-            observe(n);
+            for (n.clock += n.rate_num; n.clock >= n.rate_den && n.core; n.clock -= n.rate_den) {
+                n.core->tick();
+                observe(n);
+            }
         }
     }
     message m;
@@ -145,6 +155,11 @@ void cluster::pump(sim_node& n) {
         n.out = std::move(rd);
         n.flush_at =
             now_ + rng_.between(options_.flush_delay_min_ticks, options_.flush_delay_max_ticks);
+        if (options_.stall_max_ticks > options_.flush_delay_max_ticks &&
+            rng_.chance_ppm(options_.stall_ppm)) {
+            n.flush_at =
+                now_ + rng_.between(options_.flush_delay_max_ticks, options_.stall_max_ticks);
+        }
         if (n.flush_at > now_) {
             break;
         }
@@ -211,6 +226,12 @@ void cluster::crash(node_id_t id, bool lose_all_unflushed) {
     stats_.entries_lost += static_cast<uint64_t>(lost);
     ++stats_.crashes;
     checker_.disk_changed(id, n.disk.durable());
+    // A term this node led without ever persisting it (a lone voter elects itself without a
+    // message, so nothing waits for its new term to reach the disk) may be led again after the
+    // restart: its proposals died with it, and no other node saw its entries (every answer
+    // leaves only after the ready that holds them, and the term, is durable).
+    const term_t durable = n.disk.durable().hard.term;
+    std::erase_if(proposals_, [&](const accepted& a) { return a.by == id && a.p.term > durable; });
     event({1, u(id.value()), u(lost)},
           [&] { return fmt::format("crash node={} lost_entries={}", id, lost); });
 }
@@ -242,6 +263,12 @@ void cluster::partition(const std::vector<std::vector<node_id_t>>& groups) {
     event({3}, [&] { return fmt::format("partition{}", text); });
 }
 
+void cluster::cut(node_id_t from, node_id_t to) {
+    net_.cut(from, to);
+    digest_.add(u(from.value()) * 1024 + u(to.value()));
+    event({11}, [&] { return fmt::format("cut {} -> {}", from, to); });
+}
+
 void cluster::heal() {
     net_.heal();
     event({4}, [&] { return fmt::format("heal"); });
@@ -260,7 +287,7 @@ result<proposal> cluster::propose(node_id_t id, std::string data) {
     });
     if (r) {
         ++stats_.proposals_accepted;
-        proposals_.emplace_back(r.value(), data);
+        proposals_.push_back({r.value(), data, id});
     }
     observe(n);
     return r;
@@ -327,7 +354,7 @@ void cluster::final_checks() {
         checker_.check_disk(n.id, n.disk.durable());
     }
     const auto& history = checker_.committed();
-    for (const auto& [p, data] : proposals_) {
+    for (const auto& [p, data, by] : proposals_) {
         if (p.offset >= checker_.committed_end()) {
             continue;  // not decided yet
         }

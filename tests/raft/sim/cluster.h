@@ -33,6 +33,13 @@ struct cluster_options {
     // A ready is fsynced a random min..max ticks after it is written.
     int32_t flush_delay_min_ticks = 0;
     int32_t flush_delay_max_ticks = 0;
+    // Now and then an fsync stalls far longer, up to stall_max_ticks.
+    uint32_t stall_ppm = 0;
+    int32_t stall_max_ticks = 0;
+    // Nodes whose clocks run at different rates: each node ticks at a rate drawn from 3/4, 1
+    // or 4/3 ticks per simulated tick (its timeouts last longer or shorter). Safety holds at
+    // any rates; liveness (check-quorum against fetch intervals) needs them within a bound.
+    bool skewed_clocks = false;
     size_t snapshot_padding_bytes = 40;
     bool verbose = false;  // print every event
 };
@@ -70,8 +77,10 @@ class cluster {
     void crash(node_id_t id, bool lose_all_unflushed = false);
     void restart(node_id_t id);
     void partition(const std::vector<std::vector<node_id_t>>& groups);
-    void heal();
+    void heal();  // partitions and one-way cuts
+    void cut(node_id_t from, node_id_t to);
     void set_network(network_options o) { net_.set_options(o); }
+    void stop_stalls() { options_.stall_ppm = 0; }
     void set_flush_delay(int32_t min_ticks, int32_t max_ticks) {
         options_.flush_delay_min_ticks = min_ticks;
         options_.flush_delay_max_ticks = max_ticks;
@@ -117,6 +126,10 @@ class cluster {
         leadership leader;         // as the readies told it (ready::leader)
         int64_t flush_at = 0;
         int restarts = 0;
+        // Its clock: rate_num / rate_den node ticks per simulated tick.
+        int32_t rate_num = 1;
+        int32_t rate_den = 1;
+        int32_t clock = 0;
     };
 
     sim_node& at(node_id_t id) { return nodes_[static_cast<size_t>(id.value() - 1)]; }
@@ -134,7 +147,12 @@ class cluster {
     hasher digest_;
     cluster_stats stats_;
     // Every accepted data proposal: where the core said it went, and its (unique) data.
-    std::vector<std::pair<proposal, std::string>> proposals_;
+    struct accepted {
+        proposal p;
+        std::string data;
+        node_id_t by;
+    };
+    std::vector<accepted> proposals_;
     std::vector<sim_node> nodes_;
     std::vector<node_id_t> ids_;
     std::vector<node_id_t> bootstrap_voters_;

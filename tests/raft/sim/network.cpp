@@ -12,7 +12,11 @@ void network::enqueue(const message& m, int64_t now, rng& r) {
         ++stats_.dropped;
         return;
     }
-    const int64_t due = now + r.between(options_.delay_min_ticks, options_.delay_max_ticks);
+    int64_t due = now + r.between(options_.delay_min_ticks, options_.delay_max_ticks);
+    if (options_.long_delay_max_ticks > options_.delay_max_ticks &&
+        r.chance_ppm(options_.long_delay_ppm)) {
+        due = now + r.between(options_.delay_max_ticks, options_.long_delay_max_ticks);
+    }
     queue_.push(in_flight{due, seq_++, m});
 }
 

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <queue>
+#include <set>
 #include <vector>
 
 #include "rng.h"
@@ -19,6 +20,10 @@ struct network_options {
     uint32_t duplicate_ppm = 0;  // chance a message arrives twice
     int32_t delay_min_ticks = 1;
     int32_t delay_max_ticks = 1;
+    // A message held far longer: up to long_delay_max_ticks (several election timeouts), so it
+    // arrives after elections and leader changes it knows nothing of.
+    uint32_t long_delay_ppm = 0;
+    int32_t long_delay_max_ticks = 0;
     // Messages in flight; more are dropped, as a full socket buffer would.
     size_t in_flight_max = 100'000;
 };
@@ -44,8 +49,15 @@ class network {
 
     // Splits the nodes: group[id] is a node's group; nodes missing from the map are in group 0.
     void partition(std::map<node_id_t, int> group) { group_ = std::move(group); }
-    void heal() { group_.clear(); }
-    bool connected(node_id_t a, node_id_t b) const { return group_of(a) == group_of(b); }
+    // Cuts one direction only: `from` no longer reaches `to`, `to` still reaches `from`.
+    void cut(node_id_t from, node_id_t to) { cuts_.insert({from, to}); }
+    void heal() {
+        group_.clear();
+        cuts_.clear();
+    }
+    bool connected(node_id_t a, node_id_t b) const {
+        return group_of(a) == group_of(b) && !cuts_.contains({a, b});
+    }
     const network_stats& stats() const { return stats_; }
 
   private:
@@ -65,6 +77,7 @@ class network {
 
     network_options options_;
     std::map<node_id_t, int> group_;
+    std::set<std::pair<node_id_t, node_id_t>> cuts_;
     std::priority_queue<in_flight, std::vector<in_flight>, later> queue_;
     uint64_t seq_ = 0;
     network_stats stats_;

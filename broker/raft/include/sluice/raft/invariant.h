@@ -15,6 +15,16 @@ invariant_handler set_invariant_handler(invariant_handler h) noexcept;
 
 }  // namespace sluice::raft
 
+// Deliberate bugs, compiled only into the simulation's mutant binaries (tests/raft/CMakeLists.txt,
+// raft-sim-mutant-N), which must show that the checker catches each:
+//   1: a leader changes the voter set before it has committed an entry of its own term;
+//   2: a leader counts its in-memory log end, not its durable one, toward commitment;
+//   3: the hard state leaves out the vote.
+// 0 (every real build): none.
+#ifndef SLUICE_RAFT_MUTANT
+#define SLUICE_RAFT_MUTANT 0
+#endif
+
 #define SLUICE_RAFT_CHECK(cond)                                          \
     do {                                                                 \
         if (!(cond)) {                                                   \

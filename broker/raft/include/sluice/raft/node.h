@@ -25,6 +25,7 @@
 
 #include "sluice/protocol/result.h"
 #include "sluice/raft/config.h"
+#include "sluice/raft/invariant.h"
 #include "sluice/raft/raft_log.h"
 #include "sluice/raft/ready.h"
 
@@ -130,6 +131,8 @@ class node {
     node_id_t leader_hint() const { return in_lease() ? leader_ : no_node; }
     bool log_up_to_date(offset_t end_offset, term_t last_epoch) const;
     bool won(const std::vector<node_id_t>& granted) const;
+    // A voter, or a node whose removal from the voters is not committed yet.
+    bool may_campaign() const;
     void on_pre_vote_request(node_id_t from, const pre_vote_request& r);
     void on_pre_vote_response(node_id_t from, const pre_vote_response& r);
     void on_vote_request(node_id_t from, const vote_request& r);
@@ -175,7 +178,7 @@ class node {
     // and loses this ready's log writes (separate files) can not leave it pointing past
     // entries that are committed and durable.
     hard_state current_hard_state() const {
-        return {term_, vote_, std::min(commit_, commit_floor_)};
+        return {term_, SLUICE_RAFT_MUTANT == 3 ? no_node : vote_, std::min(commit_, commit_floor_)};
     }
     uint64_t next_random();
 
@@ -197,6 +200,7 @@ class node {
     uint64_t random_state_ = 0;
 
     std::vector<node_id_t> granted_;  // votes or pre-votes of the current campaign
+    bool self_elected_ = false;       // a lone voter won; it leads once its vote is durable
 
     std::map<node_id_t, replica> replicas_;  // leader only
     // Leader only: fetches held for a long poll, each with the tick its wait ends.
