@@ -96,6 +96,11 @@ cli topic create perf -p 1 >/dev/null
 cli topic create scratch >/dev/null
 cli topic list >/dev/null
 cli topic describe orders >/dev/null
+cli topic add-partitions orders -p 4 >/dev/null
+cli topic alter-config orders --add-config retention.ms=3600000 --delete-config segment.bytes \
+    >/dev/null
+cli topic describe-config orders >/dev/null
+cli cluster quorum >/dev/null
 cli topic delete scratch >/dev/null
 cli_fails topic describe missing
 cli_fails topic create orders

@@ -113,12 +113,11 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
     o.driver.raft.random_seed = std::random_device{}();
     o.driver.raft.election_timeout_ticks =
         std::max<int32_t>(4, int32_t(config_.quorum_election_timeout_ms / raft_tick.count()));
-    // Fetches long-poll for up to a quarter of the election timeout: a change reaches every
-    // node as soon as it is written, and answers still come well within every lease (none
-    // with the shortest timeouts).
-    o.driver.raft.fetch_wait_ticks = std::min(
-        o.driver.raft.election_timeout_ticks / 4,
-        (o.driver.raft.election_timeout_ticks - o.driver.raft.fetch_interval_ticks - 1) / 2);
+    // Fetches long-poll for up to a fifth of the election timeout (raft::config's bound): a
+    // change reaches every node as soon as it is written, and answers still come well within
+    // every lease (no long poll with the shortest timeouts).
+    o.driver.raft.fetch_wait_ticks = std::max<int32_t>(
+        0, (o.driver.raft.election_timeout_ticks / 2 - o.driver.raft.fetch_interval_ticks) / 2);
     // One entry holds a whole decision: a topic of max partitions, the fence of a broker that
     // leads as many. The transport's frames (16 MiB) hold a fetch answer of this much.
     o.driver.raft.entry_bytes_max = 4 << 20;

@@ -75,9 +75,9 @@ TEST_CASE("config bounds are validated") {
     c.fetch_interval_ticks = c.election_timeout_ticks;
     CHECK(validate(c).error() == errc::invalid_config);
     c = make_config(n1, {n1});
-    c.fetch_wait_ticks = 4;  // 2 + 2 * 4 = 10: after one lost answer, a lease could lapse
+    c.fetch_wait_ticks = 2;  // 2 + 2 * 2 > 10 / 2: no room left for delays after a lost answer
     CHECK(validate(c).error() == errc::invalid_config);
-    c.fetch_wait_ticks = 3;
+    c.fetch_wait_ticks = 1;
     CHECK(validate(c).has_value());
 }
 
@@ -297,6 +297,7 @@ TEST_CASE("a fetch answer respects fetch_entries_max and fetch_bytes_max") {
 
 TEST_CASE("long poll: a leader holds a fetch with nothing new until an entry or its wait") {
     config c = make_config(n1, {n1, n2, n3});
+    c.election_timeout_ticks = 20;
     c.fetch_wait_ticks = 3;
     disk d;
     node n(c, d.state);
@@ -337,6 +338,25 @@ TEST_CASE("long poll: a leader holds a fetch with nothing new until an entry or 
     REQUIRE(timed_out.has_value());
     CHECK(timed_out->entries.empty());
     CHECK(timed_out->fetch_offset == again.fetch_offset);
+    // Fetches that keep coming keep the first one's deadline: answered 3 ticks after it.
+    n.step(message{n2, n1, again});
+    n.tick();
+    n.step(message{n2, n1, again});  // a copy, or a fetcher with a shorter timer
+    n.tick();
+    n.step(message{n2, n1, again});
+    CHECK_FALSE(find<fetch_response>(drain(n, d), n2).has_value());
+    n.tick();
+    CHECK(find<fetch_response>(drain(n, d), n2).has_value());
+    // A late copy of an older fetch is answered at once and leaves the held one waiting.
+    n.step(message{n2, n1, again});
+    n.step(message{n2, n1, fetch_request{n.term(), end, n.term(), end}});
+    auto stale = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(stale.has_value());
+    CHECK(stale->fetch_offset == end);
+    REQUIRE(n.propose("y"));
+    auto still_held = find<fetch_response>(drain(n, d), n2);
+    REQUIRE(still_held.has_value());
+    CHECK(still_held->fetch_offset == again.fetch_offset);
     // A fetch claiming a commit point past its log is invalid.
     const auto invalid = n.messages_invalid();
     n.step(message{n2, n1, fetch_request{n.term(), offset_t{1}, n.term(), offset_t{2}}});
@@ -345,6 +365,7 @@ TEST_CASE("long poll: a leader holds a fetch with nothing new until an entry or 
 
 TEST_CASE("long poll: a follower fetches again at once after each answer") {
     config c = make_config(n2, {n1, n2, n3});
+    c.election_timeout_ticks = 20;
     c.fetch_wait_ticks = 3;
     disk d;
     node f(c, d.state);

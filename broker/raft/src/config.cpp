@@ -14,7 +14,8 @@ result<void> validate(const config& c) {
               voters.front() >= node_id_t{0} && c.id >= node_id_t{0} &&
               c.election_timeout_ticks > 0 && c.fetch_interval_ticks > 0 &&
               c.fetch_interval_ticks < c.election_timeout_ticks && c.fetch_wait_ticks >= 0 &&
-              c.fetch_interval_ticks + 2 * c.fetch_wait_ticks < c.election_timeout_ticks &&
+              int64_t{c.fetch_interval_ticks} + 2 * int64_t{c.fetch_wait_ticks} <=
+                  c.election_timeout_ticks / 2 &&
               c.fetch_entries_max > 0 && c.entry_bytes_max > 0 &&
               c.fetch_bytes_max >= c.entry_bytes_max && c.uncommitted_entries_max > 0 &&
               c.uncommitted_bytes_max >= c.entry_bytes_max && c.apply_entries_max > 0 &&

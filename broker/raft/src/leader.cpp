@@ -1,5 +1,6 @@
 // The leader's side of replication: answering fetches, counting commitment, taking proposals.
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "sluice/raft/errc.h"
@@ -52,6 +53,18 @@ void node::on_fetch_request(node_id_t from, const fetch_request& r, bool held) {
     }
     // A held fetch's arrival was counted (check-quorum, DescribeQuorum's times, its match).
     replica* rep = held ? nullptr : track(from);
+    // A newer fetch of a node takes the place of the one held for it (and keeps its deadline,
+    // so fetches that keep coming are still answered in time); a late copy of an older one is
+    // answered and leaves the held one alone.
+    std::optional<int64_t> held_until;
+    if (!held) {
+        if (auto it = held_.find(from); it != held_.end() &&
+                                        r.fetch_offset >= it->second.request.fetch_offset &&
+                                        r.high_watermark >= it->second.request.high_watermark) {
+            held_until = it->second.until;
+            held_.erase(it);
+        }
+    }
     if (rep != nullptr) {
         rep->active = true;
         rep->fetched_at = ticks_;
@@ -90,14 +103,15 @@ void node::on_fetch_request(node_id_t from, const fetch_request& r, bool held) {
             return;  // we just committed our own removal
         }
     }
-    if (!held && cfg_.fetch_wait_ticks > 0 && r.fetch_offset == log_.end() &&
-        r.high_watermark >= commit_) {
-        // Nothing new for it: held until an entry is appended, the commit point moves, or the
-        // wait is over (a later fetch of the same node replaces it).
-        held_[from] = held_fetch{r, ticks_ + cfg_.fetch_wait_ticks};
+    // Nothing new for it: held until an entry is appended, the commit point moves, or the wait
+    // is over. Only tracked fetchers (voters, observers up to observers_max): held_ stays
+    // bounded.
+    if (!held && rep != nullptr && cfg_.fetch_wait_ticks > 0 && r.fetch_offset == log_.end() &&
+        r.high_watermark >= commit_ && !held_.contains(from)) {
+        const int64_t until = ticks_ + cfg_.fetch_wait_ticks;
+        held_[from] = held_fetch{r, held_until ? std::min(*held_until, until) : until};
         return;
     }
-    held_.erase(from);
     resp.high_watermark = commit_;
     int64_t bytes = 0;
     for (offset_t o = r.fetch_offset;

@@ -226,8 +226,8 @@ chaos_result run_chaos(const chaos_options& o) {
     rt.snapshot_ppm = static_cast<uint32_t>(setup.between(2'000, 20'000));
     rt.voter_change_ppm = static_cast<uint32_t>(setup.between(1'000, 6'000));
     rt.down_ticks_max = setup.between(2, 200);
-    // Half the runs long-poll: leaders hold fetches that have nothing new (up to 6 ticks).
-    co.node_config.fetch_wait_ticks = static_cast<int32_t>(setup.below(2) * setup.between(1, 6));
+    // Half the runs long-poll: leaders hold fetches that have nothing new (up to 4 ticks).
+    co.node_config.fetch_wait_ticks = static_cast<int32_t>(setup.below(2) * setup.between(1, 4));
     // Faults beyond the usual, each in some runs: messages held for up to five election
     // timeouts, fsyncs that stall as long, clocks at different rates, one-way cuts.
     co.net.long_delay_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(0, 20'000));

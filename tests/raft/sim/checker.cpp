@@ -174,6 +174,13 @@ void checker::observe(const node& n, const disk_lookup& disks) {
             return fail(
                 fmt::format("two leaders in term {}: {} and {}", n.term(), it->second, n.id()));
         }
+        // A leader's term and its vote for itself are on its disk: else a crash could let it
+        // lead the same term again, with other entries at the same offsets.
+        const disk_state* d = disks(n.id());
+        if (d != nullptr && (d->hard.term != n.term() || d->hard.vote != n.id())) {
+            return fail(fmt::format("node {} leads term {} with {}/{} on disk", n.id(), n.term(),
+                                    d->hard.term, d->hard.vote));
+        }
     }
     if (n.high_watermark() < l.high_watermark) {
         return fail(fmt::format("node {}: high watermark went back from {} to {}", n.id(),

@@ -2,7 +2,9 @@
 // entries they are checked against.
 //
 // What is checked, precisely:
-//  1. Election safety: at most one node is leader in any term (over the whole run).
+//  1. Election safety: at most one node is leader in any term (over the whole run), and a
+//     leader's durable hard state holds its term and its vote for itself (so no crash can let
+//     it lead that term again).
 //  2. Terms: a live node's term never decreases; its durable term never decreases across
 //     flushes, crashes and restarts; a restarted node starts at its durable term or above.
 //  3. Commit: a live node's high watermark never decreases; its durable commit never decreases;

@@ -226,12 +226,6 @@ void cluster::crash(node_id_t id, bool lose_all_unflushed) {
     stats_.entries_lost += static_cast<uint64_t>(lost);
     ++stats_.crashes;
     checker_.disk_changed(id, n.disk.durable());
-    // A term this node led without ever persisting it (a lone voter elects itself without a
-    // message, so nothing waits for its new term to reach the disk) may be led again after the
-    // restart: its proposals died with it, and no other node saw its entries (every answer
-    // leaves only after the ready that holds them, and the term, is durable).
-    const term_t durable = n.disk.durable().hard.term;
-    std::erase_if(proposals_, [&](const accepted& a) { return a.by == id && a.p.term > durable; });
     event({1, u(id.value()), u(lost)},
           [&] { return fmt::format("crash node={} lost_entries={}", id, lost); });
 }

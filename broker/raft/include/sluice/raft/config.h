@@ -31,8 +31,9 @@ struct config {
     // to this many ticks, and answers it as soon as an entry is appended or the commit point
     // moves, so commitment is not tied to the fetch interval. The fetcher then fetches again at
     // once, and otherwise every fetch_wait_ticks + fetch_interval_ticks. 0: answer at once.
-    // fetch_interval_ticks + 2 * fetch_wait_ticks stays below the election timeout: after a
-    // lost fetch or answer, the next answer still comes within every lease.
+    // fetch_interval_ticks + 2 * fetch_wait_ticks is at most half the election timeout: after a
+    // lost fetch or answer, the next answer still comes within every lease, with room for the
+    // network's delays.
     int32_t fetch_wait_ticks = 0;
 
     // One fetch answer carries at most this many entries and, after the first entry, at most

@@ -19,7 +19,8 @@ invariant_handler set_invariant_handler(invariant_handler h) noexcept;
 // raft-sim-mutant-N), which must show that the checker catches each:
 //   1: a leader changes the voter set before it has committed an entry of its own term;
 //   2: a leader counts its in-memory log end, not its durable one, toward commitment;
-//   3: the hard state leaves out the vote.
+//   3: the hard state leaves out the vote;
+//   4: a lone voter leads as soon as it wins, before its new term is durable.
 // 0 (every real build): none.
 #ifndef SLUICE_RAFT_MUTANT
 #define SLUICE_RAFT_MUTANT 0
