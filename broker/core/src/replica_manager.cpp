@@ -18,13 +18,21 @@ replica_manager::replica_manager(boost::asio::io_context& io, replica_manager_co
       flusher_(flusher),
       image_(std::make_shared<const partition_image>()) {}
 
+std::shared_ptr<const partition_image> replica_manager::snapshot() const {
+    std::lock_guard lock(image_mutex_);
+    return image_;
+}
+
 void replica_manager::publish(
     std::map<std::string, std::vector<std::shared_ptr<partition>>, std::less<>> topics) {
     auto next = std::make_shared<partition_image>();
     next->version = version_.load(std::memory_order_relaxed) + 1;
     next->topics = std::move(topics);
     const uint64_t v = next->version;
-    image_.store(std::move(next));
+    {
+        std::lock_guard lock(image_mutex_);
+        image_ = std::move(next);
+    }
     version_.store(v, std::memory_order_release);
 }
 

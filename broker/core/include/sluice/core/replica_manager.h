@@ -3,9 +3,10 @@
 // native one today, a Kafka one later) translate their requests into the plain structs of
 // produce.h and fetch.h, call it, and translate the results back.
 //
-// Partitions. The set is an immutable image (partition_image) published with one atomic store;
-// readers take no lock and keep the image they read for as long as they use its partitions (a
-// removed partition answers UNKNOWN_TOPIC_OR_PARTITION to whoever still holds it). Changes come
+// Partitions. The set is an immutable image (partition_image) published by swapping one pointer;
+// readers copy the pointer (under a mutex held only for that) and keep the image they read for
+// as long as they use its partitions (a removed partition answers UNKNOWN_TOPIC_OR_PARTITION to
+// whoever still holds it). Changes come
 // from the metadata image (the broker's image applier) one at a time: add_partitions,
 // set_leadership, remove_topic, close_all. A topic's vector holds the partitions this broker
 // holds at their ids, with null where it holds none. Each partition leads or not at a leader
@@ -70,7 +71,7 @@ class replica_manager final : public partition_service {
     const replica_manager_config& config() const { return config_; }
 
     // Any thread.
-    std::shared_ptr<const partition_image> snapshot() const override { return image_.load(); }
+    std::shared_ptr<const partition_image> snapshot() const override;
     uint64_t version() const { return version_.load(std::memory_order_acquire); }
 
     // ---- Changes, from the metadata source, one at a time ----
@@ -112,7 +113,11 @@ class replica_manager final : public partition_service {
     replica_manager_config config_;
     storage::flusher& flusher_;
     std::mutex change_mutex_;  // serialises publishers (never taken on the request path)
-    std::atomic<std::shared_ptr<const partition_image>> image_;
+    // Under a mutex held only to copy the pointer, not std::atomic<shared_ptr>: libstdc++ 12's
+    // atomic load unlocks with a relaxed store, so a load does not happen-before the next store
+    // (ThreadSanitizer reports it when a topic is created while requests run).
+    mutable std::mutex image_mutex_;
+    std::shared_ptr<const partition_image> image_;
     std::atomic<uint64_t> version_{0};
 };
 
