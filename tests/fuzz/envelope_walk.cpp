@@ -223,7 +223,7 @@ void walk(digest& d, const fbs::IncrementalAlterConfigsResponse& b) {
     walk_results(d, b.results());
 }
 
-void walk(digest& d, const fbs::DescribeQuorumRequest&) {}
+void walk(digest&, const fbs::DescribeQuorumRequest&) {}
 
 void walk_replicas(digest& d,
                    const flatbuffers::Vector<flatbuffers::Offset<fbs::QuorumReplica>>* v) {
