@@ -2,8 +2,9 @@
 // it arrives on the controller listener.
 //
 // decode_rpc_request and decode_rpc_response either refuse the frame with a reason or return a
-// value; a returned value encodes to a frame that decodes to the same value. A request's topic
-// calls then go through the controller's pure planning (decisions.h) against a small image.
+// value; a returned value encodes to a frame that decodes to the same value (every call kind is
+// compared field by field). A request's topic calls then go through the controller's pure planning
+// (decisions.h) against a small image.
 #include <cstdint>
 #include <cstdlib>
 #include <vector>
@@ -40,13 +41,43 @@ bool same(const rpc_request& a, const rpc_request& b) {
             const auto& s = x->topics[i];
             const auto& t = y.topics[i];
             if (s.name != t.name || s.partitions != t.partitions ||
-                s.replication_factor != t.replication_factor || s.configs != t.configs) {
+                s.replication_factor != t.replication_factor || s.configs != t.configs ||
+                s.duplicate_config != t.duplicate_config) {
                 return false;
             }
         }
         return true;
     }
-    return std::get<delete_call>(a.call).names == std::get<delete_call>(b.call).names;
+    if (const auto* x = std::get_if<delete_call>(&a.call)) {
+        return x->names == std::get<delete_call>(b.call).names;
+    }
+    if (const auto* x = std::get_if<grow_call>(&a.call)) {
+        const auto& y = std::get<grow_call>(b.call);
+        if (x->validate_only != y.validate_only || x->topics.size() != y.topics.size()) {
+            return false;
+        }
+        for (size_t i = 0; i < x->topics.size(); ++i) {
+            if (x->topics[i].name != y.topics[i].name || x->topics[i].total != y.topics[i].total) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (const auto* x = std::get_if<alter_call>(&a.call)) {
+        const auto& y = std::get<alter_call>(b.call);
+        if (x->validate_only != y.validate_only || x->topics.size() != y.topics.size()) {
+            return false;
+        }
+        for (size_t i = 0; i < x->topics.size(); ++i) {
+            const auto& s = x->topics[i];
+            const auto& t = y.topics[i];
+            if (s.name != t.name || s.changes != t.changes || s.duplicate_key != t.duplicate_key) {
+                return false;
+            }
+        }
+        return true;
+    }
+    return std::holds_alternative<quorum_call>(a.call);  // no fields
 }
 
 }  // namespace
@@ -67,6 +98,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                  .image;
         im = apply_batch(im, im.end_offset(), plan_unfence(im, node_id_t{1})).image;
         uint64_t next = 1;
+        {  // a topic "t" for growth and config calls to find
+            broker::create_topic_request t;
+            t.name = "t";
+            t.partitions = 1;
+            t.replication_factor = 1;
+            auto plans = plan_create_topics(im, std::span(&t, 1), topic_defaults{}, false, [&] {
+                return uuid{next++, 7};
+            });
+            im = apply_batch(im, im.end_offset(), plans.at(0).records).image;
+        }
         if (const auto* c = std::get_if<create_call>(&r->call)) {
             topic_defaults d;
             d.partitions_max = 64;  // bounded work per input
@@ -81,6 +122,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             }
         } else if (const auto* d = std::get_if<delete_call>(&r->call)) {
             (void)plan_delete_topics(im, d->names);
+        } else if (const auto* g = std::get_if<grow_call>(&r->call)) {
+            topic_defaults bounded;
+            bounded.partitions_max = 64;
+            for (const auto& t : g->topics) {
+                auto p = plan_add_partitions(im, t.name, t.total, bounded, g->validate_only);
+                if (!p.records.empty() &&
+                    !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
+                    std::abort();
+                }
+            }
+        } else if (const auto* a = std::get_if<alter_call>(&r->call)) {
+            for (const auto& t : a->topics) {
+                auto p =
+                    plan_alter_configs(im, t.name, t.changes, topic_defaults{}, a->validate_only);
+                if (!p.records.empty() &&
+                    !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
+                    std::abort();
+                }
+            }
         }
     } else if (why.empty()) {
         std::abort();  // a refusal always says why
