@@ -12,8 +12,10 @@
 #   scripts/cluster.sh bootstrap [DIR]   print the bootstrap list
 #
 # DIR (default /tmp/sluice-cluster) holds per node node-ID/server.properties, node-ID/data,
-# node-ID/broker.log and node-ID/pid. Ports: node ID's client port is BASE+2*(ID-1), its
-# controller port the one after; BASE is $SLUICE_CLUSTER_PORT, or a free range chosen at start.
+# node-ID/broker.log and node-ID/pid; start formats each controller's log.dirs first
+# (sluice-broker format, with a directory id per controller: DIR/initial-controllers). Ports: node ID's client port is
+# BASE+2*(ID-1), its controller port the one after; BASE is $SLUICE_CLUSTER_PORT, or a free
+# range chosen at start.
 # Other settings: $SLUICE_CONTROLLERS (how many controllers, default 3 or N if smaller),
 # $SLUICE_BROKER (the binary), and each line of $SLUICE_CLUSTER_PROPERTIES is added to every
 # node's properties (broker.session.timeout.ms=3000, ...).
@@ -127,9 +129,12 @@ start)
     printf 'nodes=%s\ncontrollers=%s\nbase=%s\n' "$nodes" "$controllers" "$base" >"$dir/cluster.env"
     cluster_id=$(head -c 12 /dev/urandom | base64 | tr '+/' '-_')
     voters=""
+    initial=""  # the voters with their directory ids, for sluice-broker format
     for ((id = 1; id <= controllers; id++)); do
         voters+="${voters:+,}$id@127.0.0.1:$(controller_port "$id")"
+        initial+="${initial:+,}$id@127.0.0.1:$(controller_port "$id"):$("$broker" random-uuid)"
     done
+    echo "$initial" >"$dir/initial-controllers"  # what the controllers were formatted with
     for ((id = 1; id <= nodes; id++)); do
         nd=$(node_dir "$id")
         mkdir -p "$nd/data"
@@ -148,6 +153,10 @@ start)
             [[ -n ${SLUICE_CLUSTER_PROPERTIES:-} ]] && echo "$SLUICE_CLUSTER_PROPERTIES"
         } >"$nd/server.properties"
         : >"$nd/broker.log"
+        if ((id <= controllers)); then
+            "$broker" format --config "$nd/server.properties" --initial-controllers "$initial" \
+                >>"$nd/broker.log" 2>&1 || die "formatting node $id failed: see $nd/broker.log"
+        fi
     done
     # All at once: a broker waits for the controller quorum before it serves.
     for ((id = 1; id <= nodes; id++)); do

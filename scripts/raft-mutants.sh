@@ -5,7 +5,7 @@
 # a mutant survives $SLUICE_MUTANT_SEEDS seeds (default 20000).
 #
 #   scripts/raft-mutants.sh [DIR] [MUTANT...]   DIR holds the binaries (default build/tests/raft);
-#                                               mutants default to 2 3 4 (the test's set)
+#                                               mutants default to 2 3 4 5 (the test's set)
 #
 # Mutant 1 (a voter change before the leader committed an entry of its term) survives 20,000
 # chaos seeds: the interleaving that turns it into two leaders or a lost commit is too rare for
@@ -15,13 +15,14 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${1:-$root/build/tests/raft}
 shift || true
 mutants=("$@")
-[[ ${#mutants[@]} -gt 0 ]] || mutants=(2 3 4)
+[[ ${#mutants[@]} -gt 0 ]] || mutants=(2 3 4 5)
 # What the checker must say for each: a liveness timeout or a crash does not count.
 declare -A expect=(
     [1]="two leaders|committed there is|differs|holds"
     [2]="committed while on"
     [3]="asked for votes|granted .* with"
     [4]="leads term"
+    [5]="two leaders|granted its vote in term .* and to|has term|differs|took a correct message"
 )
 budget=${SLUICE_MUTANT_SEEDS:-20000}
 step=500

@@ -97,6 +97,38 @@ cluster_member::~cluster_member() {
     stop();
 }
 
+// A controller of a quorum of several starts only from a formatted metadata directory, whose
+// voters are the configured ones: the directory ids in it keep a node that lost its directory
+// from voting as its old self (quorum_bootstrap.h).
+result<ctl::quorum_bootstrap_load> cluster_member::voter_directories(
+    const std::vector<node_id_t>& voters) {
+    const auto dir = config_.log_dir / metadata_dir_name;
+    SLUICE_TRY(auto load, ctl::load_quorum_bootstrap(fs_, dir, config_.node_id));
+    if (!load.problem.empty()) {
+        return load;
+    }
+    if (!load.bootstrap) {
+        load.problem = fmt::format(
+            "{} is not formatted: every controller of a quorum of several is formatted once, "
+            "when the cluster is created: sluice-broker format --config FILE "
+            "--initial-controllers ID@HOST:PORT:DIRECTORY_ID,... (scripts/cluster.sh does it). "
+            "A controller that lost this directory must not be formatted again under its old "
+            "directory id (docs/controller.md, \"Formatting\")",
+            dir.string());
+        return load;
+    }
+    std::vector<node_id_t> formatted;
+    for (const auto& [id, d] : load.bootstrap->voters) {
+        formatted.push_back(id);
+    }
+    if (formatted != voters) {
+        load.problem = fmt::format(
+            "controller.quorum.voters names nodes {} but {} was formatted for voters {}",
+            fmt::join(voters, ","), dir.string(), fmt::join(formatted, ","));
+    }
+    return load;
+}
+
 result<std::string> cluster_member::start(const std::string& cluster_id) {
     cluster_id_ = cluster_id;
     std::vector<node_id_t> voters;
@@ -110,6 +142,14 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
     ctl::metadata_log::options o;
     o.driver.raft.id = config_.node_id;
     o.driver.raft.bootstrap_voters = voters;
+    if (!config_.quorum_voters.empty() && config_.controller_role) {
+        SLUICE_TRY(auto directories, voter_directories(voters));
+        if (!directories.problem.empty()) {
+            return directories.problem;
+        }
+        o.driver.raft.directory = directories.bootstrap->directory;
+        o.driver.raft.voter_directories = directories.bootstrap->voters;
+    }
     o.driver.raft.random_seed = std::random_device{}();
     o.driver.raft.election_timeout_ticks =
         std::max<int32_t>(4, int32_t(config_.quorum_election_timeout_ms / raft_tick.count()));

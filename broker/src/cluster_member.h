@@ -27,6 +27,7 @@
 #include "sluice/broker/config.h"
 #include "sluice/controller/controller_rpc.h"
 #include "sluice/controller/metadata_log.h"
+#include "sluice/controller/quorum_bootstrap.h"
 #include "sluice/controller/quorum_controller.h"
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_transport.h"
@@ -94,6 +95,8 @@ class cluster_member final : public topic_admin, public cluster_view {
     void stop();
 
   private:
+    result<controller::quorum_bootstrap_load> voter_directories(
+        const std::vector<node_id_t>& voters);
     using answer_fn = std::function<void(controller::rpc_answer, offset_t)>;
     struct pending_call {
         answer_fn done;

@@ -26,9 +26,29 @@ config_result<command_line> parse_command_line(std::span<const std::string_view>
         }
         return std::nullopt;
     };
-    for (size_t i = 0; i < args.size(); ++i) {
+    size_t first = 0;
+    if (!args.empty() && args[0] == "format") {
+        out.what = command_line::action::format;
+        first = 1;
+    } else if (!args.empty() && args[0] == "random-uuid") {
+        if (args.size() > 1) {
+            return config_error{"", "", "random-uuid takes no arguments"};
+        }
+        out.what = command_line::action::random_uuid;
+        return out;
+    }
+    const bool formatting = out.what == command_line::action::format;
+    for (size_t i = first; i < args.size(); ++i) {
         std::string_view a = args[i];
-        if (a == "--help" || a == "-h") {
+        if (formatting && a.starts_with("--initial-controllers")) {
+            auto v = value_of(i, "--initial-controllers");
+            if (!v || v->empty()) {
+                return config_error{"", "", "--initial-controllers needs id@host:port:dir,..."};
+            }
+            out.initial_controllers = std::string(*v);
+        } else if (formatting && a == "--ignore-formatted") {
+            out.ignore_formatted = true;
+        } else if (a == "--help" || a == "-h") {
             out.what = command_line::action::help;
         } else if (a == "--version") {
             out.what = command_line::action::version;

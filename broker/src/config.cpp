@@ -515,6 +515,16 @@ std::string help_text() {
         "  --help                   print this text\n"
         "  --version                print the version\n"
         "\n"
+        "       sluice-broker format [--config FILE] [--override key=value ...]\n"
+        "                    [--initial-controllers id@host:port:directory-id,...]\n"
+        "                    [--ignore-formatted]\n"
+        "       sluice-broker random-uuid\n"
+        "\n"
+        "format prepares log.dirs of a node of a cluster of several (controller.quorum.voters)\n"
+        "once, before its first start. A controller needs --initial-controllers: every voter of\n"
+        "controller.quorum.voters with a directory id, each made by random-uuid. A controller\n"
+        "that lost its metadata directory must never be formatted again under its old id.\n"
+        "\n"
         "Keys (Kafka's names; 'Sluice' marks keys Kafka does not have):\n";
     for (const auto& k : config_keys()) {
         out += fmt::format("  {} (default: {})\n      {}\n", k.name,

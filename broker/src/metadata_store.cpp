@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "sluice/broker/topic_config.h"
+#include "sluice/controller/quorum_bootstrap.h"
 #include "sluice/core/leader_epochs.h"
 #include "sluice/fbs/broker_disk_generated.h"
 #include "sluice/protocol/errc.h"
@@ -139,24 +140,9 @@ result<broker_meta_result> load_broker_meta(storage::file_system& fs,
         SLUICE_TRY(storage::write_checkpoint(fs, path, bytes_of(fbb)));
         return broker_meta_result{std::string(cluster_id), ""};
     }
-    // A new directory: a cluster id of 16 random bytes in URL-safe base64 (as Kafka's).
-    static constexpr char alphabet[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    topic_id raw = new_topic_id();
-    std::string id;
-    uint32_t acc = 0;
-    int bits = 0;
-    for (uint8_t b : raw) {
-        acc = (acc << 8) | b;
-        bits += 8;
-        while (bits >= 6) {
-            bits -= 6;
-            id.push_back(alphabet[(acc >> bits) & 63]);
-        }
-    }
-    if (bits > 0) {
-        id.push_back(alphabet[(acc << (6 - bits)) & 63]);
-    }
+    // A new directory: a cluster id of 16 random bytes in URL-safe base64, as Kafka's (and as
+    // directory ids are written).
+    const std::string id = controller::directory_text(controller::random_directory());
     flatbuffers::FlatBufferBuilder fbb(64);
     fbb.Finish(disk::CreateBrokerMeta(fbb, fbb.CreateString(id), node_id.value()));
     SLUICE_TRY(storage::write_checkpoint(fs, path, bytes_of(fbb)));

@@ -46,6 +46,8 @@ class input {
     offset_t offset() { return offset_t{edge(-2, 24)}; }
     node_id_t node() { return node_id_t{static_cast<int32_t>(small(-2, 6))}; }
     bool flag() { return (byte() & 1) != 0; }
+    // Unknown, the right one of node 1, 2 or 3 (node_config), or another.
+    directory_id directory() { return directory_id{uint64_t(small(0, 5)), 7}; }
     std::string text() { return std::string(size_t(small(0, 12)), char('a' + small(0, 26))); }
     std::vector<node_id_t> voters() {
         std::vector<node_id_t> v(size_t(small(0, 5)));
@@ -77,16 +79,18 @@ message any_message(input& in) {
     m.to = in.flag() ? node_id_t{1} : in.node();
     switch (in.small(0, 9)) {
         case 0:
-            m.body = pre_vote_request{in.term(), in.offset(), in.term()};
+            m.body =
+                pre_vote_request{in.term(), in.offset(), in.term(), in.directory(), in.directory()};
             break;
         case 1:
-            m.body = pre_vote_response{in.term(), in.flag(), in.node()};
+            m.body = pre_vote_response{in.term(), in.flag(), in.node(), in.directory()};
             break;
         case 2:
-            m.body = vote_request{in.term(), in.offset(), in.term()};
+            m.body =
+                vote_request{in.term(), in.offset(), in.term(), in.directory(), in.directory()};
             break;
         case 3:
-            m.body = vote_response{in.term(), in.flag(), in.node()};
+            m.body = vote_response{in.term(), in.flag(), in.node(), in.directory()};
             break;
         case 4:
             m.body = begin_epoch{in.term()};
@@ -136,6 +140,10 @@ config node_config(uint64_t seed) {
     config c;
     c.id = node_id_t{1};
     c.bootstrap_voters = {node_id_t{1}, node_id_t{2}, node_id_t{3}};
+    c.directory = directory_id{1, 7};
+    c.voter_directories = {{node_id_t{1}, directory_id{1, 7}},
+                           {node_id_t{2}, directory_id{2, 7}},
+                           {node_id_t{3}, directory_id{3, 7}}};
     c.random_seed = seed;
     c.election_timeout_ticks = 3;
     c.fetch_interval_ticks = 1;

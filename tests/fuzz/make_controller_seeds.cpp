@@ -3,7 +3,7 @@
 //     exchanges (an election, fetches with entries of every kind, a diverging log, a snapshot
 //     download in chunks);
 //   - quorum_state: the quorum-state files of a node that voted for another and of one that voted
-//     for itself;
+//     for itself, the quorum-bootstrap file of a node of three voters, and a directory id's text;
 //   - raft_storage: metadata directories written by raft_storage (entries of every kind, with and
 //     without a snapshot), bundled as that target reads them;
 //   - metadata_batch: the entries a controller writes for a small cluster's life (brokers
@@ -28,6 +28,7 @@
 #include "bundle.h"
 #include "sluice/controller/controller_rpc.h"
 #include "sluice/controller/decisions.h"
+#include "sluice/controller/quorum_bootstrap.h"
 #include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_storage.h"
@@ -257,10 +258,12 @@ int main(int argc, char** argv) {
     const node_id_t n1(1), n2(2), n3(3);
     const std::vector<node_id_t> voters{n1, n2, n3};
     const std::vector<std::pair<std::string, message>> seeds{
-        {"pre-vote-request", {n1, n2, pre_vote_request{term_t(2), offset_t(10), term_t(1)}}},
-        {"pre-vote-response", {n2, n1, pre_vote_response{term_t(2), true, no_node}}},
-        {"vote-request", {n1, n3, vote_request{term_t(2), offset_t(10), term_t(1)}}},
-        {"vote-response", {n3, n1, vote_response{term_t(2), true, no_node}}},
+        {"pre-vote-request",
+         {n1, n2, pre_vote_request{term_t(2), offset_t(10), term_t(1), {5, 6}, {3, 4}}}},
+        {"pre-vote-response", {n2, n1, pre_vote_response{term_t(2), true, no_node, {5, 6}}}},
+        {"vote-request",
+         {n1, n3, vote_request{term_t(2), offset_t(10), term_t(1), {7, 8}, {3, 4}}}},
+        {"vote-response", {n3, n1, vote_response{term_t(2), true, no_node, {7, 8}}}},
         {"begin-epoch", {n1, n2, begin_epoch{term_t(2)}}},
         {"fetch-request", {n2, n1, fetch_request{term_t(2), offset_t(10), term_t(1)}}},
         {"fetch-response-entries",
@@ -339,6 +342,21 @@ int main(int argc, char** argv) {
         }
         std::filesystem::rename(tmp / controller::quorum_state_file, quorum_dir / name);
         std::filesystem::remove_all(tmp);
+    }
+    {  // save_quorum_bootstrap writes `quorum-bootstrap`, like save_quorum_state
+        const auto tmp = quorum_dir / "bootstrap.d";
+        std::filesystem::create_directories(tmp);
+        const controller::quorum_bootstrap b{
+            n1, {11, 12}, {{n1, {11, 12}}, {n2, {21, 22}}, {n3, {31, 32}}}};
+        if (!controller::save_quorum_bootstrap(storage::posix_file_system(), tmp, b)) {
+            std::fprintf(stderr, "fuzz-controller-seeds: cannot write %s\n", tmp.c_str());
+            return 1;
+        }
+        std::filesystem::rename(tmp / controller::quorum_bootstrap_file,
+                                quorum_dir / "bootstrap-three-voters");
+        std::filesystem::remove_all(tmp);
+        std::ofstream text(quorum_dir / "directory-id", std::ios::trunc);
+        text << controller::directory_text({0x0123456789abcdefull, 0xfedcba9876543210ull});
     }
     if (!write_storage_seeds(storage_dir, voters) || !write_metadata_seeds(argv[4]) ||
         !write_rpc_seeds(argv[5])) {

@@ -7,6 +7,8 @@
 // a controlled shutdown takes leadership away before the process exits.
 #include <doctest/doctest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -42,6 +44,11 @@ class local_cluster {
         REQUIRE(addresses_.size() == size_t(nodes));
     }
     ~local_cluster() { run({"stop"}); }
+
+    std::filesystem::path dir() const { return dir_.path(); }
+    std::filesystem::path node_dir(int id) const {
+        return dir_.path() / fmt::format("node-{}", id);
+    }
 
     run_result run(std::vector<std::string> args) {
         args.insert(args.begin(), SLUICE_CLUSTER_SH);
@@ -330,6 +337,65 @@ TEST_CASE(
     c.node("restart", victim);
     CHECK(eventually([&] { return listed(victim) == listed(via); }));
     CHECK(c.admin_of(victim)->create_topic("after-restart", 1));
+}
+
+TEST_CASE(
+    "a controller that lost its metadata directory does not start until formatted, and "
+    "formatted again under a new directory id it never counts as the voter it was") {
+    local_cluster c(3);
+    const int active = c.active_controller();
+    REQUIRE(active >= 1);
+    const int lost = active == 3 ? 2 : 3;
+    const int third = 6 - active - lost;
+    c.node("kill", lost);
+    std::filesystem::remove_all(c.node_dir(lost) / "data" / "__cluster_metadata-0");
+    // Its vote in the current term went with the directory: it must not come back as itself.
+    auto refused = c.run({"restart", std::to_string(lost)});
+    CHECK_FALSE(refused.status.exited_with(0));
+    CHECK_MESSAGE(refused.err.find("is not formatted") != std::string::npos, refused.err);
+
+    // Formatted again with the quorum's voters, but a directory id of its own that is new.
+    std::string initial;
+    {
+        std::ifstream in(c.dir() / "initial-controllers");
+        REQUIRE(std::getline(in, initial));
+    }
+    const auto fresh = run_process({broker_path(), "random-uuid"});
+    REQUIRE(fresh.status.exited_with(0));
+    const std::string id_text = fresh.out.substr(0, fresh.out.find('\n'));
+    std::vector<std::string> parts;
+    std::stringstream list(initial);
+    for (std::string one; std::getline(list, one, ',');) {
+        if (one.starts_with(fmt::format("{}@", lost))) {
+            one = one.substr(0, one.rfind(':') + 1) + id_text;
+        }
+        parts.push_back(one);
+    }
+    const std::string properties = (c.node_dir(lost) / "server.properties").string();
+    const std::string with_new = fmt::format("{}", fmt::join(parts, ","));
+    auto formatted = run_process(
+        {broker_path(), "format", "--config", properties, "--initial-controllers", with_new});
+    REQUIRE_MESSAGE(formatted.status.exited_with(0), formatted.err);
+    CHECK(formatted.out.find(id_text) != std::string::npos);
+    // A directory is formatted once.
+    auto again = run_process(
+        {broker_path(), "format", "--config", properties, "--initial-controllers", with_new});
+    CHECK(again.status.exited_with(1));
+    CHECK(again.err.find("formatted already") != std::string::npos);
+    c.node("restart", lost);
+    REQUIRE(c.admin_of(lost)->create_topic("with-a-new-directory", 1));
+
+    // With the active controller gone, the two left are not a quorum: the node formatted again
+    // is not the voter it was, so nothing is elected and a creation is never acknowledged...
+    c.node("kill", active);
+    auto stalled = c.admin_of(third)->create_topic("without-a-quorum", 1);
+    CHECK_FALSE(stalled);
+    // ...until the killed one is back.
+    c.node("restart", active);
+    CHECK(eventually([&] {
+        auto r = c.admin_of(third)->create_topic("quorum-again", 1);
+        return r || r.error() == make_error_code(errc::topic_already_exists);
+    }));
 }
 
 TEST_CASE(

@@ -182,6 +182,75 @@ TEST_CASE("a vote survives a restart: no second vote in the same term") {
     CHECK(find<vote_response>(drain(again, d), n2)->granted);
 }
 
+// Voters 1, 2, 3 formatted with directories {id, 1}; `dir` is this node's own.
+config with_directories(node_id_t id, directory_id dir) {
+    config c = make_config(id, {n1, n2, n3});
+    c.directory = dir;
+    for (node_id_t v : {n1, n2, n3}) {
+        c.voter_directories.emplace_back(v, directory_id{uint64_t(v.value()), 1});
+    }
+    return c;
+}
+
+TEST_CASE("a voter formatted again under a new directory neither votes nor campaigns") {
+    // Node 1 granted node 2 its vote in term 1, then lost its disk and was formatted again: a
+    // new directory. Node 3 asks it for term 1, naming the directory the quorum knows.
+    node wiped(with_directories(n1, directory_id{1, 2}), {});
+    CHECK_FALSE(wiped.is_voter());
+    disk d;
+    wiped.step(message{n3, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}, {1, 1}, {3, 1}}});
+    const auto v = find<vote_response>(drain(wiped, d), n3);
+    REQUIRE(v.has_value());
+    CHECK_FALSE(v->granted);
+    CHECK(v->directory == directory_id{1, 2});
+    CHECK(wiped.vote() == no_node);
+    wiped.step(
+        message{n3, n1, pre_vote_request{term_t{2}, offset_t{0}, term_t{0}, {1, 1}, {3, 1}}});
+    CHECK_FALSE(find<pre_vote_response>(drain(wiped, d), n3)->granted);
+    // Its election timer runs out: it looks for a leader as an observer, and never campaigns.
+    for (int i = 0; i < 100; ++i) {
+        wiped.tick();
+        CHECK(wiped.current_role() == role::follower);
+    }
+    wiped.campaign();
+    CHECK(wiped.current_role() == role::follower);
+
+    // The node itself, under the directory it was formatted with, votes as usual.
+    node same(with_directories(n1, directory_id{1, 1}), {});
+    CHECK(same.is_voter());
+    disk e;
+    same.step(message{n3, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}, {1, 1}, {3, 1}}});
+    CHECK(find<vote_response>(drain(same, e), n3)->granted);
+    // A candidate formatted again (node 2 under a new directory) is refused: it may have voted
+    // for another in this term before it lost its disk, and would now vote for itself.
+    node other(with_directories(n1, directory_id{1, 1}), {});
+    disk f;
+    other.step(message{n2, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}, {1, 1}, {2, 2}}});
+    CHECK_FALSE(find<vote_response>(drain(other, f), n2)->granted);
+    CHECK(other.vote() == no_node);
+}
+
+TEST_CASE("a candidate counts a grant only from the directory the quorum was formatted with") {
+    disk d;
+    node n(with_directories(n1, directory_id{1, 1}), {});
+    n.campaign();
+    const auto asks = drain(n, d);
+    REQUIRE(find<pre_vote_request>(asks, n2).has_value());
+    CHECK(find<pre_vote_request>(asks, n2)->voter_directory == directory_id{2, 1});
+    CHECK(find<pre_vote_request>(asks, n3)->voter_directory == directory_id{3, 1});
+    // Node 2 under another directory: its pre-vote does not count.
+    n.step(message{n2, n1, pre_vote_response{n.term() + 1, true, no_node, {2, 9}}});
+    CHECK(n.current_role() == role::pre_candidate);
+    n.step(message{n2, n1, pre_vote_response{n.term() + 1, true, no_node, {2, 1}}});
+    REQUIRE(n.current_role() == role::candidate);
+    const auto votes = drain(n, d);
+    CHECK(find<vote_request>(votes, n3)->voter_directory == directory_id{3, 1});
+    n.step(message{n3, n1, vote_response{n.term(), true, no_node, {3, 9}}});
+    CHECK(n.current_role() == role::candidate);
+    n.step(message{n3, n1, vote_response{n.term(), true, no_node, {3, 1}}});
+    CHECK(n.current_role() == role::leader);
+}
+
 TEST_CASE("pre-votes never change a term and are refused while a leader is heard") {
     disk d;
     d.state.hard.term = term_t{1};

@@ -33,27 +33,33 @@ struct encoded_body {
 };
 
 encoded_body encode_body(fb& b, const raft::pre_vote_request& m) {
-    return {
-        fbs::RaftBody::RaftPreVoteRequest,
-        fbs::CreateRaftPreVoteRequest(b, m.term.value(), m.end_offset.value(), m.last_epoch.value())
-            .Union()};
+    return {fbs::RaftBody::RaftPreVoteRequest,
+            fbs::CreateRaftPreVoteRequest(
+                b, m.term.value(), m.end_offset.value(), m.last_epoch.value(), m.voter_directory.hi,
+                m.voter_directory.lo, m.candidate_directory.hi, m.candidate_directory.lo)
+                .Union()};
 }
 
 encoded_body encode_body(fb& b, const raft::pre_vote_response& m) {
     return {fbs::RaftBody::RaftPreVoteResponse,
-            fbs::CreateRaftPreVoteResponse(b, m.term.value(), m.granted, m.leader.value()).Union()};
+            fbs::CreateRaftPreVoteResponse(b, m.term.value(), m.granted, m.leader.value(),
+                                           m.directory.hi, m.directory.lo)
+                .Union()};
 }
 
 encoded_body encode_body(fb& b, const raft::vote_request& m) {
-    return {
-        fbs::RaftBody::RaftVoteRequest,
-        fbs::CreateRaftVoteRequest(b, m.term.value(), m.end_offset.value(), m.last_epoch.value())
-            .Union()};
+    return {fbs::RaftBody::RaftVoteRequest,
+            fbs::CreateRaftVoteRequest(
+                b, m.term.value(), m.end_offset.value(), m.last_epoch.value(), m.voter_directory.hi,
+                m.voter_directory.lo, m.candidate_directory.hi, m.candidate_directory.lo)
+                .Union()};
 }
 
 encoded_body encode_body(fb& b, const raft::vote_response& m) {
     return {fbs::RaftBody::RaftVoteResponse,
-            fbs::CreateRaftVoteResponse(b, m.term.value(), m.granted, m.leader.value()).Union()};
+            fbs::CreateRaftVoteResponse(b, m.term.value(), m.granted, m.leader.value(),
+                                        m.directory.hi, m.directory.lo)
+                .Union()};
 }
 
 encoded_body encode_body(fb& b, const raft::begin_epoch& m) {
@@ -145,21 +151,28 @@ std::optional<raft::message_body> decode_body(const fbs::RaftMessage& m, std::st
     switch (m.body_type()) {
         case fbs::RaftBody::RaftPreVoteRequest: {
             const auto* b = m.body_as_RaftPreVoteRequest();
-            return raft::pre_vote_request{term_t(b->term()), offset_t(b->end_offset()),
-                                          term_t(b->last_epoch())};
+            return raft::pre_vote_request{
+                term_t(b->term()), offset_t(b->end_offset()), term_t(b->last_epoch()),
+                raft::directory_id{b->voter_directory_hi(), b->voter_directory_lo()},
+                raft::directory_id{b->candidate_directory_hi(), b->candidate_directory_lo()}};
         }
         case fbs::RaftBody::RaftPreVoteResponse: {
             const auto* b = m.body_as_RaftPreVoteResponse();
-            return raft::pre_vote_response{term_t(b->term()), b->granted(), node_id_t(b->leader())};
+            return raft::pre_vote_response{
+                term_t(b->term()), b->granted(), node_id_t(b->leader()),
+                raft::directory_id{b->directory_hi(), b->directory_lo()}};
         }
         case fbs::RaftBody::RaftVoteRequest: {
             const auto* b = m.body_as_RaftVoteRequest();
-            return raft::vote_request{term_t(b->term()), offset_t(b->end_offset()),
-                                      term_t(b->last_epoch())};
+            return raft::vote_request{
+                term_t(b->term()), offset_t(b->end_offset()), term_t(b->last_epoch()),
+                raft::directory_id{b->voter_directory_hi(), b->voter_directory_lo()},
+                raft::directory_id{b->candidate_directory_hi(), b->candidate_directory_lo()}};
         }
         case fbs::RaftBody::RaftVoteResponse: {
             const auto* b = m.body_as_RaftVoteResponse();
-            return raft::vote_response{term_t(b->term()), b->granted(), node_id_t(b->leader())};
+            return raft::vote_response{term_t(b->term()), b->granted(), node_id_t(b->leader()),
+                                       raft::directory_id{b->directory_hi(), b->directory_lo()}};
         }
         case fbs::RaftBody::RaftBeginEpoch:
             return raft::begin_epoch{term_t(m.body_as_RaftBeginEpoch()->term())};

@@ -21,6 +21,13 @@ result<void> validate(const config& c) {
               c.uncommitted_bytes_max >= c.entry_bytes_max && c.apply_entries_max > 0 &&
               c.messages_max > 0 && c.snapshot_chunk_bytes_max > 0 && c.observers_max >= 0 &&
               c.voters_max > 0;
+    std::vector<node_id_t> named;
+    for (const auto& [id, dir] : c.voter_directories) {
+        ok = ok && id >= node_id_t{0} && dir.known();
+        named.push_back(id);
+    }
+    std::sort(named.begin(), named.end());
+    ok = ok && std::adjacent_find(named.begin(), named.end()) == named.end();
     if (!ok) {
         return errc::invalid_config;
     }

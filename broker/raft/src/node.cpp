@@ -231,6 +231,23 @@ bool node::is_voter(node_id_t id) const {
     return std::binary_search(v.begin(), v.end(), id);
 }
 
+directory_id node::directory_of(node_id_t id) const {
+    for (const auto& [voter, dir] : cfg_.voter_directories) {
+        if (voter == id) {
+            return dir;
+        }
+    }
+    return {};
+}
+
+bool node::directory_matches(node_id_t id, const directory_id& dir) const {
+    if (cfg_.voter_directories.empty() || SLUICE_RAFT_MUTANT == 5) {
+        return true;
+    }
+    const directory_id named = directory_of(id);
+    return named.known() ? named == dir : id != cfg_.id;
+}
+
 uint64_t node::next_random() {
     // splitmix64: small, fast, and the same on every platform.
     uint64_t z = (random_state_ += 0x9e3779b97f4a7c15ull);

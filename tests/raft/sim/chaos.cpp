@@ -15,7 +15,9 @@ struct rates {
     uint32_t snapshot_ppm;
     uint32_t voter_change_ppm;
     int64_t down_ticks_max;
-    uint32_t cut_ppm = 0;  // a one-way cut between two nodes (healed with the partitions)
+    uint32_t cut_ppm = 0;   // a one-way cut between two nodes (healed with the partitions)
+    uint32_t wipe_ppm = 0;  // a node loses its whole disk (one of `wipeable`)
+    std::vector<node_id_t> wipeable;
 };
 
 config sim_node_config() {
@@ -58,6 +60,17 @@ class chaos_run {
         }
     }
 
+    // The liveness bound of this run: recovery_ticks_max, and in runs that wipe disks the time
+    // a wiped node takes to fetch the whole log again (fetch_entries_max entries per round trip
+    // of up to 10 ticks), since it may have to.
+    int64_t recovery_bound() const {
+        if (rates_.wipe_ppm == 0) {
+            return recovery_ticks_max;
+        }
+        const int64_t chunks = cluster_.check().committed_end().value() / 8 + 1;
+        return recovery_ticks_max + 10 * chunks;
+    }
+
     // Returns the ticks the recovery took, or -1.
     int64_t recovery_phase(const network_options& calm) {
         cluster_.heal();
@@ -67,9 +80,10 @@ class chaos_run {
             cluster_.restart(id);
         }
         const int64_t start = cluster_.now();
+        const int64_t bound = recovery_bound();
         std::vector<std::pair<offset_t, std::string>> probes;
         std::set<std::pair<int64_t, int64_t>> asked;  // (leader, term) already given a probe
-        while (cluster_.ok() && cluster_.now() - start <= recovery_ticks_max) {
+        while (cluster_.ok() && cluster_.now() - start <= bound) {
             if (const auto at = committed_probe(probes)) {
                 if (applied_everywhere(*at)) {
                     return cluster_.now() - start;
@@ -96,6 +110,11 @@ class chaos_run {
     void faults() {
         rng& r = cluster_.random();
         const auto& ids = cluster_.ids();
+        if (rates_.wipe_ppm > 0 && r.chance_ppm(rates_.wipe_ppm)) {
+            const node_id_t id = pick(r, rates_.wipeable);
+            cluster_.wipe(id);
+            down_until_[index(id)] = cluster_.now() + r.between(1, rates_.down_ticks_max);
+        }
         if (r.chance_ppm(rates_.crash_ppm)) {
             // A third of the crashes hit a node in the middle of an election or leading one:
             // that is where lost votes and lost leader state would show.
@@ -238,6 +257,19 @@ chaos_result run_chaos(const chaos_options& o) {
     rt.cut_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(1'000, 8'000));
     // A third of the runs may shrink the voter set to one node (a leader that commits alone).
     const int voters_min = setup.below(3) == 0 ? 1 : (co.voters == 3 ? 2 : 3);
+    // Half the runs know every node's directory; half of those wipe disks: a minority of the
+    // voters and any observer lose everything now and then and come back under a new
+    // directory, so the quorum never counts them as their old selves. (A wiped voter stays
+    // out of the quorum for good, so these runs change no voters: the rest must stay a
+    // majority for the run to recover.)
+    co.directories = setup.below(2) == 0;
+    if (co.directories && setup.below(2) == 0) {
+        rt.wipe_ppm = static_cast<uint32_t>(setup.between(500, 5'000));
+        rt.voter_change_ppm = 0;
+        for (int id = co.voters - (co.voters - 1) / 2 + 1; id <= co.voters + co.observers; ++id) {
+            rt.wipeable.push_back(node_id_t{id});
+        }
+    }
     network_options calm = co.net;
     calm.drop_ppm = 0;
     calm.duplicate_ppm = 0;
@@ -257,7 +289,7 @@ chaos_result run_chaos(const chaos_options& o) {
                 res.failure = fmt::format(
                     "no committed and applied proposal within {} ticks "
                     "after faults stopped",
-                    recovery_ticks_max);
+                    run.recovery_bound());
             }
         }
         run.sim().final_checks();

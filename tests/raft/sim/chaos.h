@@ -2,12 +2,15 @@
 // without an observer), the network's faults, the disks' flush delay and the rates of every
 // fault and client action, then drives the cluster through a chaos phase and a recovery phase:
 //
-//  chaos (chaos_ticks): nodes crash (losing unflushed writes) and restart, the network splits
+//  chaos (chaos_ticks): nodes crash (losing unflushed writes) and restart, some runs wipe the
+//    whole disk of a minority of voters or an observer (they come back formatted again, under
+//    a new directory, and must never count as their old selves), the network splits
 //    into random groups and heals, drops, duplicates and delays messages; clients propose,
 //    applications take snapshots, the leader adds and removes voters.
 //  recovery: the network heals and stops losing messages, every node restarts, faults stop.
 //    Within recovery_ticks_max a leader must be elected, a new proposal must commit, and every
-//    node must apply it. That is the liveness bound the run asserts.
+//    node must apply it. That is the liveness bound the run asserts (longer where a wiped node
+//    may have to fetch the whole log again).
 #pragma once
 
 #include <cstdint>

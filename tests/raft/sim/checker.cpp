@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include "rng.h"
@@ -215,14 +217,19 @@ void checker::record_commit(const node& n, offset_t from, offset_t to, const dis
             fail(fmt::format("node {}: commits {} with a gap before it", n.id(), o));
             continue;
         }
+        auto holds = [&](const disk_state& d) {
+            const entry* held = d.find(o);
+            return (held != nullptr && *held == e) || (d.snap && d.snap->id.end_offset > o);
+        };
         size_t durable = 0;
         for (node_id_t v : n.voters()) {
             const disk_state* d = disks(v);
             if (d == nullptr) {
                 continue;
             }
-            const entry* held = d->find(o);
-            if ((held != nullptr && *held == e) || (d->snap && d->snap->id.end_offset > o)) {
+            const auto lost = lost_disks_.find(v);
+            if (holds(*d) || (lost != lost_disks_.end() &&
+                              std::any_of(lost->second.begin(), lost->second.end(), holds))) {
                 ++durable;
             }
         }

@@ -6,7 +6,8 @@
 //     leader's durable hard state holds its term and its vote for itself (so no crash can let
 //     it lead that term again).
 //  2. Terms: a live node's term never decreases; its durable term never decreases across
-//     flushes, crashes and restarts; a restarted node starts at its durable term or above.
+//     flushes, crashes and restarts; a restarted node starts at its durable term or above (a
+//     node whose disk was wiped starts again from nothing).
 //  3. Commit: a live node's high watermark never decreases; its durable commit never decreases;
 //     a restarted node starts at its durable commit or above.
 //  4. History: when any node's high watermark passes an offset for the first time, the entry it
@@ -14,7 +15,8 @@
 //     commits the offset must hold the same entry (or have it inside a snapshot). The global
 //     history only grows.
 //  5. Durability: when an entry first commits, a majority of the committing node's voter set
-//     holds it on its durable (flushed) disk, or a durable snapshot covering it.
+//     holds it on its durable (flushed) disk, or a durable snapshot covering it (or held it on
+//     a disk it has lost since: see wiped()).
 //  6. State machines: every node applies the committed entries in order, without gaps, and
 //     each equals the global entry at its offset; a snapshot a node loads (from the leader or its
 //     own disk) carries exactly the state that applying the global history up to it gives.
@@ -95,6 +97,16 @@ class checker {
     void started(node_id_t id, const node& n, const disk_state& disk);
     // A node's disk changed by a flush or a crash (invariants 2, 3).
     void disk_changed(node_id_t id, const disk_state& disk);
+    // A node lost its whole disk, `before`: its terms and commit start again from zero
+    // (invariants 2, 3). Its votes stay on record: whatever directory it comes back with, the
+    // id never votes twice in one term (invariant 8). What it held still counts for invariant
+    // 5: a leader may count an acknowledgement the node sent before it lost its disk, which is
+    // safe exactly because the node never votes as its old self again (any later quorum meets
+    // the other holders), and invariants 1 and 4 catch it if it does.
+    void wiped(node_id_t id, const disk_state& before) {
+        lives_.erase(id);
+        lost_disks_[id].push_back(before);
+    }
     // After every event that touched node `n` (invariants 1-5).
     void observe(const node& n, const disk_lookup& disks);
     // Invariant 7 for one disk.
@@ -121,6 +133,7 @@ class checker {
     std::map<node_id_t, life> lives_;
     std::map<std::pair<int64_t, int64_t>, node_id_t> votes_;  // (voter, term) -> candidate
     std::vector<node_id_t> initial_voters_;
+    std::map<node_id_t, std::vector<disk_state>> lost_disks_;  // per node, every wiped disk
 };
 
 }  // namespace sluice::raft::sim

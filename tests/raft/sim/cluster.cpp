@@ -50,6 +50,12 @@ cluster::cluster(cluster_options o)
             n.rate_num = r[0];
             n.rate_den = r[1];
         }
+        if (options_.directories) {
+            n.directory = directory_id{clocks.next() | 1, clocks.next()};
+            voter_directories_.emplace_back(n.id, n.directory);
+        }
+    }
+    for (sim_node& n : nodes_) {
         start(n);
     }
 }
@@ -58,6 +64,8 @@ void cluster::start(sim_node& n) {
     config c = options_.node_config;
     c.id = n.id;
     c.bootstrap_voters = bootstrap_voters_;
+    c.directory = n.directory;
+    c.voter_directories = voter_directories_;
     c.random_seed = options_.seed * 0x9e3779b97f4a7c15ull + u(n.id.value()) * 1000 + u(n.restarts);
     n.core = std::make_unique<node>(c, n.disk.load());
     n.out.reset();
@@ -228,6 +236,18 @@ void cluster::crash(node_id_t id, bool lose_all_unflushed) {
     checker_.disk_changed(id, n.disk.durable());
     event({1, u(id.value()), u(lost)},
           [&] { return fmt::format("crash node={} lost_entries={}", id, lost); });
+}
+
+void cluster::wipe(node_id_t id) {
+    crash(id, true);
+    sim_node& n = at(id);
+    checker_.wiped(id, n.disk.durable());
+    n.disk = storage{};
+    if (options_.directories) {
+        n.directory = directory_id{rng_.next() | 1, rng_.next()};
+    }
+    ++stats_.wipes;
+    event({12, u(id.value())}, [&] { return fmt::format("wipe node={}", id); });
 }
 
 void cluster::restart(node_id_t id) {

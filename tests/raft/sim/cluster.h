@@ -40,12 +40,16 @@ struct cluster_options {
     // or 4/3 ticks per simulated tick (its timeouts last longer or shorter). Safety holds at
     // any rates; liveness (check-quorum against fetch intervals) needs them within a bound.
     bool skewed_clocks = false;
+    // Directories (config::voter_directories): every node gets one at the start, and the
+    // quorum is formatted knowing them all; a wiped node comes back with a new one.
+    bool directories = false;
     size_t snapshot_padding_bytes = 40;
     bool verbose = false;  // print every event
 };
 
 struct cluster_stats {
     uint64_t crashes = 0;
+    uint64_t wipes = 0;  // crashes that lost the whole disk
     uint64_t restarts = 0;
     uint64_t entries_lost = 0;  // written but never fsynced when their node crashed
     uint64_t snapshots_taken = 0;
@@ -76,6 +80,9 @@ class cluster {
     // lose_all_unflushed.
     void crash(node_id_t id, bool lose_all_unflushed = false);
     void restart(node_id_t id);
+    // Crashes `id` (if alive) and loses its whole disk, as if its directory was deleted and
+    // formatted again: with directories, under a new directory id. restart() brings it back.
+    void wipe(node_id_t id);
     void partition(const std::vector<std::vector<node_id_t>>& groups);
     void heal();  // partitions and one-way cuts
     void cut(node_id_t from, node_id_t to);
@@ -126,6 +133,7 @@ class cluster {
         leadership leader;         // as the readies told it (ready::leader)
         int64_t flush_at = 0;
         int restarts = 0;
+        directory_id directory;
         // Its clock: rate_num / rate_den node ticks per simulated tick.
         int32_t rate_num = 1;
         int32_t rate_den = 1;
@@ -156,6 +164,7 @@ class cluster {
     std::vector<sim_node> nodes_;
     std::vector<node_id_t> ids_;
     std::vector<node_id_t> bootstrap_voters_;
+    std::vector<std::pair<node_id_t, directory_id>> voter_directories_;  // as formatted
     int64_t now_ = 0;
 };
 

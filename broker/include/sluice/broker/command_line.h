@@ -1,5 +1,8 @@
 // The command line of sluice-broker:
 //   sluice-broker [--config FILE] [--override key=value ...] [--help] [--version]
+//   sluice-broker format [--config FILE] [--override key=value ...]
+//                 [--initial-controllers id@host:port:directory-id,...] [--ignore-formatted]
+//   sluice-broker random-uuid
 // Pure: parse_command_line looks at the arguments only; load_config reads the file they name.
 #pragma once
 
@@ -15,8 +18,11 @@
 namespace sluice::broker {
 
 struct command_line {
-    enum class action { run, help, version };
+    enum class action { run, help, version, format, random_uuid };
     action what = action::run;
+    // format only (format.h).
+    std::string initial_controllers;
+    bool ignore_formatted = false;
     std::optional<std::string> config_file;
     // In command-line order; a later one wins over an earlier one and over the file.
     std::vector<std::pair<std::string, std::string>> overrides;

@@ -6,10 +6,12 @@
 #pragma once
 
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "sluice/protocol/result.h"
 #include "sluice/protocol/types.h"
+#include "sluice/raft/types.h"
 
 namespace sluice::raft {
 
@@ -18,6 +20,13 @@ struct config {
     // The voter set the quorum starts from; identical on every node. A node outside it starts
     // as an observer. Later voter sets come from the log and snapshots.
     std::vector<node_id_t> bootstrap_voters;
+    // This node's directory, and the directory of each node that may vote, fixed when the quorum
+    // was formatted. When voter_directories is not empty, this node counts as a voter only if
+    // it names this node with `directory`; a vote request says which directory it asks and
+    // is refused by any other; and a vote counts only from the directory named here (a node
+    // not named here is not checked). Empty: no node is checked (a quorum of one, tests).
+    directory_id directory;
+    std::vector<std::pair<node_id_t, directory_id>> voter_directories;
     // Seeds the election jitter; give each node (and each restart) a different one.
     uint64_t random_seed = 0;
 

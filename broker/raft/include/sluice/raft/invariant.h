@@ -21,6 +21,7 @@ invariant_handler set_invariant_handler(invariant_handler h) noexcept;
 //   2: a leader counts its in-memory log end, not its durable one, toward commitment;
 //   3: the hard state leaves out the vote;
 //   4: a lone voter leads as soon as it wins, before its new term is durable.
+//   5: directories are not checked: a voter formatted again votes as its old self.
 // 0 (every real build): none.
 #ifndef SLUICE_RAFT_MUTANT
 #define SLUICE_RAFT_MUTANT 0

@@ -24,6 +24,11 @@ struct pre_vote_request {
     term_t term;  // the term the sender would campaign in (its own term + 1)
     offset_t end_offset;
     term_t last_epoch;
+    // The directory of the voter asked (config::voter_directories): a node with another
+    // directory refuses. Unknown: any. And the candidate's own: a voter refuses a candidate
+    // whose directory is not the one the quorum was formatted with.
+    directory_id voter_directory{};
+    directory_id candidate_directory{};
 
     friend bool operator==(const pre_vote_request&, const pre_vote_request&) = default;
 };
@@ -32,6 +37,7 @@ struct pre_vote_response {
     term_t term;  // granted: the request's term; refused: the responder's own term
     bool granted = false;
     node_id_t leader = no_node;  // the responder's leader, as a hint to a rejoining node
+    directory_id directory{};    // the responder's own
 
     friend bool operator==(const pre_vote_response&, const pre_vote_response&) = default;
 };
@@ -40,6 +46,8 @@ struct vote_request {
     term_t term;
     offset_t end_offset;
     term_t last_epoch;
+    directory_id voter_directory{};  // as in pre_vote_request
+    directory_id candidate_directory{};
 
     friend bool operator==(const vote_request&, const vote_request&) = default;
 };
@@ -48,6 +56,7 @@ struct vote_response {
     term_t term;
     bool granted = false;
     node_id_t leader = no_node;
+    directory_id directory{};  // the responder's own
 
     friend bool operator==(const vote_response&, const vote_response&) = default;
 };

@@ -80,7 +80,10 @@ class node {
     offset_t applied() const { return applied_; }
     const raft_log& log() const { return log_; }
     const std::vector<node_id_t>& voters() const { return log_.voters(); }
-    bool is_voter() const { return is_voter(cfg_.id); }
+    // In the voter set, with the directory the quorum was formatted with (config).
+    bool is_voter() const {
+        return is_voter(cfg_.id) && directory_matches(cfg_.id, cfg_.directory);
+    }
     // The durable log end offset as the node knows it (entries below were persisted).
     offset_t stable_end() const { return stable_end_; }
     // Messages dropped because messages_max were waiting.
@@ -130,6 +133,8 @@ class node {
     bool in_lease() const;
     node_id_t leader_hint() const { return in_lease() ? leader_ : no_node; }
     bool log_up_to_date(offset_t end_offset, term_t last_epoch) const;
+    bool refuse_directories(node_id_t candidate, const directory_id& asked,
+                            const directory_id& candidate_directory) const;
     bool won(const std::vector<node_id_t>& granted) const;
     // A voter, or a node whose removal from the voters is not committed yet.
     bool may_campaign() const;
@@ -170,6 +175,10 @@ class node {
     void send(node_id_t to, message_body body);
     void reset_election_timer();
     bool is_voter(node_id_t id) const;
+    // config::voter_directories: the directory named for `id` (unknown if none), and whether
+    // `dir` may be `id`'s (this node itself only with the one named for it).
+    directory_id directory_of(node_id_t id) const;
+    bool directory_matches(node_id_t id, const directory_id& dir) const;
     // True (and counted invalid) if this node leads: a message that only a follower of this
     // term's leader can get came from a second leader of the term, a broken peer.
     bool second_leader();

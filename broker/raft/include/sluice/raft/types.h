@@ -23,6 +23,18 @@ namespace sluice::raft {
 // No node: an unknown leader, no vote cast.
 inline constexpr node_id_t no_node{-1};
 
+// A node's directory: 128 random bits drawn when its metadata directory is formatted (Kafka's
+// directory.id, KIP-853). A voter is a node id *and* a directory id, so a node that lost its
+// directory (and with it every vote it cast) and was formatted again is never taken for its old
+// self. All zero: unknown.
+struct directory_id {
+    uint64_t hi = 0;
+    uint64_t lo = 0;
+
+    bool known() const noexcept { return hi != 0 || lo != 0; }
+    friend bool operator==(const directory_id&, const directory_id&) = default;
+};
+
 enum class entry_kind : uint8_t {
     // Opaque application bytes (`entry::data`).
     data = 0,
