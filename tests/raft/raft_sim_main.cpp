@@ -2,6 +2,7 @@
 //
 //   raft-sim [--seeds N] [--first-seed S]   run seeds S .. S+N-1 (default: 100 seeds from 1)
 //   raft-sim --seed S                      replay one seed, printing every event
+//   raft-sim --scenario voter-change [-v]  the scripted run of sim/scripted.h
 //
 // Prints one line per failing seed with the command that replays it, a summary, and last the
 // line `raft-sim seeds=N failures=F`. Exits non-zero if any seed failed.
@@ -14,13 +15,17 @@
 #include <fmt/format.h>
 
 #include "chaos.h"
+#include "scripted.h"
 
 namespace {
 
 using namespace sluice::raft::sim;
 
 int usage(const char* program) {
-    fmt::print(stderr, "usage: {} [--seeds N] [--first-seed S] [--seed S]\n", program);
+    fmt::print(stderr,
+               "usage: {} [--seeds N] [--first-seed S] [--seed S] | --scenario voter-change "
+               "[-v]\n",
+               program);
     return 2;
 }
 
@@ -36,6 +41,19 @@ int main(int argc, char** argv) {
     uint64_t seeds = 100;
     uint64_t first = 1;
     bool replay = false;
+    if (argc >= 3 && std::string_view(argv[1]) == "--scenario") {
+        if (std::string_view(argv[2]) != "voter-change" ||
+            (argc == 4 && std::string_view(argv[3]) != "-v") || argc > 4) {
+            return usage(argv[0]);
+        }
+        const auto r = voter_change_before_commit(argc == 4);
+        if (!r.failure.empty()) {
+            fmt::print("FAIL scenario=voter-change: {}\n", r.failure);
+        }
+        fmt::print("raft-sim scenario=voter-change change_accepted={} failures={}\n",
+                   r.change_accepted, r.failure.empty() ? 0 : 1);
+        return r.failure.empty() ? 0 : 1;
+    }
     for (int i = 1; i < argc; ++i) {
         const std::string_view arg = argv[i];
         if (i + 1 >= argc) {

@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include "cluster.h"
+#include "scripted.h"
 #include "sluice/raft/errc.h"
 
 using namespace sluice;
@@ -402,4 +403,11 @@ TEST_CASE("an earlier term's entry on a majority commits only with one of the le
     CHECK_FALSE(committed(c, "old"));
     c.final_checks();
     CHECK(c.check().failure().value_or("") == "");
+}
+
+TEST_CASE("a new leader changes no voters before it commits an entry of its own term") {
+    // The scripted run of sim/scripted.h: the removal is refused, and the checker finds nothing.
+    const auto r = voter_change_before_commit(false);
+    CHECK_FALSE(r.change_accepted);
+    CHECK(r.failure == "");
 }
