@@ -8,6 +8,7 @@
 
 #include "metadata_store.h"
 #include "sluice/broker/topic_config.h"
+#include "sluice/controller/quorum_state.h"
 #include "sluice/core/logging.h"
 
 namespace sluice::broker {
@@ -112,9 +113,20 @@ result<ctl::quorum_bootstrap_load> cluster_member::voter_directories(
             "{} is not formatted: every controller of a quorum of several is formatted once, "
             "when the cluster is created: sluice-broker format --config FILE "
             "--initial-controllers ID@HOST:PORT:DIRECTORY_ID,... (scripts/cluster.sh does it). "
-            "A controller that lost this directory must not be formatted again under its old "
-            "directory id (docs/controller.md, \"Formatting\")",
+            "A controller that lost this directory is formatted again with the same list and "
+            "--new-directory, never under its old directory id (docs/controller.md, "
+            "\"Formatting\")",
             dir.string());
+        return load;
+    }
+    // Formatting writes a quorum-state: without it, the votes this node cast are lost.
+    SLUICE_TRY(bool voted, fs_.exists(dir / ctl::quorum_state_file));
+    if (!voted) {
+        load.problem = fmt::format(
+            "{} is formatted but its {} is gone, with the votes it held: voting again could "
+            "elect two leaders in one term; restore the file, or format this node again with "
+            "--new-directory (after removing the directory)",
+            dir.string(), ctl::quorum_state_file);
         return load;
     }
     std::vector<node_id_t> formatted;

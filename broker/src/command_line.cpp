@@ -48,6 +48,8 @@ config_result<command_line> parse_command_line(std::span<const std::string_view>
             out.initial_controllers = std::string(*v);
         } else if (formatting && a == "--ignore-formatted") {
             out.ignore_formatted = true;
+        } else if (formatting && a == "--new-directory") {
+            out.new_directory = true;
         } else if (a == "--help" || a == "-h") {
             out.what = command_line::action::help;
         } else if (a == "--version") {

@@ -517,13 +517,15 @@ std::string help_text() {
         "\n"
         "       sluice-broker format [--config FILE] [--override key=value ...]\n"
         "                    [--initial-controllers id@host:port:directory-id,...]\n"
-        "                    [--ignore-formatted]\n"
+        "                    [--new-directory] [--ignore-formatted]\n"
         "       sluice-broker random-uuid\n"
         "\n"
         "format prepares log.dirs of a node of a cluster of several (controller.quorum.voters)\n"
         "once, before its first start. A controller needs --initial-controllers: every voter of\n"
         "controller.quorum.voters with a directory id, each made by random-uuid. A controller\n"
-        "that lost its metadata directory must never be formatted again under its old id.\n"
+        "that lost its metadata directory is formatted again with the same list and\n"
+        "--new-directory (never under its old directory id): it then follows the metadata log\n"
+        "and never votes as the voter it was.\n"
         "\n"
         "Keys (Kafka's names; 'Sluice' marks keys Kafka does not have):\n";
     for (const auto& k : config_keys()) {

@@ -12,6 +12,7 @@
 #include "config_values.h"
 #include "metadata_store.h"
 #include "sluice/controller/quorum_bootstrap.h"
+#include "sluice/controller/quorum_state.h"
 
 namespace sluice::broker {
 namespace {
@@ -71,6 +72,30 @@ std::optional<std::string> parse_initial(const broker_config& config, std::strin
     return std::nullopt;
 }
 
+// What a metadata directory holds besides what an interrupted format leaves (temporary files, a
+// quorum-state that voted for no one): anything else is a metadata log.
+result<bool> holds_a_log(storage::file_system& fs, const std::filesystem::path& dir,
+                         node_id_t self) {
+    SLUICE_TRY(bool present, fs.exists(dir));
+    if (!present) {
+        return false;
+    }
+    SLUICE_TRY(auto names, fs.list(dir));
+    for (const auto& name : names) {
+        if (name.ends_with(".tmp")) {
+            continue;
+        }
+        if (name == ctl::quorum_state_file) {
+            SLUICE_TRY(auto q, ctl::load_quorum_state(fs, dir, self));
+            if (q.state && *q.state == raft::hard_state{}) {
+                continue;
+            }
+        }
+        return true;
+    }
+    return false;
+}
+
 }  // namespace
 
 format_outcome format_storage(const broker_config& config, const format_options& o,
@@ -121,18 +146,40 @@ format_outcome format_storage(const broker_config& config, const format_options&
         if (!loaded) {
             return failed(fmt::format("{}: {}", meta_dir.string(), loaded.error().message()));
         }
-        if (loaded.value().bootstrap || !loaded.value().problem.empty()) {
-            return {o.ignore_formatted,
-                    fmt::format("log.dirs={} is formatted already{}", log_dir.string(),
-                                o.ignore_formatted ? "; left as it is" : "")};
+        if (!loaded.value().problem.empty()) {
+            return failed(loaded.value().problem);
         }
-        auto present = fs.list(meta_dir);
-        if (present && !present.value().empty()) {
+        if (const auto& had = loaded.value().bootstrap) {
+            if (!o.ignore_formatted) {
+                return failed(
+                    fmt::format("log.dirs={} is formatted already (a directory is formatted once; "
+                                "--ignore-formatted makes this a success)",
+                                log_dir.string()));
+            }
+            if (had->voters != bootstrap.voters) {
+                return failed(fmt::format(
+                    "log.dirs={} is formatted already, for other voters or directory ids than "
+                    "--initial-controllers names",
+                    log_dir.string()));
+            }
+            return {true, fmt::format("log.dirs={} is formatted already; left as it is",
+                                      log_dir.string())};
+        }
+        auto log = holds_a_log(fs, meta_dir, config.node_id);
+        if (!log) {
+            return failed(fmt::format("{}: {}", meta_dir.string(), log.error().message()));
+        }
+        if (log.value()) {
             return failed(fmt::format(
                 "{} holds a metadata log but was never formatted: it is from before directory "
                 "ids; remove it only if this node is new to the cluster",
                 meta_dir.string()));
         }
+        if (o.new_directory) {
+            bootstrap.directory = ctl::random_directory();
+        }
+    } else if (o.new_directory) {
+        return failed("--new-directory is for controllers; this node is a broker only");
     }
     auto meta = load_broker_meta(fs, log_dir, config.node_id, config.cluster_id);
     if (!meta) {
@@ -149,14 +196,22 @@ format_outcome format_storage(const broker_config& config, const format_options&
         return failed(
             fmt::format("{}: cannot create it: {}", meta_dir.string(), r.error().message()));
     }
+    // The quorum-state first: a node formatted has one, so its loss is told from a node that
+    // never voted (cluster_member refuses to start without it).
+    if (auto r = ctl::save_quorum_state(fs, meta_dir, config.node_id, raft::hard_state{}); !r) {
+        return failed(fmt::format("{}: {}", meta_dir.string(), r.error().message()));
+    }
     if (auto r = ctl::save_quorum_bootstrap(fs, meta_dir, bootstrap); !r) {
         return failed(fmt::format("{}: {}", meta_dir.string(), r.error().message()));
     }
     return {true,
             fmt::format("formatted log.dirs={} for node.id={} of cluster {}: directory id {}, "
-                        "{} voters",
+                        "{} voters{}",
                         log_dir.string(), config.node_id, meta.value().cluster_id,
-                        ctl::directory_text(bootstrap.directory), bootstrap.voters.size())};
+                        ctl::directory_text(bootstrap.directory), bootstrap.voters.size(),
+                        o.new_directory ? "; a new directory: this node follows the metadata "
+                                          "log and never votes as the voter it was"
+                                        : "")};
 }
 
 }  // namespace sluice::broker

@@ -1,5 +1,6 @@
 // sluice-broker [--config FILE] [--override key=value ...] [--help] [--version]
 // sluice-broker format [--config FILE] [--override key=value ...] [--initial-controllers ...]
+//                      [--new-directory] [--ignore-formatted]
 // sluice-broker random-uuid
 //
 // Exit codes: 0 after --help, --version, random-uuid, a format done, or a clean stop
@@ -47,7 +48,8 @@ int main(int argc, char** argv) {
     }
     if (cl.value().what == command_line::action::format) {
         const auto done = format_storage(
-            config.value(), {cl.value().initial_controllers, cl.value().ignore_formatted},
+            config.value(),
+            {cl.value().initial_controllers, cl.value().new_directory, cl.value().ignore_formatted},
             sluice::storage::posix_file_system());
         fmt::print(done.ok ? stdout : stderr, "sluice-broker format: {}\n", done.message);
         return done.ok ? 0 : 1;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "sluice/broker/command_line.h"
 #include "sluice/broker/format.h"
@@ -20,8 +21,8 @@ using namespace sluice::broker;
 namespace {
 
 const std::string d1 = "ASNFZ4mrze_-3LqYdlQyEA";
-const std::string d2 = "AAAAAAAAAAAAAAAAAAAAAQ";
-const std::string d3 = "AAAAAAAAAAAAAAAAAAAAAg";
+const std::string d2 = "AAAAAAAAAAAAAAAAAAAB9A";  // 500: the first 100 are reserved
+const std::string d3 = "AAAAAAAAAAAAAAAAAAAB9Q";
 
 broker_config controller_config(const std::filesystem::path& dir, const std::string& roles) {
     auto c = make_config(
@@ -36,8 +37,10 @@ broker_config controller_config(const std::filesystem::path& dir, const std::str
     return c.value();
 }
 
-format_outcome format(const broker_config& c, std::string initial, bool ignore = false) {
-    return format_storage(c, {std::move(initial), ignore}, storage::posix_file_system());
+format_outcome format(const broker_config& c, std::string initial, bool ignore = false,
+                      bool new_directory = false) {
+    return format_storage(c, {std::move(initial), new_directory, ignore},
+                          storage::posix_file_system());
 }
 
 }  // namespace
@@ -57,10 +60,44 @@ TEST_CASE("format writes the directory ids once; the broker then finds them") {
     REQUIRE(loaded.value().bootstrap->voters.size() == 3);
     CHECK(loaded.value().bootstrap->voters[2].second == controller::parse_directory(d3));
 
+    // It voted for no one yet, on disk.
+    CHECK(std::filesystem::exists(dir.path() / "data" / "__cluster_metadata-0" / "quorum-state"));
+
     const auto again = format(c, initial);
     CHECK_FALSE(again.ok);
     CHECK(again.message.find("is formatted already") != std::string::npos);
-    CHECK(format(c, initial, true).ok);  // --ignore-formatted
+    CHECK(format(c, initial, true).ok);  // --ignore-formatted, for the same voters
+    const auto other = format(c, "1@h1:9193:" + d1 + ",2@h2:9193:" + d3 + ",3@h3:9193:" + d2, true);
+    CHECK_FALSE(other.ok);
+    CHECK(other.message.find("for other voters or directory ids") != std::string::npos);
+}
+
+TEST_CASE("format --new-directory: the quorum's list, and a new directory id of its own") {
+    testing::temp_dir dir("sluice-format");
+    const auto c = controller_config(dir.path() / "data", "broker,controller");
+    const std::string initial = "1@h1:9193:" + d1 + ",2@h2:9193:" + d2 + ",3@h3:9193:" + d3;
+    // An interrupted format leaves a temporary file and a quorum-state that voted for no one:
+    // a format goes on from there.
+    std::filesystem::create_directories(dir.path() / "data" / "__cluster_metadata-0");
+    std::ofstream(dir.path() / "data" / "__cluster_metadata-0" / "quorum-bootstrap.tmp") << "x";
+    const auto done = format(c, initial, false, true);
+    REQUIRE_MESSAGE(done.ok, done.message);
+    CHECK(done.message.find("never votes as the voter it was") != std::string::npos);
+    auto loaded = controller::load_quorum_bootstrap(
+        storage::posix_file_system(), dir.path() / "data" / "__cluster_metadata-0", node_id_t(1));
+    REQUIRE(loaded.value().bootstrap);
+    const auto& b = *loaded.value().bootstrap;
+    CHECK(b.voters[0].second == controller::parse_directory(d1));  // the quorum's, as it was
+    CHECK(b.directory.known());
+    CHECK_FALSE(b.directory == b.voters[0].second);  // its own is new
+
+    // A damaged file is reported as damaged, never as formatted.
+    std::ofstream(dir.path() / "data" / "__cluster_metadata-0" / "quorum-bootstrap",
+                  std::ios::trunc)
+        << "garbage";
+    const auto damaged = format(c, initial, true);
+    CHECK_FALSE(damaged.ok);
+    CHECK(damaged.message.find("is damaged") != std::string::npos);
 }
 
 TEST_CASE("format refuses what does not fit controller.quorum.voters, with the reason") {
@@ -110,6 +147,7 @@ TEST_CASE("the format and random-uuid command lines") {
     CHECK(cl.value().initial_controllers == "1@h:1:x");
     CHECK(cl.value().ignore_formatted);
     CHECK(cl.value().config_file == "a.properties");
+    CHECK(parse({"format", "--new-directory"}).value().new_directory);
     CHECK(parse({"random-uuid"}).value().what == command_line::action::random_uuid);
     CHECK_FALSE(parse({"random-uuid", "x"}));
     CHECK_FALSE(parse({"format", "--initial-controllers"}));

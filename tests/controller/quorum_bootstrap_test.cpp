@@ -52,8 +52,10 @@ TEST_CASE("a damaged quorum-bootstrap stops the node, never reads as not formatt
     const auto path = dir.path() / quorum_bootstrap_file;
     {
         std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+        f.seekg(20);
+        const char was = char(f.get());
         f.seekp(20);
-        f.put('\x5a');
+        f.put(char(was ^ 0x5a));
     }
     auto loaded = load_quorum_bootstrap(fs(), dir.path(), node_id_t(2));
     REQUIRE(loaded);
@@ -78,10 +80,13 @@ TEST_CASE("directory ids: 22 characters of URL-safe base64, parsed back exactly"
     CHECK_FALSE(parse_directory("ASNFZ4mrze_-3LqYdlQyE"));   // 21 characters
     CHECK_FALSE(parse_directory("ASNFZ4mrze+/3LqYdlQyEA"));  // not URL-safe
     CHECK_FALSE(parse_directory("AAAAAAAAAAAAAAAAAAAAAA"));  // zero: unknown
+    CHECK_FALSE(parse_directory("AAAAAAAAAAAAAAAAAAAAYw"));  // 99: reserved, as in Kafka
+    CHECK(parse_directory("AAAAAAAAAAAAAAAAAAAAZA") == raft::directory_id{0, 100});
     std::set<std::string> seen;
     for (int i = 0; i < 100; ++i) {
         const auto r = random_directory();
         CHECK(r.known());
+        CHECK(directory_text(r).front() != '-');
         CHECK(parse_directory(directory_text(r)) == r);
         seen.insert(directory_text(r));
     }

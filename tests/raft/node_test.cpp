@@ -204,6 +204,7 @@ TEST_CASE("a voter formatted again under a new directory neither votes nor campa
     CHECK_FALSE(v->granted);
     CHECK(v->directory == directory_id{1, 2});
     CHECK(wiped.vote() == no_node);
+    CHECK(wiped.term() == term_t{0});  // refused before its term is taken
     wiped.step(
         message{n3, n1, pre_vote_request{term_t{2}, offset_t{0}, term_t{0}, {1, 1}, {3, 1}}});
     CHECK_FALSE(find<pre_vote_response>(drain(wiped, d), n3)->granted);
@@ -228,6 +229,7 @@ TEST_CASE("a voter formatted again under a new directory neither votes nor campa
     other.step(message{n2, n1, vote_request{term_t{1}, offset_t{0}, term_t{0}, {1, 1}, {2, 2}}});
     CHECK_FALSE(find<vote_response>(drain(other, f), n2)->granted);
     CHECK(other.vote() == no_node);
+    CHECK(other.term() == term_t{0});
 }
 
 TEST_CASE("a candidate counts a grant only from the directory the quorum was formatted with") {

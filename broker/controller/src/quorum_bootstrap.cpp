@@ -23,6 +23,11 @@ std::string damaged(const std::filesystem::path& path, std::string_view what) {
         path.string(), what);
 }
 
+// Kafka reserves the ids below 100 (hi 0): none is ever a directory's.
+bool reserved(const raft::directory_id& d) {
+    return d.hi == 0 && d.lo < 100;
+}
+
 }  // namespace
 
 result<quorum_bootstrap_load> load_quorum_bootstrap(storage::file_system& fs,
@@ -138,7 +143,7 @@ std::optional<raft::directory_id> parse_directory(std::string_view text) {
         d.hi = (d.hi << 8) | bytes[i];
         d.lo = (d.lo << 8) | bytes[8 + i];
     }
-    if (!d.known()) {
+    if (reserved(d)) {
         return std::nullopt;
     }
     return d;
@@ -147,7 +152,8 @@ std::optional<raft::directory_id> parse_directory(std::string_view text) {
 raft::directory_id random_directory() {
     std::random_device dev;
     raft::directory_id d;
-    while (!d.known()) {
+    // As Kafka's: never reserved, and never printed with a leading '-' (it would read as a flag).
+    while (reserved(d) || directory_text(d).front() == '-') {
         d.hi = (uint64_t(dev()) << 32) | dev();
         d.lo = (uint64_t(dev()) << 32) | dev();
     }

@@ -90,11 +90,14 @@ void node::step(const message& m) {
         return;
     }
     if (const auto* r = std::get_if<vote_request>(&m.body)) {
+        // A request for another directory, or from a candidate formatted again, is refused
+        // before its term is taken: it changes nothing here.
+        if (t > term_ && (in_lease() ||
+                          refuse_directories(m.from, r->voter_directory, r->candidate_directory))) {
+            send(m.from, vote_response{term_, false, leader_hint(), cfg_.directory});
+            return;
+        }
         if (t > term_) {
-            if (in_lease()) {
-                send(m.from, vote_response{term_, false, leader_hint()});
-                return;
-            }
             become_follower(t, no_node);
         }
         on_vote_request(m.from, *r);
@@ -241,11 +244,11 @@ directory_id node::directory_of(node_id_t id) const {
 }
 
 bool node::directory_matches(node_id_t id, const directory_id& dir) const {
-    if (cfg_.voter_directories.empty() || SLUICE_RAFT_MUTANT == 5) {
+    if (SLUICE_RAFT_MUTANT == 5) {
         return true;
     }
     const directory_id named = directory_of(id);
-    return named.known() ? named == dir : id != cfg_.id;
+    return !named.known() || named == dir;  // a node not named is not checked
 }
 
 uint64_t node::next_random() {

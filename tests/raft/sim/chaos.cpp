@@ -263,6 +263,9 @@ chaos_result run_chaos(const chaos_options& o) {
     // out of the quorum for good, so these runs change no voters: the rest must stay a
     // majority for the run to recover.)
     co.directories = setup.below(2) == 0;
+    // Half the runs reorder writes across files at a crash: the hard state may survive without
+    // the log writes of its ready.
+    co.reordered_writes = setup.below(2) == 0;
     if (co.directories && setup.below(2) == 0) {
         rt.wipe_ppm = static_cast<uint32_t>(setup.between(500, 5'000));
         rt.voter_change_ppm = 0;

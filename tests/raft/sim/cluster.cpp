@@ -230,7 +230,7 @@ void cluster::crash(node_id_t id, bool lose_all_unflushed) {
     }
     n.core.reset();
     n.out.reset();
-    const int64_t lost = n.disk.crash(rng_, lose_all_unflushed);
+    const int64_t lost = n.disk.crash(rng_, lose_all_unflushed, options_.reordered_writes);
     stats_.entries_lost += static_cast<uint64_t>(lost);
     ++stats_.crashes;
     checker_.disk_changed(id, n.disk.durable());

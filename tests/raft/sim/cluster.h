@@ -43,6 +43,8 @@ struct cluster_options {
     // Directories (config::voter_directories): every node gets one at the start, and the
     // quorum is formatted knowing them all; a wiped node comes back with a new one.
     bool directories = false;
+    // A crash may keep a ready's hard state but not its log writes (storage::crash, reordered).
+    bool reordered_writes = false;
     size_t snapshot_padding_bytes = 40;
     bool verbose = false;  // print every event
 };

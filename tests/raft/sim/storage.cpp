@@ -75,11 +75,26 @@ void storage::flush() {
     staged_.clear();
 }
 
-int64_t storage::crash(rng& r, bool lose_all) {
+int64_t storage::crash(rng& r, bool lose_all, bool reordered) {
     const size_t keep = lose_all ? 0 : static_cast<size_t>(r.below(staged_.size() + 1));
-    int64_t lost = 0;
+    // Reordered: the last hard state staged survives on its own (or not); the log's writes keep
+    // their order.
+    const bool hard_survives = reordered && !lose_all && r.below(2) == 0;
+    size_t last_hard = staged_.size();
     for (size_t i = 0; i < staged_.size(); ++i) {
-        if (i < keep) {
+        if (std::holds_alternative<hard_state>(staged_[i])) {
+            last_hard = i;
+        }
+    }
+    int64_t lost = 0;
+    size_t log_ops = 0;
+    for (size_t i = 0; i < staged_.size(); ++i) {
+        const bool is_hard = std::holds_alternative<hard_state>(staged_[i]);
+        bool kept = i < keep;
+        if (reordered) {
+            kept = is_hard ? (hard_survives && i == last_hard) : log_ops++ < keep;
+        }
+        if (kept) {
             apply(durable_, staged_[i]);
         } else if (std::holds_alternative<append_op>(staged_[i])) {
             ++lost;

@@ -1,6 +1,7 @@
 // The simulated disk of one node. Writes of a ready are first "written" (in the page cache) and
 // become durable only at flush() (fsync). A crash keeps the durable state plus a random prefix of
-// the unflushed writes, in write order, and loses the rest.
+// the unflushed writes, in write order, and loses the rest (or, reordered, a prefix of the log's
+// writes and maybe the hard state).
 //
 // It also checks that the core keeps the storage contract of ready.h (entries are appended at
 // the end of the log, snapshots move forward).
@@ -35,8 +36,10 @@ class storage {
     // Makes every staged write durable.
     void flush();
     // Loses the staged writes except a random prefix (none if lose_all). Returns how many
-    // entries were lost.
-    int64_t crash(rng& r, bool lose_all);
+    // entries were lost. With `reordered`, the hard state (a file of its own) and the log reach
+    // the disk in either order: a random prefix of the log's writes survives, and the last hard
+    // state written survives or not, independently (a shell that does not order its files).
+    int64_t crash(rng& r, bool lose_all, bool reordered = false);
 
     const disk_state& durable() const { return durable_; }
     // The state a restarting node is built from.

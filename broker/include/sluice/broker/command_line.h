@@ -1,7 +1,8 @@
 // The command line of sluice-broker:
 //   sluice-broker [--config FILE] [--override key=value ...] [--help] [--version]
 //   sluice-broker format [--config FILE] [--override key=value ...]
-//                 [--initial-controllers id@host:port:directory-id,...] [--ignore-formatted]
+//                 [--initial-controllers id@host:port:directory-id,...] [--new-directory]
+//                 [--ignore-formatted]
 //   sluice-broker random-uuid
 // Pure: parse_command_line looks at the arguments only; load_config reads the file they name.
 #pragma once
@@ -22,6 +23,7 @@ struct command_line {
     action what = action::run;
     // format only (format.h).
     std::string initial_controllers;
+    bool new_directory = false;
     bool ignore_formatted = false;
     std::optional<std::string> config_file;
     // In command-line order; a later one wins over an earlier one and over the file.

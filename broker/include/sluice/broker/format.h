@@ -2,10 +2,11 @@
 // start (Kafka's `kafka-storage format`; docs/controller.md, "Formatting").
 //
 // A controller's metadata directory gets the quorum-bootstrap file (quorum_bootstrap.h): its
-// directory id and the directory of every voter, from --initial-controllers. Every node's
-// log.dirs is tied to its node.id and cluster.id. A node formatted once is never formatted
-// again by this command (unless asked to ignore that), because a controller formatted again
-// under its old directory id could vote twice in one term.
+// directory id and the directory of every voter, from --initial-controllers, and a quorum-state
+// file that has voted for no one (so a lost quorum-state is told from a node that never voted).
+// Every node's log.dirs is tied to its node.id and cluster.id. A directory formatted once is
+// never formatted again by this command, and a controller that lost its directory is formatted
+// with --new-directory: under its old directory id it could vote twice in one term.
 #pragma once
 
 #include <string>
@@ -19,7 +20,11 @@ struct format_options {
     // id@host:port:directory-id,... : the controller.quorum.voters with each one's directory id
     // (sluice-broker random-uuid makes one). Controllers only.
     std::string initial_controllers;
-    bool ignore_formatted = false;  // a directory formatted already is not an error
+    // A controller that lost its metadata directory: the list as when the quorum was formatted,
+    // but a new directory id for this node, so it is never taken for the voter it was (it
+    // follows the log and never votes).
+    bool new_directory = false;
+    bool ignore_formatted = false;  // a directory formatted already (for these voters) is fine
 };
 
 struct format_outcome {

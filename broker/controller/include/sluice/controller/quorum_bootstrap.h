@@ -44,7 +44,9 @@ result<void> save_quorum_bootstrap(storage::file_system& fs, const std::filesyst
                                    const quorum_bootstrap& b);
 
 // A directory id as text: its 16 bytes in URL-safe base64 without padding, 22 characters (the
-// form of Kafka's ids, as `kafka-storage random-uuid` prints them).
+// form of Kafka's ids, as `kafka-storage random-uuid` prints them). Parsing refuses the ids
+// Kafka reserves (the first 100: zero, and the next 99); random_directory() draws none of them
+// and none whose text starts with '-'.
 std::string directory_text(const raft::directory_id& d);
 std::optional<raft::directory_id> parse_directory(std::string_view text);
 raft::directory_id random_directory();

@@ -21,10 +21,12 @@ struct config {
     // as an observer. Later voter sets come from the log and snapshots.
     std::vector<node_id_t> bootstrap_voters;
     // This node's directory, and the directory of each node that may vote, fixed when the quorum
-    // was formatted. When voter_directories is not empty, this node counts as a voter only if
-    // it names this node with `directory`; a vote request says which directory it asks and
-    // is refused by any other; and a vote counts only from the directory named here (a node
-    // not named here is not checked). Empty: no node is checked (a quorum of one, tests).
+    // was formatted. This node counts as a voter only if voter_directories names it with
+    // `directory` (a node formatted again under a new directory is not its old self); a vote
+    // request says which directory it asks and is refused by any other, and by a voter whose
+    // own directory is not the candidate's named one; a vote counts only from the directory
+    // named here. A node not named here (a voter added later by a voters entry, or every node
+    // when this is empty, as in a quorum of one) is not checked.
     directory_id directory;
     std::vector<std::pair<node_id_t, directory_id>> voter_directories;
     // Seeds the election jitter; give each node (and each restart) a different one.

@@ -176,7 +176,7 @@ class node {
     void reset_election_timer();
     bool is_voter(node_id_t id) const;
     // config::voter_directories: the directory named for `id` (unknown if none), and whether
-    // `dir` may be `id`'s (this node itself only with the one named for it).
+    // `dir` may be `id`'s (any, if `id` is not named).
     directory_id directory_of(node_id_t id) const;
     bool directory_matches(node_id_t id, const directory_id& dir) const;
     // True (and counted invalid) if this node leads: a message that only a follower of this
