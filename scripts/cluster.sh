@@ -17,6 +17,8 @@
 # BASE+2*(ID-1), its controller port the one after; BASE is $SLUICE_CLUSTER_PORT, or a free
 # range chosen at start.
 # Other settings: $SLUICE_CONTROLLERS (how many controllers, default 3 or N if smaller),
+# $SLUICE_DEDICATED_CONTROLLERS=1 (the controllers are process.roles=controller only, with no
+# client port; the bootstrap list names the other nodes, which must be at least one),
 # $SLUICE_BROKER (the binary), and each line of $SLUICE_CLUSTER_PROPERTIES is added to every
 # node's properties (broker.session.timeout.ms=3000, ...).
 set -euo pipefail
@@ -64,7 +66,11 @@ load() {
     [[ -f $dir/cluster.env ]] || die "no cluster in $dir (scripts/cluster.sh start N $dir)"
     # shellcheck disable=SC1091
     source "$dir/cluster.env"
+    dedicated=${dedicated:-0}
 }
+
+# Whether node ID serves clients (a broker).
+is_broker() { ((dedicated == 0 || $1 > controllers)); }
 
 alive() {
     local pidfile
@@ -100,7 +106,7 @@ wait_started() {
 bootstrap() {
     local list="" id
     for ((id = 1; id <= nodes; id++)); do
-        list+="${list:+,}127.0.0.1:$(client_port "$id")"
+        is_broker "$id" && list+="${list:+,}127.0.0.1:$(client_port "$id")"
     done
     echo "$list"
 }
@@ -125,8 +131,13 @@ start)
     mkdir -p "$dir"
     controllers=${SLUICE_CONTROLLERS:-3}
     ((controllers > nodes)) && controllers=$nodes
+    dedicated=${SLUICE_DEDICATED_CONTROLLERS:-0}
+    [[ $dedicated == 0 || $dedicated == 1 ]] || die "SLUICE_DEDICATED_CONTROLLERS must be 0 or 1"
+    ((dedicated == 0 || nodes > controllers)) ||
+        die "dedicated controllers need at least one more node to be a broker"
     base=${SLUICE_CLUSTER_PORT:-$(pick_base $((2 * nodes)))}
-    printf 'nodes=%s\ncontrollers=%s\nbase=%s\n' "$nodes" "$controllers" "$base" >"$dir/cluster.env"
+    printf 'nodes=%s\ncontrollers=%s\nbase=%s\ndedicated=%s\n' "$nodes" "$controllers" "$base" \
+        "$dedicated" >"$dir/cluster.env"
     cluster_id=$(head -c 12 /dev/urandom | base64 | tr '+/' '-_')
     voters=""
     initial=""  # the voters with their directory ids, for sluice-broker format
@@ -143,7 +154,10 @@ start)
             echo "cluster.id=$cluster_id"
             echo "log.dirs=$nd/data"
             echo "controller.quorum.voters=$voters"
-            if ((id <= controllers)); then
+            if ((id <= controllers && dedicated == 1)); then
+                echo "process.roles=controller"
+                echo "listeners=CONTROLLER://127.0.0.1:$(controller_port "$id")"
+            elif ((id <= controllers)); then
                 echo "process.roles=broker,controller"
                 echo "listeners=PLAINTEXT://127.0.0.1:$(client_port "$id"),CONTROLLER://127.0.0.1:$(controller_port "$id")"
             else
@@ -189,12 +203,16 @@ status)
     for ((id = 1; id <= nodes; id++)); do
         role=broker
         ((id <= controllers)) && role=broker,controller
+        is_broker "$id" || role=controller
         if alive "$id"; then
             state="running (pid $(cat "$(node_dir "$id")/pid"))"
         else
             state=stopped
         fi
-        echo "node $id: $state, $role, client port $(client_port "$id")$( ((id <= controllers)) && echo ", controller port $(controller_port "$id")")"
+        ports=""
+        is_broker "$id" && ports="client port $(client_port "$id")"
+        ((id <= controllers)) && ports+="${ports:+, }controller port $(controller_port "$id")"
+        echo "node $id: $state, $role, $ports"
     done
     ;;
 kill | shutdown | restart | pause | resume)

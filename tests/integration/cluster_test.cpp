@@ -29,11 +29,17 @@ constexpr const char* fast_timeouts =
     "broker.heartbeat.interval.ms=200\n"
     "controller.quorum.election.timeout.ms=500";
 
-// A cluster in a temporary directory, through scripts/cluster.sh.
+// A cluster in a temporary directory, through scripts/cluster.sh. With `dedicated`, nodes 1 to 3
+// are controllers only (no client port) and the brokers are nodes 4 and up.
 class local_cluster {
   public:
-    explicit local_cluster(int nodes, std::string properties = fast_timeouts)
-        : dir_("sluice-cluster"), properties_(std::move(properties)), nodes_(nodes) {
+    explicit local_cluster(int nodes, std::string properties = fast_timeouts,
+                           bool dedicated = false)
+        : dir_("sluice-cluster"),
+          properties_(std::move(properties)),
+          nodes_(nodes),
+          dedicated_(dedicated),
+          first_broker_(dedicated ? 4 : 1) {
         auto r = run({"start", std::to_string(nodes)});
         REQUIRE_MESSAGE(r.status.exited_with(0), r.err);
         bootstrap_ = r.out.substr(0, r.out.find('\n'));
@@ -41,7 +47,7 @@ class local_cluster {
         for (std::string one; std::getline(list, one, ',');) {
             addresses_.push_back(one);
         }
-        REQUIRE(addresses_.size() == size_t(nodes));
+        REQUIRE(addresses_.size() == size_t(nodes - first_broker_ + 1));
     }
     ~local_cluster() { run({"stop"}); }
 
@@ -56,6 +62,7 @@ class local_cluster {
         return run_process(args, {}, 120s,
                            {{"SLUICE_BROKER", broker_path()},
                             {"SLUICE_CLUSTER_PROPERTIES", properties_},
+                           {"SLUICE_DEDICATED_CONTROLLERS", dedicated_ ? "1" : "0"},
                             {"SLUICE_CLUSTER_PORT", std::nullopt}});
     }
     void node(const std::string& what, int id) {
@@ -66,7 +73,7 @@ class local_cluster {
     client_config client(std::optional<int> only = std::nullopt) const {
         client_config c;
         if (only) {
-            c.bootstrap_servers = {addresses_[size_t(*only - 1)]};
+            c.bootstrap_servers = {addresses_[size_t(*only - first_broker_)]};
         } else {
             c.bootstrap_servers = addresses_;
         }
@@ -103,6 +110,8 @@ class local_cluster {
     temp_dir dir_;
     std::string properties_;
     int nodes_;
+    bool dedicated_;
+    int first_broker_;
     std::string bootstrap_;
     std::vector<std::string> addresses_;
 };
@@ -256,6 +265,52 @@ TEST_CASE("three brokers: topics from any broker look the same everywhere; recor
 
 TEST_CASE("five brokers, three of them controllers: the same, and brokers 4 and 5 observe") {
     check_cluster(5);
+}
+
+TEST_CASE("three controllers that are not brokers, and two brokers that serve") {
+    local_cluster c(5, fast_timeouts, true);
+    // The quorum is the three controllers; the two brokers observe it.
+    auto a = c.admin_of(5);
+    int32_t active = -1;
+    REQUIRE(eventually([&] {
+        auto q = a->describe_quorum();
+        if (!q || q.value().voters.size() != 3 || q.value().observers.size() != 2) {
+            return false;
+        }
+        active = q.value().leader_id;
+        return q.value().observers[0].node_id == 4 && q.value().observers[1].node_id == 5;
+    }));
+    CHECK((active >= 1 && active <= 3));
+    // Only the brokers serve clients, and only they lead partitions.
+    auto brokers = a->describe_cluster();
+    REQUIRE(brokers);
+    REQUIRE(brokers.value().size() == 2);
+    CHECK(brokers.value()[0].node_id == 4);
+    CHECK(brokers.value()[1].node_id == 5);
+    REQUIRE(a->create_topic("split", 4));
+    std::vector<int32_t> leaders;
+    REQUIRE(eventually([&] {
+        leaders = leaders_seen_by(c, 4, "split");
+        return leaders.size() == 4 && topic_seen_by(c, 5, "split") == topic_seen_by(c, 4, "split");
+    }));
+    CHECK(std::set<int32_t>(leaders.begin(), leaders.end()) == std::set<int32_t>{4, 5});
+    producer_config pc;
+    static_cast<client_config&>(pc) = c.client();
+    auto p = producer::create(pc);
+    REQUIRE(p);
+    for (int32_t part = 0; part < 4; ++part) {
+        producer_record r{"split", std::nullopt, std::string("v"), {}, part, {}};
+        CHECK(p.value()->send(std::move(r)).get());
+    }
+    // The active controller dies: another is elected, and topics are created again.
+    c.node("kill", active);
+    CHECK(eventually([&] {
+        auto r = c.admin_of(4)->create_topic("after-failover", 2);
+        return r || r.error() == make_error_code(errc::topic_already_exists);
+    }));
+    auto q = a->describe_quorum();
+    REQUIRE(q);
+    CHECK(q.value().leader_id != active);
 }
 
 TEST_CASE(
