@@ -62,7 +62,7 @@ class local_cluster {
         return run_process(args, {}, 120s,
                            {{"SLUICE_BROKER", broker_path()},
                             {"SLUICE_CLUSTER_PROPERTIES", properties_},
-                           {"SLUICE_DEDICATED_CONTROLLERS", dedicated_ ? "1" : "0"},
+                            {"SLUICE_DEDICATED_CONTROLLERS", dedicated_ ? "1" : "0"},
                             {"SLUICE_CLUSTER_PORT", std::nullopt}});
     }
     void node(const std::string& what, int id) {
