@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A local cluster of sluice-broker processes on loopback (docs/controller.md, "A local cluster").
 #
-#   scripts/cluster.sh start N [DIR]     N brokers (the first three are also the controllers);
+#   scripts/cluster.sh start N [DIR]     N nodes (the first three are also the controllers);
 #                                        prints the bootstrap list once every broker serves
 #   scripts/cluster.sh stop [DIR]        SIGTERM to each broker in turn (controlled shutdown)
 #   scripts/cluster.sh status [DIR]      each node: running or not, pid, ports, roles

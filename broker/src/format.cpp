@@ -72,13 +72,14 @@ std::optional<std::string> parse_initial(const broker_config& config, std::strin
     return std::nullopt;
 }
 
-// What a metadata directory holds besides what an interrupted format leaves (temporary files, a
-// quorum-state that voted for no one): anything else is a metadata log.
-result<bool> holds_a_log(storage::file_system& fs, const std::filesystem::path& dir,
-                         node_id_t self) {
+// Why a metadata directory that was never formatted can not be formatted now (empty: it can).
+// An interrupted format leaves temporary files and a quorum-state that voted for no one; anything
+// else is a metadata log, or a quorum-state that is damaged or another node's.
+result<std::string> holds_a_log(storage::file_system& fs, const std::filesystem::path& dir,
+                                node_id_t self) {
     SLUICE_TRY(bool present, fs.exists(dir));
     if (!present) {
-        return false;
+        return std::string();
     }
     SLUICE_TRY(auto names, fs.list(dir));
     for (const auto& name : names) {
@@ -87,13 +88,19 @@ result<bool> holds_a_log(storage::file_system& fs, const std::filesystem::path& 
         }
         if (name == ctl::quorum_state_file) {
             SLUICE_TRY(auto q, ctl::load_quorum_state(fs, dir, self));
+            if (!q.problem.empty()) {
+                return q.problem;
+            }
             if (q.state && *q.state == raft::hard_state{}) {
                 continue;
             }
         }
-        return true;
+        return fmt::format(
+            "{} holds a metadata log but was never formatted: it is from before directory ids; "
+            "remove it only if this node is new to the cluster",
+            dir.string());
     }
-    return false;
+    return std::string();
 }
 
 }  // namespace
@@ -162,6 +169,23 @@ format_outcome format_storage(const broker_config& config, const format_options&
                     "--initial-controllers names",
                     log_dir.string()));
             }
+            const auto listed =
+                std::find_if(had->voters.begin(), had->voters.end(),
+                             [&](const auto& v) { return v.first == config.node_id; });
+            if (o.new_directory && listed != had->voters.end() &&
+                listed->second == had->directory) {
+                return failed(fmt::format(
+                    "log.dirs={} is formatted already under this node's old directory id; "
+                    "--new-directory needs its metadata directory removed first",
+                    log_dir.string()));
+            }
+            auto state = fs.exists(meta_dir / ctl::quorum_state_file);
+            if (!state || !state.value()) {
+                return failed(fmt::format(
+                    "log.dirs={} is formatted, but its quorum-state is gone (with the votes it "
+                    "held): remove the metadata directory and format with --new-directory",
+                    log_dir.string()));
+            }
             return {true, fmt::format("log.dirs={} is formatted already; left as it is",
                                       log_dir.string())};
         }
@@ -169,11 +193,8 @@ format_outcome format_storage(const broker_config& config, const format_options&
         if (!log) {
             return failed(fmt::format("{}: {}", meta_dir.string(), log.error().message()));
         }
-        if (log.value()) {
-            return failed(fmt::format(
-                "{} holds a metadata log but was never formatted: it is from before directory "
-                "ids; remove it only if this node is new to the cluster",
-                meta_dir.string()));
+        if (!log.value().empty()) {
+            return failed(log.value());
         }
         if (o.new_directory) {
             bootstrap.directory = ctl::random_directory();

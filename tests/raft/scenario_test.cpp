@@ -409,5 +409,7 @@ TEST_CASE("a new leader changes no voters before it commits an entry of its own 
     // The scripted run of sim/scripted.h: the removal is refused, and the checker finds nothing.
     const auto r = voter_change_before_commit(false);
     CHECK_FALSE(r.change_accepted);
+    CHECK(r.refused_with == make_error_code(errc::voter_change_pending));
+    CHECK(r.accepted_later);
     CHECK(r.failure == "");
 }

@@ -11,6 +11,15 @@ bool leads(const cluster& c, node_id_t id) {
     return c.alive(id) && c.core(id).current_role() == role::leader;
 }
 
+bool applied_everywhere(const cluster& c, offset_t end) {
+    for (node_id_t id : c.ids()) {
+        if (!c.alive(id) || c.app(id).applied_end < end) {
+            return false;
+        }
+    }
+    return true;
+}
+
 }  // namespace
 
 scripted_result voter_change_before_commit(bool verbose) {
@@ -24,7 +33,7 @@ scripted_result voter_change_before_commit(bool verbose) {
     o.verbose = verbose;
     cluster c(o);
     const node_id_t n1{1}, n5{5};
-    scripted_result out{"", false};
+    scripted_result out;
     auto done = [&](std::string why) {
         out.failure = c.check().failure().value_or(why);
         return out;
@@ -38,16 +47,9 @@ scripted_result voter_change_before_commit(bool verbose) {
         return done("node 1 did not lead");
     }
     const offset_t start = c.core(n1).log().end();
-    c.run_until(
-        [&] {
-            for (node_id_t id : c.ids()) {
-                if (c.app(id).applied_end < start) {
-                    return false;
-                }
-            }
-            return true;
-        },
-        wait_ticks_max);
+    if (!c.run_until([&] { return applied_everywhere(c, start); }, wait_ticks_max)) {
+        return done("not every node applied the first entries");
+    }
 
     // Cut off with 5, 1 adds it: on 1 and 5 only, never committed.
     c.partition({{n1, n5}, {node_id_t{2}, node_id_t{3}, node_id_t{4}}});
@@ -55,7 +57,10 @@ scripted_result voter_change_before_commit(bool verbose) {
     if (!added) {
         return done("node 1 refused to add node 5");
     }
-    c.run_until([&] { return c.core(n5).log().end() > added.value().offset; }, wait_ticks_max);
+    if (!c.run_until([&] { return c.core(n5).log().end() > added.value().offset; },
+                     wait_ticks_max)) {
+        return done("node 5 did not get the voter change");
+    }
     c.crash(n1);
     c.partition({{n5}, {node_id_t{2}, node_id_t{3}, node_id_t{4}}});
 
@@ -80,29 +85,45 @@ scripted_result voter_change_before_commit(bool verbose) {
     auto removed = c.remove_voter(leader, cut);
     out.change_accepted = removed.has_value();
     if (!removed) {
-        // The rule holds: heal, and the quorum must recover as usual.
+        out.refused_with = removed.error();
+        // The rule holds. Healed, a leader commits an entry of its term, and then the same
+        // removal is taken, commits, and the cluster goes on.
         c.heal();
         c.restart(n1);
         node_id_t l = no_node;
         if (!c.run_until(
                 [&] {
                     l = c.leader();
-                    return l != no_node && c.propose(l, "after").has_value();
+                    return l != no_node &&
+                           c.core(l).log().term_at(c.core(l).high_watermark() - 1) ==
+                               c.core(l).term() &&
+                           c.remove_voter(l, cut).has_value();
                 },
                 wait_ticks_max)) {
-            return done("no leader after healing");
+            return done("the removal was not taken after healing");
+        }
+        out.accepted_later = true;
+        auto after = c.propose(l, "after");
+        if (!after || !c.run_until([&] { return c.check().committed_end() > after.value().offset; },
+                                   wait_ticks_max)) {
+            return done("nothing committed after the removal");
         }
         c.run(wait_ticks_max / 4);
+        c.final_checks();
         return done("");
     }
     // The removal commits on {leader, kept}, a majority of {1, leader, kept}...
-    c.run_until([&] { return c.check().committed_end() > removed.value().offset; }, wait_ticks_max);
-    // ...and 1 comes back with 4 and 5, a majority of its voter set {1..5}.
+    if (!c.run_until([&] { return c.check().committed_end() > removed.value().offset; },
+                     wait_ticks_max)) {
+        return done("the early removal did not commit");
+    }
+    // ...and 1 comes back with the one removed and 5, a majority of its voter set {1..5}.
     c.crash(leader);
     c.crash(kept);
     c.heal();
     c.restart(n1);
     c.run_until([&] { return !c.ok(); }, 2 * wait_ticks_max);
+    c.final_checks();
     return done("");
 }
 
