@@ -180,8 +180,7 @@ void node::on_pre_vote_response(node_id_t from, const pre_vote_response& r) {
     if (r.granted) {
         // Only voters' grants count, and only those are kept (a flood of others must not grow
         // the list).
-        if (role_ == role::pre_candidate && r.term == term_ + 1 && is_voter(from) &&
-            directory_matches(from, r.directory)) {
+        if (role_ == role::pre_candidate && r.term == term_ + 1 && is_voter(from, r.directory)) {
             if (std::find(granted_.begin(), granted_.end(), from) == granted_.end()) {
                 granted_.push_back(from);
             }
@@ -224,7 +223,7 @@ void node::on_vote_response(node_id_t from, const vote_response& r) {
     if (role_ != role::candidate) {
         return;
     }
-    if (!r.granted || !is_voter(from) || !directory_matches(from, r.directory)) {
+    if (!r.granted || !is_voter(from, r.directory)) {
         // The election timer starts the next pre-vote. Grants of non-voters never count, nor
         // those of a voter's id from another directory (formatted again, its old votes lost).
         return;

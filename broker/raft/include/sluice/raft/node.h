@@ -81,9 +81,7 @@ class node {
     const raft_log& log() const { return log_; }
     const std::vector<node_id_t>& voters() const { return log_.voters(); }
     // In the voter set, with the directory the quorum was formatted with (config).
-    bool is_voter() const {
-        return is_voter(cfg_.id) && directory_matches(cfg_.id, cfg_.directory);
-    }
+    bool is_voter() const { return is_voter(cfg_.id, cfg_.directory); }
     // The durable log end offset as the node knows it (entries below were persisted).
     offset_t stable_end() const { return stable_end_; }
     // Messages dropped because messages_max were waiting.
@@ -175,6 +173,10 @@ class node {
     void send(node_id_t to, message_body body);
     void reset_election_timer();
     bool is_voter(node_id_t id) const;
+    // In the voter set, and `dir` may be its directory: whose vote counts.
+    bool is_voter(node_id_t id, const directory_id& dir) const {
+        return is_voter(id) && directory_matches(id, dir);
+    }
     // config::voter_directories: the directory named for `id` (unknown if none), and whether
     // `dir` may be `id`'s (any, if `id` is not named).
     directory_id directory_of(node_id_t id) const;
