@@ -118,6 +118,48 @@ TEST_CASE("snapshots are taken every snapshot_bytes, and a restart loads one and
     CHECK(q.run_until([&] { return same_content(*q.nodes[1].log->image(), before); }));
 }
 
+TEST_CASE("a voter behind the leader's snapshot gets it in chunks and builds the same image") {
+    quorum q(3);
+    q.snapshot_bytes = 600;
+    q.snapshot_chunk_bytes = 16 << 10;
+    for (int32_t id = 1; id <= 3; ++id) {
+        q.start(id);
+    }
+    CHECK(q.propose(registration(1)).outcome == proposal_outcome::written);
+    metadata_log* leader = q.leader();
+    REQUIRE(leader != nullptr);
+    CHECK(q.propose(plan_unfence(*leader->image(), node_id_t{1})).outcome ==
+          proposal_outcome::written);
+    // Node 3 misses what follows: thousands of partitions, so that the image's snapshot takes
+    // several record batches in its file and many chunks on the wire.
+    const int32_t behind = leader == q.nodes[3].log.get() ? 2 : 3;
+    q.stop(behind);
+    topic_defaults d;
+    uint64_t next = 1;
+    for (int t = 0; t < 4; ++t) {
+        auto plans = plan_create_topics(
+            *leader->image(),
+            std::vector{broker::create_topic_request{fmt::format("t{}", t), 600, 1, {}, {}}}, d,
+            false, [&] {
+                return uuid{next++, 1};
+            });
+        REQUIRE_FALSE(plans[0].records.empty());
+        CHECK(q.propose(plans[0].records).outcome == proposal_outcome::written);
+    }
+    REQUIRE(q.run_until([&] { return leader->node().log().start() > offset_t{3}; }));
+    const auto snapshot_file =
+        q.dirs[size_t(leader->node().id().value() - 1)]->path() / raft_snapshot_file;
+    CHECK(std::filesystem::file_size(snapshot_file) > 10 * size_t(q.snapshot_chunk_bytes));
+
+    q.start(behind);
+    metadata_log& late = *q.nodes[behind].log;
+    CHECK(q.run_until([&] { return same_content(*late.image(), *leader->image()); }));
+    CHECK(late.image()->topic("t3")->partitions.size() == 600);
+    // It could not have replayed entries the leader no longer holds: the snapshot came over.
+    CHECK(late.node().log().start() > offset_t{3});
+    CHECK(std::filesystem::exists(q.dirs[size_t(behind - 1)]->path() / raft_snapshot_file));
+}
+
 TEST_CASE("every proposal is decided, even when its node stops before it commits") {
     quorum q(3);
     for (int32_t id = 1; id <= 3; ++id) {
@@ -143,10 +185,18 @@ TEST_CASE("a snapshot that does not load stops the node from starting, never emp
     {
         auto opened = raft_storage::open(storage::posix_file_system(), dir.path(), node_id_t(1));
         REQUIRE(opened);
+        raft_storage& storage = *opened.value().storage;
+        const raft::snapshot_id id{offset_t{5}, term_t{1}};
+        auto w = storage.begin_snapshot(id);
+        REQUIRE(w);
+        const std::string_view junk = "not a metadata batch";
+        REQUIRE(w.value()->append(std::as_bytes(std::span(junk))));
+        auto size = w.value()->finish(id, {node_id_t(1)});
+        REQUIRE(size);
         raft::ready rd;
-        rd.snap = raft::snapshot{{offset_t{5}, term_t{1}}, {node_id_t(1)}, "not a metadata batch"};
+        rd.snap = raft::snapshot{id, {node_id_t(1)}, size.value()};
         rd.hard = raft::hard_state{term_t{1}, node_id_t(1), offset_t{5}};
-        REQUIRE(opened.value().storage->persist(rd));
+        REQUIRE(storage.persist(rd));
     }
     boost::asio::io_context io;
     metadata_log::options o;

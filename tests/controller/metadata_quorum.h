@@ -35,6 +35,7 @@ struct quorum {
     std::map<int32_t, node_under_test> nodes;
     std::vector<node_id_t> voters;
     int64_t snapshot_bytes = 20 << 20;
+    int64_t snapshot_chunk_bytes = 1 << 20;
     bool controllers = false;
     quorum_controller::options controller_options;
     uint64_t seed = 1;
@@ -54,6 +55,7 @@ struct quorum {
         o.driver.tick = 10ms;
         o.driver.cluster_id = "c1";
         o.snapshot_bytes = snapshot_bytes;
+        o.driver.raft.snapshot_chunk_bytes_max = snapshot_chunk_bytes;
         auto send = [this](node_id_t to, std::vector<std::byte> frame) {
             boost::asio::post(io, [this, to, frame = std::move(frame)] {
                 auto it = nodes.find(to.value());

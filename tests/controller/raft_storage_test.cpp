@@ -32,6 +32,35 @@ raft::entry data_entry(int64_t term, std::string data) {
     return raft::entry{term_t(term), raft::entry_kind::data, std::move(data), {}};
 }
 
+// The application takes a snapshot holding `data` on `storage`: its file, written in two chunks.
+raft::snapshot take_snapshot(raft_storage& storage, raft::snapshot_id id,
+                             std::vector<node_id_t> voters, std::string_view data) {
+    auto w = storage.begin_snapshot(id);
+    REQUIRE(w);
+    const auto bytes = std::as_bytes(std::span(data));
+    REQUIRE(w.value()->append(bytes.first(bytes.size() / 2)));
+    REQUIRE(w.value()->append(bytes.subspan(bytes.size() / 2)));
+    auto size = w.value()->finish(id, voters);
+    REQUIRE(size);
+    return raft::snapshot{id, std::move(voters), size.value()};
+}
+
+// The bytes of the file of snapshot `id` holding `data`, as a leader serves them.
+std::string snapshot_file_bytes(raft::snapshot_id id, const std::vector<node_id_t>& voters,
+                                std::string_view data) {
+    testing::temp_dir dir;
+    auto opened = open_dir(dir.path());
+    REQUIRE(opened.storage);
+    const raft::snapshot s = take_snapshot(*opened.storage, id, voters, data);
+    raft::ready rd;
+    rd.snap = s;
+    REQUIRE(opened.storage->persist(rd));
+    auto bytes = opened.storage->read_snapshot(id, 0, s.size_bytes);
+    REQUIRE(bytes);
+    REQUIRE(bytes.value());
+    return std::move(*bytes.value());
+}
+
 }  // namespace
 
 TEST_CASE("an entry of each kind is one record batch and back") {
@@ -100,8 +129,28 @@ TEST_CASE("random readies persist and reopen exactly as the model disk holds the
                     s.id.term = term_t(term);
                 }
                 s.voters = {node_id_t(1), node_id_t(2), node_id_t(3)};
-                s.data = std::string(rng() % 5000, char('a' + rng() % 26));
-                rd.snap = s;
+                const std::string data(rng() % 5000, char('a' + rng() % 26));
+                if (rng() % 2 == 0) {
+                    rd.snap = take_snapshot(*storage, s.id, s.voters, data);
+                } else {
+                    // Downloaded from a leader in chunks, all but the last in readies of their
+                    // own; the last one comes with the snapshot to install.
+                    const std::string file = snapshot_file_bytes(s.id, s.voters, data);
+                    const size_t chunk = 1 + rng() % 3000;
+                    size_t at = 0;
+                    for (; file.size() - at > chunk; at += chunk) {
+                        raft::ready part;
+                        part.snap_chunk =
+                            raft::snapshot_chunk{s.id, int64_t(at), file.substr(at, chunk)};
+                        part.entries_offset = model.end();
+                        REQUIRE(model.persist(part));
+                        REQUIRE(storage->persist(part));
+                    }
+                    rd.snap_chunk = raft::snapshot_chunk{s.id, int64_t(at), file.substr(at)};
+                    s.size_bytes = int64_t(file.size());
+                    rd.snap = s;
+                    rd.restore_snapshot = true;
+                }
             }
             // What the model's log end will be once the truncation and snapshot are applied.
             testing::raft_disk probe = model;
@@ -145,6 +194,11 @@ TEST_CASE("random readies persist and reopen exactly as the model disk holds the
             REQUIRE(model.persist(rd));
             REQUIRE(storage->persist(rd));
             CHECK(storage->end_offset() == model.end());
+            if (rd.snap) {
+                // The application reads back what it wrote (the file's bytes come first).
+                REQUIRE(storage->snapshot());
+                CHECK(storage->snapshot()->snap == *rd.snap);
+            }
             if (rng() % 4 == 0 || step == 59) {
                 storage.reset();
                 auto again = open_dir(dir.path());
@@ -175,6 +229,74 @@ TEST_CASE("entries that do not start at the durable end are refused, nothing wri
     CHECK(opened.storage->end_offset() == offset_t(2));
 }
 
+TEST_CASE("snapshot files go in and out in chunks; a damaged download is refused") {
+    testing::temp_dir dir;
+    auto opened = open_dir(dir.path());
+    raft_storage& storage = *opened.storage;
+    const std::vector<node_id_t> voters{node_id_t(1), node_id_t(2), node_id_t(3)};
+    // Several MiB of state, more than one read buffer and many chunks.
+    std::string data(3 << 20, '\0');
+    std::mt19937_64 rng(7);
+    for (char& c : data) {
+        c = char(rng());
+    }
+    const raft::snapshot_id first{offset_t(5), term_t(1)};
+    raft::ready rd;
+    rd.snap = take_snapshot(storage, first, voters, data);
+    REQUIRE(storage.persist(rd));
+    auto part = storage.read_snapshot_data(1 << 20, 10);
+    REQUIRE(part);
+    CHECK(part.value() == data.substr(1 << 20, 10));
+    part = storage.read_snapshot_data(int64_t(data.size()) - 3, 10);  // fewer at the end
+    REQUIRE(part);
+    CHECK(part.value() == data.substr(data.size() - 3));
+    auto chunk = storage.read_snapshot(first, 0, 4);
+    REQUIRE(chunk);
+    REQUIRE(chunk.value());
+    CHECK(*chunk.value() == data.substr(0, 4));
+    chunk = storage.read_snapshot(first, rd.snap->size_bytes + 1, 4);  // past the end
+    REQUIRE(chunk);
+    CHECK_FALSE(chunk.value());
+    chunk = storage.read_snapshot(raft::snapshot_id{offset_t(4), term_t(1)}, 0, 4);
+    REQUIRE(chunk);
+    CHECK_FALSE(chunk.value());  // not the snapshot on disk: the leader answers "not found"
+
+    // A chunk that does not continue the file being received breaks the contract.
+    const raft::snapshot_id second{offset_t(9), term_t(2)};
+    std::string file = snapshot_file_bytes(second, voters, data);
+    raft::ready gap;
+    gap.snap_chunk = raft::snapshot_chunk{second, 10, file.substr(10, 10)};
+    auto r = storage.persist(gap);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::offset_out_of_range);
+
+    // One bit flipped on the way from the leader: the file does not check, nothing installs.
+    file[file.size() / 3] ^= 4;
+    raft::ready all;
+    all.snap_chunk = raft::snapshot_chunk{second, 0, file};
+    all.snap = raft::snapshot{second, voters, int64_t(file.size())};
+    all.restore_snapshot = true;
+    r = storage.persist(all);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::corrupt_message);
+    REQUIRE(storage.snapshot());
+    CHECK(storage.snapshot()->snap.id == first);
+
+    // Files never taken (a crash before the ready that names them) are gone after a restart,
+    // and the snapshot on disk is still the first.
+    REQUIRE(storage.begin_snapshot(raft::snapshot_id{offset_t(7), term_t(1)}));
+    CHECK(std::filesystem::exists(dir.path() / raft_snapshot_download_file));
+    CHECK(std::filesystem::exists(dir.path() / "raft-snapshot.7-1.tmp"));
+    opened.storage.reset();
+    auto again = open_dir(dir.path());
+    REQUIRE_MESSAGE(again.problem.empty(), again.problem);
+    REQUIRE(again.state.snap);
+    CHECK(again.state.snap->id == first);
+    CHECK(again.state.snap->size_bytes == rd.snap->size_bytes);
+    CHECK_FALSE(std::filesystem::exists(dir.path() / raft_snapshot_download_file));
+    CHECK_FALSE(std::filesystem::exists(dir.path() / "raft-snapshot.7-1.tmp"));
+}
+
 TEST_CASE("a damaged snapshot or a log batch that is no entry stops the node") {
     testing::temp_dir dir;
     {
@@ -184,7 +306,8 @@ TEST_CASE("a damaged snapshot or a log batch that is no entry stops the node") {
         rd.entries = {data_entry(1, "a"), data_entry(1, "b"), data_entry(2, "c")};
         REQUIRE(opened.storage->persist(rd));
         raft::ready snap;
-        snap.snap = raft::snapshot{{offset_t(2), term_t(1)}, {node_id_t(1)}, "state"};
+        snap.snap =
+            take_snapshot(*opened.storage, {offset_t(2), term_t(1)}, {node_id_t(1)}, "state");
         snap.entries_offset = offset_t(3);
         REQUIRE(opened.storage->persist(snap));
     }
@@ -241,7 +364,8 @@ TEST_CASE("a crash between the snapshot and the log's restart is finished at ope
         auto opened = open_dir(a.path());
         REQUIRE(opened.storage->persist(entries));
         raft::ready snap;
-        snap.snap = raft::snapshot{{offset_t(10), term_t(2)}, {node_id_t(1)}, "state"};
+        snap.snap =
+            take_snapshot(*opened.storage, {offset_t(10), term_t(2)}, {node_id_t(1)}, "state");
         snap.entries_offset = offset_t(10);
         REQUIRE(opened.storage->persist(snap));
     }
@@ -265,7 +389,8 @@ TEST_CASE("a log that starts past its snapshot, or with none, stops the node") {
     {
         auto opened = open_dir(dir.path());
         raft::ready snap;
-        snap.snap = raft::snapshot{{offset_t(10), term_t(2)}, {node_id_t(1)}, "state"};
+        snap.snap =
+            take_snapshot(*opened.storage, {offset_t(10), term_t(2)}, {node_id_t(1)}, "state");
         REQUIRE(opened.storage->persist(snap));  // the log restarts at 10
     }
     std::filesystem::remove(dir.path() / raft_snapshot_file);

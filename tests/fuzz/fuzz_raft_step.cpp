@@ -196,7 +196,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 const offset_t a = n->applied();
                 if (a > n->log().start()) {
                     if (auto t = n->log().term_at(a - 1)) {
-                        (void)n->compact(snapshot_id{a, *t}, in.text());
+                        (void)n->compact(snapshot_id{a, *t},
+                                         static_cast<int64_t>(in.text().size()));
                     }
                 }
                 break;

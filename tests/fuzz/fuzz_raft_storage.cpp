@@ -62,6 +62,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     raft::ready rd;
     rd.hard = o.state.hard;
     rd.snap = o.state.snap;
+    if (o.state.snap) {
+        // The snapshot file goes over as a leader sends it, and must check on arrival.
+        auto file = o.storage->read_snapshot(o.state.snap->id, 0, o.state.snap->size_bytes);
+        require(file.has_value() && file.value().has_value());
+        rd.snap_chunk = raft::snapshot_chunk{o.state.snap->id, 0, std::move(*file.value())};
+        rd.restore_snapshot = true;
+    }
     rd.entries_offset = start;
     rd.entries = o.state.entries;
     require(fresh.value().storage->persist(rd).has_value());

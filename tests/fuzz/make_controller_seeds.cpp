@@ -71,8 +71,19 @@ bool write_storage_seed(const std::filesystem::path& out, const std::vector<node
             return false;
         }
         if (snapshot_at) {
+            auto& storage = *opened.value().storage;
+            const snapshot_id id{*snapshot_at, term_t(2)};
+            auto w = storage.begin_snapshot(id);
+            const std::string_view image = "image at offset 4";
+            if (!w || !w.value()->append(std::as_bytes(std::span(image)))) {
+                return false;
+            }
+            auto size = w.value()->finish(id, voters);
+            if (!size) {
+                return false;
+            }
             ready snap;
-            snap.snap = snapshot{{*snapshot_at, term_t(2)}, voters, "image at offset 4"};
+            snap.snap = snapshot{id, voters, size.value()};
             snap.entries_offset = offset_t(6);
             if (!opened.value().storage->persist(snap)) {
                 return false;

@@ -40,6 +40,20 @@ std::vector<message> drain(node& n, disk& d) {
     return out;
 }
 
+// Leader 1 of term 1 answers node 2's first fetch: fetch snapshot `id` (which ends at 8).
+message fetch_snapshot_told(const snapshot_id& id) {
+    return message{n1, n2,
+                   fetch_response{term_t{1},
+                                  n1,
+                                  fetch_error::none,
+                                  offset_t{0},
+                                  term_t{0},
+                                  offset_t{8},
+                                  {},
+                                  std::nullopt,
+                                  id}};
+}
+
 // Makes `n` (voters 1, 2, 3) leader with node 2's votes.
 void elect(node& n, disk& d) {
     n.campaign();
@@ -478,14 +492,14 @@ TEST_CASE("compact checks its snapshot id") {
     }
     drain(n, d);
     REQUIRE(n.applied() == offset_t{6});
-    CHECK(n.compact(snapshot_id{offset_t{7}, term_t{1}}, "s").error() ==
-          errc::snapshot_out_of_range);
-    CHECK(n.compact(snapshot_id{offset_t{0}, term_t{0}}, "s").error() ==
-          errc::snapshot_out_of_range);
-    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{2}}, "s").error() ==
+    CHECK(n.compact(snapshot_id{offset_t{7}, term_t{1}}, 1).error() == errc::snapshot_out_of_range);
+    CHECK(n.compact(snapshot_id{offset_t{0}, term_t{0}}, 1).error() == errc::snapshot_out_of_range);
+    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{2}}, 1).error() ==
           errc::snapshot_term_mismatch);
-    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{1}}, "s").has_value());
-    CHECK(n.compact(snapshot_id{offset_t{5}, term_t{1}}, "s").error() == errc::snapshot_pending);
+    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{1}}, -1).error() ==
+          errc::snapshot_out_of_range);
+    CHECK(n.compact(snapshot_id{offset_t{4}, term_t{1}}, 1).has_value());
+    CHECK(n.compact(snapshot_id{offset_t{5}, term_t{1}}, 1).error() == errc::snapshot_pending);
     ready rd = n.get_ready();
     REQUIRE(rd.snap.has_value());
     CHECK_FALSE(rd.restore_snapshot);
@@ -539,16 +553,7 @@ TEST_CASE("a late 'no such snapshot' about an earlier snapshot leaves the downlo
     const snapshot_id a{offset_t{4}, term_t{1}};
     const snapshot_id b{offset_t{8}, term_t{1}};
     // The leader says: fetch snapshot B.
-    n.step(message{n1, n2,
-                   fetch_response{term_t{1},
-                                  n1,
-                                  fetch_error::none,
-                                  offset_t{0},
-                                  term_t{0},
-                                  offset_t{8},
-                                  {},
-                                  std::nullopt,
-                                  b}});
+    n.step(fetch_snapshot_told(b));
     const auto asked = find<fetch_snapshot_request>(drain(n, d), n1);
     REQUIRE(asked.has_value());
     CHECK(asked->id == b);
@@ -564,7 +569,10 @@ TEST_CASE("a late 'no such snapshot' about an earlier snapshot leaves the downlo
     CHECK(rd.restore_snapshot);
     REQUIRE(rd.snap.has_value());
     CHECK(rd.snap->id == b);
-    CHECK(rd.snap->data == "abc");
+    CHECK(rd.snap->size_bytes == 3);
+    REQUIRE(rd.snap_chunk.has_value());
+    CHECK(rd.snap_chunk->position == 0);
+    CHECK(rd.snap_chunk->bytes == "abc");
     d.persist(rd);
     n.advance(rd);
     CHECK(n.high_watermark() == offset_t{8});
@@ -574,16 +582,7 @@ TEST_CASE("'no such snapshot' about the one being downloaded starts over") {
     disk d;
     node n(make_config(n2, {n1, n2, n3}), {});
     const snapshot_id b{offset_t{8}, term_t{1}};
-    n.step(message{n1, n2,
-                   fetch_response{term_t{1},
-                                  n1,
-                                  fetch_error::none,
-                                  offset_t{0},
-                                  term_t{0},
-                                  offset_t{8},
-                                  {},
-                                  std::nullopt,
-                                  b}});
+    n.step(fetch_snapshot_told(b));
     drain(n, d);
     // The leader replaced B: the download is dropped, so a chunk of B arriving later is not
     // taken; the next fetch learns the new snapshot.
@@ -594,6 +593,92 @@ TEST_CASE("'no such snapshot' about the one being downloaded starts over") {
     drain(n, d);
     CHECK_FALSE(d.state.snap.has_value());
     CHECK(n.high_watermark() == offset_t{0});
+}
+
+TEST_CASE("a snapshot downloads in chunks that go to the readies, never into the core") {
+    disk d;
+    node n(make_config(n2, {n1, n2, n3}), {});
+    const snapshot_id b{offset_t{8}, term_t{1}};
+    n.step(fetch_snapshot_told(b));
+    drain(n, d);
+    const std::vector<node_id_t> voters{n1, n2, n3};
+    auto chunk = [&](int64_t at, int64_t size, std::string bytes) {
+        n.step(message{
+            n1, n2,
+            fetch_snapshot_response{term_t{1}, n1, b, true, at, size, voters, std::move(bytes)}});
+    };
+    chunk(0, 6, "ab");
+    REQUIRE(n.has_ready());
+    ready rd = n.get_ready();
+    REQUIRE(rd.snap_chunk.has_value());
+    CHECK(rd.snap_chunk->bytes == "ab");
+    CHECK_FALSE(rd.snap.has_value());
+    auto asked = find<fetch_snapshot_request>(rd.messages, n1);
+    REQUIRE(asked.has_value());
+    CHECK(asked->position_bytes == 2);
+    d.persist(rd);
+    n.advance(rd);
+    // A duplicate of the first chunk is ignored; the next one continues the file.
+    chunk(0, 6, "ab");
+    CHECK_FALSE(find<fetch_snapshot_request>(drain(n, d), n1).has_value());
+    chunk(2, 6, "cd");
+    drain(n, d);
+    CHECK(d.received == "abcd");
+    CHECK(n.messages_invalid() == 0);
+    // A chunk that says the same snapshot has another size is a broken leader: the download is
+    // dropped and the next fetch asks the leader again, which starts it over from the first byte.
+    chunk(4, 7, "efg");
+    const auto fetch = find<fetch_request>(drain(n, d), n1);
+    CHECK(n.messages_invalid() == 1);
+    REQUIRE(fetch.has_value());
+    CHECK(fetch->fetch_offset == offset_t{0});
+    n.step(fetch_snapshot_told(b));
+    asked = find<fetch_snapshot_request>(drain(n, d), n1);
+    REQUIRE(asked.has_value());
+    CHECK(asked->position_bytes == 0);
+    chunk(0, 6, "abc");
+    chunk(3, 6, "def");  // two chunks before a ready: they go out as one write
+    rd = n.get_ready();
+    REQUIRE(rd.snap_chunk.has_value());
+    CHECK(rd.snap_chunk->position == 0);
+    CHECK(rd.snap_chunk->bytes == "abcdef");
+    REQUIRE(rd.snap.has_value());
+    CHECK(rd.restore_snapshot);
+    CHECK(rd.snap->size_bytes == 6);
+    CHECK(rd.snap->voters == voters);
+    d.persist(rd);
+    n.advance(rd);
+    CHECK(d.received == "abcdef");
+    CHECK(n.high_watermark() == offset_t{8});
+}
+
+TEST_CASE("a leader's snapshot chunk names what to send; the bytes come from its file") {
+    disk d;
+    node n(make_config(n1, {n1, n2, n3}), {});
+    elect(n, d);
+    drain(n, d);
+    for (int i = 0; i < 3; ++i) {
+        REQUIRE(n.propose("e").has_value());
+    }
+    drain(n, d);
+    n.step(message{n2, n1, fetch_request{n.term(), offset_t{4}, n.term(), offset_t{0}}});
+    drain(n, d);
+    REQUIRE(n.applied() == offset_t{4});
+    const snapshot_id id{offset_t{4}, n.term()};
+    REQUIRE(n.compact(id, 5000).has_value());
+    drain(n, d);
+    n.step(message{n3, n1, fetch_snapshot_request{n.term(), id, 1000}});
+    auto answer = find<fetch_snapshot_response>(drain(n, d), n3);
+    REQUIRE(answer.has_value());
+    CHECK(answer->found);
+    CHECK(answer->position_bytes == 1000);
+    CHECK(answer->size_bytes == 5000);
+    CHECK(answer->chunk.empty());
+    // Past the end of the file: not this snapshot.
+    n.step(message{n3, n1, fetch_snapshot_request{n.term(), id, 5001}});
+    answer = find<fetch_snapshot_response>(drain(n, d), n3);
+    REQUIRE(answer.has_value());
+    CHECK_FALSE(answer->found);
 }
 
 namespace {

@@ -12,6 +12,7 @@ namespace sluice::testing {
 
 struct raft_disk {
     raft::persisted_state state;
+    std::string received;  // the snapshot file assembled from downloaded chunks
 
     offset_t start() const { return state.snap ? state.snap->id.end_offset : offset_t{0}; }
     offset_t end() const { return start() + static_cast<int64_t>(state.entries.size()); }
@@ -24,6 +25,15 @@ struct raft_disk {
             if (keep < static_cast<int64_t>(state.entries.size())) {
                 state.entries.resize(static_cast<size_t>(keep));
             }
+        }
+        if (rd.snap_chunk) {
+            if (rd.snap_chunk->position == 0) {
+                received.clear();
+            }
+            if (rd.snap_chunk->position != static_cast<int64_t>(received.size())) {
+                return false;
+            }
+            received += rd.snap_chunk->bytes;
         }
         if (rd.snap) {
             const int64_t drop = rd.snap->id.end_offset - start();

@@ -4,6 +4,7 @@
 #include <boost/asio/post.hpp>
 
 #include "sluice/core/logging.h"
+#include "sluice/protocol/byte_order.h"
 #include "sluice/raft/errc.h"
 
 namespace sluice::controller {
@@ -28,14 +29,49 @@ std::string_view outcome_name(proposal_outcome o) noexcept {
 
 namespace {
 
-// The image a snapshot holds, or why it does not load (a snapshot is CRC-checked on disk and
-// comes from a leader's own image, so this means a broken leader or a version this one does not
-// read: never go on with an empty image, which would drop every topic).
-std::pair<metadata_log::image_ptr, std::string> image_of(const raft::snapshot& snap) {
+// A snapshot's bytes are the image's records in batches of at most this many records, each
+// framed by its length (u32, big endian): written and read a batch at a time.
+constexpr size_t snapshot_batch_records = 1000;
+
+// The image the snapshot on `storage`'s disk holds, or why it does not load (a snapshot is
+// CRC-checked on disk and comes from a leader's own image, so this means a broken leader or a
+// version this one does not read: never go on with an empty image, which would drop every
+// topic).
+std::pair<metadata_log::image_ptr, std::string> image_of(raft_storage& storage,
+                                                         const raft::snapshot& snap) {
+    const auto& on_disk = storage.snapshot();
     std::string why;
-    if (auto records = decode_batch(snap.data, &why); records || snap.data.empty()) {
-        auto r = records ? image_from_records(*records, snap.id.end_offset)
-                         : image_from_records({}, snap.id.end_offset);
+    std::vector<metadata_record> records;
+    if (!on_disk || on_disk->snap.id != snap.id) {
+        why = "it is not the snapshot on disk";
+    }
+    const int64_t end = on_disk ? on_disk->data_bytes : 0;
+    for (int64_t at = 0; why.empty() && at < end;) {
+        auto head = storage.read_snapshot_data(at, 4);
+        if (!head || head.value().size() != 4) {
+            why = head ? "a batch length past the end" : head.error().message();
+            break;
+        }
+        const int64_t n =
+            load_be<uint32_t>(reinterpret_cast<const std::byte*>(head.value().data()));
+        if (n > end - at - 4) {
+            why = "a batch past the end";
+            break;
+        }
+        auto body = storage.read_snapshot_data(at + 4, n);
+        if (!body) {
+            why = body.error().message();
+            break;
+        }
+        auto batch = decode_batch(body.value(), &why);
+        if (!batch) {
+            break;
+        }
+        std::move(batch->begin(), batch->end(), std::back_inserter(records));
+        at += 4 + n;
+    }
+    if (why.empty()) {
+        auto r = image_from_records(records, snap.id.end_offset);
         if (r.problem.empty()) {
             return {std::make_shared<const metadata_image>(std::move(r.image)), {}};
         }
@@ -43,6 +79,22 @@ std::pair<metadata_log::image_ptr, std::string> image_of(const raft::snapshot& s
     }
     return {nullptr, fmt::format("the metadata snapshot ending at offset {} does not load: {}",
                                  snap.id.end_offset, why)};
+}
+
+// Writes `image` as the snapshot `id` with `voters`; returns the file's size.
+result<int64_t> write_snapshot(raft_storage& storage, const metadata_image& image,
+                               const raft::snapshot_id& id, const std::vector<node_id_t>& voters) {
+    SLUICE_TRY(auto writer, storage.begin_snapshot(id));
+    const std::vector<metadata_record> records = image.to_records();
+    for (size_t at = 0; at < records.size(); at += snapshot_batch_records) {
+        const size_t n = std::min(snapshot_batch_records, records.size() - at);
+        const std::string batch = encode_batch(std::span(records).subspan(at, n));
+        std::byte head[4];
+        store_be<uint32_t>(head, uint32_t(batch.size()));
+        SLUICE_TRY(writer->append(head));
+        SLUICE_TRY(writer->append(std::as_bytes(std::span(batch))));
+    }
+    return writer->finish(id, voters);
 }
 
 }  // namespace
@@ -57,7 +109,7 @@ result<metadata_log::opened> metadata_log::open(boost::asio::any_io_executor ex,
     }
     image_ptr image = std::make_shared<const metadata_image>();
     if (o.state.snap) {
-        auto [loaded, problem] = image_of(*o.state.snap);
+        auto [loaded, problem] = image_of(*o.storage, *o.state.snap);
         if (!loaded) {
             return opened{nullptr, problem + "; the node does not start on an empty image"};
         }
@@ -128,7 +180,7 @@ void metadata_log::decide(offset_t offset, proposal_result r) {
 }
 
 void metadata_log::restore(const raft::snapshot& snap) {
-    auto [loaded, problem] = image_of(snap);
+    auto [loaded, problem] = image_of(*storage_, snap);
     if (!loaded) {
         ++entries_refused_;
         logging::error("{}; this node stops following the metadata log", problem);
@@ -243,7 +295,17 @@ void metadata_log::snapshot_soon() {
         }
         snapshot_posted_ = false;
         const raft::snapshot_id id{image_->end_offset(), applied_term_};
-        auto r = driver_->compact(id, encode_batch(image_->to_records()));
+        const raft::node& node = driver_->node();
+        if (halted() || id.end_offset <= node.log().start() || id.end_offset > node.applied()) {
+            return;  // nothing new to snapshot (or the node stopped)
+        }
+        auto size = write_snapshot(*storage_, *image_, id, node.snapshot_voters(id.end_offset));
+        if (!size) {
+            logging::warn("metadata snapshot at offset {} not written: {}", id.end_offset,
+                          size.error().message());
+            return;
+        }
+        auto r = driver_->compact(id, size.value());
         if (r) {
             bytes_since_snapshot_ = 0;
             ++snapshots_taken_;

@@ -74,11 +74,11 @@ result<raft::proposal> raft_driver::propose(
     return p;
 }
 
-result<void> raft_driver::compact(raft::snapshot_id id, std::string data) {
+result<void> raft_driver::compact(raft::snapshot_id id, int64_t size_bytes) {
     if (!running_) {
         return failure_ ? failure_ : make_error_code(std::errc::operation_canceled);
     }
-    auto r = node_.compact(id, std::move(data));
+    auto r = node_.compact(id, size_bytes);
     drain();
     return r;
 }
@@ -95,14 +95,15 @@ void raft_driver::drain() {
         raft::ready rd = node_.get_ready();
         // 1. Durable first: nothing below may depend on state a crash could take back.
         if (auto persisted = storage_.persist(rd); !persisted) {
-            failure_ = persisted.error();
-            stop();
-            // Whatever this node led or followed, it does no more.
-            sm_.on_leadership({node_.term(), raft::no_node, raft::role::follower});
+            fail(persisted.error());
             return;
         }
-        // 2. Then the messages.
-        for (const raft::message& m : rd.messages) {
+        // 2. Then the messages, with the snapshot chunks they carry read from the file.
+        for (raft::message& m : rd.messages) {
+            if (auto filled = fill_snapshot_chunk(m); !filled) {
+                fail(filled.error());
+                return;
+            }
             send_(m.to, encode_raft_frame(opts_.cluster_id, m));
         }
         // 3. Then the state machine.
@@ -119,6 +120,29 @@ void raft_driver::drain() {
         }
         node_.advance(rd);
     }
+}
+
+void raft_driver::fail(std::error_code ec) {
+    failure_ = ec;
+    stop();
+    // Whatever this node led or followed, it does no more.
+    sm_.on_leadership({node_.term(), raft::no_node, raft::role::follower});
+}
+
+result<void> raft_driver::fill_snapshot_chunk(raft::message& m) {
+    auto* r = std::get_if<raft::fetch_snapshot_response>(&m.body);
+    if (r == nullptr || !r->found) {
+        return success();
+    }
+    SLUICE_TRY(auto bytes, storage_.read_snapshot(r->id, r->position_bytes,
+                                                  opts_.raft.snapshot_chunk_bytes_max));
+    if (bytes) {
+        r->chunk = std::move(*bytes);
+    } else {
+        // A newer snapshot replaced it since the core answered: the follower asks again.
+        *r = raft::fetch_snapshot_response{r->term, r->leader, r->id, false};
+    }
+    return success();
 }
 
 }  // namespace sluice::controller

@@ -3,13 +3,16 @@
 #include <fmt/format.h>
 
 #include "sluice/controller/quorum_state.h"
+#include "sluice/core/logging.h"
 #include "sluice/protocol/byte_order.h"
-#include "sluice/protocol/crc32c.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/record_batch.h"
 #include "sluice/storage/log.h"
 
 namespace sluice::controller {
+
+namespace logging = broker::logging;
+
 namespace {
 
 // ---- entries as record batches: one record, key = kind (1 byte) and term (8 bytes, big
@@ -18,13 +21,6 @@ namespace {
 
 constexpr size_t entry_key_size = 9;
 
-// ---- the snapshot file:
-//   "SLSN" | u32 version (1) | i64 end offset | i64 term | u32 voter count | i32 voters... |
-//   u64 data length | data | u32 CRC-32C of everything before it
-constexpr std::string_view snapshot_magic = "SLSN";
-constexpr uint32_t snapshot_version = 1;
-constexpr size_t snapshot_fixed_bytes = 4 + 4 + 8 + 8 + 4 + 8 + 4;
-
 template <typename T>
 void put_be(std::vector<std::byte>& out, T v) {
     const size_t at = out.size();
@@ -32,92 +28,8 @@ void put_be(std::vector<std::byte>& out, T v) {
     store_be<T>(out.data() + at, v);
 }
 
-std::vector<std::byte> encode_snapshot(const raft::snapshot& s) {
-    std::vector<std::byte> out;
-    out.reserve(snapshot_fixed_bytes + 4 * s.voters.size() + s.data.size());
-    for (char c : snapshot_magic) {
-        out.push_back(std::byte(c));
-    }
-    put_be<uint32_t>(out, snapshot_version);
-    put_be<int64_t>(out, s.id.end_offset.value());
-    put_be<int64_t>(out, s.id.term.value());
-    put_be<uint32_t>(out, uint32_t(s.voters.size()));
-    for (node_id_t v : s.voters) {
-        put_be<int32_t>(out, v.value());
-    }
-    put_be<uint64_t>(out, s.data.size());
-    const auto* data = reinterpret_cast<const std::byte*>(s.data.data());
-    out.insert(out.end(), data, data + s.data.size());
-    put_be<uint32_t>(out, crc32c::value(out));
-    return out;
-}
-
-// The snapshot in `bytes`, or nullopt with `why`.
-std::optional<raft::snapshot> decode_snapshot(std::span<const std::byte> bytes,
-                                              std::string_view& why) {
-    if (bytes.size() < snapshot_fixed_bytes ||
-        std::string_view(reinterpret_cast<const char*>(bytes.data()), 4) != snapshot_magic) {
-        why = "too short or bad magic";
-        return std::nullopt;
-    }
-    const size_t body = bytes.size() - 4;
-    if (load_be<uint32_t>(bytes.data() + body) != crc32c::value(bytes.first(body))) {
-        why = "bad CRC";
-        return std::nullopt;
-    }
-    if (load_be<uint32_t>(bytes.data() + 4) != snapshot_version) {
-        why = "unknown version";
-        return std::nullopt;
-    }
-    raft::snapshot s;
-    s.id.end_offset = offset_t(load_be<int64_t>(bytes.data() + 8));
-    s.id.term = term_t(load_be<int64_t>(bytes.data() + 16));
-    const uint64_t voters = load_be<uint32_t>(bytes.data() + 24);
-    size_t at = 28;
-    if (voters > (body - at) / 4) {
-        why = "voter count past the end";
-        return std::nullopt;
-    }
-    for (uint64_t i = 0; i < voters; ++i, at += 4) {
-        s.voters.push_back(node_id_t(load_be<int32_t>(bytes.data() + at)));
-    }
-    if (body - at < 8) {
-        why = "data length past the end";
-        return std::nullopt;
-    }
-    const uint64_t data = load_be<uint64_t>(bytes.data() + at);
-    at += 8;
-    if (data != body - at) {
-        why = "data length does not match the file";
-        return std::nullopt;
-    }
-    s.data.assign(reinterpret_cast<const char*>(bytes.data() + at), size_t(data));
-    if (s.id.end_offset < offset_t(0) || s.id.term < term_t(0)) {
-        why = "negative offset or term";
-        return std::nullopt;
-    }
-    return s;
-}
-
-// Replaces the snapshot file: a temporary file, fsynced, renamed, the directory fsynced.
-result<void> save_snapshot(storage::file_system& fs, const std::filesystem::path& dir,
-                           const raft::snapshot& s) {
-    const auto path = dir / raft_snapshot_file;
-    auto tmp = path;
-    tmp += ".tmp";
-    SLUICE_TRY(fs.remove(tmp));
-    {
-        SLUICE_TRY(auto f, fs.open(tmp, storage::open_mode::read_write));
-        size_t written = 0;  // a short file is refused at open: no need to cut it here
-        SLUICE_TRY(storage::append_all(*f, encode_snapshot(s), written));
-        SLUICE_TRY(f->sync());
-    }
-    SLUICE_TRY(fs.rename(tmp, path));
-    return fs.sync_directory(dir);
-}
-
 struct snapshot_load {
-    std::optional<raft::snapshot> snap;
+    std::optional<snapshot_file_info> snap;
     std::string problem;
 };
 
@@ -128,13 +40,9 @@ result<snapshot_load> load_snapshot(storage::file_system& fs, const std::filesys
         return snapshot_load{};
     }
     SLUICE_TRY(auto f, fs.open(path, storage::open_mode::read_only));
-    SLUICE_TRY(uint64_t size, f->size());
-    std::vector<std::byte> bytes(static_cast<size_t>(size));
-    SLUICE_TRY(size_t got, f->read_at(0, bytes));
-    bytes.resize(got);
-    std::string_view why;
-    auto snap = decode_snapshot(bytes, why);
-    if (!snap) {
+    std::string why;
+    SLUICE_TRY(auto info, inspect_snapshot_file(*f, why));
+    if (!info) {
         return snapshot_load{
             {},
             fmt::format("{} is damaged ({}): the entries it replaced are gone from the log; "
@@ -142,7 +50,13 @@ result<snapshot_load> load_snapshot(storage::file_system& fs, const std::filesys
                         "starts as a new, empty replica",
                         path.string(), why)};
     }
-    return snapshot_load{std::move(snap), {}};
+    return snapshot_load{std::move(info), {}};
+}
+
+// Where the application writes the snapshot `id` before the core takes it.
+std::filesystem::path local_snapshot_path(const std::filesystem::path& dir,
+                                          const raft::snapshot_id& id) {
+    return dir / fmt::format("{}.{}-{}.tmp", raft_snapshot_file, id.end_offset, id.term);
 }
 
 // A voter set as the core writes one: ids ascending without repeats, none negative.
@@ -263,8 +177,8 @@ std::optional<raft::entry> decode_entry_batch(std::span<const std::byte> batch,
 
 raft_storage::raft_storage(storage::file_system& fs, std::filesystem::path dir, node_id_t self,
                            std::unique_ptr<storage::partition_log> log,
-                           std::optional<raft::snapshot_id> snap)
-    : fs_(fs), dir_(std::move(dir)), self_(self), log_(std::move(log)), snap_(snap) {}
+                           std::optional<snapshot_file_info> snap)
+    : fs_(fs), dir_(std::move(dir)), self_(self), log_(std::move(log)), snap_(std::move(snap)) {}
 
 raft_storage::~raft_storage() {
     if (log_) {
@@ -286,29 +200,41 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
         out.problem = std::move(quorum.problem);
         return out;
     }
-    SLUICE_TRY(auto snapshot, load_snapshot(fs, dir));
-    if (!snapshot.problem.empty()) {
-        out.problem = std::move(snapshot.problem);
+    // Snapshot files that were never taken: a crash before the ready that names them.
+    SLUICE_TRY(auto names, fs.list(dir));
+    for (const std::string& name : names) {
+        if (name == raft_snapshot_download_file ||
+            (name.starts_with(std::string(raft_snapshot_file) + ".") && name.ends_with(".tmp"))) {
+            SLUICE_TRY(fs.remove(dir / name));
+        }
+    }
+    SLUICE_TRY(auto loaded, load_snapshot(fs, dir));
+    if (!loaded.problem.empty()) {
+        out.problem = std::move(loaded.problem);
         return out;
     }
+    std::optional<raft::snapshot> snapshot;
+    if (loaded.snap) {
+        snapshot = loaded.snap->snap;
+    }
     SLUICE_TRY(auto log, storage::partition_log::open(log_options_for(fs, dir)));
-    const offset_t snap_end = snapshot.snap ? snapshot.snap->id.end_offset : offset_t(0);
+    const offset_t snap_end = snapshot ? snapshot->id.end_offset : offset_t(0);
     if (log->start_offset() > snap_end) {
         out.problem = fmt::format(
             "{}: the log starts at offset {}, but {}: the entries before it are lost; remove "
             "this node's metadata directory so that it starts as a new, empty replica",
             dir.string(), log->start_offset().value(),
-            snapshot.snap ? fmt::format("the snapshot ends at {}", snap_end.value())
-                          : std::string("there is no snapshot"));
+            snapshot ? fmt::format("the snapshot ends at {}", snap_end.value())
+                     : std::string("there is no snapshot"));
         return out;
     }
-    if (snapshot.snap) {
+    if (snapshot) {
         // A crash after the snapshot was written and before the log restarted at its end.
         SLUICE_TRY(bool restarted, restart_if_covered(*log, snap_end));
         if (restarted) {
             SLUICE_TRY(log->flush());
         }
-        if (!voters_ok(snapshot.snap->voters)) {
+        if (!voters_ok(snapshot->voters)) {
             out.problem = fmt::format(
                 "{}: the snapshot's voter set is not one the core writes; "
                 "remove this node's metadata directory so that it starts "
@@ -318,7 +244,7 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
         }
     }
     // Terms never fall along a log, and the core relies on it.
-    term_t last_term = snapshot.snap ? snapshot.snap->id.term : term_t(0);
+    term_t last_term = snapshot ? snapshot->id.term : term_t(0);
     // The entries from the snapshot's end on; any below it are the snapshot's.
     offset_t at = snap_end;
     while (at < log->end_offset()) {
@@ -361,12 +287,8 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
         }
     }
     out.state.hard = quorum.state.value_or(raft::hard_state{});
-    std::optional<raft::snapshot_id> id;
-    if (snapshot.snap) {
-        id = snapshot.snap->id;
-    }
-    out.state.snap = std::move(snapshot.snap);
-    out.storage.reset(new raft_storage(fs, dir, self, std::move(log), id));
+    out.state.snap = std::move(snapshot);
+    out.storage.reset(new raft_storage(fs, dir, self, std::move(log), std::move(loaded.snap)));
     return out;
 }
 
@@ -376,12 +298,14 @@ result<void> raft_storage::persist(const raft::ready& rd) {
         SLUICE_TRY(log_->truncate_to(std::max(*rd.truncate_to, start_offset())));
         log_changed = true;
     }
+    if (rd.snap_chunk) {
+        SLUICE_TRY(write_chunk(*rd.snap_chunk));
+    }
     if (rd.snap) {
-        SLUICE_TRY(save_snapshot(fs_, dir_, *rd.snap));
-        snap_ = rd.snap->id;
+        SLUICE_TRY(install(*rd.snap, rd.restore_snapshot));
     }
     if (snap_ && (rd.snap || rd.truncate_to)) {
-        SLUICE_TRY(bool restarted, restart_if_covered(*log_, snap_->end_offset));
+        SLUICE_TRY(bool restarted, restart_if_covered(*log_, snap_->snap.id.end_offset));
         log_changed = log_changed || restarted;
     }
     if (!rd.entries.empty()) {
@@ -404,8 +328,92 @@ result<void> raft_storage::persist(const raft::ready& rd) {
     return success();
 }
 
+result<void> raft_storage::write_chunk(const raft::snapshot_chunk& c) {
+    if (c.position == 0) {
+        download_.reset();
+        const auto path = dir_ / raft_snapshot_download_file;
+        SLUICE_TRY(fs_.remove(path));
+        SLUICE_TRY(download_, fs_.open(path, storage::open_mode::read_write));
+        download_bytes_ = 0;
+    }
+    if (!download_ || c.position != download_bytes_) {
+        return make_error_code(errc::offset_out_of_range);
+    }
+    size_t written = 0;
+    auto appended = storage::append_all(*download_, as_bytes(c.bytes), written);
+    download_bytes_ += int64_t(written);
+    return appended;
+}
+
+result<void> raft_storage::install(const raft::snapshot& s, bool downloaded) {
+    const auto from =
+        downloaded ? dir_ / raft_snapshot_download_file : local_snapshot_path(dir_, s.id);
+    if (downloaded) {
+        if (!download_) {
+            return make_error_code(errc::offset_out_of_range);
+        }
+        SLUICE_TRY(download_->sync());
+        download_.reset();
+    }
+    SLUICE_TRY(auto f, fs_.open(from, storage::open_mode::read_only));
+    std::string why;
+    SLUICE_TRY(auto info, inspect_snapshot_file(*f, why));
+    f.reset();
+    if (!info || info->snap != s) {
+        logging::error("{}: the snapshot {} ending at offset {} (term {}) does not check: {}",
+                       dir_.string(), downloaded ? "received from the leader" : "written here",
+                       s.id.end_offset, s.id.term, info ? "not the snapshot named" : why);
+        return make_error_code(errc::corrupt_message);
+    }
+    snap_reader_.reset();
+    SLUICE_TRY(fs_.rename(from, dir_ / raft_snapshot_file));
+    if (from == local_) {
+        local_.clear();
+    }
+    SLUICE_TRY(fs_.sync_directory(dir_));
+    snap_ = std::move(info);
+    return success();
+}
+
+result<std::unique_ptr<snapshot_writer>> raft_storage::begin_snapshot(const raft::snapshot_id& id) {
+    if (!local_.empty()) {
+        SLUICE_TRY(fs_.remove(local_));  // one begun before and never taken
+    }
+    local_ = local_snapshot_path(dir_, id);
+    return snapshot_writer::create(fs_, local_);
+}
+
+result<std::optional<std::string>> raft_storage::read_snapshot(const raft::snapshot_id& id,
+                                                               int64_t position, int64_t length) {
+    if (!snap_ || snap_->snap.id != id || position < 0 || position > snap_->snap.size_bytes ||
+        length < 0) {
+        return std::optional<std::string>{};
+    }
+    const int64_t n = std::min(length, snap_->snap.size_bytes - position);
+    if (!snap_reader_) {
+        SLUICE_TRY(snap_reader_,
+                   fs_.open(dir_ / raft_snapshot_file, storage::open_mode::read_only));
+    }
+    std::string out(size_t(n), '\0');
+    SLUICE_TRY(size_t got,
+               snap_reader_->read_at(uint64_t(position), std::as_writable_bytes(std::span(out))));
+    if (got != out.size()) {
+        return make_error_code(errc::corrupt_message);  // the file shrank under us
+    }
+    return std::optional<std::string>(std::move(out));
+}
+
+result<std::string> raft_storage::read_snapshot_data(int64_t position, int64_t length) {
+    if (!snap_ || position < 0 || length < 0 || position > snap_->data_bytes) {
+        return make_error_code(errc::offset_out_of_range);
+    }
+    SLUICE_TRY(auto bytes, read_snapshot(snap_->snap.id, position,
+                                         std::min(length, snap_->data_bytes - position)));
+    return std::move(*bytes);
+}
+
 offset_t raft_storage::start_offset() const {
-    return snap_ ? snap_->end_offset : log_->start_offset();
+    return snap_ ? snap_->snap.id.end_offset : log_->start_offset();
 }
 
 offset_t raft_storage::end_offset() const {

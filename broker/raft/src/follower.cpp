@@ -32,8 +32,7 @@ void node::send_fetch() {
         return;
     }
     if (download_ && leader_ != no_node) {
-        send(to, fetch_snapshot_request{term_, download_->id,
-                                        static_cast<int64_t>(download_->data.size())});
+        send(to, fetch_snapshot_request{term_, download_->id, download_->received});
     } else {
         send(to, fetch_request{term_, log_.end(), log_.last_term(), commit_});
     }
@@ -65,7 +64,7 @@ void node::on_fetch_response(node_id_t from, const fetch_response& r) {
         // only committed state, so it is newer than our commit point.
         if (current && r.snapshot->end_offset > commit_ &&
             (!download_ || download_->id != *r.snapshot)) {
-            download_ = download{*r.snapshot, {}, {}};
+            download_ = download{*r.snapshot};
             send_fetch();
         }
         return;
@@ -172,18 +171,38 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         become_follower(term_, from);
     }
     heard_from_leader();
-    if (!download_ || download_->id != r.id ||
-        r.position_bytes != static_cast<int64_t>(download_->data.size())) {
+    if (!download_ || download_->id != r.id || r.position_bytes != download_->received) {
         return;  // late or duplicated chunk
     }
-    download_->data += r.chunk;
-    download_->voters = r.voters;
-    if (static_cast<int64_t>(download_->data.size()) >= r.size_bytes) {
-        snapshot s{download_->id, std::move(download_->voters), std::move(download_->data)};
+    if ((download_->size_bytes >= 0 && r.size_bytes != download_->size_bytes) ||
+        (r.chunk.empty() && r.position_bytes < r.size_bytes)) {
+        // One snapshot has one size, and a chunk short of its end moves forward: the leader
+        // serves something else under this id. Drop the download; the next fetch starts over.
+        ++messages_invalid_;
+        download_.reset();
+        send_fetch();
+        return;
+    }
+    download_->size_bytes = r.size_bytes;
+    queue_chunk(r.id, r.position_bytes, r.chunk);
+    download_->received += static_cast<int64_t>(r.chunk.size());
+    if (download_->received == r.size_bytes) {
+        snapshot s{download_->id, r.voters, r.size_bytes};
         download_.reset();
         install_snapshot(std::move(s));
     }
     send_fetch();
+}
+
+void node::queue_chunk(const snapshot_id& id, int64_t position, const std::string& bytes) {
+    if (pending_chunk_ && pending_chunk_->id == id &&
+        pending_chunk_->position + static_cast<int64_t>(pending_chunk_->bytes.size()) == position) {
+        pending_chunk_->bytes += bytes;
+        return;
+    }
+    // Bytes still queued that this does not continue belong to a download given up since (this
+    // one starts at 0, since the queue empties into every ready): its file is started afresh.
+    pending_chunk_ = snapshot_chunk{id, position, bytes};
 }
 
 void node::install_snapshot(snapshot s) {

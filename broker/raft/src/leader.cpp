@@ -159,13 +159,12 @@ void node::on_fetch_snapshot_request(node_id_t from, const fetch_snapshot_reques
     }
     fetch_snapshot_response resp{term_, cfg_.id, r.id, false};
     if (snapshot_ && snapshot_->id == r.id && r.position_bytes >= 0 &&
-        r.position_bytes <= static_cast<int64_t>(snapshot_->data.size())) {
+        r.position_bytes <= snapshot_->size_bytes) {
+        // The caller fills in the chunk from the snapshot's file when it sends (ready.h).
         resp.found = true;
         resp.position_bytes = r.position_bytes;
-        resp.size_bytes = static_cast<int64_t>(snapshot_->data.size());
+        resp.size_bytes = snapshot_->size_bytes;
         resp.voters = snapshot_->voters;
-        resp.chunk = snapshot_->data.substr(static_cast<size_t>(r.position_bytes),
-                                            static_cast<size_t>(cfg_.snapshot_chunk_bytes_max));
     }
     send(from, std::move(resp));
 }
@@ -292,11 +291,11 @@ result<proposal> node::propose_remove_voter(node_id_t id) {
     return r;
 }
 
-result<void> node::compact(snapshot_id id, std::string data) {
+result<void> node::compact(snapshot_id id, int64_t size_bytes) {
     if (pending_snapshot_) {
         return errc::snapshot_pending;
     }
-    if (id.end_offset <= log_.start() || id.end_offset > applied_) {
+    if (id.end_offset <= log_.start() || id.end_offset > applied_ || size_bytes < 0) {
         return errc::snapshot_out_of_range;
     }
     if (log_.term_at(id.end_offset - 1) != id.term) {
@@ -305,7 +304,7 @@ result<void> node::compact(snapshot_id id, std::string data) {
     // Handed-out committed entries were handed out together with (or after) their own
     // persistence, so nothing below the snapshot waits to be written.
     SLUICE_RAFT_CHECK(unstable_from_ >= id.end_offset);
-    snapshot s{id, log_.voters_at(id.end_offset), std::move(data)};
+    snapshot s{id, log_.voters_at(id.end_offset), size_bytes};
     log_.compact(id.end_offset);
     snapshot_ = s;
     pending_snapshot_ = std::move(s);

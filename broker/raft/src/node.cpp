@@ -154,8 +154,9 @@ bool node::has_ready() const {
         return false;
     }
     return current_hard_state() != handed_hard_ || handed_leadership_ != current_leadership() ||
-           pending_snapshot_.has_value() || unstable_from_ < log_.end() ||
-           unstable_from_ < handed_end_ || !messages_.empty() || applied_ < commit_;
+           pending_snapshot_.has_value() || pending_chunk_.has_value() ||
+           unstable_from_ < log_.end() || unstable_from_ < handed_end_ || !messages_.empty() ||
+           applied_ < commit_;
 }
 
 ready node::get_ready() {
@@ -169,6 +170,10 @@ ready node::get_ready() {
     if (handed_leadership_ != current_leadership()) {
         rd.leader = current_leadership();
         handed_leadership_ = *rd.leader;
+    }
+    if (pending_chunk_) {
+        rd.snap_chunk = std::move(pending_chunk_);
+        pending_chunk_.reset();
     }
     if (pending_snapshot_) {
         rd.snap = std::move(pending_snapshot_);

@@ -71,9 +71,9 @@ std::string checker::encode_snapshot(const app_state& app, size_t padding_bytes)
     return fmt::format("{}:{:016x}:", app.applied_end, app.chain) + std::string(padding_bytes, '.');
 }
 
-void checker::restore(node_id_t id, app_state& app, const snapshot& s) {
+void checker::restore(node_id_t id, app_state& app, const snapshot& s, const std::string& file) {
     app_state loaded;
-    if (!decode_snapshot(s.data, loaded)) {
+    if (!decode_snapshot(file, loaded)) {
         return fail(fmt::format("node {}: snapshot bytes unreadable", id));
     }
     const offset_t end = s.id.end_offset;
@@ -150,7 +150,7 @@ void checker::disk_changed(node_id_t id, const disk_state& disk) {
 void checker::check_disk(node_id_t id, const disk_state& disk) {
     if (disk.snap) {
         app_state scratch;
-        restore(id, scratch, *disk.snap);
+        restore(id, scratch, *disk.snap, disk.snap_file);
     }
     const offset_t end = std::min(disk.end(), disk.hard.commit);
     for (offset_t o = disk.start; o < end; ++o) {

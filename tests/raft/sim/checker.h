@@ -88,8 +88,9 @@ class checker {
     // The application's snapshot bytes for `app`, `padding_bytes` longer than needed so that a
     // snapshot takes several chunks to transfer.
     static std::string encode_snapshot(const app_state& app, size_t padding_bytes);
-    // Loads a snapshot into `app`; checks it against the history (invariant 6).
-    void restore(node_id_t id, app_state& app, const snapshot& s);
+    // Loads a snapshot (its file's bytes) into `app`; checks it against the history
+    // (invariant 6).
+    void restore(node_id_t id, app_state& app, const snapshot& s, const std::string& file);
     // Applies one committed entry (invariant 6).
     void apply(node_id_t id, app_state& app, offset_t at, const entry& e);
 

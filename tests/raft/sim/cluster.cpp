@@ -72,7 +72,7 @@ void cluster::start(sim_node& n) {
     n.leader = n.core->current_leadership();
     n.app = app_state{offset_t{0}, checker::chain_seed()};
     if (const auto& snap = n.disk.durable().snap) {
-        checker_.restore(n.id, n.app, *snap);
+        checker_.restore(n.id, n.app, *snap, n.disk.durable().snap_file);
     }
     checker_.started(n.id, *n.core, n.disk.durable());
     observe(n);
@@ -180,11 +180,12 @@ void cluster::finish(sim_node& n) {
     n.disk.flush();
     checker_.disk_changed(n.id, n.disk.durable());
     for (message& m : rd.messages) {
+        fill_snapshot_chunk(n, m);
         checker_.sent(n.id, m, n.disk.durable());
         net_.send(std::move(m), now_, rng_);
     }
     if (rd.snap && rd.restore_snapshot) {
-        checker_.restore(n.id, n.app, *rd.snap);
+        checker_.restore(n.id, n.app, *rd.snap, n.disk.durable().snap_file);
         ++stats_.snapshots_restored;
     }
     for (size_t i = 0; i < rd.committed.size(); ++i) {
@@ -193,6 +194,21 @@ void cluster::finish(sim_node& n) {
     n.core->advance(rd);
     n.out.reset();
     observe(n);
+}
+
+void cluster::fill_snapshot_chunk(const sim_node& n, message& m) const {
+    auto* r = std::get_if<fetch_snapshot_response>(&m.body);
+    if (r == nullptr || !r->found) {
+        return;
+    }
+    // What the shell does (ready.h): the chunk comes from the snapshot file on disk.
+    auto bytes = n.disk.read_snapshot(r->id, r->position_bytes,
+                                      options_.node_config.snapshot_chunk_bytes_max);
+    if (bytes) {
+        r->chunk = std::move(*bytes);
+    } else {
+        *r = fetch_snapshot_response{r->term, r->leader, r->id, false};
+    }
 }
 
 void cluster::run(int64_t ticks) {
@@ -344,8 +360,10 @@ result<void> cluster::take_snapshot(node_id_t id) {
     }
     const offset_t end = n.app.applied_end;
     const term_t term = n.core->log().term_at(end - 1).value_or(term_t{0});
-    auto r = n.core->compact(snapshot_id{end, term},
-                             checker::encode_snapshot(n.app, options_.snapshot_padding_bytes));
+    std::string file = checker::encode_snapshot(n.app, options_.snapshot_padding_bytes);
+    const auto size = static_cast<int64_t>(file.size());
+    n.disk.write_local_snapshot(std::move(file));
+    auto r = n.core->compact(snapshot_id{end, term}, size);
     event({9, u(id.value()), u(end.value()), r ? 1u : 0u}, [&] {
         return fmt::format("snapshot node={} at={} -> {}", id, end, r ? "ok" : r.error().message());
     });

@@ -147,6 +147,8 @@ class cluster {
     void start(sim_node& n);
     void pump(sim_node& n);
     void finish(sim_node& n);
+    // Puts the bytes from n's snapshot file into a snapshot chunk it sends (ready.h).
+    void fill_snapshot_chunk(const sim_node& n, message& m) const;
     void observe(const sim_node& n);
     void deliver(const message& m);
 

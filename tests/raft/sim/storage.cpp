@@ -17,7 +17,8 @@ std::optional<std::string> storage::apply(disk_state& d, const op& o) {
             const offset_t keep = std::max(t->from, d.start);
             d.entries.resize(static_cast<size_t>(keep - d.start));
         }
-    } else if (const auto* s = std::get_if<snapshot>(&o)) {
+    } else if (const auto* so = std::get_if<snapshot_op>(&o)) {
+        const snapshot* s = &so->snap;
         if (d.snap && s->id.end_offset <= d.snap->id.end_offset) {
             return fmt::format("snapshot at {} does not move past the stored one at {}",
                                s->id.end_offset, d.snap->id.end_offset);
@@ -30,6 +31,7 @@ std::optional<std::string> storage::apply(disk_state& d, const op& o) {
         }
         d.start = end;
         d.snap = *s;
+        d.snap_file = so->file;
     } else if (const auto* a = std::get_if<append_op>(&o)) {
         if (a->at != d.end()) {
             return fmt::format("entry appended at {} but the log ends at {}", a->at, d.end());
@@ -46,8 +48,35 @@ std::optional<std::string> storage::write(const ready& rd) {
     if (rd.truncate_to) {
         ops.emplace_back(truncate_op{*rd.truncate_to});
     }
+    if (rd.snap_chunk) {
+        const snapshot_chunk& c = *rd.snap_chunk;
+        if (c.position == 0) {
+            download_ = c;
+        } else if (!download_ || download_->id != c.id ||
+                   c.position != static_cast<int64_t>(download_->bytes.size())) {
+            return fmt::format("snapshot chunk at {} does not continue the file being received",
+                               c.position);
+        } else {
+            download_->bytes += c.bytes;
+        }
+    }
     if (rd.snap) {
-        ops.emplace_back(*rd.snap);
+        std::string file;
+        if (rd.restore_snapshot) {
+            if (!download_ || download_->id != rd.snap->id) {
+                return fmt::format("snapshot {} restored but not received", rd.snap->id.end_offset);
+            }
+            file = std::move(download_->bytes);
+            download_.reset();
+        } else {
+            file = std::move(local_file_);
+            local_file_.clear();
+        }
+        if (static_cast<int64_t>(file.size()) != rd.snap->size_bytes) {
+            return fmt::format("snapshot {} of {} bytes has a file of {}", rd.snap->id.end_offset,
+                               rd.snap->size_bytes, file.size());
+        }
+        ops.emplace_back(snapshot_op{*rd.snap, std::move(file)});
     }
     for (size_t i = 0; i < rd.entries.size(); ++i) {
         ops.emplace_back(append_op{rd.entries_offset + static_cast<int64_t>(i), rd.entries[i]});
@@ -102,7 +131,18 @@ int64_t storage::crash(rng& r, bool lose_all, bool reordered) {
     }
     staged_.clear();
     written_ = durable_;
+    local_file_.clear();
+    download_.reset();
     return lost;
+}
+
+std::optional<std::string> storage::read_snapshot(const snapshot_id& id, int64_t position,
+                                                  int64_t length) const {
+    if (!durable_.snap || durable_.snap->id != id || position < 0 ||
+        position > static_cast<int64_t>(durable_.snap_file.size())) {
+        return std::nullopt;
+    }
+    return durable_.snap_file.substr(static_cast<size_t>(position), static_cast<size_t>(length));
 }
 
 persisted_state storage::load() const {

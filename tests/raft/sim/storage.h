@@ -21,6 +21,7 @@ namespace sluice::raft::sim {
 struct disk_state {
     hard_state hard;
     std::optional<snapshot> snap;
+    std::string snap_file;  // the snapshot's file: the application's bytes
     offset_t start{0};
     std::deque<entry> entries;
 
@@ -31,8 +32,15 @@ struct disk_state {
 
 class storage {
   public:
+    // The application writes a snapshot of its state to a file of its own, not yet synced: a
+    // ready's `snap` that is not a restore makes it the snapshot (a crash loses it before that).
+    void write_local_snapshot(std::string file) { local_file_ = std::move(file); }
     // Stages the writes of `rd`. Returns an error if the ready breaks the storage contract.
     std::optional<std::string> write(const ready& rd);
+    // `length` bytes (fewer at its end) at `position` of the durable snapshot file, if `id` is
+    // the durable snapshot: what a leader sends.
+    std::optional<std::string> read_snapshot(const snapshot_id& id, int64_t position,
+                                             int64_t length) const;
     // Makes every staged write durable.
     void flush();
     // Loses the staged writes except a random prefix (none if lose_all). Returns how many
@@ -53,13 +61,21 @@ class storage {
         offset_t at;
         entry e;
     };
-    using op = std::variant<truncate_op, snapshot, append_op, hard_state>;
+    struct snapshot_op {
+        snapshot snap;
+        std::string file;
+    };
+    using op = std::variant<truncate_op, snapshot_op, append_op, hard_state>;
 
     static std::optional<std::string> apply(disk_state& d, const op& o);
 
     disk_state durable_;
     disk_state written_;  // durable_ plus every staged write
     std::vector<op> staged_;
+    // Files written and not yet made the snapshot (a crash loses both): the application's own,
+    // and the one assembled from downloaded chunks.
+    std::string local_file_;
+    std::optional<snapshot_chunk> download_;
 };
 
 }  // namespace sluice::raft::sim

@@ -4,7 +4,8 @@
 // Everything runs on one executor, which the driver never leaves: a timer ticks the node; frames
 // from peers are decoded and stepped; after each of these, every ready is handled in ready.h's
 // order: persisted through raft_storage (fsynced before it returns), then its messages are
-// encoded and handed to `send`, then the snapshot to restore and the committed entries go to the
+// encoded (snapshot chunks filled in from the snapshot file) and handed to `send`, then the
+// snapshot to restore and the committed entries go to the
 // state machine, then the node advances. The persisting blocks the executor, so it must be the
 // controller's own (one thread of its own), never a network thread of the broker.
 #pragma once
@@ -30,7 +31,8 @@ namespace sluice::controller {
 class state_machine {
   public:
     virtual ~state_machine() = default;
-    // The state is replaced by a snapshot from the leader.
+    // The state is replaced by a snapshot from the leader, now the storage's snapshot
+    // (raft_storage::read_snapshot_data() reads it).
     virtual void restore(const raft::snapshot& snap) = 0;
     // One committed entry at `offset` (every kind: data, leader changes, voter sets), in order.
     virtual void apply(offset_t offset, const raft::entry& e) = 0;
@@ -66,8 +68,9 @@ class raft_driver {
     // before the node's ready is handled, so before the entry can be applied.
     result<raft::proposal> propose(std::string data,
                                    const std::function<void(const raft::proposal&)>& appended = {});
-    // The state machine's snapshot after the entries below id.end_offset (raft::node::compact).
-    result<void> compact(raft::snapshot_id id, std::string data);
+    // The state machine wrote its snapshot after the entries below id.end_offset to a file of
+    // `size_bytes` through raft_storage::begin_snapshot() (raft::node::compact).
+    result<void> compact(raft::snapshot_id id, int64_t size_bytes);
     // Starts a pre-vote now (raft::node::campaign).
     void campaign();
 
@@ -80,6 +83,10 @@ class raft_driver {
   private:
     void arm();
     void drain();
+    // Stops the node for good: its disk failed (persist before send can not be kept).
+    void fail(std::error_code ec);
+    // A fetch_snapshot_response the core sent gets its bytes from the snapshot file (ready.h).
+    result<void> fill_snapshot_chunk(raft::message& m);
 
     boost::asio::any_io_executor ex_;
     options opts_;

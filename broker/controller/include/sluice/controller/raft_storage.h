@@ -2,14 +2,17 @@
 //   - the log: a storage partition_log of one record batch per entry (so a truncation, which
 //     never splits a batch, never splits an entry), fsynced before persist() returns;
 //   - the hard state: the quorum-state file (quorum_state.h);
-//   - the latest snapshot: one file, `raft-snapshot`, with a CRC, replaced atomically. A log
-//     with no entry at or past the snapshot's end restarts there, empty; entries below the
-//     snapshot's end in front of later ones stay on disk, skipped at open, until segments below
-//     a snapshot are deleted (not done yet).
+//   - the latest snapshot: one file, `raft-snapshot` (snapshot_file.h), replaced atomically by
+//     a file written beside it: `raft-snapshot.<end offset>-<term>.tmp` by the application
+//     (begin_snapshot()), or `raft-snapshot.download` from the chunks a leader sent. A log with no
+//     entry at or past the snapshot's end restarts there, empty; entries below the snapshot's end
+//     in front of later ones stay on disk, skipped at open, until segments below a snapshot are
+//     deleted (not done yet).
 //
 // open() hands the core its persisted_state; persist() writes a ready's durable parts in the
-// order ready.h gives (truncation, snapshot, entries, hard state) and returns once they are
-// durable, so the caller may then send the ready's messages. One thread at a time.
+// order ready.h gives (truncation, snapshot chunk, snapshot, entries, hard state) and returns
+// once they are durable, so the caller may then send the ready's messages, filling in their
+// snapshot chunks with read_snapshot(). One thread at a time.
 #pragma once
 
 #include <filesystem>
@@ -17,6 +20,7 @@
 #include <optional>
 #include <string>
 
+#include "sluice/controller/snapshot_file.h"
 #include "sluice/protocol/result.h"
 #include "sluice/raft/ready.h"
 #include "sluice/raft/types.h"
@@ -29,6 +33,7 @@ class partition_log;
 namespace sluice::controller {
 
 inline constexpr std::string_view raft_snapshot_file = "raft-snapshot";
+inline constexpr std::string_view raft_snapshot_download_file = "raft-snapshot.download";
 
 class raft_storage {
   public:
@@ -49,10 +54,27 @@ class raft_storage {
     raft_storage& operator=(const raft_storage&) = delete;
 
     // Writes the ready's durable parts and fsyncs them. errc::offset_out_of_range if its entries
-    // do not start at the durable log end (a broken contract: its truncation and snapshot are
-    // written, none of its entries, as the model disk does). Any error is fatal to the node:
-    // what reached the disk is known again only by a new open().
+    // do not start at the durable log end or its snapshot chunk does not continue the file being
+    // received (a broken contract: what comes before is written, as the model disk does);
+    // errc::corrupt_message if a snapshot file to install is not the snapshot the ready names
+    // (bytes damaged on their way from the leader, or a broken leader). Any error is fatal to
+    // the node: what reached the disk is known again only by a new open().
     result<void> persist(const raft::ready& rd);
+
+    // Starts the file of the snapshot `id` the application takes: once finished, its size goes
+    // to node::compact(), and the ready that follows makes it the snapshot. Starting another
+    // discards one not yet taken.
+    result<std::unique_ptr<snapshot_writer>> begin_snapshot(const raft::snapshot_id& id);
+    // The snapshot on disk, if any.
+    const std::optional<snapshot_file_info>& snapshot() const { return snap_; }
+    // `length` bytes (fewer at the end) of the snapshot file from `position`, or nullopt if `id`
+    // is not the snapshot on disk (a newer one replaced it) or `position` is past its end: the
+    // chunks a leader sends.
+    result<std::optional<std::string>> read_snapshot(const raft::snapshot_id& id, int64_t position,
+                                                     int64_t length);
+    // `length` bytes (fewer at the end) of the application's bytes of the snapshot on disk, from
+    // `position`: the application loads its state with these.
+    result<std::string> read_snapshot_data(int64_t position, int64_t length);
 
     // The first offset after the snapshot and the durable log's end.
     offset_t start_offset() const;
@@ -61,13 +83,21 @@ class raft_storage {
   private:
     raft_storage(storage::file_system& fs, std::filesystem::path dir, node_id_t self,
                  std::unique_ptr<storage::partition_log> log,
-                 std::optional<raft::snapshot_id> snap);
+                 std::optional<snapshot_file_info> snap);
+
+    result<void> write_chunk(const raft::snapshot_chunk& c);
+    // Checks the finished file of `s` and renames it into place.
+    result<void> install(const raft::snapshot& s, bool downloaded);
 
     storage::file_system& fs_;
     const std::filesystem::path dir_;
     const node_id_t self_;
     std::unique_ptr<storage::partition_log> log_;
-    std::optional<raft::snapshot_id> snap_;  // the snapshot on disk
+    std::optional<snapshot_file_info> snap_;      // the snapshot on disk
+    std::unique_ptr<storage::file> snap_reader_;  // snap_'s file, opened on the first read
+    std::filesystem::path local_;                 // the last begin_snapshot()'s file
+    std::unique_ptr<storage::file> download_;     // the file being received, if any
+    int64_t download_bytes_ = 0;                  // its length
 };
 
 // The record batch that holds one entry at `offset`, and back (for tests and tools).

@@ -53,12 +53,18 @@ class node {
     result<proposal> propose_add_voter(node_id_t id);
     result<proposal> propose_remove_voter(node_id_t id);
 
-    // The application took a snapshot of its state after applying the entries below
-    // `id.end_offset` (which must have been handed out in a ready); `id.term` must be the term of
-    // the entry at id.end_offset - 1. The core drops the log before it and persists the snapshot
-    // through the next ready. Errors: snapshot_out_of_range, snapshot_term_mismatch,
-    // snapshot_pending.
-    result<void> compact(snapshot_id id, std::string data);
+    // The application wrote a snapshot of its state after applying the entries below
+    // `id.end_offset` (which must have been handed out in a ready) to a file of `size_bytes`,
+    // with the voter set snapshot_voters(id.end_offset); `id.term` must be the term of the entry
+    // at id.end_offset - 1. The core drops the log before it and makes the file the node's
+    // snapshot through the next ready. Errors: snapshot_out_of_range, snapshot_term_mismatch,
+    // snapshot_pending (the file is then not the node's snapshot).
+    result<void> compact(snapshot_id id, int64_t size_bytes);
+    // The voter set a snapshot ending at `end` must carry: the one in effect there. Requires
+    // log().start() <= end <= log().end().
+    const std::vector<node_id_t>& snapshot_voters(offset_t end) const {
+        return log_.voters_at(end);
+    }
 
     // Starts a pre-vote now instead of waiting for the election timeout (voters only).
     void campaign();
@@ -114,11 +120,11 @@ class node {
         int64_t fetched_at = -1;
         int64_t caught_up_at = -1;
     };
-    // A snapshot being received in chunks.
+    // A snapshot being received in chunks (its bytes go straight to the ready).
     struct download {
         snapshot_id id;
-        std::vector<node_id_t> voters;
-        std::string data;
+        int64_t received = 0;     // bytes of it handed to the application so far
+        int64_t size_bytes = -1;  // as the first chunk said; -1: no chunk yet
     };
 
     // Roles (election.cpp).
@@ -167,6 +173,8 @@ class node {
     // False (and counted) if `d` would cut committed entries: a broken leader.
     bool truncate_diverging(const epoch_end& d);
     void install_snapshot(snapshot s);
+    // Queues downloaded bytes for the next ready (after any still queued for the same file).
+    void queue_chunk(const snapshot_id& id, int64_t position, const std::string& bytes);
     void truncate_log(offset_t from);
 
     // Shared plumbing (node.cpp).
@@ -239,6 +247,7 @@ class node {
     offset_t rewrite_floor_{0};  // lowest offset rewritten since the ready out was taken
     std::optional<snapshot> pending_snapshot_;
     bool pending_restore_ = false;
+    std::optional<snapshot_chunk> pending_chunk_;  // downloaded bytes for the next ready
     std::vector<message> messages_;
     uint64_t messages_dropped_ = 0;
     uint64_t messages_invalid_ = 0;

@@ -2,9 +2,14 @@
 //
 // After any tick(), step(), propose() or compact(), the caller asks has_ready(); if true it takes
 // one ready with get_ready() and then, strictly in this order:
-//   1. persists it durably (fsync), in this order: `truncate_to`, `snap`, `entries`, `hard`
-//      (a crash part way keeps a prefix of these writes, which is safe in this order);
-//   2. sends `messages`;
+//   1. persists it durably (fsync), in this order: `truncate_to`, `snap_chunk`, `snap`,
+//      `entries`, `hard` (a crash part way keeps a prefix of these writes, which is safe in this
+//      order);
+//   2. sends `messages`, first filling in snapshot chunks: a fetch_snapshot_response with
+//      `found` set leaves the core with an empty `chunk`; the caller puts in the bytes of that
+//      snapshot's file from `position_bytes` on, up to config::snapshot_chunk_bytes_max or the
+//      end (`size_bytes`), or, if that file is gone (a newer snapshot replaced it), sends it
+//      with `found` false and no chunk;
 //   3. loads `snap` into the state machine if `restore_snapshot`, then applies `committed`;
 //   4. calls advance(ready).
 // Only one ready is out at a time: has_ready() stays false until advance(). The core goes on
@@ -28,9 +33,15 @@ struct ready {
     std::optional<hard_state> hard;
     // Drop the durable entries at offsets >= *truncate_to.
     std::optional<offset_t> truncate_to;
-    // A snapshot to persist. Storage keeps it; its entries below snap->id.end_offset are the
-    // snapshot's from now on (storage may keep their bytes, but never hands them back), and if
-    // the log ends before that, the log becomes empty and starts there.
+    // Bytes of the snapshot being downloaded from the leader, to write to its file (not yet the
+    // node's snapshot: `snap` says when the file is complete).
+    std::optional<snapshot_chunk> snap_chunk;
+    // A snapshot whose file is complete, to make the node's snapshot (fsync, then replace the
+    // old one atomically). Its file is the one assembled from `snap_chunk`s if
+    // `restore_snapshot`, else the one the application wrote before calling node::compact().
+    // Storage keeps it; its entries below snap->id.end_offset are the snapshot's from now on
+    // (storage may keep their bytes, but never hands them back), and if the log ends before
+    // that, the log becomes empty and starts there.
     std::optional<snapshot> snap;
     // The snapshot came from the leader: the state machine must be replaced by it.
     bool restore_snapshot = false;

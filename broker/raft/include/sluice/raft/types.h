@@ -64,12 +64,26 @@ struct snapshot_id {
     friend bool operator==(const snapshot_id&, const snapshot_id&) = default;
 };
 
+// A snapshot as the core knows it: which one, the voter set in effect at its end, and the size
+// of its file. The bytes themselves (the application's state and whatever framing storage gives
+// them) live in a file that the caller writes and reads in chunks (ready.h); the core never holds
+// them, so a snapshot's size is bounded by the disk, not by memory.
 struct snapshot {
     snapshot_id id;
     std::vector<node_id_t> voters;  // the voter set in effect at id.end_offset
-    std::string data;               // the application's state, opaque to the core
+    int64_t size_bytes = 0;         // of the snapshot file, as served to followers
 
     friend bool operator==(const snapshot&, const snapshot&) = default;
+};
+
+// Bytes of a snapshot file being received from the leader: they go at `position` of the file
+// being assembled for `id` (a position of 0 starts that file afresh).
+struct snapshot_chunk {
+    snapshot_id id;
+    int64_t position = 0;
+    std::string bytes;
+
+    friend bool operator==(const snapshot_chunk&, const snapshot_chunk&) = default;
 };
 
 // What must survive a crash besides the log. `commit` is persisted so that a restarted node can
