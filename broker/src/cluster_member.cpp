@@ -119,16 +119,6 @@ result<ctl::quorum_bootstrap_load> cluster_member::voter_directories(
             dir.string());
         return load;
     }
-    // Formatting writes a quorum-state: without it, the votes this node cast are lost.
-    SLUICE_TRY(bool voted, fs_.exists(dir / ctl::quorum_state_file));
-    if (!voted) {
-        load.problem = fmt::format(
-            "{} is formatted but its {} is gone, with the votes it held: voting again could "
-            "elect two leaders in one term; restore the file, or format this node again with "
-            "--new-directory (after removing the directory)",
-            dir.string(), ctl::quorum_state_file);
-        return load;
-    }
     std::vector<node_id_t> formatted;
     for (const auto& [id, d] : load.bootstrap->voters) {
         formatted.push_back(id);

@@ -179,13 +179,6 @@ format_outcome format_storage(const broker_config& config, const format_options&
                     "--new-directory needs its metadata directory removed first",
                     log_dir.string()));
             }
-            auto state = fs.exists(meta_dir / ctl::quorum_state_file);
-            if (!state || !state.value()) {
-                return failed(fmt::format(
-                    "log.dirs={} is formatted, but its quorum-state is gone (with the votes it "
-                    "held): remove the metadata directory and format with --new-directory",
-                    log_dir.string()));
-            }
             return {true, fmt::format("log.dirs={} is formatted already; left as it is",
                                       log_dir.string())};
         }

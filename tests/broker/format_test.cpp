@@ -70,6 +70,12 @@ TEST_CASE("format writes the directory ids once; the broker then finds them") {
     const auto other = format(c, "1@h1:9193:" + d1 + ",2@h2:9193:" + d3 + ",3@h3:9193:" + d2, true);
     CHECK_FALSE(other.ok);
     CHECK(other.message.find("for other voters or directory ids") != std::string::npos);
+
+    // The quorum-state gone, with its votes: not "formatted already", and no start either.
+    std::filesystem::remove(dir.path() / "data" / "__cluster_metadata-0" / "quorum-state");
+    const auto lost = format(c, initial, true);
+    CHECK_FALSE(lost.ok);
+    CHECK(lost.message.find("is formatted but its quorum-state is gone") != std::string::npos);
 }
 
 TEST_CASE("format --new-directory: the quorum's list, and a new directory id of its own") {

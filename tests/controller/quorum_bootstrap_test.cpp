@@ -8,6 +8,7 @@
 
 #include "../support/temp_dir.h"
 #include "sluice/controller/quorum_bootstrap.h"
+#include "sluice/controller/quorum_state.h"
 
 using namespace sluice;
 using namespace sluice::controller;
@@ -34,6 +35,13 @@ TEST_CASE("a saved quorum-bootstrap loads back; no file means not formatted") {
     CHECK(none.value().problem.empty());
 
     REQUIRE(save_quorum_bootstrap(fs(), dir.path(), three_voters()));
+    // Formatting writes a quorum-state first: a formatted directory without one lost its votes.
+    auto lost = load_quorum_bootstrap(fs(), dir.path(), node_id_t(2));
+    REQUIRE(lost);
+    CHECK_FALSE(lost.value().bootstrap);
+    CHECK(lost.value().problem.find("is formatted but its quorum-state is gone") !=
+          std::string::npos);
+    REQUIRE(save_quorum_state(fs(), dir.path(), node_id_t(2), raft::hard_state{}));
     auto loaded = load_quorum_bootstrap(fs(), dir.path(), node_id_t(2));
     REQUIRE(loaded);
     REQUIRE(loaded.value().bootstrap);

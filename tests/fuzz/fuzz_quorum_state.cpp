@@ -42,6 +42,9 @@ void quorum_bootstrap(std::span<const std::byte> bytes) {
     fuzz::memory_fs fs;
     fs.put("/meta/quorum-bootstrap", bytes);
     const node_id_t self(1);
+    // Formatted directories hold a quorum-state; without one, the load is a problem (tested in
+    // quorum_bootstrap_test).
+    require(controller::save_quorum_state(fs, "/meta", self, {}).has_value());
     auto loaded = controller::load_quorum_bootstrap(fs, "/meta", self);
     require(loaded.has_value());
     const auto& l = loaded.value();

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "sluice/controller/quorum_state.h"
 #include "sluice/fbs/controller_disk_generated.h"
 #include "sluice/storage/checkpoint.h"
 
@@ -73,6 +74,17 @@ result<quorum_bootstrap_load> load_quorum_bootstrap(storage::file_system& fs,
     });
     if (!out.directory.known() || out.voters.empty() || !unique || !known) {
         return quorum_bootstrap_load{{}, damaged(path, "no directory id, or a bad voter list")};
+    }
+    // Formatting writes the quorum-state before this file: without it, the votes this node cast
+    // are gone, and voting again could elect two leaders in one term.
+    SLUICE_TRY(bool voted, fs.exists(dir / quorum_state_file));
+    if (!voted) {
+        return quorum_bootstrap_load{
+            {},
+            fmt::format("{} is formatted but its {} is gone, with the votes it held: voting again "
+                        "could elect two leaders in one term; restore the file, or remove the "
+                        "directory and format this node again with --new-directory",
+                        dir.string(), quorum_state_file)};
     }
     return quorum_bootstrap_load{std::move(out), {}};
 }

@@ -31,7 +31,9 @@ struct quorum_bootstrap {
 
 struct quorum_bootstrap_load {
     std::optional<quorum_bootstrap> bootstrap;  // nothing: not formatted
-    std::string problem;  // set: the file is damaged or belongs to another node
+    // Set: the file is damaged or belongs to another node, or the directory's quorum-state
+    // (which formatting writes first) is gone.
+    std::string problem;
 };
 
 // I/O errors are the result's error; what the file says is in the load.
