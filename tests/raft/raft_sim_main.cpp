@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
     const auto started = std::chrono::steady_clock::now();
     uint64_t failures = 0;
     uint64_t committed = 0, leaders = 0, crashes = 0, wipes = 0, lost = 0, snapshots = 0,
-             restored = 0, voter_changes = 0;
+             restored = 0, voter_changes = 0, corrupted = 0;
     int64_t recovery_max = 0;
     for (uint64_t seed = first; seed < first + seeds; ++seed) {
         const chaos_result r = run_chaos(chaos_options{seed, 1500, replay});
@@ -101,16 +101,17 @@ int main(int argc, char** argv) {
         snapshots += r.stats.snapshots_taken;
         restored += r.stats.snapshots_restored;
         voter_changes += r.stats.voter_changes_accepted;
+        corrupted += r.net.corrupted;
         recovery_max = std::max(recovery_max, r.recovery_ticks);
     }
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     fmt::print(
         "committed={} leaders={} crashes={} wipes={} unflushed_entries_lost={} snapshots_taken={} "
-        "snapshots_installed={} voter_changes={} recovery_ticks_max={} (bound {}, more with "
-        "wipes)\n",
-        committed, leaders, crashes, wipes, lost, snapshots, restored, voter_changes, recovery_max,
-        recovery_ticks_max);
+        "snapshots_installed={} voter_changes={} corrupted_messages_refused={} "
+        "recovery_ticks_max={} (bound {}, more with wipes)\n",
+        committed, leaders, crashes, wipes, lost, snapshots, restored, voter_changes, corrupted,
+        recovery_max, recovery_ticks_max);
     fmt::print("{:.1f} s, {:.1f} seeds/s\n", seconds, static_cast<double>(seeds) / seconds);
     fmt::print("raft-sim seeds={} failures={}\n", seeds, failures);
     std::fflush(stdout);

@@ -26,6 +26,7 @@ TEST_CASE("random runs keep every invariant and recover within the bound") {
     uint64_t snapshots_installed = 0;
     uint64_t voter_changes = 0;
     uint64_t entries_lost = 0;
+    uint64_t corrupted = 0;
     for (uint64_t seed = first; seed < first + seeds; ++seed) {
         const chaos_result r = run_chaos(chaos_options{seed});
         if (!r.ok) {
@@ -36,6 +37,7 @@ TEST_CASE("random runs keep every invariant and recover within the bound") {
         snapshots_installed += r.stats.snapshots_restored;
         voter_changes += r.stats.voter_changes_accepted;
         entries_lost += r.stats.entries_lost;
+        corrupted += r.net.corrupted;
     }
     CHECK(failures == 0);
     // The runs did exercise the rarer paths.
@@ -43,6 +45,7 @@ TEST_CASE("random runs keep every invariant and recover within the bound") {
         CHECK(snapshots_installed > 0);
         CHECK(voter_changes > 0);
         CHECK(entries_lost > 0);
+        CHECK(corrupted > 0);
     }
 }
 

@@ -273,10 +273,14 @@ chaos_result run_chaos(const chaos_options& o) {
             rt.wipeable.push_back(node_id_t{id});
         }
     }
+    // Half the runs corrupt messages in flight (each one invalid on its face, as damage that
+    // got past a frame's CRC would mostly be): the receiver must refuse every one.
+    co.net.corrupt_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(0, 5'000));
     network_options calm = co.net;
     calm.drop_ppm = 0;
     calm.duplicate_ppm = 0;
     calm.long_delay_ppm = 0;
+    calm.corrupt_ppm = 0;
 
     chaos_result res;
     res.seed = o.seed;

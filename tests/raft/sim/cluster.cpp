@@ -99,8 +99,9 @@ void cluster::tick() {
         }
     }
     message m;
-    while (net_.pop_due(now_, m)) {
-        deliver(m);
+    bool corrupted = false;
+    while (net_.pop_due(now_, m, corrupted)) {
+        deliver(m, corrupted);
     }
     for (sim_node& n : nodes_) {
         if (n.core) {
@@ -109,16 +110,31 @@ void cluster::tick() {
     }
 }
 
-void cluster::deliver(const message& m) {
+void cluster::deliver(const message& m, bool corrupted) {
     sim_node& n = at(m.to);
     if (!n.core) {
         return;
     }
     fingerprint(digest_, m);
     if (options_.verbose) {
-        fmt::print("{:>6} deliver {}\n", now_, describe(m));
+        fmt::print("{:>6} deliver {}{}\n", now_, corrupted ? "(corrupted) " : "", describe(m));
     }
     const uint64_t invalid_before = n.core->messages_invalid();
+    if (corrupted) {
+        // Refused on its face, and nothing about the node moves.
+        const auto before =
+            std::tuple(n.core->current_leadership(), n.core->vote(), n.core->high_watermark(),
+                       n.core->log().end(), n.core->has_ready());
+        n.core->step(m);
+        if (n.core->messages_invalid() != invalid_before + 1 ||
+            before != std::tuple(n.core->current_leadership(), n.core->vote(),
+                                 n.core->high_watermark(), n.core->log().end(),
+                                 n.core->has_ready())) {
+            checker_.fail(
+                fmt::format("node {} acted on a corrupted message: {}", m.to, describe(m)));
+        }
+        return;
+    }
     n.core->step(m);
     if (n.core->messages_invalid() != invalid_before) {
         // The simulated peers are all correct: a message they sent must never look broken.

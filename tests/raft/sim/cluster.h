@@ -150,7 +150,7 @@ class cluster {
     // Puts the bytes from n's snapshot file into a snapshot chunk it sends (ready.h).
     void fill_snapshot_chunk(const sim_node& n, message& m) const;
     void observe(const sim_node& n);
-    void deliver(const message& m);
+    void deliver(const message& m, bool corrupted);
 
     cluster_options options_;
     rng rng_;

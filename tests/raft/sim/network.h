@@ -1,7 +1,8 @@
 // The simulated network: every message is delayed by a random number of ticks (which reorders
-// them), and may be dropped or duplicated. Nodes can be split into groups that do not reach each
-// other; a message crossing groups is lost, whether the split happened before it was sent or
-// while it was in flight.
+// them), and may be dropped, duplicated or corrupted (damage that a frame's CRC missed, made
+// invalid on its face: what a receiver must refuse without acting on it). Nodes can be split into
+// groups that do not reach each other; a message crossing groups is lost, whether the split
+// happened before it was sent or while it was in flight.
 #pragma once
 
 #include <cstdint>
@@ -18,6 +19,7 @@ namespace sluice::raft::sim {
 struct network_options {
     uint32_t drop_ppm = 0;       // chance a message is lost, per million
     uint32_t duplicate_ppm = 0;  // chance a message arrives twice
+    uint32_t corrupt_ppm = 0;    // chance a message arrives corrupted instead
     int32_t delay_min_ticks = 1;
     int32_t delay_max_ticks = 1;
     // A message held far longer: up to long_delay_max_ticks (several election timeouts), so it
@@ -33,6 +35,7 @@ struct network_stats {
     uint64_t delivered = 0;
     uint64_t dropped = 0;
     uint64_t duplicated = 0;
+    uint64_t corrupted = 0;
 };
 
 class network {
@@ -44,8 +47,8 @@ class network {
 
     void send(message m, int64_t now, rng& r);
     // The next message due at or before `now` that still reaches its destination, if any;
-    // messages are taken in (due tick, send order).
-    bool pop_due(int64_t now, message& out);
+    // messages are taken in (due tick, send order). `corrupted`: it was damaged on its way.
+    bool pop_due(int64_t now, message& out, bool& corrupted);
 
     // Splits the nodes: group[id] is a node's group; nodes missing from the map are in group 0.
     void partition(std::map<node_id_t, int> group) { group_ = std::move(group); }
@@ -65,6 +68,7 @@ class network {
         int64_t due;
         uint64_t seq;
         message m;
+        bool corrupted = false;
     };
     struct later {
         bool operator()(const in_flight& a, const in_flight& b) const {
@@ -73,7 +77,7 @@ class network {
     };
 
     int group_of(node_id_t id) const;
-    void enqueue(const message& m, int64_t now, rng& r);
+    void enqueue(const message& m, int64_t now, rng& r, bool corrupted = false);
 
     network_options options_;
     std::map<node_id_t, int> group_;
