@@ -133,12 +133,11 @@ TEST_CASE("random readies persist and reopen exactly as the model disk holds the
                 if (rng() % 2 == 0) {
                     rd.snap = take_snapshot(*storage, s.id, s.voters, data);
                 } else {
-                    // Downloaded from a leader in chunks, all but the last in readies of their
-                    // own; the last one comes with the snapshot to install.
+                    // Downloaded from a leader in chunks, in readies of their own; the file
+                    // received is checked, then installed.
                     const std::string file = snapshot_file_bytes(s.id, s.voters, data);
                     const size_t chunk = 1 + rng() % 3000;
-                    size_t at = 0;
-                    for (; file.size() - at > chunk; at += chunk) {
+                    for (size_t at = 0; at < file.size(); at += chunk) {
                         raft::ready part;
                         part.snap_chunk =
                             raft::snapshot_chunk{s.id, int64_t(at), file.substr(at, chunk)};
@@ -146,8 +145,10 @@ TEST_CASE("random readies persist and reopen exactly as the model disk holds the
                         REQUIRE(model.persist(part));
                         REQUIRE(storage->persist(part));
                     }
-                    rd.snap_chunk = raft::snapshot_chunk{s.id, int64_t(at), file.substr(at)};
                     s.size_bytes = int64_t(file.size());
+                    auto checked = storage->check_received(s);
+                    REQUIRE(checked);
+                    REQUIRE(checked.value());
                     rd.snap = s;
                     rd.restore_snapshot = true;
                 }
@@ -270,17 +271,41 @@ TEST_CASE("snapshot files go in and out in chunks; a damaged download is refused
     REQUIRE_FALSE(r);
     CHECK(r.error() == errc::offset_out_of_range);
 
-    // One bit flipped on the way from the leader: the file does not check, nothing installs.
+    // One bit flipped on the way from the leader: the file does not check, nothing installs
+    // (and installing it anyway breaks the contract).
     file[file.size() / 3] ^= 4;
     raft::ready all;
     all.snap_chunk = raft::snapshot_chunk{second, 0, file};
-    all.snap = raft::snapshot{second, voters, int64_t(file.size())};
-    all.restore_snapshot = true;
-    r = storage.persist(all);
+    REQUIRE(storage.persist(all));
+    const raft::snapshot named{second, voters, int64_t(file.size())};
+    auto checked = storage.check_received(named);
+    REQUIRE(checked);
+    CHECK_FALSE(checked.value());
+    CHECK_FALSE(std::filesystem::exists(dir.path() / raft_snapshot_download_file));
+    raft::ready install;
+    install.snap = named;
+    install.restore_snapshot = true;
+    r = storage.persist(install);
     REQUIRE_FALSE(r);
-    CHECK(r.error() == errc::corrupt_message);
+    CHECK(r.error() == errc::offset_out_of_range);
     REQUIRE(storage.snapshot());
     CHECK(storage.snapshot()->snap.id == first);
+    // Sent again undamaged, it checks; a chunk of another snapshot can not continue it.
+    file[file.size() / 3] ^= 4;
+    all.snap_chunk = raft::snapshot_chunk{second, 0, file.substr(0, 100)};
+    REQUIRE(storage.persist(all));
+    raft::ready other;
+    other.snap_chunk = raft::snapshot_chunk{first, 100, file.substr(100, 10)};
+    r = storage.persist(other);
+    REQUIRE_FALSE(r);
+    CHECK(r.error() == errc::offset_out_of_range);
+    all.snap_chunk = raft::snapshot_chunk{second, 0, file};
+    REQUIRE(storage.persist(all));
+    checked = storage.check_received(named);
+    REQUIRE(checked);
+    CHECK(checked.value());
+    all.snap_chunk = raft::snapshot_chunk{second, 0, file.substr(0, 100)};  // a next download
+    REQUIRE(storage.persist(all));
 
     // Files never taken (a crash before the ready that names them) are gone after a restart,
     // and the snapshot on disk is still the first.

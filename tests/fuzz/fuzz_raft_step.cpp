@@ -211,6 +211,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     ready rd = n->get_ready();
                     require(d.persist(rd));
                     n->advance(rd);
+                    if (rd.snap_received) {
+                        // The file checks if it is whole, and the input says so.
+                        n->snapshot_checked(
+                            rd.snap_received->id,
+                            d.check_received(*rd.snap_received) && in.byte() % 4 != 0);
+                    }
                 }
                 break;
             default: {

@@ -66,7 +66,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // The snapshot file goes over as a leader sends it, and must check on arrival.
         auto file = o.storage->read_snapshot(o.state.snap->id, 0, o.state.snap->size_bytes);
         require(file.has_value() && file.value().has_value());
-        rd.snap_chunk = raft::snapshot_chunk{o.state.snap->id, 0, std::move(*file.value())};
+        raft::ready chunk;
+        chunk.snap_chunk = raft::snapshot_chunk{o.state.snap->id, 0, std::move(*file.value())};
+        require(fresh.value().storage->persist(chunk).has_value());
+        auto checked = fresh.value().storage->check_received(*o.state.snap);
+        require(checked.has_value() && checked.value());
         rd.restore_snapshot = true;
     }
     rd.entries_offset = start;

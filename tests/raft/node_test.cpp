@@ -36,6 +36,9 @@ std::vector<message> drain(node& n, disk& d) {
         d.persist(rd);
         out.insert(out.end(), rd.messages.begin(), rd.messages.end());
         n.advance(rd);
+        if (rd.snap_received) {
+            n.snapshot_checked(rd.snap_received->id, d.check_received(*rd.snap_received));
+        }
     }
     return out;
 }
@@ -566,13 +569,20 @@ TEST_CASE("a late 'no such snapshot' about an earlier snapshot leaves the downlo
     n.step(message{n1, n2, chunk});
     REQUIRE(n.has_ready());
     ready rd = n.get_ready();
+    REQUIRE(rd.snap_chunk.has_value());
+    CHECK(rd.snap_chunk->position == 0);
+    CHECK(rd.snap_chunk->bytes == "abc");
+    REQUIRE(rd.snap_received.has_value());
+    CHECK(rd.snap_received->id == b);
+    CHECK_FALSE(rd.snap.has_value());  // not before the file received is checked
+    d.persist(rd);
+    n.advance(rd);
+    n.snapshot_checked(b, true);
+    rd = n.get_ready();
     CHECK(rd.restore_snapshot);
     REQUIRE(rd.snap.has_value());
     CHECK(rd.snap->id == b);
     CHECK(rd.snap->size_bytes == 3);
-    REQUIRE(rd.snap_chunk.has_value());
-    CHECK(rd.snap_chunk->position == 0);
-    CHECK(rd.snap_chunk->bytes == "abc");
     d.persist(rd);
     n.advance(rd);
     CHECK(n.high_watermark() == offset_t{8});
@@ -642,13 +652,36 @@ TEST_CASE("a snapshot downloads in chunks that go to the readies, never into the
     REQUIRE(rd.snap_chunk.has_value());
     CHECK(rd.snap_chunk->position == 0);
     CHECK(rd.snap_chunk->bytes == "abcdef");
-    REQUIRE(rd.snap.has_value());
-    CHECK(rd.restore_snapshot);
-    CHECK(rd.snap->size_bytes == 6);
-    CHECK(rd.snap->voters == voters);
+    REQUIRE(rd.snap_received.has_value());
+    d.persist(rd);
+    n.advance(rd);
+    // The file received does not check (damaged on its way): nothing is installed, the
+    // download is counted invalid and starts over with the next fetch.
+    n.snapshot_checked(b, false);
+    CHECK(n.messages_invalid() == 2);
+    const auto again = find<fetch_request>(drain(n, d), n1);
+    REQUIRE(again.has_value());
+    CHECK_FALSE(d.state.snap.has_value());
+    CHECK(n.high_watermark() == offset_t{0});
+    n.step(fetch_snapshot_told(b));
+    drain(n, d);
+    chunk(0, 6, "abcdef");
+    rd = n.get_ready();
+    REQUIRE(rd.snap_received.has_value());
+    CHECK(rd.snap_received->size_bytes == 6);
+    CHECK(rd.snap_received->voters == voters);
     d.persist(rd);
     n.advance(rd);
     CHECK(d.received == "abcdef");
+    n.snapshot_checked(snapshot_id{offset_t{9}, term_t{1}}, true);  // another download's: ignored
+    CHECK_FALSE(n.has_ready());
+    n.snapshot_checked(b, true);
+    rd = n.get_ready();
+    REQUIRE(rd.snap.has_value());
+    CHECK(rd.restore_snapshot);
+    CHECK(rd.snap->voters == voters);
+    d.persist(rd);
+    n.advance(rd);
     CHECK(n.high_watermark() == offset_t{8});
 }
 
@@ -935,6 +968,11 @@ TEST_CASE("a hard state never vouches for entries its own ready replaces") {
                    fetch_snapshot_response{term_t{2}, n1, b, true, 0, 3, {n1, n2, n3}, "abc"}});
     REQUIRE(n.has_ready());
     ready rd = n.get_ready();
+    REQUIRE(rd.snap_received.has_value());
+    d.persist(rd);
+    n.advance(rd);
+    n.snapshot_checked(b, true);
+    rd = n.get_ready();
     REQUIRE(rd.snap.has_value());
     CHECK(rd.restore_snapshot);
     // The hard state written with the snapshot does not pass the old commit point: if it lands

@@ -17,8 +17,14 @@ struct raft_disk {
     offset_t start() const { return state.snap ? state.snap->id.end_offset : offset_t{0}; }
     offset_t end() const { return start() + static_cast<int64_t>(state.entries.size()); }
 
-    // False, writing nothing more, if the ready breaks the storage contract: its entries do not
-    // start at the durable end.
+    // The check of a received snapshot file (ready.h, `snap_received`): all of it arrived.
+    bool check_received(const raft::snapshot& s) const {
+        return static_cast<int64_t>(received.size()) == s.size_bytes;
+    }
+
+    // False, writing nothing more, if the ready breaks the storage contract: a snapshot chunk
+    // that does not continue the file received, a restored snapshot whose file is not complete,
+    // or entries that do not start at the durable end.
     bool persist(const raft::ready& rd) {
         if (rd.truncate_to) {
             const int64_t keep = std::max<int64_t>(0, *rd.truncate_to - start());
@@ -34,6 +40,9 @@ struct raft_disk {
                 return false;
             }
             received += rd.snap_chunk->bytes;
+        }
+        if (rd.snap && rd.restore_snapshot && !check_received(*rd.snap)) {
+            return false;
         }
         if (rd.snap) {
             const int64_t drop = rd.snap->id.end_offset - start();

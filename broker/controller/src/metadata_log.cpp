@@ -30,8 +30,10 @@ std::string_view outcome_name(proposal_outcome o) noexcept {
 namespace {
 
 // A snapshot's bytes are the image's records in batches of at most this many records, each
-// framed by its length (u32, big endian): written and read a batch at a time.
+// framed by its length (u32, big endian): written and read a batch at a time. A batch longer
+// than snapshot_batch_bytes_max is refused on reading (1,000 records are far below it).
 constexpr size_t snapshot_batch_records = 1000;
+constexpr int64_t snapshot_batch_bytes_max = 64 << 20;
 
 // The image the snapshot on `storage`'s disk holds, or why it does not load (a snapshot is
 // CRC-checked on disk and comes from a leader's own image, so this means a broken leader or a
@@ -54,8 +56,8 @@ std::pair<metadata_log::image_ptr, std::string> image_of(raft_storage& storage,
         }
         const int64_t n =
             load_be<uint32_t>(reinterpret_cast<const std::byte*>(head.value().data()));
-        if (n > end - at - 4) {
-            why = "a batch past the end";
+        if (n > end - at - 4 || n > snapshot_batch_bytes_max) {
+            why = n > snapshot_batch_bytes_max ? "a batch too large" : "a batch past the end";
             break;
         }
         auto body = storage.read_snapshot_data(at + 4, n);

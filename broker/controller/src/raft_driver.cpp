@@ -119,6 +119,15 @@ void raft_driver::drain() {
             at = at + 1;
         }
         node_.advance(rd);
+        // 4. A snapshot received whole is installed only if its file checks.
+        if (rd.snap_received) {
+            auto ok = storage_.check_received(*rd.snap_received);
+            if (!ok) {
+                fail(ok.error());
+                return;
+            }
+            node_.snapshot_checked(rd.snap_received->id, ok.value());
+        }
     }
 }
 

@@ -331,12 +331,14 @@ result<void> raft_storage::persist(const raft::ready& rd) {
 result<void> raft_storage::write_chunk(const raft::snapshot_chunk& c) {
     if (c.position == 0) {
         download_.reset();
+        received_.reset();
         const auto path = dir_ / raft_snapshot_download_file;
         SLUICE_TRY(fs_.remove(path));
         SLUICE_TRY(download_, fs_.open(path, storage::open_mode::read_write));
+        download_id_ = c.id;
         download_bytes_ = 0;
     }
-    if (!download_ || c.position != download_bytes_) {
+    if (!download_ || download_id_ != c.id || c.position != download_bytes_) {
         return make_error_code(errc::offset_out_of_range);
     }
     size_t written = 0;
@@ -345,25 +347,51 @@ result<void> raft_storage::write_chunk(const raft::snapshot_chunk& c) {
     return appended;
 }
 
+result<bool> raft_storage::check_received(const raft::snapshot& s) {
+    received_.reset();
+    if (!download_ || download_id_ != s.id) {
+        return false;
+    }
+    SLUICE_TRY(download_->sync());
+    download_.reset();
+    const auto path = dir_ / raft_snapshot_download_file;
+    SLUICE_TRY(auto f, fs_.open(path, storage::open_mode::read_only));
+    std::string why;
+    SLUICE_TRY(auto info, inspect_snapshot_file(*f, why));
+    if (!info || info->snap != s) {
+        logging::error(
+            "{}: the snapshot ending at offset {} (term {}) received from the leader does not "
+            "check ({}); it is fetched again",
+            dir_.string(), s.id.end_offset, s.id.term, info ? "not the snapshot named" : why);
+        SLUICE_TRY(fs_.remove(path));
+        return false;
+    }
+    received_ = std::move(info);
+    return true;
+}
+
 result<void> raft_storage::install(const raft::snapshot& s, bool downloaded) {
     const auto from =
         downloaded ? dir_ / raft_snapshot_download_file : local_snapshot_path(dir_, s.id);
+    std::optional<snapshot_file_info> info;
     if (downloaded) {
-        if (!download_) {
+        // Checked (and synced) by check_received(), before the core installs it.
+        if (!received_ || received_->snap != s) {
             return make_error_code(errc::offset_out_of_range);
         }
-        SLUICE_TRY(download_->sync());
-        download_.reset();
-    }
-    SLUICE_TRY(auto f, fs_.open(from, storage::open_mode::read_only));
-    std::string why;
-    SLUICE_TRY(auto info, inspect_snapshot_file(*f, why));
-    f.reset();
-    if (!info || info->snap != s) {
-        logging::error("{}: the snapshot {} ending at offset {} (term {}) does not check: {}",
-                       dir_.string(), downloaded ? "received from the leader" : "written here",
-                       s.id.end_offset, s.id.term, info ? "not the snapshot named" : why);
-        return make_error_code(errc::corrupt_message);
+        info = std::move(received_);
+        received_.reset();
+    } else {
+        SLUICE_TRY(auto f, fs_.open(from, storage::open_mode::read_only));
+        std::string why;
+        SLUICE_TRY(info, inspect_snapshot_file(*f, why));
+        if (!info || info->snap != s) {
+            logging::error(
+                "{}: the snapshot ending at offset {} (term {}) written here does "
+                "not check: {}",
+                dir_.string(), s.id.end_offset, s.id.term, info ? "not the snapshot named" : why);
+            return make_error_code(errc::corrupt_message);
+        }
     }
     snap_reader_.reset();
     SLUICE_TRY(fs_.rename(from, dir_ / raft_snapshot_file));

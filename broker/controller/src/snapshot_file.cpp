@@ -32,7 +32,15 @@ result<std::optional<snapshot_file_info>> inspect_snapshot_file(storage::file& f
     SLUICE_TRY(size_t got, f.read_at(size - footer_bytes, footer));
     if (got != footer_bytes ||
         std::string_view(reinterpret_cast<const char*>(footer + 32), 4) != magic) {
-        why = "bad magic";
+        std::byte head[8];
+        SLUICE_TRY(size_t read, f.read_at(0, head));
+        // Version 1 put the magic and version first and the data last.
+        const bool first_format =
+            read == 8 && std::string_view(reinterpret_cast<const char*>(head), 4) == magic &&
+            load_be<uint32_t>(head + 4) == 1;
+        why = first_format ? "written in the first snapshot format (version 1), which this "
+                             "version does not read"
+                           : "bad magic";
         return std::optional<snapshot_file_info>{};
     }
     // Every byte before the CRC, through one buffer.

@@ -31,6 +31,9 @@ void node::send_fetch() {
     if (to == no_node) {
         return;
     }
+    if (download_ && download_->complete) {
+        return;  // nothing to fetch until the file received is checked (within this ready)
+    }
     if (download_ && leader_ != no_node) {
         send(to, fetch_snapshot_request{term_, download_->id, download_->received});
     } else {
@@ -171,7 +174,8 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         become_follower(term_, from);
     }
     heard_from_leader();
-    if (!download_ || download_->id != r.id || r.position_bytes != download_->received) {
+    if (!download_ || download_->complete || download_->id != r.id ||
+        r.position_bytes != download_->received) {
         return;  // late or duplicated chunk
     }
     if ((download_->size_bytes >= 0 && r.size_bytes != download_->size_bytes) ||
@@ -187,9 +191,25 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
     queue_chunk(r.id, r.position_bytes, r.chunk);
     download_->received += static_cast<int64_t>(r.chunk.size());
     if (download_->received == r.size_bytes) {
-        snapshot s{download_->id, r.voters, r.size_bytes};
-        download_.reset();
+        // Installed only once the caller found the file whole (snapshot_checked).
+        download_->complete = true;
+        download_->voters = r.voters;
+        pending_received_ = snapshot{download_->id, r.voters, r.size_bytes};
+        return;
+    }
+    send_fetch();
+}
+
+void node::snapshot_checked(const snapshot_id& id, bool ok) {
+    if (!download_ || !download_->complete || download_->id != id) {
+        return;  // a download given up since
+    }
+    snapshot s{download_->id, std::move(download_->voters), download_->size_bytes};
+    download_.reset();
+    if (ok) {
         install_snapshot(std::move(s));
+    } else {
+        ++messages_invalid_;  // the leader's chunks did not make its snapshot
     }
     send_fetch();
 }
@@ -208,7 +228,9 @@ void node::queue_chunk(const snapshot_id& id, int64_t position, const std::strin
 void node::install_snapshot(snapshot s) {
     const offset_t end = s.id.end_offset;
     if (end <= commit_) {
-        return;  // we already have all of it
+        // We already have all of it (the file received stays unused until the next download
+        // or restart starts it afresh).
+        return;
     }
     if (end <= log_.end() && log_.term_at(end - 1) == s.id.term) {
         // Our log already holds the snapshot's last entry: keep what follows it.

@@ -295,7 +295,7 @@ result<void> node::compact(snapshot_id id, int64_t size_bytes) {
     if (pending_snapshot_) {
         return errc::snapshot_pending;
     }
-    if (id.end_offset <= log_.start() || id.end_offset > applied_ || size_bytes < 0) {
+    if (id.end_offset <= log_.start() || id.end_offset > applied_ || size_bytes < 1) {
         return errc::snapshot_out_of_range;
     }
     if (log_.term_at(id.end_offset - 1) != id.term) {

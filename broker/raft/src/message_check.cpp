@@ -141,7 +141,7 @@ reason check(const fetch_snapshot_response& r, int32_t voters_max) {
     if (!r.found) {
         return std::nullopt;
     }
-    if (r.position_bytes < 0 || r.size_bytes < 0 || r.size_bytes > value_max ||
+    if (r.position_bytes < 0 || r.size_bytes < 1 || r.size_bytes > value_max ||
         r.position_bytes > r.size_bytes ||
         static_cast<uint64_t>(r.size_bytes - r.position_bytes) < r.chunk.size()) {
         return "a snapshot chunk outside the snapshot's size";

@@ -155,8 +155,8 @@ bool node::has_ready() const {
     }
     return current_hard_state() != handed_hard_ || handed_leadership_ != current_leadership() ||
            pending_snapshot_.has_value() || pending_chunk_.has_value() ||
-           unstable_from_ < log_.end() || unstable_from_ < handed_end_ || !messages_.empty() ||
-           applied_ < commit_;
+           pending_received_.has_value() || unstable_from_ < log_.end() ||
+           unstable_from_ < handed_end_ || !messages_.empty() || applied_ < commit_;
 }
 
 ready node::get_ready() {
@@ -174,6 +174,10 @@ ready node::get_ready() {
     if (pending_chunk_) {
         rd.snap_chunk = std::move(pending_chunk_);
         pending_chunk_.reset();
+    }
+    if (pending_received_) {
+        rd.snap_received = std::move(pending_received_);
+        pending_received_.reset();
     }
     if (pending_snapshot_) {
         rd.snap = std::move(pending_snapshot_);

@@ -208,6 +208,15 @@ void cluster::finish(sim_node& n) {
         checker_.apply(n.id, n.app, rd.committed_offset + static_cast<int64_t>(i), rd.committed[i]);
     }
     n.core->advance(rd);
+    if (rd.snap_received) {
+        // Correct leaders send whole, undamaged files: every check must pass.
+        const bool ok = n.disk.check_received(*rd.snap_received);
+        if (!ok) {
+            checker_.fail(fmt::format("node {}: the snapshot file received for {} is not whole",
+                                      n.id, rd.snap_received->id.end_offset));
+        }
+        n.core->snapshot_checked(rd.snap_received->id, ok);
+    }
     n.out.reset();
     observe(n);
 }

@@ -37,6 +37,12 @@ class storage {
     void write_local_snapshot(std::string file) { local_file_ = std::move(file); }
     // Stages the writes of `rd`. Returns an error if the ready breaks the storage contract.
     std::optional<std::string> write(const ready& rd);
+    // The check of a received snapshot file (ready.h, `snap_received`): the file assembled from
+    // the chunks is the snapshot's, all of it.
+    bool check_received(const snapshot& s) const {
+        return download_ && download_->id == s.id &&
+               static_cast<int64_t>(download_->bytes.size()) == s.size_bytes;
+    }
     // `length` bytes (fewer at its end) at `position` of the durable snapshot file, if `id` is
     // the durable snapshot: what a leader sends.
     std::optional<std::string> read_snapshot(const snapshot_id& id, int64_t position,

@@ -135,7 +135,7 @@ using metadata_record =
                  records::topic, records::partition, records::partition_change,
                  records::remove_topic, records::topic_config, records::producer_ids>;
 
-// One log entry (or snapshot) of records.
+// One log entry of records (a snapshot holds a series of these, each framed by its length).
 std::string encode_batch(std::span<const metadata_record> batch);
 
 // The records of an encoded batch, or nothing with `*why` (if given) saying what was wrong.

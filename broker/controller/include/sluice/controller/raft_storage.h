@@ -53,13 +53,17 @@ class raft_storage {
     raft_storage(const raft_storage&) = delete;
     raft_storage& operator=(const raft_storage&) = delete;
 
-    // Writes the ready's durable parts and fsyncs them. errc::offset_out_of_range if its entries
-    // do not start at the durable log end or its snapshot chunk does not continue the file being
-    // received (a broken contract: what comes before is written, as the model disk does);
-    // errc::corrupt_message if a snapshot file to install is not the snapshot the ready names
-    // (bytes damaged on their way from the leader, or a broken leader). Any error is fatal to
-    // the node: what reached the disk is known again only by a new open().
+    // Writes the ready's durable parts and fsyncs them (snapshot chunks are synced when their
+    // file is checked). errc::offset_out_of_range if its entries do not start at the durable log
+    // end, its snapshot chunk does not continue the file being received, or it restores a
+    // snapshot whose received file was not checked good (a broken contract: what comes before
+    // is written, as the model disk does); errc::corrupt_message if the application's own
+    // snapshot file is not the snapshot the ready names. Any error is fatal to the node: what
+    // reached the disk is known again only by a new open().
     result<void> persist(const raft::ready& rd);
+    // The check of a received snapshot file (ready.h, `snap_received`): fsynced, then true if it
+    // is the snapshot `s` (CRC, id, voters, size); false (logged, the file removed) if not.
+    result<bool> check_received(const raft::snapshot& s);
 
     // Starts the file of the snapshot `id` the application takes: once finished, its size goes
     // to node::compact(), and the ready that follows makes it the snapshot. Starting another
@@ -97,7 +101,9 @@ class raft_storage {
     std::unique_ptr<storage::file> snap_reader_;  // snap_'s file, opened on the first read
     std::filesystem::path local_;                 // the last begin_snapshot()'s file
     std::unique_ptr<storage::file> download_;     // the file being received, if any
+    raft::snapshot_id download_id_;               // whose it is
     int64_t download_bytes_ = 0;                  // its length
+    std::optional<snapshot_file_info> received_;  // the file received, checked good
 };
 
 // The record batch that holds one entry at `offset`, and back (for tests and tools).

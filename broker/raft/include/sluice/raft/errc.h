@@ -19,7 +19,7 @@ enum class errc : int {
     voter_not_caught_up = 8,  // a node must fetch close to the log end before it may vote
     voters_max = 9,
     last_voter = 10,              // the voter set may not become empty
-    snapshot_out_of_range = 11,   // not above the log start, not yet handed out, negative size
+    snapshot_out_of_range = 11,   // not above the log start, not yet handed out, an empty file
     snapshot_term_mismatch = 12,  // the term given is not the term of the entry before the end
     snapshot_pending = 13,        // a snapshot waits to be persisted; try after advance()
     invalid_config = 14,

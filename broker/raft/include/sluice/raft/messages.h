@@ -152,7 +152,8 @@ struct message {
 // last epoch; an unknown entry kind or fetch error; more than one of entries, diverging epoch
 // and snapshot in one answer; a snapshot id or voter set that no log can hold (voter sets must
 // be non-empty, sorted, without duplicates and at most `voters_max`); a snapshot chunk that ends
-// past the snapshot's size. `voters_max` must be the same on every node of a quorum.
+// past the snapshot's size, or an empty snapshot (no snapshot file is empty). `voters_max` must be
+// the same on every node of a quorum.
 std::optional<std::string_view> invalid_reason(const message& m, int32_t voters_max);
 
 // The term a message carries.

@@ -66,6 +66,12 @@ class node {
         return log_.voters_at(end);
     }
 
+    // The file received for the snapshot a ready named in `snap_received` was checked: `ok` if
+    // it is that snapshot, whole and undamaged. A good one is installed through the next ready;
+    // a bad one (a broken leader, or damage on the way) is dropped, counted in
+    // messages_invalid(), and fetched again. A result for any other download is ignored.
+    void snapshot_checked(const snapshot_id& id, bool ok);
+
     // Starts a pre-vote now instead of waiting for the election timeout (voters only).
     void campaign();
 
@@ -125,6 +131,8 @@ class node {
         snapshot_id id;
         int64_t received = 0;     // bytes of it handed to the application so far
         int64_t size_bytes = -1;  // as the first chunk said; -1: no chunk yet
+        std::vector<node_id_t> voters;
+        bool complete = false;  // every byte received: it waits for snapshot_checked()
     };
 
     // Roles (election.cpp).
@@ -248,6 +256,7 @@ class node {
     std::optional<snapshot> pending_snapshot_;
     bool pending_restore_ = false;
     std::optional<snapshot_chunk> pending_chunk_;  // downloaded bytes for the next ready
+    std::optional<snapshot> pending_received_;     // a complete download, to check
     std::vector<message> messages_;
     uint64_t messages_dropped_ = 0;
     uint64_t messages_invalid_ = 0;

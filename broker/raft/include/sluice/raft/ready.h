@@ -11,7 +11,8 @@
 //      end (`size_bytes`), or, if that file is gone (a newer snapshot replaced it), sends it
 //      with `found` false and no chunk;
 //   3. loads `snap` into the state machine if `restore_snapshot`, then applies `committed`;
-//   4. calls advance(ready).
+//   4. calls advance(ready);
+//   5. if `snap_received`, checks the file received for it and calls node::snapshot_checked().
 // Only one ready is out at a time: has_ready() stays false until advance(). The core goes on
 // taking ticks, messages and proposals meanwhile; their effects go into the next ready.
 //
@@ -34,10 +35,17 @@ struct ready {
     // Drop the durable entries at offsets >= *truncate_to.
     std::optional<offset_t> truncate_to;
     // Bytes of the snapshot being downloaded from the leader, to write to its file (not yet the
-    // node's snapshot: `snap` says when the file is complete).
+    // node's snapshot). They need no fsync of their own: a node that restarts forgets its
+    // download and starts it over, and storage removes the file at open.
     std::optional<snapshot_chunk> snap_chunk;
+    // The download of this snapshot is complete (its last bytes are in `snap_chunk`): once they
+    // are written, the caller checks the received file (that it is the snapshot named, whole
+    // and undamaged: for the controller, its CRC, id, voters and size) and tells the node with
+    // snapshot_checked(). Only a file that checks is installed (`snap` with `restore_snapshot`,
+    // in a later ready); one that does not is dropped and fetched again.
+    std::optional<snapshot> snap_received;
     // A snapshot whose file is complete, to make the node's snapshot (fsync, then replace the
-    // old one atomically). Its file is the one assembled from `snap_chunk`s if
+    // old one atomically). Its file is the one received and checked (`snap_received`) if
     // `restore_snapshot`, else the one the application wrote before calling node::compact().
     // Storage keeps it; its entries below snap->id.end_offset are the snapshot's from now on
     // (storage may keep their bytes, but never hands them back), and if the log ends before
