@@ -7,7 +7,8 @@
 // Checks its contract: the directory opens to a state or to a problem that says why the node
 // must not start, never both or neither. An opened state is one a Raft node starts from without
 // aborting, is consistent (entries follow the snapshot, offsets match the storage's), and
-// persisted again as one ready into a fresh directory opens back to the same state.
+// persisted again into a fresh directory (the snapshot file sent over as a leader's chunk and
+// checked on arrival, then the rest as one ready) opens back to the same state.
 #include <cstdint>
 #include <cstdlib>
 
