@@ -520,6 +520,16 @@ result<size_t> partition_log::apply_retention() {
     return deleted;
 }
 
+result<size_t> partition_log::delete_segments_below(offset_t offset) {
+    SLUICE_TRY(check_writable());
+    size_t deleted = 0;
+    while (segments_.size() > 1 && segments_[1]->base_offset <= offset) {
+        SLUICE_TRY(delete_front_segment());
+        ++deleted;
+    }
+    return deleted;
+}
+
 result<void> partition_log::restart_at(offset_t offset) {
     SLUICE_TRY(check_writable());
     {

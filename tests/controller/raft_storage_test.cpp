@@ -322,6 +322,43 @@ TEST_CASE("snapshot files go in and out in chunks; a damaged download is refused
     CHECK_FALSE(std::filesystem::exists(dir.path() / "raft-snapshot.7-1.tmp"));
 }
 
+TEST_CASE("a snapshot frees the log's segments wholly below it; the tail reopens") {
+    testing::temp_dir dir;
+    auto count_segments = [&] {
+        size_t n = 0;
+        for (const auto& e : std::filesystem::directory_iterator(dir.path())) {
+            n += e.path().extension() == ".log" ? 1 : 0;
+        }
+        return n;
+    };
+    auto opened = raft_storage::open(fs(), dir.path(), node_id_t(1), 4096);
+    REQUIRE(opened);
+    raft_storage& storage = *opened.value().storage;
+    raft::ready rd;
+    rd.entries_offset = offset_t(0);
+    for (int i = 0; i < 100; ++i) {
+        rd.entries.push_back(data_entry(1, std::string(500, char('a' + i % 26))));
+    }
+    REQUIRE(storage.persist(rd));
+    const size_t before = count_segments();
+    REQUIRE(before > 5);
+    raft::ready snap;
+    snap.snap = take_snapshot(storage, {offset_t(80), term_t(1)}, {node_id_t(1)}, "state");
+    snap.entries_offset = offset_t(100);
+    REQUIRE(storage.persist(snap));
+    const size_t after = count_segments();
+    CHECK(after < before);
+    CHECK(after >= 1);
+    opened.value().storage.reset();
+    auto again = raft_storage::open(fs(), dir.path(), node_id_t(1), 4096);
+    REQUIRE(again);
+    REQUIRE_MESSAGE(again.value().problem.empty(), again.value().problem);
+    REQUIRE(again.value().state.entries.size() == 20);
+    CHECK(again.value().state.entries.front() == rd.entries[80]);
+    CHECK(again.value().storage->start_offset() == offset_t(80));
+    CHECK(again.value().storage->end_offset() == offset_t(100));
+}
+
 TEST_CASE("a damaged snapshot or a log batch that is no entry stops the node") {
     testing::temp_dir dir;
     {

@@ -5,16 +5,18 @@
 //   2 quorum-state                   the hard state
 //
 // Checks its contract: the directory opens to a state or to a problem that says why the node
-// must not start, never both or neither. An opened state is one a Raft node starts from without
-// aborting, is consistent (entries follow the snapshot, offsets match the storage's), and
-// persisted again into a fresh directory (the snapshot file sent over as a leader's chunk and
-// checked on arrival, then the rest as one ready) opens back to the same state.
+// must not start, never both or neither; a snapshot's metadata image loads or says why not. An
+// opened state is one a Raft node starts from without aborting, is consistent (entries follow the
+// snapshot, offsets match the storage's), and persisted again into a fresh directory (the snapshot
+// file sent over as a leader's chunk and checked on arrival, then the rest as one ready) opens back
+// to the same state.
 #include <cstdint>
 #include <cstdlib>
 
 #include "bundle.h"
 #include "memory_fs.h"
 #include "require.h"
+#include "sluice/controller/metadata_log.h"
 #include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_storage.h"
 #include "sluice/raft/node.h"
@@ -50,6 +52,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         cfg.id = self;
         cfg.bootstrap_voters = {self};
         raft::node n(cfg, o.state);
+    }
+    if (o.state.snap) {
+        // The metadata image the snapshot holds loads, or says why not, a batch at a time.
+        auto [image, problem] = controller::load_snapshot_image(*o.storage, *o.state.snap);
+        require((image != nullptr) != !problem.empty());
     }
     const offset_t start = o.state.snap ? o.state.snap->id.end_offset : offset_t(0);
     require(o.storage->start_offset() == start);

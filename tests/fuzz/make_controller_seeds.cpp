@@ -28,6 +28,7 @@
 #include "bundle.h"
 #include "sluice/controller/controller_rpc.h"
 #include "sluice/controller/decisions.h"
+#include "sluice/controller/metadata_log.h"
 #include "sluice/controller/quorum_bootstrap.h"
 #include "sluice/controller/quorum_state.h"
 #include "sluice/controller/raft_codec.h"
@@ -73,13 +74,14 @@ bool write_storage_seed(const std::filesystem::path& out, const std::vector<node
         if (snapshot_at) {
             auto& storage = *opened.value().storage;
             const snapshot_id id{*snapshot_at, term_t(2)};
-            auto w = storage.begin_snapshot(id);
-            const std::string_view image = "image at offset 4";
-            if (!w || !w.value()->append(std::as_bytes(std::span(image)))) {
-                return false;
-            }
-            auto size = w.value()->finish(id, voters);
-            if (!size) {
+            // A real image: one broker registered by the entry before the snapshot's end.
+            auto image = controller::apply_batch(
+                controller::metadata_image{}, *snapshot_at - 1,
+                controller::plan_register(controller::metadata_image{}, node_id_t(1),
+                                          controller::uuid{1, 5},
+                                          {{"PLAINTEXT", "127.0.0.1", 9092}}, ""));
+            auto size = controller::write_snapshot_image(storage, image.image, id, voters);
+            if (!size || !image.problem.empty()) {
                 return false;
             }
             ready snap;

@@ -248,6 +248,29 @@ TEST_CASE("segments roll by size and by age") {
     CHECK(m->size_bytes() == total);
 }
 
+TEST_CASE("segments below an offset go whole; the one holding it and the active one stay") {
+    fixture f;
+    auto l = f.open();
+    auto stored = fill(*l, 200);
+    const size_t segs = l->segment_count();
+    REQUIRE(segs > 3);
+    const offset_t end = l->end_offset();
+    const offset_t middle{end.value() / 2};
+    auto deleted = l->delete_segments_below(middle);
+    REQUIRE(deleted.has_value());
+    CHECK(deleted.value() > 0);
+    CHECK(l->segment_count() == segs - deleted.value());
+    CHECK(l->start_offset() <= middle);  // the segment holding it is kept
+    CHECK(l->start_offset() > offset_t{0});
+    auto rest = read_all(*l, middle);
+    auto expected = concat(stored);
+    CHECK(std::equal(rest.begin(), rest.end(), expected.end() - rest.size()));
+    // Past the end: every sealed segment goes, the active one stays.
+    REQUIRE(l->delete_segments_below(end + 1000).has_value());
+    CHECK(l->segment_count() == 1);
+    CHECK(l->end_offset() == end);
+}
+
 TEST_CASE("retention deletes whole segments by size and by age") {
     fixture f;
     auto l = f.open();

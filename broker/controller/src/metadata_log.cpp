@@ -5,6 +5,7 @@
 
 #include "sluice/core/logging.h"
 #include "sluice/protocol/byte_order.h"
+#include "sluice/protocol/errc.h"
 #include "sluice/raft/errc.h"
 
 namespace sluice::controller {
@@ -29,18 +30,17 @@ std::string_view outcome_name(proposal_outcome o) noexcept {
 
 namespace {
 
-// A snapshot's bytes are the image's records in batches of at most this many records, each
-// framed by its length (u32, big endian): written and read a batch at a time. A batch longer
-// than snapshot_batch_bytes_max is refused on reading (1,000 records are far below it).
+// A snapshot's batches (metadata_log.h): written and read one at a time.
 constexpr size_t snapshot_batch_records = 1000;
 constexpr int64_t snapshot_batch_bytes_max = 64 << 20;
 
-// The image the snapshot on `storage`'s disk holds, or why it does not load (a snapshot is
-// CRC-checked on disk and comes from a leader's own image, so this means a broken leader or a
-// version this one does not read: never go on with an empty image, which would drop every
-// topic).
-std::pair<metadata_log::image_ptr, std::string> image_of(raft_storage& storage,
-                                                         const raft::snapshot& snap) {
+}  // namespace
+
+// A snapshot that does not load was CRC-checked on disk and comes from a leader's own image, so
+// this means a broken leader or a version this one does not read: the callers never go on with
+// an empty image, which would drop every topic.
+std::pair<metadata_log::image_ptr, std::string> load_snapshot_image(raft_storage& storage,
+                                                                    const raft::snapshot& snap) {
     const auto& on_disk = storage.snapshot();
     std::string why;
     std::vector<metadata_record> records;
@@ -83,14 +83,22 @@ std::pair<metadata_log::image_ptr, std::string> image_of(raft_storage& storage,
                                  snap.id.end_offset, why)};
 }
 
-// Writes `image` as the snapshot `id` with `voters`; returns the file's size.
-result<int64_t> write_snapshot(raft_storage& storage, const metadata_image& image,
-                               const raft::snapshot_id& id, const std::vector<node_id_t>& voters) {
+result<int64_t> write_snapshot_image(raft_storage& storage, const metadata_image& image,
+                                     const raft::snapshot_id& id,
+                                     const std::vector<node_id_t>& voters) {
     SLUICE_TRY(auto writer, storage.begin_snapshot(id));
     const std::vector<metadata_record> records = image.to_records();
-    for (size_t at = 0; at < records.size(); at += snapshot_batch_records) {
-        const size_t n = std::min(snapshot_batch_records, records.size() - at);
-        const std::string batch = encode_batch(std::span(records).subspan(at, n));
+    for (size_t at = 0, n = 0; at < records.size(); at += n) {
+        // Fewer records where they are large: every batch must load again.
+        n = std::min(snapshot_batch_records, records.size() - at);
+        std::string batch = encode_batch(std::span(records).subspan(at, n));
+        while (int64_t(batch.size()) > snapshot_batch_bytes_max && n > 1) {
+            n /= 2;
+            batch = encode_batch(std::span(records).subspan(at, n));
+        }
+        if (int64_t(batch.size()) > snapshot_batch_bytes_max) {
+            return make_error_code(errc::message_too_large);  // one record past the bound
+        }
         std::byte head[4];
         store_be<uint32_t>(head, uint32_t(batch.size()));
         SLUICE_TRY(writer->append(head));
@@ -98,8 +106,6 @@ result<int64_t> write_snapshot(raft_storage& storage, const metadata_image& imag
     }
     return writer->finish(id, voters);
 }
-
-}  // namespace
 
 result<metadata_log::opened> metadata_log::open(boost::asio::any_io_executor ex,
                                                 storage::file_system& fs,
@@ -111,7 +117,7 @@ result<metadata_log::opened> metadata_log::open(boost::asio::any_io_executor ex,
     }
     image_ptr image = std::make_shared<const metadata_image>();
     if (o.state.snap) {
-        auto [loaded, problem] = image_of(*o.storage, *o.state.snap);
+        auto [loaded, problem] = load_snapshot_image(*o.storage, *o.state.snap);
         if (!loaded) {
             return opened{nullptr, problem + "; the node does not start on an empty image"};
         }
@@ -182,7 +188,7 @@ void metadata_log::decide(offset_t offset, proposal_result r) {
 }
 
 void metadata_log::restore(const raft::snapshot& snap) {
-    auto [loaded, problem] = image_of(*storage_, snap);
+    auto [loaded, problem] = load_snapshot_image(*storage_, snap);
     if (!loaded) {
         ++entries_refused_;
         logging::error("{}; this node stops following the metadata log", problem);
@@ -301,7 +307,8 @@ void metadata_log::snapshot_soon() {
         if (halted() || id.end_offset <= node.log().start() || id.end_offset > node.applied()) {
             return;  // nothing new to snapshot (or the node stopped)
         }
-        auto size = write_snapshot(*storage_, *image_, id, node.snapshot_voters(id.end_offset));
+        auto size =
+            write_snapshot_image(*storage_, *image_, id, node.snapshot_voters(id.end_offset));
         if (!size) {
             logging::warn("metadata snapshot at offset {} not written: {}", id.end_offset,
                           size.error().message());

@@ -81,10 +81,12 @@ result<bool> restart_if_covered(storage::partition_log& log, offset_t snap_end) 
     return true;
 }
 
-storage::log_options log_options_for(storage::file_system& fs, const std::filesystem::path& dir) {
+storage::log_options log_options_for(storage::file_system& fs, const std::filesystem::path& dir,
+                                     uint64_t segment_bytes) {
     storage::log_options o;
     o.dir = dir;
     o.fs = &fs;
+    o.config.segment_bytes = segment_bytes;
     // Entries leave the log only below a snapshot: never by size or age.
     o.config.retention_bytes = -1;
     o.config.retention_ms = -1;
@@ -187,7 +189,8 @@ raft_storage::~raft_storage() {
 }
 
 result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
-                                                const std::filesystem::path& dir, node_id_t self) {
+                                                const std::filesystem::path& dir, node_id_t self,
+                                                uint64_t segment_bytes) {
     SLUICE_TRY(bool existed, fs.exists(dir));
     SLUICE_TRY(fs.create_directories(dir));
     if (!existed && dir.has_parent_path()) {
@@ -217,7 +220,7 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
     if (loaded.snap) {
         snapshot = loaded.snap->snap;
     }
-    SLUICE_TRY(auto log, storage::partition_log::open(log_options_for(fs, dir)));
+    SLUICE_TRY(auto log, storage::partition_log::open(log_options_for(fs, dir, segment_bytes)));
     const offset_t snap_end = snapshot ? snapshot->id.end_offset : offset_t(0);
     if (log->start_offset() > snap_end) {
         out.problem = fmt::format(
@@ -229,11 +232,13 @@ result<raft_storage::opened> raft_storage::open(storage::file_system& fs,
         return out;
     }
     if (snapshot) {
-        // A crash after the snapshot was written and before the log restarted at its end.
+        // A crash after the snapshot was written and before the log restarted at its end, or
+        // before the segments below it were deleted.
         SLUICE_TRY(bool restarted, restart_if_covered(*log, snap_end));
         if (restarted) {
             SLUICE_TRY(log->flush());
         }
+        SLUICE_TRY(log->delete_segments_below(snap_end));
         if (!voters_ok(snapshot->voters)) {
             out.problem = fmt::format(
                 "{}: the snapshot's voter set is not one the core writes; "
@@ -307,6 +312,10 @@ result<void> raft_storage::persist(const raft::ready& rd) {
     if (snap_ && (rd.snap || rd.truncate_to)) {
         SLUICE_TRY(bool restarted, restart_if_covered(*log_, snap_->snap.id.end_offset));
         log_changed = log_changed || restarted;
+    }
+    if (rd.snap) {
+        // The snapshot is durable: the segments it replaced whole are not needed again.
+        SLUICE_TRY(log_->delete_segments_below(snap_->snap.id.end_offset));
     }
     if (!rd.entries.empty()) {
         if (rd.entries_offset != end_offset()) {

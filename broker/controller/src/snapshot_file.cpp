@@ -9,6 +9,8 @@ namespace {
 constexpr std::string_view magic = "SLSN";
 constexpr uint32_t version = 2;
 constexpr size_t footer_bytes = 4 + 8 + 8 + 8 + 4 + 4 + 4;
+// More voters than any quorum has: the count is damaged.
+constexpr uint64_t voters_max = 1024;
 // The CRC is checked reading this much at a time.
 constexpr size_t read_buffer_bytes = 1 << 20;
 
@@ -69,7 +71,8 @@ result<std::optional<snapshot_file_info>> inspect_snapshot_file(storage::file& f
     info.snap.id.end_offset = offset_t(load_be<int64_t>(footer + 4));
     info.snap.id.term = term_t(load_be<int64_t>(footer + 12));
     const uint64_t data = load_be<uint64_t>(footer + 20);
-    if (voters > (size - footer_bytes) / 4 || data != size - footer_bytes - 4 * voters) {
+    if (voters > voters_max || voters > (size - footer_bytes) / 4 ||
+        data != size - footer_bytes - 4 * voters) {
         why = "its lengths do not match the file";
         return std::optional<snapshot_file_info>{};
     }

@@ -65,8 +65,10 @@ void node::on_fetch_response(node_id_t from, const fetch_response& r) {
         // The leader can not place our log against its own without the entries its snapshot
         // replaced (we are behind it, or our last epoch ended inside it). The snapshot holds
         // only committed state, so it is newer than our commit point.
+        // A complete download waits for its check (within the ready being persisted): it is
+        // not replaced meanwhile.
         if (current && r.snapshot->end_offset > commit_ &&
-            (!download_ || download_->id != *r.snapshot)) {
+            (!download_ || (download_->id != *r.snapshot && !download_->complete))) {
             download_ = download{*r.snapshot};
             send_fetch();
         }
@@ -148,6 +150,16 @@ void node::truncate_log(offset_t from) {
     stable_end_ = std::min(stable_end_, from);
     commit_floor_ = std::min(commit_floor_, from);
     rewrite_floor_ = std::min(rewrite_floor_, from);
+    drop_fetches_past(from);
+}
+
+void node::drop_fetches_past(offset_t end) {
+    // A fetch tells the leader where this log ends, and the leader counts that as replicated:
+    // one queued before the log was cut would name entries that are no longer there.
+    std::erase_if(messages_, [end](const message& m) {
+        const auto* f = std::get_if<fetch_request>(&m.body);
+        return f != nullptr && f->fetch_offset > end;
+    });
 }
 
 void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_response& r) {
@@ -156,7 +168,7 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
             // The leader replaced the snapshot being downloaded; the next fetch learns the new
             // one. A late answer about an earlier snapshot leaves the current download alone.
             if (download_ && download_->id == r.id) {
-                download_.reset();
+                drop_download();
             }
             return;
         }
@@ -183,7 +195,7 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         // One snapshot has one size, and a chunk short of its end moves forward: the leader
         // serves something else under this id. Drop the download; the next fetch starts over.
         ++messages_invalid_;
-        download_.reset();
+        drop_download();
         send_fetch();
         return;
     }
@@ -205,13 +217,18 @@ void node::snapshot_checked(const snapshot_id& id, bool ok) {
         return;  // a download given up since
     }
     snapshot s{download_->id, std::move(download_->voters), download_->size_bytes};
-    download_.reset();
+    drop_download();
     if (ok) {
         install_snapshot(std::move(s));
     } else {
         ++messages_invalid_;  // the leader's chunks did not make its snapshot
     }
     send_fetch();
+}
+
+void node::drop_download() {
+    download_.reset();
+    pending_received_.reset();  // a check of it, not yet asked for, is not asked for
 }
 
 void node::queue_chunk(const snapshot_id& id, int64_t position, const std::string& bytes) {
@@ -239,6 +256,7 @@ void node::install_snapshot(snapshot s) {
         // The snapshot holds only committed state. What we have past our commit point is
         // uncommitted, was never acknowledged while downloading, and is fetched again.
         log_.reset(s.id, s.voters);
+        drop_fetches_past(end);
         unstable_from_ = std::min(unstable_from_, end);
         stable_end_ = std::min(stable_end_, end);
         // What the old log held above our commit point was not committed: until the snapshot

@@ -273,8 +273,8 @@ chaos_result run_chaos(const chaos_options& o) {
             rt.wipeable.push_back(node_id_t{id});
         }
     }
-    // Half the runs corrupt messages in flight (each one invalid on its face, as damage that
-    // got past a frame's CRC would mostly be): the receiver must refuse every one.
+    // Half the runs corrupt messages in flight (each one invalid on its face; corruption that still
+    // decodes to valid values is not modelled): the receiver must refuse every one.
     co.net.corrupt_ppm = static_cast<uint32_t>(setup.below(2) * setup.between(0, 5'000));
     network_options calm = co.net;
     calm.drop_ppm = 0;

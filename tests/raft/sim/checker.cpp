@@ -265,6 +265,27 @@ void checker::sent(node_id_t from, const message& m, const disk_state& disk) {
                                     r->term, disk.hard.term, disk.hard.vote));
         }
     }
+    // Every message but a pre-vote's speaks for a term its sender holds durably.
+    if (!std::holds_alternative<pre_vote_request>(m.body) &&
+        !std::holds_alternative<pre_vote_response>(m.body) && term_of(m) > disk.hard.term) {
+        return fail(fmt::format("node {} sent a message of term {} with term {} on disk: {}", from,
+                                term_of(m), disk.hard.term, describe(m)));
+    }
+    // A fetch says where the sender's log ends: the leader counts what it names as replicated,
+    // so it must be on the sender's disk, with the epoch named.
+    if (const auto* f = std::get_if<fetch_request>(&m.body)) {
+        const bool held =
+            f->fetch_offset <= disk.end() &&
+            (f->fetch_offset == disk.start
+                 ? f->last_fetched_epoch == (disk.snap ? disk.snap->id.term : term_t{0})
+                 : f->fetch_offset < disk.start ||
+                       disk.find(f->fetch_offset - 1)->term == f->last_fetched_epoch);
+        if (!held) {
+            return fail(fmt::format("node {} fetched at {} (epoch {}) with its disk at {}..{}",
+                                    from, f->fetch_offset, f->last_fetched_epoch, disk.start,
+                                    disk.end()));
+        }
+    }
 }
 
 }  // namespace sluice::raft::sim

@@ -1,6 +1,7 @@
 // The simulated network: every message is delayed by a random number of ticks (which reorders
-// them), and may be dropped, duplicated or corrupted (damage that a frame's CRC missed, made
-// invalid on its face: what a receiver must refuse without acting on it). Nodes can be split into
+// them), and may be dropped, duplicated or corrupted (made invalid on its face: what a receiver
+// must refuse without acting on it; corruption that still decodes to valid values is not
+// modelled). Nodes can be split into
 // groups that do not reach each other; a message crossing groups is lost, whether the split
 // happened before it was sent or while it was in flight.
 #pragma once

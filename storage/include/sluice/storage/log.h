@@ -153,6 +153,10 @@ class partition_log {
     // files are renamed to `*.deleted` here and unlinked on the flusher's thread (freeing a
     // large file can take long); open() removes any that a crash left behind.
     result<size_t> apply_retention();
+    // Deletes whole segments from the front that hold only offsets below `offset`, never the
+    // active segment (what a Raft snapshot replaced, for the metadata log). Returns how many
+    // were deleted.
+    result<size_t> delete_segments_below(offset_t offset);
 
     // Removes every batch that holds an offset >= `offset`: the log ends at the boundary of the
     // batch holding `offset` (a batch is never split). If `offset` <= start_offset() the log is

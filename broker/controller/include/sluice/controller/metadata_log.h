@@ -146,4 +146,17 @@ class metadata_log final : private state_machine {
     std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
+// A metadata snapshot's bytes: the image's records in batches (metadata_records.h), each framed
+// by its length (u32, big endian), of at most 1,000 records and 64 MiB.
+//
+// Writes `image` as the snapshot `id` with `voters` through storage.begin_snapshot(); returns
+// the file's size, for node::compact().
+result<int64_t> write_snapshot_image(raft_storage& storage, const metadata_image& image,
+                                     const raft::snapshot_id& id,
+                                     const std::vector<node_id_t>& voters);
+// The image the snapshot `snap` on storage's disk holds, read a batch at a time, or a null
+// image and why it does not load (a damaged or hostile file, a version this one does not read).
+std::pair<metadata_log::image_ptr, std::string> load_snapshot_image(raft_storage& storage,
+                                                                    const raft::snapshot& snap);
+
 }  // namespace sluice::controller

@@ -5,9 +5,10 @@
 // from peers are decoded and stepped; after each of these, every ready is handled in ready.h's
 // order: persisted through raft_storage (fsynced before it returns), then its messages are
 // encoded (snapshot chunks filled in from the snapshot file) and handed to `send`, then the
-// snapshot to restore and the committed entries go to the
-// state machine, then the node advances. The persisting blocks the executor, so it must be the
-// controller's own (one thread of its own), never a network thread of the broker.
+// snapshot to restore and the committed entries go to the state machine, then the node
+// advances, and last a snapshot file received whole is checked and the node told
+// (snapshot_checked). The persisting blocks the executor, so it must be the controller's own
+// (one thread of its own), never a network thread of the broker.
 #pragma once
 
 #include <chrono>

@@ -5,9 +5,9 @@
 //   - the latest snapshot: one file, `raft-snapshot` (snapshot_file.h), replaced atomically by
 //     a file written beside it: `raft-snapshot.<end offset>-<term>.tmp` by the application
 //     (begin_snapshot()), or `raft-snapshot.download` from the chunks a leader sent. A log with no
-//     entry at or past the snapshot's end restarts there, empty; entries below the snapshot's end
-//     in front of later ones stay on disk, skipped at open, until segments below a snapshot are
-//     deleted (not done yet).
+//     entry at or past the snapshot's end restarts there, empty; otherwise the log's segments
+//     wholly below the snapshot's end are deleted, and entries below it in the segment holding it
+//     stay on disk, skipped at open.
 //
 // open() hands the core its persisted_state; persist() writes a ready's durable parts in the
 // order ready.h gives (truncation, snapshot chunk, snapshot, entries, hard state) and returns
@@ -33,6 +33,8 @@ class partition_log;
 namespace sluice::controller {
 
 inline constexpr std::string_view raft_snapshot_file = "raft-snapshot";
+// The metadata log's segment size: a snapshot frees the segments wholly below it.
+inline constexpr uint64_t metadata_segment_bytes = 16u << 20;
 inline constexpr std::string_view raft_snapshot_download_file = "raft-snapshot.download";
 
 class raft_storage {
@@ -43,11 +45,12 @@ class raft_storage {
         std::string problem;  // set: the node must not start; says why and what to do
     };
 
-    // Opens (creating if missing) the metadata directory `dir` of node `self`. I/O errors are
-    // the result's error; damaged files (a quorum-state or snapshot that fails its checks, a log
-    // entry that does not decode, a gap between the snapshot and the log) are `problem`s.
+    // Opens (creating if missing) the metadata directory `dir` of node `self`, whose log rolls
+    // a segment every `segment_bytes`. I/O errors are the result's error; damaged files (a
+    // quorum-state or snapshot that fails its checks, a log entry that does not decode, a gap
+    // between the snapshot and the log) are `problem`s.
     static result<opened> open(storage::file_system& fs, const std::filesystem::path& dir,
-                               node_id_t self);
+                               node_id_t self, uint64_t segment_bytes = metadata_segment_bytes);
 
     ~raft_storage();
     raft_storage(const raft_storage&) = delete;

@@ -181,9 +181,13 @@ class node {
     // False (and counted) if `d` would cut committed entries: a broken leader.
     bool truncate_diverging(const epoch_end& d);
     void install_snapshot(snapshot s);
+    // Gives up the snapshot download, if any.
+    void drop_download();
     // Queues downloaded bytes for the next ready (after any still queued for the same file).
     void queue_chunk(const snapshot_id& id, int64_t position, const std::string& bytes);
     void truncate_log(offset_t from);
+    // Drops queued fetch requests that name a log end past `end` (the log was cut to it).
+    void drop_fetches_past(offset_t end);
 
     // Shared plumbing (node.cpp).
     void send(node_id_t to, message_body body);
