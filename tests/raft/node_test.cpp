@@ -666,7 +666,9 @@ TEST_CASE("a snapshot downloads in chunks that go to the readies, never into the
     n.step(fetch_snapshot_told(b));
     drain(n, d);
     chunk(0, 6, "abcdef");
+    n.snapshot_checked(b, true);  // before its check was asked for: not this download's answer
     rd = n.get_ready();
+    CHECK_FALSE(rd.snap.has_value());
     REQUIRE(rd.snap_received.has_value());
     CHECK(rd.snap_received->size_bytes == 6);
     CHECK(rd.snap_received->voters == voters);

@@ -310,8 +310,8 @@ void metadata_log::snapshot_soon() {
         auto size =
             write_snapshot_image(*storage_, *image_, id, node.snapshot_voters(id.end_offset));
         if (!size) {
-            logging::warn("metadata snapshot at offset {} not written: {}", id.end_offset,
-                          size.error().message());
+            logging::error("metadata snapshot at offset {} not written: {}", id.end_offset,
+                           size.error().message());
             return;
         }
         auto r = driver_->compact(id, size.value());

@@ -166,9 +166,11 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
     if (!r.found) {
         if (r.leader == from) {
             // The leader replaced the snapshot being downloaded; the next fetch learns the new
-            // one. A late answer about an earlier snapshot leaves the current download alone.
-            if (download_ && download_->id == r.id) {
+            // one. A late answer about an earlier snapshot, or one that arrives once every byte
+            // is here, leaves the current download alone.
+            if (download_ && download_->id == r.id && !download_->complete) {
                 drop_download();
+                send_fetch();
             }
             return;
         }
@@ -213,8 +215,8 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
 }
 
 void node::snapshot_checked(const snapshot_id& id, bool ok) {
-    if (!download_ || !download_->complete || download_->id != id) {
-        return;  // a download given up since
+    if (!download_ || !download_->handed || download_->id != id) {
+        return;  // a download given up since (maybe of the same snapshot, not yet checked)
     }
     snapshot s{download_->id, std::move(download_->voters), download_->size_bytes};
     drop_download();
@@ -256,7 +258,7 @@ void node::install_snapshot(snapshot s) {
         // The snapshot holds only committed state. What we have past our commit point is
         // uncommitted, was never acknowledged while downloading, and is fetched again.
         log_.reset(s.id, s.voters);
-        drop_fetches_past(end);
+        drop_fetches_past(offset_t{-1});  // all: the log's last epoch changed
         unstable_from_ = std::min(unstable_from_, end);
         stable_end_ = std::min(stable_end_, end);
         // What the old log held above our commit point was not committed: until the snapshot

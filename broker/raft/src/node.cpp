@@ -176,6 +176,9 @@ ready node::get_ready() {
         pending_chunk_.reset();
     }
     if (pending_received_) {
+        if (download_ && download_->complete && download_->id == pending_received_->id) {
+            download_->handed = true;  // only this download's check counts
+        }
         rd.snap_received = std::move(pending_received_);
         pending_received_.reset();
     }

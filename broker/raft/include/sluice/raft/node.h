@@ -133,6 +133,7 @@ class node {
         int64_t size_bytes = -1;  // as the first chunk said; -1: no chunk yet
         std::vector<node_id_t> voters;
         bool complete = false;  // every byte received: it waits for snapshot_checked()
+        bool handed = false;    // its check was asked for in a ready (snap_received)
     };
 
     // Roles (election.cpp).
