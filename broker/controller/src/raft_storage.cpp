@@ -21,13 +21,6 @@ namespace {
 
 constexpr size_t entry_key_size = 9;
 
-template <typename T>
-void put_be(std::vector<std::byte>& out, T v) {
-    const size_t at = out.size();
-    out.resize(at + sizeof(T));
-    store_be<T>(out.data() + at, v);
-}
-
 struct snapshot_load {
     std::optional<snapshot_file_info> snap;
     std::string problem;

@@ -14,13 +14,6 @@ constexpr uint64_t voters_max = 1024;
 // The CRC is checked reading this much at a time.
 constexpr size_t read_buffer_bytes = 1 << 20;
 
-template <typename T>
-void put_be(std::vector<std::byte>& out, T v) {
-    const size_t at = out.size();
-    out.resize(at + sizeof(T));
-    store_be<T>(out.data() + at, v);
-}
-
 }  // namespace
 
 result<std::optional<snapshot_file_info>> inspect_snapshot_file(storage::file& f,

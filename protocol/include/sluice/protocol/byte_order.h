@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <cstring>
 #include <type_traits>
+#include <vector>
 
 namespace sluice {
 
@@ -40,6 +41,15 @@ inline void store_be(std::byte* p, T v) noexcept {
         u = detail::bswap(u);
     }
     std::memcpy(p, &u, sizeof(u));
+}
+
+// Appends `v`, big endian, to `out`.
+template <typename T>
+requires std::is_integral_v<T>
+inline void put_be(std::vector<std::byte>& out, T v) {
+    const size_t at = out.size();
+    out.resize(at + sizeof(T));
+    store_be<T>(out.data() + at, v);
 }
 
 }  // namespace sluice
