@@ -13,7 +13,7 @@ void node::become_follower(term_t term, node_id_t leader) {
         leader = no_node;
     }
     if (term > term_ || leader != leader_) {
-        drop_download();  // a snapshot download belongs to one leader's term
+        download_.reset();  // a snapshot download belongs to one leader's term
     }
     if (term > term_) {
         term_ = term;
@@ -40,7 +40,7 @@ void node::follow_hint(node_id_t leader) {
     }
     role_ = role::follower;
     if (leader != leader_) {
-        drop_download();
+        download_.reset();
         leader_contact_elapsed_ = cfg_.election_timeout_ticks;
     }
     leader_ = leader;
@@ -79,7 +79,7 @@ void node::become_pre_candidate() {
     role_ = role::pre_candidate;
     leader_ = no_node;
     self_elected_ = false;
-    drop_download();
+    download_.reset();
     granted_.assign(1, cfg_.id);
     reset_election_timer();
     if (won(granted_)) {
@@ -121,7 +121,7 @@ void node::become_leader() {
     self_elected_ = false;
     replicas_.clear();
     held_.clear();
-    drop_download();
+    download_.reset();
     quorum_check_elapsed_ = 0;
     uncommitted_bytes_ = 0;
     for (offset_t o = std::max(commit_, log_.start()); o < log_.end(); ++o) {
@@ -285,7 +285,7 @@ void node::tick_other() {
     } else {
         // An observer that lost its leader looks for the new one among the voters.
         leader_ = no_node;
-        drop_download();
+        download_.reset();
         reset_election_timer();
     }
 }

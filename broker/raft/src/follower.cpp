@@ -169,7 +169,7 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
             // one. A late answer about an earlier snapshot, or one that arrives once every byte
             // is here, leaves the current download alone.
             if (download_ && download_->id == r.id && !download_->complete) {
-                drop_download();
+                download_.reset();
                 send_fetch();
             }
             return;
@@ -197,7 +197,7 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         // One snapshot has one size, and a chunk short of its end moves forward: the leader
         // serves something else under this id. Drop the download; the next fetch starts over.
         ++messages_invalid_;
-        drop_download();
+        download_.reset();
         send_fetch();
         return;
     }
@@ -208,7 +208,6 @@ void node::on_fetch_snapshot_response(node_id_t from, const fetch_snapshot_respo
         // Installed only once the caller found the file whole (snapshot_checked).
         download_->complete = true;
         download_->voters = r.voters;
-        pending_received_ = snapshot{download_->id, r.voters, r.size_bytes};
         return;
     }
     send_fetch();
@@ -219,18 +218,13 @@ void node::snapshot_checked(const snapshot_id& id, bool ok) {
         return;  // a download given up since (maybe of the same snapshot, not yet checked)
     }
     snapshot s{download_->id, std::move(download_->voters), download_->size_bytes};
-    drop_download();
+    download_.reset();
     if (ok) {
         install_snapshot(std::move(s));
     } else {
         ++messages_invalid_;  // the leader's chunks did not make its snapshot
     }
     send_fetch();
-}
-
-void node::drop_download() {
-    download_.reset();
-    pending_received_.reset();  // a check of it, not yet asked for, is not asked for
 }
 
 void node::queue_chunk(const snapshot_id& id, int64_t position, const std::string& bytes) {

@@ -155,8 +155,9 @@ bool node::has_ready() const {
     }
     return current_hard_state() != handed_hard_ || handed_leadership_ != current_leadership() ||
            pending_snapshot_.has_value() || pending_chunk_.has_value() ||
-           pending_received_.has_value() || unstable_from_ < log_.end() ||
-           unstable_from_ < handed_end_ || !messages_.empty() || applied_ < commit_;
+           (download_ && download_->complete && !download_->handed) ||
+           unstable_from_ < log_.end() || unstable_from_ < handed_end_ || !messages_.empty() ||
+           applied_ < commit_;
 }
 
 ready node::get_ready() {
@@ -175,12 +176,9 @@ ready node::get_ready() {
         rd.snap_chunk = std::move(pending_chunk_);
         pending_chunk_.reset();
     }
-    if (pending_received_) {
-        if (download_ && download_->complete && download_->id == pending_received_->id) {
-            download_->handed = true;  // only this download's check counts
-        }
-        rd.snap_received = std::move(pending_received_);
-        pending_received_.reset();
+    if (download_ && download_->complete && !download_->handed) {
+        download_->handed = true;  // only this download's check counts
+        rd.snap_received = snapshot{download_->id, download_->voters, download_->size_bytes};
     }
     if (pending_snapshot_) {
         rd.snap = std::move(pending_snapshot_);

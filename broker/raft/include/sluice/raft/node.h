@@ -132,8 +132,10 @@ class node {
         int64_t received = 0;     // bytes of it handed to the application so far
         int64_t size_bytes = -1;  // as the first chunk said; -1: no chunk yet
         std::vector<node_id_t> voters;
-        bool complete = false;  // every byte received: it waits for snapshot_checked()
-        bool handed = false;    // its check was asked for in a ready (snap_received)
+        // Every byte received: the next ready asks for its check (snap_received, `handed`
+        // from then on), and it waits for snapshot_checked().
+        bool complete = false;
+        bool handed = false;
     };
 
     // Roles (election.cpp).
@@ -182,8 +184,6 @@ class node {
     // False (and counted) if `d` would cut committed entries: a broken leader.
     bool truncate_diverging(const epoch_end& d);
     void install_snapshot(snapshot s);
-    // Gives up the snapshot download, if any.
-    void drop_download();
     // Queues downloaded bytes for the next ready (after any still queued for the same file).
     void queue_chunk(const snapshot_id& id, int64_t position, const std::string& bytes);
     void truncate_log(offset_t from);
@@ -261,7 +261,6 @@ class node {
     std::optional<snapshot> pending_snapshot_;
     bool pending_restore_ = false;
     std::optional<snapshot_chunk> pending_chunk_;  // downloaded bytes for the next ready
-    std::optional<snapshot> pending_received_;     // a complete download, to check
     std::vector<message> messages_;
     uint64_t messages_dropped_ = 0;
     uint64_t messages_invalid_ = 0;
