@@ -295,6 +295,23 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 0, int64_t(batch_format::batch_size_max), c.message_max_bytes);
      }},
+    {{"min.insync.replicas", "1",
+      "Default of every topic: the smallest ISR that an acks=all produce accepts; with fewer "
+      "in-sync replicas it gets NOT_ENOUGH_REPLICAS and nothing is appended."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, INT16_MAX, c.min_insync_replicas);
+     }},
+    {{"unclean.leader.election.enable", "false",
+      "Default of every topic: when no ISR member is left, elect another replica anyway. It "
+      "loses what only the ISR held; false keeps the partition offline instead."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_bool(v, c.unclean_leader_election_enable);
+     }},
+    {{"replica.lag.time.max.ms", "30000",
+      "A follower that has not caught up with its leader for this long leaves the ISR."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.replica_lag_time_max_ms);
+     }},
     {{"socket.request.max.bytes", "104857600",
       "Largest frame the broker reads; a larger one closes the connection (1024 or more)."},
      [](broker_config& c, std::string_view v) {

@@ -25,13 +25,18 @@ constexpr auto wait_poll = std::chrono::milliseconds(2);
 
 const std::filesystem::path metadata_dir{std::string(metadata_dir_name)};
 
-// The partitions of `t` this broker holds, with their leadership.
-std::vector<partition_spec> specs_of(const topic_info& t, node_id_t self) {
+partition_role role_of(const partition_info& p, node_id_t self, const topic_settings& s) {
+    return {p.leader, p.leader_epoch,
+            replica_assignment{self, p.replicas, p.isr, p.partition_epoch, s.min_insync_replicas}};
+}
+
+// The partitions of `t` this broker holds, with their roles.
+std::vector<partition_spec> specs_of(const topic_info& t, node_id_t self, const topic_settings& s) {
     std::vector<partition_spec> out;
     for (size_t i = 0; i < t.partitions.size(); ++i) {
         const partition_info& p = t.partitions[i];
         if (std::find(p.replicas.begin(), p.replicas.end(), self) != p.replicas.end()) {
-            out.push_back({int32_t(i), false, p.leader == self, p.leader_epoch});
+            out.push_back({int32_t(i), false, role_of(p, self, s)});
         }
     }
     return out;
@@ -114,16 +119,16 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
         if (old != nullptr && old->id != t->id) {
             old = nullptr;
         }
-        auto specs = specs_of(*t, self);
+        auto settings = apply_topic_configs(default_topic_settings(config_), t->configs);
+        const topic_settings s = settings ? settings.value() : default_topic_settings(config_);
+        auto specs = specs_of(*t, self, s);
         if (specs.empty()) {
             continue;
         }
-        auto settings = apply_topic_configs(default_topic_settings(config_), t->configs);
         if (!settings) {
             logging::error("topic {}: config {}; using the broker's defaults", name,
                            settings.error().to_string());
         }
-        const topic_settings s = settings ? settings.value() : default_topic_settings(config_);
         if (old != nullptr && old->configs != t->configs && settings) {
             // (Configs this build can not read leave open partitions as they are.)
             if (co_await replicas_.set_settings(name, s)) {
@@ -152,17 +157,24 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
             logging::info("topic {}: holding {} of its {} partitions", name, specs.size(),
                           t->partitions.size());
         }
-        // Leadership of the ones held before.
+        // Roles of the ones held before: leadership, replicas, ISR (every change raises the
+        // partition epoch), or min.insync.replicas.
+        const bool configs_changed = old != nullptr && old->configs != t->configs;
         for (const auto& spec : specs) {
             const partition_info* was = old != nullptr && size_t(spec.id) < old->partitions.size()
                                             ? &old->partitions[size_t(spec.id)]
                                             : nullptr;
             const partition_info& is = t->partitions[size_t(spec.id)];
-            if (was != nullptr &&
-                (was->leader != is.leader || was->leader_epoch != is.leader_epoch)) {
-                co_await replicas_.set_leadership(name, spec.id, spec.leader, spec.epoch);
+            if (was == nullptr || (*was == is && !configs_changed)) {
+                continue;
+            }
+            co_await replicas_.set_role(name, spec.id, spec.role);
+            if (was->leader != is.leader || was->leader_epoch != is.leader_epoch) {
                 logging::info("{}-{}: {} at leader epoch {}", name, spec.id,
-                              spec.leader ? "leading" : "not leading", spec.epoch);
+                              spec.role.leads()           ? "leading"
+                              : is.leader >= node_id_t{0} ? fmt::format("following {}", is.leader)
+                                                          : std::string("no leader"),
+                              spec.role.epoch);
             }
         }
     }

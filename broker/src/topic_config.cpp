@@ -66,6 +66,20 @@ const topic_key_spec topic_specs[] = {
          return values::to_int(v, 0, int64_t(batch_format::batch_size_max), s.max_message_bytes);
      },
      [](const topic_settings& s) { return std::to_string(s.max_message_bytes); }},
+    {{"min.insync.replicas", "min.insync.replicas",
+      "the smallest ISR an acks=all produce accepts (NOT_ENOUGH_REPLICAS otherwise)"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_int(v, 1, INT16_MAX, s.min_insync_replicas);
+     },
+     [](const topic_settings& s) { return std::to_string(s.min_insync_replicas); }},
+    {{"unclean.leader.election.enable", "unclean.leader.election.enable",
+      "elect a replica outside the ISR when none is left: availability over acknowledged data"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_bool(v, s.unclean_leader_election);
+     },
+     [](const topic_settings& s) {
+         return std::string(s.unclean_leader_election ? "true" : "false");
+     }},
 };
 
 const std::vector<topic_key_info>& topic_infos() {
@@ -82,7 +96,8 @@ const std::vector<topic_key_info>& topic_infos() {
 }  // namespace
 
 topic_settings default_topic_settings(const broker_config& c) {
-    return topic_settings{c.log, c.message_max_bytes};
+    return topic_settings{c.log, c.message_max_bytes, c.min_insync_replicas,
+                          c.unclean_leader_election_enable};
 }
 
 std::span<const topic_key_info> topic_config_keys() {
@@ -104,10 +119,13 @@ config_result<topic_settings> apply_topic_configs(
         auto spec = std::find_if(std::begin(topic_specs), std::end(topic_specs),
                                  [&](const topic_key_spec& s) { return s.info.name == key; });
         if (spec == std::end(topic_specs)) {
+            std::string known;
+            for (const auto& s : topic_specs) {
+                known += known.empty() ? "" : ", ";
+                known += s.info.name;
+            }
             return config_error{key, value,
-                                "unknown topic config (supported: segment.bytes, segment.ms, "
-                                "retention.ms, retention.bytes, index.interval.bytes, "
-                                "flush.messages, max.message.bytes)"};
+                                fmt::format("unknown topic config (supported: {})", known)};
         }
         if (auto why = spec->apply(base, values::trim(value))) {
             return config_error{key, value, *why};

@@ -108,6 +108,8 @@ bool is_retriable(std::error_code ec) noexcept {
             case errc::kafka_storage_error:
             case errc::fenced_leader_epoch:
             case errc::unknown_leader_epoch:
+            case errc::offset_not_available:
+            case errc::eligible_leaders_not_available:
                 return true;
             default:
                 return false;

@@ -343,13 +343,14 @@ std::unique_ptr<frame::writer> encode_fetch(int32_t id, std::string_view client_
     by_topic(parts, [&](std::span<const fetch_query> run) {
         list.clear();
         for (const fetch_query& p : run) {
-            list.push_back(fbs::CreateFetchPartition(fbb, p.partition, p.offset, p.max_bytes, -1));
+            list.push_back(fbs::CreateFetchPartition(fbb, p.partition, p.offset, p.max_bytes,
+                                                     p.current_leader_epoch, p.last_fetched_epoch));
         }
         const auto name = fbb.CreateString(run[0].topic.data(), run[0].topic.size());
         topics.push_back(fbs::CreateFetchTopic(fbb, name, fbb.CreateVector(list)));
     });
-    const auto body = fbs::CreateFetchRequestDirect(fbb, -1, limits.max_wait_ms, limits.min_bytes,
-                                                    limits.max_bytes, &topics);
+    const auto body = fbs::CreateFetchRequestDirect(fbb, limits.replica_id, limits.max_wait_ms,
+                                                    limits.min_bytes, limits.max_bytes, &topics);
     return finish(std::move(w), fbs::ApiKey::Fetch, id, client_id, fbs::Body::FetchRequest,
                   body.Union());
 }
@@ -364,7 +365,8 @@ result<std::vector<fetch_answer>> decode_fetch(const response& r) {
         for (const fbs::FetchPartitionResponse* p : items(t->partitions())) {
             SLUICE_TRY(frame::bytes_view records, frame::resolve(p->records(), r.view.data));
             out.push_back({view(t->name()), p->partition(), static_cast<errc>(p->error_code()),
-                           p->high_watermark(), p->log_start_offset(), records});
+                           p->high_watermark(), p->log_start_offset(), records,
+                           p->diverging_epoch(), p->diverging_end_offset()});
         }
     }
     return out;

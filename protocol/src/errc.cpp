@@ -95,6 +95,18 @@ std::string_view errc_name(errc e) noexcept {
             return "UNSUPPORTED_COMPRESSION_TYPE";
         case errc::stale_broker_epoch:
             return "STALE_BROKER_EPOCH";
+        case errc::offset_not_available:
+            return "OFFSET_NOT_AVAILABLE";
+        case errc::eligible_leaders_not_available:
+            return "ELIGIBLE_LEADERS_NOT_AVAILABLE";
+        case errc::election_not_needed:
+            return "ELECTION_NOT_NEEDED";
+        case errc::invalid_update_version:
+            return "INVALID_UPDATE_VERSION";
+        case errc::ineligible_replica:
+            return "INELIGIBLE_REPLICA";
+        case errc::new_leader_elected:
+            return "NEW_LEADER_ELECTED";
         case errc::invalid_record:
             return "INVALID_RECORD";
         case errc::duplicate_broker_registration:

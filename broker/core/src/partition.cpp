@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include "sluice/core/batch_validation.h"
 
+#include "sluice/core/high_watermark_file.h"
 #include "sluice/core/leader_epochs.h"
 #include "sluice/core/logging.h"
 #include "sluice/core/partition_identity.h"
@@ -39,12 +40,19 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
     lo.time = opts.time;
     lo.files = opts.files;
     SLUICE_TRY(auto log, storage::partition_log::open(std::move(lo)));
-    SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts.dir));
-    if (epochs.empty() || epochs.back().epoch < opts.epoch) {
-        epochs.push_back({std::max(opts.epoch, leader_epoch_t{0}), log->end_offset()});
-        SLUICE_TRY(write_leader_epochs(fs, opts.dir, epochs));
+    SLUICE_TRY(auto saved, read_leader_epochs(fs, opts.dir));
+    leader_epoch_cache epochs(saved);
+    bool changed = epochs.entries() != saved;
+    // Epochs that began in a tail the crash took, or below what retention removed.
+    changed = epochs.truncate_from_end(log->end_offset()) || changed;
+    changed = epochs.truncate_from_start(log->start_offset()) || changed;
+    if (opts.role.leads()) {
+        changed = epochs.assign(opts.role.epoch, log->end_offset()) || changed;
     }
-    auto epoch = epochs.back().epoch;
+    if (changed) {
+        SLUICE_TRY(write_leader_epochs(fs, opts.dir, epochs.entries()));
+    }
+    SLUICE_TRY(auto hw, read_high_watermark(fs, opts.dir));
     if (adopt) {
         SLUICE_TRY(write_partition_topic_id(fs, opts.dir, opts.topic_id));
     }
@@ -53,19 +61,26 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
         logging::info("{}-{}: recovered: {} segments scanned ({} bytes), {} bytes cut", opts.topic,
                       opts.id, r.segments_scanned, r.bytes_scanned, r.bytes_truncated);
     }
-    return std::shared_ptr<partition>(
-        new partition(std::move(strand), std::move(opts), std::move(log), epoch));
+    std::shared_ptr<partition> p(new partition(std::move(strand), std::move(opts), std::move(log),
+                                               std::move(epochs), hw.value_or(offset_t{0})));
+    if (p->opts_.role.leads()) {
+        p->epoch_start_ = p->log_->end_offset();
+        p->state_.become_leader(p->opts_.role.assignment, std::chrono::steady_clock::now());
+    }
+    return p;
 }
 
 partition::partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
-                     leader_epoch_t epoch)
+                     leader_epoch_cache epochs, offset_t high_watermark)
     : strand_(std::move(strand)),
       opts_(std::move(opts)),
       log_(std::move(log)),
-      state_(log_ ? log_->end_offset() : offset_t{0},
+      state_(log_ ? log_->end_offset() : offset_t{0}, high_watermark,
              opts_.settings.log.flush == storage::flush_mode::fsync),
-      epoch_(epoch.value()),
-      leader_(opts_.leader) {}
+      epochs_(std::move(epochs)),
+      epoch_(std::max(opts_.role.epoch, epochs_.latest_epoch()).value()),
+      leader_(opts_.role.leads() && log_ != nullptr),
+      leader_id_(opts_.role.leader.value()) {}
 
 std::optional<std::string> partition::not_leader() const {
     if (is_leader()) {
@@ -75,11 +90,8 @@ std::optional<std::string> partition::not_leader() const {
                        leader_epoch());
 }
 
-result<void> partition::record_epoch(leader_epoch_t epoch) {
-    auto& fs = *opts_.fs;
-    SLUICE_TRY(auto epochs, read_leader_epochs(fs, opts_.dir));
-    epochs.push_back({epoch, log_->end_offset()});
-    return write_leader_epochs(fs, opts_.dir, epochs);
+result<void> partition::save_epochs() {
+    return write_leader_epochs(*opts_.fs, opts_.dir, epochs_.entries());
 }
 
 bool partition::set_settings(const topic_settings& s) {
@@ -92,24 +104,46 @@ bool partition::set_settings(const topic_settings& s) {
     return s.log.flush == flush;
 }
 
-void partition::set_leadership(bool leader, leader_epoch_t epoch) {
-    if (log_ && epoch > leader_epoch()) {
-        if (auto r = record_epoch(epoch); !r) {
-            // Leading at an epoch that is not on disk could let a restart reuse it: stay out.
-            report("recording leader epoch", r.error());
-            leader = false;
-        } else {
-            epoch_.store(epoch.value());
-        }
-    } else if (epoch < leader_epoch()) {
+void partition::set_role(const partition_role& role, time_point now) {
+    opts_.role = role;
+    if (!log_) {
+        leader_id_.store(role.leader.value(), std::memory_order_release);
+        return;
+    }
+    if (role.epoch < leader_epoch()) {
         logging::warn(
             "{}-{}: the metadata names leader epoch {} but the log is at {}; keeping "
             "{}",
-            topic(), id(), epoch, leader_epoch(), leader_epoch());
+            topic(), id(), role.epoch, leader_epoch(), leader_epoch());
+        return;
     }
-    const bool was = leader_.exchange(leader, std::memory_order_acq_rel);
-    if (was && !leader) {
-        state_.abort_all(errc::not_leader_or_follower);
+    bool leads = role.leads();
+    if (role.epoch == leader_epoch() && leads == is_leader()) {
+        // The same leadership: the replicas or the ISR changed.
+        state_.update_assignment(role.assignment, now);
+        leader_id_.store(role.leader.value(), std::memory_order_release);
+        return;
+    }
+    if (leads) {
+        leader_epoch_cache next = epochs_;
+        if (next.assign(role.epoch, log_->end_offset())) {
+            if (auto r = write_leader_epochs(*opts_.fs, opts_.dir, next.entries()); !r) {
+                // Leading at an epoch that is not on disk could let a restart reuse it: stay out.
+                report("recording leader epoch", r.error());
+                leads = false;
+            } else {
+                epochs_ = std::move(next);
+            }
+        }
+    }
+    epoch_.store(role.epoch.value(), std::memory_order_release);
+    leader_id_.store(role.leader.value(), std::memory_order_release);
+    leader_.store(leads, std::memory_order_release);
+    if (leads) {
+        epoch_start_ = log_->end_offset();
+        state_.become_leader(role.assignment, now);
+    } else {
+        state_.become_follower();
     }
 }
 
@@ -119,8 +153,8 @@ std::shared_ptr<partition> partition::offline(executor strand, options opts, std
         "KAFKA_STORAGE_ERROR until the files are repaired (or the directory removed, "
         "giving its data up) and the broker restarted",
         opts.topic, opts.id, opts.dir.string(), why.message());
-    std::shared_ptr<partition> p(
-        new partition(std::move(strand), std::move(opts), nullptr, leader_epoch_t{0}));
+    std::shared_ptr<partition> p(new partition(std::move(strand), std::move(opts), nullptr,
+                                               leader_epoch_cache{}, offset_t{0}));
     p->closed_reason_ = errc::kafka_storage_error;
     p->offline_reason_ = why.message();
     return p;
@@ -139,7 +173,7 @@ errc partition::report(std::string_view what, const std::error_code& ec) {
     return errc::kafka_storage_error;
 }
 
-partition::append_outcome partition::append(std::span<std::byte> batches) {
+partition::append_outcome partition::append(std::span<std::byte> batches, bool acks_all) {
     append_outcome out;
     if (!log_) {
         out.error = closed_reason_;
@@ -148,6 +182,14 @@ partition::append_outcome partition::append(std::span<std::byte> batches) {
     if (auto why = not_leader()) {
         out.error = errc::not_leader_or_follower;
         out.message = std::move(*why);
+        return out;
+    }
+    if (acks_all && state_.check_acks_all() != errc::none) {
+        out.error = state_.check_acks_all();
+        out.message = fmt::format(
+            "the ISR of {}-{} has {} member(s), fewer than min.insync.replicas={}; nothing was "
+            "appended",
+            topic(), id(), state_.isr().size(), opts_.role.assignment.min_insync);
         return out;
     }
     auto check = validate_batches(batches, size_t(opts_.settings.max_message_bytes));
@@ -214,7 +256,7 @@ void partition::rollback(offset_t end) {
     }
 }
 
-void partition::wait_for_hw(offset_t target, partition_state::ack_callback done) {
+void partition::wait_for_ack(offset_t target, bool acks_all, partition_state::ack_callback done) {
     if (!log_) {
         done(closed_reason_);
         return;
@@ -223,7 +265,151 @@ void partition::wait_for_hw(offset_t target, partition_state::ack_callback done)
         done(errc::not_leader_or_follower);
         return;
     }
-    state_.wait_for_hw(target, std::move(done));
+    if (acks_all) {
+        state_.wait_for_hw(target, std::move(done));
+    } else {
+        state_.wait_for_local(target, std::move(done));
+    }
+}
+
+partition::replicated_outcome partition::append_replicated(std::span<const std::byte> batches) {
+    replicated_outcome out;
+    if (!log_) {
+        out.error = closed_reason_;
+        return out;
+    }
+    if (is_leader()) {
+        out.error = errc::not_leader_or_follower;
+        out.message =
+            fmt::format("{}-{} is led here: it takes no replicated batches", topic(), id());
+        return out;
+    }
+    auto check = validate_batches(batches, size_t(opts_.settings.log.segment_bytes));
+    if (check.error != errc::none) {
+        out.error = check.error;
+        out.message = std::move(check.message);
+        out.log_end = log_->end_offset();
+        return out;
+    }
+    for (size_t pos = 0; pos < batches.size();) {
+        auto h = read_header(batches.subspan(pos));
+        if (!h) {  // validate_batches checked the framing; kept for safety
+            out.error = errc::corrupt_message;
+            break;
+        }
+        const batch_header& head = h.value();
+        const auto batch = batches.subspan(pos, head.size_bytes());
+        if (head.leader_epoch < epochs_.latest_epoch()) {
+            out.error = errc::corrupt_message;
+            out.message = fmt::format(
+                "a replicated batch at offset {} carries leader epoch {}, below {}, the latest "
+                "this log holds",
+                head.base_offset, head.leader_epoch, epochs_.latest_epoch());
+            break;
+        }
+        if (head.leader_epoch > epochs_.latest_epoch()) {
+            // The epoch is on disk before any batch of it: a restart then finds it (or cuts it
+            // as past the log end), never a batch whose epoch it does not know.
+            leader_epoch_cache next = epochs_;
+            next.assign(head.leader_epoch, head.base_offset);
+            if (auto r = write_leader_epochs(*opts_.fs, opts_.dir, next.entries()); !r) {
+                out.error = report("recording leader epoch", r.error());
+                break;
+            }
+            epochs_ = std::move(next);
+        }
+        if (auto r = log_->append_replicated(batch); !r) {
+            out.error = report("replicated append", r.error());
+            out.message = fmt::format("at offset {}: {}", head.base_offset, r.error().message());
+            break;
+        }
+        pos += head.size_bytes();
+    }
+    state_.appended(log_->end_offset());
+    request_durable();
+    out.log_end = log_->end_offset();
+    return out;
+}
+
+result<offset_t> partition::truncate_to(offset_t offset) {
+    if (!log_) {
+        return make_error_code(closed_reason_);
+    }
+    if (is_leader()) {
+        return make_error_code(errc::not_leader_or_follower);
+    }
+    SLUICE_TRY(offset_t end, log_->truncate_to(offset));
+    state_.truncated(end);
+    leader_epoch_cache next = epochs_;
+    if (next.truncate_from_end(end)) {
+        // After the log: a crash between the two leaves epochs past the log end, which the next
+        // open cuts.
+        SLUICE_TRY(write_leader_epochs(*opts_.fs, opts_.dir, next.entries()));
+        epochs_ = std::move(next);
+    }
+    return end;
+}
+
+result<offset_t> partition::truncate_diverged(const epoch_end& leader) {
+    if (!log_) {
+        return make_error_code(closed_reason_);
+    }
+    const epoch_end own = epochs_.end_offset_for(leader.epoch, log_->end_offset());
+    offset_t target = state_.high_watermark();
+    if (own.epoch == leader.epoch) {
+        target = std::min(leader.end_offset, own.end_offset);
+    } else if (own.epoch >= leader_epoch_t{0}) {
+        target = own.end_offset;
+    }
+    return truncate_to(target);
+}
+
+result<void> partition::restart_at(offset_t offset) {
+    if (!log_) {
+        return make_error_code(closed_reason_);
+    }
+    if (is_leader()) {
+        return make_error_code(errc::not_leader_or_follower);
+    }
+    SLUICE_TRY(log_->restart_at(offset));
+    state_.restarted(offset);
+    if (!epochs_.entries().empty()) {
+        SLUICE_TRY(write_leader_epochs(*opts_.fs, opts_.dir, {}));
+        epochs_ = leader_epoch_cache{};
+    }
+    return success();
+}
+
+void partition::leader_high_watermark(offset_t hw) {
+    state_.leader_high_watermark(hw);
+}
+
+leader_epoch_t partition::last_epoch() const {
+    return epochs_.latest_epoch();
+}
+
+epoch_end partition::end_offset_for(leader_epoch_t epoch) const {
+    return epochs_.end_offset_for(epoch, log_ ? log_->end_offset() : offset_t{0});
+}
+
+std::optional<isr_proposal> partition::propose_isr(time_point now,
+                                                   std::chrono::milliseconds lag_max) {
+    if (!log_ || !is_leader()) {
+        return std::nullopt;
+    }
+    return state_.propose_isr(now, lag_max);
+}
+
+void partition::isr_proposal_failed(const isr_proposal& p) {
+    state_.isr_proposal_failed(p);
+}
+
+std::vector<node_id_t> partition::isr() const {
+    return state_.isr();
+}
+
+std::vector<follower_position> partition::followers() const {
+    return state_.followers();
 }
 
 void partition::request_durable() {
@@ -251,15 +437,21 @@ void partition::durable_done(offset_t end, std::error_code ec) {
 }
 
 partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t first_batch_max,
-                                        fetch_bound bound, leader_epoch_t current_epoch,
+                                        const reader& who, leader_epoch_t current_epoch,
                                         const std::shared_ptr<wakeup>& waiter) {
     read_outcome out;
     if (!log_) {
         out.error = closed_reason_;
         return out;
     }
-    if (bound != fetch_bound::log_end && !is_leader()) {
+    if (!is_leader()) {
         out.error = errc::not_leader_or_follower;
+        return out;
+    }
+    const bool follower = who.replica >= node_id_t{0};
+    if (follower && !state_.is_follower(who.replica)) {
+        // Reading past the high watermark is for the partition's own replicas only.
+        out.error = errc::replica_not_available;
         return out;
     }
     out.high_watermark = state_.high_watermark();
@@ -270,12 +462,29 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
             current_epoch < leader_epoch() ? errc::fenced_leader_epoch : errc::unknown_leader_epoch;
         return out;
     }
+    if (follower && who.last_fetched_epoch >= leader_epoch_t{0}) {
+        // KIP-320's check: the follower's last epoch must end, here, no earlier than where it
+        // fetches; else its log holds batches this one does not, from that epoch's end on.
+        const epoch_end e = epochs_.end_offset_for(who.last_fetched_epoch, log_->end_offset());
+        if (e.epoch < leader_epoch_t{0}) {
+            out.error = errc::unknown_leader_epoch;  // an epoch newer than this leader knows
+            return out;
+        }
+        if (e.epoch < who.last_fetched_epoch || e.end_offset < from) {
+            out.diverging = e;
+            return out;
+        }
+    }
     if (from < log_->start_offset() || from > log_->end_offset()) {
         out.error = errc::offset_out_of_range;
         return out;
     }
-    const offset_t upper =
-        bound == fetch_bound::log_end ? log_->end_offset() : state_.high_watermark();
+    if (follower) {
+        // Its log matches this one below `from`: that is its position.
+        state_.follower_fetched(who.replica, from, who.now);
+        out.high_watermark = state_.high_watermark();
+    }
+    const offset_t upper = follower ? log_->end_offset() : state_.high_watermark();
     if (std::max(max_bytes, first_batch_max) > 0) {
         // The log returns at least one batch, however large, and never exceeds max_bytes with
         // more than one.
@@ -292,7 +501,11 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
         }
     }
     if (waiter) {
-        state_.add_waiter(waiter);
+        if (follower) {
+            state_.add_end_waiter(waiter);
+        } else {
+            state_.add_waiter(waiter);
+        }
     }
     return out;
 }
@@ -314,6 +527,10 @@ partition::offset_outcome partition::list_offset(int64_t timestamp) {
         return out;
     }
     if (timestamp == -1) {
+        if (hw < epoch_start_) {
+            out.error = errc::offset_not_available;
+            return out;
+        }
         out.offset = hw.value();
         return out;
     }
@@ -405,6 +622,10 @@ void partition::close(errc reason) {
     state_.abort_all(reason);
     if (auto r = log_->close(); !r) {
         report("close", r.error());
+    } else if (reason != errc::unknown_topic_or_partition) {
+        if (auto w = write_high_watermark(*opts_.fs, opts_.dir, state_.high_watermark()); !w) {
+            report("writing the high watermark", w.error());
+        }
     }
     log_.reset();
 }

@@ -58,8 +58,7 @@ result<void> replica_manager::add_partitions(const std::string& topic, const std
         o.files = config_.files;
         o.create = spec.create;
         o.topic_id = topic_id;
-        o.leader = spec.leader;
-        o.epoch = spec.epoch;
+        o.role = spec.role;
         auto strand = boost::asio::make_strand(io_);
         auto part = partition::open(strand, o);
         if (!part && !spec.create &&
@@ -90,11 +89,11 @@ result<void> replica_manager::add_partitions(const std::string& topic, const std
     return success();
 }
 
-awaitable<void> replica_manager::set_leadership(std::string_view topic, int32_t id, bool leader,
-                                                leader_epoch_t epoch) {
+awaitable<void> replica_manager::set_role(std::string_view topic, int32_t id,
+                                          const partition_role& role) {
     auto image = snapshot();
     if (partition* p = image->find(topic, partition_id_t{id})) {
-        auto change = [p, leader, epoch] { p->set_leadership(leader, epoch); };
+        auto change = [p, &role] { p->set_role(role, std::chrono::steady_clock::now()); };
         co_await run_on(p->strand(), change);
     }
 }
@@ -219,7 +218,7 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
         posted[i] = true;
         boost::asio::post(part->strand(), [st, i, part, batches = in.batches, acks] {
             produce_slot& s = st->slots[i];
-            auto o = part->append(batches);
+            auto o = part->append(batches, acks == required_acks::all);
             s.append_error = o.error;
             s.message = std::move(o.message);
             s.base_offset = o.base_offset;
@@ -227,7 +226,8 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
             s.appended.store(true, std::memory_order_release);
             if (o.error == errc::none && acks != required_acks::none) {
                 st->acks.pending.fetch_add(1, std::memory_order_relaxed);
-                part->wait_for_hw(o.last_offset + 1, [st, i](errc e) {
+                const bool all = acks == required_acks::all;
+                part->wait_for_ack(o.last_offset + 1, all, [st, i](errc e) {
                     st->slots[i].ack_error = e;
                     st->slots[i].acked.store(true, std::memory_order_release);
                     st->acks.count_down();
@@ -310,8 +310,9 @@ awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) 
             const size_t i = (req.rotation + k) % n;
             fetch_result& r = out[i];
             fetch_slot& s = slots[i];
-            if (s.part == nullptr || r.error != errc::none) {
-                failed = failed || r.error != errc::none;
+            if (s.part == nullptr || r.error != errc::none ||
+                r.diverging_epoch >= leader_epoch_t{0}) {
+                failed = failed || r.error != errc::none || r.diverging_epoch >= leader_epoch_t{0};
                 continue;
             }
             const fetch_partition& in = req.partitions[i];
@@ -326,16 +327,24 @@ awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) 
             std::shared_ptr<wakeup> w = waiter;
             partition* part = s.part;
             const offset_t from = s.next;
-            const fetch_bound bound = req.bound;
+            const partition::reader who{req.replica, in.last_fetched_epoch,
+                                        std::chrono::steady_clock::now()};
             const leader_epoch_t epoch = in.current_leader_epoch;
-            auto read = [part, from, budget, first_batch_max, bound, epoch, &w] {
-                return part->read(from, budget, first_batch_max, bound, epoch, w);
+            auto read = [part, from, budget, first_batch_max, &who, epoch, &w] {
+                return part->read(from, budget, first_batch_max, who, epoch, w);
             };
             auto got = co_await run_on(part->strand(), read);
             r.high_watermark = got.high_watermark;
             r.log_start = got.log_start;
             if (got.error != errc::none) {
                 r.error = got.error;
+                failed = true;
+                continue;
+            }
+            if (got.diverging) {
+                // An answer in itself: the follower truncates before it fetches again.
+                r.diverging_epoch = got.diverging->epoch;
+                r.diverging_end_offset = got.diverging->end_offset;
                 failed = true;
                 continue;
             }

@@ -17,8 +17,8 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
         req.received +
         std::min(std::chrono::milliseconds(std::max<int32_t>(f->max_wait_ms(), 0)), fetch_wait_max);
     fr.cancel = ctx.cancel;
-    // Followers (replica_id >= 0) come with replication; every reader is a consumer today.
-    fr.bound = fetch_bound::high_watermark;
+    // A follower names its broker id; any negative id is a consumer.
+    fr.replica = node_id_t{std::max<int32_t>(f->replica_id(), -1)};
     fr.rotation = ctx.fetch_rotation++;
 
     topic_groups groups;
@@ -29,6 +29,7 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
         e.fetch_offset = offset_t{fp.fetch_offset()};
         e.partition_max_bytes = size_t(std::max<int32_t>(fp.partition_max_bytes(), 0));
         e.current_leader_epoch = leader_epoch_t{fp.current_leader_epoch()};
+        e.last_fetched_epoch = leader_epoch_t{fp.last_fetched_epoch()};
     });
 
     auto results = co_await ctx.broker.replicas.fetch(fr);
@@ -50,7 +51,8 @@ awaitable<handler_result> handle_fetch(request_context& ctx, request& req) {
         ref = fbs::DataRef(ref.offset(), length);
         parts.push_back(fbs::CreateFetchPartitionResponse(
             fbb, fr.partitions[k].partition.value(), int16_t(s.error), s.high_watermark.value(),
-            s.log_start.value(), &ref, s.high_watermark.value()));
+            s.log_start.value(), &ref, s.high_watermark.value(), s.diverging_epoch.value(),
+            s.diverging_end_offset.value()));
         if (groups.last_of_topic(k)) {
             topics.push_back(fbs::CreateFetchTopicResponse(fbb, fbb.CreateString(groups.topic(k)),
                                                            fbb.CreateVector(parts)));

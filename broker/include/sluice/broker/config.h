@@ -117,6 +117,12 @@ struct broker_config {
     bool auto_create_topics_enable = true;
     // The largest record batch a producer may send (bytes, whole batch).
     int32_t message_max_bytes = 1048588;
+    // Defaults of every topic: the smallest ISR that acks=all accepts, and whether a replica
+    // outside the ISR may be elected when no ISR member is left (losing data).
+    int32_t min_insync_replicas = 1;
+    bool unclean_leader_election_enable = false;
+    // A follower not caught up with its leader for this long leaves the ISR.
+    int64_t replica_lag_time_max_ms = 30000;
     // The largest frame the broker reads (Kafka: the largest request).
     int32_t socket_request_max_bytes = 104857600;
     // The most record bytes one fetch response carries (Kafka's broker-side fetch.max.bytes).

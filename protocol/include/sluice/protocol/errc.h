@@ -46,9 +46,15 @@ enum class errc : int16_t {
     unknown_leader_epoch = 75,
     unsupported_compression_type = 76,
     stale_broker_epoch = 77,
+    offset_not_available = 78,
+    eligible_leaders_not_available = 83,
+    election_not_needed = 84,
     invalid_record = 87,
+    invalid_update_version = 95,
     duplicate_broker_registration = 101,
     broker_id_not_registered = 102,
+    ineligible_replica = 107,
+    new_leader_elected = 108,
     // Sluice's own codes.
     conflict = 1000,    // conditional append: the partition's end offset was not the expected one
     log_closed = 1001,  // the log was closed or failed and takes no more writes

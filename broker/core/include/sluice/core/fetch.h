@@ -30,18 +30,15 @@ namespace sluice::broker {
 
 inline constexpr size_t segments_per_read_max = 16;
 
-// How far a fetch may read.
-enum class fetch_bound {
-    high_watermark,  // consumers: only what every in-sync replica has
-    log_end,         // followers: everything the leader has; never waits on the high watermark
-};
-
 struct fetch_partition {
     std::string_view topic;
     partition_id_t partition{0};
     offset_t fetch_offset{0};
     size_t partition_max_bytes = 1u << 20;
     leader_epoch_t current_leader_epoch{-1};  // -1: not checked
+    // Followers: the epoch of the last batch they hold (-1: none), checked against this
+    // leader's epochs: where they differ, the answer names the divergence instead of records.
+    leader_epoch_t last_fetched_epoch{-1};
 };
 
 struct fetch_request {
@@ -50,7 +47,10 @@ struct fetch_request {
     size_t max_bytes = 52428800;
     // When the request arrived plus max_wait: the long poll ends here.
     std::chrono::steady_clock::time_point deadline;
-    fetch_bound bound = fetch_bound::high_watermark;
+    // -1 for consumers, which read below the high watermark; a follower's broker id: it reads
+    // up to the log end, never waiting on the high watermark, and its fetch offsets move the
+    // high watermark and the ISR.
+    node_id_t replica{-1};
     size_t rotation = 0;
     // Set when whoever waits for the answer is gone: the long poll ends at once.
     std::shared_ptr<cancel_token> cancel;
@@ -64,6 +64,10 @@ struct fetch_result {
     // listener sends them with sendfile, or reads them where the file has no descriptor.
     std::vector<storage::file_range> ranges;
     size_t bytes = 0;
+    // Followers: their log diverged from this leader's; they truncate to the end offset (at
+    // most) and fetch again. epoch -1: no divergence.
+    leader_epoch_t diverging_epoch{-1};
+    offset_t diverging_end_offset{-1};
 };
 
 }  // namespace sluice::broker

@@ -6,14 +6,17 @@
 // accessors marked "any thread" must run there; that is what makes appends, reads and the high
 // watermark consistent without a lock. Callers hop there with run_on().
 //
-// Leadership comes from the metadata image: the partition leads, at a leader epoch, or does not
-// (its leader is another broker, or none while its broker is fenced). A partition that does not
-// lead answers appends, consumer reads, offset lookups and acknowledgement waits with
-// NOT_LEADER_OR_FOLLOWER. The leader epochs are kept in leader-epoch.checkpoint, each with the
-// log end offset at which it began; the epoch never falls.
+// Its role comes from the metadata image (partition_role): it leads, at a leader epoch, or
+// follows (its leader is another broker, or none while its broker is fenced). A partition that
+// does not lead answers appends, consumer reads, offset lookups and acknowledgement waits with
+// NOT_LEADER_OR_FOLLOWER; a follower takes replicated batches instead (append_replicated,
+// truncate_to, restart_at), and a leader serves its followers' fetches (read with a replica),
+// which move its high watermark and its ISR (partition_state). The leader epochs are kept in
+// leader-epoch.checkpoint (leader_epochs.h); the epoch never falls.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -23,6 +26,7 @@
 
 #include "sluice/core/async.h"
 #include "sluice/core/fetch.h"
+#include "sluice/core/leader_epochs.h"
 #include "sluice/core/partition_state.h"
 #include "sluice/core/topic_settings.h"
 #include "sluice/protocol/errc.h"
@@ -31,6 +35,15 @@
 #include "sluice/storage/log.h"
 
 namespace sluice::broker {
+
+// A partition's place in the cluster, as the metadata image gives it. The default is a partition
+// of one replica that broker 0 leads (the single-broker case, and tests).
+struct partition_role {
+    node_id_t leader{0};  // -1: none
+    leader_epoch_t epoch{0};
+    replica_assignment assignment{node_id_t{0}, {node_id_t{0}}, {node_id_t{0}}, 0, 1};
+    bool leads() const { return leader >= node_id_t{0} && leader == assignment.self; }
+};
 
 class partition : public std::enable_shared_from_this<partition> {
   public:
@@ -47,10 +60,8 @@ class partition : public std::enable_shared_from_this<partition> {
         // The topic's id (partition_identity.h); empty: not checked. A directory that holds
         // another id is removed and the partition created afresh.
         std::string topic_id;
-        // Leadership at open: whether it leads, and the leader epoch (kept if the file's is
-        // higher).
-        bool leader = true;
-        leader_epoch_t epoch{0};
+        // The role at open (the leader epoch is kept if the file's is higher).
+        partition_role role;
     };
 
     // Opens the log (recovering it) and reads or writes the leader-epoch checkpoint. Runs
@@ -69,12 +80,17 @@ class partition : public std::enable_shared_from_this<partition> {
     int32_t id() const { return opts_.id; }
     leader_epoch_t leader_epoch() const { return leader_epoch_t{epoch_.load()}; }
     bool is_leader() const { return leader_.load(std::memory_order_acquire); }
+    // The broker that leads it (-1: none), as the role last set says.
+    node_id_t leader_id() const { return node_id_t{leader_id_.load(std::memory_order_acquire)}; }
 
-    // The metadata image changed this partition's leadership. A higher epoch is recorded in
-    // leader-epoch.checkpoint (fsynced: a leadership change is rare) before it is used; a lower
-    // one is ignored with a warning. Losing leadership fails acknowledgement waits with
-    // NOT_LEADER_OR_FOLLOWER and wakes fetch waiters.
-    void set_leadership(bool leader, leader_epoch_t epoch);
+    using time_point = partition_state::time_point;
+
+    // The metadata image changed this partition's role. A new leader epoch on which this
+    // partition leads is recorded in the epoch cache and leader-epoch.checkpoint (fsynced: a
+    // leadership change is rare) at the log end before it is used; a lower epoch is ignored with
+    // a warning; the same epoch updates the replicas and the ISR. Losing leadership fails
+    // acknowledgement waits with NOT_LEADER_OR_FOLLOWER and wakes fetch waiters.
+    void set_role(const partition_role& role, time_point now);
     // The topic's configs changed: segment size and age, retention, index interval and the
     // largest batch apply from the next append or retention pass. The flush mode stays the one
     // the partition was opened with (what it acknowledges depends on it) until it is opened
@@ -91,15 +107,56 @@ class partition : public std::enable_shared_from_this<partition> {
     // Validates every batch in `batches` (see validate_batches) and checks it against every limit
     // (max.message.bytes, segment.bytes), stamps the leader epoch into each and appends them in
     // order; the log assigns offsets in place. All or nothing: nothing is appended if any batch
-    // is invalid, and a write that fails midway is cut back to where the append began.
-    append_outcome append(std::span<std::byte> batches);
+    // is invalid, and a write that fails midway is cut back to where the append began. With
+    // `acks_all`, nothing is appended while the ISR is smaller than min.insync.replicas
+    // (NOT_ENOUGH_REPLICAS).
+    append_outcome append(std::span<std::byte> batches, bool acks_all);
 
-    // Calls `done` (on this strand) once the high watermark reaches `target`, or with the error
-    // that means it never will.
-    void wait_for_hw(offset_t target, partition_state::ack_callback done);
+    // Calls `done` (on this strand) once the batches below `target` are acknowledged: at this
+    // replica's own position (acks=1), or at the high watermark (acks=all, which answers
+    // NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below min.insync.replicas meanwhile);
+    // or with the error that means they never will be.
+    void wait_for_ack(offset_t target, bool acks_all, partition_state::ack_callback done);
+
+    struct replicated_outcome {
+        errc error = errc::none;
+        std::string message;
+        offset_t log_end{-1};  // after the batches that were appended
+    };
+    // A follower appends batches its leader sent, keeping their offsets and leader epochs: each
+    // is checked (framing, CRC), must start at the log end, and may not carry an epoch below the
+    // latest one this log holds; a batch of a new epoch adds it to the epoch cache (written
+    // before the batch). Stops at the first bad batch; what came before it stays appended.
+    replicated_outcome append_replicated(std::span<const std::byte> batches);
+    // A follower's log diverged from its leader's: everything at or after `offset` goes (a batch
+    // is never split), and the epochs that began there. Returns the new log end.
+    result<offset_t> truncate_to(offset_t offset);
+    // A follower's log diverged at `leader` (a fetch answer's epoch and end offset): it cuts its
+    // log where that epoch ends on both sides (Kafka's rule: its own end of the epoch if it does
+    // not have that epoch, its high watermark if it knows no epoch at all) and fetches again,
+    // which may find an earlier divergence. Returns the new log end.
+    result<offset_t> truncate_diverged(const epoch_end& leader);
+    // A follower whose leader's log starts past this one's end (or that holds nothing the leader
+    // has) empties its log and starts again at `offset`.
+    result<void> restart_at(offset_t offset);
+    // A follower learns its leader's high watermark from a fetch answer.
+    void leader_high_watermark(offset_t hw);
+    // The epoch of the last batch this log holds (-1: none), which a follower's fetch names.
+    leader_epoch_t last_epoch() const;
+    // Where this log's `epoch` ends (leader_epoch_cache::end_offset_for).
+    epoch_end end_offset_for(leader_epoch_t epoch) const;
+
+    // Leaders: the ISR change due now, if any (partition_state::propose_isr); and the end of one.
+    std::optional<isr_proposal> propose_isr(time_point now, std::chrono::milliseconds lag_max);
+    void isr_proposal_failed(const isr_proposal& p);
+    // Leaders: the ISR, and each follower's position, for describing the partition.
+    std::vector<node_id_t> isr() const;
+    std::vector<follower_position> followers() const;
 
     struct read_outcome {
         errc error = errc::none;
+        // A follower's log diverged (see fetch_result): no ranges then.
+        std::optional<epoch_end> diverging;
         // Whole batches below the bound, as ranges of segment files: a snapshot taken on the
         // strand, read or sent (sendfile) later off it.
         std::vector<storage::file_range> ranges;
@@ -108,13 +165,22 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t high_watermark{-1};
         offset_t log_start{-1};
     };
+    // Who reads: a consumer, or a follower (its broker id and the epoch of the last batch it
+    // holds), at a time.
+    struct reader {
+        node_id_t replica{-1};
+        leader_epoch_t last_fetched_epoch{-1};
+        time_point now{};
+    };
     // Finds whole batches from `from` up to `max_bytes` (their file ranges: no record is read); if
     // the first batch alone is larger, it comes anyway when it fits `first_batch_max` (pass
-    // max_bytes for "never"), so a reader is not stuck behind a large batch. Reads stop at the high
-    // watermark, or at the log end when `bound` is log_end (followers). `current_epoch` (-1: not
-    // checked) fences stale readers. `waiter`, if given, is woken when the high watermark next
-    // moves.
-    read_outcome read(offset_t from, size_t max_bytes, size_t first_batch_max, fetch_bound bound,
+    // max_bytes for "never"), so a reader is not stuck behind a large batch. Only a leader
+    // answers. A consumer reads up to the high watermark; a follower up to the log end, after its
+    // log is checked against this one's epochs (a divergence is answered instead of records), and
+    // its fetch offset counts as its position. `current_epoch` (-1: not checked) fences stale
+    // readers. `waiter`, if given, is woken when the high watermark (consumers) or the log end
+    // (followers) next moves.
+    read_outcome read(offset_t from, size_t max_bytes, size_t first_batch_max, const reader& who,
                       leader_epoch_t current_epoch, const std::shared_ptr<wakeup>& waiter);
 
     struct offset_outcome {
@@ -124,7 +190,9 @@ class partition : public std::enable_shared_from_this<partition> {
         int32_t leader_epoch = -1;
     };
     // ListOffsets: -2 earliest, -1 latest (the high watermark), else the first record at or
-    // after the timestamp and below the high watermark (offset -1 if none).
+    // after the timestamp and below the high watermark (offset -1 if none). A new leader whose
+    // high watermark has not yet reached the start of its epoch answers OFFSET_NOT_AVAILABLE
+    // (Kafka's KIP-207): its high watermark may still be below the old leader's.
     offset_outcome list_offset(int64_t timestamp);
 
     struct offsets_view {
@@ -149,9 +217,9 @@ class partition : public std::enable_shared_from_this<partition> {
 
   private:
     partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
-              leader_epoch_t epoch);
-    // Appends {epoch, log end} to the leader-epoch file.
-    result<void> record_epoch(leader_epoch_t epoch);
+              leader_epoch_cache epochs, offset_t high_watermark);
+    // Writes the epoch cache to leader-epoch.checkpoint.
+    result<void> save_epochs();
     // NOT_LEADER_OR_FOLLOWER with a message, if this partition does not lead.
     std::optional<std::string> not_leader() const;
 
@@ -165,8 +233,11 @@ class partition : public std::enable_shared_from_this<partition> {
     options opts_;
     std::unique_ptr<storage::partition_log> log_;  // null once closed
     partition_state state_;
+    leader_epoch_cache epochs_;
+    offset_t epoch_start_{0};     // the log end when this broker began leading at epoch_
     std::atomic<int32_t> epoch_;  // written on the strand, read anywhere (metadata)
     std::atomic<bool> leader_;    // likewise
+    std::atomic<int32_t> leader_id_;
     errc closed_reason_ = errc::none;
     std::string offline_reason_;  // set once, before the partition is published
 };

@@ -29,6 +29,7 @@
 // one follower entry per replica.
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <deque>
@@ -148,6 +149,11 @@ class partition_state {
     bool isr_proposal_pending() const { return pending_.has_value(); }
 
     const std::vector<node_id_t>& isr() const { return isr_; }
+    // Whether `id` is one of this leader's followers.
+    bool is_follower(node_id_t id) const {
+        return std::any_of(followers_.begin(), followers_.end(),
+                           [id](const follower_position& f) { return f.id == id; });
+    }
     const std::vector<follower_position>& followers() const { return followers_; }
 
     // ---- Waits ----

@@ -8,7 +8,7 @@
 // as long as they use its partitions (a removed partition answers UNKNOWN_TOPIC_OR_PARTITION to
 // whoever still holds it). Changes come
 // from the metadata image (the broker's image applier) one at a time: add_partitions,
-// set_leadership, remove_topic, close_all. A topic's vector holds the partitions this broker
+// set_role, remove_topic, close_all. A topic's vector holds the partitions this broker
 // holds at their ids, with null where it holds none. Each partition leads or not at a leader
 // epoch.
 //
@@ -59,8 +59,7 @@ struct replica_manager_config {
 struct partition_spec {
     int32_t id = 0;
     bool create = false;  // new: whatever a directory of it holds is a leftover
-    bool leader = true;
-    leader_epoch_t epoch{0};
+    partition_role role;
 };
 
 class replica_manager final : public partition_service {
@@ -78,16 +77,15 @@ class replica_manager final : public partition_service {
 
     // Opens the partitions of `topic` that `specs` name and this broker does not hold yet
     // (recovering each, or creating it empty when spec.create), each leading or not at its
-    // epoch, and publishes them. An existing partition whose log is damaged (a storage_errc, or
+    // role, and publishes them. An existing partition whose log is damaged (a storage_errc, or
     // EIO) is published offline (partition::offline); any other failure (EMFILE, ENOMEM, a new
     // partition that cannot be created) fails the call: nothing is published, and what was
     // created is removed.
     result<void> add_partitions(const std::string& topic, const std::string& topic_id,
                                 const std::vector<partition_spec>& specs,
                                 const topic_settings& settings);
-    // Sets a held partition's leadership (partition::set_leadership), on its strand.
-    awaitable<void> set_leadership(std::string_view topic, int32_t id, bool leader,
-                                   leader_epoch_t epoch);
+    // Sets a held partition's role (partition::set_role), on its strand.
+    awaitable<void> set_role(std::string_view topic, int32_t id, const partition_role& role);
     // Gives the topic's held partitions new settings (partition::set_settings), each on its
     // strand; false if one keeps its flush mode until it is opened again.
     awaitable<bool> set_settings(std::string_view topic, const topic_settings& settings);

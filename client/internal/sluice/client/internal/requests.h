@@ -176,6 +176,8 @@ struct fetch_query {
     int32_t partition = 0;
     int64_t offset = 0;
     int32_t max_bytes = 0;
+    int32_t current_leader_epoch = -1;  // -1: not checked
+    int32_t last_fetched_epoch = -1;    // followers: the epoch of the last batch they hold
 };
 
 struct fetch_answer {
@@ -185,12 +187,16 @@ struct fetch_answer {
     int64_t high_watermark = -1;
     int64_t log_start_offset = -1;
     frame::bytes_view records;
+    // Followers: where their log diverged from the leader's (-1: it did not).
+    int32_t diverging_epoch = -1;
+    int64_t diverging_end_offset = -1;
 };
 
 struct fetch_limits {
     int32_t max_wait_ms = 500;
     int32_t min_bytes = 1;
     int32_t max_bytes = 52428800;
+    int32_t replica_id = -1;  // a follower's broker id; -1 for consumers
 };
 
 // Partitions of one topic must be adjacent in `parts` to share a FetchTopic.
