@@ -42,7 +42,6 @@ ctl::topic_defaults topic_defaults_of(const broker_config& c) {
     d.replication_factor = c.default_replication_factor;
     d.partitions_max = partitions_per_topic_max;
     d.partitions_per_broker_max = c.max_partitions;
-    d.replication_factor_max = 1;
     // A copy of the config: the controller thread may outlive any caller's reference.
     d.config_problem = [defaults = default_topic_settings(c)](
                            const ctl::config_map& overrides) -> std::optional<std::string> {

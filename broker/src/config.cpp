@@ -211,8 +211,7 @@ const key_spec specs[] = {
          return values::to_int(v, 1, partitions_per_topic_max, c.num_partitions);
      }},
     {{"default.replication.factor", "1",
-      "Replication factor of a topic created without one; more than 1 is refused "
-      "(INVALID_REPLICATION_FACTOR): replicas are not copied between brokers yet."},
+      "Replication factor of a topic created without one (at most the number of brokers)."},
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 1, INT16_MAX, c.default_replication_factor);
      }},
@@ -311,6 +310,38 @@ const key_spec specs[] = {
       "A follower that has not caught up with its leader for this long leaves the ISR."},
      [](broker_config& c, std::string_view v) {
          return values::to_long(v, 1, long_max, c.replica_lag_time_max_ms);
+     }},
+    {{"replica.fetch.max.bytes", "1048576",
+      "A follower's fetch asks for at most this many bytes per partition (a larger first batch "
+      "still comes whole)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1024, INT32_MAX, c.replica_fetch_max_bytes);
+     }},
+    {{"replica.fetch.response.max.bytes", "10485760",
+      "A follower's fetch asks for at most this many bytes in all."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1024, INT32_MAX, c.replica_fetch_response_max_bytes);
+     }},
+    {{"replica.fetch.wait.max.ms", "500",
+      "How long a follower's fetch waits at the leader for new records."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 0, 30000, c.replica_fetch_wait_max_ms);
+     }},
+    {{"replica.fetch.min.bytes", "1",
+      "A follower's fetch is answered once this many bytes are there (or the wait is over)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, INT32_MAX, c.replica_fetch_min_bytes);
+     }},
+    {{"replica.fetch.backoff.ms", "1000",
+      "A follower whose fetch failed tries again after this long."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 0, INT32_MAX, c.replica_fetch_backoff_ms);
+     }},
+    {{"replica.socket.timeout.ms", "30000",
+      "A follower's fetch unanswered this long after its wait closes the connection, which is made "
+      "again."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 100, INT32_MAX, c.replica_socket_timeout_ms);
      }},
     {{"socket.request.max.bytes", "104857600",
       "Largest frame the broker reads; a larger one closes the connection (1024 or more)."},

@@ -45,9 +45,11 @@ std::vector<partition_spec> specs_of(const topic_info& t, node_id_t self, const 
 }  // namespace
 
 image_applier::image_applier(boost::asio::io_context& io, const broker_config& config,
-                             replica_manager& replicas, executor blocking)
+                             replica_manager& replicas, executor blocking,
+                             replication::fetcher_manager* fetchers)
     : config_(config),
       replicas_(replicas),
+      fetchers_(fetchers),
       strand_(boost::asio::make_strand(io)),
       blocking_(std::move(blocking)) {}
 
@@ -92,6 +94,9 @@ awaitable<void> image_applier::run() {
         }
         const image_ptr before = applied();
         co_await apply(before.get(), *next);
+        if (fetchers_ != nullptr) {
+            fetchers_->update(follows(*next));
+        }
         {
             std::lock_guard lock(applied_mutex_);
             applied_ = next;
@@ -178,6 +183,35 @@ awaitable<void> image_applier::apply(const metadata_image* before, const metadat
             }
         }
     }
+}
+
+std::vector<replication::follow_spec> image_applier::follows(const metadata_image& image) const {
+    std::vector<replication::follow_spec> out;
+    const node_id_t self = config_.node_id;
+    const auto held = replicas_.snapshot();
+    for (const auto& [name, t] : image.topics()) {
+        for (size_t i = 0; i < t->partitions.size(); ++i) {
+            const partition_info& p = t->partitions[i];
+            if (p.leader < node_id_t{0} || p.leader == self ||
+                std::find(p.replicas.begin(), p.replicas.end(), self) == p.replicas.end()) {
+                continue;
+            }
+            partition* part = held->find(name, partition_id_t{int32_t(i)});
+            const controller::broker_info* leader = image.broker(p.leader);
+            if (part == nullptr || leader == nullptr) {
+                continue;  // not open here (it failed to), or a leader the image does not know
+            }
+            for (const auto& e : leader->endpoints) {
+                if (e.listener == "PLAINTEXT") {
+                    out.push_back({p.leader,
+                                   {e.host, uint16_t(e.port)},
+                                   {name, int32_t(i), p.leader_epoch, part->shared_from_this()}});
+                    break;
+                }
+            }
+        }
+    }
+    return out;
 }
 
 awaitable<void> image_applier::wait_idle() {

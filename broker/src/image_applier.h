@@ -16,6 +16,7 @@
 #include "sluice/controller/metadata_image.h"
 #include "sluice/core/async.h"
 #include "sluice/core/replica_manager.h"
+#include "sluice/replication/fetcher_manager.h"
 
 namespace sluice::broker {
 
@@ -23,8 +24,10 @@ class image_applier {
   public:
     using image_ptr = std::shared_ptr<const controller::metadata_image>;
 
+    // `fetchers` (may be null) is told after each image which partitions this broker follows.
     image_applier(boost::asio::io_context& io, const broker_config& config,
-                  replica_manager& replicas, executor blocking);
+                  replica_manager& replicas, executor blocking,
+                  replication::fetcher_manager* fetchers = nullptr);
 
     // Any thread: the image to apply next (a later offer replaces one not yet started).
     void offer(image_ptr image);
@@ -55,9 +58,12 @@ class image_applier {
     awaitable<void> sweep(bool keep);
     awaitable<void> apply(const controller::metadata_image* before,
                           const controller::metadata_image& after);
+    // The partitions `image` has this broker follow, with their leaders' endpoints.
+    std::vector<replication::follow_spec> follows(const controller::metadata_image& image) const;
 
     const broker_config& config_;
     replica_manager& replicas_;
+    replication::fetcher_manager* fetchers_;
     executor strand_;
     executor blocking_;
 

@@ -34,6 +34,7 @@
 #include "sluice/net/connection.h"
 #include "sluice/net/native_codec.h"
 #include "sluice/protocol/errc.h"
+#include "sluice/replication/fetcher_manager.h"
 
 namespace sluice::broker {
 namespace {
@@ -80,6 +81,19 @@ void raise_file_limit(const broker_config& c) {
             "max.connections allow {}: raise it (ulimit -n, LimitNOFILE=) or lower them",
             uint64_t(lim.rlim_cur), need);
     }
+}
+
+replication::fetcher_config fetcher_config_of(const broker_config& c) {
+    replication::fetcher_config f;
+    f.self = c.node_id;
+    f.client_id = fmt::format("sluice-broker-{}", c.node_id);
+    f.max_wait_ms = c.replica_fetch_wait_max_ms;
+    f.min_bytes = c.replica_fetch_min_bytes;
+    f.partition_max_bytes = c.replica_fetch_max_bytes;
+    f.response_max_bytes = c.replica_fetch_response_max_bytes;
+    f.backoff = std::chrono::milliseconds(c.replica_fetch_backoff_ms);
+    f.request_timeout = std::chrono::milliseconds(c.replica_socket_timeout_ms);
+    return f;
 }
 
 replica_manager_config replica_config_of(const broker_config& c, const server_options& o,
@@ -220,6 +234,7 @@ struct server::impl {
         if (!threads.empty()) {
             // Started but never run: stop what start() began.
             member->stop();
+            fetchers->stop();
             work.reset();
             io->stop();
             for (auto& t : threads) {
@@ -256,6 +271,8 @@ struct server::impl {
     std::unique_ptr<storage::file_cache> files;  // made by start()
     // Made by start(), once log.dirs is known as an absolute path.
     std::unique_ptr<replica_manager> replicas;
+    // Stopped (joined) while the io threads still run: its work hops to partitions' strands.
+    std::unique_ptr<replication::fetcher_manager> fetchers;
     std::unique_ptr<image_applier> applier;
     std::unique_ptr<cluster_member> member;
     std::unique_ptr<broker_context> ctx;
@@ -295,7 +312,9 @@ result<void> server::impl::start() {
     files = std::make_unique<storage::file_cache>(size_t(config.log_open_files_max));
     replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options, *files),
                                                  *flusher);
-    applier = std::make_unique<image_applier>(*io, config, *replicas, blocking->get_executor());
+    fetchers = std::make_unique<replication::fetcher_manager>(fetcher_config_of(config));
+    applier = std::make_unique<image_applier>(*io, config, *replicas, blocking->get_executor(),
+                                              fetchers.get());
     member = std::make_unique<cluster_member>(config, fs, *applier);
     ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *member,
                                            blocking->get_executor());
@@ -526,6 +545,8 @@ awaitable<void> server::impl::shutdown() {
     }
     applier->stop();
     co_await applier->wait_idle();  // an image being applied may still publish partitions
+    auto stop_fetchers = [this] { fetchers->stop(); };
+    co_await run_on(blocking->get_executor(), stop_fetchers);
     co_await replicas->close_all();
     auto stop_member = [this] { member->stop(); };
     co_await run_on(blocking->get_executor(), stop_member);
@@ -590,6 +611,7 @@ void server::impl::watch_signals() {
 std::error_code server::impl::abort_start(std::error_code e) {
     member->stop();
     applier->stop();
+    fetchers->stop();
     work.reset();
     io->stop();
     for (auto& t : threads) {

@@ -36,11 +36,10 @@ struct ids {
     uuid operator()() { return uuid{next++, 7}; }
 };
 
-topic_defaults defaults(int16_t rf_max = 3) {
+topic_defaults defaults() {
     topic_defaults d;
     d.partitions = 1;
     d.replication_factor = 1;
-    d.replication_factor_max = rf_max;
     d.config_problem = [](const config_map& c) -> std::optional<std::string> {
         if (c.contains("bogus")) {
             return std::string("unknown topic config bogus");
@@ -54,11 +53,10 @@ create_topic_request req(std::string name, int32_t partitions, int16_t rf = -1) 
     return {std::move(name), partitions, rf, {}, {}};
 }
 
-metadata_image create(const metadata_image& im, std::vector<create_topic_request> reqs,
-                      int16_t rf_max = 3) {
+metadata_image create(const metadata_image& im, std::vector<create_topic_request> reqs) {
     ids gen;
     gen.next = uint64_t(im.end_offset().value()) * 1000 + 1;
-    auto plans = plan_create_topics(im, reqs, defaults(rf_max), false, std::ref(gen));
+    auto plans = plan_create_topics(im, reqs, defaults(), false, std::ref(gen));
     metadata_image out = im;
     for (const auto& p : plans) {
         REQUIRE_MESSAGE(p.result.error == errc::none, p.result.message);
@@ -129,7 +127,7 @@ TEST_CASE("topic creation answers with Kafka's codes and writes nothing it refus
         {"defaults", -1, -1, {{"retention.ms", "10"}}, {}},
     };
     ids gen;
-    auto plans = plan_create_topics(im, reqs, defaults(3), false, std::ref(gen));
+    auto plans = plan_create_topics(im, reqs, defaults(), false, std::ref(gen));
     REQUIRE(plans.size() == reqs.size());
     const std::vector<errc> want = {errc::none,
                                     errc::topic_already_exists,
@@ -176,14 +174,6 @@ TEST_CASE("topic creation answers with Kafka's codes and writes nothing it refus
     CHECK(dry[0].records.empty());
     CHECK(plan_create_topics(im, std::vector{req("fine", 2)}, defaults(), true, std::ref(gen))[0]
               .result.error == errc::topic_already_exists);
-
-    // Enough brokers, but more replicas than this cluster copies.
-    auto rf2 =
-        plan_create_topics(im, std::vector{req("rf2", 1, 2)}, defaults(1), false, std::ref(gen));
-    CHECK(rf2[0].result.error == errc::invalid_replication_factor);
-    CHECK(rf2[0].result.message ==
-          "replication factor 2: replicas are not copied between brokers yet, so this cluster "
-          "accepts at most 1");
 
     // max.partitions: no broker is given more than it may hold.
     auto tight = defaults();

@@ -31,7 +31,6 @@ struct harness {
         q.controllers = true;
         q.controller_options.session_timeout = session;
         q.controller_options.check_interval = 20ms;
-        q.controller_options.topics.replication_factor_max = 3;
         for (int32_t id = 1; id <= voters; ++id) {
             q.start(id);
         }

@@ -149,7 +149,6 @@ bool write_metadata_seeds(const std::filesystem::path& dir) {
         }
     }
     topic_defaults defaults;
-    defaults.replication_factor_max = 3;
     const std::vector<broker::create_topic_request> topics{
         {"orders", 6, 3, {{"retention.ms", "86400000"}, {"cleanup.policy", "delete"}}, {}},
         {"clicks", 3, 1, {}, {}}};

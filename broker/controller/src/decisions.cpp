@@ -187,14 +187,6 @@ std::vector<planned_batch> plan_create_topics(const metadata_image& image,
                 refused(req.name, errc::invalid_replication_factor, placement_problem(now, rf)));
             continue;
         }
-        if (rf > defaults.replication_factor_max) {
-            out.push_back(refused(
-                req.name, errc::invalid_replication_factor,
-                fmt::format("replication factor {}: replicas are not copied between brokers yet, "
-                            "so this cluster accepts at most {}",
-                            rf, defaults.replication_factor_max)));
-            continue;
-        }
         if (!req.duplicate_config.empty()) {
             out.push_back(
                 refused(req.name, errc::invalid_config,

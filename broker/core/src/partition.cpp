@@ -582,7 +582,16 @@ partition::offsets_view partition::offsets() const {
     if (!log_) {
         return {closed_reason_};
     }
-    return {errc::none, log_->start_offset(), state_.high_watermark(), log_->end_offset()};
+    return {errc::none, log_->start_offset(), state_.high_watermark(), log_->end_offset(),
+            state_.local_end()};
+}
+
+void partition::when_durable(offset_t target, partition_state::ack_callback done) {
+    if (!log_) {
+        done(closed_reason_);
+        return;
+    }
+    state_.wait_for_local(target, std::move(done));
 }
 
 void partition::apply_retention() {

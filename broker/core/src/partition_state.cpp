@@ -51,6 +51,7 @@ void partition_state::truncated(offset_t end) {
     end_ = std::min(end_, end);
     durable_ = std::min(durable_, end_);
     hw_ = std::min(hw_, end_);
+    fail_local_acks();
 }
 
 void partition_state::restarted(offset_t at) {
@@ -58,6 +59,17 @@ void partition_state::restarted(offset_t at) {
     end_ = at;
     durable_ = at;
     hw_ = std::min(hw_, at);
+    fail_local_acks();
+}
+
+void partition_state::fail_local_acks() {
+    // Only a follower's fetcher waits here (for its appends' fsync); the offsets it waited for
+    // are gone, so it fetches again.
+    auto local = std::move(local_acks_);
+    local_acks_.clear();
+    for (auto& [target, done] : local) {
+        done(errc::offset_out_of_range);
+    }
 }
 
 void partition_state::become_leader(const replica_assignment& a, time_point now) {

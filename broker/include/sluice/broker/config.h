@@ -123,6 +123,13 @@ struct broker_config {
     bool unclean_leader_election_enable = false;
     // A follower not caught up with its leader for this long leaves the ISR.
     int64_t replica_lag_time_max_ms = 30000;
+    // Followers' fetches (Kafka's replica.fetch.* keys).
+    int32_t replica_fetch_max_bytes = 1048576;
+    int32_t replica_fetch_response_max_bytes = 10485760;
+    int32_t replica_fetch_wait_max_ms = 500;
+    int32_t replica_fetch_min_bytes = 1;
+    int32_t replica_fetch_backoff_ms = 1000;
+    int32_t replica_socket_timeout_ms = 30000;
     // The largest frame the broker reads (Kafka: the largest request).
     int32_t socket_request_max_bytes = 104857600;
     // The most record bytes one fetch response carries (Kafka's broker-side fetch.max.bytes).

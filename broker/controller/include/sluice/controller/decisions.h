@@ -28,8 +28,6 @@ struct topic_defaults {
     int32_t partitions_max = 10000;  // per topic
     // Partition replicas one broker may hold (max.partitions).
     int32_t partitions_per_broker_max = 10000;
-    // The largest replication factor this cluster accepts today.
-    int16_t replication_factor_max = 1;
     // Why a topic's config overrides are invalid, or nothing (the broker's topic config rules).
     std::function<std::optional<std::string>(const config_map&)> config_problem;
 };

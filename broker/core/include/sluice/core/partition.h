@@ -200,8 +200,14 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t log_start{-1};
         offset_t high_watermark{-1};
         offset_t log_end{-1};
+        // What is durable as the flush mode counts it (the log end in page-cache mode).
+        offset_t local_end{-1};
     };
     offsets_view offsets() const;
+    // Calls `done` (on this strand) once everything below `target` is durable as the flush mode
+    // promises (at once in page-cache mode), whatever the role: a follower fetches again only
+    // then, so that its fetch offset is durable.
+    void when_durable(offset_t target, partition_state::ack_callback done);
 
     // Retention and periodic flushing (from the server's timers). Neither waits on the disk
     // here: retention renames the segments it drops and the flusher's thread unlinks them; the

@@ -189,6 +189,7 @@ class partition_state {
     void positions_changed();
     void advance_hw(offset_t to);
     void fail_acks(errc e);
+    void fail_local_acks();
     static void add_to(std::vector<std::shared_ptr<wakeup>>& list, size_t& prune_at,
                        std::shared_ptr<wakeup> w);
     static void wake_all(std::vector<std::shared_ptr<wakeup>>& list, size_t& prune_at);

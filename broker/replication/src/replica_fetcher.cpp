@@ -1,0 +1,316 @@
+#include "sluice/replication/replica_fetcher.h"
+
+#include <algorithm>
+#include <atomic>
+
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
+
+#include "sluice/client/internal/requests.h"
+#include "sluice/core/async.h"
+#include "sluice/core/logging.h"
+
+namespace sluice::replication {
+
+namespace logging = broker::logging;
+using broker::partition;
+using steady = std::chrono::steady_clock;
+
+namespace {
+
+// What applying an answer did to a partition, read back on the fetcher's thread.
+struct applied {
+    offset_t fetch_offset{0};
+    leader_epoch_t last_epoch{-1};
+    bool durable_wait = false;
+    // Set (on the strand) when the durability wait ends; it may end before the fetcher's thread
+    // reads this outcome.
+    std::shared_ptr<std::atomic<bool>> durable_fired;
+    std::chrono::milliseconds delay{0};
+    std::string problem;  // logged, with the delay
+};
+
+bool epoch_error(errc e) {
+    return e == errc::fenced_leader_epoch || e == errc::unknown_leader_epoch ||
+           e == errc::not_leader_or_follower || e == errc::replica_not_available ||
+           e == errc::unknown_topic_or_partition;
+}
+
+}  // namespace
+
+replica_fetcher::replica_fetcher(boost::asio::io_context& io,
+                                 std::shared_ptr<thread_channel> channel, node_id_t leader,
+                                 client::endpoint ep, const fetcher_config& config)
+    : io_(io),
+      channel_(std::move(channel)),
+      leader_(leader),
+      endpoint_(std::move(ep)),
+      config_(config),
+      signal_(io) {}
+
+void replica_fetcher::start() {
+    boost::asio::co_spawn(
+        io_, [self = shared_from_this()] { return self->run(); }, boost::asio::detached);
+}
+
+void replica_fetcher::set_partitions(std::vector<followed_partition> parts) {
+    std::map<key, slot> next;
+    for (auto& p : parts) {
+        key k{p.topic, p.id};
+        auto it = slots_.find(k);
+        if (it != slots_.end() && it->second.p.part == p.part &&
+            it->second.p.leader_epoch == p.leader_epoch) {
+            next.emplace(k, std::move(it->second));  // unchanged: keeps its position and waits
+            continue;
+        }
+        slot s;
+        s.p = std::move(p);
+        s.generation = next_generation_++;
+        next.emplace(std::move(k), std::move(s));
+    }
+    slots_ = std::move(next);
+    wake();
+}
+
+void replica_fetcher::stop() {
+    stopped_ = true;
+    slots_.clear();
+    if (conn_) {
+        conn_->close(make_error_code(errc::network_exception));
+    }
+    wake();
+}
+
+void replica_fetcher::wake() {
+    signal_.cancel();
+}
+
+void replica_fetcher::durable_done(const key& k, uint64_t generation) {
+    auto it = slots_.find(k);
+    if (it != slots_.end() && it->second.generation == generation) {
+        it->second.durable_wait = false;
+        wake();
+    }
+}
+
+boost::asio::awaitable<bool> replica_fetcher::ensure_connected() {
+    if (conn_ && !conn_->is_closed()) {
+        co_return true;
+    }
+    client::connection_options o;
+    o.connect_timeout = config_.connect_timeout;
+    o.frame_bytes_max =
+        std::max(frame::frame_bytes_max_default, size_t(config_.response_max_bytes) + (1u << 20));
+    conn_ = std::make_shared<client::connection>(io_, endpoint_, o);
+    if (auto ec = co_await conn_->connect()) {
+        if (!failing_) {
+            logging::warn("replica fetcher for broker {}: cannot connect to {}: {}; retrying",
+                          leader_, endpoint_.text(), ec.message());
+            failing_ = true;
+        }
+        co_return false;
+    }
+    co_return true;
+}
+
+boost::asio::awaitable<void> replica_fetcher::learn_positions() {
+    for (auto& [k, s] : slots_) {
+        if (s.known) {
+            continue;
+        }
+        std::shared_ptr<partition> part = s.p.part;
+        const uint64_t generation = s.generation;
+        auto read = [part] { return std::make_pair(part->offsets().log_end, part->last_epoch()); };
+        auto [end, epoch] = co_await broker::run_on(part->strand(), read);
+        // The set may have changed while this ran: look the slot up again.
+        auto it = slots_.find(k);
+        if (it != slots_.end() && it->second.generation == generation) {
+            it->second.fetch_offset = std::max(end, offset_t{0});
+            it->second.last_epoch = epoch;
+            it->second.known = true;
+        }
+        co_return;  // one at a time: the map may have changed under the loop
+    }
+}
+
+boost::asio::awaitable<void> replica_fetcher::run() {
+    auto self = shared_from_this();
+    while (!stopped_) {
+        const auto now = steady::now();
+        if (std::any_of(slots_.begin(), slots_.end(),
+                        [](const auto& e) { return !e.second.known; })) {
+            co_await learn_positions();
+            continue;
+        }
+        std::vector<client::fetch_query> queries;
+        std::vector<std::pair<key, uint64_t>> asked;
+        auto next_wake = steady::time_point::max();
+        for (const auto& [k, s] : slots_) {
+            if (s.durable_wait) {
+                continue;
+            }
+            if (s.not_before > now) {
+                next_wake = std::min(next_wake, s.not_before);
+                continue;
+            }
+            client::fetch_query q;
+            q.topic = k.first;
+            q.partition = k.second;
+            q.offset = s.fetch_offset.value();
+            q.max_bytes = config_.partition_max_bytes;
+            q.current_leader_epoch = s.p.leader_epoch.value();
+            q.last_fetched_epoch = s.last_epoch.value();
+            queries.push_back(q);
+            asked.emplace_back(k, s.generation);
+        }
+        if (queries.empty()) {
+            co_await broker::wait_timer(signal_, next_wake);
+            continue;
+        }
+        if (!co_await ensure_connected()) {
+            co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            continue;
+        }
+        client::fetch_limits limits;
+        limits.replica_id = config_.self.value();
+        limits.max_wait_ms = config_.max_wait_ms;
+        limits.min_bytes = config_.min_bytes;
+        limits.max_bytes = config_.response_max_bytes;
+        auto conn = conn_;
+        auto answer = co_await conn->call(
+            [&](int32_t id) {
+                return client::encode_fetch(id, config_.client_id, limits, queries);
+            },
+            config_.request_timeout + std::chrono::milliseconds(config_.max_wait_ms));
+        if (stopped_) {
+            break;
+        }
+        if (!answer) {
+            if (!failing_) {
+                logging::warn("replica fetcher for broker {} ({}): {}; retrying", leader_,
+                              endpoint_.text(), answer.error().message());
+                failing_ = true;
+            }
+            conn->close(answer.error());
+            co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            continue;
+        }
+        auto decoded = client::decode_fetch(answer.value());
+        if (!decoded) {
+            logging::warn("replica fetcher for broker {}: a bad answer: {}", leader_,
+                          decoded.error().message());
+            conn->close(decoded.error());
+            co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            continue;
+        }
+        if (failing_) {
+            logging::info("replica fetcher for broker {} ({}): fetching again", leader_,
+                          endpoint_.text());
+            failing_ = false;
+        }
+        for (const auto& a : decoded.value()) {
+            const key k{std::string(a.topic), a.partition};
+            auto it = std::find_if(asked.begin(), asked.end(),
+                                   [&](const auto& e) { return e.first == k; });
+            if (it == asked.end()) {
+                continue;  // not a partition this request asked for: ignored
+            }
+            co_await apply(k, it->second, a);
+            asked.erase(it);  // each partition is applied once
+        }
+    }
+}
+
+boost::asio::awaitable<void> replica_fetcher::apply(const key& k, uint64_t generation,
+                                                    const client::fetch_answer& a) {
+    auto found = slots_.find(k);
+    if (found == slots_.end() || found->second.generation != generation) {
+        co_return;  // replaced or dropped while the request was out
+    }
+    std::shared_ptr<partition> part = found->second.p.part;
+    const leader_epoch_t epoch = found->second.p.leader_epoch;
+    const offset_t asked_at = found->second.fetch_offset;
+    auto weak = weak_from_this();
+    auto channel = channel_;
+    const auto retry = config_.epoch_retry;
+    const auto backoff = config_.backoff;
+    auto work = [&]() -> applied {
+        applied out;
+        const bool mine = part->leader_epoch() == epoch && !part->is_leader();
+        const auto offsets = part->offsets();
+        if (!mine || offsets.error != errc::none) {
+            out.delay = retry;  // the image moved on, or the partition closed: wait for it
+        } else if (a.error == errc::none && a.diverging_epoch >= 0) {
+            auto t = part->truncate_diverged(
+                {leader_epoch_t{a.diverging_epoch}, offset_t{a.diverging_end_offset}});
+            if (!t) {
+                out.problem = fmt::format("truncating after a divergence at epoch {}: {}",
+                                          a.diverging_epoch, t.error().message());
+                out.delay = backoff;
+            }
+        } else if (a.error == errc::none) {
+            if (!a.records.empty() && offsets.log_end == asked_at) {
+                auto r = part->append_replicated(a.records);
+                if (r.error != errc::none) {
+                    out.problem = fmt::format("appending at {}: {} {}", offsets.log_end,
+                                              errc_name(r.error), r.message);
+                    out.delay = backoff;
+                }
+            }
+            part->leader_high_watermark(offset_t{a.high_watermark});
+        } else if (a.error == errc::offset_out_of_range) {
+            // Past the leader's log start: this log holds nothing the leader has.
+            const offset_t start{a.log_start_offset};
+            if (asked_at < start) {
+                if (auto r = part->restart_at(start); !r) {
+                    out.problem = fmt::format("restarting at {}: {}", start, r.error().message());
+                    out.delay = backoff;
+                }
+            } else if (auto r =
+                           part->truncate_to(std::min(offset_t{a.high_watermark}, offsets.log_end));
+                       !r) {
+                out.problem = fmt::format("truncating to the leader's high watermark: {}",
+                                          r.error().message());
+                out.delay = backoff;
+            }
+        } else if (epoch_error(a.error)) {
+            out.delay = retry;
+        } else {
+            out.problem = std::string(errc_name(a.error));
+            out.delay = backoff;
+        }
+        const auto now = part->offsets();
+        out.fetch_offset = std::max(now.log_end, offset_t{0});
+        out.last_epoch = part->last_epoch();
+        if (now.error == errc::none && now.local_end < now.log_end) {
+            out.durable_wait = true;
+            out.durable_fired = std::make_shared<std::atomic<bool>>(false);
+            auto fired = out.durable_fired;
+            part->when_durable(now.log_end, [weak, channel, k, generation, fired](errc) {
+                fired->store(true, std::memory_order_release);
+                channel->post([weak, k, generation] {
+                    if (auto self = weak.lock()) {
+                        self->durable_done(k, generation);
+                    }
+                });
+            });
+        }
+        return out;
+    };
+    const applied out = co_await broker::run_on(part->strand(), work);
+    auto it = slots_.find(k);
+    if (it == slots_.end() || it->second.generation != generation) {
+        co_return;
+    }
+    slot& s = it->second;
+    s.fetch_offset = out.fetch_offset;
+    s.last_epoch = out.last_epoch;
+    s.durable_wait = out.durable_wait && !out.durable_fired->load(std::memory_order_acquire);
+    s.not_before = steady::now() + out.delay;
+    if (!out.problem.empty()) {
+        logging::warn("{}-{}: replicating from broker {}: {}", k.first, k.second, leader_,
+                      out.problem);
+    }
+}
+
+}  // namespace sluice::replication
