@@ -317,6 +317,7 @@ void cluster_member::try_register() {
                  return;
              }
              epoch_ = r.broker_epoch;
+             broker_epoch_ = epoch_;
              logging::info("registered as broker {} with broker epoch {}", config_.node_id, epoch_);
              send_heartbeat();
          });
@@ -367,6 +368,7 @@ void cluster_member::send_heartbeat() {
         if (r.error == errc::stale_broker_epoch || r.error == errc::broker_id_not_registered) {
             logging::warn("heartbeat: {}; registering again", r.message);
             epoch_ = -1;
+            broker_epoch_ = -1;
             return;
         }
         if (r.error != errc::none) {
@@ -727,6 +729,25 @@ awaitable<std::vector<topic_result>> cluster_member::alter_configs(
     std::vector<config_change_request>&& topics, bool validate_only) {
     ctl::rpc_call c = ctl::alter_call{std::move(topics), validate_only};
     co_return co_await topic_change(c);
+}
+
+awaitable<ctl::alter_partition_result> cluster_member::alter_partition(std::string topic,
+                                                                       int32_t partition,
+                                                                       leader_epoch_t leader_epoch,
+                                                                       int32_t partition_epoch,
+                                                                       std::vector<node_id_t> isr) {
+    auto im = applier_.applied();
+    const ctl::topic_info* t = im ? im->topic(topic) : nullptr;
+    if (t == nullptr) {
+        co_return ctl::alter_partition_result{
+            errc::unknown_topic_or_partition,
+            fmt::format("no topic {} in this broker's image", topic)};
+    }
+    ctl::isr_change change{config_.node_id, t->id,           partition,
+                           leader_epoch,    partition_epoch, std::move(isr)};
+    ctl::rpc_call c = ctl::alter_partition_request{broker_epoch_.load(), std::move(change)};
+    auto got = co_await ask(c);
+    co_return std::get<ctl::alter_partition_result>(std::move(got.first));
 }
 
 awaitable<quorum_status> cluster_member::describe_quorum() {

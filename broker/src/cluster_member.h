@@ -78,6 +78,13 @@ class cluster_member final : public topic_admin, public cluster_view {
                                                        bool validate_only) override;
     // The active controller's view of the quorum (not waiting for anything to be applied).
     awaitable<quorum_status> describe_quorum() override;
+    // A partition this broker leads changes its ISR (AlterPartition): to the active controller,
+    // with this broker's epoch and the topic's id in the applied image.
+    awaitable<controller::alter_partition_result> alter_partition(std::string topic,
+                                                                  int32_t partition,
+                                                                  leader_epoch_t leader_epoch,
+                                                                  int32_t partition_epoch,
+                                                                  std::vector<node_id_t> isr);
 
     // cluster_view: from the image applied here, and the quorum's leader.
     std::vector<broker_view> brokers() const override;
@@ -159,6 +166,7 @@ class cluster_member final : public topic_admin, public cluster_view {
     bool joined_ = false;
     bool call_out_ = false;  // a registration, import or heartbeat awaits its answer
     int64_t epoch_ = -1;     // -1: not registered
+    std::atomic<int64_t> broker_epoch_{-1};  // epoch_, for other threads
     bool imported_ = false;
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> shutdown_ready_{false};

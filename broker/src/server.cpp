@@ -35,6 +35,7 @@
 #include "sluice/net/native_codec.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/replication/fetcher_manager.h"
+#include "sluice/replication/isr_manager.h"
 
 namespace sluice::broker {
 namespace {
@@ -81,6 +82,15 @@ void raise_file_limit(const broker_config& c) {
             "max.connections allow {}: raise it (ulimit -n, LimitNOFILE=) or lower them",
             uint64_t(lim.rlim_cur), need);
     }
+}
+
+// A partition leader's ISR change, to the active controller (a plain function: a coroutine
+// lambda's captures would die with the lambda).
+awaitable<replication::isr_answer> send_isr_change(cluster_member* member,
+                                                   replication::isr_request r) {
+    auto a = co_await member->alter_partition(r.topic, r.partition, r.leader_epoch,
+                                              r.proposal.partition_epoch, r.proposal.isr);
+    co_return replication::isr_answer{a.error, a.message};
 }
 
 replication::fetcher_config fetcher_config_of(const broker_config& c) {
@@ -275,6 +285,7 @@ struct server::impl {
     std::unique_ptr<replication::fetcher_manager> fetchers;
     std::unique_ptr<image_applier> applier;
     std::unique_ptr<cluster_member> member;
+    std::shared_ptr<replication::isr_manager> isr;  // started once the broker is ready
     std::unique_ptr<broker_context> ctx;
     std::vector<std::thread> threads;  // the io_context's, started by start()
     native_codec codec;
@@ -429,6 +440,18 @@ result<void> server::impl::start() {
         swept.get_future().wait();
     }
 
+    {
+        const auto lag = std::chrono::milliseconds(config.replica_lag_time_max_ms);
+        const auto every =
+            std::clamp(lag / 4, std::chrono::milliseconds(10), std::chrono::milliseconds(500));
+        isr = std::make_shared<replication::isr_manager>(
+            asio::make_strand(*io), *replicas,
+            [m = member.get()](replication::isr_request r) {
+                return send_isr_change(m, std::move(r));
+            },
+            lag, every);
+        isr->start();
+    }
     asio::co_spawn(strand, accept_loop(), asio::detached);
     asio::co_spawn(strand,
                    timer_loop(retention_timer, config.log_retention_check_interval_ms, true),
@@ -542,6 +565,9 @@ awaitable<void> server::impl::shutdown() {
         for (auto& c : connections.all()) {
             c->close_now();
         }
+    }
+    if (isr) {
+        isr->stop();  // a change in flight ends with the member's stop below
     }
     applier->stop();
     co_await applier->wait_idle();  // an image being applied may still publish partitions

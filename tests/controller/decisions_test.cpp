@@ -344,3 +344,73 @@ TEST_CASE("a seeded run of random decisions keeps the image's invariants") {
         CHECK(rebuilt.image == im);
     }
 }
+
+TEST_CASE("ISR changes: only the current leader at the current epochs, never a fenced joiner") {
+    metadata_image im = create(cluster(3), {req("r", 1, 3)});
+    const topic_info* t = im.topic("r");
+    const partition_info p = t->partitions[0];
+    REQUIRE(p.isr.size() == 3);
+    const node_id_t leader = p.leader;
+    std::vector<node_id_t> others;
+    for (node_id_t r : p.replicas) {
+        if (r != leader) {
+            others.push_back(r);
+        }
+    }
+    isr_change shrink{leader, t->id, 0, p.leader_epoch, p.partition_epoch, {leader, others[0]}};
+
+    auto refused = [&](isr_change c, errc e) {
+        auto plan = plan_isr_change(im, c);
+        CHECK(plan.error == e);
+        CHECK_FALSE(plan.message.empty());
+        CHECK(plan.records.empty());
+    };
+    auto c = shrink;
+    c.leader = others[0];
+    refused(c, errc::not_leader_or_follower);
+    c = shrink;
+    c.leader_epoch = p.leader_epoch + 1;
+    refused(c, errc::fenced_leader_epoch);
+    c = shrink;
+    c.partition_epoch = p.partition_epoch - 1;
+    refused(c, errc::invalid_update_version);
+    c = shrink;
+    c.isr = {others[0]};
+    refused(c, errc::invalid_request);  // without its leader
+    c.isr = {leader, leader};
+    refused(c, errc::invalid_request);
+    c.isr = {leader, node_id_t{9}};
+    refused(c, errc::invalid_request);
+    c = shrink;
+    c.topic_id = uuid{99, 99};
+    refused(c, errc::unknown_topic_or_partition);
+
+    im = apply_ok(im, plan_isr_change(im, shrink).records);
+    const partition_info& after = im.topic("r")->partitions[0];
+    CHECK(after.isr == shrink.isr);
+    CHECK(after.partition_epoch == p.partition_epoch + 1);
+    CHECK(after.leader_epoch == p.leader_epoch);
+    // The same change again, at the old partition epoch: refused (the leader learns the new one).
+    refused(shrink, errc::invalid_update_version);
+
+    // A fenced broker may not join; an unfenced one may.
+    im = apply_ok(im, plan_fence(im, others[1]));
+    isr_change grow{leader,
+                    t->id,
+                    0,
+                    after.leader_epoch,
+                    after.partition_epoch,
+                    {leader, others[0], others[1]}};
+    refused(grow, errc::ineligible_replica);
+    im = apply_ok(im, plan_unfence(im, others[1]));
+    grow.partition_epoch = im.topic("r")->partitions[0].partition_epoch;
+    auto ok = plan_isr_change(im, grow);
+    REQUIRE(ok.error == errc::none);
+    im = apply_ok(im, ok.records);
+    CHECK(im.topic("r")->partitions[0].isr.size() == 3);
+    // No change: nothing to write.
+    grow.partition_epoch = im.topic("r")->partitions[0].partition_epoch;
+    auto same = plan_isr_change(im, grow);
+    CHECK(same.error == errc::none);
+    CHECK(same.records.empty());
+}

@@ -77,6 +77,15 @@ bool same(const rpc_request& a, const rpc_request& b) {
         }
         return true;
     }
+    if (const auto* x = std::get_if<alter_partition_request>(&a.call)) {
+        const auto& y = std::get<alter_partition_request>(b.call);
+        return x->broker_epoch == y.broker_epoch && x->change.leader == y.change.leader &&
+               x->change.topic_id == y.change.topic_id &&
+               x->change.partition == y.change.partition &&
+               x->change.leader_epoch == y.change.leader_epoch &&
+               x->change.partition_epoch == y.change.partition_epoch &&
+               x->change.isr == y.change.isr;
+    }
     return std::holds_alternative<quorum_call>(a.call);  // no fields
 }
 
@@ -131,6 +140,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
                     std::abort();
                 }
+            }
+        } else if (const auto* ap = std::get_if<alter_partition_request>(&r->call)) {
+            auto p = plan_isr_change(im, ap->change);
+            if (!p.records.empty() &&
+                !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
+                std::abort();  // a change the plan allows must fit the image
             }
         } else if (const auto* a = std::get_if<alter_call>(&r->call)) {
             for (const auto& t : a->topics) {

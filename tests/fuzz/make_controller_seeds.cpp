@@ -219,6 +219,21 @@ bool write_rpc_seeds(const std::filesystem::path& dir) {
                            "retention.ms"}},
                          false}})},
         {"describe-quorum", encode_rpc_request({"cluster-7f3a", 7, node_id_t{4}, quorum_call{}})},
+        // An ISR change of topic "t" (the fuzz target's image has it, with id {1, 7}).
+        {"alter-partition",
+         encode_rpc_request(
+             {"cluster-7f3a", 8, node_id_t{1},
+              alter_partition_request{
+                  17,
+                  isr_change{node_id_t{1}, uuid{1, 7}, 0, leader_epoch_t{0}, 0, {node_id_t{1}}}}})},
+        {"alter-partition-answer",
+         encode_rpc_response({"cluster-7f3a", 8,
+                              alter_partition_result{errc::invalid_update_version,
+                                                     "t-0 is at partition epoch 3, not 2",
+                                                     leader_epoch_t{4},
+                                                     3,
+                                                     {node_id_t{1}}},
+                              offset_t{45}})},
         {"quorum-answer",
          encode_rpc_response({"cluster-7f3a", 7,
                               broker::quorum_status{errc::none,

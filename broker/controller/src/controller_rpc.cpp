@@ -34,6 +34,29 @@ std::string str(const flatbuffers::String* s) {
     return s == nullptr ? std::string() : s->str();
 }
 
+// A broker list has at most this many entries (Kafka caps replicas at 32767; an ISR is a
+// subset of them).
+constexpr size_t id_list_max = 32767;
+
+off<flatbuffers::Vector<int32_t>> ids(fb& b, const std::vector<node_id_t>& list) {
+    std::vector<int32_t> raw;
+    raw.reserve(list.size());
+    for (node_id_t n : list) {
+        raw.push_back(n.value());
+    }
+    return b.CreateVector(raw);
+}
+
+bool read_ids(const flatbuffers::Vector<int32_t>* v, std::vector<node_id_t>& out) {
+    if (v == nullptr || v->size() > id_list_max) {
+        return false;
+    }
+    for (int32_t n : *v) {
+        out.push_back(node_id_t{n});
+    }
+    return true;
+}
+
 }  // namespace
 
 bool is_topic_change(const rpc_call& call) {
@@ -56,6 +79,8 @@ rpc_answer error_answer(const rpc_call& call, errc e, const std::string& message
                 return registration_result{e, message, -1};
             } else if constexpr (std::is_same_v<T, broker_heartbeat>) {
                 return heartbeat_result{e, message, true, false};
+            } else if constexpr (std::is_same_v<T, alter_partition_request>) {
+                return alter_partition_result{e, message};
             } else if constexpr (std::is_same_v<T, quorum_call>) {
                 broker::quorum_status q;
                 q.error = e;
@@ -80,6 +105,8 @@ void run_call(quorum_controller& c, rpc_call call, std::function<void(rpc_answer
         c.register_broker(std::move(*reg), [done](registration_result r) { done(std::move(r)); });
     } else if (auto* hb = std::get_if<broker_heartbeat>(&call)) {
         c.heartbeat(*hb, [done](heartbeat_result r) { done(std::move(r)); });
+    } else if (auto* ap = std::get_if<alter_partition_request>(&call)) {
+        c.alter_partition(std::move(*ap), [done](alter_partition_result r) { done(std::move(r)); });
     } else if (auto* cr = std::get_if<create_call>(&call)) {
         c.create_topics(std::move(cr->topics), cr->validate_only, topics);
     } else if (auto* d = std::get_if<delete_call>(&call)) {
@@ -130,6 +157,13 @@ std::vector<std::byte> encode_rpc_request(const rpc_request& r) {
         call = fbs::CreateBrokerHeartbeatRequest(b, hb->broker_epoch, hb->applied.value(),
                                                  hb->want_shutdown)
                    .Union();
+    } else if (const auto* ap = std::get_if<alter_partition_request>(&r.call)) {
+        const isr_change& c = ap->change;
+        type = fbs::ControllerCall::AlterPartitionRequest;
+        call = fbs::CreateAlterPartitionRequest(b, ap->broker_epoch, c.topic_id.hi, c.topic_id.lo,
+                                                c.partition, c.leader_epoch.value(),
+                                                c.partition_epoch, ids(b, c.isr))
+                   .Union();
     } else if (const auto* c = std::get_if<create_call>(&r.call)) {
         type = fbs::ControllerCall::CreateTopicsRequest;
         call = bodies::write(b, c->topics, c->validate_only).Union();
@@ -168,6 +202,12 @@ std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
             fbs::CreateBrokerHeartbeatResponse(b, int16_t(hb->error), b.CreateString(hb->message),
                                                hb->fenced, hb->shutdown_ready)
                 .Union();
+    } else if (const auto* ap = std::get_if<alter_partition_result>(&r.answer)) {
+        type = fbs::ControllerAnswer::AlterPartitionResponse;
+        answer = fbs::CreateAlterPartitionResponse(
+                     b, int16_t(ap->error), b.CreateString(ap->message), ap->leader_epoch.value(),
+                     ap->partition_epoch, ids(b, ap->isr))
+                     .Union();
     } else if (const auto* q = std::get_if<broker::quorum_status>(&r.answer)) {
         type = fbs::ControllerAnswer::DescribeQuorumResponse;
         answer = bodies::write(b, *q).Union();
@@ -265,6 +305,21 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
         case fbs::ControllerCall::DescribeQuorumRequest:
             out.call = quorum_call{};
             return out;
+        case fbs::ControllerCall::AlterPartitionRequest: {
+            const auto* a = m->call_as_AlterPartitionRequest();
+            alter_partition_request ap;
+            ap.broker_epoch = a->broker_epoch();
+            ap.change.leader = out.from;
+            ap.change.topic_id = uuid{a->topic_id_hi(), a->topic_id_lo()};
+            ap.change.partition = a->partition();
+            ap.change.leader_epoch = leader_epoch_t{a->leader_epoch()};
+            ap.change.partition_epoch = a->partition_epoch();
+            if (!read_ids(a->isr(), ap.change.isr)) {
+                return fail("an AlterPartitionRequest without an ISR, or with one too long");
+            }
+            out.call = std::move(ap);
+            return out;
+        }
         default:
             return fail("a ControllerRequest of unknown type");
     }
@@ -297,6 +352,16 @@ std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame
             const auto* h = m->answer_as_BrokerHeartbeatResponse();
             out.answer = heartbeat_result{errc(h->error_code()), str(h->error_message()),
                                           h->fenced(), h->shutdown_ready()};
+            return out;
+        }
+        case fbs::ControllerAnswer::AlterPartitionResponse: {
+            const auto* a = m->answer_as_AlterPartitionResponse();
+            alter_partition_result ap{errc(a->error_code()), str(a->error_message()),
+                                      leader_epoch_t{a->leader_epoch()}, a->partition_epoch()};
+            if (a->isr() != nullptr && !read_ids(a->isr(), ap.isr)) {
+                return fail("an AlterPartitionResponse with an ISR too long");
+            }
+            out.answer = std::move(ap);
             return out;
         }
         case fbs::ControllerAnswer::DescribeQuorumResponse: {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -391,6 +392,65 @@ std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image,
             }
         }
     }
+    return out;
+}
+
+isr_change_plan plan_isr_change(const metadata_image& image, const isr_change& c) {
+    isr_change_plan out;
+    auto refuse = [&out](errc e, std::string why) {
+        out.error = e;
+        out.message = std::move(why);
+        return out;
+    };
+    const topic_info* t = image.topic(c.topic_id);
+    if (t == nullptr || c.partition < 0 || size_t(c.partition) >= t->partitions.size()) {
+        return refuse(
+            errc::unknown_topic_or_partition,
+            fmt::format("no partition {} of topic id {}", c.partition, c.topic_id.to_string()));
+    }
+    const partition_info& p = t->partitions[size_t(c.partition)];
+    if (p.leader != c.leader) {
+        return refuse(
+            errc::not_leader_or_follower,
+            fmt::format("{}-{} is led by {}, not {}", t->name, c.partition, p.leader, c.leader));
+    }
+    if (c.leader_epoch != p.leader_epoch) {
+        return refuse(errc::fenced_leader_epoch,
+                      fmt::format("{}-{} is at leader epoch {}, not {}", t->name, c.partition,
+                                  p.leader_epoch, c.leader_epoch));
+    }
+    if (c.partition_epoch != p.partition_epoch) {
+        return refuse(errc::invalid_update_version,
+                      fmt::format("{}-{} is at partition epoch {}, not {}", t->name, c.partition,
+                                  p.partition_epoch, c.partition_epoch));
+    }
+    std::set<node_id_t> seen;
+    for (node_id_t m : c.isr) {
+        if (!seen.insert(m).second ||
+            std::find(p.replicas.begin(), p.replicas.end(), m) == p.replicas.end()) {
+            return refuse(errc::invalid_request,
+                          fmt::format("{}-{}: broker {} is named twice or is not a replica",
+                                      t->name, c.partition, m));
+        }
+    }
+    if (!seen.contains(c.leader)) {
+        return refuse(errc::invalid_request, fmt::format("{}-{}: the ISR must hold its leader {}",
+                                                         t->name, c.partition, c.leader));
+    }
+    for (node_id_t m : c.isr) {
+        const bool added = std::find(p.isr.begin(), p.isr.end(), m) == p.isr.end();
+        const broker_info* b = image.broker(m);
+        if (added && (b == nullptr || b->fenced)) {
+            return refuse(errc::ineligible_replica,
+                          fmt::format("{}-{}: broker {} is fenced and may not join the ISR",
+                                      t->name, c.partition, m));
+        }
+    }
+    if (c.isr == p.isr) {
+        return out;  // nothing to change
+    }
+    out.records.push_back(
+        records::partition_change{t->id, c.partition, std::nullopt, c.isr, std::nullopt});
     return out;
 }
 

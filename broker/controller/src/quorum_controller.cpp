@@ -244,6 +244,39 @@ void quorum_controller::heartbeat(broker_heartbeat h, std::function<void(heartbe
     done({errc::none, {}, fenced, h.want_shutdown && fenced && !leads});
 }
 
+void quorum_controller::alter_partition(alter_partition_request r,
+                                        std::function<void(alter_partition_result)> done) {
+    if (!active_) {
+        return done({errc::not_controller, not_controller()});
+    }
+    const metadata_log::image_ptr committed = log_.image();
+    const broker_info* b = committed->broker(r.change.leader);
+    if (b == nullptr || b->epoch != r.broker_epoch) {
+        return done({errc::stale_broker_epoch,
+                     fmt::format("broker {} is not registered with epoch {}; register again",
+                                 r.change.leader, r.broker_epoch)});
+    }
+    auto plan = plan_isr_change(working_, r.change);
+    if (plan.error != errc::none) {
+        return done({plan.error, std::move(plan.message)});
+    }
+    alter_partition_result ok{
+        errc::none, {}, r.change.leader_epoch, r.change.partition_epoch, r.change.isr};
+    if (plan.records.empty()) {
+        return done(std::move(ok));
+    }
+    ok.partition_epoch += 1;
+    propose(std::move(plan.records), [done, ok](proposal_result p) mutable {
+        if (p.outcome == proposal_outcome::written) {
+            return done(std::move(ok));
+        }
+        // Not known written: the leader learns the outcome from the image, or asks again.
+        done({p.outcome == proposal_outcome::refused ? errc::invalid_update_version
+                                                     : errc::request_timed_out,
+              fmt::format("the ISR change was not written: {}", outcome_name(p.outcome))});
+    });
+}
+
 void quorum_controller::check_sessions() {
     if (!active_) {
         return;

@@ -74,6 +74,32 @@ std::vector<metadata_record> plan_unfence(const metadata_image& image, node_id_t
 // partitions with no other candidate keep it until it is fenced.
 std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image, node_id_t id);
 
+// A partition leader asks to change its ISR (AlterPartition), as of the leader and partition
+// epochs it knows.
+struct isr_change {
+    node_id_t leader{-1};
+    uuid topic_id;
+    int32_t partition = 0;
+    leader_epoch_t leader_epoch{0};
+    int32_t partition_epoch = 0;
+    std::vector<node_id_t> isr;
+};
+
+struct isr_change_plan {
+    errc error = errc::none;
+    std::string message;
+    std::vector<metadata_record> records;  // empty: refused, or the ISR is that already
+};
+
+// Checks `c` against the image (Kafka's rules): UNKNOWN_TOPIC_OR_PARTITION; NOT_LEADER_OR_FOLLOWER
+// if the asker does not lead it; FENCED_LEADER_EPOCH if its leader epoch is not the current one;
+// INVALID_UPDATE_VERSION if its partition epoch is not (another change came first: the leader
+// learns it from the image and asks again); INVALID_REQUEST for an ISR that is empty, names a
+// replica twice, names a non-replica or leaves the leader out; INELIGIBLE_REPLICA if it adds a
+// broker that is fenced (KIP-841). Else one PartitionChange of the ISR, which raises the
+// partition epoch.
+isr_change_plan plan_isr_change(const metadata_image& image, const isr_change& c);
+
 // A topic found on a broker's disk from before the metadata log (its topic.checkpoint), to be
 // adopted: its id, partitions (each with the leader epoch its log is at) and config overrides.
 struct imported_topic {

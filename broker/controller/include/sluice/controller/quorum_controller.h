@@ -54,6 +54,21 @@ struct heartbeat_result {
     bool shutdown_ready = false;  // controlled shutdown done: fenced, leading nothing movable
 };
 
+// A leader's AlterPartition, as it reaches the controller.
+struct alter_partition_request {
+    int64_t broker_epoch = -1;
+    isr_change change;  // change.leader is the broker asking
+};
+
+struct alter_partition_result {
+    errc error = errc::none;
+    std::string message;
+    // The partition after the change (as the controller knows it; -1 if unknown).
+    leader_epoch_t leader_epoch{-1};
+    int32_t partition_epoch = -1;
+    std::vector<node_id_t> isr;
+};
+
 class quorum_controller {
   public:
     struct options {
@@ -79,6 +94,9 @@ class quorum_controller {
 
     void register_broker(broker_registration r, std::function<void(registration_result)> done);
     void heartbeat(broker_heartbeat h, std::function<void(heartbeat_result)> done);
+    // A partition leader's ISR change (plan_isr_change), answered once it is written.
+    void alter_partition(alter_partition_request r,
+                         std::function<void(alter_partition_result)> done);
     void create_topics(std::vector<broker::create_topic_request> topics, bool validate_only,
                        std::function<void(std::vector<broker::topic_result>)> done);
     void delete_topics(std::vector<std::string> names,
