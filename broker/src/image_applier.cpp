@@ -198,8 +198,8 @@ std::vector<replication::follow_spec> image_applier::follows(const metadata_imag
             }
             partition* part = held->find(name, partition_id_t{int32_t(i)});
             const controller::broker_info* leader = image.broker(p.leader);
-            if (part == nullptr || leader == nullptr) {
-                continue;  // not open here (it failed to), or a leader the image does not know
+            if (part == nullptr || !part->offline_reason().empty() || leader == nullptr) {
+                continue;  // not open here (or offline), or a leader the image does not know
             }
             for (const auto& e : leader->endpoints) {
                 if (e.listener == "PLAINTEXT") {

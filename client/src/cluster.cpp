@@ -139,6 +139,15 @@ awaitable<result<std::shared_ptr<connection>>> cluster::node(int32_t node_id) {
     co_return c;
 }
 
+bool cluster::unreachable(int32_t node_id) const {
+    const broker_meta* b = metadata_.broker(node_id);
+    if (b == nullptr) {
+        return true;
+    }
+    const endpoint ep{b->host, static_cast<uint16_t>(b->port)};
+    return retry_connect_at_.contains(ep.text());
+}
+
 std::shared_ptr<connection> cluster::ready(int32_t node_id) {
     if (closed_) {
         return nullptr;

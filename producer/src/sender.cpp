@@ -64,6 +64,11 @@ void sender::run() {
     drain_result d = acc_.drain(now, [&](int32_t node) {
         auto conn = cluster_.ready(node);
         unconnected = unconnected || !conn;
+        if (!conn && cluster_.unreachable(node)) {
+            // The leader the metadata names cannot be reached: it may be dead and replaced, and
+            // nothing else would ask for news until metadata.max.age.ms (Kafka refreshes too).
+            metadata_stale_ = true;
+        }
         return conn ? window - static_cast<int>(conn->in_flight()) : 0;
     });
     if (unconnected) {

@@ -217,3 +217,36 @@ TEST_CASE("epochs and the high watermark survive a restart") {
     REQUIRE(epochs.has_value());
     CHECK(epochs.value() == std::vector<epoch_entry>{{leader_epoch_t{4}, offset_t{0}}});
 }
+
+TEST_CASE(
+    "only the request's own fetch offset counts, and a batch that does not follow is refused") {
+    fixture f;
+    auto leader = f.open("leader", role(n0, n0, 2));
+    auto follower = f.open("follower", role(n1, n0, 2));
+    auto b = batch(2);
+    REQUIRE(leader->append(b, false).error == errc::none);
+    // A long poll's later read, past what its answer already holds: no position, no divergence
+    // check (the follower does not hold these records yet).
+    auto later = leader->read(offset_t{2}, 1 << 20, SIZE_MAX, {n1, leader_epoch_t{2}, {}, false},
+                              no_leader_epoch, nullptr);
+    CHECK(later.error == errc::none);
+    CHECK(leader->offsets().high_watermark == offset_t{0});
+    CHECK(leader->followers().at(0).end == offset_t{-1});
+
+    // A batch whose base offset is not the follower's log end, or whose epoch is above the
+    // one the follower's image gives its leader, is refused and records no epoch.
+    auto got = leader->read(offset_t{0}, 1 << 20, SIZE_MAX, {n1, no_leader_epoch, {}},
+                            no_leader_epoch, nullptr);
+    auto bytes = bytes_of(got);
+    auto shifted = bytes;
+    set_base_offset(shifted, offset_t{5});
+    auto r = follower->append_replicated(shifted);
+    CHECK(r.error == errc::corrupt_message);
+    CHECK(follower->last_epoch() == leader_epoch_t{-1});
+    auto newer = bytes;
+    set_leader_epoch(newer, leader_epoch_t{9});
+    CHECK(follower->append_replicated(newer).error == errc::corrupt_message);
+    CHECK(follower->last_epoch() == leader_epoch_t{-1});
+    CHECK(follower->append_replicated(bytes).error == errc::none);
+    CHECK(follower->last_epoch() == leader_epoch_t{2});
+}

@@ -99,6 +99,13 @@ TEST_CASE("a replica that caught up is proposed for the ISR and counts while it 
     CHECK(s.isr_proposal_pending());
     s.isr_proposal_failed(*p);
     CHECK(s.high_watermark() == offset_t{9});
+    // A replica that stopped fetching keeps its last position, at the high watermark here, but
+    // is not proposed once it has not been caught up for the lag.
+    s.follower_fetched(n2, offset_t{9}, t0 + 6ms);
+    s.follower_fetched(n1, offset_t{9}, t0 + 300ms);
+    CHECK(s.high_watermark() == offset_t{9});
+    CHECK_FALSE(s.propose_isr(t0 + 300ms, 100ms).has_value());
+    CHECK(s.propose_isr(t0 + 300ms, 400ms).has_value());  // within a longer lag it would be
 }
 
 TEST_CASE("fsync mode: the leader's own position is what it has fsynced") {

@@ -347,8 +347,8 @@ TEST_CASE("a seeded run of random decisions keeps the image's invariants") {
 
 TEST_CASE("ISR changes: only the current leader at the current epochs, never a fenced joiner") {
     metadata_image im = create(cluster(3), {req("r", 1, 3)});
-    const topic_info* t = im.topic("r");
-    const partition_info p = t->partitions[0];
+    const uuid id = im.topic("r")->id;  // (the image is replaced below: no pointer into it)
+    const partition_info p = im.topic("r")->partitions[0];
     REQUIRE(p.isr.size() == 3);
     const node_id_t leader = p.leader;
     std::vector<node_id_t> others;
@@ -357,7 +357,7 @@ TEST_CASE("ISR changes: only the current leader at the current epochs, never a f
             others.push_back(r);
         }
     }
-    isr_change shrink{leader, t->id, 0, p.leader_epoch, p.partition_epoch, {leader, others[0]}};
+    isr_change shrink{leader, id, 0, p.leader_epoch, p.partition_epoch, {leader, others[0]}};
 
     auto refused = [&](isr_change c, errc e) {
         auto plan = plan_isr_change(im, c);
@@ -386,7 +386,7 @@ TEST_CASE("ISR changes: only the current leader at the current epochs, never a f
     refused(c, errc::unknown_topic_or_partition);
 
     im = apply_ok(im, plan_isr_change(im, shrink).records);
-    const partition_info& after = im.topic("r")->partitions[0];
+    const partition_info after = im.topic("r")->partitions[0];
     CHECK(after.isr == shrink.isr);
     CHECK(after.partition_epoch == p.partition_epoch + 1);
     CHECK(after.leader_epoch == p.leader_epoch);
@@ -395,12 +395,9 @@ TEST_CASE("ISR changes: only the current leader at the current epochs, never a f
 
     // A fenced broker may not join; an unfenced one may.
     im = apply_ok(im, plan_fence(im, others[1]));
-    isr_change grow{leader,
-                    t->id,
-                    0,
-                    after.leader_epoch,
-                    after.partition_epoch,
-                    {leader, others[0], others[1]}};
+    const partition_info fenced = im.topic("r")->partitions[0];
+    isr_change grow{
+        leader, id, 0, fenced.leader_epoch, fenced.partition_epoch, {leader, others[0], others[1]}};
     refused(grow, errc::ineligible_replica);
     im = apply_ok(im, plan_unfence(im, others[1]));
     grow.partition_epoch = im.topic("r")->partitions[0].partition_epoch;

@@ -10,6 +10,7 @@
 #include <future>
 #include <iterator>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -225,9 +226,15 @@ TEST_CASE(
         60s));
     REQUIRE(send_one("after"));
     const auto all = read_all(c, leader, "strict", 2);
-    std::vector<std::string> values;
+    // The refused record was never appended. (A retried send may repeat a record: producers
+    // are not idempotent yet.)
+    std::set<std::string> values;
+    std::string listed;
     for (const auto& [offset, v] : all) {
-        values.push_back(v);
+        values.insert(v);
+        listed += fmt::format("{}:{} ", offset, v);
     }
-    CHECK(values == std::vector<std::string>{"before", "after"});
+    const std::set<std::string> expected{"before", "after"};
+    CHECK_MESSAGE(values == expected, listed);
+    CHECK(all.begin()->second == "before");
 }

@@ -299,6 +299,15 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
         }
         const batch_header& head = h.value();
         const auto batch = batches.subspan(pos, head.size_bytes());
+        if (head.base_offset != log_->end_offset() || head.leader_epoch > leader_epoch()) {
+            // Checked before the epoch is recorded: a cache entry must describe a batch.
+            out.error = errc::corrupt_message;
+            out.message = fmt::format(
+                "a replicated batch at offset {} with leader epoch {} does not follow this log "
+                "(its end is {}, its leader epoch {})",
+                head.base_offset, head.leader_epoch, log_->end_offset(), leader_epoch());
+            break;
+        }
         if (head.leader_epoch < epochs_.latest_epoch()) {
             out.error = errc::corrupt_message;
             out.message = fmt::format(
@@ -462,7 +471,7 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
             current_epoch < leader_epoch() ? errc::fenced_leader_epoch : errc::unknown_leader_epoch;
         return out;
     }
-    if (follower && who.last_fetched_epoch >= leader_epoch_t{0}) {
+    if (follower && who.at_fetch_offset && who.last_fetched_epoch >= leader_epoch_t{0}) {
         // KIP-320's check: the follower's last epoch must end, here, no earlier than where it
         // fetches; else its log holds batches this one does not, from that epoch's end on.
         const epoch_end e = epochs_.end_offset_for(who.last_fetched_epoch, log_->end_offset());
@@ -479,7 +488,7 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
         out.error = errc::offset_out_of_range;
         return out;
     }
-    if (follower) {
+    if (follower && who.at_fetch_offset) {
         // Its log matches this one below `from`: that is its position.
         state_.follower_fetched(who.replica, from, who.now);
         out.high_watermark = state_.high_watermark();

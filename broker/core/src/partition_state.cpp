@@ -176,7 +176,10 @@ std::optional<isr_proposal> partition_state::propose_isr(time_point now,
     }
     std::vector<node_id_t> added;
     for (const auto& f : followers_) {
-        if (!in_isr(f.id) && f.end >= offset_t{0} && f.end >= hw_ && f.end >= epoch_start_) {
+        // Caught up recently, not only once: a follower that stopped fetching keeps its last
+        // position, which may still reach the high watermark (Kafka's isCaughtUp).
+        if (!in_isr(f.id) && f.end >= offset_t{0} && f.end >= hw_ && f.end >= epoch_start_ &&
+            now - f.last_caught_up <= lag_max) {
             added.push_back(f.id);
         }
     }

@@ -328,7 +328,7 @@ awaitable<std::vector<fetch_result>> replica_manager::fetch(fetch_request& req) 
             partition* part = s.part;
             const offset_t from = s.next;
             const partition::reader who{req.replica, in.last_fetched_epoch,
-                                        std::chrono::steady_clock::now()};
+                                        std::chrono::steady_clock::now(), from == in.fetch_offset};
             const leader_epoch_t epoch = in.current_leader_epoch;
             auto read = [part, from, budget, first_batch_max, &who, epoch, &w] {
                 return part->read(from, budget, first_batch_max, who, epoch, w);

@@ -13,6 +13,10 @@ namespace sluice::replication {
 
 namespace logging = broker::logging;
 
+// How long a partition whose ISR change was refused waits before proposing again (the image
+// usually says why sooner, and a new proposal then differs).
+constexpr auto refused_backoff = std::chrono::milliseconds(1000);
+
 namespace {
 
 std::string list(const std::vector<node_id_t>& ids) {
@@ -62,6 +66,13 @@ boost::asio::awaitable<void> isr_manager::pass() {
             if (!part || !part->is_leader()) {
                 continue;
             }
+            const auto key = std::make_pair(topic, part->id());
+            if (auto h = held_.find(key); h != held_.end()) {
+                if (std::chrono::steady_clock::now() < h->second) {
+                    continue;
+                }
+                held_.erase(h);
+            }
             const auto lag = lag_max_;
             auto propose = [&part, lag] {
                 auto p = part->propose_isr(std::chrono::steady_clock::now(), lag);
@@ -84,6 +95,7 @@ boost::asio::awaitable<void> isr_manager::pass() {
             const broker::isr_proposal p = *proposal;
             auto failed = [&part, &p] { part->isr_proposal_failed(p); };
             co_await broker::run_on(part->strand(), failed);
+            held_[key] = std::chrono::steady_clock::now() + refused_backoff;
         }
     }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <tuple>
 
 #include <fmt/format.h>
 #include <boost/asio/post.hpp>
@@ -114,22 +115,43 @@ boost::asio::awaitable<bool> replica_fetcher::ensure_connected() {
 }
 
 boost::asio::awaitable<void> replica_fetcher::learn_positions() {
-    for (auto& [k, s] : slots_) {
-        if (s.known) {
-            continue;
+    auto unknown =
+        std::find_if(slots_.begin(), slots_.end(), [](const auto& e) { return !e.second.known; });
+    if (unknown == slots_.end()) {
+        co_return;
+    }
+    // Copies: the map may change while this waits on the partition's strand.
+    const key k = unknown->first;
+    const uint64_t generation = unknown->second.generation;
+    std::shared_ptr<partition> part = unknown->second.p.part;
+    auto weak = weak_from_this();
+    auto channel = channel_;
+    auto fired = std::make_shared<std::atomic<bool>>(false);
+    auto read = [&part, &weak, &channel, &fired, &k, generation] {
+        const auto o = part->offsets();
+        bool wait = false;
+        if (o.error == errc::none && o.local_end < o.log_end) {
+            // Fsync mode: what the last leader sent may not be durable yet, and the fetch offset
+            // is the position the new leader counts.
+            wait = true;
+            part->when_durable(o.log_end, [weak, channel, k, generation, fired](errc) {
+                fired->store(true, std::memory_order_release);
+                channel->post([weak, k, generation] {
+                    if (auto self = weak.lock()) {
+                        self->durable_done(k, generation);
+                    }
+                });
+            });
         }
-        std::shared_ptr<partition> part = s.p.part;
-        const uint64_t generation = s.generation;
-        auto read = [part] { return std::make_pair(part->offsets().log_end, part->last_epoch()); };
-        auto [end, epoch] = co_await broker::run_on(part->strand(), read);
-        // The set may have changed while this ran: look the slot up again.
-        auto it = slots_.find(k);
-        if (it != slots_.end() && it->second.generation == generation) {
-            it->second.fetch_offset = std::max(end, offset_t{0});
-            it->second.last_epoch = epoch;
-            it->second.known = true;
-        }
-        co_return;  // one at a time: the map may have changed under the loop
+        return std::make_tuple(o.log_end, part->last_epoch(), wait);
+    };
+    auto [end, epoch, wait] = co_await broker::run_on(part->strand(), read);
+    auto it = slots_.find(k);
+    if (it != slots_.end() && it->second.generation == generation) {
+        it->second.fetch_offset = std::max(end, offset_t{0});
+        it->second.last_epoch = epoch;
+        it->second.durable_wait = wait && !fired->load(std::memory_order_acquire);
+        it->second.known = true;
     }
 }
 
@@ -168,12 +190,18 @@ boost::asio::awaitable<void> replica_fetcher::run() {
             continue;
         }
         if (!co_await ensure_connected()) {
-            co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            if (!stopped_) {
+                co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            }
             continue;
         }
         client::fetch_limits limits;
         limits.replica_id = config_.self.value();
-        limits.max_wait_ms = config_.max_wait_ms;
+        // A partition waiting for its fsync must not wait behind this request's long poll too:
+        // its position reaches the leader with the next request.
+        const bool someone_waits = std::any_of(slots_.begin(), slots_.end(),
+                                               [](const auto& e) { return e.second.durable_wait; });
+        limits.max_wait_ms = someone_waits ? 0 : config_.max_wait_ms;
         limits.min_bytes = config_.min_bytes;
         limits.max_bytes = config_.response_max_bytes;
         auto conn = conn_;
@@ -192,7 +220,9 @@ boost::asio::awaitable<void> replica_fetcher::run() {
                 failing_ = true;
             }
             conn->close(answer.error());
-            co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            if (!stopped_) {
+                co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            }
             continue;
         }
         auto decoded = client::decode_fetch(answer.value());
@@ -200,7 +230,9 @@ boost::asio::awaitable<void> replica_fetcher::run() {
             logging::warn("replica fetcher for broker {}: a bad answer: {}", leader_,
                           decoded.error().message());
             conn->close(decoded.error());
-            co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            if (!stopped_) {
+                co_await broker::wait_timer(signal_, steady::now() + config_.backoff);
+            }
             continue;
         }
         if (failing_) {
@@ -238,8 +270,17 @@ boost::asio::awaitable<void> replica_fetcher::apply(const key& k, uint64_t gener
         applied out;
         const bool mine = part->leader_epoch() == epoch && !part->is_leader();
         const auto offsets = part->offsets();
-        if (!mine || offsets.error != errc::none) {
-            out.delay = retry;  // the image moved on, or the partition closed: wait for it
+        if (!mine) {
+            out.delay = retry;  // the image moved on: wait for it
+        } else if (offsets.error != errc::none) {
+            out.delay = backoff;  // closed, or offline
+        } else if (a.error == errc::none && a.diverging_epoch >= 0 &&
+                   (a.diverging_end_offset < 0 || a.diverging_epoch > part->last_epoch().value())) {
+            // A divergence the leader cannot mean: at a negative offset, or at an epoch above
+            // the one this follower named.
+            out.problem = fmt::format("a divergence at epoch {}, offset {}, refused",
+                                      a.diverging_epoch, a.diverging_end_offset);
+            out.delay = backoff;
         } else if (a.error == errc::none && a.diverging_epoch >= 0) {
             auto t = part->truncate_diverged(
                 {leader_epoch_t{a.diverging_epoch}, offset_t{a.diverging_end_offset}});
@@ -258,6 +299,13 @@ boost::asio::awaitable<void> replica_fetcher::apply(const key& k, uint64_t gener
                 }
             }
             part->leader_high_watermark(offset_t{a.high_watermark});
+        } else if (a.error == errc::offset_out_of_range &&
+                   (a.log_start_offset < 0 || a.high_watermark < 0)) {
+            out.problem = fmt::format(
+                "an out-of-range answer with log start {} and high "
+                "watermark {}, refused",
+                a.log_start_offset, a.high_watermark);
+            out.delay = backoff;
         } else if (a.error == errc::offset_out_of_range) {
             // Past the leader's log start: this log holds nothing the leader has.
             const offset_t start{a.log_start_offset};

@@ -171,6 +171,10 @@ class partition : public std::enable_shared_from_this<partition> {
         node_id_t replica{-1};
         leader_epoch_t last_fetched_epoch{-1};
         time_point now{};
+        // False for a long poll's later reads, past what this same answer already holds: only
+        // the request's own fetch offset is checked against the epochs and counted as the
+        // follower's position.
+        bool at_fetch_offset = true;
     };
     // Finds whole batches from `from` up to `max_bytes` (their file ranges: no record is read); if
     // the first batch alone is larger, it comes anyway when it fits `first_batch_max` (pass

@@ -18,7 +18,8 @@
 //
 // The ISR (Kafka's rules): a member that has not been caught up to the leader's log end for
 // replica.lag.time.max.ms is proposed for removal; a replica whose position reached the high
-// watermark and the start of the current leader epoch is proposed for addition. One proposal is
+// watermark and the start of the current leader epoch, and was caught up within the lag, is
+// proposed for addition. One proposal is
 // in flight at a time; it carries the partition epoch it was made against, and ends when the
 // metadata image shows a newer partition epoch or the controller refuses it.
 //

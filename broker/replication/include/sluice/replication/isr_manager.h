@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -58,6 +59,9 @@ class isr_manager : public std::enable_shared_from_this<isr_manager> {
     std::chrono::milliseconds interval_;
     boost::asio::steady_timer timer_;
     std::atomic<bool> stopped_{false};
+    // Partitions whose last change was refused, and when they may propose again: a change the
+    // controller refuses (a fenced joiner) is not asked again at every pass.
+    std::map<std::pair<std::string, int32_t>, std::chrono::steady_clock::time_point> held_;
 };
 
 }  // namespace sluice::replication

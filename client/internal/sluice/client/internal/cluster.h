@@ -62,6 +62,9 @@ class cluster {
     // connection attempt is started (unless one is running, the node is unknown, or the last
     // attempt failed less than retry.backoff.ms ago) and `on_change` runs when it ends.
     std::shared_ptr<connection> ready(int32_t node_id);
+    // Whether the metadata knows no broker `node_id`, or the last attempt to connect to it
+    // failed: a leader it names may be gone, and the metadata is worth asking again.
+    bool unreachable(int32_t node_id) const;
     void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
 
     // Closes every connection (failing their requests with `reason`); later calls fail with it.
