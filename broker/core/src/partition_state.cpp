@@ -125,7 +125,7 @@ void partition_state::leader_high_watermark(offset_t hw) {
 }
 
 errc partition_state::check_acks_all() const {
-    if (leading_ && isr_.size() < size_t(std::max(min_insync_, 1))) {
+    if (leading_ && isr_too_small()) {
         return errc::not_enough_replicas;
     }
     return errc::none;
@@ -220,8 +220,7 @@ void partition_state::wait_for_local(offset_t target, ack_callback done) {
 
 void partition_state::wait_for_hw(offset_t target, ack_callback done) {
     if (hw_ >= target) {
-        done(isr_.size() < size_t(std::max(min_insync_, 1)) ? errc::not_enough_replicas_after_append
-                                                            : errc::none);
+        done(isr_too_small() ? errc::not_enough_replicas_after_append : errc::none);
         return;
     }
     if (durable_error_ != errc::none) {
@@ -337,9 +336,7 @@ void partition_state::advance_hw(offset_t to) {
     if (hw_acks_.empty() && waiters_.empty()) {
         return;  // the common case of an append nobody waits on
     }
-    const errc outcome = isr_.size() < size_t(std::max(min_insync_, 1))
-                             ? errc::not_enough_replicas_after_append
-                             : errc::none;
+    const errc outcome = isr_too_small() ? errc::not_enough_replicas_after_append : errc::none;
     std::vector<ack_callback> ready;
     while (!hw_acks_.empty() && hw_acks_.front().first <= hw_) {
         ready.push_back(std::move(hw_acks_.front().second));

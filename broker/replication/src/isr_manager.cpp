@@ -20,11 +20,7 @@ constexpr auto refused_backoff = std::chrono::milliseconds(1000);
 namespace {
 
 std::string list(const std::vector<node_id_t>& ids) {
-    std::vector<int32_t> raw;
-    for (node_id_t n : ids) {
-        raw.push_back(n.value());
-    }
-    return fmt::format("[{}]", fmt::join(raw, ","));
+    return fmt::format("[{}]", fmt::join(ids, ","));
 }
 
 }  // namespace

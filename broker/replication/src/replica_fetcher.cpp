@@ -23,9 +23,7 @@ namespace {
 struct applied {
     offset_t fetch_offset{0};
     leader_epoch_t last_epoch{-1};
-    bool durable_wait = false;
-    // Set (on the strand) when the durability wait ends; it may end before the fetcher's thread
-    // reads this outcome.
+    // Waiting for its fsync (wait_durable) unless already set; null: no wait.
     std::shared_ptr<std::atomic<bool>> durable_fired;
     std::chrono::milliseconds delay{0};
     std::string problem;  // logged, with the delay
@@ -114,6 +112,24 @@ boost::asio::awaitable<bool> replica_fetcher::ensure_connected() {
     co_return true;
 }
 
+std::shared_ptr<std::atomic<bool>> replica_fetcher::wait_durable(
+    partition& part, const partition::offsets_view& o, std::weak_ptr<replica_fetcher> weak,
+    std::shared_ptr<thread_channel> channel, key k, uint64_t generation) {
+    if (o.error != errc::none || o.local_end >= o.log_end) {
+        return nullptr;
+    }
+    auto fired = std::make_shared<std::atomic<bool>>(false);
+    part.when_durable(o.log_end, [weak, channel, k, generation, fired](errc) {
+        fired->store(true, std::memory_order_release);
+        channel->post([weak, k, generation] {
+            if (auto self = weak.lock()) {
+                self->durable_done(k, generation);
+            }
+        });
+    });
+    return fired;
+}
+
 boost::asio::awaitable<void> replica_fetcher::learn_positions() {
     auto unknown =
         std::find_if(slots_.begin(), slots_.end(), [](const auto& e) { return !e.second.known; });
@@ -126,31 +142,19 @@ boost::asio::awaitable<void> replica_fetcher::learn_positions() {
     std::shared_ptr<partition> part = unknown->second.p.part;
     auto weak = weak_from_this();
     auto channel = channel_;
-    auto fired = std::make_shared<std::atomic<bool>>(false);
-    auto read = [&part, &weak, &channel, &fired, &k, generation] {
+    auto read = [&part, &weak, &channel, &k, generation] {
         const auto o = part->offsets();
-        bool wait = false;
-        if (o.error == errc::none && o.local_end < o.log_end) {
-            // Fsync mode: what the last leader sent may not be durable yet, and the fetch offset
-            // is the position the new leader counts.
-            wait = true;
-            part->when_durable(o.log_end, [weak, channel, k, generation, fired](errc) {
-                fired->store(true, std::memory_order_release);
-                channel->post([weak, k, generation] {
-                    if (auto self = weak.lock()) {
-                        self->durable_done(k, generation);
-                    }
-                });
-            });
-        }
-        return std::make_tuple(o.log_end, part->last_epoch(), wait);
+        // Fsync mode: what the last leader sent may not be durable yet, and the fetch offset is
+        // the position the new leader counts.
+        auto fired = wait_durable(*part, o, weak, channel, k, generation);
+        return std::make_tuple(o.log_end, part->last_epoch(), std::move(fired));
     };
-    auto [end, epoch, wait] = co_await broker::run_on(part->strand(), read);
+    auto [end, epoch, fired] = co_await broker::run_on(part->strand(), read);
     auto it = slots_.find(k);
     if (it != slots_.end() && it->second.generation == generation) {
         it->second.fetch_offset = std::max(end, offset_t{0});
         it->second.last_epoch = epoch;
-        it->second.durable_wait = wait && !fired->load(std::memory_order_acquire);
+        it->second.durable_wait = fired && !fired->load(std::memory_order_acquire);
         it->second.known = true;
     }
 }
@@ -330,19 +334,7 @@ boost::asio::awaitable<void> replica_fetcher::apply(const key& k, uint64_t gener
         const auto now = part->offsets();
         out.fetch_offset = std::max(now.log_end, offset_t{0});
         out.last_epoch = part->last_epoch();
-        if (now.error == errc::none && now.local_end < now.log_end) {
-            out.durable_wait = true;
-            out.durable_fired = std::make_shared<std::atomic<bool>>(false);
-            auto fired = out.durable_fired;
-            part->when_durable(now.log_end, [weak, channel, k, generation, fired](errc) {
-                fired->store(true, std::memory_order_release);
-                channel->post([weak, k, generation] {
-                    if (auto self = weak.lock()) {
-                        self->durable_done(k, generation);
-                    }
-                });
-            });
-        }
+        out.durable_fired = wait_durable(*part, now, weak, channel, k, generation);
         return out;
     };
     const applied out = co_await broker::run_on(part->strand(), work);
@@ -353,7 +345,7 @@ boost::asio::awaitable<void> replica_fetcher::apply(const key& k, uint64_t gener
     slot& s = it->second;
     s.fetch_offset = out.fetch_offset;
     s.last_epoch = out.last_epoch;
-    s.durable_wait = out.durable_wait && !out.durable_fired->load(std::memory_order_acquire);
+    s.durable_wait = out.durable_fired && !out.durable_fired->load(std::memory_order_acquire);
     s.not_before = steady::now() + out.delay;
     if (!out.problem.empty()) {
         logging::warn("{}-{}: replicating from broker {}: {}", k.first, k.second, leader_,

@@ -195,6 +195,8 @@ class partition_state {
                        std::shared_ptr<wakeup> w);
     static void wake_all(std::vector<std::shared_ptr<wakeup>>& list, size_t& prune_at);
     follower_position* follower(node_id_t id);
+    // The committed ISR is smaller than min.insync.replicas.
+    bool isr_too_small() const { return isr_.size() < size_t(std::max(min_insync_, 1)); }
     bool in_isr(node_id_t id) const;
 
     offset_t hw_;

@@ -17,6 +17,7 @@
 // an answer of at most replica.fetch.response.max.bytes.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -115,6 +116,15 @@ class replica_fetcher : public std::enable_shared_from_this<replica_fetcher> {
                                        const client::fetch_answer& a);
     void wake();
     void durable_done(const key& k, uint64_t generation);
+    // On the partition's strand: if what its log holds (`o`) is not yet durable (fsync mode),
+    // waits for it and then tells the fetcher `weak`, through `channel`, that slot `k` of
+    // `generation` may fetch again. The flag returned is set when the wait ends, which may be
+    // before the fetcher reads it; null: nothing to wait for.
+    static std::shared_ptr<std::atomic<bool>> wait_durable(broker::partition& part,
+                                                           const broker::partition::offsets_view& o,
+                                                           std::weak_ptr<replica_fetcher> weak,
+                                                           std::shared_ptr<thread_channel> channel,
+                                                           key k, uint64_t generation);
 
     boost::asio::io_context& io_;
     std::shared_ptr<thread_channel> channel_;
