@@ -101,6 +101,7 @@ cli topic alter-config orders --add-config retention.ms=3600000 --delete-config 
     >/dev/null
 cli topic describe-config orders >/dev/null
 cli cluster quorum >/dev/null
+cli cluster elect-leaders >/dev/null
 cli topic delete scratch >/dev/null
 cli_fails topic describe missing
 cli_fails topic create orders

@@ -42,6 +42,7 @@ ctl::topic_defaults topic_defaults_of(const broker_config& c) {
     d.replication_factor = c.default_replication_factor;
     d.partitions_max = partitions_per_topic_max;
     d.partitions_per_broker_max = c.max_partitions;
+    d.unclean_leader_election = c.unclean_leader_election_enable;
     // A copy of the config: the controller thread may outlive any caller's reference.
     d.config_problem = [defaults = default_topic_settings(c)](
                            const ctl::config_map& overrides) -> std::optional<std::string> {
@@ -213,6 +214,11 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
         ctl::quorum_controller::options co;
         co.topics = topic_defaults_of(config_);
         co.session_timeout = std::chrono::milliseconds(config_.broker_session_timeout_ms);
+        if (config_.auto_leader_rebalance_enable) {
+            co.rebalance_interval =
+                std::chrono::seconds(config_.leader_imbalance_check_interval_seconds);
+        }
+        co.imbalance = config_.leader_imbalance_per_broker_percentage / 100.0;
         controller_ = std::make_unique<ctl::quorum_controller>(*log_, std::move(co));
     }
     log_->on_image([this](const ctl::metadata_log::image_ptr& im) { applier_.offer(im); });
@@ -246,14 +252,15 @@ result<std::string> cluster_member::start(const std::string& cluster_id) {
 }
 
 void cluster_member::join(std::vector<ctl::endpoint> endpoints,
-                          std::vector<ctl::imported_topic> legacy) {
-    boost::asio::post(
-        io_, [this, endpoints = std::move(endpoints), legacy = std::move(legacy)]() mutable {
-            endpoints_ = std::move(endpoints);
-            legacy_ = std::move(legacy);
-            imported_ = legacy_.empty();
-            joined_ = true;
-        });
+                          std::vector<ctl::imported_topic> legacy, bool clean_shutdown) {
+    boost::asio::post(io_, [this, endpoints = std::move(endpoints), legacy = std::move(legacy),
+                            clean_shutdown]() mutable {
+        endpoints_ = std::move(endpoints);
+        clean_shutdown_ = clean_shutdown;
+        legacy_ = std::move(legacy);
+        imported_ = legacy_.empty();
+        joined_ = true;
+    });
 }
 
 void cluster_member::arm(std::chrono::milliseconds after) {
@@ -304,7 +311,7 @@ void cluster_member::warn_now_and_then(std::string line) {
 
 void cluster_member::try_register() {
     call_out_ = true;
-    call(ctl::broker_registration{config_.node_id, incarnation_, endpoints_, ""},
+    call(ctl::broker_registration{config_.node_id, incarnation_, endpoints_, "", clean_shutdown_},
          [this](ctl::rpc_answer a, offset_t) {
              call_out_ = false;
              const auto& r = std::get<ctl::registration_result>(a);
@@ -434,8 +441,9 @@ void cluster_member::call_until(ctl::rpc_call c, std::chrono::steady_clock::time
                            ctl::rpc_answer a, offset_t offset) mutable {
         const bool not_controller = std::visit(
             [](const auto& x) {
-                if constexpr (std::is_same_v<std::decay_t<decltype(x)>,
-                                             std::vector<topic_result>>) {
+                using T = std::decay_t<decltype(x)>;
+                if constexpr (std::is_same_v<T, std::vector<topic_result>> ||
+                              std::is_same_v<T, std::vector<election_result>>) {
                     return !x.empty() && x.front().error == errc::not_controller;
                 } else {
                     return x.error == errc::not_controller;
@@ -748,6 +756,17 @@ awaitable<ctl::alter_partition_result> cluster_member::alter_partition(std::stri
     ctl::rpc_call c = ctl::alter_partition_request{broker_epoch_.load(), std::move(change)};
     auto got = co_await ask(c);
     co_return std::get<ctl::alter_partition_result>(std::move(got.first));
+}
+
+awaitable<std::vector<election_result>> cluster_member::elect_leaders(
+    std::vector<std::string>&& topics) {
+    ctl::rpc_call c = ctl::elect_call{std::move(topics)};
+    auto [answer, offset] = co_await ask(c);
+    if (offset >= offset_t{0}) {
+        // Answered once applied to the controller's image: the applier must reach it too.
+        co_await applier_.wait_applied_async(offset, admin_timeout);
+    }
+    co_return std::get<std::vector<election_result>>(std::move(answer));
 }
 
 awaitable<quorum_status> cluster_member::describe_quorum() {

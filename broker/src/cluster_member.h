@@ -54,10 +54,11 @@ class cluster_member final : public topic_admin, public cluster_view {
     // The controller listener's port (after start; 0 if there is none).
     uint16_t controller_port() const { return controller_port_; }
 
-    // Begins the broker's life in the cluster: registration with `endpoints`, adoption of
-    // `legacy` topics (by a controller of this process), heartbeats.
+    // Begins the broker's life in the cluster: registration with `endpoints` (saying whether
+    // the last stop was clean), adoption of `legacy` topics (by a controller of this process),
+    // heartbeats.
     void join(std::vector<controller::endpoint> endpoints,
-              std::vector<controller::imported_topic> legacy);
+              std::vector<controller::imported_topic> legacy, bool clean_shutdown);
 
     // Blocks until the applied image shows this broker registered and unfenced, or `timeout`
     // passed, or stop() was called (false).
@@ -78,6 +79,8 @@ class cluster_member final : public topic_admin, public cluster_view {
                                                        bool validate_only) override;
     // The active controller's view of the quorum (not waiting for anything to be applied).
     awaitable<quorum_status> describe_quorum() override;
+    awaitable<std::vector<election_result>> elect_leaders(
+        std::vector<std::string>&& topics) override;
     // A partition this broker leads changes its ISR (AlterPartition): to the active controller,
     // with this broker's epoch and the topic's id in the applied image.
     awaitable<controller::alter_partition_result> alter_partition(std::string topic,
@@ -162,6 +165,7 @@ class cluster_member final : public topic_admin, public cluster_view {
 
     // The broker's registration (controller thread).
     std::vector<controller::endpoint> endpoints_;
+    bool clean_shutdown_ = false;  // the last stop left the clean-shutdown marker
     std::vector<controller::imported_topic> legacy_;
     bool joined_ = false;
     bool call_out_ = false;  // a registration, import or heartbeat awaits its answer

@@ -306,6 +306,23 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_bool(v, c.unclean_leader_election_enable);
      }},
+    {{"auto.leader.rebalance.enable", "true",
+      "The active controller moves leadership back to each partition's preferred replica (the "
+      "first) when a broker leads too few of the partitions it prefers."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_bool(v, c.auto_leader_rebalance_enable);
+     }},
+    {{"leader.imbalance.check.interval.seconds", "300",
+      "How often the active controller looks for leadership to move back (seconds)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, INT32_MAX, c.leader_imbalance_check_interval_seconds);
+     }},
+    {{"leader.imbalance.per.broker.percentage", "10",
+      "A broker's partitions led by another broker, in percent of those it prefers, above which "
+      "the rebalance moves them back."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 0, 100, c.leader_imbalance_per_broker_percentage);
+     }},
     {{"replica.lag.time.max.ms", "30000",
       "A follower that has not caught up with its leader for this long leaves the ISR."},
      [](broker_config& c, std::string_view v) {

@@ -23,6 +23,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/asio/thread_pool.hpp>
 
+#include "clean_shutdown.h"
 #include "cluster_member.h"
 #include "image_applier.h"
 #include "metadata_store.h"
@@ -367,6 +368,18 @@ result<void> server::impl::start() {
     if (!config.broker_role) {
         return start_controller_only(log_dir);
     }
+    auto clean = take_clean_shutdown_marker(fs, log_dir);
+    if (!clean) {
+        return start_failure(fmt::format("log.dirs={}: reading the clean-shutdown marker: {}",
+                                         log_dir.string(), clean.error().message()));
+    }
+    if (!clean.value()) {
+        logging::info(
+            "log.dirs={}: no clean-shutdown marker (a first start, or the last stop "
+            "was a crash): this broker leaves the ISRs where others stay, and rejoins "
+            "them once caught up",
+            log_dir.string());
+    }
 
     // The listener.
     error_code ec;
@@ -418,7 +431,7 @@ result<void> server::impl::start() {
         return r.error();
     }
     member->join({{"PLAINTEXT", ctx->advertised_host, ctx->advertised_port}},
-                 std::move(legacy).value());
+                 std::move(legacy).value(), clean.value());
     // As long as it takes (recovering many partitions, a quorum whose majority is not up yet):
     // saying so now and then.
     while (!member->wait_ready(ready_report_interval)) {
@@ -573,7 +586,15 @@ awaitable<void> server::impl::shutdown() {
     co_await applier->wait_idle();  // an image being applied may still publish partitions
     auto stop_fetchers = [this] { fetchers->stop(); };
     co_await run_on(blocking->get_executor(), stop_fetchers);
-    co_await replicas->close_all();
+    const bool closed_clean = co_await replicas->close_all();
+    if (closed_clean && config.broker_role) {
+        if (auto r = leave_clean_shutdown_marker(*options.fs, config.log_dir); !r) {
+            logging::warn(
+                "log.dirs={}: writing the clean-shutdown marker: {} (the next start "
+                "counts this stop as a crash)",
+                config.log_dir.string(), r.error().message());
+        }
+    }
     auto stop_member = [this] { member->stop(); };
     co_await run_on(blocking->get_executor(), stop_member);
     // Closing the partitions woke any request still waiting on them; let those connections end.

@@ -1,5 +1,6 @@
 // `sluice cluster describe`: the brokers that serve and the active controller, as a broker's
 // metadata gives them. `sluice cluster quorum`: the controller quorum as its leader sees it.
+// `sluice cluster elect-leaders`: leadership back to the preferred replicas.
 #include <algorithm>
 #include <array>
 #include <cstdio>
@@ -10,18 +11,22 @@
 
 #include "command.h"
 #include "sluice/client/admin.h"
+#include "sluice/protocol/errc.h"
 #include "table.h"
 
 namespace sluice::cli {
 namespace {
 
 constexpr std::string_view cluster_help =
-    "Usage: sluice cluster <describe|quorum> [-b HOST:PORT[,...]]\n"
+    "Usage: sluice cluster <describe|quorum|elect-leaders> [-b HOST:PORT[,...]]\n"
     "\n"
     "  sluice cluster describe   the brokers that serve (registered and not fenced), with their\n"
     "                            client endpoints, and which node is the active controller\n"
     "  sluice cluster quorum     the metadata log's Raft quorum: leader, epoch, high watermark,\n"
-    "                            and each voter's and observer's log end offset and lag\n";
+    "                            and each voter's and observer's log end offset and lag\n"
+    "  sluice cluster elect-leaders [--topic T]...\n"
+    "                            preferred leader election: each partition's leadership goes\n"
+    "                            back to its first replica where that one can lead\n";
 
 constexpr std::array options{bootstrap_option};
 
@@ -106,11 +111,60 @@ int quorum(std::span<const std::string> words) {
     return exit_ok;
 }
 
+constexpr std::array elect_options{
+    bootstrap_option,
+    option{'t', "topic", "TOPIC", "only this topic's partitions (repeatable; default: every topic)",
+           true}};
+
+int elect_leaders(std::span<const std::string> words) {
+    constexpr std::string_view cmd = "cluster elect-leaders";
+    int rc = exit_ok;
+    auto a = parse_command(cmd, words, elect_options, "sluice cluster elect-leaders [--topic T]...",
+                           "Moves each partition's leadership back to its preferred replica (the "
+                           "first in its\nreplica list) where that broker is in the ISR and not "
+                           "fenced (what kafka-leader-election\n--election-type PREFERRED does). "
+                           "Exits 1 if a partition could not be elected.",
+                           0, rc);
+    if (!a) {
+        return rc;
+    }
+    auto s = connect(*a);
+    if (!s) {
+        return fail(error_line(cmd, s.error(), "", bootstrap_servers(*a)));
+    }
+    auto results = s.value().client->elect_leaders(a->all("topic"));
+    if (!results) {
+        return fail(error_line(cmd, results.error(), "", s.value().servers));
+    }
+    table tab({"Topic", "Partition", "Result"});
+    size_t elected = 0;
+    size_t failed = 0;
+    for (const election_info& e : results.value()) {
+        std::string outcome = "elected";
+        if (e.error == make_error_code(errc::election_not_needed)) {
+            outcome = "already the preferred leader";
+        } else if (e.error) {
+            ++failed;
+            outcome = fmt::format("{}: {}", errc_name(errc(e.error.value())), e.message);
+        } else {
+            ++elected;
+        }
+        tab.add({e.topic, e.partition < 0 ? "-" : fmt::format("{}", e.partition), outcome});
+    }
+    std::fputs(tab.render("").c_str(), stdout);
+    std::printf("%zu elected, %zu failed\n", elected, failed);
+    if (failed > 0) {
+        return fail(
+            fmt::format("{}: {} partitions could not be elected (listed above)", cmd, failed));
+    }
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_cluster(std::span<const std::string> args) {
     if (args.empty()) {
-        return usage_error("cluster", "expected a subcommand: describe or quorum");
+        return usage_error("cluster", "expected a subcommand: describe, quorum or elect-leaders");
     }
     if (args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
         return print_help(cluster_help);
@@ -120,6 +174,9 @@ int run_cluster(std::span<const std::string> args) {
     }
     if (args[0] == "quorum") {
         return quorum(args.subspan(1));
+    }
+    if (args[0] == "elect-leaders") {
+        return elect_leaders(args.subspan(1));
     }
     return usage_error("cluster", "unknown subcommand '" + args[0] + "'");
 }

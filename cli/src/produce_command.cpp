@@ -33,6 +33,8 @@ constexpr std::array produce_options{
            "produce to this partition (default: murmur2 of the key; sticky without a key)"},
     option{0, "acks", "0|1|all", "acknowledgement the producer waits for (default: all)"},
     option{'X', "property", "KEY=VALUE", "a producer property, e.g. linger.ms=10", true},
+    option{0, "print-offsets", "",
+           "print 'PARTITION OFFSET LINE' to stdout for each acknowledged record, as it is"},
 };
 
 // Outcomes of the records, written by completion callbacks on the producer's I/O thread.
@@ -42,8 +44,14 @@ struct delivery_state {
     std::mutex mutex;
     std::error_code first_error;  // guarded by mutex
 
-    void on_result(const result<record_metadata>& r) {
+    // `line`: the input line, to print with the record's partition and offset (--print-offsets).
+    void on_result(const result<record_metadata>& r, const std::string* line) {
         if (r) {
+            if (line != nullptr) {
+                std::lock_guard lock(mutex);
+                std::printf("%d %lld %s\n", r.value().partition,
+                            static_cast<long long>(r.value().offset), line->c_str());
+            }
             return;
         }
         failed.fetch_add(1, std::memory_order_relaxed);
@@ -61,7 +69,7 @@ int run_produce(std::span<const std::string> args) {
     int rc = exit_ok;
     auto a = parse_command(cmd, args, produce_options,
                            "sluice produce TOPIC [-k SEP] [-p PARTITION] [--acks 0|1|all] "
-                           "[-X property=value ...]",
+                           "[--print-offsets] [-X property=value ...]",
                            "Produces one record per line of stdin and exits when stdin ends and "
                            "every record\nis acknowledged.",
                            1, rc);
@@ -110,6 +118,7 @@ int run_produce(std::span<const std::string> args) {
     producer& p = *created.value();
 
     delivery_state state;
+    const bool print_offsets = a->has("print-offsets");
     int64_t sent = 0;
     char* line = nullptr;
     size_t capacity = 0;
@@ -133,7 +142,15 @@ int run_produce(std::span<const std::string> args) {
         } else {
             r.value = std::string(text);
         }
-        p.send(std::move(r), [&state](const result<record_metadata>& m) { state.on_result(m); });
+        if (print_offsets) {
+            p.send(std::move(r),
+                   [&state, copy = std::string(text)](const result<record_metadata>& m) {
+                       state.on_result(m, &copy);
+                   });
+        } else {
+            p.send(std::move(r),
+                   [&state](const result<record_metadata>& m) { state.on_result(m, nullptr); });
+        }
         ++sent;
     }
     const bool read_error = std::ferror(stdin) != 0;

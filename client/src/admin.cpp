@@ -1,6 +1,7 @@
 #include "sluice/client/admin.h"
 
 #include <algorithm>
+#include <tuple>
 
 #include "sluice/client/internal/cluster.h"
 #include "sluice/client/internal/co_try.h"
@@ -291,6 +292,31 @@ result<std::vector<config_entry>> admin::describe_topic_configs(const std::strin
         }
         co_return make_error_code(errc::unknown_topic_or_partition);
     });
+}
+
+result<std::vector<election_info>> admin::elect_leaders(const std::vector<std::string>& topics) {
+    detail::admin_impl& a = *impl_;
+    return a.run<std::vector<election_info>>(
+        [&]() -> awaitable<result<std::vector<election_info>>> {
+            const std::string& cid = a.cl().config().client_id;
+            SLUICE_CO_TRY(std::vector<election_meta> results,
+                          co_await a.ask<std::vector<election_meta>>(
+                              [&](int32_t id) { return encode_elect_leaders(id, cid, topics); },
+                              decode_elect_leaders));
+            std::vector<election_info> out;
+            for (auto& e : results) {
+                if (e.partition < 0 && e.topic.empty() && e.error != errc::none) {
+                    co_return make_error_code(e.error);  // the whole request's answer
+                }
+                out.push_back({std::move(e.topic), e.partition,
+                               e.error == errc::none ? std::error_code{} : make_error_code(e.error),
+                               std::move(e.message)});
+            }
+            std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) {
+                return std::tie(x.topic, x.partition) < std::tie(y.topic, y.partition);
+            });
+            co_return out;
+        });
 }
 
 result<quorum_info> admin::describe_quorum() {

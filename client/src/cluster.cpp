@@ -1,5 +1,6 @@
 #include "sluice/client/internal/cluster.h"
 
+#include <algorithm>
 #include <set>
 
 #include <fmt/format.h>
@@ -74,7 +75,22 @@ cluster::~cluster() {
     }
 }
 
+void cluster::note_unresponsive() {
+    for (const auto& [addr, c] : connections_) {
+        if (c->is_closed() && c->error() == client_errc::timed_out) {
+            auto& until = unresponsive_until_[addr];
+            until = std::max(until, c->closed_at() + request_timeout());
+        }
+    }
+}
+
+bool cluster::unresponsive(const std::string& addr) const {
+    auto it = unresponsive_until_.find(addr);
+    return it != unresponsive_until_.end() && clock::now() < it->second;
+}
+
 std::shared_ptr<connection> cluster::get_or_create(const endpoint& ep) {
+    note_unresponsive();  // before a closed connection is replaced
     std::shared_ptr<connection>& c = connections_[ep.text()];
     if (!c || c->is_closed()) {
         c = std::make_shared<connection>(io_, ep, opts_);
@@ -86,9 +102,10 @@ awaitable<result<std::shared_ptr<connection>>> cluster::any() {
     if (closed_) {
         co_return close_reason_;
     }
+    note_unresponsive();
     std::shared_ptr<connection> best;
     for (auto& [addr, c] : connections_) {
-        if (c->is_open() && (!best || c->in_flight() < best->in_flight())) {
+        if (c->is_open() && !unresponsive(addr) && (!best || c->in_flight() < best->in_flight())) {
             best = c;
         }
     }
@@ -99,6 +116,9 @@ awaitable<result<std::shared_ptr<connection>>> cluster::any() {
     for (const auto& [id, b] : metadata_.brokers()) {
         candidates.push_back(endpoint{b.host, static_cast<uint16_t>(b.port)});
     }
+    // The unresponsive last (stable: otherwise in the order given).
+    std::stable_partition(candidates.begin(), candidates.end(),
+                          [this](const endpoint& ep) { return !unresponsive(ep.text()); });
     std::vector<std::string> failures;
     std::set<std::string> tried;
     for (const endpoint& ep : candidates) {
@@ -145,7 +165,7 @@ bool cluster::unreachable(int32_t node_id) const {
         return true;
     }
     const endpoint ep{b->host, static_cast<uint16_t>(b->port)};
-    return retry_connect_at_.contains(ep.text());
+    return retry_connect_at_.contains(ep.text()) || unresponsive(ep.text());
 }
 
 std::shared_ptr<connection> cluster::ready(int32_t node_id) {

@@ -127,6 +127,7 @@ void connection::close(std::error_code reason) {
     }
     state_ = state::closed;
     error_ = reason;
+    closed_at_ = clock::now();
     boost::system::error_code ignored;
     resolver_.cancel();
     socket_.close(ignored);

@@ -109,6 +109,7 @@ bool is_retriable(std::error_code ec) noexcept {
             case errc::fenced_leader_epoch:
             case errc::unknown_leader_epoch:
             case errc::offset_not_available:
+            case errc::preferred_leader_not_available:
             case errc::eligible_leaders_not_available:
                 return true;
             default:

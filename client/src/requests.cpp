@@ -271,6 +271,29 @@ result<quorum_meta> decode_describe_quorum(const response& r) {
     return out;
 }
 
+std::unique_ptr<frame::writer> encode_elect_leaders(int32_t id, std::string_view client_id,
+                                                    const std::vector<std::string>& topics) {
+    auto w = std::make_unique<frame::writer>();
+    auto& b = w->fbb();
+    std::vector<flatbuffers::Offset<flatbuffers::String>> names;
+    for (const auto& t : topics) {
+        names.push_back(b.CreateString(t));
+    }
+    const auto body = fbs::CreateElectLeadersRequest(b, 0, b.CreateVector(names));
+    return finish(std::move(w), fbs::ApiKey::ElectLeaders, id, client_id,
+                  fbs::Body::ElectLeadersRequest, body.Union());
+}
+
+result<std::vector<election_meta>> decode_elect_leaders(const response& r) {
+    SLUICE_TRY(const fbs::ElectLeadersResponse* b, body_of<fbs::ElectLeadersResponse>(r));
+    std::vector<election_meta> out;
+    for (const fbs::PartitionElectionResult* e : items(b->results())) {
+        out.push_back({str(e->topic()), e->partition(), static_cast<errc>(e->error_code()),
+                       str(e->error_message())});
+    }
+    return out;
+}
+
 std::unique_ptr<frame::writer> encode_list_offsets(int32_t id, std::string_view client_id,
                                                    std::span<const offset_query> queries) {
     auto w = std::make_unique<frame::writer>();

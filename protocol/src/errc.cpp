@@ -97,6 +97,8 @@ std::string_view errc_name(errc e) noexcept {
             return "STALE_BROKER_EPOCH";
         case errc::offset_not_available:
             return "OFFSET_NOT_AVAILABLE";
+        case errc::preferred_leader_not_available:
+            return "PREFERRED_LEADER_NOT_AVAILABLE";
         case errc::eligible_leaders_not_available:
             return "ELIGIBLE_LEADERS_NOT_AVAILABLE";
         case errc::election_not_needed:

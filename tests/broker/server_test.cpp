@@ -26,7 +26,7 @@ TEST_CASE("ApiVersions answers the version table") {
     REQUIRE(r != nullptr);
     CHECK(r->error_code() == 0);
     CHECK(r->apis()->size() == api::supported.size());
-    CHECK(r->apis()->size() == 11);
+    CHECK(r->apis()->size() == 12);
 }
 
 TEST_CASE("create, produce, fetch, list offsets") {
@@ -294,6 +294,7 @@ TEST_CASE("a request that names a body but carries none gets INVALID_REQUEST") {
         {fbs::ApiKey::DeleteTopics, fbs::Body::DeleteTopicsRequest},
         {fbs::ApiKey::DescribeConfigs, fbs::Body::DescribeConfigsRequest},
         {fbs::ApiKey::CreatePartitions, fbs::Body::CreatePartitionsRequest},
+        {fbs::ApiKey::ElectLeaders, fbs::Body::ElectLeadersRequest},
         {fbs::ApiKey::IncrementalAlterConfigs, fbs::Body::IncrementalAlterConfigsRequest},
         {fbs::ApiKey::DescribeQuorum, fbs::Body::DescribeQuorumRequest},
     };

@@ -22,7 +22,7 @@ int main(int argc, char** argv) {
     for (int32_t id = 1; id <= 3; ++id) {
         im = apply_batch(im, im.end_offset(),
                          plan_register(im, node_id_t{id}, uuid{uint64_t(id), 1},
-                                       {{"PLAINTEXT", "127.0.0.1", 9000 + id}}, ""))
+                                       {{"PLAINTEXT", "127.0.0.1", 9000 + id}}, "", true))
                  .image;
         im = apply_batch(im, im.end_offset(), plan_unfence(im, node_id_t{id})).image;
     }

@@ -25,7 +25,7 @@ metadata_image cluster(int32_t brokers) {
     metadata_image im;
     for (int32_t id = 1; id <= brokers; ++id) {
         im = apply_ok(im, plan_register(im, node_id_t{id}, uuid{uint64_t(id), 1},
-                                        {{"PLAINTEXT", "127.0.0.1", 9000 + id}}, ""));
+                                        {{"PLAINTEXT", "127.0.0.1", 9000 + id}}, "", true));
         im = apply_ok(im, plan_unfence(im, node_id_t{id}));
     }
     return im;
@@ -270,11 +270,116 @@ TEST_CASE("controlled shutdown and re-registration move leadership away") {
     CHECK(still == 1);
 
     // The same incarnation again: nothing to write.
-    CHECK(plan_register(im, node_id_t{2}, uuid{2, 1}, {{"PLAINTEXT", "h", 1}}, "").empty());
+    CHECK(plan_register(im, node_id_t{2}, uuid{2, 1}, {{"PLAINTEXT", "h", 1}}, "", true).empty());
     // A new process: fenced, and nothing names it as leader.
-    im = apply_ok(im, plan_register(im, node_id_t{2}, uuid{2, 2}, {{"PLAINTEXT", "h", 1}}, ""));
+    im = apply_ok(im,
+                  plan_register(im, node_id_t{2}, uuid{2, 2}, {{"PLAINTEXT", "h", 1}}, "", true));
     CHECK(im.broker(node_id_t{2})->fenced);
     CHECK(leaders(im).count(node_id_t{2}) == 0);
+}
+
+TEST_CASE("after an unclean shutdown a broker leaves the ISRs it shares; a clean one stays") {
+    const metadata_image base = create(cluster(3), {req("three", 2, 3), req("alone", 1, 1)});
+    auto isr_holds = [](const metadata_image& im, const std::string& topic, node_id_t id) {
+        int n = 0;
+        for (const auto& p : im.topic(topic)->partitions) {
+            n += std::find(p.isr.begin(), p.isr.end(), id) != p.isr.end();
+        }
+        return n;
+    };
+    const node_id_t alone_on = base.topic("alone")->partitions[0].replicas[0];
+
+    // Clean: a new process keeps its ISR places (it kept everything it had).
+    auto clean = apply_ok(
+        base, plan_register(base, node_id_t{2}, uuid{2, 2}, {{"PLAINTEXT", "h", 1}}, "", true));
+    CHECK(isr_holds(clean, "three", node_id_t{2}) == 2);
+    // Unclean: out of every ISR another member stays in, so it rejoins only once caught up;
+    // where it is the last member it stays (it holds everything committed there).
+    auto unclean = apply_ok(
+        base, plan_register(base, alone_on, uuid{99, 2}, {{"PLAINTEXT", "h", 1}}, "", false));
+    CHECK(isr_holds(unclean, "three", alone_on) == 0);
+    CHECK(isr_holds(unclean, "alone", alone_on) == 1);
+    CHECK(leaders(unclean).count(alone_on) == 0);
+    for (const auto& p : unclean.topic("three")->partitions) {
+        CHECK(p.isr.size() == 2);
+        CHECK(p.leader != node_id_t{-1});
+    }
+}
+
+TEST_CASE("an unclean election happens only where the topic or the default allows it") {
+    metadata_image im = create(cluster(3), {req("lossy", 1, 2), req("strict", 1, 2)});
+    auto lossy = plan_alter_configs(im, "lossy", {{"unclean.leader.election.enable", "true"}},
+                                    defaults(), false);
+    REQUIRE(lossy.result.error == errc::none);
+    im = apply_ok(im, lossy.records);
+    // Each partition's ISR shrinks to its leader, which is then fenced: no ISR member is left.
+    std::map<std::string, node_id_t> follower;
+    for (const std::string name : {"lossy", "strict"}) {
+        const partition_info p = im.topic(name)->partitions[0];
+        follower[name] = p.replicas[0] == p.leader ? p.replicas[1] : p.replicas[0];
+        auto plan = plan_isr_change(
+            im, {p.leader, im.topic(name)->id, 0, p.leader_epoch, p.partition_epoch, {p.leader}});
+        REQUIRE(plan.error == errc::none);
+        if (!plan.records.empty()) {  // (empty: fencing the other leader shrank it already)
+            im = apply_ok(im, plan.records);
+        }
+        REQUIRE_FALSE(im.broker(p.leader)->fenced);  // placement gave each its own leader
+        im = apply_ok(im, plan_fence(im, p.leader));
+        CHECK(im.topic(name)->partitions[0].leader == node_id_t{-1});
+    }
+    auto records = plan_unclean_elections(im, defaults());
+    REQUIRE(records.size() == 1);
+    im = apply_ok(im, records);
+    const auto& elected = im.topic("lossy")->partitions[0];
+    CHECK(elected.leader == follower["lossy"]);
+    CHECK(elected.isr == std::vector<node_id_t>{follower["lossy"]});
+    CHECK(im.topic("strict")->partitions[0].leader == node_id_t{-1});
+    CHECK(plan_unclean_elections(im, defaults()).empty());  // done: nothing more to do
+    // The broker default covers topics without an override.
+    auto d = defaults();
+    d.unclean_leader_election = true;
+    CHECK(plan_unclean_elections(im, d).size() == 1);
+}
+
+TEST_CASE("preferred leader elections and the automatic rebalance") {
+    metadata_image im = create(cluster(3), {req("p", 3, 3)});
+    // Broker 1 stops cleanly: its leadership moves away; back, it is unfenced but leads nothing.
+    std::vector<int32_t> preferred_by_1;
+    for (size_t i = 0; i < 3; ++i) {
+        if (im.topic("p")->partitions[i].replicas[0] == node_id_t{1}) {
+            preferred_by_1.push_back(int32_t(i));
+        }
+    }
+    REQUIRE(preferred_by_1.size() == 1);
+    im = apply_ok(im, plan_move_leaders_away(im, node_id_t{1}));
+    CHECK(leaders(im).count(node_id_t{1}) == 0);
+
+    auto plan = plan_preferred_elections(im, {"p", "nope"});
+    REQUIRE(plan.results.size() == 4);
+    CHECK(plan.results[0].topic == "nope");
+    CHECK(plan.results[0].error == errc::unknown_topic_or_partition);
+    int elected = 0;
+    int not_needed = 0;
+    for (size_t i = 1; i < 4; ++i) {
+        elected += plan.results[i].error == errc::none;
+        not_needed += plan.results[i].error == errc::election_not_needed;
+    }
+    CHECK(elected == 1);
+    CHECK(not_needed == 2);
+    CHECK(plan.records.size() == 1);
+    // The rebalance plans the same move: broker 1 leads none of the one it prefers (100%).
+    CHECK(plan_rebalance(im, 0.1) == plan.records);
+    CHECK(plan_rebalance(im, 1.0).empty());  // at most 100% imbalance: never above it
+    im = apply_ok(im, plan.records);
+    CHECK(im.topic("p")->partitions[size_t(preferred_by_1[0])].leader == node_id_t{1});
+    CHECK(plan_preferred_elections(im, {}).records.empty());
+
+    // A fenced preferred replica cannot take over.
+    im = apply_ok(im, plan_fence(im, node_id_t{1}));
+    auto fenced = plan_preferred_elections(im, {"p"});
+    CHECK(fenced.records.empty());
+    CHECK(fenced.results[size_t(preferred_by_1[0])].error == errc::preferred_leader_not_available);
+    CHECK(plan_rebalance(im, 0.0).empty());
 }
 
 // Random operations, planned and applied as the controller would; after each: every leader is
@@ -291,7 +396,7 @@ TEST_CASE("a seeded run of random decisions keeps the image's invariants") {
         for (int step = 0; step < 200; ++step) {
             std::vector<metadata_record> batch;
             const node_id_t b{1 + pick(5)};
-            switch (pick(7)) {
+            switch (pick(10)) {
                 case 0:
                 case 1: {
                     auto plans =
@@ -317,7 +422,19 @@ TEST_CASE("a seeded run of random decisions keeps the image's invariants") {
                     break;
                 case 6:
                     batch = plan_register(im, b, uuid{uint64_t(b.value()), rng() | 1},
-                                          {{"PLAINTEXT", "h", 1}}, "");
+                                          {{"PLAINTEXT", "h", 1}}, "", pick(2) == 0);
+                    break;
+                case 7: {
+                    auto d = defaults();
+                    d.unclean_leader_election = pick(2) == 0;
+                    batch = plan_unclean_elections(im, d);
+                    break;
+                }
+                case 8:
+                    batch = plan_preferred_elections(im, {}).records;
+                    break;
+                case 9:
+                    batch = plan_rebalance(im, 0.1 * pick(5));
                     break;
             }
             if (batch.empty()) {

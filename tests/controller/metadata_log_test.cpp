@@ -17,7 +17,7 @@ namespace {
 
 std::vector<metadata_record> registration(int32_t id) {
     return plan_register(metadata_image{}, node_id_t{id}, uuid{uint64_t(id), 5},
-                         {{"PLAINTEXT", "127.0.0.1", 9000 + id}}, "");
+                         {{"PLAINTEXT", "127.0.0.1", 9000 + id}}, "", true);
 }
 
 // Equal brokers, topics and producer ids (the offsets differ once a new leader appended).

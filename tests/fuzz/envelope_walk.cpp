@@ -248,6 +248,28 @@ void walk(digest& d, const fbs::DescribeQuorumResponse& b) {
     walk_replicas(d, b.observers());
 }
 
+void walk(digest& d, const fbs::ElectLeadersRequest& b) {
+    d.mix(b.election_type());
+    d.mix(b.timeout_ms());
+    if (b.topics() != nullptr) {
+        for (const auto* t : *b.topics()) {
+            d.mix(t);
+        }
+    }
+}
+
+void walk(digest& d, const fbs::ElectLeadersResponse& b) {
+    if (b.results() == nullptr) {
+        return;
+    }
+    for (const auto* r : *b.results()) {
+        d.mix(r->topic());
+        d.mix(r->partition());
+        d.mix(r->error_code());
+        d.mix(r->error_message());
+    }
+}
+
 void walk(digest& d, const fbs::ProduceRequest& b, frame::bytes_view data) {
     d.mix(b.acks());
     d.mix(b.timeout_ms());
@@ -508,6 +530,12 @@ uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
             break;
         case Body::DescribeQuorumResponse:
             walk_body(d, e.body_as_DescribeQuorumResponse());
+            break;
+        case Body::ElectLeadersRequest:
+            walk_body(d, e.body_as_ElectLeadersRequest());
+            break;
+        case Body::ElectLeadersResponse:
+            walk_body(d, e.body_as_ElectLeadersResponse());
             break;
         case Body::RaftMessage:
             // Its fields are the raft_codec target's (the controller's decoder).

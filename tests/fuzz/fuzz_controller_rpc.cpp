@@ -86,6 +86,9 @@ bool same(const rpc_request& a, const rpc_request& b) {
                x->change.partition_epoch == y.change.partition_epoch &&
                x->change.isr == y.change.isr;
     }
+    if (const auto* x = std::get_if<elect_call>(&a.call)) {
+        return x->topics == std::get<elect_call>(b.call).topics;
+    }
     return std::holds_alternative<quorum_call>(a.call);  // no fields
 }
 
@@ -102,8 +105,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             std::abort();  // the encoder and decoder disagree
         }
         metadata_image im;
-        im = apply_batch(im, offset_t{0},
-                         plan_register(im, node_id_t{1}, uuid{1, 1}, {{"PLAINTEXT", "h", 1}}, ""))
+        im = apply_batch(
+                 im, offset_t{0},
+                 plan_register(im, node_id_t{1}, uuid{1, 1}, {{"PLAINTEXT", "h", 1}}, "", true))
                  .image;
         im = apply_batch(im, im.end_offset(), plan_unfence(im, node_id_t{1})).image;
         uint64_t next = 1;
@@ -146,6 +150,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             if (!p.records.empty() &&
                 !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
                 std::abort();  // a change the plan allows must fit the image
+            }
+        } else if (const auto* el = std::get_if<elect_call>(&r->call)) {
+            auto p = plan_preferred_elections(im, el->topics);
+            if (!p.records.empty() &&
+                !apply_batch(im, im.end_offset(), p.records).problem.empty()) {
+                std::abort();  // an election the plan makes must fit the image
             }
         } else if (const auto* a = std::get_if<alter_call>(&r->call)) {
             for (const auto& t : a->topics) {

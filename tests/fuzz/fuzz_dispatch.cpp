@@ -102,6 +102,14 @@ class stub_admin final : public topic_admin {
         }
         co_return out;
     }
+    awaitable<std::vector<election_result>> elect_leaders(
+        std::vector<std::string>&& topics) override {
+        std::vector<election_result> out;
+        for (auto& t : topics) {
+            out.push_back({std::move(t), -1, errc::not_controller, "stub"});
+        }
+        co_return out;
+    }
     awaitable<quorum_status> describe_quorum() override {
         co_return quorum_status{
             errc::not_controller, "stub", node_id_t{-1}, 0, offset_t{0}, offset_t{0}, {}, {}};

@@ -79,7 +79,7 @@ bool write_storage_seed(const std::filesystem::path& out, const std::vector<node
                 controller::metadata_image{}, *snapshot_at - 1,
                 controller::plan_register(controller::metadata_image{}, node_id_t(1),
                                           controller::uuid{1, 5},
-                                          {{"PLAINTEXT", "127.0.0.1", 9092}}, ""));
+                                          {{"PLAINTEXT", "127.0.0.1", 9092}}, "", true));
             auto size = controller::write_snapshot_image(storage, image.image, id, voters);
             if (!size || !image.problem.empty()) {
                 return false;
@@ -143,7 +143,7 @@ bool write_metadata_seeds(const std::filesystem::path& dir) {
                   plan_register(im, node_id_t{id}, new_id(),
                                 {{"PLAINTEXT", "127.0.0.1", 9190 + 2 * id},
                                  {"CONTROLLER", "127.0.0.1", 9191 + 2 * id}},
-                                id == 2 ? "rack-b" : "")) ||
+                                id == 2 ? "rack-b" : "", true)) ||
             !step(fmt::format("unfence-{}", id), plan_unfence(im, node_id_t{id}))) {
             return false;
         }
@@ -168,7 +168,7 @@ bool write_metadata_seeds(const std::filesystem::path& dir) {
         return false;
     }
     const auto again =
-        plan_register(im, node_id_t{3}, new_id(), {{"PLAINTEXT", "127.0.0.1", 9196}}, "");
+        plan_register(im, node_id_t{3}, new_id(), {{"PLAINTEXT", "127.0.0.1", 9196}}, "", true);
     if (!step("reregister-3", again)) {
         return false;
     }
@@ -219,6 +219,17 @@ bool write_rpc_seeds(const std::filesystem::path& dir) {
                            "retention.ms"}},
                          false}})},
         {"describe-quorum", encode_rpc_request({"cluster-7f3a", 7, node_id_t{4}, quorum_call{}})},
+        {"elect-leaders",
+         encode_rpc_request({"cluster-7f3a", 9, node_id_t{4}, elect_call{{"t", "orders"}}})},
+        {"elect-leaders-answer",
+         encode_rpc_response(
+             {"cluster-7f3a", 9,
+              std::vector<broker::election_result>{
+                  {"orders", -1, errc::unknown_topic_or_partition, "no topic orders"},
+                  {"t", 0, errc::none, ""},
+                  {"t", 1, errc::preferred_leader_not_available,
+                   "the preferred replica, broker 3, is fenced"}},
+              offset_t{46}})},
         // An ISR change of topic "t" (the fuzz target's image has it, with id {1, 7}).
         {"alter-partition",
          encode_rpc_request(

@@ -5,10 +5,7 @@
 // once back it catches up, rejoins and produces succeed again. Every wait is for a condition.
 #include <doctest/doctest.h>
 
-#include <algorithm>
-#include <fstream>
 #include <future>
-#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -16,114 +13,25 @@
 
 #include <fmt/format.h>
 
-#include "client_helpers.h"
-#include "local_cluster.h"
+#include "replication_helpers.h"
 
 using namespace sluice;
 using namespace sluice::testing;
 using namespace std::chrono_literals;
 
-namespace {
-
-// Short sessions and a short replica lag.
-const std::string replication_timeouts =
-    std::string(fast_timeouts) + "\nreplica.lag.time.max.ms=1000\nreplica.fetch.backoff.ms=100";
-
-// The partition's leader, replicas and ISR as broker `id` describes them.
-struct partition_seen {
-    int32_t leader = -1;
-    std::vector<int32_t> replicas;
-    std::vector<int32_t> isr;
-};
-
-std::optional<partition_seen> seen_by(local_cluster& c, int id, const std::string& topic) {
-    auto a = admin::create(c.client(id));
-    if (!a) {
-        return std::nullopt;
-    }
-    auto t = a.value()->describe_topic(topic);
-    if (!t || t.value().partitions.empty()) {
-        return std::nullopt;
-    }
-    const auto& p = t.value().partitions[0];
-    partition_seen out{p.leader, p.replicas, p.isr};
-    std::sort(out.isr.begin(), out.isr.end());
-    return out;
-}
-
-producer_config producer_of(local_cluster& c) {
-    producer_config pc;
-    static_cast<client_config&>(pc) = c.client();
-    pc.acks = -1;
-    pc.delivery_timeout_ms = 20000;
-    return pc;
-}
-
-// Every record of partition 0, by offset.
-std::map<int64_t, std::string> read_all(local_cluster& c, int via, const std::string& topic,
-                                        size_t at_least) {
-    consumer_config cc;
-    static_cast<client_config&>(cc) = c.client(via);
-    cc.auto_offset_reset = "earliest";
-    auto con = consumer::create(cc);
-    REQUIRE(con);
-    REQUIRE(con.value()->assign(partitions_of(topic, 1)));
-    auto got = poll_until(*con.value(), at_least, 60s);
-    REQUIRE(got);
-    std::map<int64_t, std::string> out;
-    for (const auto& r : got.value()) {
-        auto [it, fresh] = out.emplace(r.offset, r.value.value_or(""));
-        CHECK_MESSAGE(fresh, "offset ", r.offset, " read twice");
-    }
-    return out;
-}
-
-}  // namespace
-
 TEST_CASE("kill -9 of the leader, three times under acks=all: every acknowledged record stays") {
     local_cluster c(3, replication_timeouts);
-    REQUIRE(created(c.admin_of()->create_topic("ledger", 1, 3, {{"min.insync.replicas", "2"}})));
-    REQUIRE(eventually([&] {
-        auto p = seen_by(c, 1, "ledger");
-        return p && p->leader > 0 && p->isr.size() == 3;
-    }));
+    create_in_sync(c, "ledger", 3, {{"min.insync.replicas", "2"}});
 
-    auto prod = producer::create(producer_of(c));
-    REQUIRE(prod);
-    std::map<std::string, int64_t> acked;  // value -> offset its acknowledgement gave
-    size_t failed = 0;
-    std::string first_failure;
-    int next = 0;
-    auto send_batch = [&](int n) {
-        std::vector<std::pair<std::string, std::future<result<record_metadata>>>> sent;
-        for (int i = 0; i < n; ++i) {
-            producer_record r;
-            r.topic = "ledger";
-            r.partition = 0;
-            r.value = fmt::format("v{}", next++);
-            std::string v = *r.value;
-            sent.emplace_back(v, prod.value()->send(std::move(r)));
-        }
-        for (auto& [v, f] : sent) {
-            auto m = f.get();
-            if (m) {
-                acked[v] = m.value().offset;
-            } else {
-                if (failed++ == 0) {
-                    first_failure = m.error().message();
-                }  // not acknowledged: it may or may not be there
-            }
-        }
-    };
-
+    ledger book(c, "ledger");
     for (int round = 0; round < 3; ++round) {
-        send_batch(200);
+        book.send(200);
         auto before = seen_by(c, 1 + round % 3, "ledger");
         REQUIRE(before);
         const int victim = before->leader;
         REQUIRE(victim > 0);
         // Records in flight while the leader dies.
-        auto during = std::async(std::launch::async, [&] { send_batch(300); });
+        auto during = std::async(std::launch::async, [&] { book.send(300); });
         c.node("kill", victim);
         during.get();
         const int other = victim % 3 + 1;
@@ -131,66 +39,26 @@ TEST_CASE("kill -9 of the leader, three times under acks=all: every acknowledged
             auto p = seen_by(c, other, "ledger");
             return p && p->leader > 0 && p->leader != victim;
         }));
-        send_batch(100);
+        book.send(100);
         c.node("restart", victim);
         // Back, it catches up and rejoins the ISR.
-        REQUIRE(eventually(
-            [&] {
-                auto p = seen_by(c, other, "ledger");
-                return p && p->isr.size() == 3;
-            },
-            60s));
+        REQUIRE(isr_reaches(c, other, "ledger", 3));
     }
+    const auto acked = book.acked();
     CHECK(acked.size() > 1000);
-    MESSAGE("acknowledged ", acked.size(), ", failed ", failed, " (", first_failure, ")");
-
-    const auto all = read_all(c, 2, "ledger", acked.size());
-    for (const auto& [value, offset] : acked) {
-        auto it = all.find(offset);
-        REQUIRE_MESSAGE(it != all.end(), "acknowledged offset ", offset, " is gone");
-        CHECK_MESSAGE(it->second == value, "offset ", offset, " holds ", it->second,
-                      ", acknowledged as ", value);
-    }
-    // Offsets are dense from 0: no gap, no offset twice.
-    int64_t expect = 0;
-    for (const auto& [offset, value] : all) {
-        CHECK(offset == expect++);
-    }
-
+    MESSAGE("acknowledged ", acked.size(), ", failed ", book.failed(), " (", book.first_failure(),
+            ")");
+    check_acknowledged(acked, read_all(c, 2, "ledger", acked.size()));
     // Every replica's log is the same, batch for batch and byte for byte, once all caught up.
-    auto log_of = [&](int id) {
-        std::vector<std::filesystem::path> files;
-        for (const auto& e :
-             std::filesystem::directory_iterator(c.node_dir(id) / "data" / "ledger-0")) {
-            if (e.path().extension() == ".log") {
-                files.push_back(e.path());
-            }
-        }
-        std::sort(files.begin(), files.end());
-        std::string bytes;
-        for (const auto& f : files) {
-            std::ifstream in(f, std::ios::binary);
-            bytes += std::string(std::istreambuf_iterator<char>(in), {});
-        }
-        return bytes;
-    };
-    CHECK(eventually([&] {
-        const auto first = log_of(1);
-        return !first.empty() && log_of(2) == first && log_of(3) == first;
-    }));
+    CHECK(eventually([&] { return logs_identical(c, {1, 2, 3}, "ledger"); }));
 }
 
 TEST_CASE(
     "a paused follower leaves the ISR; min.insync.replicas refuses acks=all until it is back") {
     local_cluster c(3, replication_timeouts);
-    REQUIRE(created(c.admin_of()->create_topic("strict", 1, 2, {{"min.insync.replicas", "2"}})));
-    std::optional<partition_seen> p;
-    REQUIRE(eventually([&] {
-        p = seen_by(c, 1, "strict");
-        return p && p->leader > 0 && p->isr.size() == 2;
-    }));
-    const int leader = p->leader;
-    const int follower = p->replicas[0] == leader ? p->replicas[1] : p->replicas[0];
+    const partition_seen p = create_in_sync(c, "strict", 2, {{"min.insync.replicas", "2"}});
+    const int leader = p.leader;
+    const int follower = p.replicas[0] == leader ? p.replicas[1] : p.replicas[0];
 
     auto prod = producer::create(producer_of(c));
     REQUIRE(prod);
@@ -218,12 +86,7 @@ TEST_CASE(
     CHECK_MESSAGE(refused.err.find("NOT_ENOUGH_REPLICAS") != std::string::npos, refused.err);
 
     c.node("resume", follower);
-    REQUIRE(eventually(
-        [&] {
-            auto now = seen_by(c, leader, "strict");
-            return now && now->isr.size() == 2;
-        },
-        60s));
+    REQUIRE(isr_reaches(c, leader, "strict", 2));
     REQUIRE(send_one("after"));
     const auto all = read_all(c, leader, "strict", 2);
     // The refused record was never appended. (A retried send may repeat a record: producers

@@ -61,7 +61,8 @@ bool read_ids(const flatbuffers::Vector<int32_t>* v, std::vector<node_id_t>& out
 
 bool is_topic_change(const rpc_call& call) {
     return std::holds_alternative<create_call>(call) || std::holds_alternative<delete_call>(call) ||
-           std::holds_alternative<grow_call>(call) || std::holds_alternative<alter_call>(call);
+           std::holds_alternative<grow_call>(call) || std::holds_alternative<alter_call>(call) ||
+           std::holds_alternative<elect_call>(call);
 }
 
 rpc_answer error_answer(const rpc_call& call, errc e, const std::string& message) {
@@ -86,6 +87,12 @@ rpc_answer error_answer(const rpc_call& call, errc e, const std::string& message
                 q.error = e;
                 q.message = message;
                 return q;
+            } else if constexpr (std::is_same_v<T, elect_call>) {
+                std::vector<broker::election_result> out;
+                for (const auto& t : c.topics.empty() ? std::vector<std::string>{""} : c.topics) {
+                    out.push_back({t, -1, e, message});
+                }
+                return out;
             } else if constexpr (std::is_same_v<T, delete_call>) {
                 std::vector<broker::topic_result> out;
                 for (const auto& n : c.names) {
@@ -115,6 +122,10 @@ void run_call(quorum_controller& c, rpc_call call, std::function<void(rpc_answer
         c.add_partitions(std::move(g->topics), g->validate_only, topics);
     } else if (auto* a = std::get_if<alter_call>(&call)) {
         c.alter_configs(std::move(a->topics), a->validate_only, topics);
+    } else if (auto* el = std::get_if<elect_call>(&call)) {
+        c.elect_preferred_leaders(
+            std::move(el->topics),
+            [done](std::vector<broker::election_result> r) { done(std::move(r)); });
     } else {
         done(c.describe_quorum());
     }
@@ -150,7 +161,8 @@ std::vector<std::byte> encode_rpc_request(const rpc_request& r) {
         }
         type = fbs::ControllerCall::BrokerRegistrationRequest;
         call = fbs::CreateBrokerRegistrationRequest(b, reg->incarnation.hi, reg->incarnation.lo,
-                                                    b.CreateVector(eps), b.CreateString(reg->rack))
+                                                    b.CreateVector(eps), b.CreateString(reg->rack),
+                                                    reg->clean_shutdown)
                    .Union();
     } else if (const auto* hb = std::get_if<broker_heartbeat>(&r.call)) {
         type = fbs::ControllerCall::BrokerHeartbeatRequest;
@@ -176,6 +188,9 @@ std::vector<std::byte> encode_rpc_request(const rpc_request& r) {
     } else if (const auto* a = std::get_if<alter_call>(&r.call)) {
         type = fbs::ControllerCall::IncrementalAlterConfigsRequest;
         call = bodies::write(b, a->topics, a->validate_only).Union();
+    } else if (const auto* el = std::get_if<elect_call>(&r.call)) {
+        type = fbs::ControllerCall::ElectLeadersRequest;
+        call = bodies::write_election(b, el->topics).Union();
     } else {
         type = fbs::ControllerCall::DescribeQuorumRequest;
         call = fbs::CreateDescribeQuorumRequest(b).Union();
@@ -211,6 +226,9 @@ std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
     } else if (const auto* q = std::get_if<broker::quorum_status>(&r.answer)) {
         type = fbs::ControllerAnswer::DescribeQuorumResponse;
         answer = bodies::write(b, *q).Union();
+    } else if (const auto* el = std::get_if<std::vector<broker::election_result>>(&r.answer)) {
+        type = fbs::ControllerAnswer::ElectLeadersResponse;
+        answer = bodies::write(b, *el).Union();
     } else {
         // Every topic call's answer is a list of topic results.
         type = fbs::ControllerAnswer::CreateTopicsResponse;
@@ -255,6 +273,7 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
             reg.id = out.from;
             reg.incarnation = uuid{r->incarnation_hi(), r->incarnation_lo()};
             reg.rack = str(r->rack());
+            reg.clean_shutdown = r->clean_shutdown();
             if (r->endpoints() == nullptr || r->endpoints()->size() > 16) {
                 return fail("a registration without endpoints");
             }
@@ -305,6 +324,14 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
         case fbs::ControllerCall::DescribeQuorumRequest:
             out.call = quorum_call{};
             return out;
+        case fbs::ControllerCall::ElectLeadersRequest: {
+            auto names = bodies::read(*m->call_as_ElectLeadersRequest(), why);
+            if (!names) {
+                return std::nullopt;
+            }
+            out.call = elect_call{std::move(*names)};
+            return out;
+        }
         case fbs::ControllerCall::AlterPartitionRequest: {
             const auto* a = m->call_as_AlterPartitionRequest();
             alter_partition_request ap;
@@ -370,6 +397,14 @@ std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame
                 return std::nullopt;
             }
             out.answer = std::move(*q);
+            return out;
+        }
+        case fbs::ControllerAnswer::ElectLeadersResponse: {
+            auto el = bodies::read(*m->answer_as_ElectLeadersResponse(), why);
+            if (!el) {
+                return std::nullopt;
+            }
+            out.answer = std::move(*el);
             return out;
         }
         case fbs::ControllerAnswer::CreateTopicsResponse:

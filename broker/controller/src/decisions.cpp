@@ -16,6 +16,24 @@ bool contains(const std::vector<node_id_t>& ids, node_id_t id) {
     return std::find(ids.begin(), ids.end(), id) != ids.end();
 }
 
+std::vector<node_id_t> without(const std::vector<node_id_t>& ids, node_id_t id) {
+    std::vector<node_id_t> out;
+    std::copy_if(ids.begin(), ids.end(), std::back_inserter(out),
+                 [id](node_id_t r) { return r != id; });
+    return out;
+}
+
+bool unfenced(const metadata_image& image, node_id_t id) {
+    const broker_info* b = image.broker(id);
+    return b != nullptr && !b->fenced;
+}
+
+// Whether `p`'s preferred replica (the first) could lead it now, and does not.
+bool preferred_can_take_over(const metadata_image& image, const partition_info& p) {
+    const node_id_t preferred = p.replicas.front();
+    return p.leader != preferred && contains(p.isr, preferred) && unfenced(image, preferred);
+}
+
 planned_batch refused(std::string name, errc e, std::string message) {
     return {topic_result{std::move(name), e, std::move(message)}, {}};
 }
@@ -307,21 +325,26 @@ planned_batch plan_alter_configs(const metadata_image& image, std::string_view t
 
 std::vector<metadata_record> plan_register(const metadata_image& image, node_id_t id,
                                            const uuid& incarnation, std::vector<endpoint> endpoints,
-                                           std::string rack) {
+                                           std::string rack, bool clean_shutdown) {
     const broker_info* old = image.broker(id);
     if (old != nullptr && old->incarnation == incarnation) {
         return {};
     }
     std::vector<metadata_record> out;
     if (old != nullptr) {
-        out = plan_move_leaders_away(image, id);
-        // What could not move loses its leader: the old process is gone.
+        // The old process is gone: its partitions get another leader, or none.
         for (const auto& [name, t] : image.topics()) {
             for (size_t i = 0; i < t->partitions.size(); ++i) {
                 const auto& p = t->partitions[i];
-                if (p.leader == id && successor(image, p, id) == node_id_t{-1}) {
-                    out.push_back(
-                        records::partition_change{t->id, int32_t(i), node_id_t{-1}, {}, {}});
+                records::partition_change c{t->id, int32_t(i), {}, {}, {}};
+                if (p.leader == id) {
+                    c.leader = successor(image, p, id);
+                }
+                if (!clean_shutdown && contains(p.isr, id) && p.isr.size() > 1) {
+                    c.isr = without(p.isr, id);
+                }
+                if (c.leader || c.isr) {
+                    out.push_back(std::move(c));
                 }
             }
         }
@@ -345,10 +368,7 @@ std::vector<metadata_record> plan_fence(const metadata_image& image, node_id_t i
             }
             records::partition_change c{t->id, int32_t(i), {}, {}, {}};
             if (p.isr.size() > 1) {  // the last ISR member stays: it holds everything committed
-                std::vector<node_id_t> isr;
-                std::copy_if(p.isr.begin(), p.isr.end(), std::back_inserter(isr),
-                             [&](node_id_t r) { return r != id; });
-                c.isr = std::move(isr);
+                c.isr = without(p.isr, id);
             }
             if (p.leader == id) {
                 c.leader = successor(image, p, id);
@@ -389,6 +409,104 @@ std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image,
             }
             if (node_id_t next = successor(image, p, id); next != node_id_t{-1}) {
                 out.push_back(records::partition_change{t->id, int32_t(i), next, {}, {}});
+            }
+        }
+    }
+    return out;
+}
+
+std::vector<metadata_record> plan_unclean_elections(const metadata_image& image,
+                                                    const topic_defaults& defaults) {
+    std::vector<metadata_record> out;
+    for (const auto& [name, t] : image.topics()) {
+        auto it = t->configs.find("unclean.leader.election.enable");
+        if (!(it == t->configs.end() ? defaults.unclean_leader_election : it->second == "true")) {
+            continue;
+        }
+        for (size_t i = 0; i < t->partitions.size(); ++i) {
+            const auto& p = t->partitions[i];
+            if (p.leader != node_id_t{-1} ||
+                std::any_of(p.isr.begin(), p.isr.end(),
+                            [&](node_id_t r) { return unfenced(image, r); })) {
+                continue;
+            }
+            for (node_id_t r : p.replicas) {
+                if (unfenced(image, r)) {
+                    out.push_back(records::partition_change{
+                        t->id, int32_t(i), r, std::vector<node_id_t>{r}, {}});
+                    break;
+                }
+            }
+        }
+    }
+    return out;
+}
+
+election_plan plan_preferred_elections(const metadata_image& image,
+                                       const std::vector<std::string>& topics) {
+    election_plan out;
+    auto elect = [&](const topic_info& t) {
+        for (size_t i = 0; i < t.partitions.size(); ++i) {
+            const auto& p = t.partitions[i];
+            election_result r{t.name, int32_t(i), errc::none, {}};
+            const node_id_t preferred = p.replicas.front();
+            if (p.leader == preferred) {
+                r.error = errc::election_not_needed;
+                r.message = fmt::format("broker {} leads it already", preferred);
+            } else if (!preferred_can_take_over(image, p)) {
+                r.error = errc::preferred_leader_not_available;
+                r.message = fmt::format("the preferred replica, broker {}, is {}", preferred,
+                                        unfenced(image, preferred) ? "not in the ISR" : "fenced");
+            } else {
+                out.records.push_back(
+                    records::partition_change{t.id, int32_t(i), preferred, {}, {}});
+            }
+            out.results.push_back(std::move(r));
+        }
+    };
+    if (topics.empty()) {
+        for (const auto& [name, t] : image.topics()) {
+            elect(*t);
+        }
+        return out;
+    }
+    std::set<std::string> wanted(topics.begin(), topics.end());
+    for (const auto& name : wanted) {
+        if (const topic_info* t = image.topic(name); t != nullptr) {
+            elect(*t);
+        } else {
+            out.results.push_back(election_result{name, -1, errc::unknown_topic_or_partition,
+                                                  fmt::format("no topic {}", name)});
+        }
+    }
+    return out;
+}
+
+std::vector<metadata_record> plan_rebalance(const metadata_image& image, double imbalance) {
+    struct share {
+        int64_t preferred = 0;                          // partitions whose preferred replica it is
+        std::vector<std::pair<uuid, int32_t>> movable;  // of those, where it can take over
+        int64_t not_leading = 0;
+    };
+    std::map<node_id_t, share> by_broker;
+    for (const auto& [name, t] : image.topics()) {
+        for (size_t i = 0; i < t->partitions.size(); ++i) {
+            const auto& p = t->partitions[i];
+            auto& s = by_broker[p.replicas.front()];
+            ++s.preferred;
+            if (p.leader != p.replicas.front()) {
+                ++s.not_leading;
+                if (preferred_can_take_over(image, p)) {
+                    s.movable.emplace_back(t->id, int32_t(i));
+                }
+            }
+        }
+    }
+    std::vector<metadata_record> out;
+    for (const auto& [id, s] : by_broker) {
+        if (double(s.not_leading) > imbalance * double(s.preferred)) {
+            for (const auto& [topic_id, index] : s.movable) {
+                out.push_back(records::partition_change{topic_id, index, id, {}, {}});
             }
         }
     }

@@ -76,6 +76,7 @@ void quorum_controller::arm() {
             return;
         }
         check_sessions();
+        check_elections();
         arm();
     });
 }
@@ -101,6 +102,7 @@ void quorum_controller::rebuild_working() {
     if (!active_ && ready_at_ && running_ && committed.end_offset() >= *ready_at_) {
         active_ = true;
         active_since_ = clock::now();
+        last_rebalance_ = active_since_;
         last_heartbeat_.clear();
         logging::info("controller: active (term {}) at metadata offset {}", leadership_.term,
                       committed.end_offset());
@@ -172,8 +174,8 @@ void quorum_controller::register_broker(broker_registration r,
                          -1});
         }
     }
-    auto records =
-        plan_register(working_, r.id, r.incarnation, std::move(r.endpoints), std::move(r.rack));
+    auto records = plan_register(working_, r.id, r.incarnation, std::move(r.endpoints),
+                                 std::move(r.rack), r.clean_shutdown);
     const node_id_t id = r.id;
     propose(std::move(records),
             [this, alive = alive_, id, done = std::move(done)](proposal_result p) {
@@ -309,6 +311,69 @@ void quorum_controller::check_sessions() {
             }
         });
     }
+}
+
+void quorum_controller::check_elections() {
+    if (!active_) {
+        return;
+    }
+    auto log_outcome = [](std::string what) {
+        return [what = std::move(what)](proposal_result p) {
+            if (p.outcome != proposal_outcome::written) {
+                logging::warn("controller: {} was not written: {}", what, outcome_name(p.outcome));
+            }
+        };
+    };
+    if (auto unclean = plan_unclean_elections(working_, opts_.topics); !unclean.empty()) {
+        for (const auto& r : unclean) {
+            const auto& c = std::get<records::partition_change>(r);
+            const topic_info* t = working_.topic(c.topic_id);
+            logging::warn(
+                "controller: unclean leader election: {}-{} gets broker {} as leader, which was "
+                "not in its ISR (no ISR member is unfenced); what only the ISR held is lost",
+                t != nullptr ? t->name : "?", c.index, c.leader.value_or(node_id_t{-1}));
+        }
+        propose(std::move(unclean), log_outcome("an unclean leader election"));
+    }
+    const auto now = clock::now();
+    if (opts_.rebalance_interval && now - last_rebalance_ >= *opts_.rebalance_interval) {
+        last_rebalance_ = now;
+        if (auto moves = plan_rebalance(working_, opts_.imbalance); !moves.empty()) {
+            logging::info(
+                "controller: moving leadership of {} partitions back to their "
+                "preferred replicas",
+                moves.size());
+            propose(std::move(moves), log_outcome("a leader rebalance"));
+        }
+    }
+}
+
+void quorum_controller::elect_preferred_leaders(
+    std::vector<std::string> topics, std::function<void(std::vector<election_result>)> done) {
+    if (!active_) {
+        std::vector<election_result> out;
+        for (auto& t : topics.empty() ? std::vector<std::string>{""} : topics) {
+            out.push_back({std::move(t), -1, errc::not_controller, not_controller()});
+        }
+        return done(std::move(out));
+    }
+    auto plan = plan_preferred_elections(working_, topics);
+    if (plan.records.empty()) {
+        return done(std::move(plan.results));
+    }
+    propose(std::move(plan.records),
+            [results = std::move(plan.results), done = std::move(done)](proposal_result p) mutable {
+                if (p.outcome != proposal_outcome::written) {
+                    const auto a = topic_answer({}, p);
+                    for (auto& r : results) {
+                        if (r.error == errc::none) {
+                            r.error = a.error;
+                            r.message = a.message;
+                        }
+                    }
+                }
+                done(std::move(results));
+            });
 }
 
 void quorum_controller::propose_all(std::vector<planned_batch> plans,

@@ -632,20 +632,24 @@ void partition::flush() {
     });
 }
 
-void partition::close(errc reason) {
+bool partition::close(errc reason) {
     if (!log_) {
-        return;
+        return true;
     }
     closed_reason_ = reason;
     state_.abort_all(reason);
+    bool clean = true;
     if (auto r = log_->close(); !r) {
         report("close", r.error());
+        clean = false;
     } else if (reason != errc::unknown_topic_or_partition) {
         if (auto w = write_high_watermark(*opts_.fs, opts_.dir, state_.high_watermark()); !w) {
             report("writing the high watermark", w.error());
+            clean = false;
         }
     }
     log_.reset();
+    return clean;
 }
 
 void partition::remove() {

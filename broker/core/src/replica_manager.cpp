@@ -134,16 +134,18 @@ awaitable<void> replica_manager::remove_topic(std::string_view topic) {
     }
 }
 
-awaitable<void> replica_manager::close_all() {
+awaitable<bool> replica_manager::close_all() {
     auto image = snapshot();
+    bool clean = true;
     for (const auto& [name, parts] : image->topics) {
         for (const auto& p : parts) {
             if (p) {
-                auto close = [p] { p->close(errc::not_leader_or_follower); };
-                co_await run_on(p->strand(), close);
+                auto close = [p] { return p->close(errc::not_leader_or_follower); };
+                clean = co_await run_on(p->strand(), close) && clean;
             }
         }
     }
+    co_return clean;
 }
 
 namespace {

@@ -117,16 +117,60 @@ std::optional<std::vector<create_topic_request>> read(const fbs::CreateTopicsReq
     return out;
 }
 
-std::optional<std::vector<std::string>> read(const fbs::DeleteTopicsRequest& r, std::string* why) {
+namespace {
+
+// A request's list of names (null: empty), or nothing with `*why` naming `request`.
+std::optional<std::vector<std::string>> read_names(
+    const flatbuffers::Vector<off<flatbuffers::String>>* names, std::string_view request,
+    std::string* why) {
     std::vector<std::string> out;
-    if (too_long(r.names())) {
-        return bad{why}("a DeleteTopics request with too many names");
+    if (too_long(names)) {
+        return bad{why}(fmt::format("a {} request with too many names", request));
     }
     text_budget text;
-    if (r.names() != nullptr) {
-        for (const auto* n : *r.names()) {
+    if (names != nullptr) {
+        for (const auto* n : *names) {
             out.push_back(text.take(n));
         }
+    }
+    if (text.over()) {
+        return bad{why}(too_much_text);
+    }
+    return out;
+}
+
+}  // namespace
+
+std::optional<std::vector<std::string>> read(const fbs::DeleteTopicsRequest& r, std::string* why) {
+    return read_names(r.names(), "DeleteTopics", why);
+}
+
+std::optional<std::vector<std::string>> read(const fbs::ElectLeadersRequest& r, std::string* why) {
+    if (r.election_type() != 0) {
+        return bad{why}(fmt::format(
+            "election type {} is not served: only preferred elections (0) are; unclean ones "
+            "happen by themselves on topics with unclean.leader.election.enable=true",
+            int(r.election_type())));
+    }
+    return read_names(r.topics(), "ElectLeaders", why);
+}
+
+std::optional<std::vector<election_result>> read(const fbs::ElectLeadersResponse& r,
+                                                 std::string* why) {
+    std::vector<election_result> out;
+    if (r.results() == nullptr) {
+        return out;
+    }
+    if (too_long(r.results())) {
+        return bad{why}("too many election results");
+    }
+    text_budget text;
+    for (const auto* e : *r.results()) {
+        if (e == nullptr) {
+            return bad{why}("a null election result");
+        }
+        out.push_back({text.take(e->topic()), e->partition(), errc(e->error_code()),
+                       text.take(e->error_message())});
     }
     if (text.over()) {
         return bad{why}(too_much_text);
@@ -315,6 +359,25 @@ off<flatbuffers::Vector<off<fbs::TopicResult>>> write(builder& b,
                                              r.message.empty() ? 0 : b.CreateString(r.message)));
     }
     return b.CreateVector(out);
+}
+
+off<fbs::ElectLeadersRequest> write_election(builder& b, const std::vector<std::string>& topics) {
+    std::vector<off<flatbuffers::String>> list;
+    for (const auto& t : topics) {
+        list.push_back(b.CreateString(t));
+    }
+    return fbs::CreateElectLeadersRequest(b, 0, b.CreateVector(list));
+}
+
+off<fbs::ElectLeadersResponse> write(builder& b, const std::vector<election_result>& results) {
+    std::vector<off<fbs::PartitionElectionResult>> out;
+    out.reserve(results.size());
+    for (const auto& r : results) {
+        out.push_back(fbs::CreatePartitionElectionResult(
+            b, b.CreateString(r.topic), r.partition, int16_t(r.error),
+            r.message.empty() ? 0 : b.CreateString(r.message)));
+    }
+    return fbs::CreateElectLeadersResponse(b, b.CreateVector(out));
 }
 
 off<fbs::DescribeQuorumResponse> write(builder& b, const quorum_status& q) {

@@ -1,6 +1,7 @@
-// The admin APIs: CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs and
-// DescribeQuorum go to the metadata source (topic_admin.h); DescribeConfigs is answered from the
-// cluster view. Each translates the request into plain types (admin_bodies.h) and back.
+// The admin APIs: CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs,
+// ElectLeaders and DescribeQuorum go to the metadata source (topic_admin.h); DescribeConfigs is
+// answered from the cluster view. Each translates the request into plain types (admin_bodies.h) and
+// back.
 #include "sluice/net/admin_bodies.h"
 #include "sluice/net/request.h"
 
@@ -125,6 +126,19 @@ awaitable<handler_result> handle_describe_configs(request_context& ctx, request&
     }
     auto body = fbs::CreateDescribeConfigsResponse(fbb, fbb.CreateVector(results));
     co_return reply(req, fbs::Body::DescribeConfigsResponse, std::move(r), body.Union());
+}
+
+awaitable<handler_result> handle_elect_leaders(request_context& ctx, request& req) {
+    std::string why;
+    auto topics = bodies::read(*req.envelope->body_as_ElectLeadersRequest(), &why);
+    if (!topics) {
+        co_return malformed(req, why);
+    }
+    auto results = co_await ctx.broker.admin.elect_leaders(std::move(*topics));
+    auto r = std::make_unique<response>();
+    auto& fbb = r->writer.fbb();
+    auto body = bodies::write(fbb, results);
+    co_return reply(req, fbs::Body::ElectLeadersResponse, std::move(r), body.Union());
 }
 
 awaitable<handler_result> handle_describe_quorum(request_context& ctx, request& req) {

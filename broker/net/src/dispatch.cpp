@@ -40,6 +40,8 @@ constexpr api_row api_table[] = {
      fbs::Body::IncrementalAlterConfigsRequest, handle_alter_configs},
     {fbs::ApiKey::DescribeQuorum, api::find(fbs::ApiKey::DescribeQuorum),
      fbs::Body::DescribeQuorumRequest, handle_describe_quorum},
+    {fbs::ApiKey::ElectLeaders, api::find(fbs::ApiKey::ElectLeaders),
+     fbs::Body::ElectLeadersRequest, handle_elect_leaders},
 };
 
 // Every API the clients are told about has a row, and every row has versions.

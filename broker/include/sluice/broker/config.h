@@ -121,6 +121,10 @@ struct broker_config {
     // outside the ISR may be elected when no ISR member is left (losing data).
     int32_t min_insync_replicas = 1;
     bool unclean_leader_election_enable = false;
+    // Leadership moves back to preferred replicas (the controller's automatic rebalance).
+    bool auto_leader_rebalance_enable = true;
+    int64_t leader_imbalance_check_interval_seconds = 300;
+    int32_t leader_imbalance_per_broker_percentage = 10;
     // A follower not caught up with its leader for this long leaves the ISR.
     int64_t replica_lag_time_max_ms = 30000;
     // Followers' fetches (Kafka's replica.fetch.* keys).

@@ -55,6 +55,15 @@ struct quorum_replica_info {
     int64_t last_caught_up_timestamp = -1;  // its last fetch that reached the leader's end
 };
 
+// One partition's answer to a preferred leader election; partition -1 answers for a whole topic
+// (one that does not exist).
+struct election_info {
+    std::string topic;
+    int32_t partition = -1;
+    std::error_code error;  // none: elected; ELECTION_NOT_NEEDED, PREFERRED_LEADER_NOT_AVAILABLE
+    std::string message;
+};
+
 // The metadata log's Raft quorum (what kafka-metadata-quorum describe prints).
 struct quorum_info {
     int32_t leader_id = -1;
@@ -103,6 +112,11 @@ class admin {
     result<std::vector<config_entry>> describe_topic_configs(const std::string& name);
     // The controller quorum, from its leader (through any broker).
     result<quorum_info> describe_quorum();
+    // Preferred leader elections (kafka-leader-election --election-type PREFERRED): leadership
+    // of every partition of `topics` (all topics if empty) goes back to its first replica where
+    // that one is unfenced and in the ISR. One answer per partition, sorted; an error here is the
+    // request's (NOT_CONTROLLER after retries, a broker unreachable).
+    result<std::vector<election_info>> elect_leaders(const std::vector<std::string>& topics);
 
   private:
     explicit admin(std::unique_ptr<detail::admin_impl> impl);

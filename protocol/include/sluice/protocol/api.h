@@ -16,7 +16,7 @@ struct version_range {
     int16_t max_version;
 };
 
-inline constexpr std::array<version_range, 11> supported{{
+inline constexpr std::array<version_range, 12> supported{{
     {fbs::ApiKey::Produce, 0, 0},
     {fbs::ApiKey::Fetch, 0, 0},
     {fbs::ApiKey::ListOffsets, 0, 0},
@@ -26,6 +26,7 @@ inline constexpr std::array<version_range, 11> supported{{
     {fbs::ApiKey::DeleteTopics, 0, 0},
     {fbs::ApiKey::DescribeConfigs, 0, 0},
     {fbs::ApiKey::CreatePartitions, 0, 0},
+    {fbs::ApiKey::ElectLeaders, 0, 0},
     {fbs::ApiKey::IncrementalAlterConfigs, 0, 0},
     {fbs::ApiKey::DescribeQuorum, 0, 0},
 }};

@@ -47,6 +47,7 @@ enum class errc : int16_t {
     unsupported_compression_type = 76,
     stale_broker_epoch = 77,
     offset_not_available = 78,
+    preferred_leader_not_available = 80,
     eligible_leaders_not_available = 83,
     election_not_needed = 84,
     invalid_record = 87,

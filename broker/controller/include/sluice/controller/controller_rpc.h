@@ -39,15 +39,22 @@ struct alter_call {
 
 struct quorum_call {};
 
+// Preferred leader elections for `topics` (all if empty).
+struct elect_call {
+    std::vector<std::string> topics;
+};
+
 // What a broker asks the active controller, and what it answers (a list of topic answers
 // serves every topic call).
-using rpc_call = std::variant<broker_registration, broker_heartbeat, create_call, delete_call,
-                              grow_call, alter_call, quorum_call, alter_partition_request>;
-using rpc_answer =
-    std::variant<registration_result, heartbeat_result, std::vector<broker::topic_result>,
-                 broker::quorum_status, alter_partition_result>;
+using rpc_call =
+    std::variant<broker_registration, broker_heartbeat, create_call, delete_call, grow_call,
+                 alter_call, quorum_call, alter_partition_request, elect_call>;
+using rpc_answer = std::variant<registration_result, heartbeat_result,
+                                std::vector<broker::topic_result>, broker::quorum_status,
+                                alter_partition_result, std::vector<broker::election_result>>;
 
-// Whether `call` changes topics (its outcome may be unknown when the controller goes away).
+// Whether `call` changes topics or leaders (its outcome may be unknown when the controller goes
+// away).
 bool is_topic_change(const rpc_call& call);
 
 // The answer to `call` that says `e` (NOT_CONTROLLER, REQUEST_TIMED_OUT, ...) for all of it.

@@ -30,6 +30,8 @@ struct topic_defaults {
     int32_t partitions_per_broker_max = 10000;
     // Why a topic's config overrides are invalid, or nothing (the broker's topic config rules).
     std::function<std::optional<std::string>(const config_map&)> config_problem;
+    // unclean.leader.election.enable, for topics that do not set it.
+    bool unclean_leader_election = false;
 };
 
 // Replica lists for `count` new partitions with `rf` replicas each over the unfenced brokers:
@@ -58,10 +60,13 @@ planned_batch plan_alter_configs(const metadata_image& image, std::string_view t
                                  const topic_defaults& defaults, bool validate_only);
 
 // A broker (re)registers. The same incarnation again changes nothing (no records); a new
-// incarnation replaces the old registration, whose partitions first lose it as leader.
+// incarnation replaces the old registration, whose partitions first lose it as leader. After an
+// unclean shutdown (`clean_shutdown` false: the process died, and with it perhaps the page cache
+// that held what it had acknowledged), it also leaves every ISR in which another member stays,
+// so that it cannot lead before it has caught up and been added back (the idea of KIP-966).
 std::vector<metadata_record> plan_register(const metadata_image& image, node_id_t id,
                                            const uuid& incarnation, std::vector<endpoint> endpoints,
-                                           std::string rack);
+                                           std::string rack, bool clean_shutdown);
 
 // Fences `id` (session expired, or a controlled shutdown finished) and elects new leaders for the
 // partitions it led: the first other ISR member that is unfenced, or none (leader -1).
@@ -73,6 +78,33 @@ std::vector<metadata_record> plan_unfence(const metadata_image& image, node_id_t
 // Moves leadership away from `id` where another ISR member can take it (controlled shutdown);
 // partitions with no other candidate keep it until it is fenced.
 std::vector<metadata_record> plan_move_leaders_away(const metadata_image& image, node_id_t id);
+
+// Unclean leader elections: each partition with no leader and no unfenced ISR member whose topic
+// allows it (unclean.leader.election.enable, else `defaults`) gets its first unfenced replica as
+// leader and sole ISR member. What the old ISR held beyond that replica's log is lost: the old
+// members truncate to the new leader's log when they return.
+std::vector<metadata_record> plan_unclean_elections(const metadata_image& image,
+                                                    const topic_defaults& defaults);
+
+using broker::election_result;
+
+struct election_plan {
+    std::vector<election_result> results;  // sorted by topic and partition
+    std::vector<metadata_record> records;  // one PartitionChange per partition that moves
+};
+
+// Preferred leader elections (Kafka's ElectLeaders, type PREFERRED) for every partition of
+// `topics` (all topics if empty): each whose preferred replica (the first) is unfenced, in the ISR
+// and not leading gets it as leader. Answers per partition: none (elected), ELECTION_NOT_NEEDED
+// (it leads already), PREFERRED_LEADER_NOT_AVAILABLE (fenced or out of the ISR), and
+// UNKNOWN_TOPIC_OR_PARTITION for a topic that does not exist.
+election_plan plan_preferred_elections(const metadata_image& image,
+                                       const std::vector<std::string>& topics);
+
+// Automatic leader rebalance (auto.leader.rebalance.enable): the preferred elections of each
+// broker whose share of the partitions it prefers but does not lead is above `imbalance`
+// (leader.imbalance.per.broker.percentage / 100), where the preferred replica can lead.
+std::vector<metadata_record> plan_rebalance(const metadata_image& image, double imbalance);
 
 // A partition leader asks to change its ISR (AlterPartition), as of the leader and partition
 // epochs it knows.

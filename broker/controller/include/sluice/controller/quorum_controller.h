@@ -30,6 +30,8 @@ struct broker_registration {
     uuid incarnation;
     std::vector<endpoint> endpoints;
     std::string rack;
+    // Its last stop was clean (plan_register): false after a crash, or when nobody can say.
+    bool clean_shutdown = false;
 };
 
 struct registration_result {
@@ -74,8 +76,12 @@ class quorum_controller {
     struct options {
         topic_defaults topics;
         std::chrono::milliseconds session_timeout{9000};  // broker.session.timeout.ms
-        // How often expired sessions are looked for.
+        // How often expired sessions and partitions for unclean elections are looked for.
         std::chrono::milliseconds check_interval{250};
+        // Automatic leader rebalance (plan_rebalance): how often, or never; and the imbalance
+        // that triggers it.
+        std::optional<std::chrono::milliseconds> rebalance_interval;
+        double imbalance = 0.1;
         // New topic ids and broker incarnations; uuid::random by default (tests pass their own).
         std::function<uuid()> new_id = &uuid::random;
     };
@@ -108,6 +114,9 @@ class quorum_controller {
                        std::function<void(std::vector<broker::topic_result>)> done);
     // The quorum as this (leading) node sees it; NOT_CONTROLLER if it does not lead.
     broker::quorum_status describe_quorum() const;
+    // Preferred leader elections (plan_preferred_elections), answered once written.
+    void elect_preferred_leaders(std::vector<std::string> topics,
+                                 std::function<void(std::vector<election_result>)> done);
 
     // Adopts topics found on broker `id`'s disk from before the metadata log (plan_import).
     void import_topics(node_id_t id, std::vector<imported_topic> topics,
@@ -128,6 +137,8 @@ class quorum_controller {
     void rebuild_working();
     void on_leadership(const raft::leadership& l);
     void check_sessions();
+    // Unclean elections the image allows, and the automatic rebalance when it is due.
+    void check_elections();
     void arm();
     // Proposes each plan that has records; `done` gets every plan's answer once all are decided.
     void propose_all(std::vector<planned_batch> plans,
@@ -150,6 +161,7 @@ class quorum_controller {
     // When this controller became active: no broker is fenced before a full session passed
     // under it.
     clock::time_point active_since_{};
+    clock::time_point last_rebalance_{};
     // Brokers with a fence, unfence or leadership move of theirs in flight (one at a time).
     std::set<node_id_t> busy_;
     // Leading: the offset the committed image must reach before this controller acts (its

@@ -220,8 +220,9 @@ class partition : public std::enable_shared_from_this<partition> {
     void flush();
 
     // Closes the log (flush and recovery checkpoint, so the next open scans nothing). Waiters
-    // are told `reason`; every later call answers it.
-    void close(errc reason);
+    // are told `reason`; every later call answers it. False if the log or the high watermark
+    // could not be written (logged): the next open recovers.
+    bool close(errc reason);
     // Closes the log and removes the partition's directory (topic deletion).
     void remove();
 

@@ -93,8 +93,9 @@ class replica_manager final : public partition_service {
     // directory.
     awaitable<void> remove_topic(std::string_view topic);
     // Shutdown: closes every partition log on its strand (flush and checkpoint, so the next
-    // start scans nothing); waiters are told NOT_LEADER_OR_FOLLOWER.
-    awaitable<void> close_all();
+    // start scans nothing); waiters are told NOT_LEADER_OR_FOLLOWER. False if any failed to
+    // close cleanly.
+    awaitable<bool> close_all();
 
     // ---- Requests (partition_service.h) ----
 

@@ -1,6 +1,7 @@
 // What a listener asks of the metadata source besides produce and fetch: create, delete and
-// grow topics, change their configs, and describe the controller quorum. The broker's cluster
-// member implements it by asking the active controller. Plain values, no wire format.
+// grow topics, change their configs, elect preferred leaders, and describe the controller quorum.
+// The broker's cluster member implements it by asking the active controller. Plain values, no wire
+// format.
 #pragma once
 
 #include <cstddef>
@@ -64,6 +65,17 @@ struct topic_result {
     std::string message;  // what was wrong, in words naming the value and the reason
 };
 
+// One partition's answer to a preferred leader election (ElectLeaders); partition -1 answers
+// for a whole topic (one that does not exist) or request (NOT_CONTROLLER).
+struct election_result {
+    std::string topic;
+    int32_t partition = -1;
+    errc error = errc::none;  // none: elected
+    std::string message;
+
+    friend bool operator==(const election_result&, const election_result&) = default;
+};
+
 class topic_admin {
   public:
     virtual ~topic_admin() = default;
@@ -79,6 +91,9 @@ class topic_admin {
     virtual awaitable<std::vector<topic_result>> alter_configs(
         std::vector<config_change_request>&& topics, bool validate_only) = 0;
     virtual awaitable<quorum_status> describe_quorum() = 0;
+    // Preferred leader elections for every partition of `topics` (all topics if empty).
+    virtual awaitable<std::vector<election_result>> elect_leaders(
+        std::vector<std::string>&& topics) = 0;
 };
 
 // The metadata log's own directory is <log.dirs>/__cluster_metadata-0: no topic may have the name.

@@ -1,7 +1,7 @@
 // The admin request and answer bodies of the native protocol (CreateTopics, DeleteTopics,
-// CreatePartitions, IncrementalAlterConfigs, DescribeQuorum) to and from the core's plain types
-// (topic_admin.h). The client listener reads them from clients; the controller listener carries
-// the same bodies from a broker to the active controller, so both read and write them here.
+// CreatePartitions, IncrementalAlterConfigs, DescribeQuorum, ElectLeaders) to and from the core's
+// plain types (topic_admin.h). The client listener reads them from clients; the controller listener
+// carries the same bodies from a broker to the active controller, so both read and write them here.
 //
 // Reading is lenient about absent fields (a missing name reads as empty, which the controller
 // refuses with a reason); a vector longer than `list_max`, or strings adding up to more than
@@ -39,6 +39,10 @@ std::optional<std::vector<config_change_request>> read(const fbs::IncrementalAlt
 std::optional<std::vector<topic_result>> read(
     const flatbuffers::Vector<off<fbs::TopicResult>>* results, std::string* why);
 std::optional<quorum_status> read(const fbs::DescribeQuorumResponse& r, std::string* why);
+// The topics of a preferred election (empty: all); another election type is refused.
+std::optional<std::vector<std::string>> read(const fbs::ElectLeadersRequest& r, std::string* why);
+std::optional<std::vector<election_result>> read(const fbs::ElectLeadersResponse& r,
+                                                 std::string* why);
 
 off<fbs::CreateTopicsRequest> write(builder& b, const std::vector<create_topic_request>& topics,
                                     bool validate_only);
@@ -52,5 +56,7 @@ off<fbs::IncrementalAlterConfigsRequest> write(builder& b,
 off<flatbuffers::Vector<off<fbs::TopicResult>>> write(builder& b,
                                                       const std::vector<topic_result>& results);
 off<fbs::DescribeQuorumResponse> write(builder& b, const quorum_status& q);
+off<fbs::ElectLeadersRequest> write_election(builder& b, const std::vector<std::string>& topics);
+off<fbs::ElectLeadersResponse> write(builder& b, const std::vector<election_result>& results);
 
 }  // namespace sluice::broker::bodies

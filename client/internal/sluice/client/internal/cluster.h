@@ -53,7 +53,8 @@ class cluster {
 
     // An open connection to any broker: an existing one, else the bootstrap servers and then the
     // known brokers, tried in turn. client_errc::broker_unreachable naming every failure if none
-    // answers.
+    // answers. A broker whose connection closed for want of an answer within the last request
+    // timeout (a paused or overloaded process, which still accepts connections) comes last.
     awaitable<result<std::shared_ptr<connection>>> any();
     // An open connection to broker `node_id` (its address from the metadata).
     awaitable<result<std::shared_ptr<connection>>> node(int32_t node_id);
@@ -62,8 +63,9 @@ class cluster {
     // connection attempt is started (unless one is running, the node is unknown, or the last
     // attempt failed less than retry.backoff.ms ago) and `on_change` runs when it ends.
     std::shared_ptr<connection> ready(int32_t node_id);
-    // Whether the metadata knows no broker `node_id`, or the last attempt to connect to it
-    // failed: a leader it names may be gone, and the metadata is worth asking again.
+    // Whether the metadata knows no broker `node_id`, the last attempt to connect to it failed,
+    // or it left a request unanswered within the last request timeout: a leader it names may be
+    // gone, and the metadata is worth asking again.
     bool unreachable(int32_t node_id) const;
     void set_on_change(std::function<void()> f) { on_change_ = std::move(f); }
 
@@ -78,6 +80,9 @@ class cluster {
 
   private:
     std::shared_ptr<connection> get_or_create(const endpoint& ep);
+    // Notes connections that closed for want of an answer (see any()).
+    void note_unresponsive();
+    bool unresponsive(const std::string& addr) const;
 
     asio::io_context& io_;
     client_config config_;
@@ -86,6 +91,8 @@ class cluster {
     metadata_cache metadata_;
     std::map<std::string, std::shared_ptr<connection>> connections_;  // by "host:port"
     std::map<std::string, clock::time_point> retry_connect_at_;
+    // Until when each address counts as unresponsive (a request to it timed out).
+    std::map<std::string, clock::time_point> unresponsive_until_;
     std::function<void()> on_change_;
     bool closed_ = false;
     std::error_code close_reason_;

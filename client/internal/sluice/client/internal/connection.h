@@ -115,6 +115,8 @@ class connection : public std::enable_shared_from_this<connection> {
     bool is_closed() const { return state_ == state::closed; }
     // The error that closed the connection.
     std::error_code error() const { return error_; }
+    // When close() ran (meaningful once closed).
+    clock::time_point closed_at() const { return closed_at_; }
     // Why connect() failed, as "host:port: reason"; empty if it did not.
     const std::string& connect_failure() const { return connect_failure_; }
     // Requests queued, being written or awaiting their response.
@@ -143,6 +145,7 @@ class connection : public std::enable_shared_from_this<connection> {
     asio::steady_timer connect_timer_;
     state state_ = state::idle;
     std::error_code error_;
+    clock::time_point closed_at_{};
     std::string connect_failure_;
     bool connect_timed_out_ = false;
     int32_t next_correlation_id_ = 1;

@@ -129,6 +129,17 @@ struct quorum_meta {
 std::unique_ptr<frame::writer> encode_describe_quorum(int32_t id, std::string_view client_id);
 result<quorum_meta> decode_describe_quorum(const response& r);
 
+// ---- ElectLeaders (preferred) ----
+struct election_meta {
+    std::string topic;
+    int32_t partition = -1;
+    errc error = errc::none;
+    std::string message;
+};
+std::unique_ptr<frame::writer> encode_elect_leaders(int32_t id, std::string_view client_id,
+                                                    const std::vector<std::string>& topics);
+result<std::vector<election_meta>> decode_elect_leaders(const response& r);
+
 // ---- ListOffsets ----
 struct offset_query {
     std::string topic;
