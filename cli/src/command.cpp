@@ -124,7 +124,7 @@ std::optional<parsed_args> parse_command(std::string_view command,
         return std::nullopt;
     }
     const size_t got = parsed.value().positional.size();
-    if (got != positional) {
+    if (positional == one_or_more ? got == 0 : got != positional) {
         exit_code = usage_error(
             command, got > positional ? fmt::format("unexpected argument '{}'",
                                                     parsed.value().positional[positional])

@@ -39,8 +39,10 @@ int usage_error(std::string_view command, std::string_view problem);
 int print_help(std::string_view text);
 
 // Parses the words of `command` against `options`, prints the usage for --help, and checks that
-// exactly `positional` arguments were given. Returns nullopt when the command ends here, with
-// `exit_code` set (exit_ok after --help, exit_usage after a usage error).
+// exactly `positional` arguments were given (at least one if it is one_or_more). Returns nullopt
+// when the command ends here, with `exit_code` set (exit_ok after --help, exit_usage after a
+// usage error).
+inline constexpr size_t one_or_more = size_t(-1);
 std::optional<parsed_args> parse_command(std::string_view command,
                                          std::span<const std::string> words,
                                          std::span<const option> options, std::string_view synopsis,
@@ -84,6 +86,7 @@ std::string topic_error_line(std::string_view command, std::error_code ec, const
 // Subcommands. `args` are the words after the subcommand's name.
 int run_topic(std::span<const std::string> args);
 int run_cluster(std::span<const std::string> args);
+int run_log(std::span<const std::string> args);
 int run_produce(std::span<const std::string> args);
 int run_consume(std::span<const std::string> args);
 int run_perf(std::span<const std::string> args);

@@ -1,6 +1,7 @@
 // The `sluice` command: dispatches to its subcommands (docs/cli.md).
 //
-//   sluice [-b SERVERS] <topic|cluster|produce|consume|perf> ...   sluice --help   sluice --version
+//   sluice [-b SERVERS] <topic|cluster|log|produce|consume|perf> ...   sluice --help
+//   sluice --version
 //
 // A -b given before the command is the default for it; a -b after the command wins.
 #include <cstdio>
@@ -19,8 +20,11 @@ constexpr std::string_view main_help =
     "The command-line client of the Sluice broker.\n"
     "\n"
     "Commands:\n"
-    "  topic create|list|describe|delete   manage topics\n"
-    "  cluster describe                    the brokers that serve and the active controller\n"
+    "  topic create|list|describe|delete|add-partitions|alter-config|describe-config\n"
+    "                                      manage topics\n"
+    "  cluster describe|quorum|elect-leaders\n"
+    "                                      the brokers, the controller quorum, preferred leaders\n"
+    "  log dump PATH...                    the record batches of segment files on disk\n"
     "  produce TOPIC                       produce one record per line of stdin\n"
     "  consume TOPIC                       print records to stdout\n"
     "  perf produce|consume                measure throughput and latency\n"
@@ -104,6 +108,9 @@ int main(int argc, char** argv) {
     }
     if (command == "topic") {
         return run_topic(rest);
+    }
+    if (command == "log") {
+        return run_log(rest);
     }
     if (command == "cluster") {
         return run_cluster(rest);

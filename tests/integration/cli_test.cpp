@@ -345,6 +345,30 @@ TEST_CASE("cli: produce from stdin with keys, consume with -e, -f, -o, -p and -n
     CHECK(p2.out == "x\ny\n");
 }
 
+TEST_CASE("cli: produce --print-offsets, and log dump of the partition's segment") {
+    broker_process broker;
+    REQUIRE_MESSAGE(broker.start().has_value(), broker.log_tail());
+    const std::string b = broker.bootstrap();
+    REQUIRE(sluice_cli({"topic", "create", "dumped", "-p", "1", "-b", b}).status.exited_with(0));
+    auto produced =
+        sluice_cli({"produce", "dumped", "-k", ":", "--print-offsets", "-b", b}, "a:1\nb:2\nc:3\n");
+    REQUIRE_MESSAGE(produced.status.exited_with(0), describe(produced));
+    CHECK(produced.out_lines() == std::vector<std::string>{"0 0 a:1", "0 1 b:2", "0 2 c:3"});
+
+    auto dumped =
+        sluice_cli({"log", "dump", (broker.log_dir() / "dumped-0").string(), "--records"});
+    REQUIRE_MESSAGE(dumped.status.exited_with(0), describe(dumped));
+    auto lines = dumped.out_lines();
+    REQUIRE(lines.size() >= 5);
+    CHECK(lines[0].starts_with("Dumping "));
+    CHECK(lines[1].starts_with("baseOffset: 0 "));
+    CHECK(lines.back().ends_with("key: c payload: 3"));
+    CHECK(dumped.out.find("isvalid: false") == std::string::npos);
+
+    auto missing = sluice_cli({"log", "dump", (broker.log_dir() / "nope.log").string()});
+    check_one_line_failure(missing);
+}
+
 TEST_CASE("cli: consume prints headers, timestamps and topic with -f") {
     broker_process broker;
     REQUIRE_MESSAGE(broker.start().has_value(), broker.log_tail());

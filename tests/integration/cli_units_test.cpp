@@ -1,15 +1,19 @@
-// The pure parts of the `sluice` command: option parsing, kcat-style output formats, and the
-// perf statistics and throttle. The command itself is tested end to end in cli_test.cpp.
+// The pure parts of the `sluice` command: option parsing, kcat-style output formats, the perf
+// statistics and throttle, and the segment dump of `sluice log dump`. The command itself is tested
+// end to end in cli_test.cpp.
 #include <doctest/doctest.h>
 
 #include <array>
 #include <chrono>
+#include <sstream>
 #include <string>
 #include <vector>
 
 #include "sluice/cli/args.h"
 #include "sluice/cli/format.h"
+#include "sluice/cli/log_dump.h"
 #include "sluice/cli/perf_stats.h"
+#include "sluice/protocol/record_batch.h"
 
 namespace {
 
@@ -195,4 +199,86 @@ TEST_CASE("throttle: paces to the rate") {
         unlimited.pace(i);
     }
     CHECK(perf_stats::clock::now() - before < std::chrono::milliseconds(100));
+}
+
+namespace {
+
+// Two batches as a segment holds them: offsets 0-1 (epoch 0) and 2 (epoch 3, producer 7).
+std::string segment_bytes() {
+    std::string out;
+    sluice::batch_builder first;
+    first.add(
+        {sluice::as_bytes("k1"), sluice::as_bytes("hello"), sluice::timestamp_ms_t{1000}, {}});
+    first.add({std::nullopt, sluice::as_bytes("a\nb"), sluice::timestamp_ms_t{1001}, {}});
+    auto one = first.finish();
+    sluice::set_leader_epoch(one, sluice::leader_epoch_t{0});
+    sluice::batch_builder second(
+        {sluice::producer_id_t{7}, sluice::producer_epoch_t{1}, sluice::sequence_t{0}, 0});
+    second.add({sluice::as_bytes("k3"), std::nullopt, sluice::timestamp_ms_t{1002}, {}});
+    auto two = second.finish();
+    sluice::set_base_offset(two, sluice::offset_t{2});
+    sluice::set_leader_epoch(two, sluice::leader_epoch_t{3});
+    out.append(reinterpret_cast<const char*>(one.data()), one.size());
+    out.append(reinterpret_cast<const char*>(two.data()), two.size());
+    return out;
+}
+
+std::vector<std::string> dump(const std::string& bytes, bool records, dump_summary* summary) {
+    std::istringstream in(bytes);
+    std::vector<std::string> lines;
+    *summary = dump_log(in, records, [&](const std::string& l) { lines.push_back(l); });
+    return lines;
+}
+
+}  // namespace
+
+TEST_CASE("log dump prints each batch and, with records, each record") {
+    const std::string bytes = segment_bytes();
+    dump_summary s;
+    auto lines = dump(bytes, false, &s);
+    REQUIRE(lines.size() == 2);
+    CHECK(s.batches == 2);
+    CHECK(s.records == 3);
+    CHECK(s.invalid == 0);
+    CHECK(s.stopped.empty());
+    CHECK(s.position == int64_t(bytes.size()));
+    CHECK(lines[0].starts_with("baseOffset: 0 lastOffset: 1 count: 2 "));
+    CHECK(lines[0].find("partitionLeaderEpoch: 0 ") != std::string::npos);
+    CHECK(lines[0].find("position: 0 ") != std::string::npos);
+    CHECK(lines[0].ends_with("isvalid: true"));
+    CHECK(lines[1].starts_with("baseOffset: 2 lastOffset: 2 count: 1 baseSequence: 0 "));
+    CHECK(lines[1].find("producerId: 7 producerEpoch: 1 partitionLeaderEpoch: 3 ") !=
+          std::string::npos);
+
+    lines = dump(bytes, true, &s);
+    REQUIRE(lines.size() == 5);
+    CHECK(lines[1] ==
+          "| offset: 0 CreateTime: 1000 keySize: 2 valueSize: 5 headerKeys: [] key: k1 "
+          "payload: hello");
+    CHECK(lines[2].find("key: null payload: a\\x0ab") != std::string::npos);  // one line
+    CHECK(lines[4].find("offset: 2 ") != std::string::npos);
+    CHECK(lines[4].ends_with("valueSize: -1 headerKeys: [] key: k3 payload: null"));
+}
+
+TEST_CASE("log dump shows a damaged batch as invalid and stops at bytes that are no batch") {
+    std::string bytes = segment_bytes();
+    dump_summary s;
+    // A flipped byte in the first batch's records: its CRC fails, the second still reads.
+    bytes[sluice::batch_format::header_size + 2] ^= 0x5a;
+    auto lines = dump(bytes, true, &s);
+    CHECK(s.batches == 2);
+    CHECK(s.invalid == 1);
+    REQUIRE(lines.size() >= 2);
+    CHECK(lines[0].ends_with("isvalid: false"));
+    CHECK(lines[1].starts_with("| records not shown: "));
+    // A torn tail: half a header after the last batch.
+    bytes = segment_bytes() + std::string(30, '\0');
+    dump(bytes, false, &s);
+    CHECK(s.batches == 2);
+    CHECK(s.stopped.find("30 bytes at position") != std::string::npos);
+    // Garbage where a header should be.
+    bytes = segment_bytes() + std::string(100, '\xff');
+    dump(bytes, false, &s);
+    CHECK(s.batches == 2);
+    CHECK(s.stopped.find("not a batch header") != std::string::npos);
 }
