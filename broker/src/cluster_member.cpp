@@ -444,7 +444,9 @@ void cluster_member::call_until(ctl::rpc_call c, std::chrono::steady_clock::time
                 using T = std::decay_t<decltype(x)>;
                 if constexpr (std::is_same_v<T, std::vector<topic_result>> ||
                               std::is_same_v<T, std::vector<election_result>>) {
-                    return !x.empty() && x.front().error == errc::not_controller;
+                    return std::any_of(x.begin(), x.end(), [](const auto& r) {
+                        return r.error == errc::not_controller;
+                    });
                 } else {
                     return x.error == errc::not_controller;
                 }

@@ -308,7 +308,8 @@ const key_spec specs[] = {
      }},
     {{"auto.leader.rebalance.enable", "true",
       "The active controller moves leadership back to each partition's preferred replica (the "
-      "first) when a broker leads too few of the partitions it prefers."},
+      "first) when a broker leads too few of the partitions it prefers. Read on the "
+      "controllers."},
      [](broker_config& c, std::string_view v) {
          return values::to_bool(v, c.auto_leader_rebalance_enable);
      }},

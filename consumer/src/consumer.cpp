@@ -297,6 +297,12 @@ result<void> consumer_impl::poll(std::chrono::milliseconds timeout, records_buil
                 buffer_.release(f->records.size());
                 continue;  // unassigned or sought since it was fetched
             }
+            if (f->truncated_to >= 0) {
+                // The leader's log diverged (fetcher.h): records handed out from there on are
+                // gone; the new ones at those offsets come next.
+                it->second.position = std::min(it->second.position, f->truncated_to);
+                continue;
+            }
             if (f->error) {
                 buffer_.release(f->records.size());
                 if (on_fetch_error(f->tp, it->second, f->error)) {

@@ -27,6 +27,9 @@ struct completed_fetch {
     std::error_code error;                // set: deliver this error, no records
     std::shared_ptr<std::byte[]> buffer;  // keeps the answer's frame (and `records`) alive
     bytes_view records;                   // whole batches, back to back
+    // The leader's log no longer holds what was fetched from this offset on (KIP-320: a
+    // divergence after an unclean election): positions beyond it move back to it. -1: none.
+    int64_t truncated_to = -1;
 };
 
 class fetch_buffer {

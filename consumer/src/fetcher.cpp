@@ -45,6 +45,7 @@ void fetcher::seek(const topic_partition& tp, int64_t offset, uint64_t generatio
     }
     partition_state& st = it->second;
     st.fetch_offset = offset;
+    st.last_epoch = -1;
     st.generation = generation;
     st.stopped = false;
     st.max_bytes = 0;
@@ -63,7 +64,12 @@ void fetcher::run() {
     const auto now = clock::now();
     auto next = clock::time_point::max();
     bool need_metadata = metadata_stale_;
-    std::map<int32_t, std::vector<std::pair<const topic_partition*, partition_state*>>> by_node;
+    struct ready_partition {
+        const topic_partition* tp;
+        partition_state* st;
+        int32_t leader_epoch;
+    };
+    std::map<int32_t, std::vector<ready_partition>> by_node;
     for (auto& [tp, st] : parts_) {
         if (st.fetch_offset < 0 || st.stopped || st.in_flight) {
             continue;
@@ -78,7 +84,7 @@ void fetcher::run() {
             continue;
         }
         if (!busy_.contains(pm->leader)) {
-            by_node[pm->leader].emplace_back(&tp, &st);
+            by_node[pm->leader].push_back({&tp, &st, pm->leader_epoch});
         }
     }
     const client::fetch_limits limits{config_.fetch_max_wait_ms, config_.fetch_min_bytes,
@@ -89,13 +95,19 @@ void fetcher::run() {
             // ready() calls back when a connection attempt ends; after a failed one it holds
             // back for retry.backoff.ms, so look again then.
             next = std::min(next, now + std::chrono::milliseconds(config_.retry_backoff_ms));
+            if (cluster_.unreachable(node)) {
+                // The leader the metadata names cannot be reached: it may be dead and replaced,
+                // and nothing else would ask for news (the producer does the same).
+                need_metadata = true;
+            }
             continue;
         }
         std::vector<client::fetch_query> queries;
         std::vector<asked> asked_for;
-        for (auto& [tp, st] : list) {
+        for (auto& [tp, st, leader_epoch] : list) {
             const int32_t max_bytes = std::max(st->max_bytes, config_.max_partition_fetch_bytes);
-            queries.push_back({tp->topic, tp->partition, st->fetch_offset, max_bytes});
+            queries.push_back({tp->topic, tp->partition, st->fetch_offset, max_bytes, leader_epoch,
+                               st->last_epoch});
             asked_for.push_back({*tp, st->generation});
             st->in_flight = true;
         }
@@ -180,6 +192,19 @@ void fetcher::on_answer(int32_t node, const std::vector<asked>& asked_for,
 
 void fetcher::take(const topic_partition& tp, partition_state& st, const client::fetch_answer& a,
                    const std::shared_ptr<std::byte[]>& buffer) {
+    if (a.error == errc::none && a.diverging_epoch >= 0) {
+        if (a.diverging_end_offset < 0 || a.diverging_epoch > st.last_epoch) {
+            // No leader means that (fetcher.h): refuse it as a corrupt answer.
+            buffer_.push(
+                completed_fetch{tp, st.generation, make_error_code(errc::corrupt_message), {}, {}});
+            st.stopped = true;
+            return;
+        }
+        st.fetch_offset = std::min(st.fetch_offset, a.diverging_end_offset);
+        st.last_epoch = a.diverging_epoch;
+        buffer_.push(completed_fetch{tp, st.generation, {}, {}, {}, st.fetch_offset});
+        return;
+    }
     if (a.error != errc::none) {
         const std::error_code ec = make_error_code(a.error);
         if (is_retriable(ec)) {
@@ -220,6 +245,7 @@ void fetcher::take(const topic_partition& tp, partition_state& st, const client:
             break;
         }
         next_offset = std::max(next_offset, h.value().next_offset().value());
+        st.last_epoch = std::max(st.last_epoch, h.value().leader_epoch.value());
         whole += size;
         rest = rest.subspan(size);
     }

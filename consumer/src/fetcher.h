@@ -3,8 +3,16 @@
 // fetch buffer and fetches on from after the last whole batch, without waiting for poll(), until
 // the buffer is full.
 //
-// Errors: retriable ones (no leader, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, a lost
-// connection) refresh the metadata and retry after retry.backoff.ms, silently. Others
+// Leadership (KIP-320's idea): each fetch carries the leader epoch the metadata names (a leader
+// at another epoch answers FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH, and the metadata is
+// asked again) and the epoch of the last batch fetched. A leader whose log diverged from what was
+// fetched (an unclean election truncated it) answers where; the fetcher fetches on from there and
+// tells poll() (completed_fetch::truncated_to), which moves its position back, so the records
+// the new leader wrote at those offsets are read instead of skipped.
+//
+// Errors: retriable ones (no leader, NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, a stale
+// or future leader epoch, a lost connection) refresh the metadata and retry after
+// retry.backoff.ms, silently. Others
 // (OFFSET_OUT_OF_RANGE, a corrupt answer, ...) go to the buffer as the partition's error, and the
 // partition is not fetched again until the next seek.
 //
@@ -37,6 +45,9 @@ class fetcher {
   private:
     struct partition_state {
         int64_t fetch_offset = -1;  // -1: no position yet
+        // The leader epoch of the last batch fetched (-1: none since the last seek): the
+        // leader checks that its log still holds that epoch up to the fetch offset.
+        int32_t last_epoch = -1;
         uint64_t generation = 0;
         bool in_flight = false;
         bool stopped = false;   // an error was delivered; waits for a seek

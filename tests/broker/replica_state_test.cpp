@@ -108,6 +108,25 @@ TEST_CASE("a replica that caught up is proposed for the ISR and counts while it 
     CHECK(s.propose_isr(t0 + 300ms, 400ms).has_value());  // within a longer lag it would be
 }
 
+TEST_CASE("a member the controller takes out rejoins only after fetches of its own") {
+    partition_state s(offset_t{0}, offset_t{0}, false);
+    const time_point t0{};
+    s.become_leader(three({n0, n1, n2}, 1), t0);
+    s.appended(offset_t{8});
+    s.follower_fetched(n1, offset_t{8}, t0 + 1ms);
+    s.follower_fetched(n2, offset_t{8}, t0 + 1ms);
+    // n2's broker restarted after a crash: the controller takes it out. Its position from before
+    // does not bring it back, however recent.
+    s.update_assignment(three({n0, n1}, 2), t0 + 2ms);
+    CHECK_FALSE(s.propose_isr(t0 + 3ms, 100ms).has_value());
+    s.follower_fetched(n2, offset_t{3}, t0 + 4ms);  // the new process starts behind
+    CHECK_FALSE(s.propose_isr(t0 + 5ms, 100ms).has_value());
+    s.follower_fetched(n2, offset_t{8}, t0 + 6ms);  // and catches up
+    auto p = s.propose_isr(t0 + 7ms, 100ms);
+    REQUIRE(p.has_value());
+    CHECK(p->isr == std::vector<node_id_t>{n0, n1, n2});
+}
+
 TEST_CASE("fsync mode: the leader's own position is what it has fsynced") {
     partition_state s(offset_t{0}, offset_t{0}, true);
     const time_point t0{};

@@ -308,7 +308,7 @@ TEST_CASE("after an unclean shutdown a broker leaves the ISRs it shares; a clean
 
 TEST_CASE("an unclean election happens only where the topic or the default allows it") {
     metadata_image im = create(cluster(3), {req("lossy", 1, 2), req("strict", 1, 2)});
-    auto lossy = plan_alter_configs(im, "lossy", {{"unclean.leader.election.enable", "true"}},
+    auto lossy = plan_alter_configs(im, "lossy", {{"unclean.leader.election.enable", "TRUE"}},
                                     defaults(), false);
     REQUIRE(lossy.result.error == errc::none);
     im = apply_ok(im, lossy.records);

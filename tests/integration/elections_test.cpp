@@ -1,13 +1,14 @@
 // Leader elections on real broker processes (scripts/cluster.sh): preferred leaders come back
 // through `sluice cluster elect-leaders` and through the controller's automatic rebalance; an
 // unclean election happens only once the topic allows it, and loses what only the old leader
-// held; a follower whose log was damaged while it was down truncates at the damage, catches up
-// before it rejoins the ISR, and then holds every acknowledged record. Every wait is for a
-// condition.
+// held (a consumer that read it moves back to the divergence and reads what replaced it); a
+// follower whose log was damaged while it was down truncates at the damage, catches up before it
+// rejoins the ISR, and then holds every acknowledged record. Every wait is for a condition.
 #include <doctest/doctest.h>
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,8 @@ TEST_CASE("sluice cluster elect-leaders moves leadership back to the preferred r
     CHECK_FALSE(first.status.exited_with(0));  // the unknown topic
     CHECK_MESSAGE(first.out.find("UNKNOWN_TOPIC_OR_PARTITION") != std::string::npos, first.out);
     CHECK_MESSAGE(first.out.find("1 elected") != std::string::npos, first.out);
-    CHECK(all_preferred(partitions_seen(c, 3, "prefs")));
+    // (The answer waited for the broker asked, 2, to apply the change; 3 follows soon.)
+    CHECK(eventually([&] { return all_preferred(partitions_seen(c, 3, "prefs")); }));
 
     auto again = run_process({cli_path(), "-b", servers, "cluster", "elect-leaders"});
     CHECK_MESSAGE(again.status.exited_with(0), again.err);
@@ -109,6 +111,16 @@ TEST_CASE("an unclean election only once the topic allows it, losing what only t
     }));
     book.send(20);
     REQUIRE(book.acked().size() == 70);
+    // A consumer reads all 70 (the high watermark covers them: the ISR is the leader alone).
+    consumer_config cc;
+    static_cast<client_config&>(cc) = c.client();
+    cc.auto_offset_reset = "earliest";
+    auto reader = consumer::create(cc);
+    REQUIRE(reader);
+    REQUIRE(reader.value()->assign(partitions_of("lossy", 1)));
+    auto first = poll_until(*reader.value(), 70, 30s);
+    REQUIRE(first);
+    REQUIRE(first.value().size() == 70);
     c.node("kill", leader);
     c.node("resume", follower);
     // Back and unfenced, the follower is not in the ISR: the partition stays offline.
@@ -139,6 +151,21 @@ TEST_CASE("an unclean election only once the topic allows it, losing what only t
     ledger after(c, "lossy");
     after.send(10);
     CHECK(after.acked().size() == 10);
+    // The consumer finds its position (70) beyond what the new leader's log holds of the epoch
+    // it last read (up to 50): it moves back and reads the new records at 50-59, neither
+    // skipping them nor reading from the start again.
+    auto next = poll_until(*reader.value(), 10, 30s);
+    REQUIRE(next);
+    REQUIRE_MESSAGE(next.value().size() == 10, next.value().size());
+    std::map<int64_t, std::string> written_after;
+    for (const auto& [value, offset] : after.acked()) {
+        written_after[offset] = value;
+    }
+    for (size_t i = 0; i < next.value().size(); ++i) {
+        const auto& r = next.value()[i];
+        CHECK(r.offset == int64_t(50 + i));
+        CHECK(r.value.value_or("") == written_after[r.offset]);
+    }
 
     // The old leader returns as a follower and truncates what only it had.
     c.node("restart", leader);
@@ -199,18 +226,14 @@ TEST_CASE("a follower whose log was damaged while it was down catches up before 
     CHECK_FALSE(led_early);
     CHECK(eventually([&] { return logs_identical(c, {1, 2, 3}, "scarred"); }));
 
-    // The others go: the victim leads, and holds every acknowledged record.
+    // The leader goes: whoever leads now (the victim may) holds every acknowledged record.
+    // (Killing a second broker would leave the controller quorum without a majority.)
     c.node("kill", leader);
     REQUIRE(eventually([&] {
         auto s = seen_by(c, victim, "scarred");
         return s && s->leader > 0 && s->leader != leader;
     }));
-    c.node("kill", other);
-    REQUIRE(eventually([&] {
-        auto s = seen_by(c, victim, "scarred");
-        return s && s->leader == victim;
-    }));
     const auto acked = book.acked();
-    REQUIRE(acked.size() == 500);
+    CHECK(acked.size() + book.failed() == 500);
     check_acknowledged(acked, read_all(c, victim, "scarred", acked.size()));
 }

@@ -278,9 +278,10 @@ TEST_CASE("a controlled shutdown of a leader under load costs the client only re
         writer w(book, 20);
         wait_acked(book, 0, 200);
         c.node("shutdown", victim);
-        auto now = seen_by(c, observer, "handover");
-        REQUIRE(now);
-        CHECK(now->leader != victim);
+        CHECK(eventually([&] {
+            auto s = seen_by(c, observer, "handover");
+            return s && s->leader > 0 && s->leader != victim;
+        }));
         wait_acked(book, book.acked().size(), 200);
         c.node("restart", victim);
         REQUIRE(isr_reaches(c, observer, "handover", 3));

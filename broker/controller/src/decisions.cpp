@@ -1,6 +1,7 @@
 #include "sluice/controller/decisions.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
 
@@ -21,6 +22,13 @@ std::vector<node_id_t> without(const std::vector<node_id_t>& ids, node_id_t id) 
     std::copy_if(ids.begin(), ids.end(), std::back_inserter(out),
                  [id](node_id_t r) { return r != id; });
     return out;
+}
+
+// A boolean topic config's value as the broker's config rules read it (any case).
+bool is_true(std::string_view value) {
+    return value.size() == 4 && std::equal(value.begin(), value.end(), "true", [](char a, char b) {
+               return std::tolower(static_cast<unsigned char>(a)) == b;
+           });
 }
 
 bool unfenced(const metadata_image& image, node_id_t id) {
@@ -420,7 +428,7 @@ std::vector<metadata_record> plan_unclean_elections(const metadata_image& image,
     std::vector<metadata_record> out;
     for (const auto& [name, t] : image.topics()) {
         auto it = t->configs.find("unclean.leader.election.enable");
-        if (!(it == t->configs.end() ? defaults.unclean_leader_election : it->second == "true")) {
+        if (!(it == t->configs.end() ? defaults.unclean_leader_election : is_true(it->second))) {
             continue;
         }
         for (size_t i = 0; i < t->partitions.size(); ++i) {

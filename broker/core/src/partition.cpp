@@ -471,9 +471,10 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
             current_epoch < leader_epoch() ? errc::fenced_leader_epoch : errc::unknown_leader_epoch;
         return out;
     }
-    if (follower && who.at_fetch_offset && who.last_fetched_epoch >= leader_epoch_t{0}) {
-        // KIP-320's check: the follower's last epoch must end, here, no earlier than where it
-        // fetches; else its log holds batches this one does not, from that epoch's end on.
+    if (who.at_fetch_offset && who.last_fetched_epoch >= leader_epoch_t{0}) {
+        // KIP-320's check: the reader's last epoch must end, here, no earlier than where it
+        // fetches; else what it holds (a follower's log, a consumer's position) has batches this
+        // log does not, from that epoch's end on.
         const epoch_end e = epochs_.end_offset_for(who.last_fetched_epoch, log_->end_offset());
         if (e.epoch < leader_epoch_t{0}) {
             out.error = errc::unknown_leader_epoch;  // an epoch newer than this leader knows

@@ -99,10 +99,16 @@ void partition_state::update_assignment(const replica_assignment& a, time_point 
         return;
     }
     set_followers(now);
-    // A member the controller added counts as caught up from now.
     for (auto& f : followers_) {
-        if (in_isr(f.id) && std::find(old_isr.begin(), old_isr.end(), f.id) == old_isr.end()) {
+        const bool was_in = std::find(old_isr.begin(), old_isr.end(), f.id) != old_isr.end();
+        if (in_isr(f.id) && !was_in) {
+            // A member the controller added counts as caught up from now.
             f.last_caught_up = std::max(f.last_caught_up, now);
+        } else if (!in_isr(f.id) && was_in) {
+            // One the controller took out (fenced, or back from an unclean shutdown) may have
+            // lost what it had: only its fetches from now on count (a position from before
+            // would let the expansion rule add it back at once).
+            f = follower_position{f.id};
         }
     }
     positions_changed();

@@ -36,8 +36,9 @@ struct fetch_partition {
     offset_t fetch_offset{0};
     size_t partition_max_bytes = 1u << 20;
     leader_epoch_t current_leader_epoch{-1};  // -1: not checked
-    // Followers: the epoch of the last batch they hold (-1: none), checked against this
-    // leader's epochs: where they differ, the answer names the divergence instead of records.
+    // The epoch of the last batch the reader holds (a follower) or was handed (a consumer; -1:
+    // none), checked against this leader's epochs: where they differ, the answer names the
+    // divergence instead of records.
     leader_epoch_t last_fetched_epoch{-1};
 };
 

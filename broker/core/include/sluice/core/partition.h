@@ -165,8 +165,8 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t high_watermark{-1};
         offset_t log_start{-1};
     };
-    // Who reads: a consumer, or a follower (its broker id and the epoch of the last batch it
-    // holds), at a time.
+    // Who reads: a consumer, or a follower (its broker id), with the epoch of the last batch it
+    // holds or was handed (-1: unknown), at a time.
     struct reader {
         node_id_t replica{-1};
         leader_epoch_t last_fetched_epoch{-1};
@@ -179,11 +179,11 @@ class partition : public std::enable_shared_from_this<partition> {
     // Finds whole batches from `from` up to `max_bytes` (their file ranges: no record is read); if
     // the first batch alone is larger, it comes anyway when it fits `first_batch_max` (pass
     // max_bytes for "never"), so a reader is not stuck behind a large batch. Only a leader
-    // answers. A consumer reads up to the high watermark; a follower up to the log end, after its
-    // log is checked against this one's epochs (a divergence is answered instead of records), and
-    // its fetch offset counts as its position. `current_epoch` (-1: not checked) fences stale
-    // readers. `waiter`, if given, is woken when the high watermark (consumers) or the log end
-    // (followers) next moves.
+    // answers. A reader's last epoch is checked against this log's epochs first (a divergence is
+    // answered instead of records). A consumer reads up to the high watermark; a follower up to
+    // the log end, and its fetch offset counts as its position. `current_epoch` (-1: not checked)
+    // fences stale readers. `waiter`, if given, is woken when the high watermark (consumers) or the
+    // log end (followers) next moves.
     read_outcome read(offset_t from, size_t max_bytes, size_t first_batch_max, const reader& who,
                       leader_epoch_t current_epoch, const std::shared_ptr<wakeup>& waiter);
 
