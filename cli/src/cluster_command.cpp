@@ -8,6 +8,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "command.h"
 #include "sluice/client/admin.h"
@@ -21,7 +22,8 @@ constexpr std::string_view cluster_help =
     "Usage: sluice cluster <describe|quorum|elect-leaders> [-b HOST:PORT[,...]]\n"
     "\n"
     "  sluice cluster describe   the brokers that serve (registered and not fenced), with their\n"
-    "                            client endpoints, and which node is the active controller\n"
+    "                            client endpoints, which node is the active controller, and the\n"
+    "                            partitions that are offline or under-replicated\n"
     "  sluice cluster quorum     the metadata log's Raft quorum: leader, epoch, high watermark,\n"
     "                            and each voter's and observer's log end offset and lag\n"
     "  sluice cluster elect-leaders [--topic T]...\n"
@@ -34,7 +36,10 @@ int describe(std::span<const std::string> words) {
     constexpr std::string_view cmd = "cluster describe";
     int rc = exit_ok;
     auto a = parse_command(cmd, words, options, "sluice cluster describe",
-                           "Shows the brokers that serve and the active controller.", 0, rc);
+                           "Shows the brokers that serve, the active controller, and the "
+                           "partitions that are offline\n(no leader) or under-replicated (an ISR "
+                           "smaller than their replicas).",
+                           0, rc);
     if (!a) {
         return rc;
     }
@@ -52,6 +57,40 @@ int describe(std::span<const std::string> words) {
                  b.is_controller ? "active" : ""});
     }
     std::fputs(tab.render("").c_str(), stdout);
+
+    // Partitions that are offline (no leader) or under-replicated (an ISR smaller than their
+    // replicas), as kafka-topics --describe --unavailable-partitions and
+    // --under-replicated-partitions list them.
+    auto names = s.value().client->list_topics();
+    if (!names) {
+        return fail(error_line(cmd, names.error(), "listing topics", s.value().servers));
+    }
+    table bad({"Topic", "Partition", "Leader", "Replicas", "Isr", "State"});
+    size_t offline = 0;
+    size_t under = 0;
+    for (const auto& name : names.value()) {
+        auto t = s.value().client->describe_topic(name);
+        if (!t) {
+            continue;  // deleted meanwhile
+        }
+        for (const partition_info& p : t.value().partitions) {
+            const bool is_offline = p.leader < 0;
+            const bool is_under = p.isr.size() < p.replicas.size();
+            if (!is_offline && !is_under) {
+                continue;
+            }
+            offline += is_offline ? 1 : 0;
+            under += is_under ? 1 : 0;
+            bad.add({name, fmt::format("{}", p.partition), fmt::format("{}", p.leader),
+                     fmt::format("{}", fmt::join(p.replicas, ",")),
+                     fmt::format("{}", fmt::join(p.isr, ",")),
+                     is_offline ? "offline" : "under-replicated"});
+        }
+    }
+    std::printf("\nOffline partitions: %zu\tUnder-replicated partitions: %zu\n", offline, under);
+    if (offline + under > 0) {
+        std::fputs(bad.render("").c_str(), stdout);
+    }
     return exit_ok;
 }
 

@@ -161,12 +161,29 @@ int describe(std::span<const std::string> words) {
         "Topic: %s\tPartitionCount: %zu\tReplicationFactor: %zu%s\n", info.name.c_str(),
         info.partitions.size(), replication,
         overrides.empty() ? "" : fmt::format("\tConfigs: {}", fmt::join(overrides, ",")).c_str());
-    table tab(
-        {"Partition", "Leader", "Epoch", "Replicas", "Isr", "LogStartOffset", "LogEndOffset"});
+    table tab({"Partition", "Leader", "Epoch", "Replicas", "Isr", "LogStartOffset", "LogEndOffset",
+               "ReplicaLogEnds", "ReplicaLags"});
     for (const partition_info& p : info.partitions) {
+        // Each replica's log end as the leader knows it, and how far behind the leader's that is
+        // (in the order of Replicas; ? where the leader does not know).
+        std::vector<std::string> ends;
+        std::vector<std::string> lags;
+        int64_t leader_end = -1;
+        for (size_t i = 0; i < p.replica_log_end_offsets.size(); ++i) {
+            if (p.replicas[i] == p.leader) {
+                leader_end = p.replica_log_end_offsets[i];
+            }
+        }
+        for (size_t i = 0; i < p.replicas.size(); ++i) {
+            const int64_t end =
+                i < p.replica_log_end_offsets.size() ? p.replica_log_end_offsets[i] : -1;
+            ends.push_back(end < 0 ? "?" : fmt::format("{}", end));
+            lags.push_back(end < 0 || leader_end < 0 ? "?" : fmt::format("{}", leader_end - end));
+        }
         tab.add({fmt::format("{}", p.partition), fmt::format("{}", p.leader),
                  fmt::format("{}", p.leader_epoch), join(p.replicas), join(p.isr),
-                 fmt::format("{}", p.log_start_offset), fmt::format("{}", p.log_end_offset)});
+                 fmt::format("{}", p.log_start_offset), fmt::format("{}", p.log_end_offset),
+                 fmt::format("{}", fmt::join(ends, ",")), fmt::format("{}", fmt::join(lags, ","))});
     }
     std::fputs(tab.render("  ").c_str(), stdout);
     return exit_ok;

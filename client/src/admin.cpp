@@ -1,6 +1,7 @@
 #include "sluice/client/admin.h"
 
 #include <algorithm>
+#include <set>
 #include <tuple>
 
 #include "sluice/client/internal/cluster.h"
@@ -218,6 +219,40 @@ result<topic_info> admin::describe_topic(const std::string& name) {
             for (size_t i = 0; i < led.size(); ++i) {
                 info.partitions[led[i]].log_start_offset = starts[i].offset;
                 info.partitions[led[i]].log_end_offset = ends[i].offset;
+            }
+        }
+        // Each leader says where its replicas are; one that cannot leaves them unknown.
+        std::set<int32_t> leaders;
+        for (const auto& p : info.partitions) {
+            if (p.leader >= 0) {
+                leaders.insert(p.leader);
+            }
+        }
+        for (int32_t id : leaders) {
+            auto conn = co_await a.cl().node(id);
+            if (!conn) {
+                continue;
+            }
+            metadata_request ask;
+            ask.topics.push_back(name);
+            ask.include_replica_offsets = true;
+            const std::string& cid = a.cl().config().client_id;
+            auto r = co_await conn.value()->call(
+                [&](int32_t cor) { return encode_metadata(cor, cid, ask); },
+                a.cl().request_timeout());
+            auto answer = r ? decode_metadata(r.value()) : result<metadata_answer>(r.error());
+            if (!answer) {
+                continue;
+            }
+            for (const auto& tm : answer.value().topics) {
+                for (const auto& pm : tm.partitions) {
+                    for (auto& p : info.partitions) {
+                        if (tm.name == name && p.partition == pm.partition && p.leader == id &&
+                            pm.replica_log_end_offsets.size() == p.replicas.size()) {
+                            p.replica_log_end_offsets = pm.replica_log_end_offsets;
+                        }
+                    }
+                }
             }
         }
         co_return info;

@@ -102,8 +102,8 @@ std::unique_ptr<frame::writer> encode_metadata(int32_t id, std::string_view clie
     auto w = std::make_unique<frame::writer>();
     fbb_t& fbb = w->fbb();
     const auto topics = fbb.CreateVectorOfStrings(req.topics);
-    const auto body =
-        fbs::CreateMetadataRequest(fbb, topics, req.all_topics, req.allow_auto_topic_creation);
+    const auto body = fbs::CreateMetadataRequest(
+        fbb, topics, req.all_topics, req.allow_auto_topic_creation, req.include_replica_offsets);
     return finish(std::move(w), fbs::ApiKey::Metadata, id, client_id, fbs::Body::MetadataRequest,
                   body.Union());
 }
@@ -123,9 +123,13 @@ result<metadata_answer> decode_metadata(const response& r) {
         tm.error = static_cast<errc>(t->error_code());
         tm.error_message = str(t->error_message());
         for (const fbs::PartitionMetadata* p : items(t->partitions())) {
+            std::vector<int64_t> ends;
+            if (const auto* v = p->replica_log_end_offsets(); v != nullptr) {
+                ends.assign(v->begin(), v->end());
+            }
             tm.partitions.push_back({p->partition(), static_cast<errc>(p->error_code()),
                                      p->leader(), p->leader_epoch(), ints(p->replicas()),
-                                     ints(p->isr())});
+                                     ints(p->isr()), std::move(ends)});
         }
         std::sort(tm.partitions.begin(), tm.partitions.end(),
                   [](const partition_meta& a, const partition_meta& b) {

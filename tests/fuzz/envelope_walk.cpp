@@ -86,6 +86,7 @@ void walk(digest& d, const fbs::MetadataRequest& b) {
     d.mix(b.topics());
     d.mix(b.all_topics());
     d.mix(b.allow_auto_topic_creation());
+    d.mix(b.include_replica_offsets());
 }
 
 void walk(digest& d, const fbs::MetadataResponse& b) {
@@ -115,6 +116,7 @@ void walk(digest& d, const fbs::MetadataResponse& b) {
             d.mix(p->leader_epoch());
             d.mix(p->replicas());
             d.mix(p->isr());
+            d.mix(p->replica_log_end_offsets());
         }
     }
 }

@@ -131,17 +131,20 @@ TEST_CASE("cli: topic create, list, describe and delete") {
     auto lines = desc.out_lines();
     REQUIRE(lines.size() == 5);  // topic line, table header, 3 partitions
     CHECK(lines[0] == "Topic: orders\tPartitionCount: 3\tReplicationFactor: 1");
-    // Partition, leader 0, epoch, replicas 0, ISR 0, log start 0, log end 0.
+    // Partition, leader 0, epoch, replicas 0, ISR 0, log start 0, log end 0, replica log ends 0,
+    // replica lags 0.
     for (int p = 0; p < 3; ++p) {
         auto w = words_of(lines[size_t(p) + 2]);
         CAPTURE(lines[size_t(p) + 2]);
-        REQUIRE(w.size() == 7);
+        REQUIRE(w.size() == 9);
         CHECK(w[0] == std::to_string(p));
         CHECK(w[1] == "0");
         CHECK(w[3] == "0");
         CHECK(w[4] == "0");
         CHECK(w[5] == "0");
         CHECK(w[6] == "0");
+        CHECK(w[7] == "0");
+        CHECK(w[8] == "0");
     }
     CHECK(lines[1].find("Leader") != std::string::npos);
     CHECK(lines[1].find("LogEndOffset") != std::string::npos);
@@ -281,7 +284,7 @@ TEST_CASE("cli: produce from stdin with keys, consume with -e, -f, -o, -p and -n
     for (size_t i = 2; i < desc_lines.size(); ++i) {
         auto w = words_of(desc_lines[i]);
         CAPTURE(desc_lines[i]);
-        REQUIRE(w.size() == 7);
+        REQUIRE(w.size() == 9);
         CHECK(w[5] == "0");
         end_total += std::stoll(w[6]);
     }

@@ -101,8 +101,9 @@ void check_cluster(int nodes) {
     auto described = run_process({cli_path(), "-b", last, "cluster", "describe"});
     REQUIRE_MESSAGE(described.status.exited_with(0), described.err);
     const auto lines = described.out_lines();
-    REQUIRE(lines.size() == size_t(nodes) + 1);
+    REQUIRE(lines.size() >= size_t(nodes) + 3);  // the brokers, a blank line, the partitions
     CHECK(lines[0].starts_with("Broker"));
+    CHECK(lines[size_t(nodes) + 2].starts_with("Offline partitions: 0\t"));
     CHECK(std::count_if(lines.begin(), lines.end(),
                         [](const std::string& l) { return l.ends_with("active"); }) == 1);
     std::string observers;

@@ -6,8 +6,10 @@
 #include <doctest/doctest.h>
 
 #include <future>
+#include <iterator>
 #include <map>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -76,6 +78,12 @@ TEST_CASE(
         auto now = seen_by(c, leader, "strict");
         return now && now->isr == std::vector<int32_t>{leader};
     }));
+    // `cluster describe` lists it as under-replicated.
+    const std::string at_leader_cli = c.client(leader).bootstrap_servers[0];
+    auto cluster_view = run_process({cli_path(), "-b", at_leader_cli, "cluster", "describe"});
+    CHECK_MESSAGE(cluster_view.out.find("Under-replicated partitions: 1") != std::string::npos,
+                  cluster_view.out);
+    CHECK(cluster_view.out.find("strict") != std::string::npos);
     // Refused without appending: the CLI says why and the log end does not move.
     const std::string at_leader = c.client(leader).bootstrap_servers[0];
     auto refused =
@@ -88,6 +96,17 @@ TEST_CASE(
     c.node("resume", follower);
     REQUIRE(isr_reaches(c, leader, "strict", 2));
     REQUIRE(send_one("after"));
+    // The leader knows both replicas' log ends: `topic describe` shows them, and no lag.
+    CHECK(eventually([&] {
+        auto d = run_process({cli_path(), "-b", at_leader_cli, "topic", "describe", "strict"});
+        const auto rows = d.out_lines();
+        if (rows.size() != 3) {
+            return false;
+        }
+        std::istringstream row(rows[2]);
+        std::vector<std::string> w{std::istream_iterator<std::string>(row), {}};
+        return w.size() == 9 && w[7] == "2,2" && w[8] == "0,0";
+    }));
     const auto all = read_all(c, leader, "strict", 2);
     // The refused record was never appended. (A retried send may repeat a record: producers
     // are not idempotent yet.)

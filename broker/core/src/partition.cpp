@@ -421,6 +421,26 @@ std::vector<follower_position> partition::followers() const {
     return state_.followers();
 }
 
+std::vector<offset_t> partition::replica_log_ends(const std::vector<node_id_t>& replicas) const {
+    std::vector<offset_t> out(replicas.size(), offset_t{-1});
+    if (!log_ || !is_leader()) {
+        return out;
+    }
+    const auto& followers = state_.followers();
+    for (size_t i = 0; i < replicas.size(); ++i) {
+        if (replicas[i] == leader_id()) {
+            out[i] = log_->end_offset();
+            continue;
+        }
+        for (const auto& f : followers) {
+            if (f.id == replicas[i]) {
+                out[i] = f.end;
+            }
+        }
+    }
+    return out;
+}
+
 void partition::request_durable() {
     if (!log_) {
         return;

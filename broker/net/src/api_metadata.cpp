@@ -122,9 +122,22 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
             const errc e = offline                   ? errc::kafka_storage_error
                            : leader == node_id_t{-1} ? errc::leader_not_available
                                                      : errc::none;
-            parts.push_back(fbs::CreatePartitionMetadata(fbb, int16_t(e), p.id, leader.value(),
-                                                         p.leader_epoch.value(),
-                                                         ids(fbb, p.replicas), ids(fbb, p.isr)));
+            flatbuffers::Offset<flatbuffers::Vector<int64_t>> ends = 0;
+            if (m->include_replica_offsets() && held != nullptr && !offline && held->is_leader()) {
+                // (`held` lives as long as the snapshot `local` does.)
+                auto read = [held, replicas = p.replicas] {
+                    return held->replica_log_ends(replicas);
+                };
+                const auto got = co_await run_on(held->strand(), read);
+                std::vector<int64_t> raw;
+                for (offset_t o : got) {
+                    raw.push_back(o.value());
+                }
+                ends = fbb.CreateVector(raw);
+            }
+            parts.push_back(fbs::CreatePartitionMetadata(
+                fbb, int16_t(e), p.id, leader.value(), p.leader_epoch.value(), ids(fbb, p.replicas),
+                ids(fbb, p.isr), ends));
         }
         topics.push_back(
             fbs::CreateTopicMetadata(fbb, 0, 0, fbb.CreateString(name), fbb.CreateVector(parts)));

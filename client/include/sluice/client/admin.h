@@ -25,6 +25,9 @@ struct partition_info {
     std::vector<int32_t> isr;
     int64_t log_start_offset;
     int64_t log_end_offset;  // end = high watermark
+    // Each replica's log end offset as the leader knows it, in `replicas` order (-1: unknown,
+    // e.g. one that has not fetched from this leader yet); empty if the leader did not answer.
+    std::vector<int64_t> replica_log_end_offsets = {};
 };
 
 struct topic_info {

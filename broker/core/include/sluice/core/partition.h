@@ -152,6 +152,9 @@ class partition : public std::enable_shared_from_this<partition> {
     // Leaders: the ISR, and each follower's position, for describing the partition.
     std::vector<node_id_t> isr() const;
     std::vector<follower_position> followers() const;
+    // Leaders: each replica's log end offset as this leader knows it, in `replicas` order (-1:
+    // unknown); its own is its log end.
+    std::vector<offset_t> replica_log_ends(const std::vector<node_id_t>& replicas) const;
 
     struct read_outcome {
         errc error = errc::none;

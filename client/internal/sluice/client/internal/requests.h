@@ -26,6 +26,7 @@ struct metadata_request {
     std::vector<std::string> topics;
     bool all_topics = false;
     bool allow_auto_topic_creation = false;
+    bool include_replica_offsets = false;  // from the partitions the answering broker leads
 };
 
 struct broker_meta {
@@ -41,6 +42,9 @@ struct partition_meta {
     int32_t leader_epoch = -1;
     std::vector<int32_t> replicas;
     std::vector<int32_t> isr;
+    // Asked for and led by the answering broker: each replica's log end (replicas' order, -1
+    // unknown); else empty.
+    std::vector<int64_t> replica_log_end_offsets;
 };
 
 struct topic_meta {
