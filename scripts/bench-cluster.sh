@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
-# The controller's numbers on a local 3-node cluster (docs/controller.md), with default timeouts:
+# Replication's and the controller's numbers on a local 3-node cluster (docs/replication.md,
+# docs/controller.md), with default timeouts, all brokers sharing this machine's cores:
 #
+#   produce       1 KiB records from `sluice perf produce` (acks=all, unlimited rate), RECORDS
+#                 each, to 3 partitions: replication factor 1; factor 3 with
+#                 min.insync.replicas=2 (and the ratio of the two, the same run); factor 3 at
+#                 half its rate for latency (p99); factor 3 with flush.messages=1 (fsync)
+#   leader kill   kill -9 of a partition's leader until a produce to it is acknowledged by the
+#                 new leader (bound: broker.session.timeout.ms + 1 s)
+#   shutdown      SIGTERM (controlled shutdown) of a partition's leader until a produce to it
+#                 is acknowledged by the new leader
 #   failover      kill -9 of the active controller until a topic creation through another broker
 #                 succeeds again, over ROUNDS rounds (the killed node restarts between rounds)
 #   visibility    a new topic of 100 partitions, created through broker 1, until every broker's
@@ -9,7 +18,10 @@
 #                 1,000 and 4,000 topic creations of 10 partitions, pure, no disk: each
 #                 batch copies the image's topic map, so the rate falls as topics grow)
 #
-#   scripts/bench-cluster.sh [--build-dir DIR] [--rounds N]
+#   scripts/bench-cluster.sh [--build-dir DIR] [--rounds N] [--records N]
+#
+# The last line sums it up: cluster-bench rf1_mb_s=X rf3_mb_s=X rf3_ratio=X rf3_p99_ms=X
+# rf3_fsync_mb_s=X failover_s=X controlled_s=X
 #
 # Uses scripts/cluster.sh and the `sluice` CLI (whose process start is part of each step: these
 # are operator-visible times, not the controller's alone). Prints the machine it ran on.
@@ -17,17 +29,20 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$root/build
 rounds=5
+records=200000
 while [[ $# -gt 0 ]]; do
     case $1 in
     --build-dir) build=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
-    *) echo "usage: scripts/bench-cluster.sh [--build-dir DIR] [--rounds N]" >&2; exit 2 ;;
+    --records) records=$2; shift 2 ;;
+    *) echo "usage: scripts/bench-cluster.sh [--build-dir DIR] [--rounds N] [--records N]" >&2; exit 2 ;;
     esac
 done
 cli=$build/cli/sluice
 export SLUICE_BROKER=$build/broker/sluice-broker
 [[ -x $cli && -x $SLUICE_BROKER ]] || { echo "bench-cluster: build first (scripts/build.sh)" >&2; exit 1; }
-dir=$(mktemp -d /tmp/sluice-bench-cluster.XXXXXX)
+# On disk, not tmpfs: the fsync figure needs a real one ($TMPDIR chooses where).
+dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-cluster.XXXXXX")
 cluster() { "$root/scripts/cluster.sh" "$@"; }
 trap 'cluster stop "$dir" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 
@@ -37,13 +52,92 @@ stats() { # min median max of the numbers on stdin
 }
 
 echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//'), $(uname -sr)"
+echo "data: $dir ($(df -T "$dir" | awk 'NR == 2 { print $2 }'))"
 boot=$(cluster start 3 "$dir")
 addr() { echo "$boot" | cut -d, -f"$1"; }
 active() { # the node whose broker metadata names it the active controller
-    "$cli" -b "$(addr 1),$(addr 2),$(addr 3)" cluster describe 2>/dev/null | awk '$4 == "active" {print $1}'
+    "$cli" -b "$(addr 1),$(addr 2),$(addr 3)" cluster describe 2>/dev/null |
+        awk '$4 == "active" {print $1}' || true
 }
 
-# Failover.
+all3="$(addr 1),$(addr 2),$(addr 3)"
+# Replication. perf produce's summary: "... (X MB/sec), ... Y ms 99th, ...".
+perf() { # TOPIC THROUGHPUT -> the summary line
+    "$cli" -b "$all3" perf produce --topic "$1" --num-records "$records" --record-size 1024 \
+        --throughput "$2" --producer-property acks=all --producer-property linger.ms=5 \
+        --producer-property batch.size=262144 | tail -n 1
+}
+mb_s() { sed -E 's/.*\(([0-9.]+) MB\/sec\).*/\1/'; }
+p99() { sed -E 's/.* ([0-9.]+) ms 99th.*/\1/'; }
+rate() { sed -E 's/^[0-9]+ records sent, ([0-9.]+) records\/sec.*/\1/'; }
+"$cli" -b "$all3" topic create rf1 -p 3 -r 1 >/dev/null
+"$cli" -b "$all3" topic create rf3 -p 3 -r 3 -c min.insync.replicas=2 >/dev/null
+"$cli" -b "$all3" topic create rf3f -p 3 -r 3 -c min.insync.replicas=2 -c flush.messages=1 >/dev/null
+in_sync() { # every partition of TOPIC led, with all 3 replicas in its ISR
+    "$cli" -b "$all3" topic describe "$1" 2>/dev/null |
+        awk 'NR > 2 { n++; if ($2 < 0 || split($5, isr, ",") != 3) bad = 1 } END { exit bad || n == 0 }'
+}
+wait_until() { # COMMAND...: retried for up to 120 s
+    local deadline=$((SECONDS + 120))
+    until "$@"; do
+        ((SECONDS < deadline)) || { echo "bench-cluster: gave up waiting for: $*" >&2; exit 1; }
+        sleep 0.1
+    done
+}
+wait_until in_sync rf3
+wait_until in_sync rf3f
+rf1=$(perf rf1 -1)
+echo "produce, replication factor 1:  $rf1"
+rf3=$(perf rf3 -1)
+echo "produce, replication factor 3:  $rf3"
+half=$(awk -v r="$(echo "$rf3" | rate)" 'BEGIN { printf "%d", r / 2 }')
+rf3_half=$(perf rf3 "$half")
+echo "produce, factor 3 at $half records/s (half its rate):  $rf3_half"
+rf3f=$(perf rf3f -1)
+echo "produce, factor 3, flush.messages=1 (fsync):  $rf3f"
+rf1_mb=$(echo "$rf1" | mb_s)
+rf3_mb=$(echo "$rf3" | mb_s)
+ratio=$(awk -v a="$rf3_mb" -v b="$rf1_mb" 'BEGIN { printf "%.2f", a / b }')
+echo "replication factor 3 / 1: $ratio (same run)"
+
+# A partition's leader goes: from the signal to the first produce the new leader acknowledges.
+# A partition of rf3 whose leader is not the active controller (whose death would add a
+# controller election to the time), and that leader.
+pick() {
+    local ctl
+    ctl=$(active)
+    read -r part victim < <("$cli" -b "$all3" topic describe rf3 2>/dev/null |
+        awk -v c="$ctl" 'NR > 2 && $2 != c { print $1, $2; exit }')
+}
+one_record() { # one record to rf3's partition $part, acknowledged by every ISR member
+    echo x | "$cli" -b "$all3" produce rf3 -p "$part" --acks all -X delivery.timeout.ms=60000 \
+        -X request.timeout.ms=2000 >/dev/null
+}
+seconds_since() { awk -v s="$1" -v e="$(now_ms)" 'BEGIN { printf "%.2f", (e - s) / 1000 }'; }
+wait_until in_sync rf3
+pick
+one_record
+start=$(now_ms)
+cluster kill "$victim" "$dir"
+one_record
+failover_s=$(seconds_since "$start")
+echo "leader kill -9 (broker $victim, rf3-$part) to an acknowledged produce: $failover_s s" \
+    "(broker.session.timeout.ms 9000)"
+cluster restart "$victim" "$dir"
+wait_until in_sync rf3
+pick
+one_record
+start=$(now_ms)
+pid=$(cat "$dir/node-$victim/pid")
+kill -TERM "$pid"
+one_record
+controlled_s=$(seconds_since "$start")
+echo "controlled shutdown (broker $victim, rf3-$part) to an acknowledged produce: $controlled_s s"
+while kill -0 "$pid" 2>/dev/null; do sleep 0.05; done
+cluster restart "$victim" "$dir"
+wait_until in_sync rf3
+
+# Controller failover.
 : >"$dir/failover"
 for ((r = 1; r <= rounds; r++)); do
     victim=$(active)
@@ -74,3 +168,6 @@ echo "visibility (a topic of 100 partitions on all 3 brokers): $(($(now_ms) - st
 # Applying the metadata log: the image's own rate, as every node applies the log.
 "$build/broker/controller/controller-apply-bench" 1000 10
 "$build/broker/controller/controller-apply-bench" 4000 10
+
+echo "cluster-bench rf1_mb_s=$rf1_mb rf3_mb_s=$rf3_mb rf3_ratio=$ratio rf3_p99_ms=$(echo "$rf3_half" | p99)" \
+    "rf3_fsync_mb_s=$(echo "$rf3f" | mb_s) failover_s=$failover_s controlled_s=$controlled_s"

@@ -444,9 +444,10 @@ void cluster_member::call_until(ctl::rpc_call c, std::chrono::steady_clock::time
                 using T = std::decay_t<decltype(x)>;
                 if constexpr (std::is_same_v<T, std::vector<topic_result>> ||
                               std::is_same_v<T, std::vector<election_result>>) {
-                    return std::any_of(x.begin(), x.end(), [](const auto& r) {
-                        return r.error == errc::not_controller;
-                    });
+                    // The whole call went unanswered (error_answer gives every entry the code);
+                    // entries of a call that was partly made are not retried (a retry would
+                    // find the made ones made and answer so).
+                    return !x.empty() && x.front().error == errc::not_controller;
                 } else {
                     return x.error == errc::not_controller;
                 }

@@ -68,10 +68,16 @@ int describe(std::span<const std::string> words) {
     table bad({"Topic", "Partition", "Leader", "Replicas", "Isr", "State"});
     size_t offline = 0;
     size_t under = 0;
+    size_t undescribed = 0;
     for (const auto& name : names.value()) {
         auto t = s.value().client->describe_topic(name);
         if (!t) {
-            continue;  // deleted meanwhile
+            if (!is_unknown_topic(t.error())) {  // (unknown: deleted meanwhile)
+                ++undescribed;
+                bad.add({name, "-", "-", "-", "-",
+                         fmt::format("not described: {}", t.error().message())});
+            }
+            continue;
         }
         for (const partition_info& p : t.value().partitions) {
             const bool is_offline = p.leader < 0;
@@ -88,7 +94,7 @@ int describe(std::span<const std::string> words) {
         }
     }
     std::printf("\nOffline partitions: %zu\tUnder-replicated partitions: %zu\n", offline, under);
-    if (offline + under > 0) {
+    if (offline + under + undescribed > 0) {
         std::fputs(bad.render("").c_str(), stdout);
     }
     return exit_ok;

@@ -116,9 +116,23 @@ awaitable<result<std::shared_ptr<connection>>> cluster::any() {
     for (const auto& [id, b] : metadata_.brokers()) {
         candidates.push_back(endpoint{b.host, static_cast<uint16_t>(b.port)});
     }
-    // The unresponsive last (stable: otherwise in the order given).
-    std::stable_partition(candidates.begin(), candidates.end(),
-                          [this](const endpoint& ep) { return !unresponsive(ep.text()); });
+    // Those whose last connection attempt failed within retry.backoff.ms next, and the
+    // unresponsive last (stable: otherwise in the order given).
+    const auto now = clock::now();
+    std::vector<std::pair<int, endpoint>> tiers;  // (tier, endpoint), each tier taken once
+    for (const endpoint& ep : candidates) {
+        auto retry = retry_connect_at_.find(ep.text());
+        const int tier = unresponsive(ep.text())                                   ? 2
+                         : retry != retry_connect_at_.end() && now < retry->second ? 1
+                                                                                   : 0;
+        tiers.emplace_back(tier, ep);
+    }
+    std::stable_sort(tiers.begin(), tiers.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
+    candidates.clear();
+    for (auto& [tier, ep] : tiers) {
+        candidates.push_back(std::move(ep));
+    }
     std::vector<std::string> failures;
     std::set<std::string> tried;
     for (const endpoint& ep : candidates) {
@@ -131,8 +145,11 @@ awaitable<result<std::shared_ptr<connection>>> cluster::any() {
             co_return close_reason_;
         }
         if (!ec) {
+            retry_connect_at_.erase(ep.text());
             co_return c;
         }
+        retry_connect_at_[ep.text()] =
+            clock::now() + std::chrono::milliseconds(config_.retry_backoff_ms);
         failures.push_back(c->connect_failure().empty() ? ec.message() : c->connect_failure());
     }
     co_return make_client_error(client_errc::broker_unreachable,

@@ -194,7 +194,8 @@ void fetcher::take(const topic_partition& tp, partition_state& st, const client:
                    const std::shared_ptr<std::byte[]>& buffer) {
     if (a.error == errc::none && a.diverging_epoch >= 0) {
         if (a.diverging_end_offset < 0 || a.diverging_epoch > st.last_epoch) {
-            // No leader means that (fetcher.h): refuse it as a corrupt answer.
+            // A divergence above the epoch asked about, or without an end, is not an answer any
+            // leader gives: refuse it as a corrupt one.
             buffer_.push(
                 completed_fetch{tp, st.generation, make_error_code(errc::corrupt_message), {}, {}});
             st.stopped = true;

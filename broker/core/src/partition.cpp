@@ -497,7 +497,17 @@ partition::read_outcome partition::read(offset_t from, size_t max_bytes, size_t 
         // log does not, from that epoch's end on.
         const epoch_end e = epochs_.end_offset_for(who.last_fetched_epoch, log_->end_offset());
         if (e.epoch < leader_epoch_t{0}) {
-            out.error = errc::unknown_leader_epoch;  // an epoch newer than this leader knows
+            // An epoch newer than this leader knows. A follower waits for its image to catch up;
+            // a consumer whose metadata agrees with this leader's epoch read a log this one
+            // never was (its topic was deleted and made again): it goes back to this log's end
+            // if it is beyond it, and on from this log's latest epoch.
+            const epoch_end latest =
+                epochs_.end_offset_for(epochs_.latest_epoch(), log_->end_offset());
+            if (follower || latest.epoch < leader_epoch_t{0}) {
+                out.error = errc::unknown_leader_epoch;
+            } else {
+                out.diverging = latest;
+            }
             return out;
         }
         if (e.epoch < who.last_fetched_epoch || e.end_offset < from) {

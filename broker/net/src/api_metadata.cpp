@@ -44,6 +44,10 @@ flatbuffers::Offset<flatbuffers::Vector<int32_t>> ids(flatbuffers::FlatBufferBui
     return fbb.CreateVector(raw);
 }
 
+// Replica offsets cost a hop to each partition's strand: only for topics named, and for at most
+// this many partitions per request (the rest answer without them).
+constexpr size_t replica_offsets_max = 1000;
+
 }  // namespace
 
 awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
@@ -93,6 +97,7 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
     auto r = std::make_unique<response>();
     auto& fbb = r->writer.fbb();
     const int32_t node = cfg.node_id.value();
+    size_t replica_offsets_left = m->all_topics() ? 0 : replica_offsets_max;
     std::vector<flatbuffers::Offset<fbs::TopicMetadata>> topics;
     for (const auto& name : names) {
         const auto parts_of = partitions_of(ctx.broker, *local, name);
@@ -123,7 +128,9 @@ awaitable<handler_result> handle_metadata(request_context& ctx, request& req) {
                            : leader == node_id_t{-1} ? errc::leader_not_available
                                                      : errc::none;
             flatbuffers::Offset<flatbuffers::Vector<int64_t>> ends = 0;
-            if (m->include_replica_offsets() && held != nullptr && !offline && held->is_leader()) {
+            if (m->include_replica_offsets() && replica_offsets_left > 0 && held != nullptr &&
+                !offline && held->is_leader()) {
+                --replica_offsets_left;
                 // (`held` lives as long as the snapshot `local` does.)
                 auto read = [held, replicas = p.replicas] {
                     return held->replica_log_ends(replicas);
