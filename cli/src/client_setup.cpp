@@ -75,12 +75,13 @@ std::optional<int32_t> partition_count(std::string_view command, const client_co
         fail(error_line(command, a.error(), "", servers_of(config)));
         return std::nullopt;
     }
-    auto t = a.value()->describe_topic(topic);
-    if (!t) {
-        fail(topic_error_line(command, t.error(), topic, servers_of(config)));
+    // Metadata alone: a leader that just died must not stop a produce that will find the next.
+    auto n = a.value()->partition_count(topic);
+    if (!n) {
+        fail(topic_error_line(command, n.error(), topic, servers_of(config)));
         return std::nullopt;
     }
-    return int32_t(t.value().partitions.size());
+    return n.value();
 }
 
 int check_topic(std::string_view command, const client_config& config, const std::string& topic,

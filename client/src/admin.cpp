@@ -176,6 +176,24 @@ result<std::vector<std::string>> admin::list_topics() {
     });
 }
 
+result<int32_t> admin::partition_count(const std::string& name) {
+    detail::admin_impl& a = *impl_;
+    return a.run<int32_t>([&]() -> awaitable<result<int32_t>> {
+        metadata_request req;
+        req.topics.push_back(name);
+        SLUICE_CO_TRY(metadata_answer m, co_await a.cl().refresh(std::move(req)));
+        for (const topic_meta& tm : m.topics) {
+            if (tm.name == name) {
+                if (tm.error != errc::none) {
+                    co_return make_error_code(tm.error);
+                }
+                co_return int32_t(tm.partitions.size());
+            }
+        }
+        co_return make_error_code(errc::unknown_topic_or_partition);
+    });
+}
+
 result<topic_info> admin::describe_topic(const std::string& name) {
     detail::admin_impl& a = *impl_;
     return a.run<topic_info>([&]() -> awaitable<result<topic_info>> {

@@ -100,6 +100,8 @@ class admin {
     result<std::vector<std::string>> list_topics();  // sorted
     // errc::unknown_topic_or_partition if there is no such topic.
     result<topic_info> describe_topic(const std::string& name);
+    // How many partitions topic `name` has, from metadata alone (no leader need answer).
+    result<int32_t> partition_count(const std::string& name);
     result<std::vector<broker_info>> describe_cluster();  // sorted by node id
 
     // Grows topic `name` to `total` partitions (INVALID_PARTITIONS if that is not more than it
