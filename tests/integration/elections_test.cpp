@@ -112,13 +112,8 @@ TEST_CASE("an unclean election only once the topic allows it, losing what only t
     book.send(20);
     REQUIRE(book.acked().size() == 70);
     // A consumer reads all 70 (the high watermark covers them: the ISR is the leader alone).
-    consumer_config cc;
-    static_cast<client_config&>(cc) = c.client();
-    cc.auto_offset_reset = "earliest";
-    auto reader = consumer::create(cc);
-    REQUIRE(reader);
-    REQUIRE(reader.value()->assign(partitions_of("lossy", 1)));
-    auto first = poll_until(*reader.value(), 70, 30s);
+    auto reader = partition_reader(c, "lossy");
+    auto first = poll_until(*reader, 70, 30s);
     REQUIRE(first);
     REQUIRE(first.value().size() == 70);
     c.node("kill", leader);
@@ -154,7 +149,7 @@ TEST_CASE("an unclean election only once the topic allows it, losing what only t
     // The consumer finds its position (70) beyond what the new leader's log holds of the epoch
     // it last read (up to 50): it moves back and reads the new records at 50-59, neither
     // skipping them nor reading from the start again.
-    auto next = poll_until(*reader.value(), 10, 30s);
+    auto next = poll_until(*reader, 10, 30s);
     REQUIRE(next);
     REQUIRE_MESSAGE(next.value().size() == 10, next.value().size());
     std::map<int64_t, std::string> written_after;

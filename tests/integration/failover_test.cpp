@@ -94,14 +94,9 @@ TEST_CASE("a leader paused past its session is replaced; what it appends after i
     // A consumer reading all along, through whoever leads: what it reads must stay.
     std::map<int64_t, std::string> read_live;
     std::thread reader([&] {
-        consumer_config cc;
-        static_cast<client_config&>(cc) = c.client();
-        cc.auto_offset_reset = "earliest";
-        auto con = consumer::create(cc);
-        REQUIRE(con);
-        REQUIRE(con.value()->assign(partitions_of("paused", 1)));
+        auto con = partition_reader(c, "paused");
         while (!done) {
-            auto got = con.value()->poll(100ms);
+            auto got = con->poll(100ms);
             if (!got) {
                 continue;  // a leader change: the consumer finds the new one
             }

@@ -140,37 +140,45 @@ class ledger {
     std::string first_failure_;
 };
 
-// Every record of partition 0 of `topic`, by offset, read through broker `via`: at least
-// `at_least` of them, and up to the high watermark (which may hold more: records written but
-// not acknowledged); an offset read twice fails the test.
-inline std::map<int64_t, std::string> read_all(const local_cluster& c, int via,
-                                               const std::string& topic, size_t at_least) {
+// A consumer of partition 0 of `topic` from its beginning, bootstrapping from broker `via` (or
+// every broker).
+inline std::unique_ptr<consumer> partition_reader(const local_cluster& c, const std::string& topic,
+                                                  std::optional<int> via = std::nullopt) {
     consumer_config cc;
     static_cast<client_config&>(cc) = c.client(via);
     cc.auto_offset_reset = "earliest";
     auto con = consumer::create(cc);
     REQUIRE(con);
     REQUIRE(con.value()->assign(partitions_of(topic, 1)));
+    return std::move(con).value();
+}
+
+// Every record of partition 0 of `topic`, by offset, read through broker `via`: at least
+// `at_least` of them, and up to the high watermark (which may hold more: records written but
+// not acknowledged); an offset read twice fails the test.
+inline std::map<int64_t, std::string> read_all(const local_cluster& c, int via,
+                                               const std::string& topic, size_t at_least) {
+    auto reader = partition_reader(c, topic, via);
     const topic_partition tp{topic, 0};
     std::map<int64_t, std::string> out;
     int64_t end = -1;
     REQUIRE(eventually(
         [&] {
             if (end < 0) {
-                auto e = con.value()->end_offsets({tp});
+                auto e = reader->end_offsets({tp});
                 if (!e) {
                     return false;  // a leader change: ask again
                 }
                 end = e.value().at(tp);
             }
-            auto got = con.value()->poll(std::chrono::milliseconds(200));
+            auto got = reader->poll(std::chrono::milliseconds(200));
             if (got) {
                 for (const auto& r : got.value()) {
                     auto [it, fresh] = out.emplace(r.offset, r.value.value_or(""));
                     CHECK_MESSAGE(fresh, "offset ", r.offset, " read twice");
                 }
             }
-            auto pos = con.value()->position(tp);
+            auto pos = reader->position(tp);
             return out.size() >= at_least && pos && pos.value() >= end;
         },
         std::chrono::seconds(60)));
