@@ -8,6 +8,7 @@
 #include <atomic>
 #include <csignal>
 #include <fstream>
+#include <functional>
 #include <future>
 #include <map>
 #include <mutex>
@@ -27,16 +28,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-// Sends batches of `n` from a thread of its own until stopped.
-class writer {
+// Runs `step` on a thread of its own again and again until stopped or destroyed (so that a
+// failed REQUIRE, which leaves the scope by an exception, still joins it).
+class background {
   public:
-    writer(ledger& book, int n)
-        : thread_([this, &book, n] {
+    explicit background(std::function<void()> step)
+        : thread_([this, step = std::move(step)] {
               while (!stop_) {
-                  book.send(n);
+                  step();
               }
           }) {}
-    ~writer() { stop(); }
+    ~background() { stop(); }
+    background(const background&) = delete;
+    background& operator=(const background&) = delete;
     void stop() {
         stop_ = true;
         if (thread_.joinable()) {
@@ -47,6 +51,15 @@ class writer {
   private:
     std::atomic<bool> stop_{false};
     std::thread thread_;
+};
+
+// Sends batches of `n` until destroyed.
+class writer {
+  public:
+    writer(ledger& book, int n) : thread_([&book, n] { book.send(n); }) {}
+
+  private:
+    background thread_;
 };
 
 // Waits until the acknowledged records number `more` beyond `from`.
@@ -73,37 +86,32 @@ TEST_CASE("a leader paused past its session is replaced; what it appends after i
     const int victim = p.leader;
 
     // Every (epoch, leader) any broker describes, all along: one leader per epoch.
-    std::atomic<bool> done{false};
     std::atomic<int> paused{-1};
     std::mutex mu;
     std::map<int32_t, std::set<int32_t>> leaders_by_epoch;
-    std::thread watcher([&] {
-        while (!done) {
-            for (int id = 1; id <= 3 && !done; ++id) {
-                if (id == paused) {
-                    continue;
-                }
-                if (auto s = seen_by(c, id, "paused"); s && s->leader > 0) {
-                    std::lock_guard lock(mu);
-                    leaders_by_epoch[s->leader_epoch].insert(s->leader);
-                }
+    background watcher([&] {
+        for (int id = 1; id <= 3; ++id) {
+            if (id == paused) {
+                continue;
             }
-            std::this_thread::sleep_for(20ms);
+            if (auto s = seen_by(c, id, "paused"); s && s->leader > 0) {
+                std::lock_guard lock(mu);
+                leaders_by_epoch[s->leader_epoch].insert(s->leader);
+            }
         }
+        std::this_thread::sleep_for(20ms);
     });
     // A consumer reading all along, through whoever leads: what it reads must stay.
     std::map<int64_t, std::string> read_live;
-    std::thread reader([&] {
-        auto con = partition_reader(c, "paused");
-        while (!done) {
-            auto got = con->poll(100ms);
-            if (!got) {
-                continue;  // a leader change: the consumer finds the new one
-            }
-            std::lock_guard lock(mu);
-            for (const auto& r : got.value()) {
-                read_live.emplace(r.offset, r.value.value_or(""));
-            }
+    auto con = partition_reader(c, "paused");
+    background reader([&] {
+        auto got = con->poll(100ms);
+        if (!got) {
+            return;  // a leader change: the consumer finds the new one
+        }
+        std::lock_guard lock(mu);
+        for (const auto& r : got.value()) {
+            read_live.emplace(r.offset, r.value.value_or(""));
         }
     });
 
@@ -148,9 +156,8 @@ TEST_CASE("a leader paused past its session is replaced; what it appends after i
     }
     const auto acked = book.acked();
     const auto all = read_all(c, 1, "paused", acked.size());
-    done = true;
-    watcher.join();
-    reader.join();
+    watcher.stop();
+    reader.stop();
 
     check_acknowledged(acked, all);
     for (const auto& [offset, value] : read_live) {
@@ -183,20 +190,17 @@ TEST_CASE("a double failover A -> B -> A: the high watermark never goes back; th
     auto isr_full = [&] { return isr_reaches(c, observer, "pingpong", 2); };
 
     // The high watermark (ListOffsets latest at the leader), read all along.
-    std::atomic<bool> done{false};
     std::vector<int64_t> marks;
-    std::thread watcher([&] {
-        consumer_config cc;
-        static_cast<client_config&>(cc) = c.client(observer);
-        auto con = consumer::create(cc);
-        REQUIRE(con);
-        const topic_partition tp{"pingpong", 0};
-        while (!done) {
-            if (auto e = con.value()->end_offsets({tp}); e) {
-                marks.push_back(e.value().at(tp));
-            }
-            std::this_thread::sleep_for(10ms);
+    consumer_config cc;
+    static_cast<client_config&>(cc) = c.client(observer);
+    auto con = consumer::create(cc);
+    REQUIRE(con);
+    const topic_partition tp{"pingpong", 0};
+    background watcher([&] {
+        if (auto e = con.value()->end_offsets({tp}); e) {
+            marks.push_back(e.value().at(tp));
         }
+        std::this_thread::sleep_for(10ms);
     });
 
     ledger book(c, "pingpong");
@@ -214,8 +218,7 @@ TEST_CASE("a double failover A -> B -> A: the high watermark never goes back; th
         REQUIRE(isr_full());
         wait_acked(book, book.acked().size(), 100);
     }
-    done = true;
-    watcher.join();
+    watcher.stop();
 
     REQUIRE(marks.size() > 10);
     for (size_t i = 1; i < marks.size(); ++i) {

@@ -51,6 +51,7 @@ class local_cluster {
     ~local_cluster() { run({"stop"}); }
 
     std::filesystem::path dir() const { return dir_.path(); }
+    int nodes() const { return nodes_; }
     std::filesystem::path node_dir(int id) const {
         return dir_.path() / fmt::format("node-{}", id);
     }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "local_cluster.h"
 
@@ -62,15 +63,49 @@ inline partition_seen create_in_sync(const local_cluster& c, const std::string& 
     return *p;
 }
 
+// The last `n` lines of each node's log that name `topic`, the controller or a warning: what a
+// failed wait prints, since the cluster's directory goes with the test.
+inline std::string broker_story(const local_cluster& c, const std::string& topic, size_t n = 40) {
+    std::string out;
+    for (int id = 1; id <= c.nodes(); ++id) {
+        std::ifstream in(c.node_dir(id) / "broker.log");
+        std::vector<std::string> lines;
+        for (std::string line; std::getline(in, line);) {
+            if (line.find(topic) != std::string::npos ||
+                line.find("controller") != std::string::npos ||
+                line.find(" WARN ") != std::string::npos ||
+                line.find(" ERROR ") != std::string::npos) {
+                lines.push_back(std::move(line));
+            }
+        }
+        out += fmt::format("--- node {} ({} matching lines, the last {}):\n", id, lines.size(),
+                           std::min(n, lines.size()));
+        for (size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i) {
+            out += lines[i] + "\n";
+        }
+    }
+    return out;
+}
+
 // Whether broker `via` shows `topic`'s partition 0 with `n` ISR members within 60 s (a replica
 // that comes back first catches up).
+// On failure it prints what it saw last and each node's log lines about the topic.
 inline bool isr_reaches(const local_cluster& c, int via, const std::string& topic, size_t n) {
-    return eventually(
+    std::string last = "nothing (no describe answered)";
+    const bool ok = eventually(
         [&] {
             auto s = seen_by(c, via, topic);
+            if (s) {
+                last = fmt::format("leader {} epoch {} ISR [{}]", s->leader, s->leader_epoch,
+                                   fmt::join(s->isr, ","));
+            }
             return s && s->isr.size() == n;
         },
         std::chrono::seconds(60));
+    if (!ok) {
+        MESSAGE("broker ", via, " last showed ", last, "\n", broker_story(c, topic));
+    }
+    return ok;
 }
 
 inline producer_config producer_of(const local_cluster& c, int acks = -1) {

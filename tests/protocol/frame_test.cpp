@@ -1,6 +1,7 @@
 // Native-protocol framing: round trips, size limits, truncation, garbage and DataRef bounds.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <random>
 
 #include "sluice/protocol/byte_order.h"
@@ -126,4 +127,40 @@ TEST_CASE("data refs outside the data section are refused") {
     CHECK(frame::resolve(&far, data).error() == errc::corrupt_message);
     CHECK(frame::resolve(&wrap, data).error() == errc::corrupt_message);
     CHECK(frame::resolve(nullptr, data).value().empty());
+}
+
+TEST_CASE("a vector of longs moved off its 8-byte alignment is refused, not read misaligned") {
+    // A metadata response whose one partition has replica log end offsets [1, 0].
+    frame::writer w;
+    auto& fbb = w.fbb();
+    std::vector<int64_t> ends{1, 0};
+    std::vector<flatbuffers::Offset<fbs::PartitionMetadata>> parts{
+        fbs::CreatePartitionMetadata(fbb, 0, 0, 1, 1, 0, 0, fbb.CreateVector(ends))};
+    std::vector<flatbuffers::Offset<fbs::TopicMetadata>> topics{
+        fbs::CreateTopicMetadata(fbb, 0, 0, fbb.CreateString("orders"), fbb.CreateVector(parts))};
+    auto body = fbs::CreateMetadataResponse(fbb, 0, 0, 1, fbb.CreateVector(topics));
+    w.finish(frame::make_envelope(fbb, fbs::ApiKey::Metadata, 0, 5, fbs::Body::MetadataResponse,
+                                  body.Union()));
+    auto bytes = w.to_bytes();
+    auto good = frame::parse(bytes);
+    REQUIRE(good.has_value());
+    const auto* part =
+        good.value().envelope->body_as_MetadataResponse()->topics()->Get(0)->partitions()->Get(0);
+    // Generated tables derive privately from flatbuffers::Table and have the same address.
+    const auto* table = reinterpret_cast<const flatbuffers::Table*>(part);
+    const auto* field = table->GetAddressOf(fbs::PartitionMetadata::VT_REPLICA_LOG_END_OFFSETS);
+    REQUIRE(field != nullptr);
+    const size_t at = size_t(field - reinterpret_cast<const uint8_t*>(bytes.data()));
+
+    // Point the field 4 bytes further: the length becomes the low half of 1 and the elements
+    // start at 4 mod 8. The FlatBuffers verifier still accepts it; parse must not.
+    auto moved = bytes;
+    uint32_t rel = 0;
+    std::memcpy(&rel, moved.data() + at, 4);
+    rel += 4;
+    std::memcpy(moved.data() + at, &rel, 4);
+    auto env = std::span(moved).subspan(frame::header_size, load_be<uint32_t>(moved.data() + 4));
+    flatbuffers::Verifier verifier(reinterpret_cast<const uint8_t*>(env.data()), env.size());
+    REQUIRE(fbs::VerifyEnvelopeBuffer(verifier));
+    CHECK(frame::parse(moved).error() == errc::corrupt_message);
 }

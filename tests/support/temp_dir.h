@@ -2,6 +2,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -18,7 +19,11 @@ class temp_dir {
         std::filesystem::remove_all(path_);
         std::filesystem::create_directories(path_);
     }
+    // SLUICE_KEEP_TEST_DIRS set keeps the directory (and brokers' logs in it) for a post-mortem.
     ~temp_dir() {
+        if (std::getenv("SLUICE_KEEP_TEST_DIRS") != nullptr) {
+            return;
+        }
         std::error_code ec;
         std::filesystem::remove_all(path_, ec);
     }

@@ -4,6 +4,7 @@
 #include <iterator>
 
 #include "sluice/fbs/partition_disk_generated.h"
+#include "sluice/protocol/aligned.h"
 #include "sluice/storage/checkpoint.h"
 
 namespace sluice::broker {
@@ -111,7 +112,7 @@ result<std::vector<epoch_entry>> read_leader_epochs(storage::file_system& fs,
         return out;
     }
     const auto* rec = flatbuffers::GetRoot<disk::LeaderEpochs>(payload->data());
-    if (rec->entries() == nullptr) {
+    if (rec->entries() == nullptr || !elements_aligned(rec->entries())) {
         return out;
     }
     for (const auto* e : *rec->entries()) {

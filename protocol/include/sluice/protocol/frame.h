@@ -18,6 +18,7 @@
 #include <flatbuffers/flatbuffers.h>
 
 #include "sluice/fbs/sluice_generated.h"
+#include "sluice/protocol/aligned.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/result.h"
 
@@ -46,7 +47,9 @@ struct frame_view {
 };
 
 // Checks a whole frame (header included) and verifies its envelope with flatbuffers::Verifier.
-// errc::corrupt_message if the sizes disagree or the envelope is not a valid Envelope.
+// errc::corrupt_message if the sizes disagree, the envelope is not a valid Envelope, or a vector
+// of 8-byte scalars is not 8-aligned (the verifier checks only a vector's 4-byte length, so a
+// hostile sender could otherwise make readers load misaligned longs).
 result<frame_view> parse(bytes_view frame) noexcept;
 
 // The bytes a DataRef names; errc::corrupt_message if it points outside the data section.
