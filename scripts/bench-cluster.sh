@@ -3,9 +3,10 @@
 # docs/controller.md), with default timeouts, all brokers sharing this machine's cores:
 #
 #   produce       1 KiB records from `sluice perf produce` (acks=all, unlimited rate), RECORDS
-#                 each, to 3 partitions: replication factor 1; factor 3 with
-#                 min.insync.replicas=2 (and the ratio of the two, the same run); factor 3 at
-#                 half its rate for latency (p99); factor 3 with flush.messages=1 (fsync)
+#                 each, to 3 partitions: replication factor 1 and factor 3 with
+#                 min.insync.replicas=2, in turn, three rounds each (the ratio of the medians,
+#                 the same run); factor 3 at half its median rate for latency (p99); factor 3
+#                 with flush.messages=1 (fsync). Each run starts on warmed memory (warm below).
 #   leader kill   kill -9 of a partition's leader until a produce to it is acknowledged by the
 #                 new leader (bound: broker.session.timeout.ms + 1 s)
 #   shutdown      SIGTERM (controlled shutdown) of a partition's leader until a produce to it
@@ -69,7 +70,6 @@ perf() { # TOPIC THROUGHPUT -> the summary line
 }
 mb_s() { sed -E 's/.*\(([0-9.]+) MB\/sec\).*/\1/'; }
 p99() { sed -E 's/.* ([0-9.]+) ms 99th.*/\1/'; }
-rate() { sed -E 's/^[0-9]+ records sent, ([0-9.]+) records\/sec.*/\1/'; }
 "$cli" -b "$all3" topic create rf1 -p 3 -r 1 >/dev/null
 "$cli" -b "$all3" topic create rf3 -p 3 -r 3 -c min.insync.replicas=2 >/dev/null
 "$cli" -b "$all3" topic create rf3f -p 3 -r 3 -c min.insync.replicas=2 -c flush.messages=1 >/dev/null
@@ -84,21 +84,42 @@ wait_until() { # COMMAND...: retried for up to 120 s
         sleep 0.1
     done
 }
+# Before each produce run: write and delete a scratch file as large as the run will write (its
+# records on every replica), so the page cache it fills comes from memory the machine has just
+# used. On a virtual machine whose host backs guest memory lazily and takes free pages back,
+# the first write to a fresh page costs several times an ordinary one (seen: 0.4 GB/s against
+# 2.3 GB/s), which a run writing three copies would otherwise pay three times.
+warm() { # REPLICAS
+    local mb=$(((records * 1024 * $1 + 128 * 1024 * 1024) / 1048576))
+    dd if=/dev/zero of="$dir/scratch" bs=1M count="$mb" status=none
+    rm -f "$dir/scratch"
+}
+median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 wait_until in_sync rf3
 wait_until in_sync rf3f
-rf1=$(perf rf1 -1)
-echo "produce, replication factor 1:  $rf1"
-rf3=$(perf rf3 -1)
-echo "produce, replication factor 3:  $rf3"
-half=$(awk -v r="$(echo "$rf3" | rate)" 'BEGIN { printf "%d", r / 2 }')
+# Replication factors 1 and 3 in turn, three times each: the ratio is of the medians.
+rf1_all=() rf3_all=()
+for round in 1 2 3; do
+    warm 1
+    line=$(perf rf1 -1)
+    echo "produce, replication factor 1 (round $round):  $line"
+    rf1_all+=("$(echo "$line" | mb_s)")
+    warm 3
+    rf3=$(perf rf3 -1)
+    echo "produce, replication factor 3 (round $round):  $rf3"
+    rf3_all+=("$(echo "$rf3" | mb_s)")
+done
+rf1_mb=$(printf '%s\n' "${rf1_all[@]}" | median)
+rf3_mb=$(printf '%s\n' "${rf3_all[@]}" | median)
+ratio=$(awk -v a="$rf3_mb" -v b="$rf1_mb" 'BEGIN { printf "%.2f", a / b }')
+echo "replication factor 3 / 1: $rf3_mb / $rf1_mb MB/s = $ratio (medians of 3 rounds, same run)"
+half=$(awk -v m="$rf3_mb" 'BEGIN { printf "%d", m * 1024 / 2 }')  # 1 KiB records
+warm 3
 rf3_half=$(perf rf3 "$half")
 echo "produce, factor 3 at $half records/s (half its rate):  $rf3_half"
+warm 3
 rf3f=$(perf rf3f -1)
 echo "produce, factor 3, flush.messages=1 (fsync):  $rf3f"
-rf1_mb=$(echo "$rf1" | mb_s)
-rf3_mb=$(echo "$rf3" | mb_s)
-ratio=$(awk -v a="$rf3_mb" -v b="$rf1_mb" 'BEGIN { printf "%.2f", a / b }')
-echo "replication factor 3 / 1: $ratio (same run)"
 
 # A partition's leader goes: from the signal to the first produce the new leader acknowledges.
 # A partition of rf3 whose leader is not the active controller (whose death would add a
