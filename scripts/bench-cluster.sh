@@ -22,7 +22,8 @@
 #   scripts/bench-cluster.sh [--build-dir DIR] [--rounds N] [--records N]
 #
 # The last line sums it up: cluster-bench rf1_mb_s=X rf3_mb_s=X rf3_ratio=X rf3_p99_ms=X
-# rf3_fsync_mb_s=X failover_s=X controlled_s=X
+# rf3_fsync_mb_s=X failover_s=X controlled_s=X rf3_cpu_ratio=X (RF 1's CPU time per MB over
+# RF 3's, brokers and client together: the ratio the shared cores allow when all are busy)
 #
 # Uses scripts/cluster.sh and the `sluice` CLI (whose process start is part of each step: these
 # are operator-visible times, not the controller's alone). Prints the machine it ran on.
@@ -95,24 +96,59 @@ warm() { # REPLICAS
     rm -f "$dir/scratch"
 }
 median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+ticks=$(getconf CLK_TCK)
+broker_cpu_ms() { # CPU time (user + system) the three brokers have used so far
+    local sum=0 n
+    for n in 1 2 3; do
+        sum=$((sum + $(awk '{print $14 + $15}' "/proc/$(cat "$dir/node-$n/pid")/stat")))
+    done
+    echo $((sum * 1000 / ticks))
+}
+# One unthrottled run of TOPIC: prints its summary line; sets mb (MB/s) and the CPU milliseconds
+# per MB produced of the brokers (broker_ms) and of the client process (client_ms).
+measured() { # TOPIC
+    local before after line times_file=$dir/times
+    before=$(broker_cpu_ms)
+    line=$( { TIMEFORMAT='%U %S'; time perf "$1" -1 2>/dev/null; } 2>"$times_file")
+    after=$(broker_cpu_ms)
+    mb=$(echo "$line" | mb_s)
+    local total_mb
+    total_mb=$(awk -v n="$records" 'BEGIN { print n * 1024 / 1048576 }')
+    broker_ms=$(awk -v c=$((after - before)) -v m="$total_mb" 'BEGIN { printf "%.2f", c / m }')
+    client_ms=$(awk -v m="$total_mb" '{ printf "%.2f", ($1 + $2) * 1000 / m }' "$times_file")
+    echo "$line"
+}
 wait_until in_sync rf3
 wait_until in_sync rf3f
-# Replication factors 1 and 3 in turn, three times each: the ratio is of the medians.
-rf1_all=() rf3_all=()
+# Replication factors 1 and 3 in turn, three times each: the ratio is of the medians. The CPU
+# time per MB explains the ratio where the run is CPU-bound on shared cores: the cores do
+# (broker + client) ms of work per MB, so with every core busy the ratio is that of the sums.
+rf1_all=() rf3_all=() rf1_cpu=() rf3_cpu=()
 for round in 1 2 3; do
     warm 1
-    line=$(perf rf1 -1)
+    measured rf1 >"$dir/line"  # not in a subshell: it sets mb, broker_ms, client_ms
+    line=$(cat "$dir/line")
     echo "produce, replication factor 1 (round $round):  $line"
-    rf1_all+=("$(echo "$line" | mb_s)")
+    echo "  CPU per MB: brokers $broker_ms ms, client $client_ms ms"
+    rf1_all+=("$mb")
+    rf1_cpu+=("$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }')")
     warm 3
-    rf3=$(perf rf3 -1)
+    measured rf3 >"$dir/line"  # not in a subshell: it sets mb, broker_ms, client_ms
+    rf3=$(cat "$dir/line")
     echo "produce, replication factor 3 (round $round):  $rf3"
-    rf3_all+=("$(echo "$rf3" | mb_s)")
+    echo "  CPU per MB: brokers $broker_ms ms, client $client_ms ms"
+    rf3_all+=("$mb")
+    rf3_cpu+=("$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }')")
 done
 rf1_mb=$(printf '%s\n' "${rf1_all[@]}" | median)
 rf3_mb=$(printf '%s\n' "${rf3_all[@]}" | median)
 ratio=$(awk -v a="$rf3_mb" -v b="$rf1_mb" 'BEGIN { printf "%.2f", a / b }')
 echo "replication factor 3 / 1: $rf3_mb / $rf1_mb MB/s = $ratio (medians of 3 rounds, same run)"
+cpu1=$(printf '%s\n' "${rf1_cpu[@]}" | median)
+cpu3=$(printf '%s\n' "${rf3_cpu[@]}" | median)
+cpu_ratio=$(awk -v a="$cpu1" -v b="$cpu3" 'BEGIN { printf "%.2f", a / b }')
+echo "CPU per MB (medians, brokers + client): RF 1 $cpu1 ms, RF 3 $cpu3 ms: with every core" \
+    "busy, RF 3 would reach $cpu_ratio of RF 1"
 half=$(awk -v m="$rf3_mb" 'BEGIN { printf "%d", m * 1024 / 2 }')  # 1 KiB records
 warm 3
 rf3_half=$(perf rf3 "$half")
@@ -191,4 +227,5 @@ echo "visibility (a topic of 100 partitions on all 3 brokers): $(($(now_ms) - st
 "$build/broker/controller/controller-apply-bench" 4000 10
 
 echo "cluster-bench rf1_mb_s=$rf1_mb rf3_mb_s=$rf3_mb rf3_ratio=$ratio rf3_p99_ms=$(echo "$rf3_half" | p99)" \
-    "rf3_fsync_mb_s=$(echo "$rf3f" | mb_s) failover_s=$failover_s controlled_s=$controlled_s"
+    "rf3_fsync_mb_s=$(echo "$rf3f" | mb_s) failover_s=$failover_s controlled_s=$controlled_s" \
+    "rf3_cpu_ratio=$cpu_ratio"
