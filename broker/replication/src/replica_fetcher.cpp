@@ -168,8 +168,11 @@ boost::asio::awaitable<void> replica_fetcher::run() {
             co_await learn_positions();
             continue;
         }
-        std::vector<client::fetch_query> queries;
+        // The queries' topic names are views into `asked`, which owns copies of the keys and
+        // does not grow once they are taken: slots_ may be replaced (set_partitions) while this
+        // coroutine waits to connect or for the answer.
         std::vector<std::pair<key, uint64_t>> asked;
+        std::vector<client::fetch_query> queries;
         auto next_wake = steady::time_point::max();
         for (const auto& [k, s] : slots_) {
             if (s.durable_wait) {
@@ -180,7 +183,6 @@ boost::asio::awaitable<void> replica_fetcher::run() {
                 continue;
             }
             client::fetch_query q;
-            q.topic = k.first;
             q.partition = k.second;
             q.offset = s.fetch_offset.value();
             q.max_bytes = config_.partition_max_bytes;
@@ -188,6 +190,9 @@ boost::asio::awaitable<void> replica_fetcher::run() {
             q.last_fetched_epoch = s.last_epoch.value();
             queries.push_back(q);
             asked.emplace_back(k, s.generation);
+        }
+        for (size_t i = 0; i < queries.size(); ++i) {
+            queries[i].topic = asked[i].first.first;
         }
         if (queries.empty()) {
             co_await broker::wait_timer(signal_, next_wake);
