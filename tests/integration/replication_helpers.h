@@ -63,18 +63,23 @@ inline partition_seen create_in_sync(const local_cluster& c, const std::string& 
     return *p;
 }
 
-// The last `n` lines of each node's log that name `topic`, the controller or a warning: what a
-// failed wait prints, since the cluster's directory goes with the test.
+// The last `n` lines of each node's log that name `topic`, the controller, a warning or a
+// crash: what a failed wait prints, since the cluster's directory goes with the test (unless
+// SLUICE_KEEP_TEST_DIRS is set).
 inline std::string broker_story(const local_cluster& c, const std::string& topic, size_t n = 40) {
     std::string out;
     for (int id = 1; id <= c.nodes(); ++id) {
         std::ifstream in(c.node_dir(id) / "broker.log");
         std::vector<std::string> lines;
         for (std::string line; std::getline(in, line);) {
+            // A sanitizer's report or a C++ abort also lands in broker.log (its stderr).
             if (line.find(topic) != std::string::npos ||
                 line.find("controller") != std::string::npos ||
                 line.find(" WARN ") != std::string::npos ||
-                line.find(" ERROR ") != std::string::npos) {
+                line.find(" ERROR ") != std::string::npos ||
+                line.find("Sanitizer") != std::string::npos ||
+                line.find("runtime error") != std::string::npos ||
+                line.find("terminate called") != std::string::npos) {
                 lines.push_back(std::move(line));
             }
         }
