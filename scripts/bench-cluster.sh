@@ -95,7 +95,6 @@ warm() { # REPLICAS
     dd if=/dev/zero of="$dir/scratch" bs=1M count="$mb" status=none
     rm -f "$dir/scratch"
 }
-median() { sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 ticks=$(getconf CLK_TCK)
 broker_cpu_ms() { # CPU time (user + system) the three brokers have used so far
     local sum=0 n
@@ -104,48 +103,42 @@ broker_cpu_ms() { # CPU time (user + system) the three brokers have used so far
     done
     echo $((sum * 1000 / ticks))
 }
-# One unthrottled run of TOPIC: prints its summary line; sets mb (MB/s) and the CPU milliseconds
-# per MB produced of the brokers (broker_ms) and of the client process (client_ms).
-measured() { # TOPIC
-    local before after line times_file=$dir/times
+# One warmed, unthrottled run of topic rf<FACTOR> in round $round: prints its summary line and
+# its CPU milliseconds per MB produced (brokers, client), and adds its MB/s and total CPU per MB
+# to mbs[FACTOR] and cpus[FACTOR].
+declare -A mbs cpus
+produce_round() { # FACTOR
+    local before after line total_mb broker_ms client_ms times_file=$dir/times
+    warm "$1"
     before=$(broker_cpu_ms)
-    line=$( { TIMEFORMAT='%U %S'; time perf "$1" -1 2>/dev/null; } 2>"$times_file")
+    line=$( { TIMEFORMAT='%U %S'; time perf "rf$1" -1 2>/dev/null; } 2>"$times_file")
     after=$(broker_cpu_ms)
-    mb=$(echo "$line" | mb_s)
-    local total_mb
     total_mb=$(awk -v n="$records" 'BEGIN { print n * 1024 / 1048576 }')
     broker_ms=$(awk -v c=$((after - before)) -v m="$total_mb" 'BEGIN { printf "%.2f", c / m }')
     client_ms=$(awk -v m="$total_mb" '{ printf "%.2f", ($1 + $2) * 1000 / m }' "$times_file")
-    echo "$line"
+    echo "produce, replication factor $1 (round $round):  $line"
+    echo "  CPU per MB: brokers $broker_ms ms, client $client_ms ms"
+    mbs[$1]+="$(echo "$line" | mb_s) "
+    cpus[$1]+="$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }') "
+}
+medians() { # of a space-separated list from produce_round
+    tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
 }
 wait_until in_sync rf3
 wait_until in_sync rf3f
 # Replication factors 1 and 3 in turn, three times each: the ratio is of the medians. The CPU
 # time per MB explains the ratio where the run is CPU-bound on shared cores: the cores do
 # (broker + client) ms of work per MB, so with every core busy the ratio is that of the sums.
-rf1_all=() rf3_all=() rf1_cpu=() rf3_cpu=()
 for round in 1 2 3; do
-    warm 1
-    measured rf1 >"$dir/line"  # not in a subshell: it sets mb, broker_ms, client_ms
-    line=$(cat "$dir/line")
-    echo "produce, replication factor 1 (round $round):  $line"
-    echo "  CPU per MB: brokers $broker_ms ms, client $client_ms ms"
-    rf1_all+=("$mb")
-    rf1_cpu+=("$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }')")
-    warm 3
-    measured rf3 >"$dir/line"  # not in a subshell: it sets mb, broker_ms, client_ms
-    rf3=$(cat "$dir/line")
-    echo "produce, replication factor 3 (round $round):  $rf3"
-    echo "  CPU per MB: brokers $broker_ms ms, client $client_ms ms"
-    rf3_all+=("$mb")
-    rf3_cpu+=("$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }')")
+    produce_round 1
+    produce_round 3
 done
-rf1_mb=$(printf '%s\n' "${rf1_all[@]}" | median)
-rf3_mb=$(printf '%s\n' "${rf3_all[@]}" | median)
+rf1_mb=$(medians <<<"${mbs[1]}")
+rf3_mb=$(medians <<<"${mbs[3]}")
 ratio=$(awk -v a="$rf3_mb" -v b="$rf1_mb" 'BEGIN { printf "%.2f", a / b }')
 echo "replication factor 3 / 1: $rf3_mb / $rf1_mb MB/s = $ratio (medians of 3 rounds, same run)"
-cpu1=$(printf '%s\n' "${rf1_cpu[@]}" | median)
-cpu3=$(printf '%s\n' "${rf3_cpu[@]}" | median)
+cpu1=$(medians <<<"${cpus[1]}")
+cpu3=$(medians <<<"${cpus[3]}")
 cpu_ratio=$(awk -v a="$cpu1" -v b="$cpu3" 'BEGIN { printf "%.2f", a / b }')
 echo "CPU per MB (medians, brokers + client): RF 1 $cpu1 ms, RF 3 $cpu3 ms: with every core" \
     "busy, RF 3 would reach $cpu_ratio of RF 1"
