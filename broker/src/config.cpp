@@ -264,6 +264,10 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_int(v, 0, int32_max, c.log.index_interval_bytes);
      }},
+    {{"log.preallocate", "true",
+      "Reserve each active segment's disk blocks 4 MiB ahead of its writes (the file system "
+      "then does less work per write); freed past the end when the segment is sealed."},
+     [](broker_config& c, std::string_view v) { return values::to_bool(v, c.log.preallocate); }},
     {{"log.flush.interval.messages", "9223372036854775807",
       "1: fsync (group commit) before acknowledging a write; 9223372036854775807: acknowledge "
       "from the page cache. No other value is supported."},

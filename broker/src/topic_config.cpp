@@ -49,6 +49,9 @@ const topic_key_spec topic_specs[] = {
          return values::to_int(v, 0, INT32_MAX, s.log.index_interval_bytes);
      },
      [](const topic_settings& s) { return std::to_string(s.log.index_interval_bytes); }},
+    {{"preallocate", "log.preallocate", "reserve the active segment's blocks ahead of writes"},
+     [](topic_settings& s, std::string_view v) { return values::to_bool(v, s.log.preallocate); },
+     [](const topic_settings& s) { return std::string(s.log.preallocate ? "true" : "false"); }},
     {{"flush.messages", "log.flush.interval.messages",
       "1: fsync before acknowledging; 9223372036854775807: page cache"},
      [](topic_settings& s, std::string_view v) {

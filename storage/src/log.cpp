@@ -109,6 +109,7 @@ result<void> partition_log::roll() {
         return success();
     }
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
+    SLUICE_TRY(release_reserve(active()));
     const offset_t sealed_end = end_offset();
     pending_sealed_.push_back({segment_log_path(opts_.dir, active().base_offset), sealed_end});
     SLUICE_TRY(add_segment(sealed_end));
@@ -152,6 +153,29 @@ result<void> partition_log::roll() {
     return success();
 }
 
+void partition_log::reserve_ahead(segment& seg, uint64_t end) {
+    if (!opts_.config.preallocate || seg.reserve_failed || end <= seg.reserved_end) {
+        return;
+    }
+    const uint64_t from = std::max(seg.reserved_end, seg.size_bytes);
+    const uint64_t to =
+        std::max(end, std::min(end + preallocate_step_bytes, opts_.config.segment_bytes));
+    if (seg.log_file->reserve(from, to - from)) {
+        seg.reserved_end = to;
+    } else {
+        seg.reserve_failed = true;
+    }
+}
+
+result<void> partition_log::release_reserve(segment& seg) {
+    if (seg.reserved_end <= seg.size_bytes) {
+        return success();
+    }
+    SLUICE_TRY(seg.log_file->truncate(seg.size_bytes));  // the same size: frees the blocks past it
+    seg.reserved_end = seg.size_bytes;
+    return success();
+}
+
 result<void> partition_log::maybe_roll(const batch_header& h) {
     segment& seg = active();
     if (seg.empty()) {
@@ -185,6 +209,7 @@ result<append_result> partition_log::write_batch(std::span<const std::byte> batc
     SLUICE_TRY(maybe_roll(h));
     segment& seg = active();
     uint64_t position = seg.size_bytes;
+    reserve_ahead(seg, position + batch.size());
     size_t written = 0;
     auto wrote = append_all(*seg.log_file, batch, written);
     if (!wrote) {
@@ -192,6 +217,7 @@ result<append_result> partition_log::write_batch(std::span<const std::byte> batc
         if (!seg.log_file->truncate(position)) {
             failed_->store(true);
         }
+        seg.reserved_end = std::min(seg.reserved_end, position);
         return wrote.error();
     }
     seg.track(h, position, opts_.config.index_interval_bytes);
@@ -205,18 +231,36 @@ result<append_result> partition_log::write_batch(std::span<const std::byte> batc
 result<append_result> partition_log::append(std::span<std::byte> batch) {
     SLUICE_TRY(check_writable());
     SLUICE_TRY(batch_header h, check_batch(batch));
-    h.base_offset = end_offset();
-    set_base_offset(batch, h.base_offset);  // outside the CRC
-    return write_batch(batch, h);
+    return append_checked(batch, h);
 }
 
 result<append_result> partition_log::append_replicated(std::span<const std::byte> batch) {
     SLUICE_TRY(check_writable());
     SLUICE_TRY(batch_header h, check_batch(batch));
-    if (h.base_offset != end_offset()) {
+    return append_replicated_checked(batch, h);
+}
+
+result<append_result> partition_log::append_checked(std::span<std::byte> batch,
+                                                    batch_header checked) {
+    SLUICE_TRY(check_writable());
+    if (batch.size() != checked.size_bytes()) {
+        return make_error_code(errc::corrupt_message);  // not the header of this batch
+    }
+    checked.base_offset = end_offset();
+    set_base_offset(batch, checked.base_offset);  // outside the CRC
+    return write_batch(batch, checked);
+}
+
+result<append_result> partition_log::append_replicated_checked(std::span<const std::byte> batch,
+                                                               const batch_header& checked) {
+    SLUICE_TRY(check_writable());
+    if (batch.size() != checked.size_bytes()) {
+        return make_error_code(errc::corrupt_message);
+    }
+    if (checked.base_offset != end_offset()) {
         return make_error_code(errc::offset_out_of_range);
     }
-    return write_batch(batch, h);
+    return write_batch(batch, checked);
 }
 
 void partition_log::on_durable(flusher::completion done) {
@@ -611,6 +655,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     SLUICE_TRY(fs.remove(segment_index_path(opts_.dir, seg.base_offset)));
     SLUICE_TRY(fs.remove(segment_time_index_path(opts_.dir, seg.base_offset)));
     SLUICE_TRY(seg.log_file->truncate(pos));
+    seg.reserved_end = pos;  // the cut freed every block past it
     // The file is cut: bring the in-memory state in line before anything else can fail.
     seg.reset_tracking();
     if (it != segments_.begin()) {
@@ -715,6 +760,7 @@ result<void> partition_log::close() {
     // directory any more (it may be removed and made again for a new topic of the same name).
     fence_flusher();
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
+    SLUICE_TRY(release_reserve(active()));
     SLUICE_TRY(flush());  // the final checkpoint, written by this thread
     closed_ = true;
     return success();

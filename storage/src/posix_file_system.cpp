@@ -64,6 +64,23 @@ class posix_file final : public file {
         return success();
     }
 
+    result<void> reserve(uint64_t pos, uint64_t length) override {
+#if defined(__linux__)
+        for (;;) {
+            if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, off_t(pos), off_t(length)) == 0) {
+                return success();
+            }
+            if (errno != EINTR) {
+                return errno_code();
+            }
+        }
+#else
+        (void)pos;
+        (void)length;
+        return make_error_code(std::errc::operation_not_supported);
+#endif
+    }
+
     result<uint64_t> size() override {
         struct stat st {};
         if (::fstat(fd_, &st) != 0) {
@@ -72,7 +89,9 @@ class posix_file final : public file {
         return uint64_t(st.st_size);
     }
 
-    int native_handle() const override { return fd_; }
+    int native_handle() const override {
+        return fd_;
+    }
 
   private:
     int fd_;

@@ -43,6 +43,10 @@ class segment {
     timestamp_ms_t created;  // wall time this process made it; min() for one found on disk
     leader_epoch_t last_epoch = no_leader_epoch;  // epoch of the last batch
     uint64_t size_bytes = 0;
+    // The file's blocks are reserved (file::reserve) up to here; past size_bytes they are freed
+    // when the segment is sealed or the log closes (partition_log::release_reserve).
+    uint64_t reserved_end = 0;
+    bool reserve_failed = false;  // written without a reserve from then on
     // The open file: always for the active segment; for a sealed one only while the log has no
     // file cache, else null and the file lives in the cache under `cache_key` (partition_log::
     // file_of opens it on demand).

@@ -35,7 +35,7 @@ std::string describe(const broker_config& c) {
       << c.num_partitions << '|' << c.default_replication_factor << '|' << c.log.segment_bytes
       << '|' << c.log.segment_ms << '|' << c.log.index_interval_bytes << '|'
       << c.log.retention_bytes << '|' << c.log.retention_ms << '|' << int(c.log.flush) << '|'
-      << c.log_retention_check_interval_ms << '|'
+      << c.log.preallocate << '|' << c.log_retention_check_interval_ms << '|'
       << (c.log_flush_interval_ms ? *c.log_flush_interval_ms : -7) << '|'
       << c.auto_create_topics_enable << '|' << c.message_max_bytes << '|'
       << c.socket_request_max_bytes << '|' << c.fetch_max_bytes << '|' << c.max_connections << '|'
@@ -62,6 +62,7 @@ TEST_CASE("no configuration at all gives a usable single broker") {
     CHECK(c.log.retention_bytes == -1);
     CHECK(c.log.index_interval_bytes == 4096u);
     CHECK(c.log.flush == storage::flush_mode::page_cache);
+    CHECK(c.log.preallocate);
     CHECK(c.log_retention_check_interval_ms == 300000);
     CHECK_FALSE(c.log_flush_interval_ms.has_value());
     CHECK(c.auto_create_topics_enable);

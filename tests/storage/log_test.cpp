@@ -2,6 +2,10 @@
 // and clean reopen.
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "batch_helpers.h"
@@ -407,6 +411,72 @@ TEST_CASE("reopen after a clean close needs no scan and reads the same") {
     CHECK(m->offset_for_timestamp(t0 + 777).value() == before_ts);
     auto b = make_batch(500, 5, 200, t0 + 1500);
     CHECK(m->append(b).value().base_offset == offset_t{750});
+}
+
+namespace {
+
+struct file_blocks {
+    uint64_t size = 0;
+    uint64_t allocated = 0;  // bytes of disk the file holds
+};
+
+file_blocks blocks_of(const std::filesystem::path& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return {uint64_t(st.st_size), uint64_t(st.st_blocks) * 512};
+}
+
+// Whether the file system under `dir` can reserve blocks past a file's end.
+bool can_reserve(const std::filesystem::path& dir) {
+    const auto probe = dir / "probe";
+    const int fd = ::open(probe.c_str(), O_CREAT | O_RDWR, 0644);
+    REQUIRE(fd >= 0);
+    const bool ok = ::fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 1 << 20) == 0;
+    ::close(fd);
+    std::filesystem::remove(probe);
+    return ok;
+}
+
+}  // namespace
+
+TEST_CASE("preallocate reserves the active segment's blocks ahead and frees them when sealed") {
+    fixture f;
+    f.config.segment_bytes = 1u << 20;  // smaller than a reserve step: reserved to the whole size
+    if (!can_reserve(f.dir.path())) {
+        MESSAGE("this file system cannot reserve blocks (fallocate): nothing to check");
+        return;
+    }
+    const auto seg0 = f.dir.path() / "topic-0" / "00000000000000000000.log";
+    {
+        auto l = f.open();
+        fill(*l, 1, 1000);
+        const auto active = blocks_of(seg0);
+        CHECK(active.size < 8 * 1024);
+        CHECK(active.allocated >= f.config.segment_bytes);
+        // Written until the first segment is sealed: it keeps only the blocks its data needs.
+        for (uint64_t i = 1; l->segment_count() < 2; ++i) {
+            auto b = make_batch(i, 5, 20000, t0 + int64_t(i));
+            REQUIRE(l->append(b).has_value());
+        }
+        const auto sealed = blocks_of(seg0);
+        CHECK(sealed.size > 512 * 1024);
+        CHECK(sealed.allocated < sealed.size + 64 * 1024);
+        REQUIRE(l->close().has_value());
+    }
+    // A clean close frees the active segment's reserve too.
+    for (const auto& e : std::filesystem::directory_iterator(f.dir.path() / "topic-0")) {
+        if (e.path().extension() == ".log") {
+            const auto b = blocks_of(e.path());
+            CHECK(b.allocated < b.size + 64 * 1024);
+        }
+    }
+
+    fixture g;  // off: the file system allocates as data arrives
+    g.config.segment_bytes = 1u << 20;
+    g.config.preallocate = false;
+    auto m = g.open();
+    fill(*m, 1, 1000);
+    CHECK(blocks_of(g.dir.path() / "topic-0" / "00000000000000000000.log").allocated < 64 * 1024);
 }
 
 TEST_CASE("destroy removes the log's directory") {

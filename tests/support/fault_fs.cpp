@@ -92,8 +92,11 @@ class fault_file final : public storage::file {
         if (fs_.fail_truncate_) {
             return io_error();
         }
+        SLUICE_TRY(uint64_t before, base_->size());
         SLUICE_TRY(base_->truncate(size));
-        if (node_) {
+        // To the same size it changes no byte (it frees blocks reserved past the end), so a
+        // sync under way still vouches for everything it covers.
+        if (node_ && size != before) {
             node_->durable_size = std::min(node_->durable_size, size);
             ++node_->truncations;
         }
@@ -101,6 +104,18 @@ class fault_file final : public storage::file {
     }
 
     result<uint64_t> size() override { return base_->size(); }
+
+    // With a space limit set, a reserve fails as on a disk too full for it (the log then writes
+    // without one); the limit itself counts written bytes only.
+    result<void> reserve(uint64_t pos, uint64_t length) override {
+        {
+            std::lock_guard lock(fs_.mutex_);
+            if (fs_.space_left_ && *fs_.space_left_ < length) {
+                return std::make_error_code(std::errc::no_space_on_device);
+            }
+        }
+        return base_->reserve(pos, length);
+    }
 
   private:
     // Whether the knobs make this sync fail; the caller holds fs_.mutex_.

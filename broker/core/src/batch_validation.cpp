@@ -22,6 +22,7 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
             out.error = e;
             out.message = fmt::format("record batch {} at byte {}: {}", out.batches, pos, why);
             out.batches = 0;
+            out.headers.clear();
             return out;
         };
         if (rest.size() < bf::length_field_end) {
@@ -52,6 +53,7 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
                 e, e == errc::corrupt_message ? "CRC or record framing is wrong" : errc_name(e));
         }
         ++out.batches;
+        out.headers.push_back(view.value().header());
         pos += header.value().size_bytes();
     }
     return out;

@@ -203,11 +203,8 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
     const leader_epoch_t epoch = leader_epoch();
     std::vector<std::span<std::byte>> each;
     each.reserve(check.batches);
-    for (size_t pos = 0; pos < batches.size();) {
-        // validate_batches checked every length, so the framing can be trusted here.
-        const size_t size =
-            batch_format::length_field_end +
-            size_t(load_be<int32_t>(batches.data() + pos + batch_format::batch_length_pos));
+    for (size_t pos = 0; const batch_header& h : check.headers) {
+        const size_t size = h.size_bytes();
         if (size > opts_.settings.log.segment_bytes) {
             out.error = errc::record_list_too_large;
             out.message = fmt::format("a batch of {} bytes exceeds segment.bytes ({})", size,
@@ -218,9 +215,11 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
         pos += size;
     }
     const offset_t start = log_->end_offset();
-    for (auto batch : each) {
-        set_leader_epoch(batch, epoch);
-        auto r = log_->append(batch);
+    for (size_t i = 0; i < each.size(); ++i) {
+        set_leader_epoch(each[i], epoch);
+        batch_header h = check.headers[i];
+        h.leader_epoch = epoch;
+        auto r = log_->append_checked(each[i], h);
         if (!r) {
             out.error = report("append", r.error());
             if (out.error == errc::kafka_storage_error) {
@@ -291,13 +290,7 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
         out.log_end = log_->end_offset();
         return out;
     }
-    for (size_t pos = 0; pos < batches.size();) {
-        auto h = read_header(batches.subspan(pos));
-        if (!h) {  // validate_batches checked the framing; kept for safety
-            out.error = errc::corrupt_message;
-            break;
-        }
-        const batch_header& head = h.value();
+    for (size_t pos = 0; const batch_header& head : check.headers) {
         const auto batch = batches.subspan(pos, head.size_bytes());
         if (head.base_offset != log_->end_offset() || head.leader_epoch > leader_epoch()) {
             // Checked before the epoch is recorded: a cache entry must describe a batch.
@@ -327,7 +320,7 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
             }
             epochs_ = std::move(next);
         }
-        if (auto r = log_->append_replicated(batch); !r) {
+        if (auto r = log_->append_replicated_checked(batch, head); !r) {
             out.error = report("replicated append", r.error());
             out.message = fmt::format("at offset {}: {}", head.base_offset, r.error().message());
             break;

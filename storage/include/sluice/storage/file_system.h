@@ -30,6 +30,11 @@ class file {
     virtual result<void> sync() = 0;
     virtual result<void> truncate(uint64_t size) = 0;
     virtual result<uint64_t> size() = 0;
+    // Reserves disk blocks for [pos, pos + length) without changing the file's size, so that
+    // later writes there only fill blocks already allocated (fallocate with KEEP_SIZE). Blocks
+    // reserved past the end are freed by truncate(size()). A hint: an error (no space, or a file
+    // system without it) changes nothing else. The default reserves nothing.
+    virtual result<void> reserve(uint64_t /*pos*/, uint64_t /*length*/) { return success(); }
     // The operating system's descriptor, for zero-copy sends (sendfile), or -1 where there is
     // none (files of a test file system): callers then fall back to read_at().
     virtual int native_handle() const { return -1; }

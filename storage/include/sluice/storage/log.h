@@ -106,6 +106,14 @@ class partition_log {
     // end_offset() (errc::offset_out_of_range otherwise). For followers.
     result<append_result> append_replicated(std::span<const std::byte> batch);
 
+    // As append() and append_replicated(), for a batch its caller has just checked with
+    // check_batch or batch_view::parse (which checks as much and more): `checked` is the header
+    // that returned (with the leader epoch the batch carries now), and the CRC is not computed
+    // again.
+    result<append_result> append_checked(std::span<std::byte> batch, batch_header checked);
+    result<append_result> append_replicated_checked(std::span<const std::byte> batch,
+                                                    const batch_header& checked);
+
     // Calls `done` once everything appended so far is as durable as the flush mode promises:
     // at once, on this thread, in page-cache mode; after a group fsync, on the flusher thread,
     // in fsync mode. An error means the appends are not known to be durable.
@@ -196,6 +204,11 @@ class partition_log {
     void fence_flusher();
     result<void> maybe_roll(const batch_header& h);
     result<append_result> write_batch(std::span<const std::byte> batch, const batch_header& h);
+    // preallocate: reserves the active segment's blocks past `end`, a step ahead. Failing to
+    // (no space, not supported) only stops the reserving for this segment.
+    void reserve_ahead(segment& seg, uint64_t end);
+    // Frees what `seg` holds reserved past its end (before it is sealed, and at close).
+    result<void> release_reserve(segment& seg);
     result<void> check_writable() const;
     // fsyncs `f`; a failure turns the log failed.
     result<void> sync_or_fail(file& f);

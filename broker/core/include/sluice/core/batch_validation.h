@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <string>
+#include <vector>
 
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/record_batch.h"
@@ -15,6 +16,9 @@ struct batch_check {
     errc error = errc::none;
     std::string message;  // for the produce response's error_message
     size_t batches = 0;   // batches found (when error == none)
+    // Their headers, in order (when error == none): what check_batch would return for each, so
+    // that the log appends them without computing their CRCs again.
+    std::vector<batch_header> headers;
 };
 
 // `records` holds one or more RecordBatch v2 batches back to back. Errors:
