@@ -120,3 +120,47 @@ TEST_CASE(
     CHECK_MESSAGE(values == expected, listed);
     CHECK(all.begin()->second == "before");
 }
+
+TEST_CASE("a partition given to a fetcher in the middle of a long poll is fetched at once") {
+    // Follower fetches that may wait 30 s at an idle leader, and a lag bound that keeps the idle
+    // followers in the ISR meanwhile.
+    local_cluster c(3, std::string(fast_timeouts) +
+                           "\nreplica.fetch.wait.max.ms=30000\nreplica.lag.time.max.ms=120000");
+    // Every broker leads a partition of an idle topic: each one's fetchers to the two others
+    // are then in long polls that nothing ends.
+    REQUIRE(created(c.admin_of()->create_topic("idle", 3, 3)));
+    REQUIRE(eventually([&] {
+        for (int32_t p = 0; p < 3; ++p) {
+            auto seen = seen_by(c, 1, "idle", p);
+            if (!seen || seen->leader <= 0 || seen->isr.size() != 3) {
+                return false;
+            }
+        }
+        return true;
+    }));
+    // A new topic's partitions join those fetchers while they wait. Each acks=all produce needs
+    // both followers to fetch it (min.insync.replicas=3), which a fetcher that waited for its
+    // poll to end would do only after up to 30 s.
+    REQUIRE(created(c.admin_of()->create_topic("fresh", 3, 3, {{"min.insync.replicas", "3"}})));
+    auto pc = producer_of(c);
+    pc.delivery_timeout_ms = 60000;
+    auto prod = producer::create(pc);
+    REQUIRE(prod);
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::future<result<record_metadata>>> sent;
+    for (int32_t p = 0; p < 3; ++p) {
+        producer_record r;
+        r.topic = "fresh";
+        r.partition = p;
+        r.value = fmt::format("to {}", p);
+        sent.push_back(prod.value()->send(std::move(r)));
+    }
+    for (auto& f : sent) {
+        auto m = f.get();
+        CHECK_MESSAGE(m.has_value(), (m ? "" : m.error().message()));
+    }
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - start);
+    MESSAGE("three acks=all produces to a new topic took ", took.count(), " ms");
+    CHECK(took < 15s);
+}

@@ -54,6 +54,7 @@ void replica_fetcher::start() {
 
 void replica_fetcher::set_partitions(std::vector<followed_partition> parts) {
     std::map<key, slot> next;
+    bool added = false;
     for (auto& p : parts) {
         key k{p.topic, p.id};
         auto it = slots_.find(k);
@@ -66,8 +67,15 @@ void replica_fetcher::set_partitions(std::vector<followed_partition> parts) {
         s.p = std::move(p);
         s.generation = next_generation_++;
         next.emplace(std::move(k), std::move(s));
+        added = true;
     }
     slots_ = std::move(next);
+    if (added && polling_ && conn_ && !repoll_) {
+        // The request out may wait up to replica.fetch.wait.max.ms for partitions that have
+        // nothing new, and the new ones are not in it.
+        repoll_ = true;
+        conn_->close(make_error_code(errc::network_exception));
+    }
     wake();
 }
 
@@ -211,16 +219,28 @@ boost::asio::awaitable<void> replica_fetcher::run() {
         const bool someone_waits = std::any_of(slots_.begin(), slots_.end(),
                                                [](const auto& e) { return e.second.durable_wait; });
         limits.max_wait_ms = someone_waits ? 0 : config_.max_wait_ms;
+        if (next_wake != steady::time_point::max()) {
+            // A partition waiting out a delay is asked for again once the delay ends.
+            const auto until = std::chrono::ceil<std::chrono::milliseconds>(next_wake - now);
+            limits.max_wait_ms =
+                std::min<int32_t>(limits.max_wait_ms, int32_t(std::max<int64_t>(until.count(), 0)));
+        }
         limits.min_bytes = config_.min_bytes;
         limits.max_bytes = config_.response_max_bytes;
         auto conn = conn_;
+        polling_ = limits.max_wait_ms > 0;
         auto answer = co_await conn->call(
             [&](int32_t id) {
                 return client::encode_fetch(id, config_.client_id, limits, queries);
             },
             config_.request_timeout + std::chrono::milliseconds(config_.max_wait_ms));
+        polling_ = false;
+        const bool ended_on_purpose = std::exchange(repoll_, false);
         if (stopped_) {
             break;
+        }
+        if (!answer && ended_on_purpose) {
+            continue;  // reconnects and asks for every partition at once
         }
         if (!answer) {
             if (!failing_) {

@@ -12,6 +12,11 @@
 // replica.fetch.backoff.ms. The leader's answer is never trusted further than its checks: a bad
 // batch is refused by the partition, logged, and fetched again after the backoff.
 //
+// No partition waits behind a long poll it is not in: a request's wait is cut short of the
+// moment a partition's retry delay ends, and a partition given to the fetcher while a request
+// that may long-poll is out ends that request (by closing the connection, which a leadership
+// change alone does) so that the next one asks for it at once.
+//
 // Threading: everything here runs on one io_context, run by one thread (the client connection
 // requires it); each partition's work hops to its strand and back. Bounds: one request in flight;
 // an answer of at most replica.fetch.response.max.bytes.
@@ -137,6 +142,8 @@ class replica_fetcher : public std::enable_shared_from_this<replica_fetcher> {
     boost::asio::steady_timer signal_;
     bool stopped_ = false;
     bool failing_ = false;  // the last connection attempt or request failed (logged once)
+    bool polling_ = false;  // a request that may wait at the leader (max_wait_ms > 0) is out
+    bool repoll_ = false;   // ... and was ended on purpose: new partitions to ask for
 };
 
 }  // namespace sluice::replication
