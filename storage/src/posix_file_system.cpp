@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -47,6 +48,26 @@ class posix_file final : public file {
             done += size_t(n);
         }
         return done;
+    }
+
+    result<size_t> read_cached(uint64_t pos, std::span<std::byte> out) override {
+#if defined(__linux__) && defined(RWF_NOWAIT)
+        iovec v{out.data(), out.size()};
+        for (;;) {
+            const ssize_t n = ::preadv2(fd_, &v, 1, off_t(pos), RWF_NOWAIT);
+            if (n >= 0) {
+                return size_t(n);
+            }
+            if (errno == EAGAIN || errno == EOPNOTSUPP) {
+                return make_error_code(std::errc::operation_would_block);
+            }
+            if (errno != EINTR) {
+                return errno_code();
+            }
+        }
+#else
+        return file::read_cached(pos, out);
+#endif
     }
 
     result<void> sync() override {

@@ -1,10 +1,12 @@
 // Sending a segment file's range to a non-blocking socket, both ways (sendfile, and read and
 // sent through the pool thread's buffer): every byte in order, a full socket reported as EAGAIN
 // with what went out (and no read wasted on it), a file that ends inside the range reported as a
-// read error; and which way fetch.sendfile picks for a peer.
+// read error; which way fetch.sendfile picks for a peer; and the network thread's copy of what
+// the page cache holds, which stops at the first byte it lacks.
 #include <doctest/doctest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -90,11 +92,18 @@ class counting_file : public storage::file {
         ++reads;
         return f_->read_at(pos, out);
     }
+    result<size_t> read_cached(uint64_t pos, std::span<std::byte> out) override {
+        if (pos >= cached_below) {
+            return make_error_code(std::errc::operation_would_block);
+        }
+        return f_->read_cached(pos, out.first(std::min<uint64_t>(out.size(), cached_below - pos)));
+    }
     result<void> sync() override { return f_->sync(); }
     result<void> truncate(uint64_t size) override { return f_->truncate(size); }
     result<uint64_t> size() override { return f_->size(); }
     int native_handle() const override { return f_->native_handle(); }
     std::atomic<int> reads{0};
+    uint64_t cached_below = UINT64_MAX;  // read_cached claims no byte from here on is cached
 
   private:
     std::unique_ptr<storage::file> f_;
@@ -214,4 +223,57 @@ TEST_CASE("fetch.sendfile: auto sends with sendfile except to a loopback address
         CHECK(use_sendfile(std::nullopt, make_address(remote)));
         CHECK_FALSE(use_sendfile(false, make_address(remote)));
     }
+}
+
+TEST_CASE("copy_cached sends what the page cache holds, on this thread, and stops where it ends") {
+    pattern_file p(cached_chunk_bytes * 5 + 100);
+    const uint64_t length = p.bytes.size();
+    socket_pair s;
+    // Nobody reads: a full socket stops it at once, without waiting.
+    const send_step first = copy_cached(s.writer, *p.f, 0, length);
+    CHECK(first.socket_error == EAGAIN);
+    CHECK_FALSE(first.not_cached);
+    REQUIRE(first.sent > 0);
+    REQUIRE(first.sent < length);
+    // The rest once a reader drains the socket, up to where the cache is said to end; from
+    // there the pool's copy_range sends it.
+    p.f->cached_below = length - 3000;
+    reader_thread reader(s, length);
+    uint64_t sent = first.sent;
+    send_step r;
+    while (!r.not_cached) {
+        pollfd room{s.writer, POLLOUT, 0};
+        (void)::poll(&room, 1, 1000);
+        r = copy_cached(s.writer, *p.f, sent, length - sent);
+        REQUIRE((r.socket_error == 0 || r.socket_error == EAGAIN));
+        REQUIRE_FALSE(r.read_error);
+        sent += r.sent;
+        REQUIRE((r.not_cached || sent < length - 3000));
+    }
+    CHECK(sent == length - 3000);
+    while (sent < length) {
+        const send_step rest = copy_range(s.writer, *p.f, sent, length - sent, {1000000, 10});
+        REQUIRE_FALSE(rest.read_error);
+        sent += rest.sent;
+    }
+    const auto& got = reader.finish();
+    CHECK(got == p.bytes);
+}
+
+TEST_CASE("a posix file reads from the page cache only what is there") {
+    pattern_file p(1 << 20);
+    std::vector<std::byte> out(4096);
+    auto cached = p.f->read_cached(8192, out);
+    REQUIRE(cached.has_value());  // just written: in the cache
+    CHECK(cached.value() == out.size());
+    CHECK(std::equal(out.begin(), out.end(), p.bytes.begin() + 8192));
+    // Pushed out of the cache (once on disk), it must come from the disk: not on this thread.
+    REQUIRE(p.f->sync().has_value());
+    REQUIRE(::posix_fadvise(p.f->native_handle(), 0, 0, POSIX_FADV_DONTNEED) == 0);
+    auto evicted = p.f->read_cached(8192, out);
+    if (evicted.has_value()) {
+        MESSAGE("this file system keeps the pages (a memory file system?): nothing to check");
+        return;
+    }
+    CHECK(evicted.error() == std::errc::operation_would_block);
 }

@@ -376,6 +376,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
     uint64_t left = range.length;
     const int in = range.f->native_handle();
     bool zero_copy = sendfile_ && in >= 0;  // a file without a descriptor is copied
+    bool from_cache = !zero_copy;           // copying: from this strand while pages are cached
     while (left > 0) {
         if (closed_) {
             co_return false;  // e.g. closed while this coroutine waited for the socket
@@ -391,13 +392,22 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
             return zero_copy ? sendfile_range(out, in, pos, left, waits)
                              : copy_range(out, *range.f, pos, left, waits);
         };
-        offloaded_ = true;
-        const send_step s = co_await run_on(ctx_.blocking, offload);
-        offloaded_ = false;
-        if (closed_) {
-            error_code ec;
-            socket_.close(ec);  // close() left it open while the pool used its descriptor
-            co_return false;
+        send_step s;
+        if (from_cache) {
+            // Pages the page cache holds are sent from here, without the two hops through the
+            // pool; from the first one it lacks, the pool sends the rest of the range.
+            s = copy_cached(out, *range.f, pos, left);
+            from_cache = !s.not_cached;
+        }
+        if (!from_cache && s.sent == 0) {
+            offloaded_ = true;
+            s = co_await run_on(ctx_.blocking, offload);
+            offloaded_ = false;
+            if (closed_) {
+                error_code ec;
+                socket_.close(ec);  // close() left it open while the pool used its descriptor
+                co_return false;
+            }
         }
         if (s.sent > 0) {
             last_active_ = steady_clock::now();

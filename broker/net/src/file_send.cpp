@@ -99,4 +99,42 @@ send_step copy_range(int out, storage::file& f, uint64_t pos, uint64_t length, s
     return s;
 }
 
+send_step copy_cached(int out, storage::file& f, uint64_t pos, uint64_t length) {
+    // One per network thread: num.io.threads × cached_chunk_bytes.
+    thread_local const std::unique_ptr<std::byte[]> buffer(new std::byte[cached_chunk_bytes]);
+    send_step s;
+    while (s.sent < length) {
+        const size_t want = size_t(std::min<uint64_t>(length - s.sent, cached_chunk_bytes));
+        auto read = f.read_cached(pos + s.sent, std::span(buffer.get(), want));
+        if (!read && read.error() == std::errc::operation_would_block) {
+            s.not_cached = true;
+            break;
+        }
+        if (!read) {
+            s.read_error = read.error();
+            break;
+        }
+        if (read.value() == 0) {
+            s.read_error = make_error_code(errc::corrupt_message);  // the file is shorter
+            break;
+        }
+        const size_t got = read.value();
+        size_t done = 0;
+        while (done < got) {
+            const ssize_t n =
+                ::send(out, buffer.get() + done, got - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                done += size_t(n);
+                s.sent += uint64_t(n);
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                s.socket_error = n < 0 ? errno : EPIPE;  // EAGAIN: full; the rest is read again
+                return s;
+            }
+        }
+    }
+    return s;
+}
+
 }  // namespace sluice::broker

@@ -26,6 +26,13 @@ class file {
     virtual result<size_t> append(std::span<const std::byte> data) = 0;
     // Reads up to out.size() bytes at `pos`; fewer only at the end of the file.
     virtual result<size_t> read_at(uint64_t pos, std::span<std::byte> out) = 0;
+    // As read_at, but only from the page cache, never waiting for the disk (preadv2 with
+    // RWF_NOWAIT), so that a network thread may call it: fewer bytes where the rest is not
+    // cached, and std::errc::operation_would_block where nothing at `pos` is. The default knows
+    // of no cache and always answers that.
+    virtual result<size_t> read_cached(uint64_t /*pos*/, std::span<std::byte> /*out*/) {
+        return make_error_code(std::errc::operation_would_block);
+    }
     // Makes everything written so far durable (fdatasync).
     virtual result<void> sync() = 0;
     virtual result<void> truncate(uint64_t size) = 0;

@@ -1,5 +1,6 @@
-// Sending part of a segment file to a socket, on a blocking pool thread. Two ways, chosen per
-// connection by fetch.sendfile (connection.h):
+// Sending part of a segment file to a socket, on a blocking pool thread (or, for pages the page
+// cache holds, copy_cached on the connection's own thread). Two ways, chosen per connection by
+// fetch.sendfile (connection.h):
 //   sendfile  the kernel moves the file's pages to the socket; no copy in the broker. What a
 //             consumer or follower across a network gets.
 //   copy      the file is read into a per-thread buffer and sent from it. To a peer with a
@@ -33,6 +34,7 @@ struct send_step {
     uint64_t sent = 0;           // bytes that went to the socket
     int socket_error = 0;        // errno of the send that stopped it (EAGAIN: the socket is full)
     std::error_code read_error;  // the file could not be read (copy), or ended early (both)
+    bool not_cached = false;     // copy_cached: stopped at bytes the page cache does not hold
 };
 
 struct socket_waits {
@@ -49,5 +51,15 @@ send_step copy_range(int out, storage::file& f, uint64_t pos, uint64_t length, s
 
 // The copy buffer each pool thread keeps once it has copied.
 inline constexpr size_t copy_buffer_bytes = 1024 * 1024;
+
+// As copy_range, but reading only what the page cache holds (file::read_cached) and never
+// waiting for the socket, so that it may run on a network thread: it saves the hop to the pool
+// and back for the common case of a reader close behind the writer. Stops at a full socket
+// (EAGAIN), or with not_cached at the first byte the cache lacks (the pool sends the rest).
+// Reads at most cached_chunk_bytes at a time into this thread's buffer, so that little is read
+// in vain when the socket takes less.
+send_step copy_cached(int out, storage::file& f, uint64_t pos, uint64_t length);
+
+inline constexpr size_t cached_chunk_bytes = 256 * 1024;
 
 }  // namespace sluice::broker
