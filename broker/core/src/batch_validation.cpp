@@ -20,8 +20,8 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
         bytes_view rest = records.subspan(pos);
         auto fail = [&](errc e, std::string_view why) {
             out.error = e;
-            out.message = fmt::format("record batch {} at byte {}: {}", out.batches, pos, why);
-            out.batches = 0;
+            out.message =
+                fmt::format("record batch {} at byte {}: {}", out.headers.size(), pos, why);
             out.headers.clear();
             return out;
         };
@@ -52,7 +52,6 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
             return fail(
                 e, e == errc::corrupt_message ? "CRC or record framing is wrong" : errc_name(e));
         }
-        ++out.batches;
         out.headers.push_back(view.value().header());
         pos += header.value().size_bytes();
     }

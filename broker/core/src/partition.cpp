@@ -202,7 +202,7 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
     // batches or none: a reported failure never leaves a prefix that a retry would duplicate.
     const leader_epoch_t epoch = leader_epoch();
     std::vector<std::span<std::byte>> each;
-    each.reserve(check.batches);
+    each.reserve(check.headers.size());
     for (size_t pos = 0; const batch_header& h : check.headers) {
         const size_t size = h.size_bytes();
         if (size > opts_.settings.log.segment_bytes) {

@@ -15,9 +15,8 @@ namespace sluice::broker {
 struct batch_check {
     errc error = errc::none;
     std::string message;  // for the produce response's error_message
-    size_t batches = 0;   // batches found (when error == none)
-    // Their headers, in order (when error == none): what check_batch would return for each, so
-    // that the log appends them without computing their CRCs again.
+    // The headers of the batches found, in order (empty unless error == none): what check_batch
+    // would return for each, so that the log appends them without computing their CRCs again.
     std::vector<batch_header> headers;
 };
 
