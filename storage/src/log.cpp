@@ -109,7 +109,7 @@ result<void> partition_log::roll() {
         return success();
     }
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
-    SLUICE_TRY(release_reserve(active()));
+    release_reserve(active());
     const offset_t sealed_end = end_offset();
     pending_sealed_.push_back({segment_log_path(opts_.dir, active().base_offset), sealed_end});
     SLUICE_TRY(add_segment(sealed_end));
@@ -160,20 +160,23 @@ void partition_log::reserve_ahead(segment& seg, uint64_t end) {
     const uint64_t from = std::max(seg.reserved_end, seg.size_bytes);
     const uint64_t to =
         std::max(end, std::min(end + preallocate_step_bytes, opts_.config.segment_bytes));
-    if (seg.log_file->reserve(from, to - from)) {
-        seg.reserved_end = to;
-    } else {
+    // A failed reserve may still have reserved a part: counted as reserved, so that the release
+    // frees it.
+    seg.reserved_end = to;
+    if (!seg.log_file->reserve(from, to - from)) {
         seg.reserve_failed = true;
     }
 }
 
-result<void> partition_log::release_reserve(segment& seg) {
+void partition_log::release_reserve(segment& seg) {
     if (seg.reserved_end <= seg.size_bytes) {
-        return success();
+        return;
     }
-    SLUICE_TRY(seg.log_file->truncate(seg.size_bytes));  // the same size: frees the blocks past it
-    seg.reserved_end = seg.size_bytes;
-    return success();
+    // The same size: frees the blocks past it. A hint like the reserve: if it fails, the blocks
+    // stay allocated (space, not data) and the roll or close goes on.
+    if (seg.log_file->truncate(seg.size_bytes)) {
+        seg.reserved_end = seg.size_bytes;
+    }
 }
 
 result<void> partition_log::maybe_roll(const batch_header& h) {
@@ -760,7 +763,7 @@ result<void> partition_log::close() {
     // directory any more (it may be removed and made again for a new topic of the same name).
     fence_flusher();
     SLUICE_TRY(write_segment_indexes(*opts_.fs, opts_.dir, active()));
-    SLUICE_TRY(release_reserve(active()));
+    release_reserve(active());
     SLUICE_TRY(flush());  // the final checkpoint, written by this thread
     closed_ = true;
     return success();

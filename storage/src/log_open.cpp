@@ -103,6 +103,10 @@ result<void> partition_log::recover() {
     if (segments_.empty()) {
         SLUICE_TRY(add_segment(offset_t{0}));
     }
+    // A crash may have left blocks reserved past the active segment's end (preallocate), of
+    // which nothing here knows: cutting the file at its own size frees them. A hint, as the
+    // release at a roll is: if it fails, they stay allocated (space, not data).
+    static_cast<void>(active().log_file->truncate(active().size_bytes));
     // Every sealed segment's file goes to the cache, which keeps only so many open.
     for (size_t i = 0; i + 1 < segments_.size(); ++i) {
         release_file(*segments_[i]);

@@ -225,8 +225,22 @@ TEST_CASE("fetch.sendfile: auto sends with sendfile except to a loopback address
     }
 }
 
+// Whether this file system answers reads from the page cache alone (preadv2 RWF_NOWAIT; not
+// overlayfs, for one): where it cannot, every fetched range goes through the pool.
+bool reads_cached(pattern_file& p) {
+    std::vector<std::byte> one(1);
+    if (p.f->read_cached(0, one).has_value()) {
+        return true;
+    }
+    MESSAGE("this file system cannot read from the page cache alone: nothing to check");
+    return false;
+}
+
 TEST_CASE("copy_cached sends what the page cache holds, on this thread, and stops where it ends") {
     pattern_file p(cached_chunk_bytes * 5 + 100);
+    if (!reads_cached(p)) {
+        return;
+    }
     const uint64_t length = p.bytes.size();
     socket_pair s;
     // Nobody reads: a full socket stops it at once, without waiting.
@@ -262,6 +276,9 @@ TEST_CASE("copy_cached sends what the page cache holds, on this thread, and stop
 
 TEST_CASE("a posix file reads from the page cache only what is there") {
     pattern_file p(1 << 20);
+    if (!reads_cached(p)) {
+        return;
+    }
     std::vector<std::byte> out(4096);
     auto cached = p.f->read_cached(8192, out);
     REQUIRE(cached.has_value());  // just written: in the cache

@@ -714,18 +714,24 @@ TEST_CASE("fetched records arrive byte for byte, through sendfile and through re
     // fetch.sendfile=true sends a file with a descriptor with sendfile; auto reads and sends to
     // this test's loopback peer; the test file system's files have no descriptor, so they are
     // read and sent whatever the setting. Batches of ~20 KiB in 64 KiB segments: responses span
-    // several segments (file_send_test.cpp covers ranges larger than the reads' buffer).
+    // several segments (file_send_test.cpp covers ranges larger than the reads' buffer). With
+    // the test file system saying the page cache holds each file's first 30,000 bytes, a range
+    // is sent partly from the connection's thread and the rest from the pool.
     struct way {
         const char* setting;
         bool test_fs;
         bool sendfile;  // expected
+        uint64_t cached_below = 0;
     };
-    for (const way w : {way{"true", false, true}, way{"auto", false, false},
-                        way{"false", false, false}, way{"true", true, false}}) {
+    for (const way w :
+         {way{"true", false, true}, way{"auto", false, false}, way{"false", false, false},
+          way{"true", true, false}, way{"false", true, false, 30000}}) {
         CAPTURE(w.setting);
         CAPTURE(w.test_fs);
+        CAPTURE(w.cached_below);
         const bool sendfile = w.sendfile;
         fault_fs fs;
+        fs.set_cached_below(w.cached_below);
         broker_fixture b({{"fetch.sendfile", w.setting}}, nullptr, w.test_fs ? &fs : nullptr);
         wire_client c(b.port());
         REQUIRE(create(c, "files", 1, -1, {{"segment.bytes", "65536"}}) == errc::none);
@@ -759,6 +765,7 @@ TEST_CASE("fetched records arrive byte for byte, through sendfile and through re
         const auto st = b.stats();
         CHECK((st.sendfile_bytes > 0) == sendfile);
         CHECK((st.copied_bytes > 0) == !sendfile);
+        CHECK((fs.cached_reads() > 0) == (w.cached_below > 0));
     }
 }
 

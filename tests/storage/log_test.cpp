@@ -479,6 +479,41 @@ TEST_CASE("preallocate reserves the active segment's blocks ahead and frees them
     CHECK(blocks_of(g.dir.path() / "topic-0" / "00000000000000000000.log").allocated < 64 * 1024);
 }
 
+TEST_CASE("a reserve left by a crash or cut by a truncation holds no blocks past the end") {
+    fixture f;
+    f.config.segment_bytes = 1u << 20;
+    if (!can_reserve(f.dir.path())) {
+        MESSAGE("this file system cannot reserve blocks (fallocate): nothing to check");
+        return;
+    }
+    const auto seg0 = f.dir.path() / "topic-0" / "00000000000000000000.log";
+    {
+        auto l = f.open();
+        fill(*l, 1, 1000);
+        CHECK(blocks_of(seg0).allocated >= f.config.segment_bytes);
+        // Dropped without close(), as a crash leaves it: the reserve is still there.
+    }
+    CHECK(blocks_of(seg0).allocated >= f.config.segment_bytes);
+    {
+        auto l = f.open();  // frees it
+        const auto reopened = blocks_of(seg0);
+        CHECK(reopened.allocated < reopened.size + 64 * 1024);
+        // Written again, the reserve comes back; a truncation cuts it with the data.
+        auto b = make_batch(1, 5, 2000, t0 + 1);
+        REQUIRE(l->append(b).has_value());
+        CHECK(blocks_of(seg0).allocated >= f.config.segment_bytes);
+        REQUIRE(l->truncate_to(offset_t{5}).has_value());
+        const auto cut = blocks_of(seg0);
+        CHECK(cut.allocated < cut.size + 64 * 1024);
+        // The reserve follows the next write again.
+        REQUIRE(l->append(b).has_value());
+        CHECK(blocks_of(seg0).allocated >= f.config.segment_bytes);
+        REQUIRE(l->close().has_value());
+    }
+    const auto closed = blocks_of(seg0);
+    CHECK(closed.allocated < closed.size + 64 * 1024);
+}
+
 TEST_CASE("destroy removes the log's directory") {
     fixture f;
     auto l = f.open();

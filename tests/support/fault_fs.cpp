@@ -45,6 +45,15 @@ class fault_file final : public storage::file {
         return base_->read_at(pos, out);
     }
 
+    result<size_t> read_cached(uint64_t pos, std::span<std::byte> out) override {
+        const uint64_t below = fs_.cached_below_.load();
+        if (pos >= below) {
+            return std::make_error_code(std::errc::operation_would_block);
+        }
+        ++fs_.cached_reads_;
+        return base_->read_at(pos, out.first(size_t(std::min<uint64_t>(out.size(), below - pos))));
+    }
+
     result<void> sync() override {
         uint64_t truncations = 0;
         uint64_t size = 0;

@@ -50,6 +50,10 @@ class fault_fs final : public storage::file_system {
     void set_sync_delay(std::chrono::microseconds delay);
     // Truncates fail with EIO.
     void set_fail_truncate(bool fail);
+    // read_cached answers for the bytes of each file below `pos` (read from the disk, counted
+    // in cached_reads) and says the page cache lacks any from there on. Default 0: it lacks
+    // every byte, as the base class says.
+    void set_cached_below(uint64_t pos) { cached_below_.store(pos); }
     // Turns every fault off.
     void clear_faults();
 
@@ -71,6 +75,7 @@ class fault_fs final : public storage::file_system {
     uint64_t syncs() const { return syncs_.load(); }  // successful syncs, files and directories
     uint64_t failed_syncs() const { return failed_syncs_.load(); }
     uint64_t failed_writes() const { return failed_writes_.load(); }
+    uint64_t cached_reads() const { return cached_reads_.load(); }  // read_cached calls served
 
     // --- file_system ----------------------------------------------------------------------------
 
@@ -116,6 +121,8 @@ class fault_fs final : public storage::file_system {
     std::atomic<uint64_t> syncs_{0};
     std::atomic<uint64_t> failed_syncs_{0};
     std::atomic<uint64_t> failed_writes_{0};
+    std::atomic<uint64_t> cached_below_{0};
+    std::atomic<uint64_t> cached_reads_{0};
 };
 
 }  // namespace sluice::testing

@@ -7,7 +7,9 @@
 #include <fmt/format.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/write.hpp>
 
 #include "sluice/core/logging.h"
@@ -396,7 +398,7 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         if (from_cache) {
             // Pages the page cache holds are sent from here, without the two hops through the
             // pool; from the first one it lacks, the pool sends the rest of the range.
-            s = copy_cached(out, *range.f, pos, left);
+            s = copy_cached(out, *range.f, pos, std::min(left, cached_turn_bytes));
             from_cache = !s.not_cached;
         }
         if (!from_cache && s.sent == 0) {
@@ -418,6 +420,11 @@ awaitable<bool> connection::send_range(const storage::file_range& range) {
         left -= s.sent;
         if (left == 0) {
             break;
+        }
+        if (from_cache && s.sent == cached_turn_bytes) {
+            // A whole turn's worth: the others on this thread go first.
+            co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+            continue;
         }
         if (s.read_error) {
             // Cut under the fetch (a truncation), or the disk failed: the frame cannot be

@@ -179,6 +179,9 @@ boost::asio::awaitable<void> replica_fetcher::run() {
         // The queries' topic names are views into `asked`, which owns copies of the keys and
         // does not grow once they are taken: slots_ may be replaced (set_partitions) while this
         // coroutine waits to connect or for the answer.
+        // A slot added from here until the request is out (polling_) is not in it: compared
+        // after connecting, and the queries are built again if it moved.
+        const uint64_t generations_seen = next_generation_;
         std::vector<std::pair<key, uint64_t>> asked;
         std::vector<client::fetch_query> queries;
         auto next_wake = steady::time_point::max();
@@ -212,6 +215,9 @@ boost::asio::awaitable<void> replica_fetcher::run() {
             }
             continue;
         }
+        if (next_generation_ != generations_seen) {
+            continue;  // partitions were added while connecting
+        }
         client::fetch_limits limits;
         limits.replica_id = config_.self.value();
         // A partition waiting for its fsync must not wait behind this request's long poll too:
@@ -221,9 +227,11 @@ boost::asio::awaitable<void> replica_fetcher::run() {
         limits.max_wait_ms = someone_waits ? 0 : config_.max_wait_ms;
         if (next_wake != steady::time_point::max()) {
             // A partition waiting out a delay is asked for again once the delay ends.
-            const auto until = std::chrono::ceil<std::chrono::milliseconds>(next_wake - now);
-            limits.max_wait_ms =
-                std::min<int32_t>(limits.max_wait_ms, int32_t(std::max<int64_t>(until.count(), 0)));
+            // Measured from now: connecting may have taken a while.
+            const auto until =
+                std::chrono::ceil<std::chrono::milliseconds>(next_wake - steady::now());
+            limits.max_wait_ms = int32_t(
+                std::clamp<int64_t>(until.count(), 0, std::max<int64_t>(limits.max_wait_ms, 0)));
         }
         limits.min_bytes = config_.min_bytes;
         limits.max_bytes = config_.response_max_bytes;

@@ -208,7 +208,7 @@ class partition_log {
     // (no space, not supported) only stops the reserving for this segment.
     void reserve_ahead(segment& seg, uint64_t end);
     // Frees what `seg` holds reserved past its end (before it is sealed, and at close).
-    result<void> release_reserve(segment& seg);
+    void release_reserve(segment& seg);
     result<void> check_writable() const;
     // fsyncs `f`; a failure turns the log failed.
     result<void> sync_or_fail(file& f);

@@ -62,4 +62,8 @@ send_step copy_cached(int out, storage::file& f, uint64_t pos, uint64_t length);
 
 inline constexpr size_t cached_chunk_bytes = 256 * 1024;
 
+// The most a connection sends with copy_cached in one turn of its strand before it lets the
+// thread's other connections run: a loopback socket may take tens of MiB at once.
+inline constexpr uint64_t cached_turn_bytes = 1024 * 1024;
+
 }  // namespace sluice::broker
