@@ -75,3 +75,25 @@ TEST_CASE("a compressed batch is refused as unsupported") {
         crc32c::value(std::span<const std::byte>(b).subspan(batch_format::crc_start)));
     CHECK(validate_batches(b, 1 << 20).error == errc::unsupported_compression_type);
 }
+
+TEST_CASE("depth crc checks each batch's header, size and CRC, not its records' framing") {
+    auto b = good(1);
+    // A record's length varint made wrong, under a recomputed CRC: only the framing is broken.
+    b[batch_format::header_size] = std::byte{0x7f};
+    store_be<uint32_t>(
+        b.data() + batch_format::crc_pos,
+        crc32c::value(std::span<const std::byte>(b).subspan(batch_format::crc_start)));
+    CHECK(validate_batches(b, 1 << 20).error == errc::corrupt_message);
+    auto replicated = validate_batches(b, 1 << 20, check_depth::crc);
+    CHECK(replicated.error == errc::none);
+    REQUIRE(replicated.headers.size() == 1);
+    CHECK(replicated.headers[0].crc == load_be<uint32_t>(b.data() + batch_format::crc_pos));
+    // A wrong CRC, a partial batch and an oversized one are refused at either depth.
+    auto bad_crc = good(2);
+    bad_crc.back() ^= std::byte{1};
+    CHECK(validate_batches(bad_crc, 1 << 20, check_depth::crc).error == errc::corrupt_message);
+    auto whole = concat({good(1), good(2)});
+    std::vector<std::byte> cut(whole.begin(), whole.end() - 5);
+    CHECK(validate_batches(cut, 1 << 20, check_depth::crc).error == errc::corrupt_message);
+    CHECK(validate_batches(b, 100, check_depth::crc).error == errc::message_too_large);
+}

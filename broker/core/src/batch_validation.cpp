@@ -7,7 +7,7 @@
 
 namespace sluice::broker {
 
-batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
+batch_check validate_batches(bytes_view records, size_t max_batch_bytes, check_depth depth) {
     namespace bf = batch_format;
     batch_check out;
     if (records.empty()) {
@@ -44,15 +44,26 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes) {
         if (header.value().size_bytes() > rest.size()) {
             return fail(errc::corrupt_message, "batch extends past the end of the records");
         }
-        auto view = batch_view::parse(rest.first(header.value().size_bytes()));
-        if (!view) {
-            auto e = view.error().category() == sluice_category()
-                         ? static_cast<errc>(view.error().value())
+        const bytes_view one = rest.first(header.value().size_bytes());
+        auto check = [&]() -> result<batch_header> {
+            if (depth == check_depth::crc) {
+                return check_batch(one);
+            }
+            auto view = batch_view::parse(one);
+            if (!view) {
+                return view.error();
+            }
+            return view.value().header();
+        };
+        const auto checked = check();
+        if (!checked) {
+            auto e = checked.error().category() == sluice_category()
+                         ? static_cast<errc>(checked.error().value())
                          : errc::corrupt_message;
             return fail(
                 e, e == errc::corrupt_message ? "CRC or record framing is wrong" : errc_name(e));
         }
-        out.headers.push_back(view.value().header());
+        out.headers.push_back(checked.value());
         pos += header.value().size_bytes();
     }
     return out;

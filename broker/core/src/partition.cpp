@@ -283,7 +283,8 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
             fmt::format("{}-{} is led here: it takes no replicated batches", topic(), id());
         return out;
     }
-    auto check = validate_batches(batches, size_t(opts_.settings.log.segment_bytes));
+    auto check =
+        validate_batches(batches, size_t(opts_.settings.log.segment_bytes), check_depth::crc);
     if (check.error != errc::none) {
         out.error = check.error;
         out.message = std::move(check.message);
