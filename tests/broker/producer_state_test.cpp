@@ -183,7 +183,7 @@ TEST_CASE("an append of several batches checks each as if those before it were w
     // Nothing changes until commit.
     CHECK(s.find(producer_id_t{1})->batches.size() == 1);
     CHECK(s.find(producer_id_t{2}) == nullptr);
-    std::move(a).commit(s);
+    std::move(a).commit();
     CHECK(s.find(producer_id_t{1})->last_sequence() == sequence_t{14});
     CHECK(s.find(producer_id_t{1})->batches.size() == 3);
     CHECK(s.find(producer_id_t{2}) != nullptr);

@@ -40,8 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                     v.duplicate_of->first_sequence == b.first_sequence &&
                     v.duplicate_of->last_sequence == b.last_sequence);
         }
-        const sequence_t next =
-            e.last_sequence() == sequence_t::max() ? sequence_t{0} : e.last_sequence() + 1;
+        const sequence_t next = next_sequence(e.last_sequence());
         const producer_batch_info following{id, e.epoch, next, next, timestamp_ms_t{0}};
         const producer_verdict v = s->state.check(following);
         // The next sequence is appended unless it equals a kept batch's range (a retry).

@@ -80,9 +80,6 @@ std::optional<producer_snapshot> decode_producer_snapshot(std::span<const std::b
                                      sequence_t{b->last_sequence()}, offset_t{b->base_offset()},
                                      offset_t{b->last_offset()},
                                      timestamp_ms_t{b->max_timestamp()}});
-                if (e.batches.size() > producer_batches_kept) {
-                    return std::nullopt;
-                }
             }
             if (!entry_valid(e, end)) {
                 return std::nullopt;

@@ -24,11 +24,8 @@ producer_batch_info producer_batch_info::of(const batch_header& h) {
     return {h.producer_id, h.producer_epoch, h.base_sequence, h.last_sequence(), h.max_timestamp};
 }
 
-bool in_sequence(sequence_t last, sequence_t next) {
-    if (last == sequence_t::max()) {
-        return next == sequence_t{0};
-    }
-    return next == last + 1;
+sequence_t next_sequence(sequence_t last) {
+    return last == sequence_t::max() ? sequence_t{0} : last + 1;
 }
 
 producer_verdict check_producer_batch(const producer_entry* e, const producer_batch_info& b) {
@@ -103,12 +100,11 @@ void producer_append::stage(const producer_batch_info& b, offset_t base, offset_
         }
     }
     apply_batch(touched_, b, base, last);
-    staged_.push_back({b, {base, last}});
 }
 
-void producer_append::commit(producer_state& state) && {
-    for (const auto& [b, offsets] : staged_) {
-        state.apply(b, offsets.first, offsets.second);
+void producer_append::commit() && {
+    for (auto& [id, e] : touched_) {
+        state_.entries_.insert_or_assign(id, std::move(e));
     }
 }
 

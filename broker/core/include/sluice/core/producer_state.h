@@ -84,8 +84,12 @@ struct producer_verdict {
 // The check of `b` against its producer's entry (nullptr: none). Pure; see the rules above.
 producer_verdict check_producer_batch(const producer_entry* e, const producer_batch_info& b);
 
-// `next` follows `last` in a producer's numbering (INT32_MAX is followed by 0).
-bool in_sequence(sequence_t last, sequence_t next);
+// The sequence after `last` in a producer's numbering (INT32_MAX is followed by 0).
+sequence_t next_sequence(sequence_t last);
+// `next` follows `last`.
+inline bool in_sequence(sequence_t last, sequence_t next) {
+    return next == next_sequence(last);
+}
 
 class producer_state {
   public:
@@ -110,26 +114,27 @@ class producer_state {
     friend bool operator==(const producer_state&, const producer_state&) = default;
 
   private:
+    friend class producer_append;
     entries_map entries_;
 };
 
 // The check of the batches of one append, each as if those before it had been written (Kafka's
 // ProducerAppendInfo): a request may carry several batches of a producer for one partition.
-// Stage each batch that is to be appended at its offsets; commit() applies them once the log has
-// written them all. A batch that is refused or is a retry is not staged.
+// Stage each batch that is to be appended at its offsets; commit() puts them into the state once
+// the log has written them all (the state does not change before that: both run in one turn of
+// the partition's strand). A batch that is refused or is a retry is not staged.
 class producer_append {
   public:
-    explicit producer_append(const producer_state& state) : state_(state) {}
+    explicit producer_append(producer_state& state) : state_(state) {}
 
     producer_verdict check(const producer_batch_info& b) const;
     void stage(const producer_batch_info& b, offset_t base, offset_t last);
-    void commit(producer_state& state) &&;
+    void commit() &&;
 
   private:
-    const producer_state& state_;
+    producer_state& state_;
     // The producers this append touched, as they will be once it is written.
     producer_state::entries_map touched_;
-    std::vector<std::pair<producer_batch_info, std::pair<offset_t, offset_t>>> staged_;
 };
 
 }  // namespace sluice::broker
