@@ -259,6 +259,12 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_long(v, 1, long_max, c.log_retention_check_interval_ms);
      }},
+    {{"producer.id.expiration.ms", "86400000",
+      "A producer that wrote nothing to a partition for this long is forgotten there (checked at "
+      "each retention pass); its next batch is accepted at any sequence."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.producer_id_expiration_ms);
+     }},
     {{"log.index.interval.bytes", "4096",
       "Bytes of log between two entries of the sparse offset and time indexes."},
      [](broker_config& c, std::string_view v) {

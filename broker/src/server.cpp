@@ -108,13 +108,15 @@ replication::fetcher_config fetcher_config_of(const broker_config& c) {
 }
 
 replica_manager_config replica_config_of(const broker_config& c, const server_options& o,
-                                         storage::file_cache& files) {
+                                         storage::file_cache& files, executor background) {
     replica_manager_config r;
     r.files = &files;
     r.log_dir = c.log_dir;
     r.fetch_max_bytes = size_t(c.fetch_max_bytes);
     r.fs = o.fs;
     r.time = o.time;
+    r.background = background;
+    r.producer_id_expiration = std::chrono::milliseconds(c.producer_id_expiration_ms);
     return r;
 }
 
@@ -322,8 +324,8 @@ result<void> server::impl::start() {
     config.log_dir = log_dir;
     raise_file_limit(config);
     files = std::make_unique<storage::file_cache>(size_t(config.log_open_files_max));
-    replicas = std::make_unique<replica_manager>(*io, replica_config_of(config, options, *files),
-                                                 *flusher);
+    replicas = std::make_unique<replica_manager>(
+        *io, replica_config_of(config, options, *files, blocking->get_executor()), *flusher);
     fetchers = std::make_unique<replication::fetcher_manager>(fetcher_config_of(config));
     applier = std::make_unique<image_applier>(*io, config, *replicas, blocking->get_executor(),
                                               fetchers.get());

@@ -17,8 +17,8 @@ constexpr size_t suffix_size = 4;
 }  // namespace
 
 result<void> write_checkpoint(file_system& fs, const std::filesystem::path& path,
-                              std::span<const std::byte> payload) {
-    if (payload.size() > checkpoint_payload_max) {
+                              std::span<const std::byte> payload, size_t payload_max) {
+    if (payload.size() > payload_max) {
         return make_error_code(errc::message_too_large);
     }
     std::vector<std::byte> buf(prefix_size + payload.size() + suffix_size);
@@ -45,7 +45,8 @@ result<void> write_checkpoint(file_system& fs, const std::filesystem::path& path
 }
 
 result<std::optional<std::vector<std::byte>>> read_checkpoint(file_system& fs,
-                                                              const std::filesystem::path& path) {
+                                                              const std::filesystem::path& path,
+                                                              size_t payload_max) {
     using none = std::optional<std::vector<std::byte>>;
     SLUICE_TRY(bool present, fs.exists(path));
     if (!present) {
@@ -53,7 +54,7 @@ result<std::optional<std::vector<std::byte>>> read_checkpoint(file_system& fs,
     }
     SLUICE_TRY(auto f, fs.open(path, open_mode::read_only));
     SLUICE_TRY(uint64_t size, f->size());
-    if (size < prefix_size + suffix_size || size > prefix_size + checkpoint_payload_max + 4) {
+    if (size < prefix_size + suffix_size || size > prefix_size + payload_max + suffix_size) {
         return none{};
     }
     std::vector<std::byte> buf(size);

@@ -11,6 +11,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 
+#include "partition_helpers.h"
 #include "sluice/core/high_watermark_file.h"
 #include "sluice/core/leader_epochs.h"
 #include "sluice/core/partition.h"
@@ -18,6 +19,7 @@
 
 using namespace sluice;
 using namespace sluice::broker;
+using sluice::testing::bytes_of;
 
 namespace {
 
@@ -52,18 +54,6 @@ struct fixture {
         return p.value();
     }
 };
-
-std::vector<std::byte> bytes_of(const partition::read_outcome& r) {
-    std::vector<std::byte> out;
-    for (const auto& range : r.ranges) {
-        const size_t at = out.size();
-        out.resize(at + range.length);
-        auto got = range.f->read_at(range.position, std::span(out).subspan(at));
-        REQUIRE(got.has_value());
-        REQUIRE(got.value() == range.length);
-    }
-    return out;
-}
 
 // One fetch of `follower` (broker `id`) from `leader`: appends what came, or truncates where the
 // answer says the logs diverged. Returns the read's outcome.

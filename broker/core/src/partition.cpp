@@ -53,6 +53,10 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
         SLUICE_TRY(write_leader_epochs(fs, opts.dir, epochs.entries()));
     }
     SLUICE_TRY(auto hw, read_high_watermark(fs, opts.dir));
+    SLUICE_TRY(
+        auto producers,
+        producer_state_manager::load(
+            {opts.fs, opts.dir, opts.background, fmt::format("{}-{}", opts.topic, opts.id)}, *log));
     if (adopt) {
         SLUICE_TRY(write_partition_topic_id(fs, opts.dir, opts.topic_id));
     }
@@ -62,7 +66,8 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
                       opts.id, r.segments_scanned, r.bytes_scanned, r.bytes_truncated);
     }
     std::shared_ptr<partition> p(new partition(std::move(strand), std::move(opts), std::move(log),
-                                               std::move(epochs), hw.value_or(offset_t{0})));
+                                               std::move(epochs), hw.value_or(offset_t{0}),
+                                               std::move(producers)));
     if (p->opts_.role.leads()) {
         p->epoch_start_ = p->log_->end_offset();
         p->state_.become_leader(p->opts_.role.assignment, std::chrono::steady_clock::now());
@@ -71,13 +76,15 @@ result<std::shared_ptr<partition>> partition::open(executor strand, options opts
 }
 
 partition::partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
-                     leader_epoch_cache epochs, offset_t high_watermark)
+                     leader_epoch_cache epochs, offset_t high_watermark,
+                     std::optional<producer_state_manager> producers)
     : strand_(std::move(strand)),
       opts_(std::move(opts)),
       log_(std::move(log)),
       state_(log_ ? log_->end_offset() : offset_t{0}, high_watermark,
              opts_.settings.log.flush == storage::flush_mode::fsync),
       epochs_(std::move(epochs)),
+      producers_(std::move(producers)),
       epoch_(std::max(opts_.role.epoch, epochs_.latest_epoch()).value()),
       leader_(opts_.role.leads() && log_ != nullptr),
       leader_id_(opts_.role.leader.value()) {}
@@ -154,7 +161,7 @@ std::shared_ptr<partition> partition::offline(executor strand, options opts, std
         "giving its data up) and the broker restarted",
         opts.topic, opts.id, opts.dir.string(), why.message());
     std::shared_ptr<partition> p(new partition(std::move(strand), std::move(opts), nullptr,
-                                               leader_epoch_cache{}, offset_t{0}));
+                                               leader_epoch_cache{}, offset_t{0}, std::nullopt));
     p->closed_reason_ = errc::kafka_storage_error;
     p->offline_reason_ = why.message();
     return p;
@@ -215,6 +222,11 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
         pos += size;
     }
     const offset_t start = log_->end_offset();
+    producer_append staged(producers_->state());
+    if (!check_producers(check.headers, start, staged, out)) {
+        return out;
+    }
+    const size_t segments = log_->segment_count();
     for (size_t i = 0; i < each.size(); ++i) {
         set_leader_epoch(each[i], epoch);
         batch_header h = check.headers[i];
@@ -234,10 +246,72 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
         }
         out.last_offset = r.value().last_offset;
     }
+    std::move(staged).commit();
     state_.appended(log_->end_offset());
     request_durable();
+    snapshot_if_rolled(segments);
     out.log_start = log_->start_offset();
     return out;
+}
+
+namespace {
+
+// Why a producer's batch was refused, for the producer's error message.
+std::string producer_refusal(const producer_entry* e, const producer_batch_info& b, errc why) {
+    if (why == errc::invalid_producer_epoch && e != nullptr) {
+        return fmt::format(
+            "producer id {}: epoch {} is below its current epoch {}: a newer instance of this "
+            "producer has fenced this one",
+            b.id, b.epoch, e->epoch);
+    }
+    if (why == errc::out_of_order_sequence_number && e != nullptr) {
+        if (b.epoch != e->epoch) {
+            return fmt::format(
+                "producer id {}: a batch of its new epoch {} must start at sequence 0, not {}",
+                b.id, b.epoch, b.first_sequence);
+        }
+        return fmt::format(
+            "producer id {} epoch {}: sequence {} does not follow its last written sequence {} "
+            "(expected {}); nothing was appended",
+            b.id, b.epoch, b.first_sequence, e->last_sequence(), next_sequence(e->last_sequence()));
+    }
+    return fmt::format("producer id {}: epoch {} and sequences {}..{} are not valid", b.id, b.epoch,
+                       b.first_sequence, b.last_sequence);
+}
+
+}  // namespace
+
+bool partition::check_producers(std::span<const batch_header> headers, offset_t start,
+                                producer_append& staged, append_outcome& out) {
+    offset_t next = start;
+    for (const batch_header& h : headers) {
+        const producer_batch_info info = producer_batch_info::of(h);
+        const offset_t last = next + int64_t{h.last_offset_delta};
+        if (info.idempotent()) {
+            const producer_verdict v = staged.check(info);
+            if (v.duplicate_of) {
+                out.base_offset = v.duplicate_of->base_offset;
+                out.last_offset = v.duplicate_of->last_offset;
+                out.log_start = log_->start_offset();
+                out.duplicate = true;
+                return false;
+            }
+            if (v.error != errc::none) {
+                out.error = v.error;
+                out.message = producer_refusal(staged.find(info.id), info, v.error);
+                return false;
+            }
+            staged.stage(info, next, last);
+        }
+        next = last + 1;
+    }
+    return true;
+}
+
+void partition::snapshot_if_rolled(size_t segments) {
+    if (log_->segment_count() != segments) {
+        producers_->snapshot_later(log_->end_offset());
+    }
 }
 
 void partition::rollback(offset_t end) {
@@ -291,6 +365,7 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
         out.log_end = log_->end_offset();
         return out;
     }
+    const size_t segments = log_->segment_count();
     for (size_t pos = 0; const batch_header& head : check.headers) {
         const auto batch = batches.subspan(pos, head.size_bytes());
         if (head.base_offset != log_->end_offset() || head.leader_epoch > leader_epoch()) {
@@ -326,10 +401,12 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
             out.message = fmt::format("at offset {}: {}", head.base_offset, r.error().message());
             break;
         }
+        producers_->apply(head);
         pos += head.size_bytes();
     }
     state_.appended(log_->end_offset());
     request_durable();
+    snapshot_if_rolled(segments);
     out.log_end = log_->end_offset();
     return out;
 }
@@ -343,6 +420,13 @@ result<offset_t> partition::truncate_to(offset_t offset) {
     }
     SLUICE_TRY(offset_t end, log_->truncate_to(offset));
     state_.truncated(end);
+    if (auto r = producers_->truncated(*log_); !r) {
+        report("rebuilding the producer state after a truncation", r.error());
+        logging::warn(
+            "{}-{}: its producers' state is cleared: their next batches are accepted "
+            "at any sequence",
+            topic(), id());
+    }
     leader_epoch_cache next = epochs_;
     if (next.truncate_from_end(end)) {
         // After the log: a crash between the two leaves epochs past the log end, which the next
@@ -376,6 +460,9 @@ result<void> partition::restart_at(offset_t offset) {
     }
     SLUICE_TRY(log_->restart_at(offset));
     state_.restarted(offset);
+    if (auto r = producers_->restarted(); !r) {
+        report("removing producer snapshots", r.error());
+    }
     if (!epochs_.entries().empty()) {
         SLUICE_TRY(write_leader_epochs(*opts_.fs, opts_.dir, {}));
         epochs_ = leader_epoch_cache{};
@@ -638,7 +725,17 @@ void partition::apply_retention() {
     } else if (r.value() > 0) {
         logging::info("{}-{}: retention deleted {} segments; the log now starts at {}", topic(),
                       id(), r.value(), log_->start_offset());
+        producers_->log_start_moved(log_->start_offset());
     }
+    if (size_t n = producers_->expire(opts_.time->now(), opts_.producer_id_expiration); n > 0) {
+        logging::info("{}-{}: forgot {} producer(s) that wrote nothing for {} ms", topic(), id(), n,
+                      opts_.producer_id_expiration.count());
+    }
+}
+
+const producer_state& partition::producers() const {
+    static const producer_state none;
+    return producers_ ? producers_->state() : none;
 }
 
 void partition::flush() {
@@ -664,10 +761,19 @@ bool partition::close(errc reason) {
     closed_reason_ = reason;
     state_.abort_all(reason);
     bool clean = true;
+    const offset_t end = log_->end_offset();
+    producers_->drop_pending();
     if (auto r = log_->close(); !r) {
         report("close", r.error());
         clean = false;
     } else if (reason != errc::unknown_topic_or_partition) {
+        // The next open then replays nothing.
+        if (auto w = producers_->snapshot_now(end); !w) {
+            logging::warn(
+                "{}-{}: writing the producer snapshot at close: {} (the next open "
+                "replays the log instead)",
+                topic(), id(), w.error().message());
+        }
         if (auto w = write_high_watermark(*opts_.fs, opts_.dir, state_.high_watermark()); !w) {
             report("writing the high watermark", w.error());
             clean = false;

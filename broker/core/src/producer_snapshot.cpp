@@ -114,7 +114,8 @@ std::optional<offset_t> parse_producer_snapshot_name(std::string_view name) {
 result<void> write_producer_snapshot(storage::file_system& fs, const std::filesystem::path& dir,
                                      const producer_snapshot& s) {
     const std::vector<std::byte> payload = encode_producer_snapshot(s);
-    return storage::write_checkpoint(fs, dir / producer_snapshot_name(s.end_offset), payload);
+    return storage::write_checkpoint(fs, dir / producer_snapshot_name(s.end_offset), payload,
+                                     producer_snapshot_payload_max);
 }
 
 result<std::vector<offset_t>> list_producer_snapshots(storage::file_system& fs,
@@ -137,7 +138,8 @@ result<std::optional<producer_snapshot>> read_producer_snapshot_at_or_below(
         if (*it > end) {
             continue;
         }
-        SLUICE_TRY(auto payload, storage::read_checkpoint(fs, dir / producer_snapshot_name(*it)));
+        SLUICE_TRY(auto payload, storage::read_checkpoint(fs, dir / producer_snapshot_name(*it),
+                                                          producer_snapshot_payload_max));
         if (!payload) {
             continue;  // damaged: an older one, or the replay from the log start, stands in
         }
@@ -161,6 +163,32 @@ result<void> remove_producer_snapshots_above(storage::file_system& fs,
     }
     if (removed) {
         return fs.sync_directory(dir);
+    }
+    return success();
+}
+
+result<void> remove_producer_snapshots_before(storage::file_system& fs,
+                                              const std::filesystem::path& dir, offset_t start) {
+    SLUICE_TRY(auto offsets, list_producer_snapshots(fs, dir));
+    auto keep = std::upper_bound(offsets.begin(), offsets.end(), start);
+    if (keep == offsets.begin()) {
+        return success();  // none at or below `start`
+    }
+    --keep;  // the newest at or below `start` stays
+    for (auto it = offsets.begin(); it != keep; ++it) {
+        SLUICE_TRY(fs.remove(dir / producer_snapshot_name(*it)));
+    }
+    return success();
+}
+
+result<void> remove_producer_snapshot_leftovers(storage::file_system& fs,
+                                                const std::filesystem::path& dir) {
+    SLUICE_TRY(auto names, fs.list(dir));
+    constexpr std::string_view suffix = ".snapshot.tmp";
+    for (const std::string& n : names) {
+        if (n.size() > suffix.size() && n.ends_with(suffix)) {
+            SLUICE_TRY(fs.remove(dir / n));
+        }
     }
     return success();
 }

@@ -85,9 +85,13 @@ size_t producer_state::remove_expired(timestamp_ms_t now, std::chrono::milliseco
     });
 }
 
+const producer_entry* producer_append::find(producer_id_t id) const {
+    auto it = touched_.find(id);
+    return it != touched_.end() ? &it->second : state_.find(id);
+}
+
 producer_verdict producer_append::check(const producer_batch_info& b) const {
-    auto it = touched_.find(b.id);
-    return check_producer_batch(it != touched_.end() ? &it->second : state_.find(b.id), b);
+    return check_producer_batch(find(b.id), b);
 }
 
 void producer_append::stage(const producer_batch_info& b, offset_t base, offset_t last) {

@@ -56,6 +56,8 @@ result<void> replica_manager::add_partitions(const std::string& topic, const std
         o.fs = config_.fs;
         o.time = config_.time;
         o.files = config_.files;
+        o.background = config_.background;
+        o.producer_id_expiration = config_.producer_id_expiration;
         o.create = spec.create;
         o.topic_id = topic_id;
         o.role = spec.role;

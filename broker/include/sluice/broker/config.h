@@ -112,6 +112,8 @@ struct broker_config {
     // log.index.interval.bytes, log.flush.interval.messages).
     storage::log_config log;
     int64_t log_retention_check_interval_ms = 300000;
+    // A producer id that wrote nothing to a partition for this long is forgotten there.
+    int64_t producer_id_expiration_ms = 86400000;
     // Periodic flush of page-cache logs; unset (Kafka's default) means never.
     std::optional<int64_t> log_flush_interval_ms;
     bool auto_create_topics_enable = true;

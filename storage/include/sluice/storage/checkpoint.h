@@ -18,12 +18,17 @@
 
 namespace sluice::storage {
 
+// The largest payload, unless a caller names another (producer-state snapshots grow with the
+// number of producers). A larger payload is not written (message_too_large); a file that claims
+// more than the reader's limit reads as missing.
 inline constexpr size_t checkpoint_payload_max = 1u << 20;
 
 result<void> write_checkpoint(file_system& fs, const std::filesystem::path& path,
-                              std::span<const std::byte> payload);
+                              std::span<const std::byte> payload,
+                              size_t payload_max = checkpoint_payload_max);
 
-result<std::optional<std::vector<std::byte>>> read_checkpoint(file_system& fs,
-                                                              const std::filesystem::path& path);
+result<std::optional<std::vector<std::byte>>> read_checkpoint(
+    file_system& fs, const std::filesystem::path& path,
+    size_t payload_max = checkpoint_payload_max);
 
 }  // namespace sluice::storage

@@ -28,6 +28,7 @@
 #include "sluice/core/fetch.h"
 #include "sluice/core/leader_epochs.h"
 #include "sluice/core/partition_state.h"
+#include "sluice/core/producer_state_manager.h"
 #include "sluice/core/topic_settings.h"
 #include "sluice/protocol/errc.h"
 #include "sluice/protocol/types.h"
@@ -62,6 +63,11 @@ class partition : public std::enable_shared_from_this<partition> {
         std::string topic_id;
         // The role at open (the leader epoch is kept if the file's is higher).
         partition_role role;
+        // Where producer-state snapshots are written after a segment roll (the blocking pool);
+        // none: on the strand.
+        executor background;
+        // Producers that wrote nothing for this long are forgotten (producer.id.expiration.ms).
+        std::chrono::milliseconds producer_id_expiration{std::chrono::hours(24)};
     };
 
     // Opens the log (recovering it) and reads or writes the leader-epoch checkpoint. Runs
@@ -103,12 +109,17 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t base_offset{-1};
         offset_t last_offset{-1};
         offset_t log_start{-1};
+        // The append was a producer's retry of batches already written: nothing was appended
+        // and the offsets are the first write's.
+        bool duplicate = false;
     };
     // Validates every batch in `batches` (see validate_batches) and checks it against every limit
-    // (max.message.bytes, segment.bytes), stamps the leader epoch into each and appends them in
-    // order; the log assigns offsets in place. All or nothing: nothing is appended if any batch
-    // is invalid, and a write that fails midway is cut back to where the append began. With
-    // `acks_all`, nothing is appended while the ISR is smaller than min.insync.replicas
+    // (max.message.bytes, segment.bytes) and against its producer's state (producer_state.h),
+    // stamps the leader epoch into each and appends them in order; the log assigns offsets in
+    // place. All or nothing: nothing is appended if any batch is refused, and a write that fails
+    // midway is cut back to where the append began. A batch that retries one of its producer's
+    // last 5 answers the whole append with that batch's offsets (Kafka's rule). With `acks_all`,
+    // nothing is appended while the ISR is smaller than min.insync.replicas
     // (NOT_ENOUGH_REPLICAS).
     append_outcome append(std::span<std::byte> batches, bool acks_all);
 
@@ -218,8 +229,11 @@ class partition : public std::enable_shared_from_this<partition> {
 
     // Retention and periodic flushing (from the server's timers). Neither waits on the disk
     // here: retention renames the segments it drops and the flusher's thread unlinks them; the
-    // flush's fsyncs and checkpoint run on the flusher's thread.
+    // flush's fsyncs and checkpoint run on the flusher's thread. Retention also forgets the
+    // producers that expired (producer.id.expiration.ms).
     void apply_retention();
+    // What this partition knows of its idempotent producers (tests, describing).
+    const producer_state& producers() const;
     void flush();
 
     // Closes the log (flush and recovery checkpoint, so the next open scans nothing). Waiters
@@ -231,7 +245,8 @@ class partition : public std::enable_shared_from_this<partition> {
 
   private:
     partition(executor strand, options opts, std::unique_ptr<storage::partition_log> log,
-              leader_epoch_cache epochs, offset_t high_watermark);
+              leader_epoch_cache epochs, offset_t high_watermark,
+              std::optional<producer_state_manager> producers);
     // Writes the epoch cache to leader-epoch.checkpoint.
     result<void> save_epochs();
     // NOT_LEADER_OR_FOLLOWER with a message, if this partition does not lead.
@@ -240,6 +255,13 @@ class partition : public std::enable_shared_from_this<partition> {
     void request_durable();
     // Cuts the log back to `end` after a failed append; a failed cut leaves the log failed.
     void rollback(offset_t end);
+    // After batches were appended: a snapshot of the producers if the log rolled a segment
+    // since `segments` were counted.
+    void snapshot_if_rolled(size_t segments);
+    // The producer check of one append's batches (`headers`, the first at `start`), staged into
+    // `staged`; an error or a duplicate ends the append with `out` filled in.
+    bool check_producers(std::span<const batch_header> headers, offset_t start,
+                         producer_append& staged, append_outcome& out);
     void durable_done(offset_t end, std::error_code ec);
     errc report(std::string_view what, const std::error_code& ec);
 
@@ -248,6 +270,7 @@ class partition : public std::enable_shared_from_this<partition> {
     std::unique_ptr<storage::partition_log> log_;  // null once closed
     partition_state state_;
     leader_epoch_cache epochs_;
+    std::optional<producer_state_manager> producers_;  // none while offline
     offset_t epoch_start_{0};     // the log end when this broker began leading at epoch_
     std::atomic<int32_t> epoch_;  // written on the strand, read anywhere (metadata)
     std::atomic<bool> leader_;    // likewise

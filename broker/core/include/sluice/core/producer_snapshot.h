@@ -23,6 +23,11 @@
 
 namespace sluice::broker {
 
+// The largest snapshot payload: about 200 bytes per producer with 5 batches kept, so some
+// 300,000 producers. A state larger than this is not snapshotted (logged); the next open replays
+// the log from an older snapshot instead.
+inline constexpr size_t producer_snapshot_payload_max = size_t{64} << 20;
+
 struct producer_snapshot {
     offset_t end_offset;  // the state covers the log below this offset
     producer_state state;
@@ -49,5 +54,12 @@ result<std::optional<producer_snapshot>> read_producer_snapshot_at_or_below(
 // log no longer holds).
 result<void> remove_producer_snapshots_above(storage::file_system& fs,
                                              const std::filesystem::path& dir, offset_t end);
+// Removes the snapshots older than the newest one at or below `start` (retention moved the log
+// start there: a rebuild never needs an older one).
+result<void> remove_producer_snapshots_before(storage::file_system& fs,
+                                              const std::filesystem::path& dir, offset_t start);
+// Removes what a crash in the middle of a snapshot write left (`<name>.snapshot.tmp`).
+result<void> remove_producer_snapshot_leftovers(storage::file_system& fs,
+                                                const std::filesystem::path& dir);
 
 }  // namespace sluice::broker

@@ -128,6 +128,8 @@ class producer_append {
     explicit producer_append(producer_state& state) : state_(state) {}
 
     producer_verdict check(const producer_batch_info& b) const;
+    // The producer's entry as this append has it so far (nullptr: none).
+    const producer_entry* find(producer_id_t id) const;
     void stage(const producer_batch_info& b, offset_t base, offset_t last);
     void commit() &&;
 

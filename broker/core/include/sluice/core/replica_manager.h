@@ -53,6 +53,11 @@ struct replica_manager_config {
     storage::clock* time = &storage::system_clock();
     // Open files of sealed segments, shared by every partition; null keeps them all open.
     storage::file_cache* files = nullptr;
+    // Where partitions write producer snapshots after a roll (the blocking pool); none: on
+    // their strands.
+    executor background;
+    // producer.id.expiration.ms: a producer that wrote nothing for this long is forgotten.
+    std::chrono::milliseconds producer_id_expiration{std::chrono::hours(24)};
 };
 
 // One partition this broker is to hold, as the metadata image says.
