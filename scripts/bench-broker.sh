@@ -20,7 +20,13 @@
 #      the group-commit ratio, the median of the rounds' ratios;
 #   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open;
 #   9. step 3 again with fetch.sendfile=true (sendfile) against auto (read and sent), the
-#      broker restarted between them, alternating for 3 rounds, the median of the rounds' ratios.
+#      broker restarted between them, alternating for 3 rounds, the median of the rounds' ratios;
+#  10. idempotent produce against non-idempotent: a third of --records each, acks=all and the
+#      settings of step 2, enable.idempotence=true and =false alternating for 3 rounds, the median
+#      of the rounds' ratios;
+#  11. conditional appends on one partition (sluice-optimistic-counter: writers that read the end
+#      and append where they read it, retrying on CONFLICT) with 1, 4 and 16 writers: increments/s
+#      and the conflict rate.
 # Every throughput step starts after sync(1), and no step writes more than 1 GiB: the figures
 # measure the broker and its clients, not how fast the disk absorbs the kernel's write-back
 # (Linux throttles writers once dirty pages pass 10-20% of RAM; a longer run with --records
@@ -30,6 +36,8 @@
 #     p99_ms_at_20k=X  [then] produce_1_in_flight_mb_s=X pipelining_ratio=X produce_64_mb_s=X
 #     produce_16_mb_s=X produce_16_fsync_mb_s=X fsync_ratio=X rss_mib=X rss_peak_mib=X
 #     rss_1000_idle_mib=X consume_sendfile_mb_s=X read_vs_sendfile_ratio=X
+#     idempotent_mb_s=X plain_mb_s=X idempotence_ratio=X cas_1_per_s=X cas_4_per_s=X
+#     cas_16_per_s=X cas_16_conflict_rate=X
 # (one line; every figure of a step with rounds is the median of its rounds). MB = 2^20
 # bytes throughout, as Kafka's perf tools count. Multi-producer figures are
 # all records over the wall time from the first start to the last exit; their p99 is the worst
@@ -52,6 +60,7 @@ build_dir=""
 many_records=8000    # per producer, 64 producers: 500 MiB
 group_records=32000  # per producer, 16 producers: 500 MiB per mode
 idle_connections=1000
+cas_increments=200  # per writer of step 11
 while [ $# -gt 0 ]; do
     case "$1" in
         --records) records=$2; shift 2 ;;
@@ -60,7 +69,7 @@ while [ $# -gt 0 ]; do
         --build-dir) build_dir=$2; shift 2 ;;
         --quick)
             records=100000 latency_seconds=2 many_records=800 group_records=3200
-            loopback_seconds=1
+            loopback_seconds=1 cas_increments=20
             shift ;;
         *) echo "bench-broker: unknown option '$1'" >&2; exit 2 ;;
     esac
@@ -74,7 +83,8 @@ fi
 broker_bin=$build_dir/broker/sluice-broker
 sluice=$build_dir/cli/sluice
 tcp_bench=$build_dir/cli/sluice-tcp-bench
-for b in "$broker_bin" "$sluice" "$tcp_bench"; do
+counter=$build_dir/cli/sluice-optimistic-counter
+for b in "$broker_bin" "$sluice" "$tcp_bench" "$counter"; do
     [ -x "$b" ] || { echo "bench-broker: $b is missing (build failed?)" >&2; exit 1; }
 done
 
@@ -326,6 +336,48 @@ read_ratio=$(median "${send_ratios[@]}")
 echo "consume: read and sent $read_mb MB/s against sendfile $sendfile_mb MB/s (medians);" \
     "round ratios ${send_ratios[*]}, median ${read_ratio}x"
 
+# ---- 10. idempotent produce against non-idempotent, alternating rounds
+echo "produce: $round_records records of 1024 bytes, acks=all, enable.idempotence=true against" \
+    "=false, 3 alternating rounds"
+idem_mbs=() plain_mbs=() idem_ratios=()
+"$sluice" topic create idem -p "$partitions" -b "$bootstrap" > /dev/null
+for round in 1 2 3; do
+    for setting in false true; do
+        sync
+        out=$("$sluice" perf produce --topic idem --num-records "$round_records" \
+            --record-size 1024 --throughput -1 --producer-property acks=all \
+            --producer-property batch.size=262144 --producer-property linger.ms=5 \
+            --producer-property "enable.idempotence=$setting" -b "$bootstrap")
+        mb=$(echo "$out" | tail -1 | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
+        echo "  round $round, enable.idempotence=$setting: $mb MB/s"
+        if [ "$setting" = false ]; then
+            plain_mbs+=("$mb")
+        else
+            idem_mbs+=("$mb")
+            idem_ratios+=("$(ratio "$mb" "${plain_mbs[-1]}")")
+        fi
+    done
+done
+"$sluice" topic delete idem -b "$bootstrap" > /dev/null
+idem_mb=$(median "${idem_mbs[@]}") plain_mb=$(median "${plain_mbs[@]}")
+idem_ratio=$(median "${idem_ratios[@]}")
+echo "produce: idempotent $idem_mb MB/s against $plain_mb MB/s (medians); round ratios" \
+    "${idem_ratios[*]}, median ${idem_ratio}x"
+
+# ---- 11. conditional appends on one partition
+declare -A cas_rate
+cas_conflicts=""
+for writers in 1 4 16; do
+    out=$("$counter" "$bootstrap" "$writers" "$cas_increments" "cas-$writers")
+    echo "  conditional appends, $writers writer(s): $out"
+    echo "$out" | grep -q 'log=exactly-1..N$' ||
+        { echo "bench-broker: the counter's log is wrong" >&2; exit 1; }
+    cas_rate[$writers]=$(echo "$out" | sed -n 's/.*increments_per_s=\([0-9]*\).*/\1/p')
+    cas_conflicts=$(echo "$out" | sed -n 's/.*conflict_rate=\([0-9.]*\).*/\1/p')
+done
+echo "conditional appends: ${cas_rate[1]}/s with 1 writer, ${cas_rate[4]}/s with 4," \
+    "${cas_rate[16]}/s with 16 (conflict rate $cas_conflicts)"
+
 echo "broker-bench produce_mb_s=$produce_mb consume_mb_s=$consume_mb loopback_mb_s=$loopback" \
     "produce_ratio=$produce_ratio consume_ratio=$consume_ratio" \
     "p99_ms_at_20k=$p99 produce_1_in_flight_mb_s=$serial_mb" \
@@ -333,4 +385,6 @@ echo "broker-bench produce_mb_s=$produce_mb consume_mb_s=$consume_mb loopback_mb
     "produce_16_mb_s=$cache_mb produce_16_fsync_mb_s=$sync_mb" \
     "fsync_ratio=$fsync_ratio rss_mib=$rss rss_peak_mib=$rss_peak" \
     "rss_1000_idle_mib=$rss_idle consume_sendfile_mb_s=$sendfile_mb" \
-    "read_vs_sendfile_ratio=$read_ratio"
+    "read_vs_sendfile_ratio=$read_ratio idempotent_mb_s=$idem_mb plain_mb_s=$plain_mb" \
+    "idempotence_ratio=$idem_ratio cas_1_per_s=${cas_rate[1]} cas_4_per_s=${cas_rate[4]}" \
+    "cas_16_per_s=${cas_rate[16]} cas_16_conflict_rate=$cas_conflicts"

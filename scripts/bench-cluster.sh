@@ -7,6 +7,11 @@
 #                 min.insync.replicas=2, in turn, three rounds each (the ratio of the medians,
 #                 the same run); factor 3 at half its median rate for latency (p99); factor 3
 #                 with flush.messages=1 (fsync). Each run starts on warmed memory (warm below).
+#   idempotence   factor 3 (acks=all) with enable.idempotence=true against =false, alternating,
+#                 three rounds each: the median of the rounds' ratios
+#   conditional   conditional appends to one partition of factor 3 (sluice-optimistic-counter:
+#                 writers that read the end and append where they read it, again on CONFLICT)
+#                 with 1, 4 and 16 writers: increments/s and the conflict rate
 #   leader kill   kill -9 of a partition's leader until a produce to it is acknowledged by the
 #                 new leader (bound: broker.session.timeout.ms + 1 s)
 #   shutdown      SIGTERM (controlled shutdown) of a partition's leader until a produce to it
@@ -24,6 +29,7 @@
 # The last line sums it up: cluster-bench rf1_mb_s=X rf3_mb_s=X rf3_ratio=X rf3_p99_ms=X
 # rf3_fsync_mb_s=X failover_s=X controlled_s=X rf3_cpu_ratio=X (RF 1's CPU time per MB over
 # RF 3's, brokers and client together: the ratio the shared cores allow when all are busy)
+# idempotence_ratio=X cas_1_per_s=X cas_4_per_s=X cas_16_per_s=X cas_16_conflict_rate=X
 #
 # Uses scripts/cluster.sh and the `sluice` CLI (whose process start is part of each step: these
 # are operator-visible times, not the controller's alone). Prints the machine it ran on.
@@ -41,8 +47,9 @@ while [[ $# -gt 0 ]]; do
     esac
 done
 cli=$build/cli/sluice
+counter=$build/cli/sluice-optimistic-counter
 export SLUICE_BROKER=$build/broker/sluice-broker
-[[ -x $cli && -x $SLUICE_BROKER ]] || { echo "bench-cluster: build first (scripts/build.sh)" >&2; exit 1; }
+[[ -x $cli && -x $counter && -x $SLUICE_BROKER ]] || { echo "bench-cluster: build first (scripts/build.sh)" >&2; exit 1; }
 # On disk, not tmpfs: the fsync figure needs a real one ($TMPDIR chooses where).
 dir=$(mktemp -d "${TMPDIR:-/tmp}/sluice-bench-cluster.XXXXXX")
 cluster() { "$root/scripts/cluster.sh" "$@"; }
@@ -64,10 +71,15 @@ active() { # the node whose broker metadata names it the active controller
 
 all3="$(addr 1),$(addr 2),$(addr 3)"
 # Replication. perf produce's summary: "... (X MB/sec), ... Y ms 99th, ...".
-perf() { # TOPIC THROUGHPUT -> the summary line
-    "$cli" -b "$all3" perf produce --topic "$1" --num-records "$records" --record-size 1024 \
-        --throughput "$2" --producer-property acks=all --producer-property linger.ms=5 \
-        --producer-property batch.size=262144 | tail -n 1
+perf() { # TOPIC THROUGHPUT [PROPERTY...] -> the summary line
+    local topic=$1 rate=$2 extra=() kv
+    shift 2
+    for kv in "$@"; do
+        extra+=(--producer-property "$kv")
+    done
+    "$cli" -b "$all3" perf produce --topic "$topic" --num-records "$records" --record-size 1024 \
+        --throughput "$rate" --producer-property acks=all --producer-property linger.ms=5 \
+        --producer-property batch.size=262144 "${extra[@]}" | tail -n 1
 }
 mb_s() { sed -E 's/.*\(([0-9.]+) MB\/sec\).*/\1/'; }
 p99() { sed -E 's/.* ([0-9.]+) ms 99th.*/\1/'; }
@@ -150,6 +162,34 @@ warm 3
 rf3f=$(perf rf3f -1)
 echo "produce, factor 3, flush.messages=1 (fsync):  $rf3f"
 
+# Idempotent produce against plain, factor 3, alternating: the median of the rounds' ratios.
+idem_ratios=""
+for round in 1 2 3; do
+    warm 3
+    plain=$(perf rf3 -1 enable.idempotence=false)
+    warm 3
+    idem=$(perf rf3 -1 enable.idempotence=true)
+    echo "produce, factor 3 (round $round): enable.idempotence=false $(echo "$plain" | mb_s)" \
+        "MB/s, =true $(echo "$idem" | mb_s) MB/s"
+    idem_ratios+="$(awk -v a="$(echo "$idem" | mb_s)" -v b="$(echo "$plain" | mb_s)" \
+        'BEGIN { printf "%.2f", a / b }') "
+done
+idem_ratio=$(medians <<<"$idem_ratios")
+echo "idempotent / plain produce, factor 3: round ratios $idem_ratios-> median $idem_ratio"
+
+# Conditional appends to one partition of factor 3.
+declare -A cas_rate
+cas_conflicts=""
+for writers in 1 4 16; do
+    "$cli" -b "$all3" topic create "cas-$writers" -p 1 -r 3 -c min.insync.replicas=2 >/dev/null
+    wait_until in_sync "cas-$writers"
+    out=$("$counter" "$all3" "$writers" 100 "cas-$writers")
+    echo "conditional appends, factor 3, $writers writer(s): $out"
+    grep -q 'log=exactly-1..N$' <<<"$out" || { echo "bench-cluster: the counter's log is wrong" >&2; exit 1; }
+    cas_rate[$writers]=$(sed -n 's/.*increments_per_s=\([0-9]*\).*/\1/p' <<<"$out")
+    cas_conflicts=$(sed -n 's/.*conflict_rate=\([0-9.]*\).*/\1/p' <<<"$out")
+done
+
 # A partition's leader goes: from the signal to the first produce the new leader acknowledges.
 # A partition of rf3 whose leader is not the active controller (whose death would add a
 # controller election to the time), and that leader.
@@ -221,4 +261,5 @@ echo "visibility (a topic of 100 partitions on all 3 brokers): $(($(now_ms) - st
 
 echo "cluster-bench rf1_mb_s=$rf1_mb rf3_mb_s=$rf3_mb rf3_ratio=$ratio rf3_p99_ms=$(echo "$rf3_half" | p99)" \
     "rf3_fsync_mb_s=$(echo "$rf3f" | mb_s) failover_s=$failover_s controlled_s=$controlled_s" \
-    "rf3_cpu_ratio=$cpu_ratio"
+    "rf3_cpu_ratio=$cpu_ratio idempotence_ratio=$idem_ratio cas_1_per_s=${cas_rate[1]}" \
+    "cas_4_per_s=${cas_rate[4]} cas_16_per_s=${cas_rate[16]} cas_16_conflict_rate=$cas_conflicts"

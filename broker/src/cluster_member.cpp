@@ -761,6 +761,28 @@ awaitable<ctl::alter_partition_result> cluster_member::alter_partition(std::stri
     co_return std::get<ctl::alter_partition_result>(std::move(got.first));
 }
 
+awaitable<producer_id_grant> cluster_member::init_producer_id() {
+    // A few rounds: callers at the same time may use up the block another one asked for.
+    for (int round = 0; round < 3; ++round) {
+        if (auto id = producer_ids_.take()) {
+            co_return producer_id_grant{errc::none, {}, *id, producer_epoch_t{0}};
+        }
+        ctl::rpc_call c = ctl::producer_ids_request{config_.node_id, broker_epoch_.load()};
+        auto got = co_await ask(c);
+        auto a = std::get<ctl::producer_ids_result>(std::move(got.first));
+        if (a.error != errc::none) {
+            co_return producer_id_grant{
+                errc::coordinator_load_in_progress,
+                fmt::format("no producer id from the controller yet ({}: {}); retry",
+                            errc_name(a.error), a.message)};
+        }
+        producer_ids_.add(a.first, a.count);
+    }
+    co_return producer_id_grant{errc::coordinator_load_in_progress,
+                                "producer ids are asked for faster than the controller hands "
+                                "them out; retry"};
+}
+
 awaitable<std::vector<election_result>> cluster_member::elect_leaders(
     std::vector<std::string>&& topics) {
     ctl::rpc_call c = ctl::elect_call{std::move(topics)};

@@ -32,6 +32,7 @@
 #include "sluice/controller/raft_codec.h"
 #include "sluice/controller/raft_transport.h"
 #include "sluice/core/cluster_view.h"
+#include "sluice/core/producer_id_blocks.h"
 #include "sluice/core/topic_admin.h"
 
 namespace sluice::broker {
@@ -81,6 +82,9 @@ class cluster_member final : public topic_admin, public cluster_view {
     awaitable<quorum_status> describe_quorum() override;
     awaitable<std::vector<election_result>> elect_leaders(
         std::vector<std::string>&& topics) override;
+    // From the blocks the active controller allocated to this broker; a new block is asked for
+    // when they are used up.
+    awaitable<producer_id_grant> init_producer_id() override;
     // A partition this broker leads changes its ISR (AlterPartition): to the active controller,
     // with this broker's epoch and the topic's id in the applied image.
     awaitable<controller::alter_partition_result> alter_partition(std::string topic,
@@ -171,6 +175,7 @@ class cluster_member final : public topic_admin, public cluster_view {
     bool call_out_ = false;  // a registration, import or heartbeat awaits its answer
     int64_t epoch_ = -1;     // -1: not registered
     std::atomic<int64_t> broker_epoch_{-1};  // epoch_, for other threads
+    producer_id_blocks producer_ids_;        // any thread
     bool imported_ = false;
     std::atomic<bool> shutting_down_{false};
     std::atomic<bool> shutdown_ready_{false};

@@ -4,8 +4,8 @@
 
 namespace sluice::cli {
 
-cli_result<output_format> output_format::parse(std::string_view spec) {
-    auto text = unescape(spec, "-f");
+cli_result<output_format> output_format::parse(std::string_view spec, std::string_view option) {
+    auto text = unescape(spec, option);
     if (!text) {
         return cli_error(text.error());
     }
@@ -24,7 +24,7 @@ cli_result<output_format> output_format::parse(std::string_view spec) {
             continue;
         }
         if (i + 1 == s.size()) {
-            return cli_error("-f: the format ends in a lone '%'");
+            return cli_error(fmt::format("{}: the format ends in a lone '%'", option));
         }
         char c = s[++i];
         kind k;
@@ -61,7 +61,7 @@ cli_result<output_format> output_format::parse(std::string_view spec) {
                 f.uses_headers_ = true;
                 break;
             default:
-                return cli_error(fmt::format("-f: unsupported token '%{}'", c));
+                return cli_error(fmt::format("{}: unsupported token '%{}'", option, c));
         }
         flush_literal();
         f.pieces_.push_back({k, {}});

@@ -3,7 +3,9 @@
 // Lines are split at '\n' (the newline is not part of the record); empty lines are skipped, as
 // kcat does. With -k SEP a line is split at the first SEP into key and value; a line without SEP
 // has no key. The command exits when stdin ends and every record has completed: 0 if all were
-// acknowledged, else 1 with one line naming the first error.
+// acknowledged, else 1 with one line naming the first error and the input line of its record.
+// --report prints a line per acknowledged record (kcat's format tokens), in acknowledgement
+// order; --expect-offset makes every record a conditional append.
 #include <array>
 #include <atomic>
 #include <cstdio>
@@ -16,6 +18,7 @@
 
 #include "client_setup.h"
 #include "command.h"
+#include "sluice/cli/format.h"
 #include "sluice/client/admin.h"
 #include "sluice/producer/producer.h"
 #include "sluice/protocol/errc.h"
@@ -35,6 +38,22 @@ constexpr std::array produce_options{
     option{'X', "property", "KEY=VALUE", "a producer property, e.g. linger.ms=10", true},
     option{0, "print-offsets", "",
            "print 'PARTITION OFFSET LINE' to stdout for each acknowledged record, as it is"},
+    option{0, "report", "FORMAT",
+           "print FORMAT to stdout for each acknowledged record, in acknowledgement order "
+           "(kcat's tokens: %t %p %o %k %s %T %K %S %%; escapes \\n \\t ...)"},
+    option{0, "expect-offset", "E",
+           "conditional append (needs -p): the first record only at offset E, the next at E+1, "
+           "...; else CONFLICT and nothing more is written"},
+};
+
+// What a record's completion prints: its input line (--print-offsets), or its key and value
+// (--report).
+struct sent_record {
+    int64_t line_number = 0;
+    int64_t expected_offset = -1;
+    std::string text;
+    std::optional<std::string> key;
+    std::optional<std::string> value;
 };
 
 // Outcomes of the records, written by completion callbacks on the producer's I/O thread.
@@ -43,14 +62,35 @@ struct delivery_state {
     std::atomic<bool> any_failed{false};
     std::mutex mutex;
     std::error_code first_error;  // guarded by mutex
+    int64_t first_failed_line = 0;
+    int64_t first_failed_expected = -1;
+    const std::string* topic = nullptr;
+    bool print_offsets = false;
+    const output_format* report = nullptr;
+    std::string out;  // reused
 
-    // `line`: the input line, to print with the record's partition and offset (--print-offsets).
-    void on_result(const result<record_metadata>& r, const std::string* line) {
+    void on_result(const result<record_metadata>& r, const sent_record& rec) {
         if (r) {
-            if (line != nullptr) {
+            if (print_offsets) {
                 std::lock_guard lock(mutex);
                 std::printf("%d %lld %s\n", r.value().partition,
-                            static_cast<long long>(r.value().offset), line->c_str());
+                            static_cast<long long>(r.value().offset), rec.text.c_str());
+            } else if (report != nullptr) {
+                std::lock_guard lock(mutex);
+                record_fields f;
+                f.topic = *topic;
+                f.partition = r.value().partition;
+                f.offset = r.value().offset;
+                f.timestamp_ms = r.value().timestamp_ms;
+                if (rec.key) {
+                    f.key = *rec.key;
+                }
+                if (rec.value) {
+                    f.value = *rec.value;
+                }
+                out.clear();
+                report->append(f, out);
+                std::fwrite(out.data(), 1, out.size(), stdout);
             }
             return;
         }
@@ -58,6 +98,8 @@ struct delivery_state {
         std::lock_guard lock(mutex);
         if (!first_error) {
             first_error = r.error();
+            first_failed_line = rec.line_number;
+            first_failed_expected = rec.expected_offset;
         }
         any_failed.store(true, std::memory_order_release);
     }
@@ -69,7 +111,8 @@ int run_produce(std::span<const std::string> args) {
     int rc = exit_ok;
     auto a = parse_command(cmd, args, produce_options,
                            "sluice produce TOPIC [-k SEP] [-p PARTITION] [--acks 0|1|all] "
-                           "[--print-offsets] [-X property=value ...]",
+                           "[--print-offsets | --report FORMAT] [--expect-offset E] "
+                           "[-X property=value ...]",
                            "Produces one record per line of stdin and exits when stdin ends and "
                            "every record\nis acknowledged.",
                            1, rc);
@@ -96,6 +139,30 @@ int run_produce(std::span<const std::string> args) {
         }
         partition = int32_t(v.value());
     }
+    std::optional<int64_t> expect_offset;
+    if (auto e = a->get("expect-offset")) {
+        auto v = parse_int(*e, "--expect-offset", 0, INT64_MAX);
+        if (!v) {
+            return usage_error(cmd, v.error());
+        }
+        if (!partition) {
+            return usage_error(cmd,
+                               "--expect-offset needs -p/--partition: a conditional append "
+                               "is to one partition");
+        }
+        expect_offset = v.value();
+    }
+    std::optional<output_format> report;
+    if (auto f = a->get("report")) {
+        if (a->has("print-offsets")) {
+            return usage_error(cmd, "--report and --print-offsets: choose one");
+        }
+        auto parsed = output_format::parse(*f, "--report");
+        if (!parsed) {
+            return usage_error(cmd, parsed.error());
+        }
+        report = std::move(parsed).value();
+    }
     std::map<std::string, std::string> overrides;
     if (auto acks = a->get("acks")) {
         if (*acks != "0" && *acks != "1" && *acks != "all" && *acks != "-1") {
@@ -118,14 +185,19 @@ int run_produce(std::span<const std::string> args) {
     producer& p = *created.value();
 
     delivery_state state;
-    const bool print_offsets = a->has("print-offsets");
+    state.topic = &topic;
+    state.print_offsets = a->has("print-offsets");
+    state.report = report ? &*report : nullptr;
+    const bool keep_text = state.print_offsets || report;
     int64_t sent = 0;
+    int64_t line_number = 0;
     char* line = nullptr;
     size_t capacity = 0;
     ssize_t n = 0;
     while (!state.any_failed.load(std::memory_order_acquire) &&
            (n = ::getline(&line, &capacity, stdin)) >= 0) {
         std::string_view text(line, size_t(n));
+        ++line_number;
         if (!text.empty() && text.back() == '\n') {
             text.remove_suffix(1);
         }
@@ -142,15 +214,18 @@ int run_produce(std::span<const std::string> args) {
         } else {
             r.value = std::string(text);
         }
-        if (print_offsets) {
-            p.send(std::move(r),
-                   [&state, copy = std::string(text)](const result<record_metadata>& m) {
-                       state.on_result(m, &copy);
-                   });
-        } else {
-            p.send(std::move(r),
-                   [&state](const result<record_metadata>& m) { state.on_result(m, nullptr); });
+        if (expect_offset) {
+            r.expected_offset = *expect_offset + sent;
         }
+        sent_record rec{line_number, r.expected_offset.value_or(-1), {}, {}, {}};
+        if (keep_text) {
+            rec.text = std::string(text);
+            rec.key = r.key;
+            rec.value = r.value;
+        }
+        p.send(std::move(r), [&state, rec = std::move(rec)](const result<record_metadata>& m) {
+            state.on_result(m, rec);
+        });
         ++sent;
     }
     const bool read_error = std::ferror(stdin) != 0;
@@ -160,14 +235,25 @@ int run_produce(std::span<const std::string> args) {
 
     if (state.any_failed.load(std::memory_order_acquire)) {
         std::error_code ec;
+        int64_t at = 0;
+        int64_t expected = -1;
         {
             std::lock_guard lock(state.mutex);
             ec = state.first_error;
+            at = state.first_failed_line;
+            expected = state.first_failed_expected;
         }
-        return fail(error_line(cmd, ec,
-                               fmt::format("{} of {} records not delivered to topic '{}'",
-                                           state.failed.load(), sent, topic),
-                               servers));
+        std::string what = fmt::format(
+            "{} of {} records not delivered to topic '{}' (the first: "
+            "line {})",
+            state.failed.load(), sent, topic, at);
+        if (ec == errc::conflict) {
+            what += fmt::format(
+                "; the partition did not end at offset {}: read its end again "
+                "and retry",
+                expected);
+        }
+        return fail(error_line(cmd, ec, what, servers));
     }
     if (!flushed) {
         return fail(error_line(cmd, flushed.error(), "flush failed", servers));

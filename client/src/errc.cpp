@@ -28,6 +28,8 @@ std::string plain_message(int code) {
             return "protocol error";
         case client_errc::record_too_large:
             return "record too large";
+        case client_errc::invalid_record:
+            return "invalid record";
     }
     return "client error " + std::to_string(code);
 }

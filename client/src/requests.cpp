@@ -275,6 +275,19 @@ result<quorum_meta> decode_describe_quorum(const response& r) {
     return out;
 }
 
+std::unique_ptr<frame::writer> encode_init_producer_id(int32_t id, std::string_view client_id) {
+    auto w = std::make_unique<frame::writer>();
+    const auto body = fbs::CreateInitProducerIdRequest(w->fbb());
+    return finish(std::move(w), fbs::ApiKey::InitProducerId, id, client_id,
+                  fbs::Body::InitProducerIdRequest, body.Union());
+}
+
+result<producer_id_meta> decode_init_producer_id(const response& r) {
+    SLUICE_TRY(const fbs::InitProducerIdResponse* b, body_of<fbs::InitProducerIdResponse>(r));
+    return producer_id_meta{static_cast<errc>(b->error_code()), str(b->error_message()),
+                            b->producer_id(), b->producer_epoch()};
+}
+
 std::unique_ptr<frame::writer> encode_elect_leaders(int32_t id, std::string_view client_id,
                                                     const std::vector<std::string>& topics) {
     auto w = std::make_unique<frame::writer>();
@@ -338,7 +351,8 @@ std::unique_ptr<frame::writer> encode_produce(int32_t id, std::string_view clien
         list.clear();
         for (const produce_partition& p : run) {
             const fbs::DataRef ref = w->add_data_ref(p.records);
-            list.push_back(fbs::CreateProducePartition(fbb, p.partition, &ref));
+            list.push_back(
+                fbs::CreateProducePartition(fbb, p.partition, &ref, p.expected_end_offset));
         }
         const auto name = fbb.CreateString(run[0].topic.data(), run[0].topic.size());
         topics.push_back(fbs::CreateProduceTopic(fbb, name, fbb.CreateVector(list)));
@@ -354,7 +368,8 @@ result<std::vector<produce_answer>> decode_produce(const response& r) {
     for (const fbs::ProduceTopicResponse* t : items(b->topics())) {
         for (const fbs::ProducePartitionResponse* p : items(t->partitions())) {
             out.push_back({view(t->name()), p->partition(), static_cast<errc>(p->error_code()),
-                           p->base_offset(), p->log_append_time_ms()});
+                           p->base_offset(), p->log_append_time_ms(), p->log_end_offset(),
+                           str(p->error_message())});
         }
     }
     return out;

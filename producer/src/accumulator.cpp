@@ -199,6 +199,11 @@ std::error_code accumulator::append(producer_record& r, producer::callback& cb,
     // The partition (no waiting from here on: partition queues stay where they are).
     int32_t p = 0;
     const bool sticky = !r.partition && !r.key;
+    if (r.expected_offset && (!r.partition || *r.expected_offset < 0)) {
+        return make_client_error(client_errc::invalid_record,
+                                 "a record with an expected offset (a conditional append) needs "
+                                 "an explicit partition and an offset >= 0");
+    }
     if (r.partition) {
         p = *r.partition;
         if (p < 0 || p >= t.partition_count) {
@@ -213,7 +218,7 @@ std::error_code accumulator::append(producer_record& r, producer::callback& cb,
     partition_queue& q = t.partitions[size_t(p)];
     producer_batch* b = open_batch_locked(q);
     bool wake = false;
-    if (b != nullptr && !fits_locked(b, record_bytes)) {
+    if (b != nullptr && (r.expected_offset || !fits_locked(b, record_bytes))) {
         b->closed = true;
         wake = true;
         b = nullptr;
@@ -237,6 +242,12 @@ std::error_code accumulator::append(producer_record& r, producer::callback& cb,
     }
     b->builder.add(in);
     b->thunks.push_back(record_thunk{std::move(cb), ts});
+    if (r.expected_offset) {
+        // Alone in its batch: the condition is the batch's.
+        b->expected_end = *r.expected_offset;
+        b->closed = true;
+        wake = true;
+    }
     b->memory_bytes += int64_t(record_bytes);
     used_bytes_ += int64_t(record_bytes);
     if (sticky) {
@@ -331,6 +342,24 @@ drain_result accumulator::drain(steady::time_point now, const std::function<int(
                     out.need_metadata = true;
                     continue;
                 }
+                if (opts_.idempotent) {
+                    if (!producer_id_ && producer_id_error_) {
+                        for (auto& b : q.batches) {
+                            b->closed = true;
+                            out.failed.push_back(std::move(b));
+                        }
+                        q.batches.clear();
+                        out.failure = producer_id_error_;
+                        continue;
+                    }
+                    if (!producer_id_) {
+                        out.need_producer_id = true;
+                        continue;
+                    }
+                    if (!idempotent_ready_locked(q)) {
+                        continue;
+                    }
+                }
                 auto c = current.find(q.leader);
                 if (c == current.end()) {
                     auto r = room.find(q.leader);
@@ -350,6 +379,9 @@ drain_result accumulator::drain(steady::time_point now, const std::function<int(
                     continue;
                 }
                 f.closed = true;
+                if (opts_.idempotent) {
+                    stamp_locked(q, f);
+                }
                 req.bytes += size;
                 req.batches.push_back(std::move(q.batches.front()));
                 q.batches.pop_front();
@@ -361,17 +393,170 @@ drain_result accumulator::drain(steady::time_point now, const std::function<int(
     return out;
 }
 
+accumulator::partition_queue& accumulator::queue_locked(const producer_batch& b) {
+    return topic_locked(std::string(b.topic)).partitions[size_t(b.partition)];
+}
+
+bool accumulator::idempotent_ready_locked(partition_queue& q) {
+    // A broker knows a producer's last 5 batches per partition: never more out at once.
+    if (q.in_flight >= 5) {
+        return false;
+    }
+    if (q.bump) {
+        if (q.in_flight > 0) {
+            return false;  // their answers first: each may yet say written
+        }
+        // Every unsettled batch is queued again: they restart at sequence 0 of a new epoch (a
+        // broker takes a new epoch only from sequence 0), in their order. 32,767 bumps of one
+        // partition would exhaust the epochs; then the sequences restart in the same epoch, the
+        // broker keeps refusing them and the batches fail when delivery.timeout.ms passes.
+        q.bump = false;
+        if (q.epoch < producer_epoch_t::max()) {
+            q.epoch = q.epoch + 1;
+        }
+        q.expected = sequence_t{0};
+        q.unanswered.clear();
+        for (auto& b : q.batches) {
+            b->stamped = false;
+        }
+    }
+    const producer_batch& f = *q.batches.front();
+    if (!f.stamped) {
+        return true;
+    }
+    // A retry goes only when every earlier batch is settled (or of unknown fate, which only a
+    // later batch can settle), so that the partition's batches reach the leader in order.
+    for (const auto& [order, slot] : q.unanswered) {
+        if (order >= f.sequence) {
+            break;
+        }
+        if (!slot.unknown) {
+            return false;
+        }
+    }
+    return true;
+}
+
+sequence_t accumulator::sequence_for(const partition_queue& q, uint64_t order) {
+    sequence_t s = q.expected;
+    for (const auto& [o, slot] : q.unanswered) {
+        if (o >= order) {
+            break;
+        }
+        s = sequence_after(s, slot.records);
+    }
+    return s;
+}
+
+void accumulator::stamp_locked(partition_queue& q, producer_batch& b) {
+    b.in_flight = true;
+    ++q.in_flight;
+    if (b.stamped && b.epoch == q.epoch && !q.unanswered.contains(b.sequence)) {
+        // Settled meanwhile: a later batch was written, so this one was. Resent as it was, it
+        // is answered as the retry it is, with its offsets.
+        return;
+    }
+    if (!b.stamped) {
+        q.unanswered[b.sequence] = {static_cast<int32_t>(b.thunks.size()), false};
+    }
+    const sequence_t seq = sequence_for(q, b.sequence);
+    if (b.stamped && b.epoch == q.epoch && b.base_sequence == seq) {
+        return;  // a retry: the same bytes again
+    }
+    // New, or its sequences moved (a batch before it was refused, or the epoch was bumped).
+    b.stamped = true;
+    b.epoch = q.epoch;
+    b.base_sequence = seq;
+    if (b.bytes.empty()) {
+        b.builder.set_producer_state(*producer_id_, b.epoch, b.base_sequence);
+    } else {
+        set_producer_state(b.bytes, *producer_id_, b.epoch, b.base_sequence);
+    }
+}
+
+void accumulator::returned_locked(partition_queue& q, producer_batch& b,
+                                  std::optional<batch_end> how) {
+    if (b.in_flight) {
+        b.in_flight = false;
+        --q.in_flight;
+    }
+    if (!how || !b.stamped || b.epoch != q.epoch) {
+        return;
+    }
+    auto it = q.unanswered.find(b.sequence);
+    if (it == q.unanswered.end()) {
+        return;  // settled already (a later batch was written)
+    }
+    switch (*how) {
+        case batch_end::written:
+            // The leader took the batches in order: every earlier one is written too.
+            q.expected = sequence_after(b.base_sequence, it->second.records);
+            q.unanswered.erase(q.unanswered.begin(), std::next(it));
+            break;
+        case batch_end::refused:
+            q.unanswered.erase(it);
+            break;
+        case batch_end::unknown:
+            it->second.unknown = true;
+            break;
+    }
+}
+
+void accumulator::set_producer_id(producer_id_t id) {
+    std::lock_guard lk(mutex_);
+    producer_id_ = id;
+}
+
+std::optional<producer_id_t> accumulator::producer_id() {
+    std::lock_guard lk(mutex_);
+    return producer_id_;
+}
+
+void accumulator::producer_id_failed(std::error_code ec) {
+    bool wake = false;
+    {
+        std::lock_guard lk(mutex_);
+        producer_id_error_ = ec;
+        wake = want_run_locked();
+    }
+    if (wake) {
+        wake_();
+    }
+}
+
+void accumulator::out_of_order(const producer_batch& b) {
+    std::lock_guard lk(mutex_);
+    partition_queue& q = queue_locked(b);
+    if (!b.stamped || b.epoch != q.epoch || !q.unanswered.contains(b.sequence)) {
+        return;
+    }
+    for (const auto& [order, slot] : q.unanswered) {
+        if (order >= b.sequence) {
+            break;
+        }
+        if (!slot.unknown) {
+            return;  // an earlier batch is still out: it decides
+        }
+    }
+    if (b.base_sequence == sequence_for(q, b.sequence)) {
+        // The sequence the leader should expect, refused: a gap the leader cannot fill.
+        q.bump = true;
+    }
+}
+
 void accumulator::requeue(std::unique_ptr<producer_batch> b) {
     std::lock_guard lk(mutex_);
-    topic_state& t = topic_locked(std::string(b->topic));
-    auto& batches = t.partitions[size_t(b->partition)].batches;
+    partition_queue& q = queue_locked(*b);
+    returned_locked(q, *b, std::nullopt);
+    auto& batches = q.batches;
     auto at = std::find_if(batches.begin(), batches.end(),
                            [&](const auto& x) { return x->sequence > b->sequence; });
     batches.insert(at, std::move(b));
 }
 
-void accumulator::release(const producer_batch& done) {
+void accumulator::release(producer_batch& done, batch_end how) {
     std::lock_guard lk(mutex_);
+    returned_locked(queue_locked(done), done, how);
     used_bytes_ -= done.memory_bytes;
     auto it = incomplete_.find(done.generation);
     if (it != incomplete_.end() && --it->second == 0) {
@@ -383,9 +568,9 @@ void accumulator::release(const producer_batch& done) {
     }
 }
 
-void accumulator::release(const std::vector<std::unique_ptr<producer_batch>>& done) {
+void accumulator::release(const std::vector<std::unique_ptr<producer_batch>>& done, batch_end how) {
     for (const auto& b : done) {
-        release(*b);
+        release(*b, how);
     }
 }
 

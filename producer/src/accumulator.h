@@ -19,6 +19,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -52,6 +53,16 @@ struct producer_batch {
     int attempts = 0;
     int64_t memory_bytes = 0;
     bool closed = false;  // takes no more records
+    // Idempotence: the producer epoch and first sequence stamped into the batch when it was
+    // first drained (again after an epoch bump), and whether an attempt is out now.
+    bool stamped = false;
+    producer_epoch_t epoch{-1};
+    sequence_t base_sequence{-1};
+    bool in_flight = false;
+    // An attempt ended without an answer: that attempt may have written it.
+    bool maybe_written = false;
+    // Conditional append: the log end offset the batch (one record) expects; -1: none.
+    int64_t expected_end = -1;
 
     explicit producer_batch(batch_builder::options o) : builder(o) {}
     // Finishes the builder once; the bytes are resent unchanged on a retry.
@@ -60,6 +71,13 @@ struct producer_batch {
             bytes = builder.finish();
         }
     }
+};
+
+// How a batch that drain() handed out ended (release).
+enum class batch_end {
+    written,  // acknowledged: the leader holds it
+    refused,  // the leader answered an error that appends nothing (CONFLICT, too large, ...)
+    unknown,  // no answer before its time ran out: it may or may not have been written
 };
 
 // A request's worth of batches for one broker: at most one batch per partition.
@@ -73,7 +91,11 @@ struct drain_result {
     std::vector<drained_request> requests;
     std::vector<std::unique_ptr<producer_batch>> expired;  // delivery.timeout.ms passed in queue
     steady::time_point next_run = steady::time_point::max();
-    bool need_metadata = false;  // some partition with data has no known leader
+    bool need_metadata = false;     // some partition with data has no known leader
+    bool need_producer_id = false;  // idempotent batches wait for InitProducerId
+    // Batches that can never be sent (producer_id_failed), and why.
+    std::vector<std::unique_ptr<producer_batch>> failed;
+    std::error_code failure;
 };
 
 class accumulator {
@@ -85,6 +107,9 @@ class accumulator {
         std::chrono::milliseconds delivery_timeout{120000};
         size_t max_request_size = 1 << 20;
         std::chrono::milliseconds retry_backoff{100};
+        // enable.idempotence: batches carry the producer id, a per-partition epoch and
+        // sequences (see drain).
+        bool idempotent = false;
     };
 
     // `wake` asks the I/O thread to run the sender; called without the lock held, and only when
@@ -113,9 +138,27 @@ class accumulator {
     drain_result drain(steady::time_point now, const std::function<int(int32_t)>& budget);
     // Puts a batch back for a retry at `retry_at`, in sequence order within its partition.
     void requeue(std::unique_ptr<producer_batch> b);
-    // The batches completed (their callbacks ran): frees their memory, counts them done.
-    void release(const std::vector<std::unique_ptr<producer_batch>>& done);
-    void release(const producer_batch& done);
+    // Idempotence. The producer id from InitProducerId: batches are drained only once it is
+    // known.
+    void set_producer_id(producer_id_t id);
+    std::optional<producer_id_t> producer_id();
+    // The leader answered `b` with OUT_OF_ORDER_SEQUENCE_NUMBER. If `b` carries the sequence the
+    // leader should expect (no earlier batch unanswered but ones whose fate is unknown), the
+    // leader lacks what came before (its state for this producer was lost, or acknowledged
+    // records were, or an unknown batch was not written after all): the partition's epoch is
+    // bumped and its sequences start again at 0 (KIP-360), once every batch of it in flight is
+    // back. Otherwise an earlier batch is still out, or was refused and `b` gets a lower
+    // sequence. Either way `b` is retried.
+    void out_of_order(const producer_batch& b);
+    // InitProducerId failed for good: every batch queued now or later fails with `ec` at the
+    // next drain (drain_result::failed).
+    void producer_id_failed(std::error_code ec);
+
+    // The batches completed (their callbacks ran): frees their memory, counts them done, and
+    // (idempotence) settles their sequences as `how` says.
+    void release(const std::vector<std::unique_ptr<producer_batch>>& done,
+                 batch_end how = batch_end::unknown);
+    void release(producer_batch& done, batch_end how);
 
     // Metadata.
     bool metadata_wanted();
@@ -134,6 +177,21 @@ class accumulator {
         std::deque<std::unique_ptr<producer_batch>> batches;  // oldest first; back() may be open
         int32_t leader = -1;
         uint64_t next_sequence = 0;
+        // Idempotence (I/O thread). The partition's producer epoch, the sequence its leader
+        // expects next (after the last batch known written), and the batches given sequences
+        // and not settled, by creation order: each holds as many sequences as it has records,
+        // in that order from `expected` on. A refused batch gives its sequences back (later ones
+        // are stamped again, lower, before they are resent); an unknown one keeps them until a
+        // later batch settles it.
+        struct sequence_slot {
+            int32_t records = 0;
+            bool unknown = false;  // its outcome is unknown (it gave up waiting)
+        };
+        producer_epoch_t epoch{0};
+        sequence_t expected{0};
+        std::map<uint64_t, sequence_slot> unanswered;
+        int in_flight = 0;
+        bool bump = false;
     };
     struct topic_state {
         std::string name;
@@ -151,6 +209,15 @@ class accumulator {
                                          steady::time_point deadline);
     int32_t sticky_partition_locked(topic_state& t, size_t record_bytes);
     bool fits_locked(const producer_batch* b, size_t record_bytes) const;
+    partition_queue& queue_locked(const producer_batch& b);
+    // Idempotence: whether the front batch of `q` may be drained now (bumping the epoch first if
+    // that is due), and stamping a batch as it is drained.
+    bool idempotent_ready_locked(partition_queue& q);
+    void stamp_locked(partition_queue& q, producer_batch& b);
+    // The first sequence of the batch created `order`-th, as things stand.
+    static sequence_t sequence_for(const partition_queue& q, uint64_t order);
+    // A drained batch came back, for a retry (nullopt) or for good.
+    void returned_locked(partition_queue& q, producer_batch& b, std::optional<batch_end> how);
     producer_batch* open_batch_locked(partition_queue& q) const;
     // Sets run_pending_; true if the caller must call wake_ (after unlocking).
     bool want_run_locked();
@@ -173,6 +240,8 @@ class accumulator {
     bool closing_ = false;
     uint64_t generation_ = 0;
     std::map<uint64_t, size_t> incomplete_;  // flush generation -> batches not yet completed
+    std::optional<producer_id_t> producer_id_;
+    std::error_code producer_id_error_;
     steady::time_point armed_ = steady::time_point::max();
     std::minstd_rand rng_{std::random_device{}()};
 };

@@ -21,13 +21,13 @@ class producer_impl {
     explicit producer_impl(const producer_config& config)
         : config_(config),
           cluster_(io_.context(), config_, client::connection_options_for(config_)),
-          acc_(accumulator::options{size_t(config_.batch_size),
-                                    std::chrono::milliseconds(config_.linger_ms),
-                                    config_.buffer_memory,
-                                    std::chrono::milliseconds(config_.delivery_timeout_ms),
-                                    size_t(config_.max_request_size),
-                                    std::chrono::milliseconds(config_.retry_backoff_ms)},
-               [this] { client::asio::post(io_.context(), [this] { sender_.run(); }); }),
+          acc_(
+              accumulator::options{
+                  size_t(config_.batch_size), std::chrono::milliseconds(config_.linger_ms),
+                  config_.buffer_memory, std::chrono::milliseconds(config_.delivery_timeout_ms),
+                  size_t(config_.max_request_size),
+                  std::chrono::milliseconds(config_.retry_backoff_ms), idempotent(config_)},
+              [this] { client::asio::post(io_.context(), [this] { sender_.run(); }); }),
           sender_(cluster_, acc_, config_) {
         io_.call([this] { cluster_.set_on_change([this] { sender_.run(); }); });
     }

@@ -23,6 +23,11 @@ result<producer_config> producer_config::from_properties(
     SLUICE_TRY(p.get("max.in.flight.requests.per.connection",
                      c.max_in_flight_requests_per_connection, 1, detail::max_in_flight_max));
     SLUICE_TRY(p.get("max.request.size", c.max_request_size, 1, detail::max_request_size_max));
+    std::string idempotence;
+    SLUICE_TRY(p.get_choice("enable.idempotence", idempotence, {"true", "false"}));
+    if (!idempotence.empty()) {
+        c.enable_idempotence = idempotence == "true";
+    }
     SLUICE_TRY(p.finish());
     // Kafka's rule: an explicit delivery.timeout.ms below linger.ms + request.timeout.ms is an
     // error; the default is raised to that sum.
@@ -68,12 +73,35 @@ result<void> validate(const producer_config& c) {
     if (c.max_request_size < 1 || c.max_request_size > max_request_size_max) {
         return bad("max.request.size", c.max_request_size, "must be in [1, 67108864]");
     }
+    if (c.enable_idempotence.value_or(false)) {
+        if (c.acks != -1) {
+            return bad("acks", c.acks,
+                       "must be all (-1) with enable.idempotence=true (or set "
+                       "enable.idempotence=false)");
+        }
+        if (c.retries == 0) {
+            return bad("retries", c.retries, "must be > 0 with enable.idempotence=true");
+        }
+        if (c.max_in_flight_requests_per_connection > idempotent_in_flight_max) {
+            return bad("max.in.flight.requests.per.connection",
+                       c.max_in_flight_requests_per_connection,
+                       "must be at most 5 with enable.idempotence=true");
+        }
+    }
     // Kafka's rule: a record must get at least one full request timeout and its linger.
     if (int64_t(c.delivery_timeout_ms) < int64_t(c.linger_ms) + c.request_timeout_ms) {
         return bad("delivery.timeout.ms", c.delivery_timeout_ms,
                    "must be >= linger.ms + request.timeout.ms");
     }
     return success();
+}
+
+bool idempotent(const producer_config& c) {
+    if (c.enable_idempotence) {
+        return *c.enable_idempotence;
+    }
+    return c.acks == -1 && c.retries > 0 &&
+           c.max_in_flight_requests_per_connection <= idempotent_in_flight_max;
 }
 
 }  // namespace detail

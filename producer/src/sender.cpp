@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sluice/client/errc.h"
+#include "sluice/client/internal/co_try.h"
 #include "sluice/client/internal/requests.h"
 
 namespace sluice::detail {
@@ -78,12 +79,28 @@ void sender::run() {
             std::min(d.next_run, now + std::chrono::milliseconds(config_.retry_backoff_ms));
     }
     for (auto& b : d.expired) {
+        // A batch sent before (its answer lost) may have been written: say so.
         fail(*b, make_client_error(
                      client_errc::timed_out,
-                     fmt::format("delivery.timeout.ms ({} ms) passed before the batch was sent",
-                                 config_.delivery_timeout_ms)));
+                     b->attempts > 0
+                         ? fmt::format("delivery.timeout.ms ({} ms) passed before the batch was "
+                                       "acknowledged; an earlier attempt may have written it",
+                                       config_.delivery_timeout_ms)
+                         : fmt::format("delivery.timeout.ms ({} ms) passed before the batch was "
+                                       "sent",
+                                       config_.delivery_timeout_ms)));
     }
-    acc_.release(d.expired);
+    acc_.release(d.expired, batch_end::unknown);
+    for (auto& b : d.failed) {
+        fail(*b, d.failure);
+    }
+    acc_.release(d.failed, batch_end::refused);
+    if (d.need_producer_id) {
+        init_producer_id();
+        if (!producer_id_running_) {
+            d.next_run = std::min(d.next_run, producer_id_next_);
+        }
+    }
     for (drained_request& req : d.requests) {
         // drain() only fills requests for brokers whose connection is open.
         auto conn = cluster_.ready(req.node);
@@ -105,7 +122,7 @@ void sender::send(drained_request req, const std::shared_ptr<client::connection>
     parts.reserve(req.batches.size());
     for (auto& b : req.batches) {
         b->finish();
-        parts.push_back({b->topic, b->partition, b->bytes});
+        parts.push_back({b->topic, b->partition, b->bytes, b->expected_end});
     }
     auto flight = std::make_shared<in_flight>();
     flight->batches = std::move(req.batches);
@@ -131,18 +148,20 @@ void sender::on_answer(const std::shared_ptr<in_flight>& flight, result<client::
     std::vector<std::unique_ptr<producer_batch>>& batches = flight->batches;
     if (!r) {
         for (auto& b : batches) {
+            b->maybe_written = true;
             retry_or_fail(std::move(b), r.error());
         }
         metadata_stale_ = metadata_stale_ || leader_moved(r.error());
     } else if (config_.acks == 0) {
         for (auto& b : batches) {
             complete(*b, -1, -1);
-            acc_.release(*b);
+            acc_.release(*b, batch_end::written);
         }
     } else {
         auto answers = client::decode_produce(r.value());
         for (auto& b : batches) {
             if (!answers) {
+                b->maybe_written = true;
                 retry_or_fail(std::move(b), answers.error());
                 continue;
             }
@@ -153,14 +172,23 @@ void sender::on_answer(const std::shared_ptr<in_flight>& flight, result<client::
                 }
             }
             if (a == nullptr) {
+                b->maybe_written = true;
                 retry_or_fail(std::move(b), make_client_error(client_errc::protocol_error,
                                                               "produce answer misses a partition"));
+            } else if (a->error == errc::out_of_order_sequence_number && b->stamped) {
+                // An earlier batch of the partition failed, or the leader lost what came before
+                // this one: retried in order either way (see accumulator::out_of_order).
+                acc_.out_of_order(*b);
+                retry_or_fail(std::move(b), make_error_code(a->error), true, batch_end::refused);
             } else if (a->error != errc::none) {
-                metadata_stale_ = metadata_stale_ || leader_moved(make_error_code(a->error));
-                retry_or_fail(std::move(b), make_error_code(a->error));
+                const std::error_code ec = make_error_code(a->error);
+                metadata_stale_ = metadata_stale_ || leader_moved(ec);
+                // A leader's error answer appends none of the batch (CONFLICT, too large, ...);
+                // one that is retried and runs out of time was refused as well.
+                retry_or_fail(std::move(b), ec, false, batch_end::refused);
             } else {
                 complete(*b, a->base_offset, a->log_append_time_ms);
-                acc_.release(*b);
+                acc_.release(*b, batch_end::written);
             }
         }
     }
@@ -185,18 +213,73 @@ void sender::fail(producer_batch& b, std::error_code ec) {
     }
 }
 
-void sender::retry_or_fail(std::unique_ptr<producer_batch> b, std::error_code ec) {
+void sender::retry_or_fail(std::unique_ptr<producer_batch> b, std::error_code ec, bool retriable,
+                           batch_end if_failed) {
     const auto now = steady::now();
     const auto backoff = std::chrono::milliseconds(config_.retry_backoff_ms);
     const auto deadline = b->created + std::chrono::milliseconds(config_.delivery_timeout_ms);
-    if (is_retriable(ec) && b->attempts < config_.retries && now + backoff < deadline) {
+    if ((retriable || is_retriable(ec)) && b->attempts < config_.retries &&
+        now + backoff < deadline) {
         ++b->attempts;
         b->retry_at = now + backoff;
         acc_.requeue(std::move(b));
         return;
     }
     fail(*b, ec);
-    acc_.release(*b);
+    // A refusal gives the batch's sequences back only if no attempt of it may have written it.
+    acc_.release(*b, b->maybe_written ? batch_end::unknown : if_failed);
+}
+
+void sender::init_producer_id() {
+    const auto now = steady::now();
+    if (producer_id_running_ || now < producer_id_next_) {
+        return;
+    }
+    producer_id_running_ = true;
+    client::asio::co_spawn(
+        cluster_.io(),
+        [this]() -> client::awaitable<void> {
+            auto got = co_await ask_producer_id();
+            producer_id_running_ = false;
+            producer_id_next_ = steady::now() + std::chrono::milliseconds(config_.retry_backoff_ms);
+            if (stopped_) {
+                co_return;
+            }
+            std::error_code ec = got ? make_error_code(got.value().error) : got.error();
+            if (got && got.value().error == errc::none) {
+                if (got.value().producer_id < 0 || got.value().producer_epoch < 0) {
+                    ec = make_client_error(client_errc::protocol_error,
+                                           "InitProducerId answered no producer id");
+                } else {
+                    acc_.set_producer_id(producer_id_t{got.value().producer_id});
+                    ec = {};
+                }
+            }
+            // A broker that cannot hand out ids yet (no controller) or cannot be reached: ask
+            // again; one that refuses (an old broker, a transactional id) fails the records.
+            const bool again = !ec || is_retriable(ec) ||
+                               ec == errc::coordinator_load_in_progress ||
+                               ec == errc::not_controller;
+            if (!again) {
+                acc_.producer_id_failed(make_client_error(
+                    client_errc::invalid_config,
+                    fmt::format("enable.idempotence: the broker refused InitProducerId ({}); "
+                                "set enable.idempotence=false to produce without it",
+                                ec.message())));
+            }
+            run();
+        },
+        client::rethrow_escaped);
+}
+
+client::awaitable<result<client::producer_id_meta>> sender::ask_producer_id() {
+    const std::string& cid = config_.client_id;
+    SLUICE_CO_TRY(std::shared_ptr<client::connection> c, co_await cluster_.any());
+    SLUICE_CO_TRY(
+        client::response r,
+        co_await c->call([&](int32_t id) { return client::encode_init_producer_id(id, cid); },
+                         cluster_.request_timeout()));
+    co_return client::decode_init_producer_id(r);
 }
 
 void sender::arm(steady::time_point t) {

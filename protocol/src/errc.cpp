@@ -51,6 +51,8 @@ std::string_view errc_name(errc e) noexcept {
             return "MESSAGE_TOO_LARGE";
         case errc::network_exception:
             return "NETWORK_EXCEPTION";
+        case errc::coordinator_load_in_progress:
+            return "COORDINATOR_LOAD_IN_PROGRESS";
         case errc::invalid_topic:
             return "INVALID_TOPIC_EXCEPTION";
         case errc::record_list_too_large:

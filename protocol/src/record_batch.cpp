@@ -361,6 +361,24 @@ void set_leader_epoch(std::span<std::byte> batch, leader_epoch_t epoch) noexcept
     store_be<int32_t>(batch.data() + bf::leader_epoch_pos, epoch.value());
 }
 
+void set_producer_state(std::span<std::byte> batch, producer_id_t id, producer_epoch_t epoch,
+                        sequence_t base_sequence) noexcept {
+    SLUICE_CODEC_CHECK(batch.size() >= bf::header_size);
+    store_be<int64_t>(batch.data() + bf::producer_id_pos, id.value());
+    store_be<int16_t>(batch.data() + bf::producer_epoch_pos, epoch.value());
+    store_be<int32_t>(batch.data() + bf::base_sequence_pos, base_sequence.value());
+    const std::span<const std::byte> covered(batch);
+    store_be<uint32_t>(batch.data() + bf::crc_pos, crc32c::value(covered.subspan(bf::crc_start)));
+}
+
+sequence_t sequence_after(sequence_t s, int32_t count) noexcept {
+    int64_t next = int64_t{s.value()} + count;
+    if (next > std::numeric_limits<int32_t>::max()) {
+        next -= int64_t{std::numeric_limits<int32_t>::max()} + 1;
+    }
+    return sequence_t(static_cast<int32_t>(next));
+}
+
 batch_builder::batch_builder(options opts) : opts_(opts) {
     buf_.reserve(std::max(opts_.reserve_bytes, bf::header_size));
     buf_.resize(bf::header_size);  // the header is written by finish()

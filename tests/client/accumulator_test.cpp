@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <thread>
+#include <tuple>
 
 #include "accumulator.h"
 #include "sluice/client/errc.h"
@@ -379,4 +380,167 @@ TEST_CASE("encoded batches hold the records as sent") {
     REQUIRE(it.next(rv));
     CHECK_FALSE(rv.key);
     CHECK_FALSE(rv.value);
+}
+
+namespace {
+
+accumulator::options idempotent_opts() {
+    accumulator::options o = opts(150, 0ms);  // one 100-byte record per batch
+    o.idempotent = true;
+    return o;
+}
+
+using stamp = std::tuple<int64_t, int16_t, int32_t>;
+
+// An idempotent accumulator for topic "t" (one partition, led by broker 0) with producer id
+// `id` (none if negative) and `records` records queued, one per batch.
+struct idempotent_fixture : fixture {
+    idempotent_fixture(int64_t id, int records) : fixture(idempotent_opts()) {
+        const auto answer = topic_answer("t", {0});
+        acc.apply_metadata(&answer, {});
+        if (id >= 0) {
+            acc.set_producer_id(producer_id_t{id});
+        }
+        for (int i = 0; i < records; ++i) {
+            REQUIRE_FALSE(send(rec("t", std::nullopt, 100)));
+        }
+    }
+    // What a drain now hands out, finished.
+    std::vector<std::unique_ptr<producer_batch>> take();
+};
+
+std::vector<std::unique_ptr<producer_batch>> drained(drain_result& d) {
+    std::vector<std::unique_ptr<producer_batch>> out;
+    for (auto& req : d.requests) {
+        for (auto& b : req.batches) {
+            b->finish();
+            out.push_back(std::move(b));
+        }
+    }
+    return out;
+}
+
+// The producer id, epoch and first sequence the finished batch carries (its CRC checked).
+std::tuple<int64_t, int16_t, int32_t> stamp_of(const producer_batch& b) {
+    auto v = batch_view::parse(b.bytes);
+    REQUIRE(v);
+    const batch_header& h = v.value().header();
+    return {h.producer_id.value(), h.producer_epoch.value(), h.base_sequence.value()};
+}
+
+std::vector<std::unique_ptr<producer_batch>> idempotent_fixture::take() {
+    auto d = acc.drain(steady::now(), budget_all);
+    return drained(d);
+}
+
+}  // namespace
+
+TEST_CASE("idempotent batches wait for the producer id, then carry it and running sequences") {
+    idempotent_fixture f(-1, 7);
+    auto none = f.acc.drain(steady::now(), budget_all);
+    CHECK(none.requests.empty());
+    CHECK(none.need_producer_id);
+    f.acc.set_producer_id(producer_id_t{42});
+    auto first = f.take();
+    REQUIRE(first.size() == 5);  // at most 5 of a partition in flight
+    for (int32_t i = 0; i < 5; ++i) {
+        CHECK(stamp_of(*first[size_t(i)]) == stamp{42, 0, i});
+    }
+    CHECK(f.acc.drain(steady::now(), budget_all).requests.empty());
+    f.acc.release(*first[0], batch_end::written);
+    auto next = f.take();
+    REQUIRE(next.size() == 1);
+    CHECK(stamp_of(*next[0]) == stamp{42, 0, 5});
+}
+
+TEST_CASE("an idempotent retry waits for the batches before it and keeps its sequence") {
+    idempotent_fixture f(7, 3);
+    auto b = f.take();
+    REQUIRE(b.size() == 3);
+    // The second fails while the first is still out: it may not overtake it.
+    f.acc.requeue(std::move(b[1]));
+    CHECK(f.acc.drain(steady::now(), budget_all).requests.empty());
+    f.acc.release(*b[0], batch_end::written);
+    auto resent = f.take();
+    REQUIRE(resent.size() == 1);
+    CHECK(stamp_of(*resent[0]) == stamp{7, 0, 1});
+}
+
+TEST_CASE("out of order on the first unanswered batch: a new epoch from sequence 0 (KIP-360)") {
+    idempotent_fixture f(7, 4);
+    auto b = f.take();
+    REQUIRE(b.size() == 4);
+    f.acc.release(*b[0], batch_end::written);
+    // The leader lost what it had of this producer: the second is refused as out of order, and
+    // so are the ones after it.
+    f.acc.out_of_order(*b[1]);
+    f.acc.requeue(std::move(b[1]));
+    CHECK(f.acc.drain(steady::now(), budget_all).requests.empty());  // two still out
+    f.acc.out_of_order(*b[3]);  // not the first unanswered: no second bump
+    f.acc.requeue(std::move(b[3]));
+    f.acc.out_of_order(*b[2]);
+    f.acc.requeue(std::move(b[2]));
+    auto resent = f.take();
+    REQUIRE(resent.size() == 3);
+    for (int32_t i = 0; i < 3; ++i) {
+        CHECK(stamp_of(*resent[size_t(i)]) == stamp{7, 1, i});
+    }
+}
+
+TEST_CASE("idempotent batches fail when the producer id cannot be had") {
+    idempotent_fixture f(-1, 1);
+    f.acc.producer_id_failed(make_error_code(errc::invalid_request));
+    auto d = f.acc.drain(steady::now(), budget_all);
+    CHECK(d.requests.empty());
+    REQUIRE(d.failed.size() == 1);
+    CHECK(d.failure == errc::invalid_request);
+    f.acc.release(d.failed, batch_end::refused);
+    CHECK(f.acc.incomplete_batches() == 0);
+}
+
+TEST_CASE("a refused batch gives its sequences back: the batches after it are resent lower") {
+    idempotent_fixture f(7, 3);
+    auto b = f.take();
+    REQUIRE(b.size() == 3);
+    f.acc.release(*b[0], batch_end::written);
+    f.acc.release(*b[1], batch_end::refused);  // CONFLICT, say: nothing written
+    // The third was sent at sequence 2; the leader expects 1 now and says out of order. It is
+    // not a gap to bump for: resent at sequence 1, same epoch.
+    f.acc.out_of_order(*b[2]);
+    f.acc.requeue(std::move(b[2]));
+    REQUIRE_FALSE(f.send(rec("t", std::nullopt, 100)));
+    auto resent = f.take();
+    REQUIRE(resent.size() == 2);
+    CHECK(stamp_of(*resent[0]) == stamp{7, 0, 1});
+    CHECK(stamp_of(*resent[1]) == stamp{7, 0, 2});
+}
+
+TEST_CASE("a batch of unknown fate keeps its sequences until a later one settles it") {
+    idempotent_fixture f(7, 4);
+    auto b = f.take();
+    REQUIRE(b.size() == 4);
+    // The first timed out for good: written or not, nobody knows. The second, at sequence 1,
+    // is written: so was the first.
+    f.acc.release(*b[0], batch_end::unknown);
+    f.acc.release(*b[1], batch_end::written);
+    // The third times out too; the fourth, at sequence 3, is refused as out of order: the
+    // third was not written, the leader expects 2 and cannot get it. A new epoch.
+    f.acc.release(*b[2], batch_end::unknown);
+    f.acc.out_of_order(*b[3]);
+    f.acc.requeue(std::move(b[3]));
+    auto resent = f.take();
+    REQUIRE(resent.size() == 1);
+    CHECK(stamp_of(*resent[0]) == stamp{7, 1, 0});
+}
+
+TEST_CASE("a retry whose fate a later batch settled is resent unchanged, to be answered") {
+    idempotent_fixture f(7, 2);
+    auto b = f.take();
+    REQUIRE(b.size() == 2);
+    // The first's connection broke after the leader wrote it; the second was written.
+    f.acc.release(*b[1], batch_end::written);
+    f.acc.requeue(std::move(b[0]));
+    auto resent = f.take();
+    REQUIRE(resent.size() == 1);
+    CHECK(stamp_of(*resent[0]) == stamp{7, 0, 0});
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The installed package works for a project of its own: installs the build into a temporary
-# prefix, configures and builds examples/produce_consume against it with find_package(Sluice),
-# then runs the example against a broker started here and checks that the records came back.
+# The installed package works for projects of their own: installs the build into a temporary
+# prefix, configures and builds examples/produce_consume and examples/optimistic_counter against
+# it with find_package(Sluice), then runs them against a broker started here: the records come
+# back, and 8 writers of the counter, racing with conditional appends, leave exactly 1..200 in
+# its partition (the example checks the log; its line, with the conflict rate, is printed).
 #
 #   install_example.sh BUILD_DIR SOURCE_DIR BROKER_BINARY [SANITIZE_FLAG|OFF]
 # SANITIZE_FLAG is the -fsanitize=... the libraries were built with.
@@ -47,11 +49,14 @@ if [[ $sanitize != OFF ]]; then
     # synchronisation) and links its runtime.
     flags+=("-DCMAKE_CXX_FLAGS=$sanitize" "-DCMAKE_EXE_LINKER_FLAGS=$sanitize")
 fi
-cmake -S "$src/examples/produce_consume" -B "$work/example" -G Ninja \
-    -DCMAKE_PREFIX_PATH="$work/prefix" "${flags[@]}" > "$work/configure.log" 2>&1 ||
-    fail "configuring the example failed"
-cmake --build "$work/example" > "$work/build.log" 2>&1 || fail "building the example failed"
-[[ -x $work/example/produce_consume ]] || fail "no example binary"
+for example in produce_consume optimistic_counter; do
+    cmake -S "$src/examples/$example" -B "$work/$example" -G Ninja \
+        -DCMAKE_PREFIX_PATH="$work/prefix" "${flags[@]}" > "$work/configure-$example.log" 2>&1 ||
+        fail "configuring $example failed"
+    cmake --build "$work/$example" > "$work/build-$example.log" 2>&1 ||
+        fail "building $example failed"
+    [[ -x $work/$example/$example ]] || fail "no $example binary"
+done
 
 "$broker" --override listeners=PLAINTEXT://127.0.0.1:0 --override "log.dirs=$work/data" \
     2> "$work/broker.log" &
@@ -65,6 +70,12 @@ for _ in $(seq 1 300); do
 done
 [[ -n $port ]] || fail "no start line from the broker"
 
-"$work/example/produce_consume" "127.0.0.1:$port" > "$work/out.txt" 2>&1 || fail "the example failed"
+"$work/produce_consume/produce_consume" "127.0.0.1:$port" > "$work/out.txt" 2>&1 ||
+    fail "the example failed"
 grep -q '^consumed 5 records$' "$work/out.txt" || fail "the records did not come back"
+"$work/optimistic_counter/optimistic_counter" "127.0.0.1:$port" 8 25 > "$work/counter.txt" 2>&1 ||
+    { cat "$work/counter.txt" >> "$work/out.txt"; fail "the optimistic counter failed"; }
+grep -q '^counter=200 writers=8 .* log=exactly-1..N$' "$work/counter.txt" ||
+    { cat "$work/counter.txt" >> "$work/out.txt"; fail "the counter's log is not 1..200"; }
+cat "$work/counter.txt"
 echo "install_example: ok (broker port $port)"

@@ -5,7 +5,11 @@
 // NOT_CONTROLLER and names the leader; after a failover the new leader takes over).
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <set>
+
 #include "metadata_quorum.h"
+#include "sluice/core/producer_id_blocks.h"
 
 using namespace sluice;
 using namespace sluice::controller;
@@ -309,4 +313,52 @@ TEST_CASE("only the leader's controller answers; after a failover the new one do
     auto after = h.create({topic("after", 1), topic("before", 1)});
     CHECK(after[0].error == errc::none);
     CHECK(after[1].error == errc::topic_already_exists);
+}
+
+TEST_CASE("producer id blocks: each id once, across brokers and a controller failover") {
+    harness h(3);
+    h.join(1);
+    h.join(2);
+    auto allocate = [&](int32_t id, int64_t epoch) {
+        return h.call<producer_ids_result>([&](auto done) {
+            h.wait_active().allocate_producer_ids({node_id_t{id}, epoch}, done);
+        });
+    };
+    // A broker that is not registered with that epoch gets none.
+    auto stale = allocate(1, h.epochs[1] + 1);
+    CHECK(stale.error == errc::stale_broker_epoch);
+    CHECK(allocate(7, 0).error == errc::stale_broker_epoch);
+
+    // Asked for at once, before any is written: distinct blocks from the working image.
+    std::vector<producer_ids_result> got;
+    for (int32_t i = 0; i < 4; ++i) {
+        h.wait_active().allocate_producer_ids(
+            {node_id_t{1 + i % 2}, h.epochs[1 + i % 2]},
+            [&](producer_ids_result r) { got.push_back(std::move(r)); });
+    }
+    REQUIRE(h.q.run_until([&] { return got.size() == 4; }));
+    int64_t end = 0;
+    std::set<int64_t> firsts;
+    for (const auto& r : got) {
+        REQUIRE_MESSAGE(r.error == errc::none, r.message);
+        CHECK(r.count == broker::producer_id_block_size);
+        CHECK(r.first % r.count == 0);
+        firsts.insert(r.first);
+        end = std::max(end, r.first + r.count);
+    }
+    CHECK(firsts.size() == 4);
+    CHECK(end == 4 * broker::producer_id_block_size);
+    CHECK(h.committed().next_producer_id() == end);
+
+    // The next controller goes on after the last block written.
+    int32_t leader_id = 0;
+    for (auto& [id, n] : h.q.nodes) {
+        if (n.controller && n.controller->active()) {
+            leader_id = id;
+        }
+    }
+    h.q.stop(leader_id);
+    auto after = allocate(2, h.epochs[2]);
+    REQUIRE_MESSAGE(after.error == errc::none, after.message);
+    CHECK(after.first == end);
 }

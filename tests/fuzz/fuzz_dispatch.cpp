@@ -102,6 +102,9 @@ class stub_admin final : public topic_admin {
         }
         co_return out;
     }
+    awaitable<producer_id_grant> init_producer_id() override {
+        co_return producer_id_grant{errc::coordinator_load_in_progress, "stub"};
+    }
     awaitable<std::vector<election_result>> elect_leaders(
         std::vector<std::string>&& topics) override {
         std::vector<election_result> out;

@@ -245,6 +245,11 @@ bool write_rpc_seeds(const std::filesystem::path& dir) {
                                                      3,
                                                      {node_id_t{1}}},
                               offset_t{45}})},
+        {"producer-ids", encode_rpc_request({"cluster-7f3a", 10, node_id_t{4},
+                                             producer_ids_request{node_id_t{4}, 17}})},
+        {"producer-ids-answer",
+         encode_rpc_response(
+             {"cluster-7f3a", 10, producer_ids_result{errc::none, "", 3000, 1000}, offset_t{47}})},
         {"quorum-answer",
          encode_rpc_response({"cluster-7f3a", 7,
                               broker::quorum_status{errc::none,

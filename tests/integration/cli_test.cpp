@@ -372,6 +372,42 @@ TEST_CASE("cli: produce --print-offsets, and log dump of the partition's segment
     check_one_line_failure(missing);
 }
 
+TEST_CASE("cli: produce --report prints each acknowledged record; --expect-offset conflicts") {
+    broker_process broker;
+    REQUIRE_MESSAGE(broker.start().has_value(), broker.log_tail());
+    const std::string b = broker.bootstrap();
+    REQUIRE(sluice_cli({"topic", "create", "cas", "-p", "1", "-b", b}).status.exited_with(0));
+    auto produced = sluice_cli(
+        {"produce", "cas", "-k", ":", "-p", "0", "--report", "%t %p %o %k=%s\\n", "-b", b},
+        "a:1\nb:2\n");
+    REQUIRE_MESSAGE(produced.status.exited_with(0), describe(produced));
+    CHECK(produced.out_lines() == std::vector<std::string>{"cas 0 0 a=1", "cas 0 1 b=2"});
+
+    // Appended only where the writer expects the end; each next record one further.
+    auto at_end = sluice_cli(
+        {"produce", "cas", "-p", "0", "--expect-offset", "2", "--report", "%o %s\\n", "-b", b},
+        "x\ny\n");
+    REQUIRE_MESSAGE(at_end.status.exited_with(0), describe(at_end));
+    CHECK(at_end.out_lines() == std::vector<std::string>{"2 x", "3 y"});
+    auto stale =
+        sluice_cli({"produce", "cas", "-p", "0", "--expect-offset", "2", "-b", b}, "\nz\n");
+    check_one_line_failure(stale);
+    CHECK(stale.err.find("line 2") != std::string::npos);
+    CHECK(stale.err.find("CONFLICT") != std::string::npos);
+    CHECK(stale.err.find("did not end at offset 2") != std::string::npos);
+
+    auto usage = sluice_cli({"produce", "cas", "--expect-offset", "2", "-b", b}, "z\n");
+    CHECK(usage.status.exited_with(2));
+    CHECK(usage.err.find("needs -p") != std::string::npos);
+    auto bad_format = sluice_cli({"produce", "cas", "--report", "%x", "-b", b}, "z\n");
+    CHECK(bad_format.status.exited_with(2));
+    CHECK(bad_format.err.find("--report: unsupported token '%x'") != std::string::npos);
+    // Nothing of the refused records was written.
+    auto all = sluice_cli({"consume", "cas", "-p", "0", "-e", "-f", "%o:%s\\n", "-b", b});
+    REQUIRE_MESSAGE(all.status.exited_with(0), describe(all));
+    CHECK(all.out_lines() == std::vector<std::string>{"0:1", "1:2", "2:x", "3:y"});
+}
+
 TEST_CASE("cli: consume prints headers, timestamps and topic with -f") {
     broker_process broker;
     REQUIRE_MESSAGE(broker.start().has_value(), broker.log_tail());

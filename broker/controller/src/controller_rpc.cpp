@@ -82,6 +82,8 @@ rpc_answer error_answer(const rpc_call& call, errc e, const std::string& message
                 return heartbeat_result{e, message, true, false};
             } else if constexpr (std::is_same_v<T, alter_partition_request>) {
                 return alter_partition_result{e, message};
+            } else if constexpr (std::is_same_v<T, producer_ids_request>) {
+                return producer_ids_result{e, message};
             } else if constexpr (std::is_same_v<T, quorum_call>) {
                 broker::quorum_status q;
                 q.error = e;
@@ -114,6 +116,8 @@ void run_call(quorum_controller& c, rpc_call call, std::function<void(rpc_answer
         c.heartbeat(*hb, [done](heartbeat_result r) { done(std::move(r)); });
     } else if (auto* ap = std::get_if<alter_partition_request>(&call)) {
         c.alter_partition(std::move(*ap), [done](alter_partition_result r) { done(std::move(r)); });
+    } else if (auto* pi = std::get_if<producer_ids_request>(&call)) {
+        c.allocate_producer_ids(*pi, [done](producer_ids_result r) { done(std::move(r)); });
     } else if (auto* cr = std::get_if<create_call>(&call)) {
         c.create_topics(std::move(cr->topics), cr->validate_only, topics);
     } else if (auto* d = std::get_if<delete_call>(&call)) {
@@ -176,6 +180,9 @@ std::vector<std::byte> encode_rpc_request(const rpc_request& r) {
                                                 c.partition, c.leader_epoch.value(),
                                                 c.partition_epoch, ids(b, c.isr))
                    .Union();
+    } else if (const auto* pi = std::get_if<producer_ids_request>(&r.call)) {
+        type = fbs::ControllerCall::AllocateProducerIdsRequest;
+        call = fbs::CreateAllocateProducerIdsRequest(b, pi->broker_epoch).Union();
     } else if (const auto* c = std::get_if<create_call>(&r.call)) {
         type = fbs::ControllerCall::CreateTopicsRequest;
         call = bodies::write(b, c->topics, c->validate_only).Union();
@@ -222,6 +229,11 @@ std::vector<std::byte> encode_rpc_response(const rpc_response& r) {
         answer = fbs::CreateAlterPartitionResponse(
                      b, int16_t(ap->error), b.CreateString(ap->message), ap->leader_epoch.value(),
                      ap->partition_epoch, ids(b, ap->isr))
+                     .Union();
+    } else if (const auto* pi = std::get_if<producer_ids_result>(&r.answer)) {
+        type = fbs::ControllerAnswer::AllocateProducerIdsResponse;
+        answer = fbs::CreateAllocateProducerIdsResponse(
+                     b, int16_t(pi->error), b.CreateString(pi->message), pi->first, pi->count)
                      .Union();
     } else if (const auto* q = std::get_if<broker::quorum_status>(&r.answer)) {
         type = fbs::ControllerAnswer::DescribeQuorumResponse;
@@ -347,6 +359,10 @@ std::optional<rpc_request> decode_rpc_request(std::span<const std::byte> frame_b
             out.call = std::move(ap);
             return out;
         }
+        case fbs::ControllerCall::AllocateProducerIdsRequest:
+            out.call = producer_ids_request{
+                out.from, m->call_as_AllocateProducerIdsRequest()->broker_epoch()};
+            return out;
         default:
             return fail("a ControllerRequest of unknown type");
     }
@@ -389,6 +405,17 @@ std::optional<rpc_response> decode_rpc_response(std::span<const std::byte> frame
                 return fail("an AlterPartitionResponse with an ISR too long");
             }
             out.answer = std::move(ap);
+            return out;
+        }
+        case fbs::ControllerAnswer::AllocateProducerIdsResponse: {
+            const auto* a = m->answer_as_AllocateProducerIdsResponse();
+            producer_ids_result pi{errc(a->error_code()), str(a->error_message()),
+                                   a->first_producer_id(), a->count()};
+            if (pi.error == errc::none &&
+                (pi.first < 0 || pi.count <= 0 || pi.first > INT64_MAX - pi.count)) {
+                return fail("an AllocateProducerIdsResponse with a block that is none");
+            }
+            out.answer = std::move(pi);
             return out;
         }
         case fbs::ControllerAnswer::DescribeQuorumResponse: {

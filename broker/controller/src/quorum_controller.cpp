@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "sluice/core/logging.h"
+#include "sluice/core/producer_id_blocks.h"
 #include "sluice/raft/errc.h"
 
 namespace sluice::controller {
@@ -276,6 +277,35 @@ void quorum_controller::alter_partition(alter_partition_request r,
         done({p.outcome == proposal_outcome::refused ? errc::invalid_update_version
                                                      : errc::request_timed_out,
               fmt::format("the ISR change was not written: {}", outcome_name(p.outcome))});
+    });
+}
+
+void quorum_controller::allocate_producer_ids(producer_ids_request r,
+                                              std::function<void(producer_ids_result)> done) {
+    if (!active_) {
+        return done({errc::not_controller, not_controller()});
+    }
+    const metadata_log::image_ptr committed = log_.image();
+    const broker_info* b = committed->broker(r.id);
+    if (b == nullptr || b->epoch != r.broker_epoch) {
+        return done({errc::stale_broker_epoch,
+                     fmt::format("broker {} is not registered with epoch {}; register again", r.id,
+                                 r.broker_epoch)});
+    }
+    // The working image: blocks proposed and not yet written are not handed out again.
+    const int64_t first = working_.next_producer_id();
+    const int32_t count = broker::producer_id_block_size;
+    if (first > INT64_MAX - count) {
+        return done({errc::unknown_server_error, "every producer id has been handed out"});
+    }
+    propose({records::producer_ids{r.id, r.broker_epoch, first + count}}, [done, first, count](
+                                                                              proposal_result p) {
+        if (p.outcome == proposal_outcome::written) {
+            return done({errc::none, {}, first, count});
+        }
+        // Perhaps written: the block is then never used, which costs only ids.
+        done({errc::request_timed_out,
+              fmt::format("the producer id block was not written: {}", outcome_name(p.outcome))});
     });
 }
 

@@ -180,7 +180,8 @@ errc partition::report(std::string_view what, const std::error_code& ec) {
     return errc::kafka_storage_error;
 }
 
-partition::append_outcome partition::append(std::span<std::byte> batches, bool acks_all) {
+partition::append_outcome partition::append(std::span<std::byte> batches, bool acks_all,
+                                            offset_t expected_end) {
     append_outcome out;
     if (!log_) {
         out.error = closed_reason_;
@@ -224,6 +225,15 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
     const offset_t start = log_->end_offset();
     producer_append staged(producers_->state());
     if (!check_producers(check.headers, start, staged, out)) {
+        out.log_end = start;
+        return out;
+    }
+    if (expected_end >= offset_t{0} && expected_end != start) {
+        out.error = errc::conflict;
+        out.message =
+            fmt::format("{}-{} ends at offset {}, not at the expected {}; nothing was appended",
+                        topic(), id(), start, expected_end);
+        out.log_end = start;
         return out;
     }
     const size_t segments = log_->segment_count();
@@ -251,6 +261,7 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
     request_durable();
     snapshot_if_rolled(segments);
     out.log_start = log_->start_offset();
+    out.log_end = log_->end_offset();
     return out;
 }
 

@@ -161,6 +161,7 @@ struct produce_slot {
     std::string message;
     offset_t base_offset{-1};
     offset_t log_start{-1};
+    offset_t log_end{-1};
     std::atomic<bool> appended{false};  // the append ran (with or without error)
     errc ack_error = errc::none;
     std::atomic<bool> acked{false};  // the acknowledgement wait ended
@@ -220,27 +221,29 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
         std::shared_ptr<partition> part = found->shared_from_this();
         st->appends.pending.fetch_add(1, std::memory_order_relaxed);
         posted[i] = true;
-        boost::asio::post(part->strand(), [st, i, part, batches = in.batches, acks] {
-            produce_slot& s = st->slots[i];
-            auto o = part->append(batches, acks == required_acks::all);
-            s.append_error = o.error;
-            s.message = std::move(o.message);
-            s.base_offset = o.base_offset;
-            s.log_start = o.log_start;
-            s.appended.store(true, std::memory_order_release);
-            if (o.error == errc::none && acks != required_acks::none) {
-                st->acks.pending.fetch_add(1, std::memory_order_relaxed);
-                const bool all = acks == required_acks::all;
-                part->wait_for_ack(o.last_offset + 1, all, [st, i](errc e) {
-                    st->slots[i].ack_error = e;
-                    st->slots[i].acked.store(true, std::memory_order_release);
-                    st->acks.count_down();
-                });
-            }
-            // After the acknowledgement is counted, so the coroutine that wakes on `appends`
-            // sees every acknowledgement it must wait for.
-            st->appends.count_down();
-        });
+        boost::asio::post(part->strand(),
+                          [st, i, part, batches = in.batches, acks, expected = in.expected_end] {
+                              produce_slot& s = st->slots[i];
+                              auto o = part->append(batches, acks == required_acks::all, expected);
+                              s.append_error = o.error;
+                              s.message = std::move(o.message);
+                              s.base_offset = o.base_offset;
+                              s.log_start = o.log_start;
+                              s.log_end = o.log_end;
+                              s.appended.store(true, std::memory_order_release);
+                              if (o.error == errc::none && acks != required_acks::none) {
+                                  st->acks.pending.fetch_add(1, std::memory_order_relaxed);
+                                  const bool all = acks == required_acks::all;
+                                  part->wait_for_ack(o.last_offset + 1, all, [st, i](errc e) {
+                                      st->slots[i].ack_error = e;
+                                      st->slots[i].acked.store(true, std::memory_order_release);
+                                      st->acks.count_down();
+                                  });
+                              }
+                              // After the acknowledgement is counted, so the coroutine that wakes
+                              // on `appends` sees every acknowledgement it must wait for.
+                              st->appends.count_down();
+                          });
     }
     st->appends.count_down();  // the coroutine's own share
     co_await st->appends.event->wait_until(steady_clock::time_point::max());
@@ -258,6 +261,7 @@ awaitable<std::vector<produce_result>> replica_manager::produce(produce_request&
         produce_slot& s = st->slots[i];
         produce_result& r = out[i];
         (void)s.appended.load(std::memory_order_acquire);  // every append ran (see above)
+        r.log_end = s.log_end;
         if (s.append_error != errc::none) {
             r.error = s.append_error;
             r.message = s.message;

@@ -1,5 +1,6 @@
 // The admin APIs: CreateTopics, DeleteTopics, CreatePartitions, IncrementalAlterConfigs,
-// ElectLeaders and DescribeQuorum go to the metadata source (topic_admin.h); DescribeConfigs is
+// ElectLeaders, DescribeQuorum and InitProducerId go to the metadata source (topic_admin.h);
+// DescribeConfigs is
 // answered from the cluster view. Each translates the request into plain types (admin_bodies.h) and
 // back.
 #include "sluice/net/admin_bodies.h"
@@ -139,6 +140,26 @@ awaitable<handler_result> handle_elect_leaders(request_context& ctx, request& re
     auto& fbb = r->writer.fbb();
     auto body = bodies::write(fbb, results);
     co_return reply(req, fbs::Body::ElectLeadersResponse, std::move(r), body.Union());
+}
+
+awaitable<handler_result> handle_init_producer_id(request_context& ctx, request& req) {
+    const auto* in = req.envelope->body_as_InitProducerIdRequest();
+    producer_id_grant g;
+    if (in->transactional_id() != nullptr && in->transactional_id()->size() > 0) {
+        g.error = errc::invalid_request;
+        g.message =
+            "transactions are not supported yet: leave transactional.id unset for an idempotent "
+            "producer";
+    } else {
+        // Without a transactional id a producer always gets a new id (as in Kafka): one that
+        // lost its state bumps its own epoch instead (KIP-360).
+        g = co_await ctx.broker.admin.init_producer_id();
+    }
+    auto r = std::make_unique<response>();
+    auto& fbb = r->writer.fbb();
+    auto body = fbs::CreateInitProducerIdResponse(
+        fbb, int16_t(g.error), fbb.CreateString(g.message), g.id.value(), g.epoch.value());
+    co_return reply(req, fbs::Body::InitProducerIdResponse, std::move(r), body.Union());
 }
 
 awaitable<handler_result> handle_describe_quorum(request_context& ctx, request& req) {

@@ -29,6 +29,13 @@ awaitable<handler_result> handle_produce(request_context& ctx, request& req) {
         produce_partition& e = pr.partitions.emplace_back();
         e.topic = topic;
         e.partition = partition_id_t{pp.partition()};
+        e.expected_end = offset_t{pp.expected_end_offset()};
+        if (e.expected_end < offset_t{-1}) {
+            e.error = errc::invalid_request;
+            e.message = fmt::format("expected_end_offset must be -1 (none) or an offset, not {}",
+                                    pp.expected_end_offset());
+            return;
+        }
         if (!acks_valid) {
             e.error = errc::invalid_required_acks;
             e.message = fmt::format("acks must be 0, 1 or -1, not {}", acks);
@@ -72,7 +79,7 @@ awaitable<handler_result> handle_produce(request_context& ctx, request& req) {
         parts.push_back(fbs::CreateProducePartitionResponse(
             fbb, pr.partitions[k].partition.value(), int16_t(s.error),
             s.message.empty() ? 0 : fbb.CreateString(s.message), ok ? s.base_offset.value() : -1,
-            -1, ok ? s.log_start.value() : -1));
+            -1, ok ? s.log_start.value() : -1, s.log_end.value()));
         if (groups.last_of_topic(k)) {
             topics.push_back(fbs::CreateProduceTopicResponse(fbb, fbb.CreateString(groups.topic(k)),
                                                              fbb.CreateVector(parts)));

@@ -42,6 +42,8 @@ constexpr api_row api_table[] = {
      fbs::Body::DescribeQuorumRequest, handle_describe_quorum},
     {fbs::ApiKey::ElectLeaders, api::find(fbs::ApiKey::ElectLeaders),
      fbs::Body::ElectLeadersRequest, handle_elect_leaders},
+    {fbs::ApiKey::InitProducerId, api::find(fbs::ApiKey::InitProducerId),
+     fbs::Body::InitProducerIdRequest, handle_init_producer_id},
 };
 
 // Every API the clients are told about has a row, and every row has versions.

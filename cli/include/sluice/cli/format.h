@@ -1,4 +1,4 @@
-// The output format of `sluice consume -f`, with kcat's tokens:
+// The output format of `sluice consume -f` and `sluice produce --report`, with kcat's tokens:
 //   %s value   %S value length (-1 for null)   %k key   %K key length (-1 for null)
 //   %o offset  %p partition   %t topic   %T timestamp (ms since the epoch)
 //   %h headers as name=value, comma separated   %% a percent sign
@@ -31,8 +31,8 @@ struct record_fields {
 
 class output_format {
   public:
-    // Errors name the unsupported token ("-f: unsupported token '%x'").
-    static cli_result<output_format> parse(std::string_view spec);
+    // Errors name the option and the unsupported token ("-f: unsupported token '%x'").
+    static cli_result<output_format> parse(std::string_view spec, std::string_view option = "-f");
 
     // Appends the formatted record to `out`.
     void append(const record_fields& r, std::string& out) const;

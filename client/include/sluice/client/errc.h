@@ -27,6 +27,7 @@ enum class client_errc : int {
     unknown_topic = 6,       // the topic is not in the metadata (after waiting max.block.ms)
     protocol_error = 7,      // the peer broke the protocol (bad frame, unexpected response)
     record_too_large = 8,    // the record exceeds max.request.size or buffer.memory
+    invalid_record = 9,      // a record the call cannot take as it is (the message says why)
 };
 
 // The category of plain client errors (name "sluice.client").

@@ -36,10 +36,15 @@ struct producer_config : client_config {
     int delivery_timeout_ms = 120000;  // delivery.timeout.ms
     int max_in_flight_requests_per_connection = 5;
     int max_request_size = 1048576;  // max.request.size
+    // enable.idempotence: every batch carries the producer's id, epoch and sequence, so that a
+    // retry is never written twice and order holds with 5 requests in flight. It needs acks=all,
+    // retries > 0 and max.in.flight.requests.per.connection <= 5. Unset (as in Kafka 3): on
+    // unless another setting conflicts; true with a conflicting setting is a config error.
+    std::optional<bool> enable_idempotence;
     // Kafka-named properties -> config; errors name the bad key/value
     // (client_errc::invalid_config). Keys: bootstrap.servers client.id acks batch.size linger.ms
     // buffer.memory max.block.ms retries delivery.timeout.ms max.in.flight.requests.per.connection
-    // request.timeout.ms retry.backoff.ms max.request.size metadata.max.age.ms
+    // request.timeout.ms retry.backoff.ms max.request.size metadata.max.age.ms enable.idempotence
     static result<producer_config> from_properties(const std::map<std::string, std::string>& props);
 };
 
@@ -50,6 +55,11 @@ struct producer_record {
     std::vector<header> headers;
     std::optional<int32_t> partition;     // unset: partitioner (murmur2 of key; sticky if no key)
     std::optional<int64_t> timestamp_ms;  // unset: now
+    // Conditional append (needs `partition`): the record is written only if the partition's log
+    // end offset is this one when its leader takes it; else it fails with errc::conflict and
+    // nothing is written (re-read the partition and try again). The record goes in a batch of
+    // its own. A retry of a conditional append that was written is answered as written.
+    std::optional<int64_t> expected_offset;
 };
 
 struct record_metadata {

@@ -16,7 +16,7 @@ struct version_range {
     int16_t max_version;
 };
 
-inline constexpr std::array<version_range, 12> supported{{
+inline constexpr std::array<version_range, 13> supported{{
     {fbs::ApiKey::Produce, 0, 0},
     {fbs::ApiKey::Fetch, 0, 0},
     {fbs::ApiKey::ListOffsets, 0, 0},
@@ -29,6 +29,7 @@ inline constexpr std::array<version_range, 12> supported{{
     {fbs::ApiKey::ElectLeaders, 0, 0},
     {fbs::ApiKey::IncrementalAlterConfigs, 0, 0},
     {fbs::ApiKey::DescribeQuorum, 0, 0},
+    {fbs::ApiKey::InitProducerId, 0, 0},
 }};
 
 // The range for `key`, or nullptr for an API this build does not have.

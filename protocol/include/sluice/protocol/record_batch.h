@@ -150,6 +150,12 @@ class batch_reader {
 // `batch` must hold at least header_size bytes.
 void set_base_offset(std::span<std::byte> batch, offset_t base) noexcept;
 void set_leader_epoch(std::span<std::byte> batch, leader_epoch_t epoch) noexcept;
+// Rewrites a whole batch's producer id, epoch and first sequence, which the CRC covers, and its
+// CRC (an idempotent producer that restarts its sequences resends finished batches so).
+void set_producer_state(std::span<std::byte> batch, producer_id_t id, producer_epoch_t epoch,
+                        sequence_t base_sequence) noexcept;
+// The sequence `count` records after `s` (sequences run 0..INT32_MAX and start again at 0).
+sequence_t sequence_after(sequence_t s, int32_t count) noexcept;
 
 // What a caller hands the builder for one record. Spans must stay valid until add() returns.
 struct record_input {
@@ -180,6 +186,13 @@ class batch_builder {
     void add(const record_input& r);
 
     int32_t record_count() const { return count_; }
+    // The producer id, epoch and first sequence finish() writes (an idempotent producer knows
+    // them only when the batch is sent).
+    void set_producer_state(producer_id_t id, producer_epoch_t epoch, sequence_t base_sequence) {
+        opts_.producer_id = id;
+        opts_.producer_epoch = epoch;
+        opts_.base_sequence = base_sequence;
+    }
     bool empty() const { return count_ == 0; }
     // The size finish() would return now.
     size_t size_bytes() const { return buf_.size(); }

@@ -46,12 +46,13 @@ struct elect_call {
 
 // What a broker asks the active controller, and what it answers (a list of topic answers
 // serves every topic call).
-using rpc_call =
-    std::variant<broker_registration, broker_heartbeat, create_call, delete_call, grow_call,
-                 alter_call, quorum_call, alter_partition_request, elect_call>;
-using rpc_answer = std::variant<registration_result, heartbeat_result,
-                                std::vector<broker::topic_result>, broker::quorum_status,
-                                alter_partition_result, std::vector<broker::election_result>>;
+using rpc_call = std::variant<broker_registration, broker_heartbeat, create_call, delete_call,
+                              grow_call, alter_call, quorum_call, alter_partition_request,
+                              elect_call, producer_ids_request>;
+using rpc_answer =
+    std::variant<registration_result, heartbeat_result, std::vector<broker::topic_result>,
+                 broker::quorum_status, alter_partition_result,
+                 std::vector<broker::election_result>, producer_ids_result>;
 
 // Whether `call` changes topics or leaders (its outcome may be unknown when the controller goes
 // away).

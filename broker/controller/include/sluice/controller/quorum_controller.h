@@ -71,6 +71,20 @@ struct alter_partition_result {
     std::vector<node_id_t> isr;
 };
 
+// A broker's request for a block of producer ids (Kafka's AllocateProducerIds).
+struct producer_ids_request {
+    node_id_t id{-1};
+    int64_t broker_epoch = -1;
+};
+
+struct producer_ids_result {
+    errc error = errc::none;
+    std::string message;
+    // [first, first + count): written to the metadata log before the answer.
+    int64_t first = -1;
+    int32_t count = 0;
+};
+
 class quorum_controller {
   public:
     struct options {
@@ -103,6 +117,10 @@ class quorum_controller {
     // A partition leader's ISR change (plan_isr_change), answered once it is written.
     void alter_partition(alter_partition_request r,
                          std::function<void(alter_partition_result)> done);
+    // Allocates the next block of producer ids (broker::producer_id_block_size) to a
+    // registered broker: a ProducerIds record, answered once written.
+    void allocate_producer_ids(producer_ids_request r,
+                               std::function<void(producer_ids_result)> done);
     void create_topics(std::vector<broker::create_topic_request> topics, bool validate_only,
                        std::function<void(std::vector<broker::topic_result>)> done);
     void delete_topics(std::vector<std::string> names,

@@ -109,6 +109,8 @@ class partition : public std::enable_shared_from_this<partition> {
         offset_t base_offset{-1};
         offset_t last_offset{-1};
         offset_t log_start{-1};
+        // After the append (or, with CONFLICT, as it is).
+        offset_t log_end{-1};
         // The append was a producer's retry of batches already written: nothing was appended
         // and the offsets are the first write's.
         bool duplicate = false;
@@ -120,8 +122,12 @@ class partition : public std::enable_shared_from_this<partition> {
     // midway is cut back to where the append began. A batch that retries one of its producer's
     // last 5 answers the whole append with that batch's offsets (Kafka's rule). With `acks_all`,
     // nothing is appended while the ISR is smaller than min.insync.replicas
-    // (NOT_ENOUGH_REPLICAS).
-    append_outcome append(std::span<std::byte> batches, bool acks_all);
+    // (NOT_ENOUGH_REPLICAS). Conditional append: with `expected_end` (not -1), nothing is
+    // appended unless the log end offset is that one (CONFLICT with the log end); checked after
+    // the retry check, so that a conditional append retried after it succeeded is answered as
+    // a retry, and in the same turn of the strand as the write.
+    append_outcome append(std::span<std::byte> batches, bool acks_all,
+                          offset_t expected_end = offset_t{-1});
 
     // Calls `done` (on this strand) once the batches below `target` are acknowledged: at this
     // replica's own position (acks=1), or at the high watermark (acks=all, which answers

@@ -29,6 +29,9 @@ struct produce_partition {
     // One or more record batches, back to back. Writable: the log stamps the offsets and the
     // leader epoch into them in place.
     std::span<std::byte> batches;
+    // Conditional append: the log end offset the writer expects (-1: none). See
+    // partition::append.
+    offset_t expected_end{-1};
     // Set by the listener when it could not decode this entry; the core then only reports it.
     errc error = errc::none;
     std::string message;
@@ -49,6 +52,9 @@ struct produce_result {
     std::string message;  // empty, or what was wrong in words
     offset_t base_offset{-1};
     offset_t log_start{-1};
+    // The log end offset after the append; with CONFLICT, the one the writer should have
+    // expected (-1: unknown).
+    offset_t log_end{-1};
 };
 
 }  // namespace sluice::broker

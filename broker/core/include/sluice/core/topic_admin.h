@@ -1,5 +1,6 @@
 // What a listener asks of the metadata source besides produce and fetch: create, delete and
-// grow topics, change their configs, elect preferred leaders, and describe the controller quorum.
+// grow topics, change their configs, elect preferred leaders, describe the controller quorum, and
+// hand out producer ids.
 // The broker's cluster member implements it by asking the active controller. Plain values, no wire
 // format.
 #pragma once
@@ -76,6 +77,14 @@ struct election_result {
     friend bool operator==(const election_result&, const election_result&) = default;
 };
 
+// InitProducerId's answer: a producer id and its epoch, or why not.
+struct producer_id_grant {
+    errc error = errc::none;
+    std::string message;
+    producer_id_t id = no_producer_id;
+    producer_epoch_t epoch = no_producer_epoch;
+};
+
 class topic_admin {
   public:
     virtual ~topic_admin() = default;
@@ -94,6 +103,8 @@ class topic_admin {
     // Preferred leader elections for every partition of `topics` (all topics if empty).
     virtual awaitable<std::vector<election_result>> elect_leaders(
         std::vector<std::string>&& topics) = 0;
+    // A new idempotent producer's id, at epoch 0, never handed out before in this cluster.
+    virtual awaitable<producer_id_grant> init_producer_id() = 0;
 };
 
 // The metadata log's own directory is <log.dirs>/__cluster_metadata-0: no topic may have the name.

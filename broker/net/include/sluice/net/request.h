@@ -138,6 +138,7 @@ awaitable<handler_result> handle_alter_configs(request_context& ctx, request& re
 awaitable<handler_result> handle_describe_configs(request_context& ctx, request& req);
 awaitable<handler_result> handle_describe_quorum(request_context& ctx, request& req);
 awaitable<handler_result> handle_elect_leaders(request_context& ctx, request& req);
+awaitable<handler_result> handle_init_producer_id(request_context& ctx, request& req);
 awaitable<handler_result> handle_produce(request_context& ctx, request& req);
 awaitable<handler_result> handle_fetch(request_context& ctx, request& req);
 awaitable<handler_result> handle_list_offsets(request_context& ctx, request& req);

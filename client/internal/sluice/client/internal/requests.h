@@ -133,6 +133,16 @@ struct quorum_meta {
 std::unique_ptr<frame::writer> encode_describe_quorum(int32_t id, std::string_view client_id);
 result<quorum_meta> decode_describe_quorum(const response& r);
 
+// ---- InitProducerId (an idempotent producer's id; no transactions) ----
+struct producer_id_meta {
+    errc error = errc::none;
+    std::string error_message;
+    int64_t producer_id = -1;
+    int16_t producer_epoch = -1;
+};
+std::unique_ptr<frame::writer> encode_init_producer_id(int32_t id, std::string_view client_id);
+result<producer_id_meta> decode_init_producer_id(const response& r);
+
 // ---- ElectLeaders (preferred) ----
 struct election_meta {
     std::string topic;
@@ -168,7 +178,8 @@ result<std::vector<offset_answer>> decode_list_offsets(const response& r);
 struct produce_partition {
     std::string_view topic;
     int32_t partition = 0;
-    frame::bytes_view records;  // one batch; referenced, not copied: must outlive the write
+    frame::bytes_view records;         // one batch; referenced, not copied: must outlive the write
+    int64_t expected_end_offset = -1;  // conditional append; -1: none
 };
 
 struct produce_answer {
@@ -177,6 +188,8 @@ struct produce_answer {
     errc error = errc::none;
     int64_t base_offset = -1;
     int64_t log_append_time_ms = -1;
+    int64_t log_end_offset = -1;
+    std::string error_message;
 };
 
 // Partitions of one topic must be adjacent in `parts` to share a ProduceTopic.

@@ -1,0 +1,207 @@
+// A counter kept in one partition, incremented by several writers that never lock: each reads
+// the partition's end and its last value, and appends value + 1 on the condition that the
+// partition still ends where it read it (a conditional append). A writer that lost the race gets
+// CONFLICT, nothing of its record is written, and it reads again. At the end the partition holds
+// 1, 2, 3, ... with no increment lost or doubled, which the program checks.
+//
+//   optimistic_counter BOOTSTRAP [WRITERS] [INCREMENTS] [TOPIC]
+//
+// Prints the final count and the conflict rate; exit status 0 when the log is exactly 1..N.
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sluice/client/admin.h>
+#include <sluice/consumer/consumer.h>
+#include <sluice/producer/producer.h>
+
+namespace {
+
+using namespace std::chrono_literals;
+
+struct totals {
+    std::atomic<int64_t> increments{0};
+    std::atomic<int64_t> conflicts{0};
+    std::atomic<bool> failed{false};
+};
+
+// The partition's end and the value of its last record (0 for an empty partition), or nullopt
+// if they could not be read (a leader change: read again).
+std::optional<std::pair<int64_t, int64_t>> read_end(sluice::consumer& c,
+                                                    const sluice::topic_partition& tp) {
+    auto ends = c.end_offsets({tp});
+    if (!ends) {
+        return std::nullopt;
+    }
+    const int64_t end = ends.value().at(tp);
+    if (end == 0) {
+        return std::pair<int64_t, int64_t>{0, 0};
+    }
+    if (!c.seek(tp, end - 1)) {
+        return std::nullopt;
+    }
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto got = c.poll(100ms);
+        if (!got) {
+            return std::nullopt;
+        }
+        for (const auto& r : got.value()) {
+            if (r.offset == end - 1) {
+                return std::pair<int64_t, int64_t>{end, std::stoll(r.value.value_or("0"))};
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+void writer(const sluice::client_config& client, const std::string& topic, int increments,
+            totals& t) {
+    const sluice::topic_partition tp{topic, 0};
+    sluice::consumer_config cc;
+    static_cast<sluice::client_config&>(cc) = client;
+    // The last record is there when the end is read: a fetch need not wait for more.
+    cc.fetch_max_wait_ms = 0;
+    auto consumer = sluice::consumer::create(cc);
+    sluice::producer_config pc;
+    static_cast<sluice::client_config&>(pc) = client;
+    pc.linger_ms = 0;
+    auto producer = sluice::producer::create(pc);
+    if (!consumer || !producer || !consumer.value()->assign({tp})) {
+        std::fprintf(stderr, "writer: cannot start a client\n");
+        t.failed = true;
+        return;
+    }
+    for (int done = 0; done < increments && !t.failed;) {
+        auto seen = read_end(*consumer.value(), tp);
+        if (!seen) {
+            continue;
+        }
+        const auto [end, value] = *seen;
+        sluice::producer_record r;
+        r.topic = topic;
+        r.partition = 0;
+        r.value = std::to_string(value + 1);
+        r.expected_offset = end;  // only if nobody appended since the read
+        auto written = producer.value()->send(std::move(r)).get();
+        if (written) {
+            ++done;
+            ++t.increments;
+        } else if (written.error() == sluice::errc::conflict) {
+            ++t.conflicts;  // another writer was first: read again
+        } else {
+            std::fprintf(stderr, "writer: %s\n", written.error().message().c_str());
+            t.failed = true;
+        }
+    }
+}
+
+// Whether partition 0 of `topic` is empty.
+bool empty_partition(const sluice::client_config& client, const std::string& topic) {
+    sluice::consumer_config cc;
+    static_cast<sluice::client_config&>(cc) = client;
+    auto c = sluice::consumer::create(cc);
+    const sluice::topic_partition tp{topic, 0};
+    for (int attempt = 0; c && attempt < 50; ++attempt) {
+        auto ends = c.value()->end_offsets({tp});
+        if (ends) {
+            return ends.value().at(tp) == 0;
+        }
+        std::this_thread::sleep_for(100ms);  // a leader not elected yet
+    }
+    return false;
+}
+
+// Whether the partition holds exactly 1, 2, ..., n at offsets 0 .. n-1.
+bool check_log(const sluice::client_config& client, const std::string& topic, int64_t n) {
+    sluice::consumer_config cc;
+    static_cast<sluice::client_config&>(cc) = client;
+    cc.auto_offset_reset = "earliest";
+    auto c = sluice::consumer::create(cc);
+    const sluice::topic_partition tp{topic, 0};
+    if (!c || !c.value()->assign({tp})) {
+        return false;
+    }
+    int64_t next = 0;
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (next < n && std::chrono::steady_clock::now() < deadline) {
+        auto got = c.value()->poll(200ms);
+        if (!got) {
+            return false;
+        }
+        for (const auto& r : got.value()) {
+            if (r.offset != next || std::stoll(r.value.value_or("-1")) != next + 1) {
+                std::fprintf(stderr, "offset %lld holds %s, not %lld\n", (long long)r.offset,
+                             r.value.value_or("null").c_str(), (long long)(next + 1));
+                return false;
+            }
+            ++next;
+        }
+    }
+    auto ends = c.value()->end_offsets({tp});
+    return next == n && ends && ends.value().at(tp) == n;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        std::fprintf(stderr,
+                     "usage: optimistic_counter BOOTSTRAP [WRITERS] [INCREMENTS] [TOPIC]\n");
+        return 2;
+    }
+    sluice::client_config client;
+    client.bootstrap_servers = sluice::split_servers(argv[1]);
+    const int writers = argc > 2 ? std::atoi(argv[2]) : 4;
+    const int increments = argc > 3 ? std::atoi(argv[3]) : 100;
+    const std::string topic = argc > 4 ? argv[4] : "optimistic-counter";
+    if (writers < 1 || increments < 1) {
+        std::fprintf(stderr, "WRITERS and INCREMENTS must be 1 or more\n");
+        return 2;
+    }
+
+    auto admin = sluice::admin::create(client);
+    if (!admin) {
+        std::fprintf(stderr, "admin: %s\n", admin.error().message().c_str());
+        return 1;
+    }
+    // A topic made beforehand (with the replication wanted, say) will do while it is empty.
+    auto created = admin.value()->create_topic(topic, 1);
+    if (!created && created.error() != sluice::errc::topic_already_exists) {
+        std::fprintf(stderr, "create topic %s: %s\n", topic.c_str(),
+                     created.error().message().c_str());
+        return 1;
+    }
+    if (!created && !empty_partition(client, topic)) {
+        std::fprintf(stderr, "topic %s holds records already: a counter starts at 0\n",
+                     topic.c_str());
+        return 1;
+    }
+
+    totals t;
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> threads;
+    for (int i = 0; i < writers; ++i) {
+        threads.emplace_back(writer, std::cref(client), std::cref(topic), increments, std::ref(t));
+    }
+    for (auto& th : threads) {
+        th.join();
+    }
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const int64_t n = t.increments.load();
+    const int64_t attempts = n + t.conflicts.load();
+    const bool exact =
+        !t.failed && n == int64_t(writers) * increments && check_log(client, topic, n);
+    std::printf(
+        "counter=%lld writers=%d increments_per_writer=%d conflicts=%lld attempts=%lld "
+        "conflict_rate=%.3f increments_per_s=%.0f log=%s\n",
+        (long long)n, writers, increments, (long long)t.conflicts.load(), (long long)attempts,
+        attempts > 0 ? double(t.conflicts.load()) / double(attempts) : 0.0,
+        seconds > 0 ? double(n) / seconds : 0.0, exact ? "exactly-1..N" : "WRONG");
+    return exact ? 0 : 1;
+}
