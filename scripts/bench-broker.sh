@@ -21,9 +21,9 @@
 #   8. the broker's resident memory (RSS, and its peak), then with 1,000 idle connections open;
 #   9. step 3 again with fetch.sendfile=true (sendfile) against auto (read and sent), the
 #      broker restarted between them, alternating for 3 rounds, the median of the rounds' ratios;
-#  10. idempotent produce against non-idempotent: a third of --records each, acks=all and the
-#      settings of step 2, enable.idempotence=true and =false alternating for 3 rounds, the median
-#      of the rounds' ratios;
+#  10. idempotent produce against non-idempotent: a sixth of --records each, acks=all and the
+#      settings of step 2, enable.idempotence=true and =false for 5 rounds, which one goes first
+#      alternating (the machine's speed drifts within a round), the median of the rounds' ratios;
 #  11. conditional appends on one partition (sluice-optimistic-counter: writers that read the end
 #      and append where they read it, retrying on CONFLICT) with 1, 4 and 16 writers: increments/s
 #      and the conflict rate.
@@ -337,26 +337,28 @@ echo "consume: read and sent $read_mb MB/s against sendfile $sendfile_mb MB/s (m
     "round ratios ${send_ratios[*]}, median ${read_ratio}x"
 
 # ---- 10. idempotent produce against non-idempotent, alternating rounds
-echo "produce: $round_records records of 1024 bytes, acks=all, enable.idempotence=true against" \
-    "=false, 3 alternating rounds"
+idem_records=$((records / 6))
+echo "produce: $idem_records records of 1024 bytes, acks=all, enable.idempotence=true against" \
+    "=false, 5 rounds, the first of each pair alternating"
 idem_mbs=() plain_mbs=() idem_ratios=()
 "$sluice" topic create idem -p "$partitions" -b "$bootstrap" > /dev/null
-for round in 1 2 3; do
-    for setting in false true; do
+for round in 1 2 3 4 5; do
+    order="false true"
+    [ $((round % 2)) -eq 0 ] && order="true false"
+    declare -A got=()
+    for setting in $order; do
         sync
-        out=$("$sluice" perf produce --topic idem --num-records "$round_records" \
+        out=$("$sluice" perf produce --topic idem --num-records "$idem_records" \
             --record-size 1024 --throughput -1 --producer-property acks=all \
             --producer-property batch.size=262144 --producer-property linger.ms=5 \
             --producer-property "enable.idempotence=$setting" -b "$bootstrap")
         mb=$(echo "$out" | tail -1 | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
         echo "  round $round, enable.idempotence=$setting: $mb MB/s"
-        if [ "$setting" = false ]; then
-            plain_mbs+=("$mb")
-        else
-            idem_mbs+=("$mb")
-            idem_ratios+=("$(ratio "$mb" "${plain_mbs[-1]}")")
-        fi
+        got[$setting]=$mb
     done
+    plain_mbs+=("${got[false]}")
+    idem_mbs+=("${got[true]}")
+    idem_ratios+=("$(ratio "${got[true]}" "${got[false]}")")
 done
 "$sluice" topic delete idem -b "$bootstrap" > /dev/null
 idem_mb=$(median "${idem_mbs[@]}") plain_mb=$(median "${plain_mbs[@]}")
