@@ -227,6 +227,11 @@ int run_produce(std::span<const std::string> args) {
             state.on_result(m, rec);
         });
         ++sent;
+        if (expect_offset) {
+            // One at a time: a record after one that conflicted must not be written (in flight
+            // together, the later one could find the end where it expects it).
+            (void)p.flush();
+        }
     }
     const bool read_error = std::ferror(stdin) != 0;
     std::free(line);

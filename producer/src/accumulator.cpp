@@ -325,6 +325,9 @@ drain_result accumulator::drain(steady::time_point now, const std::function<int(
                     out.expired.push_back(std::move(q.batches.front()));
                     q.batches.pop_front();
                 }
+                if (opts_.idempotent && q.bump && q.in_flight == 0) {
+                    bump_epoch_locked(q, out);
+                }
                 if (q.batches.empty()) {
                     continue;
                 }
@@ -397,28 +400,39 @@ accumulator::partition_queue& accumulator::queue_locked(const producer_batch& b)
     return topic_locked(std::string(b.topic)).partitions[size_t(b.partition)];
 }
 
+void accumulator::bump_epoch_locked(partition_queue& q, drain_result& out) {
+    // Every unsettled batch is queued again: they restart at sequence 0 of a new epoch (a broker
+    // takes a new epoch only from sequence 0), in their order. 32,767 bumps of one partition
+    // would exhaust the epochs; then the sequences restart in the same epoch, the broker keeps
+    // refusing them and the batches fail when delivery.timeout.ms passes.
+    q.bump = false;
+    // Those a later batch settled as written complete now; sent again in the new epoch, they
+    // would be written twice.
+    std::deque<std::unique_ptr<producer_batch>> keep;
+    for (auto& b : q.batches) {
+        if (b->stamped && b->epoch == q.epoch && !q.unanswered.contains(b->sequence)) {
+            b->closed = true;
+            out.settled.push_back(std::move(b));
+        } else {
+            b->stamped = false;
+            keep.push_back(std::move(b));
+        }
+    }
+    q.batches.swap(keep);
+    if (q.epoch < producer_epoch_t::max()) {
+        q.epoch = q.epoch + 1;
+    }
+    q.expected = sequence_t{0};
+    q.unanswered.clear();
+}
+
 bool accumulator::idempotent_ready_locked(partition_queue& q) {
     // A broker knows a producer's last 5 batches per partition: never more out at once.
     if (q.in_flight >= 5) {
         return false;
     }
     if (q.bump) {
-        if (q.in_flight > 0) {
-            return false;  // their answers first: each may yet say written
-        }
-        // Every unsettled batch is queued again: they restart at sequence 0 of a new epoch (a
-        // broker takes a new epoch only from sequence 0), in their order. 32,767 bumps of one
-        // partition would exhaust the epochs; then the sequences restart in the same epoch, the
-        // broker keeps refusing them and the batches fail when delivery.timeout.ms passes.
-        q.bump = false;
-        if (q.epoch < producer_epoch_t::max()) {
-            q.epoch = q.epoch + 1;
-        }
-        q.expected = sequence_t{0};
-        q.unanswered.clear();
-        for (auto& b : q.batches) {
-            b->stamped = false;
-        }
+        return false;  // the answers of those in flight first: each may yet say written
     }
     const producer_batch& f = *q.batches.front();
     if (!f.stamped) {
@@ -522,6 +536,12 @@ void accumulator::producer_id_failed(std::error_code ec) {
     if (wake) {
         wake_();
     }
+}
+
+bool accumulator::known_written(const producer_batch& b) {
+    std::lock_guard lk(mutex_);
+    const partition_queue& q = queue_locked(b);
+    return b.stamped && b.epoch == q.epoch && !q.unanswered.contains(b.sequence);
 }
 
 void accumulator::out_of_order(const producer_batch& b) {

@@ -96,6 +96,9 @@ struct drain_result {
     // Batches that can never be sent (producer_id_failed), and why.
     std::vector<std::unique_ptr<producer_batch>> failed;
     std::error_code failure;
+    // Batches known written because a later batch of their partition was, found queued when its
+    // epoch was bumped: they complete without offsets (never sent again in the new epoch).
+    std::vector<std::unique_ptr<producer_batch>> settled;
 };
 
 class accumulator {
@@ -150,6 +153,8 @@ class accumulator {
     // back. Otherwise an earlier batch is still out, or was refused and `b` gets a lower
     // sequence. Either way `b` is retried.
     void out_of_order(const producer_batch& b);
+    // Whether `b` is known written: a later batch of its partition was written in its epoch.
+    bool known_written(const producer_batch& b);
     // InitProducerId failed for good: every batch queued now or later fails with `ec` at the
     // next drain (drain_result::failed).
     void producer_id_failed(std::error_code ec);
@@ -213,6 +218,9 @@ class accumulator {
     // Idempotence: whether the front batch of `q` may be drained now (bumping the epoch first if
     // that is due), and stamping a batch as it is drained.
     bool idempotent_ready_locked(partition_queue& q);
+    // The epoch bump out_of_order() asked for, once nothing of `q` is in flight; batches known
+    // written go to out.settled.
+    void bump_epoch_locked(partition_queue& q, drain_result& out);
     void stamp_locked(partition_queue& q, producer_batch& b);
     // The first sequence of the batch created `order`-th, as things stand.
     static sequence_t sequence_for(const partition_queue& q, uint64_t order);

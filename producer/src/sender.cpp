@@ -36,6 +36,29 @@ bool leader_moved(std::error_code ec) {
            ec == client_errc::timed_out || ec == errc::network_exception;
 }
 
+// Errors a leader answers before it appends anything of the batch: its sequences may be given
+// back. Any other error answer may follow an append (REQUEST_TIMED_OUT after the append,
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND, NOT_LEADER_OR_FOLLOWER while waiting for acknowledgements).
+bool refused_before_append(errc e) {
+    switch (e) {
+        case errc::conflict:
+        case errc::message_too_large:
+        case errc::record_list_too_large:
+        case errc::invalid_record:
+        case errc::corrupt_message:
+        case errc::out_of_order_sequence_number:
+        case errc::invalid_producer_epoch:
+        case errc::not_enough_replicas:
+        case errc::unknown_topic_or_partition:
+        case errc::invalid_request:
+        case errc::invalid_required_acks:
+        case errc::unsupported_compression_type:
+            return true;
+        default:
+            return false;
+    }
+}
+
 }  // namespace
 
 sender::sender(client::cluster& cl, accumulator& acc, const producer_config& config)
@@ -95,6 +118,10 @@ void sender::run() {
         fail(*b, d.failure);
     }
     acc_.release(d.failed, batch_end::refused);
+    for (auto& b : d.settled) {
+        complete(*b, -1, -1);
+    }
+    acc_.release(d.settled, batch_end::written);
     if (d.need_producer_id) {
         init_producer_id();
         if (!producer_id_running_) {
@@ -175,6 +202,12 @@ void sender::on_answer(const std::shared_ptr<in_flight>& flight, result<client::
                 b->maybe_written = true;
                 retry_or_fail(std::move(b), make_client_error(client_errc::protocol_error,
                                                               "produce answer misses a partition"));
+            } else if (a->error == errc::out_of_order_sequence_number && b->stamped &&
+                       acc_.known_written(*b)) {
+                // A later batch was written, so this one was; the leader no longer has it among
+                // the producer's last 5 to answer with its offsets.
+                complete(*b, -1, -1);
+                acc_.release(*b, batch_end::written);
             } else if (a->error == errc::out_of_order_sequence_number && b->stamped) {
                 // An earlier batch of the partition failed, or the leader lost what came before
                 // this one: retried in order either way (see accumulator::out_of_order).
@@ -183,8 +216,9 @@ void sender::on_answer(const std::shared_ptr<in_flight>& flight, result<client::
             } else if (a->error != errc::none) {
                 const std::error_code ec = make_error_code(a->error);
                 metadata_stale_ = metadata_stale_ || leader_moved(ec);
-                // A leader's error answer appends none of the batch (CONFLICT, too large, ...);
-                // one that is retried and runs out of time was refused as well.
+                if (!refused_before_append(a->error)) {
+                    b->maybe_written = true;
+                }
                 retry_or_fail(std::move(b), ec, false, batch_end::refused);
             } else {
                 complete(*b, a->base_offset, a->log_append_time_ms);

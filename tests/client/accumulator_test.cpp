@@ -544,3 +544,25 @@ TEST_CASE("a retry whose fate a later batch settled is resent unchanged, to be a
     REQUIRE(resent.size() == 1);
     CHECK(stamp_of(*resent[0]) == stamp{7, 0, 0});
 }
+
+TEST_CASE("a bump completes, not resends, a queued batch that a later one settled as written") {
+    idempotent_fixture f(7, 3);
+    auto b = f.take();
+    REQUIRE(b.size() == 3);
+    // The second is written, so the first was (its connection broke before the answer).
+    f.acc.release(*b[1], batch_end::written);
+    CHECK(f.acc.known_written(*b[0]));
+    CHECK_FALSE(f.acc.known_written(*b[2]));
+    f.acc.requeue(std::move(b[0]));
+    // The third is refused as out of order at the sequence the leader should expect: a gap
+    // (the leader lost the producer's state), so a new epoch; the first must not go again.
+    f.acc.out_of_order(*b[2]);
+    f.acc.requeue(std::move(b[2]));
+    auto d = f.acc.drain(steady::now(), budget_all);
+    REQUIRE(d.settled.size() == 1);
+    CHECK(d.settled[0]->sequence == 0);
+    auto resent = drained(d);
+    REQUIRE(resent.size() == 1);
+    CHECK(stamp_of(*resent[0]) == stamp{7, 1, 0});
+    f.acc.release(d.settled, batch_end::written);
+}

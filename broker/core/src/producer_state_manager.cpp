@@ -122,8 +122,17 @@ void producer_state_manager::drop_pending() {
 result<void> producer_state_manager::truncated(storage::partition_log& log) {
     std::lock_guard lock(files_->mutex);
     ++files_->generation;
-    SLUICE_TRY(remove_producer_snapshots_above(*files_->fs, files_->dir, log.end_offset()));
-    SLUICE_TRY(state_, rebuild(*files_, log));
+    auto rebuilt = [&]() -> result<producer_state> {
+        SLUICE_TRY(remove_producer_snapshots_above(*files_->fs, files_->dir, log.end_offset()));
+        return rebuild(*files_, log);
+    }();
+    if (!rebuilt) {
+        // The state of the longer log would answer retries of batches the log no longer holds
+        // as duplicates: none at all is the safe side (retries are then taken at any sequence).
+        state_ = producer_state{};
+        return rebuilt.error();
+    }
+    state_ = std::move(rebuilt).value();
     return success();
 }
 

@@ -59,6 +59,8 @@ struct producer_record {
     // end offset is this one when its leader takes it; else it fails with errc::conflict and
     // nothing is written (re-read the partition and try again). The record goes in a batch of
     // its own. A retry of a conditional append that was written is answered as written.
+    // Conditional appends to one partition that are in flight together are checked each on its
+    // own: one after a conflicted one may be written; wait for each when that matters.
     std::optional<int64_t> expected_offset;
 };
 

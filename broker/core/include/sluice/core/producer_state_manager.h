@@ -61,7 +61,8 @@ class producer_state_manager {
     // No queued write or removal runs after this (the partition is being deleted).
     void drop_pending();
 
-    // The log was cut back (truncate_to): snapshots past its end go and the state is rebuilt.
+    // The log was cut back (truncate_to): snapshots past its end go and the state is rebuilt. On
+    // an error the state is cleared instead (never the longer log's).
     result<void> truncated(storage::partition_log& log);
     // The log was emptied and starts again: every snapshot and the whole state go.
     result<void> restarted();
