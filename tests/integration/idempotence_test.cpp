@@ -2,8 +2,9 @@
 // the producer library while the leaders of the topic's partitions are killed with SIGKILL reach
 // the log exactly once each, in the order produced; so do records whose acknowledgements a proxy
 // loses, resetting the connections; and a batch retried after its broker was killed and
-// restarted is answered from the producer state the restart rebuilt from the log. Every wait is
-// for a condition.
+// restarted is answered from the producer state the restart rebuilt from the log, and a retry at a
+// follower elected leader from the state it built as it replicated. Every wait is for a
+// condition.
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -223,6 +224,40 @@ TEST_CASE("idempotence: a retry after SIGKILL and restart is answered from the r
     REQUIRE(a);
     CHECK(a->error == 0);
     CHECK(a->base_offset == 8);
+}
+
+TEST_CASE("idempotence: a follower elected leader answers a retry of a batch it only replicated") {
+    local_cluster c(3, replication_timeouts);
+    const partition_seen p = create_in_sync(c, "promoted", 3, {{"min.insync.replicas", "2"}});
+    const int old_leader = p.leader;
+    const uint16_t old_port = port_of(c.client(old_leader).bootstrap_servers.at(0));
+    std::optional<produce_answer> a;
+    // acks=all: answered once the followers hold the batch.
+    REQUIRE(eventually([&] {
+        a = produce_once(old_port, "promoted", idempotent_batch(77, 0, 4));
+        return a && a->error == 0;
+    }));
+    CHECK(a->base_offset == 0);
+    // The leader dies; say its answer never reached the producer, which retries at the new one.
+    c.node("kill", old_leader);
+    const int other = old_leader % 3 + 1;
+    int new_leader = -1;
+    REQUIRE(eventually([&] {
+        auto s = seen_by(c, other, "promoted");
+        new_leader = s ? s->leader : -1;
+        return new_leader > 0 && new_leader != old_leader;
+    }));
+    const uint16_t new_port = port_of(c.client(new_leader).bootstrap_servers.at(0));
+    REQUIRE(eventually([&] {
+        a = produce_once(new_port, "promoted", idempotent_batch(77, 0, 4));
+        return a && a->error == 0;
+    }));
+    CHECK(a->base_offset == 0);  // the old leader's offsets: not appended again
+    a = produce_once(new_port, "promoted", idempotent_batch(77, 4, 1));
+    REQUIRE(a);
+    CHECK(a->error == 0);
+    CHECK(a->base_offset == 4);
+    CHECK(high_watermark(c, "promoted", 0) == 5);
 }
 
 TEST_CASE("idempotence: 200,000 keyed records, leaders killed three times, each record once") {
