@@ -260,6 +260,20 @@ void walk(digest& d, const fbs::ElectLeadersRequest& b) {
     }
 }
 
+void walk(digest& d, const fbs::InitProducerIdRequest& b) {
+    d.mix(b.transactional_id());
+    d.mix(b.transaction_timeout_ms());
+    d.mix(b.producer_id());
+    d.mix(b.producer_epoch());
+}
+
+void walk(digest& d, const fbs::InitProducerIdResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    d.mix(b.producer_id());
+    d.mix(b.producer_epoch());
+}
+
 void walk(digest& d, const fbs::ElectLeadersResponse& b) {
     if (b.results() == nullptr) {
         return;
@@ -285,6 +299,7 @@ void walk(digest& d, const fbs::ProduceRequest& b, frame::bytes_view data) {
         }
         for (const auto* p : *t->partitions()) {
             d.mix(p->partition());
+            d.mix(p->expected_end_offset());
             // A produce request carries whole batches: a partial tail is corrupt.
             walk_records(d, p->records(), data, false);
         }
@@ -307,6 +322,7 @@ void walk(digest& d, const fbs::ProduceResponse& b) {
             d.mix(p->base_offset());
             d.mix(p->log_append_time_ms());
             d.mix(p->log_start_offset());
+            d.mix(p->log_end_offset());
         }
     }
 }
@@ -538,6 +554,12 @@ uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
             break;
         case Body::ElectLeadersResponse:
             walk_body(d, e.body_as_ElectLeadersResponse());
+            break;
+        case Body::InitProducerIdRequest:
+            walk_body(d, e.body_as_InitProducerIdRequest());
+            break;
+        case Body::InitProducerIdResponse:
+            walk_body(d, e.body_as_InitProducerIdResponse());
             break;
         case Body::RaftMessage:
             // Its fields are the raft_codec target's (the controller's decoder).

@@ -294,11 +294,11 @@ void quorum_controller::allocate_producer_ids(producer_ids_request r,
     }
     // The working image: blocks proposed and not yet written are not handed out again.
     const int64_t first = working_.next_producer_id();
-    const int32_t count = broker::producer_id_block_size;
+    constexpr int32_t count = broker::producer_id_block_size;
     if (first > INT64_MAX - count) {
         return done({errc::unknown_server_error, "every producer id has been handed out"});
     }
-    propose({records::producer_ids{r.id, r.broker_epoch, first + count}}, [done, first, count](
+    propose({records::producer_ids{r.id, r.broker_epoch, first + count}}, [done, first](
                                                                               proposal_result p) {
         if (p.outcome == proposal_outcome::written) {
             return done({errc::none, {}, first, count});
