@@ -89,6 +89,10 @@ bool same(const rpc_request& a, const rpc_request& b) {
     if (const auto* x = std::get_if<elect_call>(&a.call)) {
         return x->topics == std::get<elect_call>(b.call).topics;
     }
+    if (const auto* x = std::get_if<producer_ids_request>(&a.call)) {
+        const auto& y = std::get<producer_ids_request>(b.call);
+        return x->id == y.id && x->broker_epoch == y.broker_epoch;
+    }
     return std::holds_alternative<quorum_call>(a.call);  // no fields
 }
 
