@@ -1,5 +1,7 @@
 #include "accumulator.h"
 
+#include "producer_limits.h"
+
 #include <algorithm>
 #include <array>
 
@@ -410,7 +412,7 @@ void accumulator::bump_epoch_locked(partition_queue& q, drain_result& out) {
     // would be written twice.
     std::deque<std::unique_ptr<producer_batch>> keep;
     for (auto& b : q.batches) {
-        if (b->stamped && b->epoch == q.epoch && !q.unanswered.contains(b->sequence)) {
+        if (settled_locked(q, *b)) {
             b->closed = true;
             out.settled.push_back(std::move(b));
         } else {
@@ -428,20 +430,25 @@ void accumulator::bump_epoch_locked(partition_queue& q, drain_result& out) {
 
 bool accumulator::idempotent_ready_locked(partition_queue& q) {
     // A broker knows a producer's last 5 batches per partition: never more out at once.
-    if (q.in_flight >= 5) {
+    if (q.in_flight >= idempotent_in_flight_max) {
         return false;
     }
     if (q.bump) {
         return false;  // the answers of those in flight first: each may yet say written
     }
     const producer_batch& f = *q.batches.front();
-    if (!f.stamped) {
-        return true;
-    }
     // A retry goes only when every earlier batch is settled (or of unknown fate, which only a
     // later batch can settle), so that the partition's batches reach the leader in order.
-    for (const auto& [order, slot] : q.unanswered) {
-        if (order >= f.sequence) {
+    return !f.stamped || only_unknown_before(q, f.sequence);
+}
+
+bool accumulator::settled_locked(const partition_queue& q, const producer_batch& b) {
+    return b.stamped && b.epoch == q.epoch && !q.unanswered.contains(b.sequence);
+}
+
+bool accumulator::only_unknown_before(const partition_queue& q, uint64_t order) {
+    for (const auto& [o, slot] : q.unanswered) {
+        if (o >= order) {
             break;
         }
         if (!slot.unknown) {
@@ -465,7 +472,7 @@ sequence_t accumulator::sequence_for(const partition_queue& q, uint64_t order) {
 void accumulator::stamp_locked(partition_queue& q, producer_batch& b) {
     b.in_flight = true;
     ++q.in_flight;
-    if (b.stamped && b.epoch == q.epoch && !q.unanswered.contains(b.sequence)) {
+    if (settled_locked(q, b)) {
         // Settled meanwhile: a later batch was written, so this one was. Resent as it was, it
         // is answered as the retry it is, with its offsets.
         return;
@@ -521,11 +528,6 @@ void accumulator::set_producer_id(producer_id_t id) {
     producer_id_ = id;
 }
 
-std::optional<producer_id_t> accumulator::producer_id() {
-    std::lock_guard lk(mutex_);
-    return producer_id_;
-}
-
 void accumulator::producer_id_failed(std::error_code ec) {
     bool wake = false;
     {
@@ -540,8 +542,7 @@ void accumulator::producer_id_failed(std::error_code ec) {
 
 bool accumulator::known_written(const producer_batch& b) {
     std::lock_guard lk(mutex_);
-    const partition_queue& q = queue_locked(b);
-    return b.stamped && b.epoch == q.epoch && !q.unanswered.contains(b.sequence);
+    return settled_locked(queue_locked(b), b);
 }
 
 void accumulator::out_of_order(const producer_batch& b) {
@@ -550,16 +551,9 @@ void accumulator::out_of_order(const producer_batch& b) {
     if (!b.stamped || b.epoch != q.epoch || !q.unanswered.contains(b.sequence)) {
         return;
     }
-    for (const auto& [order, slot] : q.unanswered) {
-        if (order >= b.sequence) {
-            break;
-        }
-        if (!slot.unknown) {
-            return;  // an earlier batch is still out: it decides
-        }
-    }
-    if (b.base_sequence == sequence_for(q, b.sequence)) {
-        // The sequence the leader should expect, refused: a gap the leader cannot fill.
+    // An earlier batch still out decides; if none is, and `b` carries the sequence the leader
+    // should expect, the leader refused it: a gap it cannot fill.
+    if (only_unknown_before(q, b.sequence) && b.base_sequence == sequence_for(q, b.sequence)) {
         q.bump = true;
     }
 }

@@ -144,7 +144,6 @@ class accumulator {
     // Idempotence. The producer id from InitProducerId: batches are drained only once it is
     // known.
     void set_producer_id(producer_id_t id);
-    std::optional<producer_id_t> producer_id();
     // The leader answered `b` with OUT_OF_ORDER_SEQUENCE_NUMBER. If `b` carries the sequence the
     // leader should expect (no earlier batch unanswered but ones whose fate is unknown), the
     // leader lacks what came before (its state for this producer was lost, or acknowledged
@@ -222,6 +221,10 @@ class accumulator {
     // written go to out.settled.
     void bump_epoch_locked(partition_queue& q, drain_result& out);
     void stamp_locked(partition_queue& q, producer_batch& b);
+    // `b` was stamped in the current epoch and a later batch settled it as written.
+    static bool settled_locked(const partition_queue& q, const producer_batch& b);
+    // Every unsettled batch created before `order`-th is of unknown fate (none is still out).
+    static bool only_unknown_before(const partition_queue& q, uint64_t order);
     // The first sequence of the batch created `order`-th, as things stand.
     static sequence_t sequence_for(const partition_queue& q, uint64_t order);
     // A drained batch came back, for a retry (nullopt) or for good.
