@@ -76,8 +76,12 @@ void producer_state_manager::apply(const batch_header& h) {
     state_.apply(producer_batch_info::of(h), h.base_offset, h.last_offset());
 }
 
-void producer_state_manager::run_later(uint64_t generation,
-                                       std::function<result<void>(files&)> work, std::string what) {
+void producer_state_manager::run_later(std::function<result<void>(files&)> work, std::string what) {
+    uint64_t generation = 0;
+    {
+        std::lock_guard lock(files_->mutex);
+        generation = files_->generation;
+    }
     auto job = [f = files_, generation, work = std::move(work), what = std::move(what)] {
         std::lock_guard lock(f->mutex);
         if (f->generation != generation) {
@@ -96,16 +100,10 @@ void producer_state_manager::run_later(uint64_t generation,
 }
 
 void producer_state_manager::snapshot_later(offset_t end) {
-    uint64_t generation = 0;
-    {
-        std::lock_guard lock(files_->mutex);
-        generation = files_->generation;
-    }
     // A copy: the strand goes on changing the state while the write waits.
     auto snap = std::make_shared<const producer_snapshot>(producer_snapshot{end, state_});
-    run_later(
-        generation, [snap](files& f) { return write_producer_snapshot(*f.fs, f.dir, *snap); },
-        fmt::format("writing the producer snapshot at offset {}", end));
+    run_later([snap](files& f) { return write_producer_snapshot(*f.fs, f.dir, *snap); },
+              fmt::format("writing the producer snapshot at offset {}", end));
 }
 
 result<void> producer_state_manager::snapshot_now(offset_t end) {
@@ -144,15 +142,8 @@ result<void> producer_state_manager::restarted() {
 }
 
 void producer_state_manager::log_start_moved(offset_t start) {
-    uint64_t generation = 0;
-    {
-        std::lock_guard lock(files_->mutex);
-        generation = files_->generation;
-    }
-    run_later(
-        generation,
-        [start](files& f) { return remove_producer_snapshots_before(*f.fs, f.dir, start); },
-        fmt::format("removing producer snapshots below offset {}", start));
+    run_later([start](files& f) { return remove_producer_snapshots_before(*f.fs, f.dir, start); },
+              fmt::format("removing producer snapshots below offset {}", start));
 }
 
 size_t producer_state_manager::expire(timestamp_ms_t now, std::chrono::milliseconds expiration) {

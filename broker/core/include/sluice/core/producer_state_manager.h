@@ -84,7 +84,9 @@ class producer_state_manager {
     producer_state_manager(options opts, producer_state state);
     // Rebuilds the state from the snapshots and `log` (under the files' mutex).
     static result<producer_state> rebuild(files& f, storage::partition_log& log);
-    void run_later(uint64_t generation, std::function<result<void>(files&)> work, std::string what);
+    // Runs `work` on the background executor (or now), unless a truncation, restart or close
+    // starts a new generation first; a failure is logged with `what`.
+    void run_later(std::function<result<void>(files&)> work, std::string what);
 
     executor background_;
     std::shared_ptr<files> files_;
