@@ -64,12 +64,14 @@ struct delivery_state {
     std::error_code first_error;  // guarded by mutex
     int64_t first_failed_line = 0;
     int64_t first_failed_expected = -1;
+    int64_t first_failed_end = -1;  // the partition's end, when it conflicted
     const std::string* topic = nullptr;
     bool print_offsets = false;
     const output_format* report = nullptr;
     std::string out;  // reused
 
-    void on_result(const result<record_metadata>& r, const sent_record& rec) {
+    void on_result(const result<record_metadata>& r, const sent_record& rec,
+                   int64_t conflict_end = -1) {
         if (r) {
             if (print_offsets) {
                 std::lock_guard lock(mutex);
@@ -100,6 +102,7 @@ struct delivery_state {
             first_error = r.error();
             first_failed_line = rec.line_number;
             first_failed_expected = rec.expected_offset;
+            first_failed_end = conflict_end;
         }
         any_failed.store(true, std::memory_order_release);
     }
@@ -223,15 +226,20 @@ int run_produce(std::span<const std::string> args) {
             rec.key = r.key;
             rec.value = r.value;
         }
-        p.send(std::move(r), [&state, rec = std::move(rec)](const result<record_metadata>& m) {
-            state.on_result(m, rec);
-        });
-        ++sent;
         if (expect_offset) {
+            p.send_conditional(std::move(r),
+                               [&state, rec = std::move(rec)](const conditional_result& c) {
+                                   state.on_result(c.written, rec, c.log_end_offset);
+                               });
             // One at a time: a record after one that conflicted must not be written (in flight
             // together, the later one could find the end where it expects it).
             (void)p.flush();
+        } else {
+            p.send(std::move(r), [&state, rec = std::move(rec)](const result<record_metadata>& m) {
+                state.on_result(m, rec);
+            });
         }
+        ++sent;
     }
     const bool read_error = std::ferror(stdin) != 0;
     std::free(line);
@@ -242,17 +250,24 @@ int run_produce(std::span<const std::string> args) {
         std::error_code ec;
         int64_t at = 0;
         int64_t expected = -1;
+        int64_t end = -1;
         {
             std::lock_guard lock(state.mutex);
             ec = state.first_error;
             at = state.first_failed_line;
             expected = state.first_failed_expected;
+            end = state.first_failed_end;
         }
         std::string what = fmt::format(
             "{} of {} records not delivered to topic '{}' (the first: "
             "line {})",
             state.failed.load(), sent, topic, at);
-        if (ec == errc::conflict) {
+        if (ec == errc::conflict && end >= 0) {
+            what += fmt::format(
+                "; the partition ended at offset {}, not {}: read up to there "
+                "and retry with --expect-offset {}",
+                end, expected, end);
+        } else if (ec == errc::conflict) {
             what += fmt::format(
                 "; the partition did not end at offset {}: read its end again "
                 "and retry",

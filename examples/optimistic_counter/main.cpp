@@ -1,8 +1,9 @@
-// A counter kept in one partition, incremented by several writers that never lock: each reads
-// the partition's end and its last value, and appends value + 1 on the condition that the
-// partition still ends where it read it (a conditional append). A writer that lost the race gets
-// CONFLICT, nothing of its record is written, and it reads again. At the end the partition holds
-// 1, 2, 3, ... with no increment lost or doubled, which the program checks.
+// A counter kept in one partition, incremented by several writers that never lock: each knows
+// where the partition ends and its last value there, and appends value + 1 on the condition that
+// the partition still ends there (a conditional append). A writer that lost the race gets
+// CONFLICT with the partition's true end, nothing of its record is written, and it reads the
+// value at that end and tries again. At the end the partition holds 1, 2, 3, ... with no
+// increment lost or doubled, which the program checks.
 //
 //   optimistic_counter BOOTSTRAP [WRITERS] [INCREMENTS] [TOPIC]
 //
@@ -11,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -29,17 +31,12 @@ struct totals {
     std::atomic<bool> failed{false};
 };
 
-// The partition's end and the value of its last record (0 for an empty partition), or nullopt
-// if they could not be read (a leader change: read again).
-std::optional<std::pair<int64_t, int64_t>> read_end(sluice::consumer& c,
-                                                    const sluice::topic_partition& tp) {
-    auto ends = c.end_offsets({tp});
-    if (!ends) {
-        return std::nullopt;
-    }
-    const int64_t end = ends.value().at(tp);
+// The value of the record at `end` - 1 (0 for an empty partition), or nullopt if it could not
+// be read (a leader change: read again).
+std::optional<int64_t> value_before(sluice::consumer& c, const sluice::topic_partition& tp,
+                                    int64_t end) {
     if (end == 0) {
-        return std::pair<int64_t, int64_t>{0, 0};
+        return 0;
     }
     if (!c.seek(tp, end - 1)) {
         return std::nullopt;
@@ -52,7 +49,7 @@ std::optional<std::pair<int64_t, int64_t>> read_end(sluice::consumer& c,
         }
         for (const auto& r : got.value()) {
             if (r.offset == end - 1) {
-                return std::pair<int64_t, int64_t>{end, std::stoll(r.value.value_or("0"))};
+                return std::stoll(r.value.value_or("0"));
             }
         }
     }
@@ -64,7 +61,7 @@ void writer(const sluice::client_config& client, const std::string& topic, int i
     const sluice::topic_partition tp{topic, 0};
     sluice::consumer_config cc;
     static_cast<sluice::client_config&>(cc) = client;
-    // The last record is there when the end is read: a fetch need not wait for more.
+    // The record read is there when it is asked for: a fetch need not wait for more.
     cc.fetch_max_wait_ms = 0;
     auto consumer = sluice::consumer::create(cc);
     sluice::producer_config pc;
@@ -76,25 +73,47 @@ void writer(const sluice::client_config& client, const std::string& topic, int i
         t.failed = true;
         return;
     }
+    // Where the partition ends and the value there, as this writer last knew them: from the
+    // first read, from its own last append, or from a conflict (which names the end). -1: the
+    // end is not known; known == false: the value is not.
+    int64_t end = -1;
+    int64_t value = 0;
+    bool known = false;
     for (int done = 0; done < increments && !t.failed;) {
-        auto seen = read_end(*consumer.value(), tp);
-        if (!seen) {
-            continue;
+        if (end < 0) {
+            auto ends = consumer.value()->end_offsets({tp});
+            if (!ends) {
+                continue;  // a leader change: ask again
+            }
+            end = ends.value().at(tp);
+            known = false;
         }
-        const auto [end, value] = *seen;
+        if (!known) {
+            auto v = value_before(*consumer.value(), tp, end);
+            if (!v) {
+                end = -1;
+                continue;
+            }
+            value = *v;
+            known = true;
+        }
         sluice::producer_record r;
         r.topic = topic;
         r.partition = 0;
         r.value = std::to_string(value + 1);
-        r.expected_offset = end;  // only if nobody appended since the read
-        auto written = producer.value()->send(std::move(r)).get();
-        if (written) {
+        r.expected_offset = end;  // only if nobody appended since
+        auto outcome = producer.value()->send_conditional(std::move(r)).get();
+        if (outcome.written) {
             ++done;
             ++t.increments;
-        } else if (written.error() == sluice::errc::conflict) {
-            ++t.conflicts;  // another writer was first: read again
+            end = outcome.written.value().offset + 1;  // this writer's record is the last
+            value += 1;
+        } else if (outcome.written.error() == sluice::errc::conflict) {
+            ++t.conflicts;  // another writer was first: read the last value there and go again
+            end = outcome.log_end_offset;
+            known = false;
         } else {
-            std::fprintf(stderr, "writer: %s\n", written.error().message().c_str());
+            std::fprintf(stderr, "writer: %s\n", outcome.written.error().message().c_str());
             t.failed = true;
         }
     }

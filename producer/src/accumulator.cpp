@@ -126,7 +126,8 @@ std::error_code accumulator::wait_metadata_locked(std::unique_lock<std::mutex>& 
 }
 
 std::error_code accumulator::append(producer_record& r, producer::callback& cb,
-                                    steady::time_point deadline) {
+                                    steady::time_point deadline,
+                                    producer::conditional_callback* conditional) {
     const int64_t ts = r.timestamp_ms ? *r.timestamp_ms : system_now_ms();
     std::array<header_view, 8> few;
     std::vector<header_view> many;
@@ -201,6 +202,10 @@ std::error_code accumulator::append(producer_record& r, producer::callback& cb,
     // The partition (no waiting from here on: partition queues stay where they are).
     int32_t p = 0;
     const bool sticky = !r.partition && !r.key;
+    if (conditional != nullptr && !r.expected_offset) {
+        return make_client_error(client_errc::invalid_record,
+                                 "send_conditional: the record has no expected offset");
+    }
     if (r.expected_offset && (!r.partition || *r.expected_offset < 0)) {
         return make_client_error(client_errc::invalid_record,
                                  "a record with an expected offset (a conditional append) needs "
@@ -247,6 +252,9 @@ std::error_code accumulator::append(producer_record& r, producer::callback& cb,
     if (r.expected_offset) {
         // Alone in its batch: the condition is the batch's.
         b->expected_end = *r.expected_offset;
+        if (conditional != nullptr) {
+            b->on_conditional = std::move(*conditional);
+        }
         b->closed = true;
         wake = true;
     }

@@ -61,8 +61,12 @@ struct producer_batch {
     bool in_flight = false;
     // An attempt ended without an answer: that attempt may have written it.
     bool maybe_written = false;
-    // Conditional append: the log end offset the batch (one record) expects; -1: none.
+    // Conditional append: the log end offset the batch (one record) expects; -1: none. Its
+    // record's callback, when sent with send_conditional (then its thunk's is empty), and the
+    // partition's end that a CONFLICT answer gave.
     int64_t expected_end = -1;
+    producer::conditional_callback on_conditional;
+    int64_t conflict_end = -1;
 
     explicit producer_batch(batch_builder::options o) : builder(o) {}
     // Finishes the builder once; the bytes are resent unchanged on a retry.
@@ -120,12 +124,13 @@ class accumulator {
     accumulator(options o, std::function<void()> wake);
 
     // ---- user threads ----
-    // Encodes `r` into the open batch of its partition and takes `cb` (on success only).
-    // Waits until `deadline` for the topic's metadata and for buffer memory. Errors:
-    // client_errc::closed, record_too_large, buffer_exhausted, unknown_topic (or the metadata
-    // error that kept the topic unknown), errc::unknown_topic_or_partition for a partition
-    // outside the topic.
-    std::error_code append(producer_record& r, producer::callback& cb, steady::time_point deadline);
+    // Encodes `r` into the open batch of its partition and takes `cb` (on success only); or,
+    // with `conditional` (r.expected_offset set), takes that instead. Waits until `deadline` for
+    // the topic's metadata and for buffer memory. Errors: client_errc::closed, record_too_large,
+    // buffer_exhausted, unknown_topic (or the metadata error that kept the topic unknown),
+    // errc::unknown_topic_or_partition for a partition outside the topic.
+    std::error_code append(producer_record& r, producer::callback& cb, steady::time_point deadline,
+                           producer::conditional_callback* conditional = nullptr);
 
     // Closes every open batch and starts a new flush generation; returns the old one.
     uint64_t begin_flush();

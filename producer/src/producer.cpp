@@ -35,16 +35,22 @@ class producer_impl {
     ~producer_impl() { close(); }
 
     void send(producer_record r, producer::callback cb) {
-        // From a callback, on the I/O thread, waiting would block the thread that frees memory
-        // and fetches metadata: fail at once instead of blocking.
-        const auto deadline = io_.in_this_thread()
-                                  ? steady::now()
-                                  : steady::now() + std::chrono::milliseconds(config_.max_block_ms);
-        const std::error_code ec = acc_.append(r, cb, deadline);
+        const std::error_code ec = acc_.append(r, cb, send_deadline());
         if (ec && cb) {
             // Failed inside send(): completed here, on the caller's thread, before send returns.
             try {
                 cb(result<record_metadata>(ec));
+            } catch (...) {
+            }
+        }
+    }
+
+    void send_conditional(producer_record r, producer::conditional_callback cb) {
+        producer::callback none;
+        const std::error_code ec = acc_.append(r, none, send_deadline(), &cb);
+        if (ec && cb) {
+            try {
+                cb(conditional_result{result<record_metadata>(ec), -1});
             } catch (...) {
             }
         }
@@ -80,6 +86,14 @@ class producer_impl {
     }
 
   private:
+    // From a callback, on the I/O thread, waiting would block the thread that frees memory and
+    // fetches metadata: fail at once instead of blocking.
+    steady::time_point send_deadline() {
+        return io_.in_this_thread()
+                   ? steady::now()
+                   : steady::now() + std::chrono::milliseconds(config_.max_block_ms);
+    }
+
     const producer_config config_;
     client::io_thread io_;
     client::cluster cluster_;
@@ -108,6 +122,18 @@ std::future<result<record_metadata>> producer::send(producer_record r) {
     auto done = std::make_shared<std::promise<result<record_metadata>>>();
     auto f = done->get_future();
     impl_->send(std::move(r), [done](const result<record_metadata>& res) { done->set_value(res); });
+    return f;
+}
+
+void producer::send_conditional(producer_record r, conditional_callback cb) {
+    impl_->send_conditional(std::move(r), std::move(cb));
+}
+
+std::future<conditional_result> producer::send_conditional(producer_record r) {
+    auto done = std::make_shared<std::promise<conditional_result>>();
+    auto f = done->get_future();
+    impl_->send_conditional(std::move(r),
+                            [done](const conditional_result& res) { done->set_value(res); });
     return f;
 }
 

@@ -28,6 +28,13 @@ void run_callback(const producer::callback& cb, const result<record_metadata>& r
     }
 }
 
+void run_callback(const producer::conditional_callback& cb, const conditional_result& r) noexcept {
+    try {
+        cb(r);
+    } catch (...) {
+    }
+}
+
 // Errors after which the metadata is probably stale.
 bool leader_moved(std::error_code ec) {
     return ec == errc::not_leader_or_follower || ec == errc::unknown_topic_or_partition ||
@@ -215,6 +222,7 @@ void sender::on_answer(const std::shared_ptr<in_flight>& flight, result<client::
                 retry_or_fail(std::move(b), make_error_code(a->error), true, batch_end::refused);
             } else if (a->error != errc::none) {
                 const std::error_code ec = make_error_code(a->error);
+                b->conflict_end = a->error == errc::conflict ? a->log_end_offset : -1;
                 metadata_stale_ = metadata_stale_ || leader_moved(ec);
                 if (!refused_before_append(a->error)) {
                     b->maybe_written = true;
@@ -236,11 +244,20 @@ void sender::complete(producer_batch& b, int64_t base_offset, int64_t log_append
     for (size_t i = 0; i < b.thunks.size(); ++i) {
         m.offset = base_offset < 0 ? -1 : base_offset + int64_t(i);
         m.timestamp_ms = log_append_time_ms >= 0 ? log_append_time_ms : b.thunks[i].timestamp_ms;
-        run_callback(b.thunks[i].cb, r);
+        if (b.on_conditional) {
+            run_callback(b.on_conditional, conditional_result{r, -1});
+        } else {
+            run_callback(b.thunks[i].cb, r);
+        }
     }
 }
 
 void sender::fail(producer_batch& b, std::error_code ec) {
+    if (b.on_conditional) {
+        run_callback(b.on_conditional,
+                     conditional_result{result<record_metadata>(ec), b.conflict_end});
+        return;
+    }
     const result<record_metadata> r(ec);
     for (const record_thunk& t : b.thunks) {
         run_callback(t.cb, r);

@@ -394,7 +394,8 @@ TEST_CASE("cli: produce --report prints each acknowledged record; --expect-offse
     check_one_line_failure(stale);
     CHECK(stale.err.find("line 2") != std::string::npos);
     CHECK(stale.err.find("CONFLICT") != std::string::npos);
-    CHECK(stale.err.find("did not end at offset 2") != std::string::npos);
+    CHECK(stale.err.find("ended at offset 4, not 2") != std::string::npos);
+    CHECK(stale.err.find("--expect-offset 4") != std::string::npos);
 
     auto usage = sluice_cli({"produce", "cas", "--expect-offset", "2", "-b", b}, "z\n");
     CHECK(usage.status.exited_with(2));

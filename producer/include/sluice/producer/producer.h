@@ -61,6 +61,7 @@ struct producer_record {
     // its own. A retry of a conditional append that was written is answered as written.
     // Conditional appends to one partition that are in flight together are checked each on its
     // own: one after a conflicted one may be written; wait for each when that matters.
+    // send_conditional() also says where the partition ended when it conflicted.
     std::optional<int64_t> expected_offset;
 };
 
@@ -69,6 +70,14 @@ struct record_metadata {
     int32_t partition;
     int64_t offset;  // -1 with acks=0
     int64_t timestamp_ms;
+};
+
+// What a conditional append (producer::send_conditional) came to.
+struct conditional_result {
+    result<record_metadata> written;  // its offset, or errc::conflict, or why it failed
+    // With errc::conflict: the partition's log end offset when its leader refused the record
+    // (records up to it are there to read; expect it next time). -1 otherwise.
+    int64_t log_end_offset = -1;
 };
 
 namespace detail {
@@ -81,6 +90,7 @@ class producer {
     // large, buffer exhausted, unknown topic), on the calling thread before send() returns.
     // Must not block: the I/O thread sends and completes every record of this producer.
     using callback = std::function<void(const result<record_metadata>&)>;
+    using conditional_callback = std::function<void(const conditional_result&)>;
 
     // Checks the config (client_errc::invalid_config) and starts the I/O thread; connects lazily.
     static result<std::unique_ptr<producer>> create(producer_config config);
@@ -93,6 +103,10 @@ class producer {
     // to the callback / future. Every record's outcome reaches exactly one callback/future.
     void send(producer_record r, callback cb);
     std::future<result<record_metadata>> send(producer_record r);
+    // send() for a conditional append: `r` needs `partition` and `expected_offset` (else
+    // client_errc::invalid_record). The outcome carries the partition's end on a conflict.
+    void send_conditional(producer_record r, conditional_callback cb);
+    std::future<conditional_result> send_conditional(producer_record r);
     result<void> flush();  // waits until every record sent so far has completed
     void close();          // flush, then stop the I/O thread; idempotent
 
