@@ -22,11 +22,12 @@
 #   9. step 3 again with fetch.sendfile=true (sendfile) against auto (read and sent), the
 #      broker restarted between them, alternating for 3 rounds, the median of the rounds' ratios;
 #  10. idempotent produce against non-idempotent: a sixth of --records each, acks=all and the
-#      settings of step 2, enable.idempotence=true and =false for 5 rounds, which one goes first
-#      alternating (the machine's speed drifts within a round), the median of the rounds' ratios;
-#  11. conditional appends on one partition (sluice-optimistic-counter: writers that read the end
-#      and append where they read it, retrying on CONFLICT) with 1, 4 and 16 writers: increments/s
-#      and the conflict rate.
+#      settings of step 2, enable.idempotence=true and =false for 6 rounds, which one goes first
+#      alternating (the second of a pair runs slower), the geometric mean of the rounds' ratios,
+#      and the ratio of their CPU times per MB (broker and client; plain's over idempotent's);
+#  11. conditional appends on one partition (sluice-optimistic-counter: writers that append
+#      where they know the end and, on CONFLICT, read the value at the end it names and append
+#      there) with 1, 4 and 16 writers: increments/s and the conflict rate.
 # Every throughput step starts after sync(1), and no step writes more than 1 GiB: the figures
 # measure the broker and its clients, not how fast the disk absorbs the kernel's write-back
 # (Linux throttles writers once dirty pages pass 10-20% of RAM; a longer run with --records
@@ -36,8 +37,8 @@
 #     p99_ms_at_20k=X  [then] produce_1_in_flight_mb_s=X pipelining_ratio=X produce_64_mb_s=X
 #     produce_16_mb_s=X produce_16_fsync_mb_s=X fsync_ratio=X rss_mib=X rss_peak_mib=X
 #     rss_1000_idle_mib=X consume_sendfile_mb_s=X read_vs_sendfile_ratio=X
-#     idempotent_mb_s=X plain_mb_s=X idempotence_ratio=X cas_1_per_s=X cas_4_per_s=X
-#     cas_16_per_s=X cas_16_conflict_rate=X
+#     idempotent_mb_s=X plain_mb_s=X idempotence_ratio=X idempotence_cpu_ratio=X
+#     cas_1_per_s=X cas_4_per_s=X cas_16_per_s=X cas_16_conflict_rate=X
 # (one line; every figure of a step with rounds is the median of its rounds). MB = 2^20
 # bytes throughout, as Kafka's perf tools count. Multi-producer figures are
 # all records over the wall time from the first start to the last exit; their p99 is the worst
@@ -139,6 +140,7 @@ echo "broker: pid $broker_pid on $bootstrap, log.dirs=$dir/data (page-cache flus
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+geomean() { printf '%s\n' "$@" | awk '{ s += log($1) } END { printf "%.2f", exp(s / NR) }'; }
 
 # ---- 1. loopback ceiling, measured before each produce and consume round (steps 2 and 3):
 # this machine's speed moves by 2x from one minute to the next (a shared virtual machine), so
@@ -339,32 +341,47 @@ echo "consume: read and sent $read_mb MB/s against sendfile $sendfile_mb MB/s (m
 # ---- 10. idempotent produce against non-idempotent, alternating rounds
 idem_records=$((records / 6))
 echo "produce: $idem_records records of 1024 bytes, acks=all, enable.idempotence=true against" \
-    "=false, 5 rounds, the first of each pair alternating"
-idem_mbs=() plain_mbs=() idem_ratios=()
+    "=false, 6 rounds, the first of each pair alternating"
+idem_mbs=() plain_mbs=() idem_ratios=() idem_cpus=() plain_cpus=()
 "$sluice" topic create idem -p "$partitions" -b "$bootstrap" > /dev/null
-for round in 1 2 3 4 5; do
+ticks=$(getconf CLK_TCK)
+broker_ticks() { awk '{ print $14 + $15 }' "/proc/$broker_pid/stat"; }
+idem_mb_total=$(awk -v n="$idem_records" 'BEGIN { print n * 1024 / 1048576 }')
+for round in 1 2 3 4 5 6; do
     order="false true"
     [ $((round % 2)) -eq 0 ] && order="true false"
-    declare -A got=()
+    declare -A got=() cpu=()
     for setting in $order; do
         sync
-        out=$("$sluice" perf produce --topic idem --num-records "$idem_records" \
-            --record-size 1024 --throughput -1 --producer-property acks=all \
-            --producer-property batch.size=262144 --producer-property linger.ms=5 \
-            --producer-property "enable.idempotence=$setting" -b "$bootstrap")
-        mb=$(echo "$out" | tail -1 | sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
-        echo "  round $round, enable.idempotence=$setting: $mb MB/s"
+        before=$(broker_ticks)
+        out=$( { TIMEFORMAT='%U %S'; time "$sluice" perf produce --topic idem \
+            --num-records "$idem_records" --record-size 1024 --throughput -1 \
+            --producer-property acks=all --producer-property batch.size=262144 \
+            --producer-property linger.ms=5 --producer-property "enable.idempotence=$setting" \
+            -b "$bootstrap"; } 2>&1)
+        after=$(broker_ticks)
+        mb=$(echo "$out" | grep 'records sent' | tail -1 |
+            sed -n 's/.*records\/sec (\([0-9.]*\) MB\/sec).*/\1/p')
+        # CPU ms per MB, broker and client together.
+        cpu[$setting]=$(echo "$out" | tail -1 | awk -v b=$((after - before)) -v t="$ticks" \
+            -v m="$idem_mb_total" '{ printf "%.2f", (b * 1000 / t + ($1 + $2) * 1000) / m }')
+        echo "  round $round, enable.idempotence=$setting: $mb MB/s, CPU ${cpu[$setting]} ms/MB"
         got[$setting]=$mb
     done
     plain_mbs+=("${got[false]}")
     idem_mbs+=("${got[true]}")
+    plain_cpus+=("${cpu[false]}")
+    idem_cpus+=("${cpu[true]}")
     idem_ratios+=("$(ratio "${got[true]}" "${got[false]}")")
 done
 "$sluice" topic delete idem -b "$bootstrap" > /dev/null
 idem_mb=$(median "${idem_mbs[@]}") plain_mb=$(median "${plain_mbs[@]}")
-idem_ratio=$(median "${idem_ratios[@]}")
+idem_ratio=$(geomean "${idem_ratios[@]}")
+idem_cpu=$(median "${idem_cpus[@]}") plain_cpu=$(median "${plain_cpus[@]}")
+idem_cpu_ratio=$(ratio "$plain_cpu" "$idem_cpu")
 echo "produce: idempotent $idem_mb MB/s against $plain_mb MB/s (medians); round ratios" \
-    "${idem_ratios[*]}, median ${idem_ratio}x"
+    "${idem_ratios[*]}, geometric mean ${idem_ratio}x; CPU per MB (broker + client, medians):" \
+    "plain $plain_cpu ms, idempotent $idem_cpu ms, ratio $idem_cpu_ratio"
 
 # ---- 11. conditional appends on one partition
 declare -A cas_rate
@@ -388,5 +405,6 @@ echo "broker-bench produce_mb_s=$produce_mb consume_mb_s=$consume_mb loopback_mb
     "fsync_ratio=$fsync_ratio rss_mib=$rss rss_peak_mib=$rss_peak" \
     "rss_1000_idle_mib=$rss_idle consume_sendfile_mb_s=$sendfile_mb" \
     "read_vs_sendfile_ratio=$read_ratio idempotent_mb_s=$idem_mb plain_mb_s=$plain_mb" \
-    "idempotence_ratio=$idem_ratio cas_1_per_s=${cas_rate[1]} cas_4_per_s=${cas_rate[4]}" \
+    "idempotence_ratio=$idem_ratio idempotence_cpu_ratio=$idem_cpu_ratio" \
+    "cas_1_per_s=${cas_rate[1]} cas_4_per_s=${cas_rate[4]}" \
     "cas_16_per_s=${cas_rate[16]} cas_16_conflict_rate=$cas_conflicts"

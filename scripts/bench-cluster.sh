@@ -7,11 +7,12 @@
 #                 min.insync.replicas=2, in turn, three rounds each (the ratio of the medians,
 #                 the same run); factor 3 at half its median rate for latency (p99); factor 3
 #                 with flush.messages=1 (fsync). Each run starts on warmed memory (warm below).
-#   idempotence   factor 3 (acks=all) with enable.idempotence=true against =false, five rounds,
-#                 which goes first alternating (speed drifts within a round): the median of the
-#                 rounds' ratios
+#   idempotence   factor 3 (acks=all) with enable.idempotence=true against =false, six rounds,
+#                 which goes first alternating (the second of a pair runs slower): the geometric
+#                 mean of the rounds' ratios, and the ratio of their CPU times per MB
 #   conditional   conditional appends to one partition of factor 3 (sluice-optimistic-counter:
-#                 writers that read the end and append where they read it, again on CONFLICT)
+#                 writers that append where they know the end, and on CONFLICT read the value
+#                 at the end it names and append there)
 #                 with 1, 4 and 16 writers: increments/s and the conflict rate
 #   leader kill   kill -9 of a partition's leader until a produce to it is acknowledged by the
 #                 new leader (bound: broker.session.timeout.ms + 1 s)
@@ -30,7 +31,8 @@
 # The last line sums it up: cluster-bench rf1_mb_s=X rf3_mb_s=X rf3_ratio=X rf3_p99_ms=X
 # rf3_fsync_mb_s=X failover_s=X controlled_s=X rf3_cpu_ratio=X (RF 1's CPU time per MB over
 # RF 3's, brokers and client together: the ratio the shared cores allow when all are busy)
-# idempotence_ratio=X cas_1_per_s=X cas_4_per_s=X cas_16_per_s=X cas_16_conflict_rate=X
+# idempotence_ratio=X idempotence_cpu_ratio=X (plain's CPU time per MB over idempotent's)
+# cas_1_per_s=X cas_4_per_s=X cas_16_per_s=X cas_16_conflict_rate=X
 #
 # Uses scripts/cluster.sh and the `sluice` CLI (whose process start is part of each step: these
 # are operator-visible times, not the controller's alone). Prints the machine it ran on.
@@ -116,26 +118,31 @@ broker_cpu_ms() { # CPU time (user + system) the three brokers have used so far
     done
     echo $((sum * 1000 / ticks))
 }
-# One warmed, unthrottled run of topic rf<FACTOR> in round $round: prints its summary line and
-# its CPU milliseconds per MB produced (brokers, client), and adds its MB/s and total CPU per MB
-# to mbs[FACTOR] and cpus[FACTOR].
+# One warmed, unthrottled run of topic rf<FACTOR> in round $round, with producer PROPERTYs:
+# prints its summary line and its CPU milliseconds per MB produced (brokers, client), and adds
+# its MB/s and total CPU per MB to mbs[KEY] and cpus[KEY] (KEY: the factor unless given).
 declare -A mbs cpus
-produce_round() { # FACTOR
-    local before after line total_mb broker_ms client_ms times_file=$dir/times
-    warm "$1"
+produce_round() { # FACTOR [KEY [PROPERTY...]]
+    local factor=$1 key=${2:-$1} before after line total_mb broker_ms client_ms
+    local times_file=$dir/times
+    shift $(($# > 1 ? 2 : 1))
+    warm "$factor"
     before=$(broker_cpu_ms)
-    line=$( { TIMEFORMAT='%U %S'; time perf "rf$1" -1 2>/dev/null; } 2>"$times_file")
+    line=$( { TIMEFORMAT='%U %S'; time perf "rf$factor" -1 "$@" 2>/dev/null; } 2>"$times_file")
     after=$(broker_cpu_ms)
     total_mb=$(awk -v n="$records" 'BEGIN { print n * 1024 / 1048576 }')
     broker_ms=$(awk -v c=$((after - before)) -v m="$total_mb" 'BEGIN { printf "%.2f", c / m }')
     client_ms=$(awk -v m="$total_mb" '{ printf "%.2f", ($1 + $2) * 1000 / m }' "$times_file")
-    echo "produce, replication factor $1 (round $round):  $line"
+    echo "produce, replication factor $factor${*:+ ($*)} (round $round):  $line"
     echo "  CPU per MB: brokers $broker_ms ms, client $client_ms ms"
-    mbs[$1]+="$(echo "$line" | mb_s) "
-    cpus[$1]+="$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }') "
+    mbs[$key]+="$(echo "$line" | mb_s) "
+    cpus[$key]+="$(awk -v a="$broker_ms" -v b="$client_ms" 'BEGIN { print a + b }') "
 }
 medians() { # of a space-separated list from produce_round
     tr ' ' '\n' | grep . | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'
+}
+geomean() { # of a space-separated list of ratios
+    tr ' ' '\n' | grep . | awk '{s += log($1)} END {printf "%.2f", exp(s / NR)}'
 }
 wait_until in_sync rf3
 wait_until in_sync rf3f
@@ -163,28 +170,29 @@ warm 3
 rf3f=$(perf rf3f -1)
 echo "produce, factor 3, flush.messages=1 (fsync):  $rf3f"
 
-# Idempotent produce against plain, factor 3, which goes first alternating: the median of the
-# rounds' ratios.
+# Idempotent produce against plain, factor 3, which goes first alternating over 6 rounds: the
+# geometric mean of the rounds' ratios (the second run of a pair pays for the first's write-back,
+# up to 2x here; 3 rounds each way cancel that out), and the ratio of the median CPU times per MB
+# (plain's over idempotent's: what the shared cores allow when all are busy).
 idem_ratios=""
-for round in 1 2 3 4 5; do
+for round in 1 2 3 4 5 6; do
     if ((round % 2)); then
-        warm 3
-        plain=$(perf rf3 -1 enable.idempotence=false)
-        warm 3
-        idem=$(perf rf3 -1 enable.idempotence=true)
+        produce_round 3 plain enable.idempotence=false
+        produce_round 3 idem enable.idempotence=true
     else
-        warm 3
-        idem=$(perf rf3 -1 enable.idempotence=true)
-        warm 3
-        plain=$(perf rf3 -1 enable.idempotence=false)
+        produce_round 3 idem enable.idempotence=true
+        produce_round 3 plain enable.idempotence=false
     fi
-    echo "produce, factor 3 (round $round): enable.idempotence=false $(echo "$plain" | mb_s)" \
-        "MB/s, =true $(echo "$idem" | mb_s) MB/s"
-    idem_ratios+="$(awk -v a="$(echo "$idem" | mb_s)" -v b="$(echo "$plain" | mb_s)" \
-        'BEGIN { printf "%.2f", a / b }') "
+    plain=$(echo "${mbs[plain]}" | awk '{ print $NF }')
+    idem=$(echo "${mbs[idem]}" | awk '{ print $NF }')
+    idem_ratios+="$(awk -v a="$idem" -v b="$plain" 'BEGIN { printf "%.2f", a / b }') "
 done
-idem_ratio=$(medians <<<"$idem_ratios")
-echo "idempotent / plain produce, factor 3: round ratios $idem_ratios-> median $idem_ratio"
+idem_ratio=$(geomean <<<"$idem_ratios")
+idem_cpu_ratio=$(awk -v a="$(medians <<<"${cpus[plain]}")" -v b="$(medians <<<"${cpus[idem]}")" \
+    'BEGIN { printf "%.2f", a / b }')
+echo "idempotent / plain produce, factor 3: round ratios $idem_ratios-> geometric mean $idem_ratio;" \
+    "CPU per MB (medians, brokers + client): plain $(medians <<<"${cpus[plain]}") ms," \
+    "idempotent $(medians <<<"${cpus[idem]}") ms, ratio $idem_cpu_ratio"
 
 # Conditional appends to one partition of factor 3.
 declare -A cas_rate
@@ -270,5 +278,6 @@ echo "visibility (a topic of 100 partitions on all 3 brokers): $(($(now_ms) - st
 
 echo "cluster-bench rf1_mb_s=$rf1_mb rf3_mb_s=$rf3_mb rf3_ratio=$ratio rf3_p99_ms=$(echo "$rf3_half" | p99)" \
     "rf3_fsync_mb_s=$(echo "$rf3f" | mb_s) failover_s=$failover_s controlled_s=$controlled_s" \
-    "rf3_cpu_ratio=$cpu_ratio idempotence_ratio=$idem_ratio cas_1_per_s=${cas_rate[1]}" \
+    "rf3_cpu_ratio=$cpu_ratio idempotence_ratio=$idem_ratio" \
+    "idempotence_cpu_ratio=$idem_cpu_ratio cas_1_per_s=${cas_rate[1]}" \
     "cas_4_per_s=${cas_rate[4]} cas_16_per_s=${cas_rate[16]} cas_16_conflict_rate=$cas_conflicts"
