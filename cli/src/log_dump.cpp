@@ -85,7 +85,8 @@ dump_summary dump_log(std::istream& in, bool records,
         }
         const bytes_view bytes(buf.data(), size);
         auto checked = check_batch(bytes);
-        auto view = checked ? batch_view::parse(bytes) : result<batch_view>(checked.error());
+        auto view = checked ? batch_view::parse(bytes, offset_rule::compacted)
+                            : result<batch_view>(checked.error());
         // A batch of a codec this build cannot read is still a valid batch.
         const bool valid =
             checked &&

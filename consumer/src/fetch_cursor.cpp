@@ -16,7 +16,7 @@ std::optional<std::string_view> to_view(const std::optional<bytes_view>& b) {
 
 fetch_cursor::fetch_cursor(completed_fetch f)
     : f_(std::make_shared<const completed_fetch>(std::move(f))),
-      reader_(f_->records, /*allow_partial_tail=*/true) {}
+      reader_(f_->records, /*allow_partial_tail=*/true, offset_rule::compacted) {}
 
 result<void> fetch_cursor::read(int64_t& position, size_t max, records_builder& out) {
     bool kept = false;

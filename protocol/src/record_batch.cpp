@@ -144,6 +144,7 @@ bool decode_record(bytes_view in, record_view& out, size_t& consumed, bool check
         return false;
     }
     consumed = len->size + body_size;
+    out.encoded = in.first(consumed);
     return true;
 }
 
@@ -266,7 +267,7 @@ result<batch_header> check_batch(bytes_view bytes) noexcept {
     return h;
 }
 
-result<batch_view> batch_view::parse(bytes_view bytes) noexcept {
+result<batch_view> batch_view::parse(bytes_view bytes, offset_rule rule) noexcept {
     auto h = read_header(bytes);
     if (!h) {
         return h.error();
@@ -294,15 +295,17 @@ result<batch_view> batch_view::parse(bytes_view bytes) noexcept {
         if (!decode_record(rest, r, used, true)) {
             return fail(errc::corrupt_message);
         }
-        if (r.offset_delta <= prev_delta || (present == 0 && r.offset_delta != 0)) {
+        if (r.offset_delta <= prev_delta ||
+            (present == 0 && rule == offset_rule::dense && r.offset_delta != 0)) {
             deltas_ok = false;
         }
         prev_delta = r.offset_delta;
         ++present;
         rest = rest.subspan(used);
     }
-    if (h.value().record_count < 1 || present != h.value().record_count || !deltas_ok ||
-        prev_delta != h.value().last_offset_delta) {
+    const bool last_ok = rule == offset_rule::dense ? prev_delta == h.value().last_offset_delta
+                                                    : prev_delta <= h.value().last_offset_delta;
+    if (h.value().record_count < 1 || present != h.value().record_count || !deltas_ok || !last_ok) {
         return fail(errc::invalid_record);
     }
 
@@ -343,7 +346,7 @@ result<std::optional<batch_view>> batch_reader::next() noexcept {
         }
         return fail(errc::corrupt_message);
     }
-    auto b = batch_view::parse(rest_.first(size));
+    auto b = batch_view::parse(rest_.first(size), rule_);
     if (!b) {
         return b.error();  // sticky: rest_ stays at the bad batch
     }
@@ -369,6 +372,27 @@ void set_producer_state(std::span<std::byte> batch, producer_id_t id, producer_e
     store_be<int32_t>(batch.data() + bf::base_sequence_pos, base_sequence.value());
     const std::span<const std::byte> covered(batch);
     store_be<uint32_t>(batch.data() + bf::crc_pos, crc32c::value(covered.subspan(bf::crc_start)));
+}
+
+std::vector<std::byte> batch_with_records(const batch_view& b, std::span<const bytes_view> kept) {
+    SLUICE_CODEC_CHECK(!kept.empty());
+    size_t size = bf::header_size;
+    for (const bytes_view r : kept) {
+        size += r.size();
+    }
+    std::vector<std::byte> out(size);
+    std::memcpy(out.data(), b.bytes().data(), bf::header_size);
+    std::byte* p = out.data() + bf::header_size;
+    for (const bytes_view r : kept) {
+        std::memcpy(p, r.data(), r.size());
+        p += r.size();
+    }
+    store_be<int32_t>(out.data() + bf::batch_length_pos,
+                      static_cast<int32_t>(size - bf::length_field_end));
+    store_be<int32_t>(out.data() + bf::record_count_pos, static_cast<int32_t>(kept.size()));
+    const std::span<const std::byte> covered(out);
+    store_be<uint32_t>(out.data() + bf::crc_pos, crc32c::value(covered.subspan(bf::crc_start)));
+    return out;
 }
 
 sequence_t sequence_after(sequence_t s, int32_t count) noexcept {

@@ -190,7 +190,7 @@ result<void> partition_log::maybe_roll(const batch_header& h) {
     timestamp_ms_t since = std::max(seg.first_batch_timestamp, seg.created);
     bool full = seg.size_bytes + h.size_bytes() > opts_.config.segment_bytes;
     bool old = opts_.time->now() - since > opts_.config.segment_ms;
-    bool wide = !seg.fits_relative(seg.next_offset + h.last_offset_delta);
+    bool wide = !seg.fits_relative(h.last_offset());
     if (full || old || wide) {
         return roll();
     }
@@ -260,8 +260,12 @@ result<append_result> partition_log::append_replicated_checked(std::span<const s
     if (batch.size() != checked.size_bytes()) {
         return make_error_code(errc::corrupt_message);
     }
-    if (checked.base_offset != end_offset()) {
+    if (checked.base_offset < end_offset()) {
         return make_error_code(errc::offset_out_of_range);
+    }
+    if (checked.base_offset > end_offset() && checked.base_offset > cleaner_.gaps_end) {
+        // A gap the leader's compaction left: recorded first, so that recovery takes it for one.
+        SLUICE_TRY(store_cleaner(checked.base_offset, cleaner_.first_dirty));
     }
     return write_batch(batch, checked);
 }
@@ -555,6 +559,11 @@ result<size_t> partition_log::apply_retention() {
     }
     if (c.retention_ms >= 0) {
         const timestamp_ms_t now = opts_.time->now();
+        // A sealed segment that compaction emptied holds nothing to keep.
+        while (segments_.size() > 1 && segments_.front()->empty()) {
+            SLUICE_TRY(delete_front_segment());
+            ++deleted;
+        }
         while (!segments_.front()->empty() && segments_.front()->max_timestamp != no_timestamp &&
                now - segments_.front()->max_timestamp > c.retention_ms) {
             if (segments_.size() == 1) {
@@ -597,6 +606,7 @@ result<void> partition_log::empty_and_start_at(offset_t offset) {
         if (checkpointed() > cut) {
             SLUICE_TRY(write_recovery_point(cut));
         }
+        SLUICE_TRY(lower_cleaner(cut, cut));
         // Newest first: a crash part way leaves a prefix of the old log, never a gap at its front.
         while (!segments_.empty()) {
             SLUICE_TRY(delete_segment(std::prev(segments_.end())));
@@ -643,6 +653,10 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     if (checkpointed() > new_end) {
         SLUICE_TRY(write_recovery_point(new_end));
     }
+    // The cut segment's batches are walked again after the cut, and a compacted one may end
+    // below new_end: its base is the bound known now (records from the end on must count as
+    // dirty when they come again).
+    SLUICE_TRY(lower_cleaner(new_end, seg.base_offset));
     if (!seg.log_file) {
         // The cut segment becomes the active one: it keeps its file open from now on.
         SLUICE_TRY(seg.log_file, file_of(seg));
@@ -664,7 +678,7 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     if (it != segments_.begin()) {
         seg.last_epoch = (*std::prev(it))->last_epoch;
     }
-    auto scanned = scan_segment(seg, 0, pos, opts_.config.index_interval_bytes);
+    auto scanned = scan_segment(seg, 0, pos, opts_.config.index_interval_bytes, cleaner_.gaps_end);
     if (!scanned || !scanned.value().clean) {
         failed_->store(true);
         return scanned ? make_error_code(errc::corrupt_message) : scanned.error();

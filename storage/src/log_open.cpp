@@ -15,6 +15,7 @@ namespace sluice::storage {
 namespace {
 
 constexpr const char* recovery_point_file = "recovery-point.checkpoint";
+constexpr const char* cleaner_file = "cleaner.checkpoint";
 
 // "00000000000000001234.log" -> 1234 and ".log"; nullopt for any other name.
 std::optional<std::pair<offset_t, std::string>> parse_segment_name(const std::string& name) {
@@ -64,9 +65,10 @@ result<void> partition_log::recover() {
     std::vector<offset_t> bases;
     std::set<offset_t> indexed;
     for (const auto& name : names) {
-        if (name.ends_with(".tmp") || name.ends_with(deleted_suffix)) {
-            // An interrupted checkpoint or index write, or a deleted segment's file that was
-            // not yet unlinked.
+        if (name.ends_with(".tmp") || name.ends_with(deleted_suffix) ||
+            name.ends_with(cleaned_suffix)) {
+            // An interrupted checkpoint or index write, a deleted segment's file that was not
+            // yet unlinked, or a cleaned segment's file that was not installed.
             SLUICE_TRY(fs.remove(dir / name));
             continue;
         }
@@ -95,6 +97,11 @@ result<void> partition_log::recover() {
     }
     recovery_.recovery_point = rp;
     sealed_->checkpointed = rp;
+    SLUICE_TRY(auto cleaned, read_checkpoint(fs, dir / cleaner_file));
+    if (cleaned && cleaned->size() == 16) {
+        cleaner_.gaps_end = offset_t{load_be<int64_t>(cleaned->data())};
+        cleaner_.first_dirty = offset_t{load_be<int64_t>(cleaned->data() + 8)};
+    }
 
     SLUICE_TRY(auto dir_file, fs.open(dir, open_mode::directory));
     dir_handle_ = std::move(dir_file);
@@ -111,6 +118,8 @@ result<void> partition_log::recover() {
     for (size_t i = 0; i + 1 < segments_.size(); ++i) {
         release_file(*segments_[i]);
     }
+    // A checkpoint past the end (a cut that a crash kept from lowering it) vouches for nothing.
+    cleaner_.first_dirty = std::min(cleaner_.first_dirty, end_offset());
     if (end_offset() < rp) {
         // Whole batches that the checkpoint vouched for are missing (a file cut short).
         return make_error_code(storage_errc::damaged_below_recovery_point);
@@ -143,12 +152,14 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
         // A segment from disk has no known creation time; its age counts from its first batch.
         auto seg = std::make_unique<segment>(bases[i], std::move(f), timestamp_ms_t::min());
 
-        bool follows = segments_.empty() || segments_.back()->next_offset == seg->base_offset;
-        if (!follows && !segments_.empty() && segments_.back()->next_offset < rp) {
+        // A compacted segment may end before the next one starts (its last records removed).
+        bool joins = segments_.empty() ||
+                     follows(segments_.back()->next_offset, seg->base_offset, cleaner_.gaps_end);
+        if (!joins && !segments_.empty() && segments_.back()->next_offset < rp) {
             // A gap or an overlap inside what the checkpoint vouched for.
             return make_error_code(storage_errc::damaged_below_recovery_point);
         }
-        if (!follows) {
+        if (!joins) {
             // A gap or an overlap: this segment and all after it cannot be part of the log.
             for (size_t j = i; j < bases.size(); ++j) {
                 SLUICE_TRY(remove_segment_files(fs, dir, bases[j]));
@@ -178,7 +189,7 @@ result<void> partition_log::open_segments(std::vector<offset_t> bases, offset_t 
             continue;
         }
         ++recovery_.segments_scanned;
-        SLUICE_TRY(auto scanned, scan_segment(*seg, scan_from, size, interval));
+        SLUICE_TRY(auto scanned, scan_segment(*seg, scan_from, size, interval, cleaner_.gaps_end));
         recovery_.bytes_scanned += scanned.valid_end - scan_from;
         if (scanned.clean) {
             if (!last) {
@@ -211,6 +222,14 @@ result<void> store_recovery_point(file_system& fs, const std::filesystem::path& 
     std::byte payload[8];
     store_be<int64_t>(payload, at.value());
     return write_checkpoint(fs, dir / recovery_point_file, payload);
+}
+
+result<void> store_cleaner_state(file_system& fs, const std::filesystem::path& dir,
+                                 const cleaner_state& s) {
+    std::byte payload[16];
+    store_be<int64_t>(payload, s.gaps_end.value());
+    store_be<int64_t>(payload + 8, s.first_dirty.value());
+    return write_checkpoint(fs, dir / cleaner_file, payload);
 }
 
 result<void> partition_log::write_recovery_point(offset_t at) {

@@ -100,6 +100,15 @@ inline constexpr std::string_view deleted_suffix = ".deleted";
 // Writes the recovery-point checkpoint of the log in `dir` (log_open.cpp).
 result<void> store_recovery_point(file_system& fs, const std::filesystem::path& dir, offset_t at);
 
+// The compaction checkpoint of the log in `dir` (log_open.cpp): where gaps may end (every gap
+// compaction made, or a follower replicated, ends at or below it) and the first dirty offset.
+struct cleaner_state {
+    offset_t gaps_end{0};
+    offset_t first_dirty{0};
+};
+result<void> store_cleaner_state(file_system& fs, const std::filesystem::path& dir,
+                                 const cleaner_state& s);
+
 // Removes a segment's log and index files (missing ones are fine).
 result<void> remove_segment_files(file_system& fs, const std::filesystem::path& dir, offset_t base);
 
@@ -135,9 +144,17 @@ struct scan_result {
 
 // Walks the batches of `seg` from `position` (which must follow the batches already tracked),
 // validating each: header, size inside the file, CRC (check_batch, as on append),
-// base offset == seg.next_offset, leader epoch not below the previous one. Tracks every valid
-// batch into `seg`. Stops at the first invalid or incomplete batch. I/O errors are returned.
+// base offset == seg.next_offset (or past it up to `gaps_end`, where compaction left gaps), leader
+// epoch not below the previous one. Tracks every valid batch into `seg`. Stops at the first
+// invalid or incomplete batch. I/O errors are returned.
 result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_size,
-                                 uint32_t index_interval_bytes);
+                                 uint32_t index_interval_bytes, offset_t gaps_end);
+
+// Whether a batch or segment at `base` may follow offsets that ended at `next`: right after them,
+// or past a gap that compaction left (which ends at `gaps_end` at the latest). Anywhere else a
+// gap is damage: a lost tail, or a flipped bit in a base offset (outside the CRC).
+inline bool follows(offset_t next, offset_t base, offset_t gaps_end) {
+    return base == next || (base > next && base <= gaps_end);
+}
 
 }  // namespace sluice::storage

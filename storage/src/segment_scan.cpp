@@ -13,7 +13,7 @@ constexpr size_t scan_chunk_bytes = 1u << 20;
 }  // namespace
 
 result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_size,
-                                 uint32_t index_interval_bytes) {
+                                 uint32_t index_interval_bytes, offset_t gaps_end) {
     std::vector<std::byte> buf;
     uint64_t buf_pos = position;  // file position of buf[0]
 
@@ -52,7 +52,7 @@ result<scan_result> scan_segment(segment& seg, uint64_t position, uint64_t file_
             return scan_result{position, false};
         }
         const batch_header& hdr = checked.value();
-        bool continuous = hdr.base_offset == seg.next_offset &&
+        bool continuous = follows(seg.next_offset, hdr.base_offset, gaps_end) &&
                           offsets_fit(hdr.base_offset, hdr.last_offset_delta) &&
                           seg.fits_relative(hdr.last_offset());
         bool epoch_ok = seg.last_epoch == no_leader_epoch || hdr.leader_epoch >= seg.last_epoch;

@@ -1,7 +1,7 @@
 // Fuzz target: opening a partition log (storage/include/sluice/storage/log.h) over a directory
 // whose files come from the input, so recovery meets whatever a disk can hold.
 //
-// Input: a bundle (bundle.h) of six files, placed in one partition directory of an in-memory
+// Input: a bundle (bundle.h) of seven files, placed in one partition directory of an in-memory
 // file system:
 //   0 00000000000000000000.log    the first segment
 //   1 00000000000000000000.index
@@ -10,8 +10,11 @@
 //   4 8 bytes, big-endian: the base offset of a second segment (none unless exactly 8 bytes;
 //     the sign bit is dropped)
 //   5 the second segment's .log
+//   6 cleaner.checkpoint
 // Empty files are not created. After open() the target reads the whole log, looks up
-// timestamps, appends a batch, truncates, applies retention, closes and opens again. Checks
+// timestamps, runs a compaction pass over the sealed segments (storage/include/sluice/storage/
+// cleaner.h) and reads the log again, appends a batch, truncates, applies retention, closes and
+// opens again. Checks
 // the log's contracts: open() succeeds unless data below the recovery point is damaged
 // (storage_errc::damaged_below_recovery_point; any other error is a finding), an appended batch
 // reads back from a log that recovery validated, and a log reopened after close() scans nothing
@@ -66,7 +69,7 @@ std::vector<std::byte> one_batch(int64_t timestamp) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-    auto files = fuzz::split_bundle({reinterpret_cast<const std::byte*>(data), size}, 6);
+    auto files = fuzz::split_bundle({reinterpret_cast<const std::byte*>(data), size}, 7);
     const std::filesystem::path dir = "/log/topic-0";
     fuzz::memory_fs fs;
     require(fs.create_directories(dir).has_value());
@@ -74,6 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     fs.put_if_any(dir / segment_name(0, ".index"), files[1]);
     fs.put_if_any(dir / segment_name(0, ".timeindex"), files[2]);
     fs.put_if_any(dir / "recovery-point.checkpoint", files[3]);
+    fs.put_if_any(dir / "cleaner.checkpoint", files[6]);
     if (files[4].size() == 8) {
         int64_t base = load_be<int64_t>(files[4].data()) & INT64_MAX;
         fs.put(dir / segment_name(base, ".log"), files[5]);
@@ -99,6 +103,25 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (int64_t t : {int64_t{0}, clock.now().value(), int64_t{INT64_MAX}}) {
         auto found = log->offset_for_timestamp(timestamp_ms_t{t});
         sink = found && found.value() ? uint64_t(found.value()->value()) : 0;
+    }
+
+    // A compaction pass: the segments passed recovery's checks, so cleaning fails only on
+    // record framing that check_batch does not walk; installed, the log reads whole again.
+    if (auto plan = log->plan_cleaning(log->end_offset())) {
+        storage::offset_map map(1 << 16);
+        storage::clean_options copts;
+        copts.now = clock.now();
+        auto cleaned = storage::clean_log(*plan, copts, map);
+        if (cleaned) {
+            auto installed = log->install_cleaned(std::move(cleaned).value());
+            require(installed.has_value());
+            read_all(*log);
+        } else {
+            require(cleaned.error() == errc::corrupt_message ||
+                    cleaned.error() == errc::invalid_record ||
+                    cleaned.error() == errc::unsupported_compression_type ||
+                    cleaned.error() == errc::invalid_config);
+        }
     }
 
     auto batch = one_batch(clock.now().value());

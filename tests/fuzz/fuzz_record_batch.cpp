@@ -7,7 +7,10 @@
 //   - parse() is stricter than check_batch(), which is stricter than read_header(): whatever
 //     parse() accepts the other two accept, with the same header;
 //   - a batch that parses, rebuilt record by record with batch_builder, parses again and yields
-//     the same keys, values, headers and timestamps.
+//     the same keys, values, headers and timestamps;
+//   - the compacted rule (a cleaned batch's) accepts whatever the dense one does, and is accepted
+//     by check_batch; a batch that passes it, with every other record dropped as compaction
+//     drops them (batch_with_records), passes it again with exactly the records kept.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -106,6 +109,31 @@ void check_rebuild(const batch_view& batch) {
     require(!it2.next(r));
 }
 
+// Drops every other record of `v` (keeping the first), as compaction could, and checks the result.
+void check_compacted(const batch_view& v) {
+    std::vector<bytes_view> kept;
+    auto it = v.records();
+    record_view r;
+    for (size_t i = 0; it.next(r); ++i) {
+        if (i % 2 == 0) {
+            kept.push_back(r.encoded);
+        }
+    }
+    require(!kept.empty());
+    const auto cleaned = batch_with_records(v, kept);
+    auto again = batch_view::parse(cleaned, offset_rule::compacted);
+    require(again.has_value());
+    require(again.value().header().record_count == int32_t(kept.size()));
+    require(again.value().header().base_offset == v.header().base_offset);
+    require(again.value().header().last_offset_delta == v.header().last_offset_delta);
+    auto it2 = again.value().records();
+    for (const bytes_view k : kept) {
+        require(it2.next(r));
+        require(r.encoded.size() == k.size() && std::equal(k.begin(), k.end(), r.encoded.begin()));
+    }
+    require(!it2.next(r));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -117,9 +145,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (checked) {
         require(header.has_value() && same_header(header.value(), checked.value()));
     }
+    auto compacted = batch_view::parse(in, offset_rule::compacted);
     if (parsed) {
         require(checked.has_value() && same_header(parsed.value().header(), checked.value()));
         check_rebuild(parsed.value());
+        require(compacted.has_value());
+    }
+    if (compacted) {
+        require(checked.has_value() && same_header(compacted.value().header(), checked.value()));
+        check_compacted(compacted.value());
     }
 
     sink = fuzz::walk_batches(in, false) ^ fuzz::walk_batches(in, true);

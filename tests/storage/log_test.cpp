@@ -170,11 +170,19 @@ TEST_CASE("replicated appends keep the leader's offsets") {
     set_base_offset(b, offset_t{0});
     REQUIRE(l->append_replicated(b).has_value());
     auto wrong = make_batch(2, 4, 10, t0);
-    set_base_offset(wrong, offset_t{9});
+    set_base_offset(wrong, offset_t{2});
     CHECK(l->append_replicated(wrong).error() == errc::offset_out_of_range);
     set_base_offset(wrong, offset_t{4});
     CHECK(l->append_replicated(wrong).has_value());
     CHECK(l->end_offset() == offset_t{8});
+    // Past a gap (a compacted leader's): taken, and the gap is one after a reopen.
+    auto past = make_batch(3, 4, 10, t0);
+    set_base_offset(past, offset_t{20});
+    REQUIRE(l->append_replicated(past).has_value());
+    CHECK(l->end_offset() == offset_t{24});
+    REQUIRE(l->close().has_value());
+    l.reset();
+    CHECK(f.open()->end_offset() == offset_t{24});
 }
 
 TEST_CASE("leader epochs never go down along the log") {

@@ -31,6 +31,9 @@ class fault_file final : public storage::file {
         if (data.empty()) {
             return base_->append(data);
         }
+        if (!fs_.admit_change()) {
+            return io_error();
+        }
         size_t allowed = fs_.admit_write(data.size());
         if (allowed == 0) {
             ++fs_.failed_writes_;
@@ -55,6 +58,9 @@ class fault_file final : public storage::file {
     }
 
     result<void> sync() override {
+        if (!fs_.admit_change()) {
+            return io_error();
+        }
         uint64_t truncations = 0;
         uint64_t size = 0;
         std::chrono::microseconds delay{0};
@@ -97,6 +103,9 @@ class fault_file final : public storage::file {
     }
 
     result<void> truncate(uint64_t size) override {
+        if (!fs_.admit_change()) {
+            return io_error();
+        }
         std::lock_guard lock(fs_.mutex_);
         if (fs_.fail_truncate_) {
             return io_error();
@@ -164,8 +173,26 @@ void fault_fs::set_fail_truncate(bool fail) {
     fail_truncate_ = fail;
 }
 
+void fault_fs::set_crash_after(std::optional<uint64_t> ops) {
+    std::lock_guard lock(mutex_);
+    changes_left_ = ops;
+}
+
+bool fault_fs::admit_change() {
+    std::lock_guard lock(mutex_);
+    if (changes_left_) {
+        if (*changes_left_ == 0) {
+            return false;
+        }
+        --*changes_left_;
+    }
+    ++changes_;
+    return true;
+}
+
 void fault_fs::clear_faults() {
     std::lock_guard lock(mutex_);
+    changes_left_.reset();
     space_left_.reset();
     short_write_bytes_ = 0;
     fail_file_sync_ = false;
@@ -231,6 +258,9 @@ void fault_fs::drop(std::optional<uint64_t> seed) {
 
 result<std::unique_ptr<storage::file>> fault_fs::open(const std::filesystem::path& p,
                                                       storage::open_mode m) {
+    if (m == storage::open_mode::read_write && !admit_change()) {
+        return io_error();
+    }
     SLUICE_TRY(auto f, base_.open(p, m));
     std::shared_ptr<node> n;
     if (m == storage::open_mode::read_write) {
@@ -264,6 +294,9 @@ result<void> fault_fs::create_directories(const std::filesystem::path& dir) {
 }
 
 result<void> fault_fs::rename(const std::filesystem::path& from, const std::filesystem::path& to) {
+    if (!admit_change()) {
+        return io_error();
+    }
     SLUICE_TRY(base_.rename(from, to));
     std::lock_guard lock(mutex_);
     auto it = nodes_.find(from);
@@ -277,6 +310,9 @@ result<void> fault_fs::rename(const std::filesystem::path& from, const std::file
 }
 
 result<void> fault_fs::remove(const std::filesystem::path& p) {
+    if (!admit_change()) {
+        return io_error();
+    }
     SLUICE_TRY(base_.remove(p));
     std::lock_guard lock(mutex_);
     nodes_.erase(p);
@@ -284,6 +320,9 @@ result<void> fault_fs::remove(const std::filesystem::path& p) {
 }
 
 result<void> fault_fs::sync_directory(const std::filesystem::path& dir) {
+    if (!admit_change()) {
+        return io_error();
+    }
     {
         std::lock_guard lock(mutex_);
         if (fail_directory_sync_) {

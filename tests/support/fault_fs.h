@@ -54,6 +54,11 @@ class fault_fs final : public storage::file_system {
     // in cached_reads) and says the page cache lacks any from there on. Default 0: it lacks
     // every byte, as the base class says.
     void set_cached_below(uint64_t pos) { cached_below_.store(pos); }
+    // The machine stops after `ops` more changes (appends, syncs, truncates, renames, removals,
+    // opens for writing, directory syncs): every later one fails with EIO and changes nothing,
+    // so drop_unsynced() then shows the disk as a crash at that point would leave it. nullopt:
+    // never.
+    void set_crash_after(std::optional<uint64_t> ops);
     // Turns every fault off.
     void clear_faults();
 
@@ -76,6 +81,7 @@ class fault_fs final : public storage::file_system {
     uint64_t failed_syncs() const { return failed_syncs_.load(); }
     uint64_t failed_writes() const { return failed_writes_.load(); }
     uint64_t cached_reads() const { return cached_reads_.load(); }  // read_cached calls served
+    uint64_t changes() const { return changes_.load(); }  // the changes set_crash_after counts
 
     // --- file_system ----------------------------------------------------------------------------
 
@@ -98,6 +104,8 @@ class fault_fs final : public storage::file_system {
         uint64_t truncations = 0;  // lets a sync that raced with a truncate record nothing
     };
 
+    // Counts a change; false once the machine has stopped (set_crash_after).
+    bool admit_change();
     // Decides how many of `wanted` bytes the next append may write; 0 means it fails (ENOSPC).
     size_t admit_write(size_t wanted);
     void account_write(size_t asked, size_t written);
@@ -112,6 +120,7 @@ class fault_fs final : public storage::file_system {
     bool fail_directory_sync_ = false;
     bool fail_truncate_ = false;
     std::chrono::microseconds sync_delay_{0};
+    std::optional<uint64_t> changes_left_;
     // Files written or opened for writing in this boot, by their current path; guarded by mutex_.
     std::map<std::filesystem::path, std::shared_ptr<node>> nodes_;
 
@@ -123,6 +132,7 @@ class fault_fs final : public storage::file_system {
     std::atomic<uint64_t> failed_writes_{0};
     std::atomic<uint64_t> cached_below_{0};
     std::atomic<uint64_t> cached_reads_{0};
+    std::atomic<uint64_t> changes_{0};
 };
 
 }  // namespace sluice::testing

@@ -686,7 +686,7 @@ partition::offset_outcome partition::list_offset(int64_t timestamp) {
         out.error = report("read", r.error());
         return out;
     }
-    batch_reader batches(r.value().bytes, true);
+    batch_reader batches(r.value().bytes, true, offset_rule::compacted);
     auto batch = batches.next();
     if (!batch || !batch.value()) {
         out.error = batch ? errc::unknown_server_error : report("read", batch.error());

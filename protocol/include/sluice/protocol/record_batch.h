@@ -90,6 +90,7 @@ class record_view {
     void headers(std::vector<header_view>& out) const;
 
     bytes_view headers_bytes;  // the encoded headers, after the header count
+    bytes_view encoded;        // the whole record as it is in the batch, length prefix included
 };
 
 // Iterates the records of a validated batch. Decoding cannot fail here because parse() walked
@@ -107,6 +108,12 @@ class record_iterator {
     int32_t left_ = 0;
 };
 
+// Which record offsets a batch may hold. A produced batch holds every offset from its base to its
+// last (dense). One that log compaction cleaned keeps its header (base offset, last offset delta,
+// sequences) and only some of its records, with their offset deltas (compacted): strictly
+// increasing from 0 or more, up to last_offset_delta at most.
+enum class offset_rule { dense, compacted };
+
 // A validated batch: header decoded, CRC checked, every record's framing checked.
 class batch_view {
   public:
@@ -114,9 +121,9 @@ class batch_view {
     //   corrupt_message  size, magic, CRC or any record framing is wrong
     //   unsupported_compression_type  attributes name a codec Sluice does not have (any but none)
     //   invalid_record   records are well-formed but break batch rules: record_count < 1, count
-    //                    differs from records present, offset deltas not strictly increasing from
-    //                    0 or not ending at last_offset_delta
-    static result<batch_view> parse(bytes_view bytes) noexcept;
+    //                    differs from records present, offset deltas that break `rule`
+    static result<batch_view> parse(bytes_view bytes,
+                                    offset_rule rule = offset_rule::dense) noexcept;
 
     const batch_header& header() const { return header_; }
     bytes_view bytes() const { return bytes_; }
@@ -135,8 +142,10 @@ class batch_view {
 // returning it.
 class batch_reader {
   public:
-    explicit batch_reader(bytes_view buf, bool allow_partial_tail = false)
-        : rest_(buf), allow_partial_tail_(allow_partial_tail) {}
+    // Readers of a log pass offset_rule::compacted: a compacted topic's batches hold gaps.
+    explicit batch_reader(bytes_view buf, bool allow_partial_tail = false,
+                          offset_rule rule = offset_rule::dense)
+        : rest_(buf), allow_partial_tail_(allow_partial_tail), rule_(rule) {}
 
     // A batch, nullopt at the end, or the first error.
     result<std::optional<batch_view>> next() noexcept;
@@ -144,7 +153,14 @@ class batch_reader {
   private:
     bytes_view rest_;
     bool allow_partial_tail_;
+    offset_rule rule_;
 };
+
+// The batch `b` with only `kept` of its records (record_view::encoded spans of b's records, in
+// their order, at least one): the same header (base offset, last offset delta, timestamps,
+// producer fields), the record count and length of what is left, and a new CRC. What log
+// compaction writes; offset_rule::compacted parses it.
+std::vector<std::byte> batch_with_records(const batch_view& b, std::span<const bytes_view> kept);
 
 // Stamps the fields that the log and the leader own; they are outside the CRC.
 // `batch` must hold at least header_size bytes.

@@ -5,8 +5,9 @@
 // fsyncs them for on_durable().
 //
 // Offsets: the log assigns them. append() stamps the next offset into the batch's base_offset;
-// append_replicated() keeps the offsets a leader assigned. Offsets are dense: every batch starts
-// where the previous one ended.
+// append_replicated() keeps the offsets a leader assigned. Offsets only increase. append() makes
+// them dense (every batch starts where the previous one ended); compaction leaves gaps (between
+// batches, between the records of a batch, at a segment's end), and a follower replicates them.
 //
 // Errors are values. An I/O error during an append is undone (the file is cut back to where it
 // was), so the log stays consistent and readable; if even that fails, or an fsync fails, the log
@@ -24,6 +25,7 @@
 
 #include "sluice/protocol/record_batch.h"
 #include "sluice/protocol/result.h"
+#include "sluice/storage/cleaner.h"
 #include "sluice/storage/clock.h"
 #include "sluice/storage/file_cache.h"
 #include "sluice/storage/file_system.h"
@@ -102,8 +104,9 @@ class partition_log {
     // segment.bytes; kafka_storage_error if the log failed; log_closed; an I/O error.
     result<append_result> append(std::span<std::byte> batch);
 
-    // As append(), but the batch keeps the base offset its leader gave it, which must equal
-    // end_offset() (errc::offset_out_of_range otherwise). For followers.
+    // As append(), but the batch keeps the base offset its leader gave it, which must be
+    // end_offset() or, past a compacted gap, more (errc::offset_out_of_range if less). For
+    // followers.
     result<append_result> append_replicated(std::span<const std::byte> batch);
 
     // As append() and append_replicated(), for a batch its caller has just checked with
@@ -165,6 +168,21 @@ class partition_log {
     // active segment (what a Raft snapshot replaced, for the metadata log). Returns how many
     // were deleted.
     result<size_t> delete_segments_below(offset_t offset);
+
+    // Compaction (cleaner.h). The sealed segments below `upper` (the high watermark: never what
+    // a truncation may cut) for a cleaning pass, and where the last pass stopped; nullopt if no
+    // sealed segment lies below `upper`.
+    std::optional<clean_plan> plan_cleaning(offset_t upper) const;
+    // Puts a pass's cleaned segments in place of theirs, each with one rename, and moves the first
+    // dirty offset up to out.next_dirty (a checkpoint file, so the next start knows it). A
+    // segment that is no longer there as planned (retention, truncation) keeps its place and its
+    // cleaned file is removed. Returns how many segments were replaced.
+    result<size_t> install_cleaned(clean_outcome&& out);
+    // Records from here on were not cleaned yet (the log start, before any pass).
+    offset_t first_dirty_offset() const;
+    // Of the bytes of sealed segments below `upper`, the share not cleaned yet (0 with none):
+    // the pass goes to the log whose share is largest, once it reaches min.cleanable.dirty.ratio.
+    double dirty_ratio(offset_t upper) const;
 
     // Removes every batch that holds an offset >= `offset`: the log ends at the boundary of the
     // batch holding `offset` (a batch is never split). If `offset` <= start_offset() the log is
@@ -269,6 +287,18 @@ class partition_log {
         offset_t end;  // one past its last record
     };
     std::vector<sealed_segment> pending_sealed_;
+    // Compaction, as the checkpoint file `cleaner.checkpoint` says: gaps in offsets end at or
+    // below gaps_end (compaction's, and those a follower replicated); records below first_dirty
+    // were cleaned. Either only moves up by a pass or a replicated gap, and down by a truncation.
+    struct {
+        offset_t gaps_end{0};
+        offset_t first_dirty{0};
+    } cleaner_;
+    // Writes the checkpoint with these values (the owner's thread; fsynced).
+    result<void> store_cleaner(offset_t gaps_end, offset_t first_dirty);
+    // After a truncation: gaps end at `gaps_end` at most and nothing from `first_dirty` on
+    // counts as cleaned (a reappended record must not).
+    result<void> lower_cleaner(offset_t gaps_end, offset_t first_dirty);
 };
 
 }  // namespace sluice::storage
