@@ -178,6 +178,11 @@ int run_produce(std::span<const std::string> args) {
     if (!config) {
         return usage_error(cmd, config.error());
     }
+    if (expect_offset && config.value().acks == 0) {
+        return usage_error(cmd,
+                           "--expect-offset needs acks 1 or all: with acks 0 no CONFLICT "
+                           "comes back");
+    }
     if (int check = check_topic(cmd, config.value(), topic, partition); check != exit_ok) {
         return check;
     }
@@ -264,9 +269,9 @@ int run_produce(std::span<const std::string> args) {
             state.failed.load(), sent, topic, at);
         if (ec == errc::conflict && end >= 0) {
             what += fmt::format(
-                "; the partition ended at offset {}, not {}: read up to there "
-                "and retry with --expect-offset {}",
-                end, expected, end);
+                "; the partition ended at offset {}, not {}: read up to there and send "
+                "from line {} on again with --expect-offset {}",
+                end, expected, at, end);
         } else if (ec == errc::conflict) {
             what += fmt::format(
                 "; the partition did not end at offset {}: read its end again "

@@ -106,7 +106,9 @@ void writer(const sluice::client_config& client, const std::string& topic, int i
         if (outcome.written) {
             ++done;
             ++t.increments;
-            end = outcome.written.value().offset + 1;  // this writer's record is the last
+            // This writer's record is the last (offset -1: written, offset unknown; ask).
+            const int64_t at = outcome.written.value().offset;
+            end = at >= 0 ? at + 1 : -1;
             value += 1;
         } else if (outcome.written.error() == sluice::errc::conflict) {
             ++t.conflicts;  // another writer was first: read the last value there and go again

@@ -128,6 +128,15 @@ std::error_code accumulator::wait_metadata_locked(std::unique_lock<std::mutex>& 
 std::error_code accumulator::append(producer_record& r, producer::callback& cb,
                                     steady::time_point deadline,
                                     producer::conditional_callback* conditional) {
+    if (conditional != nullptr && !r.expected_offset) {
+        return make_client_error(client_errc::invalid_record,
+                                 "send_conditional: the record has no expected offset");
+    }
+    if (r.expected_offset && (!r.partition || *r.expected_offset < 0)) {
+        return make_client_error(client_errc::invalid_record,
+                                 "a record with an expected offset (a conditional append) needs "
+                                 "an explicit partition and an offset >= 0");
+    }
     const int64_t ts = r.timestamp_ms ? *r.timestamp_ms : system_now_ms();
     std::array<header_view, 8> few;
     std::vector<header_view> many;
@@ -202,15 +211,6 @@ std::error_code accumulator::append(producer_record& r, producer::callback& cb,
     // The partition (no waiting from here on: partition queues stay where they are).
     int32_t p = 0;
     const bool sticky = !r.partition && !r.key;
-    if (conditional != nullptr && !r.expected_offset) {
-        return make_client_error(client_errc::invalid_record,
-                                 "send_conditional: the record has no expected offset");
-    }
-    if (r.expected_offset && (!r.partition || *r.expected_offset < 0)) {
-        return make_client_error(client_errc::invalid_record,
-                                 "a record with an expected offset (a conditional append) needs "
-                                 "an explicit partition and an offset >= 0");
-    }
     if (r.partition) {
         p = *r.partition;
         if (p < 0 || p >= t.partition_count) {

@@ -35,7 +35,8 @@ class producer_impl {
     ~producer_impl() { close(); }
 
     void send(producer_record r, producer::callback cb) {
-        const std::error_code ec = acc_.append(r, cb, send_deadline());
+        const std::error_code ec =
+            refuse_conditional(r) ? acks_zero() : acc_.append(r, cb, send_deadline());
         if (ec && cb) {
             // Failed inside send(): completed here, on the caller's thread, before send returns.
             try {
@@ -47,7 +48,8 @@ class producer_impl {
 
     void send_conditional(producer_record r, producer::conditional_callback cb) {
         producer::callback none;
-        const std::error_code ec = acc_.append(r, none, send_deadline(), &cb);
+        const std::error_code ec =
+            refuse_conditional(r) ? acks_zero() : acc_.append(r, none, send_deadline(), &cb);
         if (ec && cb) {
             try {
                 cb(conditional_result{result<record_metadata>(ec), -1});
@@ -86,6 +88,16 @@ class producer_impl {
     }
 
   private:
+    // With acks=0 no answer comes back, so no CONFLICT either: a conditional append would be
+    // reported written whatever the leader did.
+    bool refuse_conditional(const producer_record& r) const {
+        return r.expected_offset && config_.acks == 0;
+    }
+    static std::error_code acks_zero() {
+        return make_client_error(client_errc::invalid_record,
+                                 "a conditional append (expected_offset) needs acks=1 or all");
+    }
+
     // From a callback, on the I/O thread, waiting would block the thread that frees memory and
     // fetches metadata: fail at once instead of blocking.
     steady::time_point send_deadline() {

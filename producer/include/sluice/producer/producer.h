@@ -55,10 +55,12 @@ struct producer_record {
     std::vector<header> headers;
     std::optional<int32_t> partition;     // unset: partitioner (murmur2 of key; sticky if no key)
     std::optional<int64_t> timestamp_ms;  // unset: now
-    // Conditional append (needs `partition`): the record is written only if the partition's log
-    // end offset is this one when its leader takes it; else it fails with errc::conflict and
-    // nothing is written (re-read the partition and try again). The record goes in a batch of
-    // its own. A retry of a conditional append that was written is answered as written.
+    // Conditional append (needs `partition`, and acks 1 or all): the record is written only if
+    // the partition's log end offset is this one when its leader takes it; else it fails with
+    // errc::conflict and nothing is written (re-read the partition and try again). The record
+    // goes in a batch of its own. A retry of a conditional append that was written is answered
+    // as written, while the leader still knows this producer (docs/clients.md, "Conditional
+    // append", says when it does not).
     // Conditional appends to one partition that are in flight together are checked each on its
     // own: one after a conflicted one may be written; wait for each when that matters.
     // send_conditional() also says where the partition ended when it conflicted.
@@ -74,9 +76,12 @@ struct record_metadata {
 
 // What a conditional append (producer::send_conditional) came to.
 struct conditional_result {
-    result<record_metadata> written;  // its offset, or errc::conflict, or why it failed
-    // With errc::conflict: the partition's log end offset when its leader refused the record
-    // (records up to it are there to read; expect it next time). -1 otherwise.
+    // Its offset (-1 when it is known written but its leader no longer had the offset to give:
+    // docs/clients.md), or errc::conflict, or why it failed.
+    result<record_metadata> written;
+    // With errc::conflict: the leader's log end offset when it refused the record, the offset to
+    // expect next time. Records below it may not be readable yet (the high watermark follows
+    // once the replicas have them; a leader change may even drop them). -1 otherwise.
     int64_t log_end_offset = -1;
 };
 
