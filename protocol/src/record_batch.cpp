@@ -261,7 +261,7 @@ result<batch_header> check_batch(bytes_view bytes) noexcept {
     if (crc32c::value(bytes.subspan(bf::crc_start)) != h.value().crc) {
         return fail(errc::corrupt_message);
     }
-    if (h.value().record_count < 1 || h.value().last_offset_delta < 0) {
+    if (h.value().record_count < 0 || h.value().last_offset_delta < 0) {
         return fail(errc::invalid_record);
     }
     return h;
@@ -305,7 +305,9 @@ result<batch_view> batch_view::parse(bytes_view bytes, offset_rule rule) noexcep
     }
     const bool last_ok = rule == offset_rule::dense ? prev_delta == h.value().last_offset_delta
                                                     : prev_delta <= h.value().last_offset_delta;
-    if (h.value().record_count < 1 || present != h.value().record_count || !deltas_ok || !last_ok) {
+    const int32_t least = rule == offset_rule::dense ? 1 : 0;
+    if (h.value().record_count < least || present != h.value().record_count || !deltas_ok ||
+        !last_ok) {
         return fail(errc::invalid_record);
     }
 
@@ -375,7 +377,6 @@ void set_producer_state(std::span<std::byte> batch, producer_id_t id, producer_e
 }
 
 std::vector<std::byte> batch_with_records(const batch_view& b, std::span<const bytes_view> kept) {
-    SLUICE_CODEC_CHECK(!kept.empty());
     size_t size = bf::header_size;
     for (const bytes_view r : kept) {
         size += r.size();

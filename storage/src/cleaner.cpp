@@ -45,8 +45,8 @@ constexpr uint64_t seed_2 = 0x27d4eb2f165667c5ull;
 // The batches of one sealed segment, in order, each read whole.
 class segment_batches {
   public:
-    segment_batches(file& f, uint64_t size, io_throttle* throttle)
-        : f_(f), size_(size), throttle_(throttle) {}
+    segment_batches(file& f, uint64_t size, const clean_options& opts)
+        : f_(f), size_(size), throttle_(opts.throttle), cancel_(opts.cancel) {}
 
     // The next batch, parsed (valid until the next call), nullopt at the end. A batch that does
     // not parse is an error: a sealed segment passed every check when it was written.
@@ -73,6 +73,9 @@ class segment_batches {
         if (pos_ >= buf_pos_ && pos_ + n <= buf_pos_ + buf_.size()) {
             return success();
         }
+        if (cancel_ != nullptr && cancel_->load()) {
+            return make_error_code(std::errc::operation_canceled);
+        }
         const size_t want = std::max(n, size_t(std::min<uint64_t>(read_chunk_bytes, size_ - pos_)));
         buf_.resize(want);
         SLUICE_TRY(read_exact(f_, pos_, buf_));
@@ -87,6 +90,7 @@ class segment_batches {
     file& f_;
     const uint64_t size_;
     io_throttle* throttle_;
+    const std::atomic<bool>* cancel_;
     uint64_t pos_ = 0;
     uint64_t buf_pos_ = 0;
     std::vector<std::byte> buf_;
@@ -99,10 +103,12 @@ struct retention_rules {
     const clean_options& opts;
     const offset_map& map;
     offset_t next_dirty;
-
-    bool keep_whole(const batch_header& h) const {
-        return h.is_control() ||
-               std::binary_search(opts.keep_whole.begin(), opts.keep_whole.end(), h.last_offset());
+    // Control batches stay as they are; a producer's last batch keeps its header even when none
+    // of its records stays (what a restart rebuilds the producer's sequence from).
+    bool keep_whole(const batch_header& h) const { return h.is_control(); }
+    bool keep_header(const batch_header& h) const {
+        return std::binary_search(opts.keep_headers.begin(), opts.keep_headers.end(),
+                                  h.last_offset());
     }
 
     bool keep(const batch_header& h, const record_view& r) const {
@@ -121,9 +127,12 @@ struct retention_rules {
         // key's latest in the map (every older record is dropped in this pass), or it was
         // cleaned before and no dirty record of its key came since.
         const bool log_append_time = (h.attributes & batch_format::timestamp_type_bit) != 0;
-        const int64_t ts = log_append_time ? h.max_timestamp.value()
-                                           : h.base_timestamp.value() + r.timestamp_delta;
-        const bool expired = opts.now.value() - ts > opts.delete_retention_ms;
+        // As the record format does: base + delta modulo 2^64 (any int64s a client sent).
+        const int64_t ts =
+            log_append_time
+                ? h.max_timestamp.value()
+                : int64_t(uint64_t(h.base_timestamp.value()) + uint64_t(r.timestamp_delta));
+        const bool expired = ts < opts.now.value() - opts.delete_retention_ms;
         const bool alone = latest ? *latest == at : at < plan.first_dirty;
         return !(expired && alone);
     }
@@ -139,7 +148,7 @@ result<offset_t> build_map(const clean_plan& plan, const clean_options& opts, of
         }
         SLUICE_TRY(auto f,
                    plan.fs->open(segment_log_path(plan.dir, ref.base), open_mode::read_only));
-        segment_batches batches(*f, ref.size_bytes, opts.throttle);
+        segment_batches batches(*f, ref.size_bytes, opts);
         for (;;) {
             SLUICE_TRY(auto v, batches.next());
             if (!v) {
@@ -172,10 +181,11 @@ result<offset_t> build_map(const clean_plan& plan, const clean_options& opts, of
 // Walks one segment with the rules. Without `write`, only counts what would go; with it, writes
 // what stays to `write` and tracks it into `tracked`. Returns the records that go.
 result<uint64_t> filter_segment(const clean_plan& plan, const clean_plan::segment_ref& ref,
-                                const retention_rules& rules, io_throttle* throttle,
+                                const retention_rules& rules, const clean_options& opts,
                                 clean_outcome& out, file* write, segment* tracked) {
+    io_throttle* throttle = opts.throttle;
     SLUICE_TRY(auto f, plan.fs->open(segment_log_path(plan.dir, ref.base), open_mode::read_only));
-    segment_batches batches(*f, ref.size_bytes, throttle);
+    segment_batches batches(*f, ref.size_bytes, opts);
     uint64_t removed = 0;
     uint64_t written = 0;
     std::vector<std::byte> pending;
@@ -225,7 +235,7 @@ result<uint64_t> filter_segment(const clean_plan& plan, const clean_plan::segmen
         }
         if (kept.size() == size_t(h.record_count)) {
             SLUICE_TRY(emit(v->bytes()));
-        } else if (!kept.empty()) {
+        } else if (!kept.empty() || rules.keep_header(h)) {
             const auto rebuilt = batch_with_records(*v, kept);
             SLUICE_TRY(emit(rebuilt));
         }
@@ -240,10 +250,19 @@ result<uint64_t> filter_segment(const clean_plan& plan, const clean_plan::segmen
 
 }  // namespace
 
-offset_map::offset_map(size_t max_bytes) : max_entries_(max_bytes / entry_bytes) {}
+offset_map::offset_map(size_t max_bytes) {
+    // The table is a power of two of slots kept at most 3/4 full, and never more than
+    // max_bytes, even while it grows (the old table is half the new one).
+    size_t slots = 2;
+    while (slots * 2 * entry_bytes <= max_bytes) {
+        slots *= 2;
+    }
+    max_slots_ = slots * entry_bytes <= max_bytes ? slots : 0;
+    max_entries_ = max_slots_ * 3 / 4;
+}
 
 void offset_map::clear() {
-    slots_.clear();
+    slots_ = {};
     size_ = 0;
 }
 
@@ -259,7 +278,7 @@ size_t offset_map::find(uint64_t h1, uint64_t h2) const {
 
 void offset_map::grow() {
     std::vector<slot> old = std::move(slots_);
-    slots_.assign(std::max<size_t>(64, old.size() * 2), slot{});
+    slots_.assign(std::min(max_slots_, std::max<size_t>(64, old.size() * 2)), slot{});
     for (const slot& s : old) {
         if (s.offset >= 0) {
             slots_[find(s.h1, s.h2)] = s;
@@ -281,7 +300,7 @@ bool offset_map::put(bytes_view key, offset_t offset) {
         return false;
     }
     if ((size_ + 1) * 4 > slots_.size() * 3) {
-        grow();
+        grow();  // never past max_slots_: max_entries_ is 3/4 of it
     }
     slots_[find(h1, h2)] = slot{h1, h2, offset.value()};
     ++size_;
@@ -322,9 +341,17 @@ std::filesystem::path cleaned_path(const std::filesystem::path& dir, offset_t ba
     return p;
 }
 
-result<clean_outcome> clean_log(const clean_plan& plan, const clean_options& opts,
-                                offset_map& map) {
-    clean_outcome out;
+namespace {
+
+result<void> clean_segments(const clean_plan& plan, const clean_options& opts, offset_map& map,
+                            clean_outcome& out) {
+    // Every planned segment durable first: install lets recovery take gaps up to the plan's end
+    // for compaction's, which it may only do where no crash can cut a segment's tail.
+    for (const auto& ref : plan.segments) {
+        SLUICE_TRY(auto f,
+                   plan.fs->open(segment_log_path(plan.dir, ref.base), open_mode::read_only));
+        SLUICE_TRY(f->sync());
+    }
     SLUICE_TRY(out.next_dirty, build_map(plan, opts, map, out));
     const retention_rules rules{plan, opts, map, out.next_dirty};
     for (const auto& ref : plan.segments) {
@@ -332,8 +359,7 @@ result<clean_outcome> clean_log(const clean_plan& plan, const clean_options& opt
             break;
         }
         // A look first: a segment that loses nothing is not written again.
-        SLUICE_TRY(uint64_t removed,
-                   filter_segment(plan, ref, rules, opts.throttle, out, nullptr, nullptr));
+        SLUICE_TRY(uint64_t removed, filter_segment(plan, ref, rules, opts, out, nullptr, nullptr));
         if (removed == 0) {
             continue;
         }
@@ -342,8 +368,7 @@ result<clean_outcome> clean_log(const clean_plan& plan, const clean_options& opt
         auto written = [&]() -> result<void> {
             SLUICE_TRY(auto f, plan.fs->open(path, open_mode::read_write));
             SLUICE_TRY(f->truncate(0));
-            SLUICE_TRY(
-                filter_segment(plan, ref, rules, opts.throttle, out, f.get(), replacement.get()));
+            SLUICE_TRY(filter_segment(plan, ref, rules, opts, out, f.get(), replacement.get()));
             return success();
         }();
         if (!written) {
@@ -359,6 +384,23 @@ result<clean_outcome> clean_log(const clean_plan& plan, const clean_options& opt
         out.bytes_before += ref.size_bytes;
         out.bytes_after += replacement->size_bytes;
         out.cleaned.push_back({ref, path, std::move(replacement)});
+    }
+    return success();
+}
+
+}  // namespace
+
+result<clean_outcome> clean_log(const clean_plan& plan, const clean_options& opts,
+                                offset_map& map) {
+    clean_outcome out;
+    out.plan_truncations = plan.truncations;
+    auto done = clean_segments(plan, opts, map, out);
+    map.clear();
+    if (!done) {
+        for (const cleaned_segment& c : out.cleaned) {
+            (void)plan.fs->remove(c.path);  // open() removes what this cannot
+        }
+        return done.error();
     }
     return out;
 }

@@ -180,6 +180,19 @@ void partition_log::release_reserve(segment& seg) {
 }
 
 result<void> partition_log::maybe_roll(const batch_header& h) {
+    SLUICE_TRY(roll_if_due(h));
+    if (!active().fits_relative(h.last_offset())) {
+        // A follower's batch past a compacted gap wider than a segment's relative offsets: the
+        // (empty) active segment gives way to one that starts at the batch.
+        const offset_t old_base = active().base_offset;
+        segments_.pop_back();
+        SLUICE_TRY(remove_segment_files(*opts_.fs, opts_.dir, old_base));
+        SLUICE_TRY(add_segment(h.base_offset));
+    }
+    return success();
+}
+
+result<void> partition_log::roll_if_due(const batch_header& h) {
     segment& seg = active();
     if (seg.empty()) {
         return success();
@@ -337,6 +350,7 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
         return out;
     }
     auto& bytes = out.bytes;
+    bool ended = false;  // by a bound, not by running out of segments
     for (auto it = segment_for(segments_, from); it != segments_.end(); ++it) {
         segment& seg = **it;
         // Only the first segment read needs a search; later ones are read from their start.
@@ -355,6 +369,7 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
         }
         size_t want = size_t(std::min<uint64_t>(budget, seg.size_bytes - pos));
         if (want < batch_format::header_size) {
+            ended = true;
             break;
         }
         size_t at = bytes.size();
@@ -377,8 +392,13 @@ result<read_result> partition_log::read(offset_t from, size_t max_bytes, offset_
         stop = stop || keep < bytes.size();
         bytes.resize(keep);
         if (stop) {
+            ended = true;
             break;
         }
+    }
+    if (bytes.empty() && !ended) {
+        // No batch from `from` on: compaction emptied the rest (a gap up to the end).
+        out.next_offset = std::min(end_offset(), upper);
     }
     return out;
 }
@@ -399,6 +419,7 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
         return out;
     }
     std::byte hdr[batch_format::header_size];
+    bool ended = false;  // by a bound, not by running out of segments
     for (auto it = segment_for(segments_, from); it != segments_.end(); ++it) {
         segment& seg = **it;
         const bool first = out.ranges.empty();
@@ -456,14 +477,20 @@ result<slice_result> partition_log::slice(offset_t from, size_t max_bytes, offse
             }
         }
         if (end == pos) {
+            ended = true;
             break;
         }
         out.ranges.push_back({std::move(f), pos, end - pos});
         out.bytes += end - pos;
         out.next_offset = next;
         if (end < seg.size_bytes || next >= upper || out.ranges.size() >= max_ranges) {
+            ended = true;
             break;
         }
+    }
+    if (out.ranges.empty() && !ended) {
+        // No batch from `from` on: compaction emptied the rest (a gap up to the end).
+        out.next_offset = std::min(end_offset(), upper);
     }
     return out;
 }
@@ -491,7 +518,7 @@ result<std::optional<offset_t>> partition_log::offset_for_timestamp(timestamp_ms
             if (h.max_timestamp >= t) {
                 buf.resize(h.size_bytes());
                 SLUICE_TRY(read_exact(*f, pos, buf));
-                SLUICE_TRY(auto view, batch_view::parse(buf));
+                SLUICE_TRY(auto view, batch_view::parse(buf, offset_rule::compacted));
                 auto it = view.records();
                 record_view r;
                 while (it.next(r)) {
@@ -600,6 +627,7 @@ result<void> partition_log::restart_at(offset_t offset) {
 result<void> partition_log::empty_and_start_at(offset_t offset) {
     // Every segment goes, those below `offset` too: no pending fsync may vouch for any of them.
     const offset_t cut = std::min(offset, start_offset());
+    ++truncations_;
     emptied_at_ = offset;  // what the log says while it has no segment
     forget_sealed_past(cut);
     auto emptied = [&]() -> result<void> {
@@ -648,10 +676,14 @@ result<offset_t> partition_log::truncate_to(offset_t offset) {
     const uint64_t pos = at.position;
     // The boundary of the batch holding `offset`.
     const offset_t new_end = at.header ? at.header->base_offset : seg.next_offset;
+    ++truncations_;
     forget_sealed_past(new_end);
-    // Lower the recovery point first, so a crash mid-way never vouches for cut data.
-    if (checkpointed() > new_end) {
-        SLUICE_TRY(write_recovery_point(new_end));
+    // Lower the recovery point first, so a crash mid-way never vouches for cut data. Where
+    // compaction may have left gaps in this segment, the log's end after the cut (the last
+    // batch kept) may lie below new_end: its base is the bound known now.
+    const offset_t durable_bound = cleaner_.gaps_end > seg.base_offset ? seg.base_offset : new_end;
+    if (checkpointed() > durable_bound) {
+        SLUICE_TRY(write_recovery_point(durable_bound));
     }
     // The cut segment's batches are walked again after the cut, and a compacted one may end
     // below new_end: its base is the bound known now (records from the end on must count as

@@ -15,6 +15,7 @@ std::optional<clean_plan> partition_log::plan_cleaning(offset_t upper) const {
     p.dir = opts_.dir;
     p.fs = opts_.fs;
     p.index_interval_bytes = opts_.config.index_interval_bytes;
+    p.truncations = truncations_;
     for (size_t i = 0; i + 1 < segments_.size(); ++i) {
         const segment& s = *segments_[i];
         // A segment ends where the next one starts (a cleaned one's last records may be gone).
@@ -36,6 +37,12 @@ result<size_t> partition_log::install_cleaned(clean_outcome&& out) {
     SLUICE_TRY(check_writable());
     file_system& fs = *opts_.fs;
     size_t replaced = 0;
+    if (out.plan_truncations != truncations_) {
+        for (const cleaned_segment& c : out.cleaned) {
+            (void)fs.remove(c.path);  // open() removes it if this fails
+        }
+        return replaced;
+    }
     // Recovery must take the gaps the cleaned segments bring for gaps, not for damage: the
     // bound goes up before the first of them is in place.
     if (!out.cleaned.empty() && out.cleaned.back().old.next > cleaner_.gaps_end) {

@@ -10,7 +10,8 @@
 //     the same keys, values, headers and timestamps;
 //   - the compacted rule (a cleaned batch's) accepts whatever the dense one does, and is accepted
 //     by check_batch; a batch that passes it, with every other record dropped as compaction
-//     drops them (batch_with_records), passes it again with exactly the records kept.
+//     drops them (batch_with_records), passes it again with exactly the records kept, and with
+//     none kept passes it (and check_batch) but not the dense rule.
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
@@ -132,6 +133,12 @@ void check_compacted(const batch_view& v) {
         require(r.encoded.size() == k.size() && std::equal(k.begin(), k.end(), r.encoded.begin()));
     }
     require(!it2.next(r));
+    // With no record left: the header alone, as compaction keeps a producer's last batch.
+    const auto bare = batch_with_records(v, {});
+    auto header_only = batch_view::parse(bare, offset_rule::compacted);
+    require(header_only.has_value() && header_only.value().header().record_count == 0);
+    require(check_batch(bare).has_value());
+    require(!batch_view::parse(bare).has_value());
 }
 
 }  // namespace

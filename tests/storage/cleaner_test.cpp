@@ -111,6 +111,16 @@ std::vector<rec> model_clean(const std::vector<rec>& all, int64_t end, bool expi
     return out;
 }
 
+// Removes what lets a reopen trust segments without a scan: index files and the recovery point.
+void forget_validation(const std::filesystem::path& dir) {
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+        if (e.path().extension() == ".index" || e.path().extension() == ".timeindex") {
+            std::filesystem::remove(e.path());
+        }
+    }
+    std::filesystem::remove(dir / "recovery-point.checkpoint");
+}
+
 struct fixture {
     temp_dir dir;
     manual_clock clk{t0};
@@ -143,9 +153,11 @@ void fill(partition_log& l, int batches, int keys, int first_key = 0) {
         REQUIRE(add(l, batch_of(rs, t0)).has_value());
     }
     REQUIRE(l.roll().has_value());
+    REQUIRE(l.flush().has_value());  // a pass cleans only what is durable
 }
 
 clean_outcome pass(partition_log& l, const clean_options& opts, size_t map_bytes = 1 << 20) {
+    REQUIRE(l.flush().has_value());  // a pass cleans only what is durable
     auto plan = l.plan_cleaning(l.end_offset());
     REQUIRE(plan.has_value());
     offset_map map(map_bytes);
@@ -218,12 +230,7 @@ TEST_CASE("compaction: a reopen that scans cleaned segments (no index files) acc
     REQUIRE(l->install_cleaned(std::move(out)).has_value());
     const auto live = records_of(*l);
     l.reset();  // no close: the recovery point and indexes are what the pass left
-    for (const auto& e : std::filesystem::directory_iterator(f.log_dir())) {
-        if (e.path().extension() == ".index" || e.path().extension() == ".timeindex") {
-            std::filesystem::remove(e.path());
-        }
-    }
-    std::filesystem::remove(f.log_dir() / "recovery-point.checkpoint");
+    forget_validation(f.log_dir());
     auto again = f.open();
     CHECK(again->recovery().segments_dropped == 0);
     CHECK(again->recovery().bytes_truncated == 0);
@@ -256,13 +263,13 @@ TEST_CASE("compaction: a tombstone never goes while an older record of its key c
     REQUIRE(add(*l, batch_of({{"b", "1"}}, t0)).has_value());
     REQUIRE(l->roll().has_value());
     // A first pass with a map too small for more than one batch covers only the first segment.
-    auto small = pass(*l, at(t0 + 2 * day_ms), offset_map::entry_bytes);
+    auto small = pass(*l, at(t0 + 2 * day_ms), 2 * offset_map::entry_bytes);
     CHECK(small.next_dirty == offset_t{1});
     REQUIRE(l->install_cleaned(std::move(small)).has_value());
     // The tombstone of "a" comes after what the map covered: it stays until a pass covers it.
     REQUIRE(add(*l, batch_of({{"a", std::nullopt}}, t0)).has_value());
     REQUIRE(l->roll().has_value());
-    auto partial = pass(*l, at(t0 + 2 * day_ms), offset_map::entry_bytes);
+    auto partial = pass(*l, at(t0 + 2 * day_ms), 2 * offset_map::entry_bytes);
     CHECK(partial.next_dirty == offset_t{2});
     REQUIRE(l->install_cleaned(std::move(partial)).has_value());
     CHECK(records_of(*l) == std::vector<rec>{{0, "a", "1"}, {1, "b", "1"}, {2, "a", std::nullopt}});
@@ -270,7 +277,7 @@ TEST_CASE("compaction: a tombstone never goes while an older record of its key c
     CHECK(records_of(*l) == std::vector<rec>{{1, "b", "1"}});
 }
 
-TEST_CASE("compaction keeps a producer's last batch whole and every batch's header") {
+TEST_CASE("compaction keeps every batch's header and a producer's last batch, even empty") {
     fixture f;
     auto l = f.open();
     const producer_id_t pid{7};
@@ -278,23 +285,48 @@ TEST_CASE("compaction keeps a producer's last batch whole and every batch's head
     REQUIRE(add(*l, batch_of({{"a", "2"}, {"c", "1"}}, t0, pid, sequence_t{2})).has_value());
     REQUIRE(add(*l, batch_of({{"b", "2"}, {"c", "2"}}, t0, pid, sequence_t{4})).has_value());
     REQUIRE(add(*l, batch_of({{"a", "3"}}, t0)).has_value());
+    REQUIRE(add(*l, batch_of({{"e", "1"}}, t0, producer_id_t{8}, sequence_t{0})).has_value());
+    REQUIRE(add(*l, batch_of({{"e", std::nullopt}}, t0 + 1)).has_value());
     REQUIRE(l->roll().has_value());
-    auto opts = at(t0);
-    opts.keep_whole = {offset_t{5}};  // the producer's last batch ends at 5
+    auto opts = at(t0 + 2 * day_ms);
+    // Producer 7's last batch ends at 5, producer 8's at 7: all of 8's records go (superseded
+    // by the tombstone, which goes too), its header stays.
+    opts.keep_headers = {offset_t{5}, offset_t{7}};
     REQUIRE(l->install_cleaned(pass(*l, opts)).has_value());
     CHECK(records_of(*l) == std::vector<rec>{{4, "b", "2"}, {5, "c", "2"}, {6, "a", "3"}});
 
-    // The first two batches lost every record and went; the third kept its sequences.
-    auto r = l->read(l->start_offset(), 1 << 20);
-    REQUIRE(r.has_value());
-    batch_reader reader(r.value().bytes, false, offset_rule::compacted);
-    auto first = reader.next();
-    REQUIRE((first && first.value()));
-    CHECK(first.value()->header().base_offset == offset_t{4});
-    CHECK(first.value()->header().producer_id == pid);
-    CHECK(first.value()->header().base_sequence == sequence_t{4});
+    // The first two batches lost every record and went; the third kept its sequences; producer
+    // 8's is there with no record, and so is what a restart rebuilds its sequence from.
+    auto check_batches = [&](partition_log& log) {
+        auto r = log.read(log.start_offset(), 1 << 20);
+        REQUIRE(r.has_value());
+        std::vector<batch_header> heads;
+        batch_reader reader(r.value().bytes, false, offset_rule::compacted);
+        for (;;) {
+            auto b = reader.next();
+            REQUIRE(b.has_value());
+            if (!b.value()) {
+                break;
+            }
+            heads.push_back(b.value()->header());
+        }
+        REQUIRE(heads.size() == 3);
+        CHECK(heads[0].base_offset == offset_t{4});
+        CHECK(heads[0].producer_id == pid);
+        CHECK(heads[0].base_sequence == sequence_t{4});
+        CHECK(heads[2].base_offset == offset_t{7});
+        CHECK(heads[2].producer_id == producer_id_t{8});
+        CHECK(heads[2].record_count == 0);
+    };
+    check_batches(*l);
+    // A reopen that scans the segment (no index, no recovery point) takes the empty batch.
+    l.reset();
+    forget_validation(f.log_dir());
+    auto again = f.open();
+    CHECK(again->recovery().bytes_truncated == 0);
+    check_batches(*again);
 
-    // With no batch kept whole, a partly cleaned batch keeps its base offset and last delta.
+    // A partly cleaned batch keeps its base offset and last delta.
     fixture g;
     auto m = g.open();
     REQUIRE(add(*m, batch_of({{"a", "1"}, {"b", "1"}, {"c", "1"}}, t0, pid, sequence_t{0}))
@@ -314,6 +346,59 @@ TEST_CASE("compaction keeps a producer's last batch whole and every batch's head
     // The strict rule of produced batches refuses it: it is not a batch a producer makes.
     CHECK(batch_view::parse(kept.value()->bytes()).error() ==
           make_error_code(errc::invalid_record));
+}
+
+TEST_CASE("compaction: a truncation while a pass runs makes its install a no-op") {
+    fixture f;
+    auto l = f.open();
+    fill(*l, 40, 3);
+    const auto before = records_of(*l);
+    const offset_t dirty = l->first_dirty_offset();
+    auto out = pass(*l, at(t0));
+    REQUIRE_FALSE(out.cleaned.empty());
+    REQUIRE(l->truncate_to(offset_t{l->end_offset().value() - 4}).has_value());
+    auto installed = l->install_cleaned(std::move(out));
+    REQUIRE(installed.has_value());
+    CHECK(installed.value() == 0);
+    CHECK(l->first_dirty_offset() == dirty);
+    const auto now = records_of(*l);
+    CHECK(std::equal(now.begin(), now.end(), before.begin()));
+    for (const auto& e : std::filesystem::directory_iterator(f.log_dir())) {
+        CHECK(e.path().extension() != ".cleaned");
+    }
+}
+
+TEST_CASE("compaction: lookups by time and reads from a gap at the end") {
+    fixture f;
+    auto l = f.open();
+    // a and b twice (the second pair wins), then a tombstone old enough to go: the segment
+    // ends in a gap, and the active segment after it is empty.
+    REQUIRE(add(*l, batch_of({{"a", "1"}}, t0)).has_value());
+    REQUIRE(add(*l, batch_of({{"b", "1"}}, t0 + 1)).has_value());
+    REQUIRE(add(*l, batch_of({{"a", "2"}, {"b", "2"}}, t0 + 2)).has_value());
+    REQUIRE(add(*l, batch_of({{"x", std::nullopt}}, t0 + 3)).has_value());
+    REQUIRE(l->roll().has_value());
+    REQUIRE(l->install_cleaned(pass(*l, at(t0 + 2 * day_ms))).has_value());
+    CHECK(records_of(*l) == std::vector<rec>{{2, "a", "2"}, {3, "b", "2"}});
+    CHECK(l->end_offset() == offset_t{5});
+    // The first record at or after t0 is the first one left.
+    auto found = l->offset_for_timestamp(t0);
+    REQUIRE(found.has_value());
+    CHECK(found.value() == offset_t{2});
+    // A read from the gap moves on to the end rather than answering the offset it was asked
+    // (a reader would ask again for ever).
+    auto r = l->read(offset_t{4}, 1 << 20);
+    REQUIRE(r.has_value());
+    CHECK(r.value().bytes.empty());
+    CHECK(r.value().next_offset == offset_t{5});
+    auto s = l->slice(offset_t{4}, 1 << 20);
+    REQUIRE(s.has_value());
+    CHECK(s.value().ranges.empty());
+    CHECK(s.value().next_offset == offset_t{5});
+    // Below a bound, only up to it.
+    auto bounded = l->read(offset_t{4}, 1 << 20, offset_t{5});
+    REQUIRE(bounded.has_value());
+    CHECK(bounded.value().next_offset == offset_t{5});
 }
 
 TEST_CASE("compaction: a crash at every step of a pass leaves each segment old or cleaned") {
@@ -497,19 +582,20 @@ TEST_CASE("a follower's log takes a leader's batch past a compacted gap, never o
 }
 
 TEST_CASE("offset_map: latest offsets, growth, and its bound") {
+    // 100 slots' worth of bytes: a table of 64 slots (a power of two), 48 of them usable.
     offset_map m(100 * offset_map::entry_bytes);
-    CHECK(m.max_entries() == 100);
-    for (int i = 0; i < 100; ++i) {
+    CHECK(m.max_entries() == 48);
+    for (int i = 0; i < 48; ++i) {
         const std::string k = "key-" + std::to_string(i);
         REQUIRE(m.put(as_bytes(k), offset_t{i}));
     }
-    CHECK(m.size() == 100);
+    CHECK(m.size() == 48);
     CHECK_FALSE(m.room_for(1));
     CHECK_FALSE(m.put(as_bytes(std::string("another")), offset_t{500}));
     // A known key still moves up when the map is full.
     CHECK(m.put(as_bytes(std::string("key-3")), offset_t{600}));
     CHECK(m.latest(as_bytes(std::string("key-3"))) == offset_t{600});
-    CHECK(m.latest(as_bytes(std::string("key-99"))) == offset_t{99});
+    CHECK(m.latest(as_bytes(std::string("key-47"))) == offset_t{47});
     CHECK_FALSE(m.latest(as_bytes(std::string("another"))).has_value());
     CHECK(m.latest(as_bytes(std::string(""))) == std::nullopt);
     m.clear();
@@ -523,7 +609,7 @@ TEST_CASE("compaction: a map too small for one batch is a config error") {
     fill(*l, 3, 4);
     auto plan = l->plan_cleaning(l->end_offset());
     REQUIRE(plan.has_value());
-    offset_map map(offset_map::entry_bytes);  // one key; a batch has 4
+    offset_map map(2 * offset_map::entry_bytes);  // one key; a batch has 4
     auto out = clean_log(*plan, at(t0), map);
     REQUIRE_FALSE(out.has_value());
     CHECK(out.error() == make_error_code(errc::invalid_config));

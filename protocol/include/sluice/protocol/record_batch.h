@@ -67,7 +67,8 @@ result<batch_header> read_header(bytes_view bytes) noexcept;
 // ensureValid does: the header (read_header), that `bytes` is exactly one batch, the CRC, and a
 // record count and last offset delta that can hold offsets. It does not walk the records: record
 // framing is checked once on the produce path (batch_view::parse) and by readers. Errors:
-// corrupt_message; invalid_record for record_count < 1 or last_offset_delta < 0.
+// corrupt_message; invalid_record for record_count < 0 or last_offset_delta < 0. (A stored batch
+// may hold no record: compaction keeps a producer's last batch for its header.)
 result<batch_header> check_batch(bytes_view bytes) noexcept;
 
 // One record header (Kafka: a string key and a nullable value).
@@ -110,8 +111,8 @@ class record_iterator {
 
 // Which record offsets a batch may hold. A produced batch holds every offset from its base to its
 // last (dense). One that log compaction cleaned keeps its header (base offset, last offset delta,
-// sequences) and only some of its records, with their offset deltas (compacted): strictly
-// increasing from 0 or more, up to last_offset_delta at most.
+// sequences) and only some of its records, maybe none, with their offset deltas (compacted):
+// strictly increasing from 0 or more, up to last_offset_delta at most.
 enum class offset_rule { dense, compacted };
 
 // A validated batch: header decoded, CRC checked, every record's framing checked.
@@ -120,8 +121,9 @@ class batch_view {
     // `bytes` must be exactly one batch. Errors:
     //   corrupt_message  size, magic, CRC or any record framing is wrong
     //   unsupported_compression_type  attributes name a codec Sluice does not have (any but none)
-    //   invalid_record   records are well-formed but break batch rules: record_count < 1, count
-    //                    differs from records present, offset deltas that break `rule`
+    //   invalid_record   records are well-formed but break batch rules: no record (dense; a
+    //                    compacted batch may have none), count differs from records present,
+    //                    offset deltas that break `rule`
     static result<batch_view> parse(bytes_view bytes,
                                     offset_rule rule = offset_rule::dense) noexcept;
 
@@ -157,9 +159,9 @@ class batch_reader {
 };
 
 // The batch `b` with only `kept` of its records (record_view::encoded spans of b's records, in
-// their order, at least one): the same header (base offset, last offset delta, timestamps,
-// producer fields), the record count and length of what is left, and a new CRC. What log
-// compaction writes; offset_rule::compacted parses it.
+// their order; none leaves the header alone): the same header (base offset, last offset delta,
+// timestamps, producer fields), the record count and length of what is left, and a new CRC. What
+// log compaction writes; offset_rule::compacted parses it.
 std::vector<std::byte> batch_with_records(const batch_view& b, std::span<const bytes_view> kept);
 
 // Stamps the fields that the log and the leader own; they are outside the CRC.

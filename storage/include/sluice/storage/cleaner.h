@@ -4,9 +4,10 @@
 // A pass has three steps (docs/storage-format.md, "Compaction"):
 //   1. plan, on the log owner's thread: partition_log::plan_cleaning names the sealed segments
 //      below a bound and where the last pass stopped (the first dirty offset);
-//   2. clean, on any thread (clean_log below): reads the dirty segments into an offset map (key ->
-//      its latest offset), then writes each segment that loses records as `<base>.cleaned`,
-//      fsynced; it touches no file of the log;
+//   2. clean, on any thread (clean_log below): fsyncs the planned segments (recovery will take
+//      gaps below the plan's end for compaction's, so none may lose a tail in a crash), reads the
+//      dirty segments into an offset map (key -> its latest offset), then writes each segment
+//      that loses records as `<base>.cleaned`, fsynced; it changes no file of the log;
 //   3. install, on the owner's thread again: partition_log::install_cleaned renames each cleaned
 //      file over its segment (one atomic rename per segment, so a crash leaves every segment
 //      either old or cleaned, both whole) and moves the first dirty offset up.
@@ -16,10 +17,11 @@
 // records that are the latest of their key. It drops records without a key, and tombstones (a
 // null value) once `delete_retention_ms` has passed since their timestamp and no older record of
 // their key is left to reappear. A batch left with no record goes, unless it is one that the
-// caller keeps whole (each producer's last batch, from which its state is rebuilt). Control
-// batches stay whole.
+// caller names (each producer's last batch, from which a restart rebuilds its sequence): that one
+// stays as a header with no record. Control batches stay whole.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -36,11 +38,12 @@ namespace sluice::storage {
 class segment;
 
 // The latest offset of each key, by a 128-bit hash of the key (two keys whose hashes agree are
-// not told apart; at 2^-128 per pair that is never). Bounded: it grows up to `max_bytes`
-// (log.cleaner.dedupe.buffer.size) and then refuses new keys. Not thread-safe.
+// not told apart; at 2^-128 per pair that is never). Bounded: its table of 24-byte slots grows
+// up to `max_bytes` (log.cleaner.dedupe.buffer.size), at most 3/4 of them used, and then it
+// refuses new keys. Not thread-safe.
 class offset_map {
   public:
-    static constexpr size_t entry_bytes = 24;
+    static constexpr size_t entry_bytes = 24;  // one slot
 
     explicit offset_map(size_t max_bytes);
 
@@ -52,7 +55,7 @@ class offset_map {
     bool room_for(size_t n) const { return size_ + n <= max_entries_; }
     size_t size() const { return size_; }
     size_t max_entries() const { return max_entries_; }
-    void clear();
+    void clear();  // and frees the memory
 
   private:
     struct slot {
@@ -63,7 +66,8 @@ class offset_map {
     size_t find(uint64_t h1, uint64_t h2) const;  // the slot holding it, or the empty one to use
     void grow();
 
-    size_t max_entries_;
+    size_t max_slots_ = 0;
+    size_t max_entries_ = 0;
     size_t size_ = 0;
     std::vector<slot> slots_;  // a power of two; kept at most 3/4 full
 };
@@ -103,14 +107,18 @@ struct clean_plan {
     offset_t first_dirty;               // records below it were cleaned by an earlier pass
     offset_t end;                       // the first offset no pass may clean yet
     uint32_t index_interval_bytes = 4096;
+    uint64_t truncations = 0;  // the log's truncations when planned (install checks it)
 };
 
 struct clean_options {
     timestamp_ms_t now;
     int64_t delete_retention_ms = 24ll * 3600 * 1000;  // delete.retention.ms
-    // Batches whose last offset is one of these stay whole (sorted): each producer's last batch.
-    std::vector<offset_t> keep_whole;
+    // Batches whose last offset is one of these keep their header even with no record left
+    // (sorted): each producer's last batch.
+    std::vector<offset_t> keep_headers;
     io_throttle* throttle = nullptr;  // null: no limit
+    // Once set, the pass stops at its next read (std::errc::operation_canceled). May be null.
+    const std::atomic<bool>* cancel = nullptr;
 };
 
 // A segment's cleaned file, for install_cleaned.
@@ -123,15 +131,16 @@ struct cleaned_segment {
 struct clean_outcome {
     std::vector<cleaned_segment> cleaned;
     offset_t next_dirty;  // the first offset the map did not cover: the next pass starts there
+    uint64_t plan_truncations = 0;  // clean_plan::truncations
     uint64_t bytes_read = 0;
     uint64_t bytes_before = 0;  // of the cleaned segments
     uint64_t bytes_after = 0;
     uint64_t records_removed = 0;
 };
 
-// Step 2 of a pass (see the top of this file). `map` is cleared and filled; a map too small for
-// one batch's keys fails with errc::invalid_config. I/O errors are returned and leave no
-// `.cleaned` file behind where they can.
+// Step 2 of a pass (see the top of this file). `map` is cleared and filled (and freed again
+// before it returns); a map too small for one batch's keys fails with errc::invalid_config. On
+// any error (I/O, a cancel) the `.cleaned` files the pass wrote are removed where they can be.
 result<clean_outcome> clean_log(const clean_plan& plan, const clean_options& opts, offset_map& map);
 
 // The name of a segment's cleaned file, before it is installed.

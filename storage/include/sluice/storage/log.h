@@ -171,12 +171,14 @@ class partition_log {
 
     // Compaction (cleaner.h). The sealed segments below `upper` (the high watermark: never what
     // a truncation may cut) for a cleaning pass, and where the last pass stopped; nullopt if no
-    // sealed segment lies below `upper`.
+    // sealed segment lies below it. (The pass fsyncs them before anything else: no crash may
+    // cut a segment whose gaps recovery would then take for compaction's.)
     std::optional<clean_plan> plan_cleaning(offset_t upper) const;
     // Puts a pass's cleaned segments in place of theirs, each with one rename, and moves the first
     // dirty offset up to out.next_dirty (a checkpoint file, so the next start knows it). A
-    // segment that is no longer there as planned (retention, truncation) keeps its place and its
-    // cleaned file is removed. Returns how many segments were replaced.
+    // segment that is no longer there as planned (retention) keeps its place and its cleaned file
+    // is removed; after a truncation since the plan nothing is installed (the map may name
+    // records that are gone). Returns how many segments were replaced.
     result<size_t> install_cleaned(clean_outcome&& out);
     // Records from here on were not cleaned yet (the log start, before any pass).
     offset_t first_dirty_offset() const;
@@ -220,7 +222,10 @@ class partition_log {
     offset_t checkpointed() const;
     // Starts a new generation: flusher requests queued before it write no checkpoint.
     void fence_flusher();
+    // Rolls before `h` when the active segment is full, old, or cannot index `h`; then makes sure
+    // the active segment can (a follower's batch past a wide compacted gap).
     result<void> maybe_roll(const batch_header& h);
+    result<void> roll_if_due(const batch_header& h);
     result<append_result> write_batch(std::span<const std::byte> batch, const batch_header& h);
     // preallocate: reserves the active segment's blocks past `end`, a step ahead. Failing to
     // (no space, not supported) only stops the reserving for this segment.
@@ -287,6 +292,8 @@ class partition_log {
         offset_t end;  // one past its last record
     };
     std::vector<sealed_segment> pending_sealed_;
+    // Truncations so far (truncate_to, restart_at): a pass planned before one installs nothing.
+    uint64_t truncations_ = 0;
     // Compaction, as the checkpoint file `cleaner.checkpoint` says: gaps in offsets end at or
     // below gaps_end (compaction's, and those a follower replicated); records below first_dirty
     // were cleaned. Either only moves up by a pass or a replicated gap, and down by a truncation.
