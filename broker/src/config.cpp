@@ -259,6 +259,41 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_long(v, 1, long_max, c.log_retention_check_interval_ms);
      }},
+    {{"log.cleanup.policy", "delete",
+      "Every topic's default cleanup.policy: delete (retention), compact (keep the latest record "
+      "of each key), or compact,delete."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_cleanup_policy(v, c.log_cleanup_compact, c.log_cleanup_delete);
+     }},
+    {{"log.cleaner.enable", "true",
+      "Run the cleaner thread that compacts topics with cleanup.policy=compact."},
+     [](broker_config& c, std::string_view v) { return values::to_bool(v, c.log_cleaner_enable); }},
+    {{"log.cleaner.dedupe.buffer.size", "134217728",
+      "The cleaner's offset map at most (bytes, 24 per key; allocated as a pass needs it); a "
+      "pass over more keys covers what fits and the next pass the rest."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1024, long_max, c.log_cleaner_dedupe_buffer_size);
+     }},
+    {{"log.cleaner.io.max.bytes.per.second", "0",
+      "The cleaner's reads and writes at most (bytes per second); 0: no limit."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_double(v, 0, 1e18, c.log_cleaner_io_max_bytes_per_second);
+     }},
+    {{"log.cleaner.backoff.ms", "15000",
+      "How long the cleaner waits before looking again when no log needs cleaning."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.log_cleaner_backoff_ms);
+     }},
+    {{"log.cleaner.delete.retention.ms", "86400000",
+      "Every topic's default delete.retention.ms: how long compaction keeps a tombstone."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 0, long_max, c.log_cleaner_delete_retention_ms);
+     }},
+    {{"log.cleaner.min.cleanable.ratio", "0.5",
+      "Every topic's default min.cleanable.dirty.ratio: the dirty share that starts a pass."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_double(v, 0, 1, c.log_cleaner_min_cleanable_ratio);
+     }},
     {{"producer.id.expiration.ms", "86400000",
       "A producer that wrote nothing to a partition for this long is forgotten there (checked at "
       "each retention pass); its next batch is accepted at any sequence."},

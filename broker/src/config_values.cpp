@@ -1,6 +1,8 @@
 #include "config_values.h"
 
+#include <cerrno>
 #include <charconv>
+#include <cstdlib>
 
 #include <fmt/format.h>
 
@@ -75,6 +77,36 @@ reason to_bool(std::string_view text, bool& out) {
     } else {
         return std::string("must be true or false");
     }
+    return std::nullopt;
+}
+
+reason to_double(std::string_view text, double min, double max, double& out) {
+    const std::string s(trim(text));
+    char* end = nullptr;
+    errno = 0;
+    const double v = s.empty() ? 0.0 : std::strtod(s.c_str(), &end);
+    if (s.empty() || end != s.c_str() + s.size() || errno != 0 || !(v >= min && v <= max)) {
+        return fmt::format("must be a number from {} to {}", min, max);
+    }
+    out = v;
+    return std::nullopt;
+}
+
+reason to_cleanup_policy(std::string_view text, bool& compact, bool& del) {
+    bool c = false;
+    bool d = false;
+    for (std::string_view part : split(text, ',')) {
+        const std::string word = lower(part);
+        if (word == "compact") {
+            c = true;
+        } else if (word == "delete") {
+            d = true;
+        } else {
+            return std::string("must be delete, compact, or compact,delete");
+        }
+    }
+    compact = c;
+    del = d;
     return std::nullopt;
 }
 

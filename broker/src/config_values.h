@@ -42,6 +42,13 @@ reason to_bool(std::string_view text, bool& out);
 // `text` in [min, max] times `unit`, where max * unit fits in an int64. -1 stays -1 if allowed.
 reason to_scaled_ms(std::string_view text, int64_t min, int64_t max, int64_t unit, int64_t& out);
 
+// A decimal number in [min, max] (min.cleanable.dirty.ratio, a byte rate).
+reason to_double(std::string_view text, double min, double max, double& out);
+
+// cleanup.policy / log.cleanup.policy: "delete", "compact", or both, comma-separated in any
+// order (as Kafka's list).
+reason to_cleanup_policy(std::string_view text, bool& compact, bool& del);
+
 // log.flush.interval.messages / flush.messages: only 1 (fsync before acknowledging) and
 // Long.MAX_VALUE (never force a flush) are supported. `fsync` is set accordingly.
 reason to_flush_messages(std::string_view text, bool& fsync);

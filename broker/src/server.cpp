@@ -26,6 +26,7 @@
 #include "clean_shutdown.h"
 #include "cluster_member.h"
 #include "image_applier.h"
+#include "log_cleaner.h"
 #include "metadata_store.h"
 #include "sluice/broker/command_line.h"
 #include "sluice/core/leader_epochs.h"
@@ -287,6 +288,9 @@ struct server::impl {
     // Stopped (joined) while the io threads still run: its work hops to partitions' strands.
     std::unique_ptr<replication::fetcher_manager> fetchers;
     std::unique_ptr<image_applier> applier;
+    // log.cleaner.enable: compacts cleanup.policy=compact topics; stopped before the partitions
+    // close.
+    std::unique_ptr<log_cleaner> cleaner;
     std::unique_ptr<cluster_member> member;
     std::shared_ptr<replication::isr_manager> isr;  // started once the broker is ready
     std::unique_ptr<broker_context> ctx;
@@ -467,6 +471,13 @@ result<void> server::impl::start() {
             lag, every);
         isr->start();
     }
+    if (config.log_cleaner_enable) {
+        cleaner = std::make_unique<log_cleaner>(
+            *replicas, log_cleaner::options{config.log_cleaner_backoff_ms,
+                                            size_t(config.log_cleaner_dedupe_buffer_size),
+                                            config.log_cleaner_io_max_bytes_per_second});
+        cleaner->start();
+    }
     asio::co_spawn(strand, accept_loop(), asio::detached);
     asio::co_spawn(strand,
                    timer_loop(retention_timer, config.log_retention_check_interval_ms, true),
@@ -586,7 +597,12 @@ awaitable<void> server::impl::shutdown() {
     }
     applier->stop();
     co_await applier->wait_idle();  // an image being applied may still publish partitions
-    auto stop_fetchers = [this] { fetchers->stop(); };
+    auto stop_fetchers = [this] {
+        fetchers->stop();
+        if (cleaner) {
+            cleaner->stop();
+        }
+    };
     co_await run_on(blocking->get_executor(), stop_fetchers);
     const bool closed_clean = co_await replicas->close_all();
     if (closed_clean && config.broker_role) {

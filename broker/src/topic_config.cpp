@@ -12,6 +12,13 @@ namespace {
 
 using values::reason;
 
+std::string cleanup_policy_text(const topic_settings& s) {
+    if (s.cleanup_compact && s.cleanup_delete) {
+        return "compact,delete";
+    }
+    return s.cleanup_compact ? "compact" : "delete";
+}
+
 struct topic_key_spec {
     topic_key_info info;
     reason (*apply)(topic_settings&, std::string_view);
@@ -75,6 +82,24 @@ const topic_key_spec topic_specs[] = {
          return values::to_int(v, 1, INT16_MAX, s.min_insync_replicas);
      },
      [](const topic_settings& s) { return std::to_string(s.min_insync_replicas); }},
+    {{"cleanup.policy", "log.cleanup.policy",
+      "delete (retention), compact (keep the latest record of each key), or compact,delete"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_cleanup_policy(v, s.cleanup_compact, s.cleanup_delete);
+     },
+     [](const topic_settings& s) { return cleanup_policy_text(s); }},
+    {{"delete.retention.ms", "log.cleaner.delete.retention.ms",
+      "how long compaction keeps a tombstone after it was written"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_long(v, 0, long_max, s.delete_retention_ms);
+     },
+     [](const topic_settings& s) { return std::to_string(s.delete_retention_ms); }},
+    {{"min.cleanable.dirty.ratio", "log.cleaner.min.cleanable.ratio",
+      "the share of a compacted log's sealed bytes not yet cleaned that starts a cleaning pass"},
+     [](topic_settings& s, std::string_view v) {
+         return values::to_double(v, 0, 1, s.min_cleanable_dirty_ratio);
+     },
+     [](const topic_settings& s) { return fmt::format("{}", s.min_cleanable_dirty_ratio); }},
     {{"unclean.leader.election.enable", "unclean.leader.election.enable",
       "elect a replica outside the ISR when none is left: availability over acknowledged data"},
      [](topic_settings& s, std::string_view v) {
@@ -99,8 +124,16 @@ const std::vector<topic_key_info>& topic_infos() {
 }  // namespace
 
 topic_settings default_topic_settings(const broker_config& c) {
-    return topic_settings{c.log, c.message_max_bytes, c.min_insync_replicas,
-                          c.unclean_leader_election_enable};
+    topic_settings s;
+    s.log = c.log;
+    s.max_message_bytes = c.message_max_bytes;
+    s.min_insync_replicas = c.min_insync_replicas;
+    s.unclean_leader_election = c.unclean_leader_election_enable;
+    s.cleanup_compact = c.log_cleanup_compact;
+    s.cleanup_delete = c.log_cleanup_delete;
+    s.delete_retention_ms = c.log_cleaner_delete_retention_ms;
+    s.min_cleanable_dirty_ratio = c.log_cleaner_min_cleanable_ratio;
+    return s;
 }
 
 std::span<const topic_key_info> topic_config_keys() {

@@ -8,6 +8,7 @@
 
 #include "sluice/broker/command_line.h"
 #include "sluice/broker/config.h"
+#include "sluice/broker/topic_config.h"
 #include "temp_dir.h"
 
 using namespace sluice;
@@ -42,7 +43,11 @@ std::string describe(const broker_config& c) {
       << c.connections_max_idle_ms << '|' << c.queued_max_requests_per_connection << '|'
       << c.queued_max_request_bytes_per_connection << '|' << c.queued_max_request_bytes << '|'
       << c.num_io_threads << '|' << c.background_threads << '|' << c.log_open_files_max << '|'
-      << (c.fetch_sendfile ? int(*c.fetch_sendfile) : -1) << '|' << int(c.level);
+      << (c.fetch_sendfile ? int(*c.fetch_sendfile) : -1) << '|' << int(c.level) << '|'
+      << c.log_cleanup_compact << c.log_cleanup_delete << '|' << c.log_cleaner_delete_retention_ms
+      << '|' << c.log_cleaner_min_cleanable_ratio << '|' << c.log_cleaner_enable << '|'
+      << c.log_cleaner_dedupe_buffer_size << '|' << c.log_cleaner_io_max_bytes_per_second << '|'
+      << c.log_cleaner_backoff_ms;
     return o.str();
 }
 
@@ -138,6 +143,39 @@ TEST_CASE("bad values name the key, the value and the reason") {
     CHECK(error_of({{"message.max.bytes", "200000000"}}).starts_with("message.max.bytes="));
     CHECK(error_of({{"socket.request.max.bytes", "100"}}) ==
           "socket.request.max.bytes=100: must be at least 1024");
+}
+
+TEST_CASE("log.cleanup.policy and the cleaner's keys") {
+    CHECK_FALSE(must({}).log_cleanup_compact);
+    CHECK(must({}).log_cleanup_delete);
+    auto c = must({{"log.cleanup.policy", "compact"}});
+    CHECK(c.log_cleanup_compact);
+    CHECK_FALSE(c.log_cleanup_delete);
+    c = must({{"log.cleanup.policy", " Delete , compact "}});
+    CHECK((c.log_cleanup_compact && c.log_cleanup_delete));
+    CHECK(error_of({{"log.cleanup.policy", "shred"}}) ==
+          "log.cleanup.policy=shred: must be delete, compact, or compact,delete");
+    CHECK(error_of({{"log.cleanup.policy", ""}}).starts_with("log.cleanup.policy="));
+    CHECK(must({{"log.cleaner.min.cleanable.ratio", "0.25"}}).log_cleaner_min_cleanable_ratio ==
+          doctest::Approx(0.25));
+    CHECK(error_of({{"log.cleaner.min.cleanable.ratio", "1.5"}}) ==
+          "log.cleaner.min.cleanable.ratio=1.5: must be a number from 0 to 1");
+    CHECK(error_of({{"log.cleaner.min.cleanable.ratio", "half"}})
+              .starts_with("log.cleaner.min.cleanable.ratio=half: must be a number"));
+    CHECK(must({{"log.cleaner.io.max.bytes.per.second", "1048576"}})
+              .log_cleaner_io_max_bytes_per_second == doctest::Approx(1048576.0));
+    CHECK(error_of({{"log.cleaner.dedupe.buffer.size", "10"}}) ==
+          "log.cleaner.dedupe.buffer.size=10: must be at least 1024");
+    // Topic defaults follow the broker's keys; a topic override wins.
+    auto t = default_topic_settings(
+        must({{"log.cleanup.policy", "compact,delete"}, {"log.cleaner.delete.retention.ms", "5"}}));
+    CHECK((t.cleanup_compact && t.cleanup_delete));
+    CHECK(t.delete_retention_ms == 5);
+    auto o = apply_topic_configs(t, {{"cleanup.policy", "delete"}, {"delete.retention.ms", "7"}});
+    REQUIRE(o.has_value());
+    CHECK_FALSE(o.value().cleanup_compact);
+    CHECK(o.value().delete_retention_ms == 7);
+    CHECK_FALSE(apply_topic_configs(t, {{"min.cleanable.dirty.ratio", "-0.1"}}).has_value());
 }
 
 TEST_CASE("fetch.sendfile is true, false or auto (unset), in any case") {

@@ -44,9 +44,11 @@ struct fixture {
     boost::asio::io_context io;
     testing::temp_dir dir;
 
-    std::shared_ptr<partition> open(const std::string& name, const partition_role& r) {
+    std::shared_ptr<partition> open(const std::string& name, const partition_role& r,
+                                    bool compact = false) {
         partition::options o;
         o.topic = "t";
+        o.settings.cleanup_compact = compact;
         o.dir = dir.path() / name;
         o.role = r;
         auto p = partition::open(boost::asio::make_strand(io), o);
@@ -239,4 +241,13 @@ TEST_CASE(
     CHECK(follower->last_epoch() == leader_epoch_t{-1});
     CHECK(follower->append_replicated(bytes).error == errc::none);
     CHECK(follower->last_epoch() == leader_epoch_t{2});
+
+    // A compacted topic's follower takes a batch past its end: its leader's compaction removed
+    // what lay between.
+    auto compacted = f.open("compacted", role(n1, n0, 2), true);
+    auto r2 = compacted->append_replicated(shifted);
+    CHECK(r2.error == errc::none);
+    CHECK(compacted->offsets().log_end == offset_t{7});
+    set_base_offset(shifted, offset_t{6});
+    CHECK(compacted->append_replicated(shifted).error == errc::corrupt_message);
 }

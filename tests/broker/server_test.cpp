@@ -102,9 +102,11 @@ TEST_CASE("CreateTopics validation and DeleteTopics") {
     CHECK(create(c, "rf3", 1, 3, {}, false, &msg) == errc::invalid_replication_factor);
     CHECK(msg == "replication factor 3 is larger than the 1 available broker");
     CHECK(create(c, "rf0", 1, 0) == errc::invalid_replication_factor);
-    CHECK(create(c, "cfg", 1, -1, {{"cleanup.policy", "compact"}}, false, &msg) ==
+    CHECK(create(c, "cfg", 1, -1, {{"cleanup.policy", "shred"}}, false, &msg) ==
           errc::invalid_config);
-    CHECK(msg.find("cleanup.policy") != std::string::npos);
+    CHECK(msg == "cleanup.policy=shred: must be delete, compact, or compact,delete");
+    CHECK(create(c, "cfg", 1, -1, {{"no.such.key", "1"}}, false, &msg) == errc::invalid_config);
+    CHECK(msg.find("no.such.key") != std::string::npos);
     CHECK(create(c, "cfg", 1, -1, {{"segment.bytes", "12"}}, false, &msg) == errc::invalid_config);
     CHECK(msg == "segment.bytes=12: must be at least 4096");
     CHECK(create(c, "vo", 1, -1, {{"retention.ms", "1000"}}, true) == errc::none);

@@ -31,10 +31,16 @@ TEST_CASE("topic configs override the broker defaults") {
 
 TEST_CASE("bad topic configs name the key, the value and why") {
     topic_settings base;
-    auto unknown = apply_topic_configs(base, {{"cleanup.policy", "compact"}});
+    auto unknown = apply_topic_configs(base, {{"compression.type", "zstd"}});
     REQUIRE_FALSE(unknown.has_value());
-    CHECK(unknown.error().key == "cleanup.policy");
-    CHECK(unknown.error().to_string().starts_with("cleanup.policy=compact: unknown topic config"));
+    CHECK(unknown.error().key == "compression.type");
+    CHECK(unknown.error().to_string().starts_with("compression.type=zstd: unknown topic config"));
+    CHECK(apply_topic_configs(base, {{"cleanup.policy", "compact,shred"}}).error().to_string() ==
+          "cleanup.policy=compact,shred: must be delete, compact, or compact,delete");
+    CHECK(apply_topic_configs(base, {{"min.cleanable.dirty.ratio", "2"}}).error().to_string() ==
+          "min.cleanable.dirty.ratio=2: must be a number from 0 to 1");
+    CHECK(apply_topic_configs(base, {{"delete.retention.ms", "-1"}}).error().to_string() ==
+          "delete.retention.ms=-1: must be at least 0");
     CHECK(apply_topic_configs(base, {{"segment.bytes", "100"}}).error().to_string() ==
           "segment.bytes=100: must be at least 4096");
     CHECK(apply_topic_configs(base, {{"retention.ms", "soon"}}).error().to_string() ==

@@ -6,8 +6,23 @@
 #include "sluice/protocol/byte_order.h"
 
 namespace sluice::broker {
+namespace {
 
-batch_check validate_batches(bytes_view records, size_t max_batch_bytes, check_depth depth) {
+bool all_keyed(const batch_view& v) {
+    auto it = v.records();
+    record_view r;
+    while (it.next(r)) {
+        if (!r.key) {
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace
+
+batch_check validate_batches(bytes_view records, size_t max_batch_bytes, check_depth depth,
+                             bool keys_required) {
     namespace bf = batch_format;
     batch_check out;
     if (records.empty()) {
@@ -45,6 +60,7 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes, check_d
             return fail(errc::corrupt_message, "batch extends past the end of the records");
         }
         const bytes_view one = rest.first(header.value().size_bytes());
+        bool keyless = false;
         auto check = [&]() -> result<batch_header> {
             if (depth == check_depth::crc) {
                 return check_batch(one);
@@ -53,6 +69,10 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes, check_d
             if (!view) {
                 return view.error();
             }
+            if (keys_required && !all_keyed(view.value())) {
+                keyless = true;
+                return make_error_code(errc::invalid_record);
+            }
             return view.value().header();
         };
         const auto checked = check();
@@ -60,6 +80,11 @@ batch_check validate_batches(bytes_view records, size_t max_batch_bytes, check_d
             auto e = checked.error().category() == sluice_category()
                          ? static_cast<errc>(checked.error().value())
                          : errc::corrupt_message;
+            if (keyless) {
+                return fail(e,
+                            "a record without a key: a compacted topic (cleanup.policy=compact) "
+                            "takes only records with a key");
+            }
             return fail(
                 e, e == errc::corrupt_message ? "CRC or record framing is wrong" : errc_name(e));
         }

@@ -200,7 +200,8 @@ partition::append_outcome partition::append(std::span<std::byte> batches, bool a
             topic(), id(), state_.isr().size(), opts_.role.assignment.min_insync);
         return out;
     }
-    auto check = validate_batches(batches, size_t(opts_.settings.max_message_bytes));
+    auto check = validate_batches(batches, size_t(opts_.settings.max_message_bytes),
+                                  check_depth::records, opts_.settings.cleanup_compact);
     if (check.error != errc::none) {
         out.error = check.error;
         out.message = std::move(check.message);
@@ -379,7 +380,11 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
     const size_t segments = log_->segment_count();
     for (size_t pos = 0; const batch_header& head : check.headers) {
         const auto batch = batches.subspan(pos, head.size_bytes());
-        if (head.base_offset != log_->end_offset() || head.leader_epoch > leader_epoch()) {
+        // Past the end is a gap, which only a compacted topic's leader leaves (storage/
+        // cleaner.h); below it, a batch this log has.
+        const bool gap = head.base_offset > log_->end_offset();
+        if (head.base_offset < log_->end_offset() || (gap && !opts_.settings.cleanup_compact) ||
+            head.leader_epoch > leader_epoch()) {
             // Checked before the epoch is recorded: a cache entry must describe a batch.
             out.error = errc::corrupt_message;
             out.message = fmt::format(
@@ -730,7 +735,8 @@ void partition::apply_retention() {
     if (!log_) {
         return;
     }
-    auto r = log_->apply_retention();
+    // A compact-only topic keeps its records whatever their age or its size.
+    auto r = opts_.settings.cleanup_delete ? log_->apply_retention() : result<size_t>(size_t{0});
     if (!r) {
         report("retention", r.error());
     } else if (r.value() > 0) {

@@ -112,6 +112,18 @@ struct broker_config {
     // log.index.interval.bytes, log.flush.interval.messages).
     storage::log_config log;
     int64_t log_retention_check_interval_ms = 300000;
+    // Compaction: every topic's default cleanup.policy (log.cleanup.policy), delete.retention.ms
+    // and min.cleanable.dirty.ratio; the cleaner thread (log.cleaner.enable), its offset map
+    // (log.cleaner.dedupe.buffer.size), I/O rate (log.cleaner.io.max.bytes.per.second, 0: no
+    // limit) and pause between looks when nothing needs cleaning (log.cleaner.backoff.ms).
+    bool log_cleanup_compact = false;
+    bool log_cleanup_delete = true;
+    int64_t log_cleaner_delete_retention_ms = 86400000;
+    double log_cleaner_min_cleanable_ratio = 0.5;
+    bool log_cleaner_enable = true;
+    int64_t log_cleaner_dedupe_buffer_size = 134217728;
+    double log_cleaner_io_max_bytes_per_second = 0;
+    int64_t log_cleaner_backoff_ms = 15000;
     // A producer id that wrote nothing to a partition for this long is forgotten there.
     int64_t producer_id_expiration_ms = 86400000;
     // Periodic flush of page-cache logs; unset (Kafka's default) means never.

@@ -35,7 +35,9 @@ enum class check_depth { records, crc };
 //   message_too_large             a batch larger than `max_batch_bytes` (checked before its CRC)
 //   corrupt_message               framing, size or CRC wrong, or a partial batch at the end
 //   unsupported_compression_type  a codec Sluice does not have (depth records)
+// With `keys_required` (a compacted topic; depth records), a record without a key is
+// invalid_record too.
 batch_check validate_batches(bytes_view records, size_t max_batch_bytes,
-                             check_depth depth = check_depth::records);
+                             check_depth depth = check_depth::records, bool keys_required = false);
 
 }  // namespace sluice::broker

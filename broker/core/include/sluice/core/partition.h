@@ -238,6 +238,24 @@ class partition : public std::enable_shared_from_this<partition> {
     // flush's fsyncs and checkpoint run on the flusher's thread. Retention also forgets the
     // producers that expired (producer.id.expiration.ms).
     void apply_retention();
+    // Compaction (storage/include/sluice/storage/cleaner.h), for the broker's cleaner thread;
+    // each call on this strand. The share of the sealed bytes below the high watermark that no
+    // pass cleaned yet, once it is above 0 and at least min.cleanable.dirty.ratio; nullopt
+    // otherwise, and if the topic does not compact or the partition is closed.
+    std::optional<double> cleaning_due() const;
+    struct cleaning_job {
+        storage::clean_plan plan;
+        storage::clean_options options;
+    };
+    // A pass over the sealed segments below the high watermark (never what a truncation may
+    // cut), keeping each producer's last batch's header; nullopt if the topic does not compact
+    // or nothing is sealed there.
+    std::optional<cleaning_job> plan_cleaning() const;
+    // Puts a pass's cleaned segments in place (partition_log::install_cleaned). True if the pass
+    // got anywhere (a segment replaced, or the first dirty offset moved up); false if not, or if
+    // the log refused them (logged; the log may have turned failed).
+    bool install_cleaned(storage::clean_outcome out);
+
     // What this partition knows of its idempotent producers (tests, describing).
     const producer_state& producers() const;
     void flush();
