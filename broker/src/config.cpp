@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <thread>
 
@@ -269,15 +270,17 @@ const key_spec specs[] = {
       "Run the cleaner thread that compacts topics with cleanup.policy=compact."},
      [](broker_config& c, std::string_view v) { return values::to_bool(v, c.log_cleaner_enable); }},
     {{"log.cleaner.dedupe.buffer.size", "134217728",
-      "The cleaner's offset map at most (bytes, 24 per key; allocated as a pass needs it); a "
-      "pass over more keys covers what fits and the next pass the rest."},
+      "The cleaner's offset map at most (bytes: 24 per slot, a power of two of slots at most 3/4 "
+      "used, so 128 MiB holds 3.1M keys; grown as a pass needs it); a pass over more keys covers "
+      "what fits and the next pass the rest."},
      [](broker_config& c, std::string_view v) {
          return values::to_long(v, 1024, long_max, c.log_cleaner_dedupe_buffer_size);
      }},
     {{"log.cleaner.io.max.bytes.per.second", "0",
       "The cleaner's reads and writes at most (bytes per second); 0: no limit."},
      [](broker_config& c, std::string_view v) {
-         return values::to_double(v, 0, 1e18, c.log_cleaner_io_max_bytes_per_second);
+         return values::to_double(v, 0, std::numeric_limits<double>::max(),
+                                  c.log_cleaner_io_max_bytes_per_second);
      }},
     {{"log.cleaner.backoff.ms", "15000",
       "How long the cleaner waits before looking again when no log needs cleaning."},

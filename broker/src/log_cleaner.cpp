@@ -70,13 +70,17 @@ void log_cleaner::run() {
 }
 
 bool log_cleaner::pass() {
-    // The dirtiest log whose dirty share reached its topic's min.cleanable.dirty.ratio.
+    // The dirtiest log whose dirty share reached its topic's min.cleanable.dirty.ratio, leaving
+    // out those whose last pass failed or got nowhere within log.cleaner.backoff.ms: one such
+    // log must not keep the others waiting.
+    const auto now = std::chrono::steady_clock::now();
+    std::erase_if(resting_, [now](const auto& r) { return r.second <= now; });
     std::shared_ptr<partition> best;
     double best_ratio = 0;
     const auto image = replicas_.snapshot();
     for (const auto& [name, parts] : image->topics) {
         for (const auto& p : parts) {
-            if (!p) {
+            if (!p || resting_.contains({p->topic(), p->id()})) {
                 continue;
             }
             auto due = on_strand(p, stopping_, [](partition& q) { return q.cleaning_due(); });
@@ -92,27 +96,32 @@ bool log_cleaner::pass() {
     if (!best) {
         return false;
     }
-    auto job = on_strand(best, stopping_, [](partition& q) { return q.plan_cleaning(); });
+    if (!clean(best)) {
+        resting_[{best->topic(), best->id()}] = now + std::chrono::milliseconds(opts_.backoff_ms);
+    }
+    return !stopping_.load();  // the next log, at once
+}
+
+bool log_cleaner::clean(const std::shared_ptr<partition>& p) {
+    auto job = on_strand(p, stopping_, [](partition& q) { return q.plan_cleaning(); });
     if (!job || !*job) {
         return false;
     }
-    storage::io_throttle throttle(opts_.io_bytes_per_second);
+    storage::io_throttle throttle(opts_.io_bytes_per_second, &stopping_);
     storage::clean_options& how = (*job)->options;
     how.throttle = &throttle;
     how.cancel = &stopping_;
     auto out = storage::clean_log((*job)->plan, how, map_);
     if (!out) {
         if (out.error() != std::errc::operation_canceled) {
-            logging::warn("{}-{}: compaction: {} (tried again in {} ms)", best->topic(), best->id(),
+            logging::warn("{}-{}: compaction: {} (tried again in {} ms)", p->topic(), p->id(),
                           out.error().message(), opts_.backoff_ms);
         }
         return false;
     }
     auto cleaned = std::make_shared<storage::clean_outcome>(std::move(out).value());
-    auto installed = on_strand(best, stopping_, [cleaned](partition& q) {
-        return q.install_cleaned(std::move(*cleaned));
-    });
-    // A refused install (logged) waits for the backoff, as a failed pass does.
+    auto installed = on_strand(
+        p, stopping_, [cleaned](partition& q) { return q.install_cleaned(std::move(*cleaned)); });
     return installed && *installed;
 }
 

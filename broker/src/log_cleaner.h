@@ -7,11 +7,15 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
+#include <utility>
 
 #include "sluice/core/replica_manager.h"
 #include "sluice/storage/cleaner.h"
@@ -41,10 +45,14 @@ class log_cleaner {
     // Cleans the dirtiest log whose dirty share reached its min.cleanable.dirty.ratio; false if
     // none did (or the cleaner is stopping).
     bool pass();
+    // One pass over `p`'s log; false if it failed or got nowhere.
+    bool clean(const std::shared_ptr<partition>& p);
 
     replica_manager& replicas_;
     const options opts_;
     storage::offset_map map_;
+    // Logs left out until the time given: their last pass failed or got nowhere.
+    std::map<std::pair<std::string, int32_t>, std::chrono::steady_clock::time_point> resting_;
     std::atomic<bool> stopping_{false};
     std::mutex mutex_;
     std::condition_variable wake_;

@@ -178,15 +178,23 @@ result<offset_t> build_map(const clean_plan& plan, const clean_options& opts, of
     return plan.end;
 }
 
+// What a segment loses: records, and batches left with no record (a producer's last batch that
+// is no longer its last goes once empty).
+struct segment_losses {
+    uint64_t records = 0;
+    uint64_t batches = 0;
+    bool any() const { return records > 0 || batches > 0; }
+};
+
 // Walks one segment with the rules. Without `write`, only counts what would go; with it, writes
-// what stays to `write` and tracks it into `tracked`. Returns the records that go.
-result<uint64_t> filter_segment(const clean_plan& plan, const clean_plan::segment_ref& ref,
-                                const retention_rules& rules, const clean_options& opts,
-                                clean_outcome& out, file* write, segment* tracked) {
+// what stays to `write` and tracks it into `tracked`.
+result<segment_losses> filter_segment(const clean_plan& plan, const clean_plan::segment_ref& ref,
+                                      const retention_rules& rules, const clean_options& opts,
+                                      clean_outcome& out, file* write, segment* tracked) {
     io_throttle* throttle = opts.throttle;
     SLUICE_TRY(auto f, plan.fs->open(segment_log_path(plan.dir, ref.base), open_mode::read_only));
     segment_batches batches(*f, ref.size_bytes, opts);
-    uint64_t removed = 0;
+    segment_losses removed;
     uint64_t written = 0;
     std::vector<std::byte> pending;
     std::vector<bytes_view> kept;
@@ -229,13 +237,15 @@ result<uint64_t> filter_segment(const clean_plan& plan, const clean_plan::segmen
                 kept.push_back(r.encoded);
             }
         }
-        removed += uint64_t(h.record_count) - kept.size();
-        if (write == nullptr) {
+        removed.records += uint64_t(h.record_count) - kept.size();
+        const bool stays = !kept.empty() || rules.keep_header(h);
+        removed.batches += stays ? 0 : 1;
+        if (write == nullptr || !stays) {
             continue;
         }
         if (kept.size() == size_t(h.record_count)) {
             SLUICE_TRY(emit(v->bytes()));
-        } else if (!kept.empty() || rules.keep_header(h)) {
+        } else {
             const auto rebuilt = batch_with_records(*v, kept);
             SLUICE_TRY(emit(rebuilt));
         }
@@ -328,10 +338,14 @@ std::chrono::nanoseconds io_throttle::delay(double rate, uint64_t total,
 }
 
 void io_throttle::pace(uint64_t bytes) {
+    using namespace std::chrono_literals;
     total_ += bytes;
-    const auto wait = delay(rate_, total_, std::chrono::steady_clock::now() - start_);
-    if (wait.count() > 0) {
-        std::this_thread::sleep_for(wait);
+    for (;;) {
+        const auto wait = delay(rate_, total_, std::chrono::steady_clock::now() - start_);
+        if (wait.count() <= 0 || (cancel_ != nullptr && cancel_->load())) {
+            return;
+        }
+        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(wait, 100ms));
     }
 }
 
@@ -348,6 +362,9 @@ result<void> clean_segments(const clean_plan& plan, const clean_options& opts, o
     // Every planned segment durable first: install lets recovery take gaps up to the plan's end
     // for compaction's, which it may only do where no crash can cut a segment's tail.
     for (const auto& ref : plan.segments) {
+        if (opts.cancel != nullptr && opts.cancel->load()) {
+            return make_error_code(std::errc::operation_canceled);
+        }
         SLUICE_TRY(auto f,
                    plan.fs->open(segment_log_path(plan.dir, ref.base), open_mode::read_only));
         SLUICE_TRY(f->sync());
@@ -359,8 +376,9 @@ result<void> clean_segments(const clean_plan& plan, const clean_options& opts, o
             break;
         }
         // A look first: a segment that loses nothing is not written again.
-        SLUICE_TRY(uint64_t removed, filter_segment(plan, ref, rules, opts, out, nullptr, nullptr));
-        if (removed == 0) {
+        SLUICE_TRY(segment_losses removed,
+                   filter_segment(plan, ref, rules, opts, out, nullptr, nullptr));
+        if (!removed.any()) {
             continue;
         }
         const auto path = cleaned_path(plan.dir, ref.base);
@@ -380,7 +398,7 @@ result<void> clean_segments(const clean_plan& plan, const clean_options& opts, o
         if (replacement->empty()) {
             replacement->last_epoch = ref.last_epoch;
         }
-        out.records_removed += removed;
+        out.records_removed += removed.records;
         out.bytes_before += ref.size_bytes;
         out.bytes_after += replacement->size_bytes;
         out.cleaned.push_back({ref, path, std::move(replacement)});

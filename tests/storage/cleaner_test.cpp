@@ -7,6 +7,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -325,6 +326,21 @@ TEST_CASE("compaction keeps every batch's header and a producer's last batch, ev
     auto again = f.open();
     CHECK(again->recovery().bytes_truncated == 0);
     check_batches(*again);
+    // Once producer 8 wrote again, its old header goes: it is no longer its last batch.
+    REQUIRE(add(*again, batch_of({{"f", "1"}}, t0, producer_id_t{8}, sequence_t{1})).has_value());
+    REQUIRE(again->roll().has_value());
+    auto next = at(t0 + 2 * day_ms);
+    next.keep_headers = {offset_t{5}, offset_t{9}};  // 8 was the tombstone, gone
+    REQUIRE(again->install_cleaned(pass(*again, next)).has_value());
+    auto r = again->read(offset_t{6}, 1 << 20);
+    REQUIRE(r.has_value());
+    batch_reader rest(r.value().bytes, false, offset_rule::compacted);
+    auto b6 = rest.next();
+    REQUIRE((b6 && b6.value()));
+    CHECK(b6.value()->header().base_offset == offset_t{6});
+    auto b9 = rest.next();
+    REQUIRE((b9 && b9.value()));
+    CHECK(b9.value()->header().base_offset == offset_t{9});  // the empty one at 7 is gone
 
     // A partly cleaned batch keeps its base offset and last delta.
     fixture g;
@@ -613,6 +629,28 @@ TEST_CASE("compaction: a map too small for one batch is a config error") {
     auto out = clean_log(*plan, at(t0), map);
     REQUIRE_FALSE(out.has_value());
     CHECK(out.error() == make_error_code(errc::invalid_config));
+}
+
+TEST_CASE("compaction: a cancelled pass stops and leaves no cleaned file") {
+    fixture f;
+    auto l = f.open();
+    fill(*l, 40, 3);
+    auto plan = l->plan_cleaning(l->end_offset());
+    REQUIRE(plan.has_value());
+    std::atomic<bool> cancel{true};
+    auto opts = at(t0);
+    opts.cancel = &cancel;
+    offset_map map(1 << 20);
+    auto out = clean_log(*plan, opts, map);
+    REQUIRE_FALSE(out.has_value());
+    CHECK(out.error() == std::errc::operation_canceled);
+    for (const auto& e : std::filesystem::directory_iterator(f.log_dir())) {
+        CHECK(e.path().extension() != ".cleaned");
+    }
+    // A throttle whose wait is cancelled returns at once.
+    io_throttle slow(1, &cancel);
+    slow.pace(1 << 30);
+    CHECK(slow.total() == uint64_t{1} << 30);
 }
 
 TEST_CASE("io_throttle: the wait that keeps bytes at the rate") {

@@ -380,11 +380,9 @@ partition::replicated_outcome partition::append_replicated(std::span<const std::
     const size_t segments = log_->segment_count();
     for (size_t pos = 0; const batch_header& head : check.headers) {
         const auto batch = batches.subspan(pos, head.size_bytes());
-        // Past the end is a gap, which only a compacted topic's leader leaves (storage/
-        // cleaner.h); below it, a batch this log has.
-        const bool gap = head.base_offset > log_->end_offset();
-        if (head.base_offset < log_->end_offset() || (gap && !opts_.settings.cleanup_compact) ||
-            head.leader_epoch > leader_epoch()) {
+        // Past the end is a gap the leader's compaction left (storage/cleaner.h; its topic may
+        // have compacted once, whatever it does now); below it, a batch this log has.
+        if (head.base_offset < log_->end_offset() || head.leader_epoch > leader_epoch()) {
             // Checked before the epoch is recorded: a cache entry must describe a batch.
             out.error = errc::corrupt_message;
             out.message = fmt::format(

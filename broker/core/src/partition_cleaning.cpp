@@ -7,7 +7,7 @@
 namespace sluice::broker {
 
 std::optional<double> partition::cleaning_due() const {
-    if (!log_ || !opts_.settings.cleanup_compact) {
+    if (!log_ || log_->failed() || !opts_.settings.cleanup_compact) {
         return std::nullopt;
     }
     const double ratio = log_->dirty_ratio(state_.high_watermark());

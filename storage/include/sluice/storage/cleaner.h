@@ -76,8 +76,9 @@ class offset_map {
 // 0 or less: no limit). One thread uses it.
 class io_throttle {
   public:
-    explicit io_throttle(double bytes_per_second)
-        : rate_(bytes_per_second), start_(std::chrono::steady_clock::now()) {}
+    // `cancel` (may be null): once set, a wait under way ends within 100 ms.
+    explicit io_throttle(double bytes_per_second, const std::atomic<bool>* cancel = nullptr)
+        : rate_(bytes_per_second), cancel_(cancel), start_(std::chrono::steady_clock::now()) {}
 
     // How long to wait once `total` bytes have moved `elapsed` after the start: pure.
     static std::chrono::nanoseconds delay(double rate, uint64_t total,
@@ -88,6 +89,7 @@ class io_throttle {
 
   private:
     double rate_;
+    const std::atomic<bool>* cancel_;
     std::chrono::steady_clock::time_point start_;
     uint64_t total_ = 0;
 };
