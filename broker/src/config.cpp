@@ -297,6 +297,60 @@ const key_spec specs[] = {
      [](broker_config& c, std::string_view v) {
          return values::to_double(v, 0, 1, c.log_cleaner_min_cleanable_ratio);
      }},
+    {{"offsets.topic.num.partitions", "50",
+      "The partitions of __consumer_offsets, fixed when it is created (on the first "
+      "FindCoordinator); a group lives on one of them."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, 100000, c.offsets_topic_num_partitions);
+     }},
+    {{"offsets.topic.replication.factor", "3",
+      "The replication factor of __consumer_offsets; at most the brokers that are up when it is "
+      "created (a warning says so)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, 32767, c.offsets_topic_replication_factor);
+     }},
+    {{"offsets.topic.segment.bytes", "104857600",
+      "The segment.bytes of __consumer_offsets (compaction cleans sealed segments only)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 4096, 2147483647, c.offsets_topic_segment_bytes);
+     }},
+    {{"offsets.retention.minutes", "10080",
+      "How long a group's committed offsets are kept once it has no members (a group that never "
+      "had members: each offset from its commit); then they and the group are removed."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max / 60000, c.offsets_retention_minutes);
+     }},
+    {{"offsets.retention.check.interval.ms", "600000",
+      "How often the coordinator looks for offsets past offsets.retention.minutes."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_long(v, 1, long_max, c.offsets_retention_check_interval_ms);
+     }},
+    {{"offsets.commit.timeout.ms", "5000",
+      "How long a commit (or a group's record) may wait for its write to reach every in-sync "
+      "replica of __consumer_offsets."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, 2147483647, c.offsets_commit_timeout_ms);
+     }},
+    {{"group.min.session.timeout.ms", "6000",
+      "The shortest session.timeout.ms a member may ask for."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, 2147483647, c.group_min_session_timeout_ms);
+     }},
+    {{"group.max.session.timeout.ms", "1800000",
+      "The longest session.timeout.ms a member may ask for."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, 2147483647, c.group_max_session_timeout_ms);
+     }},
+    {{"group.initial.rebalance.delay.ms", "3000",
+      "How long an empty group's first rebalance waits for more members (each newcomer waits this "
+      "again, up to the rebalance timeout)."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 0, 2147483647, c.group_initial_rebalance_delay_ms);
+     }},
+    {{"group.max.size", "2147483647", "The most members one group may have."},
+     [](broker_config& c, std::string_view v) {
+         return values::to_int(v, 1, 2147483647, c.group_max_size);
+     }},
     {{"producer.id.expiration.ms", "86400000",
       "A producer that wrote nothing to a partition for this long is forgotten there (checked at "
       "each retention pass); its next batch is accepted at any sequence."},
@@ -788,6 +842,14 @@ config_result<broker_config> make_config(const properties& props) {
             it != props.end() ? it->second : std::to_string(c.queued_max_request_bytes),
             fmt::format("must be at least socket.request.max.bytes ({})",
                         c.socket_request_max_bytes)};
+    }
+    if (c.group_min_session_timeout_ms > c.group_max_session_timeout_ms) {
+        auto it = props.find("group.min.session.timeout.ms");
+        return config_error{
+            "group.min.session.timeout.ms",
+            it != props.end() ? it->second : std::to_string(c.group_min_session_timeout_ms),
+            fmt::format("must be at most group.max.session.timeout.ms ({})",
+                        c.group_max_session_timeout_ms)};
     }
     return c;
 }

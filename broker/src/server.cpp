@@ -33,6 +33,7 @@
 #include "sluice/core/logging.h"
 #include "sluice/core/partition_identity.h"
 #include "sluice/core/replica_manager.h"
+#include "sluice/group/coordinator.h"
 #include "sluice/net/connection.h"
 #include "sluice/net/native_codec.h"
 #include "sluice/protocol/errc.h"
@@ -119,6 +120,21 @@ replica_manager_config replica_config_of(const broker_config& c, const server_op
     r.background = background;
     r.producer_id_expiration = std::chrono::milliseconds(c.producer_id_expiration_ms);
     return r;
+}
+
+group_coordinator_config group_config_of(const broker_config& c) {
+    group_coordinator_config g;
+    g.offsets_partitions = c.offsets_topic_num_partitions;
+    g.offsets_replication = c.offsets_topic_replication_factor;
+    g.offsets_segment_bytes = c.offsets_topic_segment_bytes;
+    g.offsets_retention_ms = c.offsets_retention_minutes * 60000;
+    g.retention_check_ms = c.offsets_retention_check_interval_ms;
+    g.commit_timeout_ms = c.offsets_commit_timeout_ms;
+    g.limits.min_session_timeout_ms = c.group_min_session_timeout_ms;
+    g.limits.max_session_timeout_ms = c.group_max_session_timeout_ms;
+    g.limits.initial_rebalance_delay_ms = c.group_initial_rebalance_delay_ms;
+    g.limits.max_size = c.group_max_size;
+    return g;
 }
 
 net_config net_config_of(const broker_config& c) {
@@ -292,6 +308,8 @@ struct server::impl {
     // close.
     std::unique_ptr<log_cleaner> cleaner;
     std::unique_ptr<cluster_member> member;
+    // Consumer groups; stopped (parked requests answered) before connections drain.
+    std::unique_ptr<group_coordinator> groups;
     std::shared_ptr<replication::isr_manager> isr;  // started once the broker is ready
     std::unique_ptr<broker_context> ctx;
     std::vector<std::thread> threads;  // the io_context's, started by start()
@@ -337,6 +355,11 @@ result<void> server::impl::start() {
     ctx = std::make_unique<broker_context>(net_config_of(config), *replicas, *member,
                                            blocking->get_executor());
     ctx->cluster = member.get();
+    if (config.broker_role) {
+        groups = std::make_unique<group_coordinator>(*io, group_config_of(config), *replicas,
+                                                     *member, *member, blocking->get_executor());
+        ctx->groups = groups.get();
+    }
     if (auto r = fs.create_directories(log_dir); !r) {
         return start_failure(fmt::format("log.dirs={}: cannot create it: {}", log_dir.string(),
                                          r.error().message()));
@@ -478,6 +501,9 @@ result<void> server::impl::start() {
                                             config.log_cleaner_io_max_bytes_per_second});
         cleaner->start();
     }
+    if (groups) {
+        groups->start();
+    }
     asio::co_spawn(strand, accept_loop(), asio::detached);
     asio::co_spawn(strand,
                    timer_loop(retention_timer, config.log_retention_check_interval_ms, true),
@@ -577,6 +603,9 @@ awaitable<void> server::impl::shutdown() {
             logging::warn("controlled shutdown did not finish in {} ms; stopping anyway",
                           wait.count());
         }
+    }
+    if (groups) {
+        groups->stop();  // parked joins and syncs get NOT_COORDINATOR, so connections drain
     }
     for (auto& c : connections.all()) {
         c->drain();

@@ -105,6 +105,9 @@ bool is_retriable(std::error_code ec) noexcept {
             case errc::broker_not_available:
             case errc::replica_not_available:
             case errc::network_exception:
+            case errc::coordinator_load_in_progress:
+            case errc::coordinator_not_available:
+            case errc::not_coordinator:
             case errc::not_enough_replicas:
             case errc::not_enough_replicas_after_append:
             case errc::kafka_storage_error:

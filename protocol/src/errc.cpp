@@ -53,6 +53,32 @@ std::string_view errc_name(errc e) noexcept {
             return "NETWORK_EXCEPTION";
         case errc::coordinator_load_in_progress:
             return "COORDINATOR_LOAD_IN_PROGRESS";
+        case errc::coordinator_not_available:
+            return "COORDINATOR_NOT_AVAILABLE";
+        case errc::not_coordinator:
+            return "NOT_COORDINATOR";
+        case errc::illegal_generation:
+            return "ILLEGAL_GENERATION";
+        case errc::inconsistent_group_protocol:
+            return "INCONSISTENT_GROUP_PROTOCOL";
+        case errc::invalid_group_id:
+            return "INVALID_GROUP_ID";
+        case errc::unknown_member_id:
+            return "UNKNOWN_MEMBER_ID";
+        case errc::invalid_session_timeout:
+            return "INVALID_SESSION_TIMEOUT";
+        case errc::rebalance_in_progress:
+            return "REBALANCE_IN_PROGRESS";
+        case errc::invalid_commit_offset_size:
+            return "INVALID_COMMIT_OFFSET_SIZE";
+        case errc::non_empty_group:
+            return "NON_EMPTY_GROUP";
+        case errc::group_id_not_found:
+            return "GROUP_ID_NOT_FOUND";
+        case errc::group_max_size_reached:
+            return "GROUP_MAX_SIZE_REACHED";
+        case errc::fenced_instance_id:
+            return "FENCED_INSTANCE_ID";
         case errc::invalid_topic:
             return "INVALID_TOPIC_EXCEPTION";
         case errc::record_list_too_large:

@@ -26,7 +26,7 @@ TEST_CASE("ApiVersions answers the version table") {
     const auto* r = f.envelope->body_as_ApiVersionsResponse();
     REQUIRE(r != nullptr);
     CHECK(r->error_code() == 0);
-    CHECK(r->apis()->size() == 13);
+    CHECK(r->apis()->size() == 23);
     CHECK(r->apis()->size() == api::supported.size());
 }
 
@@ -301,6 +301,16 @@ TEST_CASE("a request that names a body but carries none gets INVALID_REQUEST") {
         {fbs::ApiKey::IncrementalAlterConfigs, fbs::Body::IncrementalAlterConfigsRequest},
         {fbs::ApiKey::DescribeQuorum, fbs::Body::DescribeQuorumRequest},
         {fbs::ApiKey::InitProducerId, fbs::Body::InitProducerIdRequest},
+        {fbs::ApiKey::FindCoordinator, fbs::Body::FindCoordinatorRequest},
+        {fbs::ApiKey::JoinGroup, fbs::Body::JoinGroupRequest},
+        {fbs::ApiKey::SyncGroup, fbs::Body::SyncGroupRequest},
+        {fbs::ApiKey::Heartbeat, fbs::Body::HeartbeatRequest},
+        {fbs::ApiKey::LeaveGroup, fbs::Body::LeaveGroupRequest},
+        {fbs::ApiKey::OffsetCommit, fbs::Body::OffsetCommitRequest},
+        {fbs::ApiKey::OffsetFetch, fbs::Body::OffsetFetchRequest},
+        {fbs::ApiKey::ListGroups, fbs::Body::ListGroupsRequest},
+        {fbs::ApiKey::DescribeGroups, fbs::Body::DescribeGroupsRequest},
+        {fbs::ApiKey::DeleteGroups, fbs::Body::DeleteGroupsRequest},
     };
     REQUIRE(std::size(apis) == api::supported.size());
     for (const auto& [key, type] : apis) {

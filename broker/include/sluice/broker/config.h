@@ -124,6 +124,20 @@ struct broker_config {
     int64_t log_cleaner_dedupe_buffer_size = 134217728;
     double log_cleaner_io_max_bytes_per_second = 0;
     int64_t log_cleaner_backoff_ms = 15000;
+    // Consumer groups (docs/groups.md): the __consumer_offsets topic (offsets.topic.*), how long
+    // an empty group's offsets are kept (offsets.retention.minutes) and how often that is checked,
+    // how long a commit's write may take, and the bounds of members' sessions and the wait
+    // before a new group's first rebalance (group.*).
+    int32_t offsets_topic_num_partitions = 50;
+    int16_t offsets_topic_replication_factor = 3;
+    int32_t offsets_topic_segment_bytes = 104857600;
+    int64_t offsets_retention_minutes = 10080;
+    int64_t offsets_retention_check_interval_ms = 600000;
+    int32_t offsets_commit_timeout_ms = 5000;
+    int32_t group_min_session_timeout_ms = 6000;
+    int32_t group_max_session_timeout_ms = 1800000;
+    int32_t group_initial_rebalance_delay_ms = 3000;
+    int32_t group_max_size = 2147483647;
     // A producer id that wrote nothing to a partition for this long is forgotten there.
     int64_t producer_id_expiration_ms = 86400000;
     // Periodic flush of page-cache logs; unset (Kafka's default) means never.

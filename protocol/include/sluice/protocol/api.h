@@ -16,7 +16,7 @@ struct version_range {
     int16_t max_version;
 };
 
-inline constexpr std::array<version_range, 13> supported{{
+inline constexpr std::array<version_range, 23> supported{{
     {fbs::ApiKey::Produce, 0, 0},
     {fbs::ApiKey::Fetch, 0, 0},
     {fbs::ApiKey::ListOffsets, 0, 0},
@@ -30,6 +30,16 @@ inline constexpr std::array<version_range, 13> supported{{
     {fbs::ApiKey::IncrementalAlterConfigs, 0, 0},
     {fbs::ApiKey::DescribeQuorum, 0, 0},
     {fbs::ApiKey::InitProducerId, 0, 0},
+    {fbs::ApiKey::FindCoordinator, 0, 0},
+    {fbs::ApiKey::JoinGroup, 0, 0},
+    {fbs::ApiKey::SyncGroup, 0, 0},
+    {fbs::ApiKey::Heartbeat, 0, 0},
+    {fbs::ApiKey::LeaveGroup, 0, 0},
+    {fbs::ApiKey::OffsetCommit, 0, 0},
+    {fbs::ApiKey::OffsetFetch, 0, 0},
+    {fbs::ApiKey::ListGroups, 0, 0},
+    {fbs::ApiKey::DescribeGroups, 0, 0},
+    {fbs::ApiKey::DeleteGroups, 0, 0},
 }};
 
 // The range for `key`, or nullptr for an API this build does not have.

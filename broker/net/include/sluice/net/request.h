@@ -13,6 +13,7 @@
 
 #include "sluice/core/async.h"
 #include "sluice/core/cluster_view.h"
+#include "sluice/core/group_service.h"
 #include "sluice/core/partition_service.h"
 #include "sluice/core/topic_admin.h"
 #include "sluice/net/memory_budget.h"
@@ -88,6 +89,8 @@ struct broker_context {
     // The cluster as the metadata image says (Metadata answers from it); null: this broker's
     // own partitions only.
     const cluster_view* cluster = nullptr;
+    // The group coordinator; null: group requests answer COORDINATOR_NOT_AVAILABLE.
+    group_service* groups = nullptr;
     // Threads that may block on the disk: connections send fetched records from segment files
     // there (sendfile), never on the network threads.
     executor blocking;
@@ -142,5 +145,16 @@ awaitable<handler_result> handle_init_producer_id(request_context& ctx, request&
 awaitable<handler_result> handle_produce(request_context& ctx, request& req);
 awaitable<handler_result> handle_fetch(request_context& ctx, request& req);
 awaitable<handler_result> handle_list_offsets(request_context& ctx, request& req);
+// Consumer groups (api_group.cpp).
+awaitable<handler_result> handle_find_coordinator(request_context& ctx, request& req);
+awaitable<handler_result> handle_join_group(request_context& ctx, request& req);
+awaitable<handler_result> handle_sync_group(request_context& ctx, request& req);
+awaitable<handler_result> handle_heartbeat(request_context& ctx, request& req);
+awaitable<handler_result> handle_leave_group(request_context& ctx, request& req);
+awaitable<handler_result> handle_offset_commit(request_context& ctx, request& req);
+awaitable<handler_result> handle_offset_fetch(request_context& ctx, request& req);
+awaitable<handler_result> handle_list_groups(request_context& ctx, request& req);
+awaitable<handler_result> handle_describe_groups(request_context& ctx, request& req);
+awaitable<handler_result> handle_delete_groups(request_context& ctx, request& req);
 
 }  // namespace sluice::broker

@@ -1,0 +1,1004 @@
+#include "sluice/group/coordinator.h"
+
+#include <algorithm>
+#include <random>
+
+#include <fmt/format.h>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include "sluice/core/logging.h"
+#include "sluice/protocol/api.h"
+#include "sluice/protocol/record_batch.h"
+
+namespace sluice::broker {
+
+using groups::group;
+using groups::group_effects;
+using groups::group_state;
+using groups::record_to_write;
+
+namespace {
+
+// How long a parked JoinGroup or SyncGroup waits beyond its rebalance timeout before it gives up
+// (the group answers it by then unless this broker stopped coordinating it).
+constexpr std::chrono::milliseconds park_grace{5000};
+constexpr std::chrono::milliseconds tick_interval{100};
+// The most bytes one load reads per fetch of the offsets partition.
+constexpr size_t load_read_bytes = 4u << 20;
+
+std::string topic_name() {
+    return std::string(consumer_offsets_topic);
+}
+
+errc write_error(errc e) {
+    switch (e) {
+        case errc::none:
+            return errc::none;
+        case errc::not_leader_or_follower:
+        case errc::log_closed:
+            return errc::not_coordinator;
+        case errc::message_too_large:
+        case errc::record_list_too_large:
+        case errc::invalid_record:
+            return errc::invalid_commit_offset_size;
+        case errc::unknown_topic_or_partition:
+        case errc::not_enough_replicas:
+        case errc::not_enough_replicas_after_append:
+        case errc::request_timed_out:
+        case errc::kafka_storage_error:
+            return errc::coordinator_not_available;
+        default:
+            return errc::unknown_server_error;
+    }
+}
+
+}  // namespace
+
+struct group_coordinator::waiter {
+    std::shared_ptr<async_event> ev;
+    uint64_t token = 0;  // while parked
+    join_group_result join;
+    sync_group_result sync;
+};
+
+struct group_coordinator::shard {
+    enum class status { loading, loaded };
+    status st = status::loading;
+    leader_epoch_t epoch{-1};
+    std::map<std::string, std::unique_ptr<group>, std::less<>> groups;
+};
+
+struct group_coordinator::route {
+    errc error = errc::none;
+    std::string message;
+    int32_t partition = -1;
+    shard* s = nullptr;
+
+    group* find(const std::string& id) const {
+        auto it = s->groups.find(id);
+        return it == s->groups.end() ? nullptr : it->second.get();
+    }
+};
+
+group_coordinator::group_coordinator(boost::asio::io_context& io, group_coordinator_config config,
+                                     partition_service& replicas, topic_admin& admin,
+                                     const cluster_view& cluster, executor blocking,
+                                     storage::clock& time)
+    : io_(io),
+      config_(config),
+      replicas_(replicas),
+      admin_(admin),
+      cluster_(cluster),
+      blocking_(std::move(blocking)),
+      time_(time),
+      strand_(boost::asio::make_strand(io)),
+      timer_(strand_) {}
+
+group_coordinator::~group_coordinator() = default;
+
+void group_coordinator::start() {
+    boost::asio::co_spawn(strand_, tick_loop(), boost::asio::detached);
+}
+
+void group_coordinator::stop() {
+    boost::asio::post(strand_, [this] {
+        stopped_ = true;
+        timer_.cancel();
+        for (auto& [p, s] : shards_) {
+            unload(*s);
+        }
+        shards_.clear();
+    });
+}
+
+std::string group_coordinator::new_member_id(const std::string& client_id) {
+    static thread_local std::mt19937_64 rng{std::random_device{}()};
+    return fmt::format("{}-{:016x}{:04x}", client_id.empty() ? "member" : client_id, rng(),
+                       ++member_counter_ & 0xffff);
+}
+
+group_coordinator::route group_coordinator::locate(const std::string& group_id) {
+    route r;
+    if (group_id.empty() || group_id.size() > groups::key_string_max) {
+        r.error = errc::invalid_group_id;
+        r.message = group_id.empty() ? "the group id is empty"
+                                     : fmt::format("the group id is {} bytes long, more than {}",
+                                                   group_id.size(), groups::key_string_max);
+        return r;
+    }
+    if (stopped_) {
+        r.error = errc::not_coordinator;
+        r.message = "this broker is stopping";
+        return r;
+    }
+    auto parts = cluster_.partitions(consumer_offsets_topic);
+    if (!parts || parts->empty()) {
+        r.error = errc::coordinator_not_available;
+        r.message =
+            fmt::format("{} does not exist yet: ask FindCoordinator", consumer_offsets_topic);
+        return r;
+    }
+    r.partition = groups::partition_for(group_id, int32_t(parts->size()));
+    auto image = replicas_.snapshot();
+    partition* p = image->find(consumer_offsets_topic, partition_id_t{r.partition});
+    if (p == nullptr || !p->is_leader()) {
+        r.error = errc::not_coordinator;
+        r.message = fmt::format(
+            "broker does not lead {}-{}, which holds group {}: find its "
+            "coordinator again",
+            consumer_offsets_topic, r.partition, group_id);
+        if (auto it = shards_.find(r.partition); it != shards_.end()) {
+            unload(*it->second);
+            shards_.erase(it);
+        }
+        return r;
+    }
+    const leader_epoch_t epoch = p->leader_epoch();
+    auto it = shards_.find(r.partition);
+    if (it != shards_.end() && it->second->epoch != epoch) {
+        unload(*it->second);
+        shards_.erase(it);
+        it = shards_.end();
+    }
+    if (it == shards_.end()) {
+        auto s = std::make_unique<shard>();
+        s->epoch = epoch;
+        shards_.emplace(r.partition, std::move(s));
+        boost::asio::co_spawn(strand_, load(r.partition, epoch), boost::asio::detached);
+        r.error = errc::coordinator_load_in_progress;
+        r.message = fmt::format("loading the groups of {}-{}", consumer_offsets_topic, r.partition);
+        return r;
+    }
+    if (it->second->st == shard::status::loading) {
+        r.error = errc::coordinator_load_in_progress;
+        r.message = fmt::format("loading the groups of {}-{}", consumer_offsets_topic, r.partition);
+        return r;
+    }
+    r.s = it->second.get();
+    return r;
+}
+
+awaitable<void> group_coordinator::load(int32_t partition, leader_epoch_t epoch) {
+    const std::string topic = topic_name();
+    auto current = [&]() -> shard* {
+        auto it = shards_.find(partition);
+        return it != shards_.end() && it->second->epoch == epoch &&
+                       it->second->st == shard::status::loading
+                   ? it->second.get()
+                   : nullptr;
+    };
+    auto give_up = [&](std::string_view why) {
+        if (current() != nullptr) {
+            shards_.erase(partition);  // the next request starts a new load
+        }
+        logging::warn("{}-{}: cannot load its groups yet: {}", topic, partition, why);
+    };
+    // The high watermark must have reached this leader's epoch start (KIP-207: OFFSET_NOT_AVAILABLE
+    // until then): what the previous leader acknowledged is then all below it.
+    auto end =
+        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::latest_timestamp);
+    if (end.error != errc::none) {
+        if (end.error != errc::offset_not_available) {
+            give_up(errc_name(end.error));
+        } else if (current() != nullptr) {
+            shards_.erase(partition);
+        }
+        co_return;
+    }
+    auto start =
+        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::earliest_timestamp);
+    if (start.error != errc::none) {
+        give_up(errc_name(start.error));
+        co_return;
+    }
+    std::map<std::string, std::optional<groups::group_record>> metas;
+    std::map<std::string, std::map<topic_partition_id, std::optional<groups::offset_value>>> offs;
+    size_t records = 0;
+    size_t unreadable = 0;
+    offset_t from{start.offset};
+    while (from.value() < end.offset) {
+        fetch_request fr;
+        fetch_partition fp;
+        fp.topic = topic;
+        fp.partition = partition_id_t{partition};
+        fp.fetch_offset = from;
+        fp.partition_max_bytes = load_read_bytes;
+        fr.partitions.push_back(fp);
+        fr.min_bytes = 0;
+        fr.max_bytes = load_read_bytes;
+        fr.deadline = steady_clock::now();
+        auto got = co_await replicas_.fetch(fr);
+        if (got.empty() || got[0].error != errc::none) {
+            give_up(got.empty() ? "no answer" : errc_name(got[0].error));
+            co_return;
+        }
+        std::vector<std::byte> bytes(got[0].bytes);
+        auto read = [&bytes, &got]() -> std::error_code {
+            size_t at = 0;
+            for (const auto& range : got[0].ranges) {
+                size_t done = 0;
+                while (done < range.length) {
+                    auto n =
+                        range.f->read_at(range.position + done,
+                                         std::span(bytes).subspan(at + done, range.length - done));
+                    if (!n) {
+                        return n.error();
+                    }
+                    if (n.value() == 0) {
+                        return std::make_error_code(std::errc::io_error);
+                    }
+                    done += n.value();
+                }
+                at += range.length;
+            }
+            return {};
+        };
+        if (auto ec = co_await run_on(blocking_, read)) {
+            give_up(ec.message());
+            co_return;
+        }
+        if (bytes.empty()) {
+            break;  // nothing below the high watermark from here
+        }
+        batch_reader reader(bytes, false, offset_rule::compacted);
+        offset_t next = from;
+        while (true) {
+            auto b = reader.next();
+            if (!b) {
+                give_up(fmt::format("a batch at or after offset {} is unreadable: {}", next.value(),
+                                    b.error().message()));
+                co_return;
+            }
+            if (!b.value()) {
+                break;
+            }
+            const batch_view& batch = *b.value();
+            next = batch.header().next_offset();
+            if (batch.header().is_control()) {
+                continue;
+            }
+            auto it = batch.records();
+            record_view rec;
+            while (it.next(rec)) {
+                ++records;
+                if (!rec.key) {
+                    ++unreadable;
+                    continue;
+                }
+                auto key = groups::decode_key(*rec.key);
+                if (!key) {
+                    ++unreadable;
+                    continue;
+                }
+                if (key->kind == groups::record_kind::group) {
+                    if (!rec.value) {
+                        metas[key->group_id] = std::nullopt;
+                        offs.erase(key->group_id);
+                    } else if (auto v = groups::decode_group_value(*rec.value)) {
+                        metas[key->group_id] = std::move(*v);
+                    } else {
+                        ++unreadable;
+                    }
+                } else if (!rec.value) {
+                    offs[key->group_id][key->tp] = std::nullopt;
+                } else if (auto v = groups::decode_offset_value(*rec.value)) {
+                    offs[key->group_id][key->tp] = *v;
+                } else {
+                    ++unreadable;
+                }
+            }
+        }
+        if (next <= from) {
+            break;
+        }
+        from = next;
+    }
+    shard* s = current();
+    if (s == nullptr) {
+        co_return;  // leadership moved on meanwhile
+    }
+    const int64_t now = now_ms();
+    for (auto& [id, meta] : metas) {
+        if (!meta) {
+            continue;
+        }
+        auto g = std::make_unique<group>(id, config_.limits);
+        g->load(*meta, now);
+        s->groups[id] = std::move(g);
+    }
+    for (auto& [id, m] : offs) {
+        auto& g = s->groups[id];
+        for (auto& [tp, v] : m) {
+            if (!v) {
+                continue;
+            }
+            if (!g) {
+                g = std::make_unique<group>(id, config_.limits);
+            }
+            g->load_offset(tp, *v);
+        }
+        if (!g) {
+            s->groups.erase(id);
+        }
+    }
+    s->st = shard::status::loaded;
+    logging::info("{}-{}: coordinating {} groups at leader epoch {} ({} records read{})", topic,
+                  partition, s->groups.size(), epoch.value(), records,
+                  unreadable ? fmt::format(", {} unreadable and skipped", unreadable) : "");
+}
+
+awaitable<group_answer> group_coordinator::append(int32_t partition,
+                                                  std::vector<record_to_write> records) {
+    auto batch = groups::build_batch(records, now_ms());
+    produce_request pr;
+    pr.acks = required_acks::all;
+    pr.deadline = steady_clock::now() + std::chrono::milliseconds(config_.commit_timeout_ms);
+    produce_partition pp;
+    pp.topic = consumer_offsets_topic;
+    pp.partition = partition_id_t{partition};
+    pp.batches = batch;
+    pr.partitions.push_back(pp);
+    auto out = co_await replicas_.produce(pr);
+    if (out.empty()) {
+        co_return group_answer{errc::coordinator_not_available, "no answer from the log"};
+    }
+    const errc e = write_error(out[0].error);
+    if (e == errc::none) {
+        co_return group_answer{};
+    }
+    co_return group_answer{e, fmt::format("writing to {}-{} failed: {}{}{}", consumer_offsets_topic,
+                                          partition, errc_name(out[0].error),
+                                          out[0].message.empty() ? "" : ": ", out[0].message)};
+}
+
+void group_coordinator::apply(int32_t partition, group& g, group_effects& fx) {
+    for (auto& [token, res] : fx.joins) {
+        if (auto it = parked_.find(token); it != parked_.end()) {
+            it->second->join = std::move(res);
+            it->second->ev->set();
+            parked_.erase(it);
+        }
+    }
+    for (auto& [token, res] : fx.syncs) {
+        if (auto it = parked_.find(token); it != parked_.end()) {
+            it->second->sync = std::move(res);
+            it->second->ev->set();
+            parked_.erase(it);
+        }
+    }
+    if (fx.write_metadata) {
+        boost::asio::co_spawn(strand_, write_metadata(partition, g.id()), boost::asio::detached);
+    }
+    fx = group_effects{};
+}
+
+awaitable<void> group_coordinator::write_metadata(int32_t partition, std::string group_id) {
+    auto it = shards_.find(partition);
+    if (it == shards_.end() || it->second->st != shard::status::loaded) {
+        co_return;
+    }
+    const leader_epoch_t epoch = it->second->epoch;
+    auto git = it->second->groups.find(group_id);
+    if (git == it->second->groups.end()) {
+        co_return;
+    }
+    const int32_t generation = git->second->generation();
+    std::vector<record_to_write> recs;
+    recs.push_back(
+        {groups::group_key(group_id), groups::encode_group_value(git->second->metadata_record())});
+    auto written = co_await append(partition, std::move(recs));
+    if (written.error != errc::none) {
+        logging::warn("group {}: its record was not written: {}", group_id, written.message);
+    }
+    it = shards_.find(partition);
+    if (it == shards_.end() || it->second->epoch != epoch) {
+        co_return;
+    }
+    git = it->second->groups.find(group_id);
+    if (git == it->second->groups.end()) {
+        co_return;
+    }
+    group_effects fx;
+    git->second->metadata_written(generation, written.error == errc::none, now_ms(), fx);
+    apply(partition, *git->second, fx);
+}
+
+void group_coordinator::unload(shard& s) {
+    for (auto& [id, g] : s.groups) {
+        group_effects fx;
+        g->unload(fx);
+        fx.write_metadata = false;
+        for (auto& [token, res] : fx.joins) {
+            if (auto it = parked_.find(token); it != parked_.end()) {
+                it->second->join = std::move(res);
+                it->second->ev->set();
+                parked_.erase(it);
+            }
+        }
+        for (auto& [token, res] : fx.syncs) {
+            if (auto it = parked_.find(token); it != parked_.end()) {
+                it->second->sync = std::move(res);
+                it->second->ev->set();
+                parked_.erase(it);
+            }
+        }
+    }
+    s.groups.clear();
+}
+
+awaitable<coordinator_answer> group_coordinator::find_coordinator(std::string&& group_id) {
+    coordinator_answer a;
+    if (group_id.empty() || group_id.size() > groups::key_string_max) {
+        a.error = errc::invalid_group_id;
+        a.message = group_id.empty() ? "the group id is empty" : "the group id is too long";
+        co_return a;
+    }
+    auto parts = cluster_.partitions(consumer_offsets_topic);
+    if (!parts || parts->empty()) {
+        auto start_creating = [this] {
+            if (creating_topic_) {
+                return false;
+            }
+            creating_topic_ = true;
+            return true;
+        };
+        if (co_await run_on(strand_, start_creating)) {
+            const auto brokers = cluster_.brokers();
+            const int16_t rf = int16_t(std::clamp<int>(config_.offsets_replication, 1,
+                                                       std::max<int>(1, int(brokers.size()))));
+            if (rf < config_.offsets_replication) {
+                logging::warn(
+                    "{}: offsets.topic.replication.factor is {} but {} brokers are up: "
+                    "creating it with replication factor {}",
+                    consumer_offsets_topic, config_.offsets_replication, brokers.size(), rf);
+            }
+            create_topic_request t;
+            t.name = topic_name();
+            t.partitions = config_.offsets_partitions;
+            t.replication_factor = rf;
+            t.configs["cleanup.policy"] = "compact";
+            t.configs["segment.bytes"] = std::to_string(config_.offsets_segment_bytes);
+            t.configs["preallocate"] = "false";
+            std::vector<create_topic_request> ts{std::move(t)};
+            auto res = co_await admin_.create_topics(std::move(ts), false);
+            if (!res.empty() && res[0].error != errc::none &&
+                res[0].error != errc::topic_already_exists) {
+                logging::warn("cannot create {}: {}: {}", consumer_offsets_topic,
+                              errc_name(res[0].error), res[0].message);
+            } else {
+                logging::info("created {} with {} partitions, replication factor {}",
+                              consumer_offsets_topic, config_.offsets_partitions, rf);
+            }
+            auto done = [this] {
+                creating_topic_ = false;
+                return true;
+            };
+            co_await run_on(strand_, done);
+        }
+        a.error = errc::coordinator_not_available;
+        a.message = fmt::format("creating {}: ask again shortly", consumer_offsets_topic);
+        co_return a;
+    }
+    const int32_t p = groups::partition_for(group_id, int32_t(parts->size()));
+    const partition_view& pv = (*parts)[size_t(p)];
+    if (pv.leader < node_id_t{0}) {
+        a.error = errc::coordinator_not_available;
+        a.message = fmt::format("{}-{} has no leader now", consumer_offsets_topic, p);
+        co_return a;
+    }
+    for (const auto& b : cluster_.brokers()) {
+        if (b.id == pv.leader) {
+            a.node_id = b.id.value();
+            a.host = b.host;
+            a.port = b.port;
+            co_return a;
+        }
+    }
+    a.error = errc::coordinator_not_available;
+    a.message = fmt::format("the leader of {}-{}, broker {}, is not available",
+                            consumer_offsets_topic, p, pv.leader.value());
+    co_return a;
+}
+
+awaitable<join_group_result> group_coordinator::join_group(join_group_request&& req,
+                                                           std::shared_ptr<cancel_token> cancel) {
+    auto w = std::make_shared<waiter>();
+    w->ev = std::make_shared<async_event>(co_await boost::asio::this_coro::executor);
+    auto start = [this, &req, &w]() -> std::optional<join_group_result> {
+        route r = locate(req.group_id);
+        if (r.error != errc::none) {
+            join_group_result res;
+            res.error = r.error;
+            res.message = r.message;
+            return res;
+        }
+        auto& slot = r.s->groups[req.group_id];
+        if (!slot) {
+            slot = std::make_unique<group>(req.group_id, config_.limits);
+        }
+        const uint64_t token = next_token_++;
+        group_effects fx;
+        auto res = slot->join(req, token, new_member_id(req.client_id), now_ms(), fx);
+        if (!res) {
+            w->token = token;
+            parked_[token] = w;
+        }
+        apply(r.partition, *slot, fx);
+        return res;
+    };
+    if (auto now = co_await run_on(strand_, start)) {
+        co_return std::move(*now);
+    }
+    const int32_t wait_ms =
+        std::max(req.rebalance_timeout_ms, req.session_timeout_ms) + int32_t(park_grace.count());
+    if (cancel) {
+        cancel->add(w->ev);
+    }
+    co_await w->ev->wait_until(steady_clock::now() + std::chrono::milliseconds(wait_ms));
+    auto take = [this, &w] {
+        parked_.erase(w->token);  // if it is still there: no answer came
+        auto res = std::move(w->join);
+        return res;
+    };
+    join_group_result res = co_await run_on(strand_, take);
+    if (res.generation < 0 && res.error == errc::none) {
+        res.error = errc::rebalance_in_progress;
+        res.message = "the rebalance did not complete in time: join again";
+    }
+    co_return res;
+}
+
+awaitable<sync_group_result> group_coordinator::sync_group(sync_group_request&& req,
+                                                           std::shared_ptr<cancel_token> cancel) {
+    auto w = std::make_shared<waiter>();
+    w->ev = std::make_shared<async_event>(co_await boost::asio::this_coro::executor);
+    int32_t session_ms = 0;
+    auto start = [this, &req, &w, &session_ms]() -> std::optional<sync_group_result> {
+        route r = locate(req.group_id);
+        sync_group_result res;
+        if (r.error != errc::none) {
+            res.error = r.error;
+            res.message = r.message;
+            return res;
+        }
+        group* g = r.find(req.group_id);
+        if (g == nullptr) {
+            res.error = errc::unknown_member_id;
+            res.message = fmt::format("group {} has no members", req.group_id);
+            return res;
+        }
+        if (auto m = g->members().find(req.member_id); m != g->members().end()) {
+            session_ms = std::max(m->second.session_timeout_ms, m->second.rebalance_timeout_ms);
+        }
+        const uint64_t token = next_token_++;
+        group_effects fx;
+        auto out = g->sync(req, token, now_ms(), fx);
+        if (!out) {
+            w->token = token;
+            parked_[token] = w;
+        }
+        apply(r.partition, *g, fx);
+        return out;
+    };
+    if (auto now = co_await run_on(strand_, start)) {
+        co_return std::move(*now);
+    }
+    if (cancel) {
+        cancel->add(w->ev);
+    }
+    co_await w->ev->wait_until(steady_clock::now() + std::chrono::milliseconds(session_ms) +
+                               park_grace);
+    auto take = [this, &w] {
+        parked_.erase(w->token);
+        auto res = std::move(w->sync);
+        return res;
+    };
+    sync_group_result res = co_await run_on(strand_, take);
+    if (!w->ev->is_set() && res.error == errc::none && res.protocol_type.empty()) {
+        res.error = errc::rebalance_in_progress;
+        res.message = "the assignment did not come in time: join again";
+    }
+    co_return res;
+}
+
+awaitable<group_answer> group_coordinator::heartbeat(heartbeat_request&& req) {
+    auto f = [this, &req]() -> group_answer {
+        route r = locate(req.group_id);
+        if (r.error != errc::none) {
+            return group_answer{r.error, r.message};
+        }
+        group* g = r.find(req.group_id);
+        if (g == nullptr) {
+            return group_answer{errc::unknown_member_id,
+                                fmt::format("group {} has no members", req.group_id)};
+        }
+        return g->heartbeat(req, now_ms());
+    };
+    co_return co_await run_on(strand_, f);
+}
+
+awaitable<leave_group_result> group_coordinator::leave_group(leave_group_request&& req) {
+    auto f = [this, &req]() -> leave_group_result {
+        leave_group_result out;
+        route r = locate(req.group_id);
+        if (r.error != errc::none) {
+            out.error = r.error;
+            out.message = r.message;
+            return out;
+        }
+        group* g = r.find(req.group_id);
+        for (const auto& m : req.members) {
+            if (g == nullptr) {
+                out.members.push_back(
+                    left_member{m.member_id, m.instance_id, errc::unknown_member_id});
+                continue;
+            }
+            group_effects fx;
+            out.members.push_back(g->leave(m, now_ms(), fx));
+            if (out.members.back().error == errc::none) {
+                logging::info("group {}: member {} left{}{}", req.group_id,
+                              out.members.back().member_id, m.reason.empty() ? "" : ": ", m.reason);
+            }
+            apply(r.partition, *g, fx);
+        }
+        return out;
+    };
+    co_return co_await run_on(strand_, f);
+}
+
+awaitable<offset_commit_result> group_coordinator::commit_offsets(offset_commit_request&& req) {
+    auto work = [this, &req]() -> awaitable<offset_commit_result> {
+        offset_commit_result out;
+        out.errors.assign(req.offsets.size(), errc::none);
+        auto fail_all = [&](errc e, std::string message) {
+            out.error = e;
+            out.message = std::move(message);
+            std::fill(out.errors.begin(), out.errors.end(), e);
+            return out;
+        };
+        route r = locate(req.group_id);
+        if (r.error != errc::none) {
+            co_return fail_all(r.error, r.message);
+        }
+        group* g = r.find(req.group_id);
+        if (g == nullptr) {
+            if (req.generation >= 0 || !req.member_id.empty()) {
+                co_return fail_all(errc::illegal_generation,
+                                   fmt::format("group {} has no generation {}: join again",
+                                               req.group_id, req.generation));
+            }
+            auto& slot = r.s->groups[req.group_id];
+            slot = std::make_unique<group>(req.group_id, config_.limits);
+            g = slot.get();
+        }
+        if (auto ok = g->check_commit(req, now_ms()); ok.error != errc::none) {
+            co_return fail_all(ok.error, ok.message);
+        }
+        std::vector<record_to_write> recs;
+        const int64_t now = now_ms();
+        for (size_t i = 0; i < req.offsets.size(); ++i) {
+            const auto& o = req.offsets[i];
+            if (o.topic.empty() || o.topic.size() > groups::key_string_max || o.partition < 0) {
+                out.errors[i] = errc::unknown_topic_or_partition;
+                continue;
+            }
+            if (o.offset < 0) {
+                out.errors[i] = errc::offset_out_of_range;
+                continue;
+            }
+            recs.push_back(
+                {groups::offset_key(req.group_id, {o.topic, o.partition}),
+                 groups::encode_offset_value({o.offset, o.leader_epoch, o.metadata, now})});
+        }
+        if (recs.empty()) {
+            co_return out;
+        }
+        const leader_epoch_t epoch = r.s->epoch;
+        const int32_t partition = r.partition;
+        auto written = co_await append(partition, std::move(recs));
+        if (written.error != errc::none) {
+            for (auto& e : out.errors) {
+                if (e == errc::none) {
+                    e = written.error;
+                }
+            }
+            out.error = written.error;
+            out.message = written.message;
+            co_return out;
+        }
+        auto it = shards_.find(partition);
+        if (it == shards_.end() || it->second->epoch != epoch) {
+            co_return out;  // written; the next coordinator reads it from the log
+        }
+        auto git = it->second->groups.find(req.group_id);
+        if (git == it->second->groups.end()) {
+            co_return out;
+        }
+        for (size_t i = 0; i < req.offsets.size(); ++i) {
+            if (out.errors[i] == errc::none) {
+                git->second->commit(req.offsets[i], now);
+            }
+        }
+        co_return out;
+    };
+    co_return co_await boost::asio::co_spawn(strand_, work, boost::asio::use_awaitable);
+}
+
+awaitable<offset_fetch_result> group_coordinator::fetch_offsets(offset_fetch_request&& req) {
+    auto f = [this, &req]() -> offset_fetch_result {
+        offset_fetch_result out;
+        route r = locate(req.group_id);
+        if (r.error != errc::none) {
+            out.error = r.error;
+            out.message = r.message;
+            return out;
+        }
+        group* g = r.find(req.group_id);
+        if (req.partitions) {
+            for (const auto& tp : *req.partitions) {
+                committed_offset c;
+                c.topic = tp.topic;
+                c.partition = tp.partition;
+                if (g != nullptr) {
+                    if (auto it = g->offsets().find(tp); it != g->offsets().end()) {
+                        c.offset = it->second.offset;
+                        c.leader_epoch = it->second.leader_epoch;
+                        c.metadata = it->second.metadata;
+                    }
+                }
+                out.offsets.push_back(std::move(c));
+            }
+        } else if (g != nullptr) {
+            for (const auto& [tp, v] : g->offsets()) {
+                out.offsets.push_back(
+                    committed_offset{tp.topic, tp.partition, v.offset, v.leader_epoch, v.metadata});
+            }
+        }
+        return out;
+    };
+    co_return co_await run_on(strand_, f);
+}
+
+awaitable<list_groups_result> group_coordinator::list_groups(std::vector<std::string>&& states) {
+    auto f = [this, &states]() -> list_groups_result {
+        list_groups_result out;
+        for (const auto& [p, s] : shards_) {
+            if (s->st != shard::status::loaded) {
+                continue;
+            }
+            for (const auto& [id, g] : s->groups) {
+                const std::string state(groups::state_name(g->state()));
+                if (g->state() == group_state::dead ||
+                    (!states.empty() &&
+                     std::find(states.begin(), states.end(), state) == states.end())) {
+                    continue;
+                }
+                out.groups.push_back(group_listing{id, g->protocol_type(), state});
+            }
+        }
+        return out;
+    };
+    co_return co_await run_on(strand_, f);
+}
+
+awaitable<std::vector<group_description>> group_coordinator::describe_groups(
+    std::vector<std::string>&& ids) {
+    auto f = [this, &ids]() -> std::vector<group_description> {
+        std::vector<group_description> out;
+        for (const auto& id : ids) {
+            group_description d;
+            d.group_id = id;
+            route r = locate(id);
+            if (r.error != errc::none) {
+                d.error = r.error;
+                d.message = r.message;
+                out.push_back(std::move(d));
+                continue;
+            }
+            group* g = r.find(id);
+            if (g == nullptr) {
+                d.state = std::string(groups::state_name(group_state::dead));
+                out.push_back(std::move(d));
+                continue;
+            }
+            d.state = std::string(groups::state_name(g->state()));
+            d.protocol_type = g->protocol_type();
+            d.protocol_name = g->protocol_name();
+            d.generation = g->generation();
+            for (const auto& [mid, m] : g->members()) {
+                const std::string* md = m.metadata_for(g->protocol_name());
+                d.members.push_back(described_member{mid, m.instance_id, m.client_id, m.client_host,
+                                                     md ? *md : "", m.assignment});
+            }
+            out.push_back(std::move(d));
+        }
+        return out;
+    };
+    co_return co_await run_on(strand_, f);
+}
+
+awaitable<std::vector<deleted_group>> group_coordinator::delete_groups(
+    std::vector<std::string>&& ids) {
+    auto work = [this, &ids]() -> awaitable<std::vector<deleted_group>> {
+        std::vector<deleted_group> out;
+        for (const auto& id : ids) {
+            deleted_group d{id, errc::none, ""};
+            route r = locate(id);
+            group* g = r.error == errc::none ? r.find(id) : nullptr;
+            if (r.error != errc::none) {
+                d.error = r.error;
+                d.message = r.message;
+            } else if (g == nullptr) {
+                d.error = errc::group_id_not_found;
+                d.message = fmt::format("group {} does not exist", id);
+            } else if (auto ok = g->check_delete(); ok.error != errc::none) {
+                d.error = ok.error;
+                d.message = ok.message;
+            } else {
+                std::vector<record_to_write> recs;
+                for (const auto& [tp, v] : g->offsets()) {
+                    recs.push_back({groups::offset_key(id, tp), std::nullopt});
+                }
+                recs.push_back({groups::group_key(id), std::nullopt});
+                g->mark_dead();
+                const int32_t partition = r.partition;
+                auto written = co_await append(partition, std::move(recs));
+                d.error = written.error;
+                d.message = written.message;
+                if (auto it = shards_.find(partition); it != shards_.end()) {
+                    auto git = it->second->groups.find(id);
+                    if (git != it->second->groups.end() &&
+                        git->second->state() == group_state::dead) {
+                        it->second->groups.erase(git);
+                    }
+                }
+                if (written.error == errc::none) {
+                    logging::info("group {}: deleted", id);
+                }
+            }
+            out.push_back(std::move(d));
+        }
+        co_return out;
+    };
+    co_return co_await boost::asio::co_spawn(strand_, work, boost::asio::use_awaitable);
+}
+
+awaitable<void> group_coordinator::tick_loop() {
+    next_expiry_check_ =
+        steady_clock::now() + std::chrono::milliseconds(config_.retention_check_ms);
+    while (!stopped_) {
+        co_await wait_timer(timer_, steady_clock::now() + tick_interval);
+        if (stopped_) {
+            break;
+        }
+        tick();
+        if (steady_clock::now() >= next_expiry_check_) {
+            next_expiry_check_ =
+                steady_clock::now() + std::chrono::milliseconds(config_.retention_check_ms);
+            co_await expire_offsets();
+        }
+    }
+}
+
+void group_coordinator::tick() {
+    auto image = replicas_.snapshot();
+    const int64_t now = now_ms();
+    for (auto it = shards_.begin(); it != shards_.end();) {
+        shard& s = *it->second;
+        partition* p = image->find(consumer_offsets_topic, partition_id_t{it->first});
+        if (p == nullptr || !p->is_leader() || p->leader_epoch() != s.epoch) {
+            if (s.st == shard::status::loaded) {
+                logging::info("{}-{}: no longer coordinating its {} groups", consumer_offsets_topic,
+                              it->first, s.groups.size());
+            }
+            unload(s);
+            it = shards_.erase(it);
+            continue;
+        }
+        if (s.st == shard::status::loaded) {
+            for (auto& [id, g] : s.groups) {
+                group_effects fx;
+                g->tick(now, fx);
+                apply(it->first, *g, fx);
+            }
+        }
+        ++it;
+    }
+}
+
+awaitable<void> group_coordinator::expire_offsets() {
+    const int64_t now = now_ms();
+    std::vector<std::pair<int32_t, std::string>> empties;
+    std::map<int32_t, std::vector<std::pair<std::string, std::vector<topic_partition_id>>>> due;
+    for (auto& [p, s] : shards_) {
+        if (s->st != shard::status::loaded) {
+            continue;
+        }
+        for (auto& [id, g] : s->groups) {
+            auto expired = g->expired_offsets(now, config_.offsets_retention_ms);
+            if (!expired.empty()) {
+                due[p].emplace_back(id, std::move(expired));
+            }
+        }
+    }
+    for (auto& [p, list] : due) {
+        std::vector<record_to_write> recs;
+        for (const auto& [id, tps] : list) {
+            for (const auto& tp : tps) {
+                recs.push_back({groups::offset_key(id, tp), std::nullopt});
+            }
+        }
+        const int32_t partition = p;
+        auto written = co_await append(partition, std::move(recs));
+        if (written.error != errc::none) {
+            continue;
+        }
+        auto it = shards_.find(partition);
+        if (it == shards_.end()) {
+            continue;
+        }
+        for (const auto& [id, tps] : list) {
+            auto git = it->second->groups.find(id);
+            if (git == it->second->groups.end()) {
+                continue;
+            }
+            for (const auto& tp : tps) {
+                git->second->forget_offset(tp);
+            }
+            logging::info("group {}: {} committed offsets expired (offsets.retention.minutes)", id,
+                          tps.size());
+            if (git->second->offsets().empty() && git->second->state() == group_state::empty) {
+                empties.emplace_back(partition, id);
+            }
+        }
+    }
+    // An empty group with no offsets left is gone: its record goes too.
+    for (const auto& [p, id] : empties) {
+        auto it = shards_.find(p);
+        if (it == shards_.end()) {
+            continue;
+        }
+        auto git = it->second->groups.find(id);
+        if (git == it->second->groups.end() || git->second->state() != group_state::empty ||
+            !git->second->offsets().empty()) {
+            continue;
+        }
+        git->second->mark_dead();
+        std::vector<record_to_write> recs{{groups::group_key(id), std::nullopt}};
+        const int32_t partition = p;
+        auto written = co_await append(partition, std::move(recs));
+        it = shards_.find(partition);
+        if (it == shards_.end()) {
+            continue;
+        }
+        git = it->second->groups.find(id);
+        if (git != it->second->groups.end() && git->second->state() == group_state::dead) {
+            it->second->groups.erase(git);
+        }
+        (void)written;
+    }
+}
+
+}  // namespace sluice::broker
