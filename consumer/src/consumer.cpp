@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <set>
+
 #include "consumer_limits.h"
 #include "fetch_buffer.h"
 #include "fetch_cursor.h"
 #include "fetcher.h"
+#include "group_member.h"
 #include "sluice/client/internal/cluster.h"
 #include "sluice/client/internal/co_try.h"
 #include "sluice/client/internal/io_thread.h"
@@ -31,6 +34,9 @@ class consumer_impl {
           buffer_(size_t(config_.fetch_max_bytes),
                   [this] { client::asio::post(io_.context(), [this] { fetcher_.run(); }); }),
           fetcher_(cluster_, buffer_, config_) {
+        if (!config_.group_id.empty()) {
+            group_ = std::make_unique<group_member>(cluster_, config_, [this] { buffer_.wake(); });
+        }
         io_.call([this] { cluster_.set_on_change([this] { fetcher_.run(); }); });
     }
 
@@ -38,6 +44,14 @@ class consumer_impl {
 
     result<void> assign(const std::vector<topic_partition>& tps) {
         SLUICE_TRY(check_open());
+        if (subscribed_) {
+            return invalid("assign() cannot be used with subscribe(): unsubscribe() first");
+        }
+        return set_assignment(tps);
+    }
+
+    // The assignment is now `tps`: positions of the partitions kept stay.
+    result<void> set_assignment(const std::vector<topic_partition>& tps) {
         std::map<topic_partition, assigned> next;
         for (const topic_partition& tp : tps) {
             if (tp.topic.empty() || tp.partition < 0) {
@@ -48,11 +62,155 @@ class consumer_impl {
             next[tp] = it == assigned_.end() ? assigned{} : it->second;
         }
         assigned_ = std::move(next);
+        std::erase_if(paused_, [&](const topic_partition& tp) { return !assigned_.contains(tp); });
         if (cursor_ && !assigned_.contains(cursor_->fetch().tp)) {
             drop_cursor();
         }
-        client::asio::post(io_.context(), [this, tps] { fetcher_.assign(tps); });
+        update_fetcher();
         return success();
+    }
+
+    // The fetcher fetches the assigned partitions that are not paused.
+    void update_fetcher() {
+        std::vector<topic_partition> active;
+        for (const auto& [tp, a] : assigned_) {
+            if (!paused_.contains(tp)) {
+                active.push_back(tp);
+            }
+        }
+        client::asio::post(io_.context(), [this, active] { fetcher_.assign(active); });
+    }
+
+    result<void> subscribe(std::vector<std::string> topics, std::optional<std::string> pattern,
+                           rebalance_listener* listener) {
+        SLUICE_TRY(check_open());
+        if (!group_) {
+            return invalid("subscribe() needs group.id: the group the consumer joins");
+        }
+        if (!subscribed_ && !assigned_.empty()) {
+            return invalid("subscribe() cannot be used with assign(): assign({}) first");
+        }
+        if (pattern) {
+            try {
+                std::regex check(*pattern, std::regex::ECMAScript);
+            } catch (const std::regex_error& e) {
+                return invalid(
+                    fmt::format("'{}' is not a regular expression: {}", *pattern, e.what()));
+            }
+        } else if (topics.empty()) {
+            return unsubscribe();
+        }
+        for (const auto& t : topics) {
+            if (t.empty()) {
+                return invalid("subscribe() to a topic with an empty name");
+            }
+        }
+        subscribed_ = true;
+        listener_ = listener;
+        next_auto_commit_ =
+            clock::now() + std::chrono::milliseconds(config_.auto_commit_interval_ms);
+        client::asio::post(io_.context(),
+                           [this, topics, pattern] { group_->subscribe(topics, pattern); });
+        return success();
+    }
+
+    result<void> unsubscribe() {
+        SLUICE_TRY(check_open());
+        if (!subscribed_) {
+            return success();
+        }
+        give_up_all(true);
+        subscribed_ = false;
+        io_.run<void>([this]() -> client::awaitable<void> { co_await group_->leave(); });
+        group_ = std::make_unique<group_member>(cluster_, config_, [this] { buffer_.wake(); });
+        return success();
+    }
+
+    std::vector<topic_partition> assignment_list() const { return assigned_list(); }
+
+    result<void> commit_sync(std::optional<std::map<topic_partition, int64_t>> offsets) {
+        SLUICE_TRY(check_open());
+        run_async_callbacks();
+        if (!group_) {
+            return invalid("commits need group.id: the group whose offsets they are");
+        }
+        auto entries = offsets ? entries_of(*offsets) : entries_of(current_positions());
+        const auto deadline = clock::now() + cluster_.request_timeout();
+        std::error_code ec = io_.run<std::error_code>([&]() -> client::awaitable<std::error_code> {
+            co_return co_await group_->commit(std::move(entries), deadline);
+        });
+        if (ec) {
+            return ec;
+        }
+        return success();
+    }
+
+    void commit_async(std::function<void(std::error_code)> done) {
+        if (closed_ || !group_) {
+            if (done) {
+                done(closed_ ? make_error_code(client_errc::closed)
+                             : invalid("commits need group.id: the group whose offsets they are"));
+            }
+            return;
+        }
+        auto entries = entries_of(current_positions());
+        const auto deadline = clock::now() + cluster_.request_timeout();
+        auto finish = [this, done = std::move(done)](std::error_code ec) {
+            if (done) {
+                std::lock_guard lock(async_mutex_);
+                async_done_.emplace_back(done, ec);
+            }
+        };
+        client::asio::co_spawn(
+            io_.context(),
+            [this, entries = std::move(entries), deadline,
+             finish = std::move(finish)]() mutable -> client::awaitable<void> {
+                finish(co_await group_->commit(std::move(entries), deadline));
+            },
+            client::asio::detached);
+    }
+
+    result<std::map<topic_partition, int64_t>> committed(const std::vector<topic_partition>& tps) {
+        SLUICE_TRY(check_open());
+        if (!group_) {
+            return invalid("committed offsets need group.id: the group whose offsets they are");
+        }
+        SLUICE_TRY(auto found, fetch_committed(tps));
+        std::map<topic_partition, int64_t> out;
+        for (const auto& tp : tps) {
+            auto it = found.find(tp);
+            out[tp] = it == found.end() ? -1 : it->second;
+        }
+        return out;
+    }
+
+    result<void> pause(const std::vector<topic_partition>& tps, bool stop) {
+        SLUICE_TRY(check_open());
+        for (const auto& tp : tps) {
+            SLUICE_TRY(find(tp));
+        }
+        for (const auto& tp : tps) {
+            if (stop) {
+                paused_.insert(tp);
+                if (cursor_ && cursor_->fetch().tp == tp) {
+                    drop_cursor();
+                }
+            } else if (paused_.erase(tp) > 0) {
+                assigned& a = assigned_.at(tp);
+                update_fetcher();
+                if (a.position >= 0) {
+                    seek_to(tp, a, a.position);  // fetching resumes from the position
+                }
+            }
+        }
+        if (stop) {
+            update_fetcher();
+        }
+        return success();
+    }
+
+    std::vector<topic_partition> paused_list() const {
+        return std::vector<topic_partition>(paused_.begin(), paused_.end());
     }
 
     result<std::vector<int32_t>> partitions_for(const std::string& topic) {
@@ -145,8 +303,16 @@ class consumer_impl {
         if (closed_) {
             return;
         }
+        if (subscribed_) {
+            give_up_all(true);
+            io_.run<void>([this]() -> client::awaitable<void> { co_await group_->leave(); });
+        }
+        run_async_callbacks();
         closed_ = true;
         io_.call([this] {
+            if (group_) {
+                group_->stop();
+            }
             fetcher_.stop();
             cluster_.close(make_error_code(client_errc::closed));
         });
@@ -160,6 +326,8 @@ class consumer_impl {
         int64_t position = -1;  // the next offset poll() returns; -1: not known yet
         uint64_t generation = 0;
         std::error_code error;  // returned by poll() until the next seek
+        // Assigned by the group: its position comes from the committed offset, once known.
+        bool awaiting_committed = false;
     };
 
     static std::error_code invalid(std::string detail) {
@@ -229,15 +397,90 @@ class consumer_impl {
     fetch_buffer buffer_;
     fetcher fetcher_;
     std::map<topic_partition, assigned> assigned_;
+    std::set<topic_partition> paused_;
     std::optional<fetch_cursor> cursor_;
     uint64_t generations_ = 0;
     bool closed_ = false;
+    // Consumer groups (null without group.id).
+    std::unique_ptr<group_member> group_;
+    bool subscribed_ = false;
+    rebalance_listener* listener_ = nullptr;
+    clock::time_point next_auto_commit_{};
+    std::mutex async_mutex_;
+    std::vector<std::pair<std::function<void(std::error_code)>, std::error_code>> async_done_;
+
+    // Commit entries for `offsets`.
+    static std::vector<client::commit_entry> entries_of(
+        const std::map<topic_partition, int64_t>& offsets) {
+        std::vector<client::commit_entry> out;
+        for (const auto& [tp, offset] : offsets) {
+            out.push_back(client::commit_entry{tp.topic, tp.partition, offset, -1, ""});
+        }
+        return out;
+    }
+    // The positions of the assigned partitions that have one: what poll() has returned.
+    std::map<topic_partition, int64_t> current_positions() const {
+        std::map<topic_partition, int64_t> out;
+        for (const auto& [tp, a] : assigned_) {
+            if (a.position >= 0 && !a.awaiting_committed) {
+                out[tp] = a.position;
+            }
+        }
+        return out;
+    }
+    result<std::map<topic_partition, int64_t>> fetch_committed(
+        const std::vector<topic_partition>& tps) {
+        client::partition_map which;
+        for (const auto& tp : tps) {
+            which[tp.topic].push_back(tp.partition);
+        }
+        const auto deadline = clock::now() + cluster_.request_timeout();
+        auto r = io_.run<result<std::vector<client::committed_meta>>>(
+            [&]() -> client::awaitable<result<std::vector<client::committed_meta>>> {
+                co_return co_await group_->committed(std::move(which), deadline);
+            });
+        if (!r) {
+            return r.error();
+        }
+        std::map<topic_partition, int64_t> out;
+        for (const auto& c : r.value()) {
+            out[topic_partition{c.topic, c.partition}] = c.offset;
+        }
+        return out;
+    }
+    void run_async_callbacks() {
+        std::vector<std::pair<std::function<void(std::error_code)>, std::error_code>> done;
+        {
+            std::lock_guard lock(async_mutex_);
+            done.swap(async_done_);
+        }
+        for (auto& [f, ec] : done) {
+            f(ec);
+        }
+    }
+    // Revokes every assigned partition (committing first with enable.auto.commit).
+    void give_up_all(bool commit) {
+        auto all = assigned_list();
+        if (commit && config_.enable_auto_commit && !all.empty()) {
+            (void)commit_sync(std::nullopt);
+        }
+        if (listener_ != nullptr && !all.empty()) {
+            listener_->on_partitions_revoked(all);
+        }
+        (void)set_assignment({});
+    }
+    // Acts on what the group member reported: revocations, losses, new assignments. A fatal
+    // group error is returned.
+    result<void> handle_group_events();
+    // Positions of partitions the group assigned: their committed offsets.
+    result<void> resolve_committed();
+    void maybe_auto_commit();
 };
 
 result<void> consumer_impl::resolve_positions() {
     std::vector<topic_partition> unknown;
     for (auto& [tp, a] : assigned_) {
-        if (a.position >= 0 || a.error) {
+        if (a.position >= 0 || a.error || a.awaiting_committed) {
             continue;
         }
         if (config_.auto_offset_reset == "none") {
@@ -260,6 +503,110 @@ result<void> consumer_impl::resolve_positions() {
     return success();
 }
 
+result<void> consumer_impl::handle_group_events() {
+    if (!group_ || !subscribed_) {
+        return success();
+    }
+    for (auto& e : group_->take_events()) {
+        switch (e.what) {
+            case group_event::kind::revoke: {
+                std::vector<topic_partition> gone;
+                for (const auto& tp : e.partitions) {
+                    if (assigned_.contains(tp)) {
+                        gone.push_back(tp);
+                    }
+                }
+                if (config_.enable_auto_commit && !gone.empty()) {
+                    std::map<topic_partition, int64_t> offsets;
+                    for (const auto& [tp, off] : current_positions()) {
+                        if (std::find(gone.begin(), gone.end(), tp) != gone.end()) {
+                            offsets[tp] = off;
+                        }
+                    }
+                    (void)commit_sync(offsets);
+                }
+                if (listener_ != nullptr) {
+                    listener_->on_partitions_revoked(gone);
+                }
+                std::vector<topic_partition> keep;
+                for (const auto& [tp, a] : assigned_) {
+                    if (std::find(gone.begin(), gone.end(), tp) == gone.end()) {
+                        keep.push_back(tp);
+                    }
+                }
+                SLUICE_TRY(set_assignment(keep));
+                client::asio::post(io_.context(), [this] { group_->revoked(); });
+                break;
+            }
+            case group_event::kind::lose: {
+                std::vector<topic_partition> keep;
+                for (const auto& [tp, a] : assigned_) {
+                    if (std::find(e.partitions.begin(), e.partitions.end(), tp) ==
+                        e.partitions.end()) {
+                        keep.push_back(tp);
+                    }
+                }
+                if (listener_ != nullptr) {
+                    listener_->on_partitions_lost(e.partitions);
+                }
+                SLUICE_TRY(set_assignment(keep));
+                break;
+            }
+            case group_event::kind::assign: {
+                SLUICE_TRY(set_assignment(e.assignment));
+                for (const auto& tp : e.partitions) {
+                    auto it = assigned_.find(tp);
+                    if (it != assigned_.end() && it->second.position < 0) {
+                        it->second.awaiting_committed = true;
+                    }
+                }
+                SLUICE_TRY(resolve_committed());
+                if (listener_ != nullptr) {
+                    listener_->on_partitions_assigned(e.partitions);
+                }
+                break;
+            }
+            case group_event::kind::fail:
+                subscribed_ = false;
+                return e.error;
+        }
+    }
+    return success();
+}
+
+result<void> consumer_impl::resolve_committed() {
+    std::vector<topic_partition> want;
+    for (const auto& [tp, a] : assigned_) {
+        if (a.awaiting_committed) {
+            want.push_back(tp);
+        }
+    }
+    if (want.empty()) {
+        return success();
+    }
+    auto found = fetch_committed(want);
+    if (!found) {
+        return found.error();  // tried again at the next poll
+    }
+    for (const auto& tp : want) {
+        assigned& a = assigned_.at(tp);
+        a.awaiting_committed = false;
+        auto it = found.value().find(tp);
+        if (it != found.value().end() && it->second >= 0) {
+            seek_to(tp, a, it->second);
+        }
+    }
+    return success();
+}
+
+void consumer_impl::maybe_auto_commit() {
+    if (!subscribed_ || !config_.enable_auto_commit || clock::now() < next_auto_commit_) {
+        return;
+    }
+    next_auto_commit_ = clock::now() + std::chrono::milliseconds(config_.auto_commit_interval_ms);
+    commit_async({});
+}
+
 bool consumer_impl::on_fetch_error(const topic_partition&, assigned& a, std::error_code ec) {
     if (ec == errc::offset_out_of_range && config_.auto_offset_reset != "none") {
         a.position = -1;  // reset by auto.offset.reset below
@@ -271,6 +618,12 @@ bool consumer_impl::on_fetch_error(const topic_partition&, assigned& a, std::err
 
 result<void> consumer_impl::poll(std::chrono::milliseconds timeout, records_builder& out) {
     SLUICE_TRY(check_open());
+    run_async_callbacks();
+    SLUICE_TRY(handle_group_events());
+    maybe_auto_commit();
+    if (auto r = resolve_committed(); !r && !is_retriable(r.error())) {
+        return r.error();
+    }
     const auto deadline = clock::now() + timeout;
     const size_t max = size_t(config_.max_poll_records);
     bool resolve = true;
@@ -290,7 +643,20 @@ result<void> consumer_impl::poll(std::chrono::milliseconds timeout, records_buil
         if (!cursor_) {
             auto f = buffer_.pop(out.size() == 0 ? deadline : clock::now());
             if (!f) {
+                if (out.size() == 0 && group_ && subscribed_ && clock::now() < deadline) {
+                    // Woken by the group: act on its news, then wait on.
+                    SLUICE_TRY(handle_group_events());
+                    if (auto r = resolve_committed(); !r && !is_retriable(r.error())) {
+                        return r.error();
+                    }
+                    resolve = true;
+                    continue;
+                }
                 break;
+            }
+            if (paused_.contains(f->tp)) {
+                buffer_.release(f->records.size());
+                continue;  // fetched before the pause
             }
             auto it = assigned_.find(f->tp);
             if (it == assigned_.end() || it->second.generation != f->generation) {
@@ -349,6 +715,41 @@ consumer::~consumer() = default;
 
 result<void> consumer::assign(const std::vector<topic_partition>& partitions) {
     return impl_->assign(partitions);
+}
+result<void> consumer::subscribe(const std::vector<std::string>& topics,
+                                 rebalance_listener* listener) {
+    return impl_->subscribe(topics, std::nullopt, listener);
+}
+result<void> consumer::subscribe_pattern(const std::string& regex, rebalance_listener* listener) {
+    return impl_->subscribe({}, regex, listener);
+}
+result<void> consumer::unsubscribe() {
+    return impl_->unsubscribe();
+}
+result<std::vector<topic_partition>> consumer::assignment() {
+    return impl_->assignment_list();
+}
+result<void> consumer::commit_sync() {
+    return impl_->commit_sync(std::nullopt);
+}
+result<void> consumer::commit_sync(const std::map<topic_partition, int64_t>& offsets) {
+    return impl_->commit_sync(offsets);
+}
+void consumer::commit_async(std::function<void(std::error_code)> done) {
+    impl_->commit_async(std::move(done));
+}
+result<std::map<topic_partition, int64_t>> consumer::committed(
+    const std::vector<topic_partition>& tps) {
+    return impl_->committed(tps);
+}
+result<void> consumer::pause(const std::vector<topic_partition>& tps) {
+    return impl_->pause(tps, true);
+}
+result<void> consumer::resume(const std::vector<topic_partition>& tps) {
+    return impl_->pause(tps, false);
+}
+std::vector<topic_partition> consumer::paused() {
+    return impl_->paused_list();
 }
 result<std::vector<int32_t>> consumer::partitions_for(const std::string& topic) {
     return impl_->partitions_for(topic);

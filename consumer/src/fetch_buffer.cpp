@@ -22,7 +22,9 @@ bool fetch_buffer::full_mark_waiting() {
 
 std::optional<completed_fetch> fetch_buffer::pop(std::chrono::steady_clock::time_point deadline) {
     std::unique_lock lk(mutex_);
-    if (!cv_.wait_until(lk, deadline, [&] { return !fetches_.empty(); })) {
+    if (!cv_.wait_until(lk, deadline, [&] { return !fetches_.empty() || woken_; }) ||
+        fetches_.empty()) {
+        woken_ = false;
         return std::nullopt;
     }
     completed_fetch f = std::move(fetches_.front());
@@ -43,6 +45,14 @@ void fetch_buffer::release(size_t bytes) {
     if (room) {
         on_room_();
     }
+}
+
+void fetch_buffer::wake() {
+    {
+        std::lock_guard lk(mutex_);
+        woken_ = true;
+    }
+    cv_.notify_all();
 }
 
 void fetch_buffer::clear() {

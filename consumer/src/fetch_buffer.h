@@ -50,6 +50,9 @@ class fetch_buffer {
     void release(size_t bytes);
     // Drops everything (close, reassignment); wakes a waiting pop.
     void clear();
+    // Any thread: a waiting pop (or the next one) returns at once, empty-handed (the group has
+    // news for poll()).
+    void wake();
 
   private:
     const size_t bytes_max_;
@@ -59,6 +62,7 @@ class fetch_buffer {
     std::deque<completed_fetch> fetches_;
     size_t bytes_ = 0;  // records bytes pushed and not yet released
     bool fetcher_waiting_ = false;
+    bool woken_ = false;
 };
 
 }  // namespace sluice::detail

@@ -629,9 +629,12 @@ group_answer group::check_commit(const offset_commit_request& r, int64_t now_ms)
                                 "the member's partitions may belong to another one",
                                 r.generation, id_, generation_));
     }
-    if (state_ == group_state::preparing_rebalance) {
+    // While the group prepares a rebalance its members still commit at the ending generation
+    // (an eager member commits as it gives its partitions up); between the join and the
+    // assignment nobody owns anything.
+    if (state_ == group_state::completing_rebalance) {
         return fail(errc::rebalance_in_progress,
-                    "the group is rebalancing: commit once it has rejoined");
+                    "the group is between its join and its assignment: commit once assigned");
     }
     group_member& m = members_.at(r.member_id);
     m.expires_ms = now_ms + m.session_timeout_ms;
