@@ -89,6 +89,7 @@ int run_cluster(std::span<const std::string> args);
 int run_log(std::span<const std::string> args);
 int run_produce(std::span<const std::string> args);
 int run_consume(std::span<const std::string> args);
+int run_group(std::span<const std::string> args);
 int run_perf(std::span<const std::string> args);
 int run_perf_produce(std::span<const std::string> args);
 int run_perf_consume(std::span<const std::string> args);

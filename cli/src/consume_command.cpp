@@ -38,6 +38,9 @@ constexpr std::array consume_options{
         'f', "format", "FORMAT",
         "output format (default '%s\\n'); tokens %s %S %k %K %o %p %t %T %h %%, escapes \\n \\t"},
     option{'X', "property", "KEY=VALUE", "a consumer property, e.g. fetch.max.wait.ms=100", true},
+    option{'G', "group", "GROUP",
+           "join consumer group GROUP and read the partitions it assigns, from the committed "
+           "offsets (-o beginning|end where there are none; default end), committing as it goes"},
 };
 
 constexpr auto poll_interval = std::chrono::milliseconds(200);
@@ -99,17 +102,174 @@ bool write_out(const std::string& out) {
     return std::fflush(stdout) == 0;
 }
 
+// `sluice consume -G GROUP TOPIC...`: a member of the group (kcat -G). Starts each partition it
+// is given at the group's committed offset (else by -o: beginning or end), commits what it has
+// printed every auto.commit.interval.ms and when partitions are revoked, and leaves the group at
+// the end. -e: exits (committing) once every partition it holds has reached the end it had when
+// it was assigned.
+int run_group_consume(const parsed_args& a) {
+    const std::string group = *a.get("group");
+    if (a.get("partition")) {
+        return usage_error(cmd, "-p/--partition cannot be used with -G: the group assigns them");
+    }
+    std::string reset = "latest";
+    if (auto o = a.get("offset")) {
+        if (*o == "beginning") {
+            reset = "earliest";
+        } else if (*o != "end") {
+            return usage_error(cmd,
+                               "with -G, -o/--offset is beginning or end (where the group "
+                               "has no committed offset)");
+        }
+    }
+    int64_t count_max = -1;
+    if (auto n = a.get("count")) {
+        auto v = parse_int(*n, "-n/--count", 0, INT64_MAX);
+        if (!v) {
+            return usage_error(cmd, v.error());
+        }
+        count_max = v.value();
+    }
+    const bool exit_at_end = a.has("exit");
+    auto format = output_format::parse(a.get("format").value_or("%s\\n"));
+    if (!format) {
+        return usage_error(cmd, format.error());
+    }
+    const std::string servers = bootstrap_servers(a);
+    auto config = consumer_config_from(a, "property", "-X/--property");
+    if (!config) {
+        return usage_error(cmd, config.error());
+    }
+    config.value().group_id = group;
+    config.value().auto_offset_reset = reset;
+    for (const auto& kv : a.all("property")) {
+        if (kv.starts_with("auto.offset.reset=")) {
+            config.value().auto_offset_reset = kv.substr(kv.find('=') + 1);
+        }
+    }
+    if (count_max == 0) {
+        return exit_ok;
+    }
+    auto created = consumer::create(config.value());
+    if (!created) {
+        return fail(error_line(cmd, created.error(), "", servers));
+    }
+    consumer& c = *created.value();
+    // -e: each partition's end when it was assigned; done once the position reaches it.
+    struct ends_tracker : rebalance_listener {
+        consumer* c = nullptr;
+        bool track = false;
+        std::map<topic_partition, int64_t> ends;
+        std::error_code error;
+        void on_partitions_assigned(const std::vector<topic_partition>& tps) override {
+            if (!track || tps.empty()) {
+                return;
+            }
+            auto e = c->end_offsets(tps);
+            if (!e) {
+                error = e.error();
+                return;
+            }
+            for (const auto& [tp, end] : e.value()) {
+                ends[tp] = end;
+            }
+        }
+        void on_partitions_revoked(const std::vector<topic_partition>& tps) override {
+            for (const auto& tp : tps) {
+                ends.erase(tp);
+            }
+        }
+    } tracker;
+    tracker.c = &c;
+    tracker.track = exit_at_end;
+    if (auto r = c.subscribe(a.positional, &tracker); !r) {
+        return fail(error_line(cmd, r.error(), fmt::format("group '{}'", group), servers));
+    }
+    install_stop_signals();
+    std::signal(SIGPIPE, SIG_IGN);
+    int64_t printed = 0;
+    std::string out;
+    record_fields fields;
+    bool done = false;
+    while (!stop_requested() && !done) {
+        auto polled = c.poll_view(poll_interval);
+        if (!polled) {
+            write_out(out);
+            return fail(error_line(cmd, polled.error(), fmt::format("group '{}'", group), servers));
+        }
+        if (tracker.error) {
+            return fail(error_line(cmd, tracker.error, "end offsets", servers));
+        }
+        out.clear();
+        for (const consumer_record_ref& r : polled.value()) {
+            fields.topic = r.topic;
+            fields.partition = r.partition;
+            fields.offset = r.offset;
+            fields.timestamp_ms = r.timestamp_ms;
+            fields.key = r.key;
+            fields.value = r.value;
+            fields.headers.clear();
+            if (format.value().uses_headers()) {
+                for (const header_ref& h : r.headers) {
+                    fields.headers.emplace_back(h.key, h.value);
+                }
+            }
+            format.value().append(fields, out);
+            if (++printed == count_max) {
+                done = true;
+                // The records after this one in the batch were not printed: commit up to here.
+                (void)c.seek({std::string(r.topic), r.partition}, r.offset + 1);
+                break;
+            }
+        }
+        if (!write_out(out)) {
+            if (errno == EPIPE) {
+                return exit_ok;
+            }
+            return fail(fmt::format("{}: writing to stdout failed: {}", cmd, std::strerror(errno)));
+        }
+        if (exit_at_end && !done) {
+            auto held = c.assignment();
+            if (held && !held.value().empty() && tracker.ends.size() == held.value().size()) {
+                done = true;
+                for (const auto& tp : held.value()) {
+                    auto pos = c.position(tp);
+                    if (!pos || pos.value() < tracker.ends[tp]) {
+                        done = false;
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    if (auto r = c.commit_sync(); !r && done) {
+        return fail(
+            error_line(cmd, r.error(), fmt::format("commit of group '{}'", group), servers));
+    }
+    c.close();
+    return exit_ok;
+}
+
 }  // namespace
 
 int run_consume(std::span<const std::string> args) {
     int rc = exit_ok;
-    auto a =
-        parse_command(cmd, args, consume_options,
-                      "sluice consume TOPIC [-o beginning|end|N|-N] [-p PARTITION] "
-                      "[-n COUNT] [-e] [-f FORMAT] [-X property=value ...]",
-                      "Prints the records of a topic, one per line (the value) by default.", 1, rc);
+    auto a = parse_command(cmd, args, consume_options,
+                           "sluice consume TOPIC [-o beginning|end|N|-N] [-p PARTITION] "
+                           "[-n COUNT] [-e] [-f FORMAT] [-X property=value ...]\n"
+                           "       sluice consume -G GROUP TOPIC [TOPIC...] [-o beginning|end] "
+                           "[-n COUNT] [-e] [-f FORMAT] [-X ...]",
+                           "Prints the records of a topic, one per line (the value) by default; "
+                           "with -G, of the\npartitions a consumer group assigns this member.",
+                           one_or_more, rc);
     if (!a) {
         return rc;
+    }
+    if (a->get("group")) {
+        return run_group_consume(*a);
+    }
+    if (a->positional.size() != 1) {
+        return usage_error(cmd, "name one topic (several only with -G GROUP)");
     }
     const std::string& topic = a->positional[0];
     start_offset at;

@@ -1,6 +1,6 @@
 // The `sluice` command: dispatches to its subcommands (docs/cli.md).
 //
-//   sluice [-b SERVERS] <topic|cluster|log|produce|consume|perf> ...   sluice --help
+//   sluice [-b SERVERS] <topic|cluster|log|produce|consume|group|perf> ...   sluice --help
 //   sluice --version
 //
 // A -b given before the command is the default for it; a -b after the command wins.
@@ -27,6 +27,9 @@ constexpr std::string_view main_help =
     "  log dump PATH...                    the record batches of segment files on disk\n"
     "  produce TOPIC                       produce one record per line of stdin\n"
     "  consume TOPIC                       print records to stdout\n"
+    "  consume -G GROUP TOPIC...           consume as a member of a consumer group\n"
+    "  group list|describe|delete|reset-offsets\n"
+    "                                      consumer groups, their offsets and lag\n"
     "  perf produce|consume                measure throughput and latency\n"
     "\n"
     "Every command takes -b/--bootstrap-server HOST:PORT[,...] (default: $SLUICE_BROKERS, else\n"
@@ -117,6 +120,9 @@ int main(int argc, char** argv) {
     }
     if (command == "produce") {
         return run_produce(rest);
+    }
+    if (command == "group") {
+        return run_group(rest);
     }
     if (command == "consume") {
         return run_consume(rest);

@@ -5,14 +5,20 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <csignal>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "client_helpers.h"
+#include "process.h"
+#include "raw_connection.h"
+#include "sluice/client/internal/group_requests.h"
 
 using namespace sluice;
 using namespace sluice::testing;
@@ -147,4 +153,391 @@ TEST_CASE("three members share six partitions, each owned by one member, and rea
     for (const auto& [tp, off] : committed.value()) {
         CHECK(off == 50);
     }
+}
+
+namespace {
+
+// The group as the admin client sees it, once `ready(description)` holds (or after `timeout`).
+template <typename Ready>
+std::optional<group_description> wait_group(admin& a, const std::string& group, Ready ready,
+                                            std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        auto d = a.describe_group(group);
+        if (d && ready(d.value())) {
+            return d.value();
+        }
+        std::this_thread::sleep_for(50ms);
+    }
+    return std::nullopt;
+}
+
+// The group's committed offsets.
+std::map<std::pair<std::string, int32_t>, int64_t> ad_offsets(const broker_process& b,
+                                                              const std::string& group) {
+    auto a = admin::create(client_for(b));
+    REQUIRE(a);
+    auto offs = a.value()->group_offsets(group);
+    REQUIRE(offs);
+    std::map<std::pair<std::string, int32_t>, int64_t> out;
+    for (const auto& o : offs.value()) {
+        out[{o.topic, o.partition}] = o.offset;
+    }
+    return out;
+}
+
+size_t assigned_count(const group_member_info& m) {
+    size_t n = 0;
+    for (const auto& [t, parts] : m.assignment) {
+        n += parts.size();
+    }
+    return n;
+}
+
+// Polls every consumer until `done()` or `timeout`.
+template <typename Done>
+bool poll_all_until(std::vector<std::unique_ptr<consumer>>& cs, Done done,
+                    std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        for (auto& c : cs) {
+            if (c) {
+                REQUIRE(c->poll(20ms));
+            }
+        }
+        if (done()) {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
+
+TEST_CASE("a static member restarted within its session gets its partitions back, no rebalance") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "static", 4));
+    auto ad = admin::create(client_for(b));
+    REQUIRE(ad);
+
+    std::vector<std::unique_ptr<owner_log>> logs;
+    std::vector<std::unique_ptr<consumer>> cs;
+    for (std::string id : {"host-a", "host-b"}) {
+        auto cfg = member_config(b, "g-static");
+        cfg.group_instance_id = id;
+        cfg.session_timeout_ms = 6000;
+        auto c = consumer::create(cfg);
+        REQUIRE(c);
+        logs.push_back(std::make_unique<owner_log>());
+        REQUIRE(c.value()->subscribe({"static"}, logs.back().get()));
+        cs.push_back(std::move(c).value());
+    }
+    REQUIRE(poll_all_until(cs, [&] { return logs[0]->now().size() + logs[1]->now().size() == 4; }));
+    auto before = wait_group(*ad.value(), "g-static", [](const group_description& d) {
+        return d.state == "Stable" && d.members.size() == 2;
+    });
+    REQUIRE(before);
+    const auto b_partitions = logs[1]->now();
+    const int a_revocations = logs[0]->revocations;
+
+    // host-b's process ends (a static member does not leave) and a new one starts.
+    cs[1]->close();
+    cs[1].reset();
+    auto cfg = member_config(b, "g-static");
+    cfg.group_instance_id = "host-b";
+    cfg.session_timeout_ms = 6000;
+    auto again = consumer::create(cfg);
+    REQUIRE(again);
+    owner_log back;
+    REQUIRE(again.value()->subscribe({"static"}, &back));
+    cs[1] = std::move(again).value();
+    REQUIRE(poll_all_until(cs, [&] { return back.now() == b_partitions; }));
+    auto after = ad.value()->describe_group("g-static");
+    REQUIRE(after);
+    CHECK(after.value().state == "Stable");
+    CHECK(after.value().generation == before->generation);
+    CHECK(after.value().members.size() == 2);
+    // The other member kept its partitions the whole time.
+    CHECK(logs[0]->revocations == a_revocations);
+    CHECK(logs[0]->now().size() == 4 - b_partitions.size());
+    cs.clear();
+}
+
+TEST_CASE(
+    "cooperative-sticky: a new member takes partitions without the others giving up the rest") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "coop", 6));
+    produce_n(b, "coop", 6, 10);
+
+    std::vector<std::unique_ptr<owner_log>> logs;
+    std::vector<std::unique_ptr<consumer>> cs;
+    auto add_member = [&] {
+        auto c = consumer::create(member_config(b, "g-coop", "cooperative-sticky"));
+        REQUIRE(c);
+        logs.push_back(std::make_unique<owner_log>());
+        REQUIRE(c.value()->subscribe({"coop"}, logs.back().get()));
+        cs.push_back(std::move(c).value());
+    };
+    add_member();
+    add_member();
+    REQUIRE(poll_all_until(
+        cs, [&] { return logs[0]->now().size() == 3 && logs[1]->now().size() == 3; }));
+    const auto first = logs[0]->now();
+    const auto second = logs[1]->now();
+    const size_t revoked_before = logs[0]->revoked_total + logs[1]->revoked_total;
+
+    add_member();
+    REQUIRE(poll_all_until(cs, [&] {
+        return logs[0]->now().size() == 2 && logs[1]->now().size() == 2 &&
+               logs[2]->now().size() == 2;
+    }));
+    // Only the two partitions that moved were revoked, one from each; the rest stayed put.
+    CHECK(logs[0]->revoked_total + logs[1]->revoked_total - revoked_before == 2);
+    for (const auto& tp : logs[0]->now()) {
+        CHECK(first.contains(tp));
+    }
+    for (const auto& tp : logs[1]->now()) {
+        CHECK(second.contains(tp));
+    }
+    std::set<topic_partition> all;
+    for (auto& l : logs) {
+        for (const auto& tp : l->now()) {
+            CHECK(all.insert(tp).second);  // one owner each
+        }
+    }
+    CHECK(all.size() == 6);
+    cs.clear();
+}
+
+namespace {
+
+// `sluice consume -G GROUP TOPIC` as a child process printing "<partition> <offset>" lines to
+// `out`, with short session timeouts and commits every 100 ms.
+result<child_process> cli_member(const broker_process& b, const std::string& group,
+                                 const std::string& topic, const std::string& client_id,
+                                 const std::filesystem::path& out) {
+    return child_process::spawn({cli_path(),
+                                 "consume",
+                                 "-b",
+                                 b.bootstrap(),
+                                 "-G",
+                                 group,
+                                 topic,
+                                 "-o",
+                                 "beginning",
+                                 "-f",
+                                 "%p %o\\n",
+                                 "-X",
+                                 "client.id=" + client_id,
+                                 "-X",
+                                 "session.timeout.ms=2000",
+                                 "-X",
+                                 "heartbeat.interval.ms=200",
+                                 "-X",
+                                 "auto.commit.interval.ms=100",
+                                 "-X",
+                                 "max.poll.interval.ms=10000"},
+                                out.string());
+}
+
+// The "<partition> <offset>" lines of a member's output.
+std::set<std::pair<int, int64_t>> printed(const std::filesystem::path& out) {
+    std::set<std::pair<int, int64_t>> got;
+    std::ifstream in(out);
+    int p = 0;
+    int64_t o = 0;
+    while (in >> p >> o) {
+        got.insert({p, o});
+    }
+    return got;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "SIGKILL a member: its partitions move within the session, nothing is skipped, and its "
+    "old generation cannot commit") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "jobs", 4));
+    produce_n(b, "jobs", 4, 100);
+    auto ad = admin::create(client_for(b));
+    REQUIRE(ad);
+    temp_dir dir("sluice-groups");
+    const auto out1 = dir.path() / "m1.out";
+    const auto out2 = dir.path() / "m2.out";
+    auto m1 = cli_member(b, "g-kill", "jobs", "member-1", out1);
+    REQUIRE(m1);
+    auto m2 = cli_member(b, "g-kill", "jobs", "member-2", out2);
+    REQUIRE(m2);
+    auto stable = wait_group(*ad.value(), "g-kill", [](const group_description& d) {
+        return d.state == "Stable" && d.members.size() == 2 && assigned_count(d.members[0]) == 2 &&
+               assigned_count(d.members[1]) == 2;
+    });
+    REQUIRE(stable);
+    std::string victim;
+    for (const auto& m : stable->members) {
+        if (m.client_id == "member-1") {
+            victim = m.member_id;
+        }
+    }
+    REQUIRE(!victim.empty());
+    // Both have printed their records before the kill.
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (printed(out1).size() + printed(out2).size() < 400 &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(50ms);
+    }
+    REQUIRE(printed(out1).size() + printed(out2).size() >= 400);
+
+    REQUIRE(m1.value().send_signal(SIGKILL));
+    m1.value().wait_for(10s);
+    const auto killed = std::chrono::steady_clock::now();
+    auto moved = wait_group(*ad.value(), "g-kill", [](const group_description& d) {
+        return d.state == "Stable" && d.members.size() == 1 && assigned_count(d.members[0]) == 4;
+    });
+    REQUIRE(moved);
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - killed);
+    MESSAGE("partitions moved " << took.count() << " ms after the kill (session 2000 ms)");
+    CHECK(took < 2000ms + 3000ms);
+    CHECK(moved->generation > stable->generation);
+
+    // The dead member's generation can no longer commit.
+    auto raw = raw_connection::connect(b.port());
+    REQUIRE(raw);
+    const client::member_ref dead{"g-kill", stable->generation, victim, std::nullopt};
+    const std::vector<client::commit_entry> entry{{"jobs", 0, 100, -1, ""}};
+    auto frame = client::encode_offset_commit(7, "zombie", dead, entry);
+    REQUIRE(raw.value().send_frame(*frame));
+    auto reply = raw.value().read_frame(10s);
+    REQUIRE(reply);
+    auto env = envelope_of(reply.value());
+    REQUIRE(env);
+    const auto* commit = env.value()->body_as_OffsetCommitResponse();
+    REQUIRE(commit != nullptr);
+    const auto refused = static_cast<errc>(commit->error_code());
+    CHECK((refused == errc::unknown_member_id || refused == errc::illegal_generation));
+
+    // More records: the survivor reads them and what the dead member may not have committed.
+    produce_n(b, "jobs", 4, 100);
+    const auto deadline2 = std::chrono::steady_clock::now() + 30s;
+    auto all = [&] {
+        auto got = printed(out1);
+        auto more = printed(out2);
+        got.insert(more.begin(), more.end());
+        return got;
+    };
+    while (all().size() < 800 && std::chrono::steady_clock::now() < deadline2) {
+        std::this_thread::sleep_for(50ms);
+    }
+    const auto got = all();
+    for (int p = 0; p < 4; ++p) {
+        for (int64_t o = 0; o < 200; ++o) {
+            CHECK_MESSAGE(got.contains({p, o}), "partition " << p << " offset " << o);
+        }
+    }
+    CHECK(got.size() == 800);
+    m2.value().send_signal(SIGTERM);
+    CHECK(m2.value().wait_for(30s).has_value());
+}
+
+TEST_CASE(
+    "sluice group describe shows the lag while a producer writes; reset-offsets dry run and "
+    "execute") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "lagging", 2));
+    produce_n(b, "lagging", 2, 30);
+    {
+        auto cfg = member_config(b, "g-lag");
+        auto c = consumer::create(cfg);
+        REQUIRE(c);
+        REQUIRE(c.value()->subscribe({"lagging"}));
+        std::vector<std::unique_ptr<consumer>> cs;
+        cs.push_back(std::move(c).value());
+        REQUIRE(poll_all_until(cs, [&] {
+            auto a = cs[0]->assignment();
+            if (!a || a.value().size() != 2) {
+                return false;
+            }
+            for (const auto& tp : a.value()) {
+                auto pos = cs[0]->position(tp);
+                if (!pos || pos.value() < 30) {
+                    return false;
+                }
+            }
+            return true;
+        }));
+        REQUIRE(cs[0]->commit_sync({{{"lagging", 0}, 10}, {{"lagging", 1}, 20}}));
+    }  // closed: the group is empty now
+    auto cli = [&](std::vector<std::string> args) {
+        args.insert(args.begin(), {cli_path()});
+        args.push_back("-b");
+        args.push_back(b.bootstrap());
+        return run_process(args, "", 60s, {});
+    };
+    // A producer keeps writing while describe runs: each row's lag is its log end minus its
+    // committed offset, and the end only grows.
+    std::atomic<bool> writing{true};
+    std::thread producer_thread([&] {
+        while (writing) {
+            produce_n(b, "lagging", 2, 5);
+        }
+    });
+    int64_t last_end = 0;
+    for (int round = 0; round < 3; ++round) {
+        auto d = cli({"group", "describe", "g-lag"});
+        REQUIRE_MESSAGE(d.status.exited_with(0), d.err);
+        CHECK(d.out.find("State:        Empty") != std::string::npos);
+        int rows = 0;
+        for (const auto& line : d.out_lines()) {
+            std::istringstream in(line);
+            std::string topic, part, cur, end, lag;
+            in >> topic >> part >> cur >> end >> lag;
+            if (topic != "lagging") {
+                continue;
+            }
+            ++rows;
+            const int64_t committed = part == "0" ? 10 : 20;
+            CHECK(std::stoll(cur) == committed);
+            CHECK(std::stoll(lag) == std::stoll(end) - committed);
+            CHECK(std::stoll(end) >= 30);
+            last_end = std::max<int64_t>(last_end, std::stoll(end));
+        }
+        CHECK(rows == 2);
+    }
+    writing = false;
+    producer_thread.join();
+    CHECK(last_end >= 30);
+
+    // Dry run: shows the new offsets and changes nothing.
+    auto dry = cli({"group", "reset-offsets", "g-lag", "--topic", "lagging", "--to-earliest"});
+    REQUIRE_MESSAGE(dry.status.exited_with(0), dry.err);
+    CHECK(dry.out.find("Dry run") != std::string::npos);
+    auto offs = ad_offsets(b, "g-lag");
+    CHECK(offs[{"lagging", 0}] == 10);
+    CHECK(offs[{"lagging", 1}] == 20);
+    // Execute: committed.
+    auto run = cli(
+        {"group", "reset-offsets", "g-lag", "--topic", "lagging", "--shift-by", "-5", "--execute"});
+    REQUIRE_MESSAGE(run.status.exited_with(0), run.err);
+    offs = ad_offsets(b, "g-lag");
+    CHECK(offs[{"lagging", 0}] == 5);
+    CHECK(offs[{"lagging", 1}] == 15);
+    run = cli(
+        {"group", "reset-offsets", "g-lag", "--topic", "lagging", "--to-earliest", "--execute"});
+    REQUIRE_MESSAGE(run.status.exited_with(0), run.err);
+    offs = ad_offsets(b, "g-lag");
+    CHECK(offs[{"lagging", 0}] == 0);
+    CHECK(offs[{"lagging", 1}] == 0);
+    // The list names it; delete removes it.
+    auto list = cli({"group", "list"});
+    REQUIRE(list.status.exited_with(0));
+    CHECK(list.out.find("g-lag\n") != std::string::npos);
+    auto del = cli({"group", "delete", "g-lag"});
+    REQUIRE_MESSAGE(del.status.exited_with(0), del.err);
+    CHECK(ad_offsets(b, "g-lag").empty());
 }

@@ -76,6 +76,39 @@ struct quorum_info {
     std::vector<quorum_replica_info> observers;
 };
 
+// A consumer group as `sluice group list` shows it.
+struct group_listing {
+    std::string group_id;
+    std::string protocol_type;  // "consumer" for consumer groups; empty for offsets-only groups
+    std::string state;          // Empty, PreparingRebalance, CompletingRebalance, Stable, Dead
+    int32_t coordinator = -1;
+};
+
+struct group_member_info {
+    std::string member_id;
+    std::optional<std::string> instance_id;  // group.instance.id of a static member
+    std::string client_id;
+    std::string host;
+    std::map<std::string, std::vector<int32_t>> assignment;  // topic -> partitions
+};
+
+struct group_description {
+    std::string group_id;
+    std::string state;
+    std::string protocol_type;
+    std::string protocol;  // the assignor the group chose
+    int32_t generation = -1;
+    int32_t coordinator = -1;
+    std::vector<group_member_info> members;  // sorted by member id
+};
+
+struct group_offset {
+    std::string topic;
+    int32_t partition = 0;
+    int64_t offset = -1;
+    std::string metadata;
+};
+
 namespace detail {
 class admin_impl;
 }
@@ -122,6 +155,25 @@ class admin {
     // that one is unfenced and in the ISR. One answer per partition, sorted; an error here is the
     // request's (NOT_CONTROLLER after retries, a broker unreachable).
     result<std::vector<election_info>> elect_leaders(const std::vector<std::string>& topics);
+
+    // ---- Consumer groups (kafka-consumer-groups) ----
+    // Every group of every broker's coordinator, sorted by id.
+    result<std::vector<group_listing>> list_groups();
+    // A group that does not exist is described as Dead with no members.
+    result<group_description> describe_group(const std::string& group);
+    // Only a group without members (NON_EMPTY_GROUP otherwise); GROUP_ID_NOT_FOUND if none.
+    result<void> delete_group(const std::string& group, std::string* broker_message = nullptr);
+    // Every committed offset of the group, sorted.
+    result<std::vector<group_offset>> group_offsets(const std::string& group);
+    // Commits these offsets for the group from outside it: only while it has no members
+    // (UNKNOWN_MEMBER_ID otherwise, with the broker's words in `broker_message`).
+    result<void> alter_group_offsets(const std::string& group,
+                                     const std::vector<group_offset>& offsets,
+                                     std::string* broker_message = nullptr);
+    // Per partition of `topic`, the first offset whose record's timestamp is at or after
+    // `timestamp_ms` (-1 where there is none).
+    result<std::map<int32_t, int64_t>> offsets_for_time(const std::string& topic,
+                                                        int64_t timestamp_ms);
 
   private:
     explicit admin(std::unique_ptr<detail::admin_impl> impl);
