@@ -336,3 +336,21 @@ TEST_CASE("group records: a group's partition is Kafka's (Java string hash)") {
     CHECK(partition_for("console-consumer-group-00000", 50) >= 0);
     CHECK(partition_for("anything", 1) == 0);
 }
+
+TEST_CASE("group: the generation starts again at 1 after the largest int32") {
+    group_limits limits{6000, 60000, 0, 1000};
+    group g("g", limits);
+    group_record r;
+    r.protocol_type = "consumer";
+    r.protocol_name = "range";
+    r.generation = 2147483647;
+    r.leader = "m0";
+    r.members.push_back({"m0", std::nullopt, "c", "h", 10000, 30000, "meta-range", "a"});
+    g.load(r, 0);
+    group_effects fx;
+    // A new member: the group rebalances into the next generation.
+    CHECK_FALSE(g.join(joiner(""), 1, "m1", 10, fx).has_value());
+    CHECK_FALSE(g.join(joiner("m0"), 2, "x", 20, fx).has_value());
+    REQUIRE(fx.joins.size() == 2);
+    CHECK(g.generation() == 1);
+}

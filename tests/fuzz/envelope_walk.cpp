@@ -274,6 +274,215 @@ void walk(digest& d, const fbs::InitProducerIdResponse& b) {
     d.mix(b.producer_epoch());
 }
 
+// ---- Consumer groups ----
+template <typename T, typename F>
+void each(digest& d, const flatbuffers::Vector<flatbuffers::Offset<T>>* v, F f) {
+    if (v == nullptr) {
+        d.mix_u64(~uint64_t{0});
+        return;
+    }
+    d.mix_u64(v->size());
+    for (const T* e : *v) {
+        f(*e);
+    }
+}
+
+void walk(digest& d, const fbs::FindCoordinatorRequest& b) {
+    d.mix(b.key());
+    d.mix(b.key_type());
+}
+
+void walk(digest& d, const fbs::FindCoordinatorResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    d.mix(b.node_id());
+    d.mix(b.host());
+    d.mix(b.port());
+}
+
+void walk(digest& d, const fbs::JoinGroupRequest& b) {
+    d.mix(b.group_id());
+    d.mix(b.session_timeout_ms());
+    d.mix(b.rebalance_timeout_ms());
+    d.mix(b.member_id());
+    d.mix(b.group_instance_id());
+    d.mix(b.protocol_type());
+    each(d, b.protocols(), [&](const fbs::JoinGroupProtocol& p) {
+        d.mix(p.name());
+        d.mix(p.metadata());
+    });
+    d.mix(b.reason());
+}
+
+void walk(digest& d, const fbs::JoinGroupResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    d.mix(b.generation_id());
+    d.mix(b.protocol_type());
+    d.mix(b.protocol_name());
+    d.mix(b.leader());
+    d.mix(b.member_id());
+    each(d, b.members(), [&](const fbs::JoinGroupMember& m) {
+        d.mix(m.member_id());
+        d.mix(m.group_instance_id());
+        d.mix(m.metadata());
+    });
+    d.mix(b.skip_assignment());
+}
+
+void walk(digest& d, const fbs::SyncGroupRequest& b) {
+    d.mix(b.group_id());
+    d.mix(b.generation_id());
+    d.mix(b.member_id());
+    d.mix(b.group_instance_id());
+    d.mix(b.protocol_type());
+    d.mix(b.protocol_name());
+    each(d, b.assignments(), [&](const fbs::SyncGroupAssignment& a) {
+        d.mix(a.member_id());
+        d.mix(a.assignment());
+    });
+}
+
+void walk(digest& d, const fbs::SyncGroupResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    d.mix(b.protocol_type());
+    d.mix(b.protocol_name());
+    d.mix(b.assignment());
+}
+
+void walk(digest& d, const fbs::HeartbeatRequest& b) {
+    d.mix(b.group_id());
+    d.mix(b.generation_id());
+    d.mix(b.member_id());
+    d.mix(b.group_instance_id());
+}
+
+void walk(digest& d, const fbs::HeartbeatResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+}
+
+void walk(digest& d, const fbs::LeaveGroupRequest& b) {
+    d.mix(b.group_id());
+    each(d, b.members(), [&](const fbs::LeavingMember& m) {
+        d.mix(m.member_id());
+        d.mix(m.group_instance_id());
+        d.mix(m.reason());
+    });
+}
+
+void walk(digest& d, const fbs::LeaveGroupResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    each(d, b.members(), [&](const fbs::LeftMember& m) {
+        d.mix(m.member_id());
+        d.mix(m.group_instance_id());
+        d.mix(m.error_code());
+    });
+}
+
+void walk(digest& d, const fbs::OffsetCommitRequest& b) {
+    d.mix(b.group_id());
+    d.mix(b.generation_id());
+    d.mix(b.member_id());
+    d.mix(b.group_instance_id());
+    each(d, b.topics(), [&](const fbs::OffsetCommitTopic& t) {
+        d.mix(t.name());
+        each(d, t.partitions(), [&](const fbs::OffsetCommitPartition& p) {
+            d.mix(p.partition());
+            d.mix(p.committed_offset());
+            d.mix(p.committed_leader_epoch());
+            d.mix(p.committed_metadata());
+        });
+    });
+}
+
+void walk(digest& d, const fbs::OffsetCommitResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    each(d, b.topics(), [&](const fbs::OffsetCommitTopicResponse& t) {
+        d.mix(t.name());
+        each(d, t.partitions(), [&](const fbs::OffsetCommitPartitionResponse& p) {
+            d.mix(p.partition());
+            d.mix(p.error_code());
+        });
+    });
+}
+
+void walk(digest& d, const fbs::OffsetFetchRequest& b) {
+    d.mix(b.group_id());
+    each(d, b.topics(), [&](const fbs::OffsetFetchTopic& t) {
+        d.mix(t.name());
+        d.mix(t.partitions());
+    });
+}
+
+void walk(digest& d, const fbs::OffsetFetchResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    each(d, b.topics(), [&](const fbs::OffsetFetchTopicResponse& t) {
+        d.mix(t.name());
+        each(d, t.partitions(), [&](const fbs::OffsetFetchPartitionResponse& p) {
+            d.mix(p.partition());
+            d.mix(p.committed_offset());
+            d.mix(p.committed_leader_epoch());
+            d.mix(p.metadata());
+            d.mix(p.error_code());
+        });
+    });
+}
+
+void walk(digest& d, const fbs::ListGroupsRequest& b) {
+    each(d, b.states_filter(), [&](const flatbuffers::String& s) { d.mix(&s); });
+}
+
+void walk(digest& d, const fbs::ListGroupsResponse& b) {
+    d.mix(b.error_code());
+    d.mix(b.error_message());
+    each(d, b.groups(), [&](const fbs::ListedGroup& g) {
+        d.mix(g.group_id());
+        d.mix(g.protocol_type());
+        d.mix(g.group_state());
+    });
+}
+
+void walk(digest& d, const fbs::DescribeGroupsRequest& b) {
+    each(d, b.groups(), [&](const flatbuffers::String& s) { d.mix(&s); });
+}
+
+void walk(digest& d, const fbs::DescribeGroupsResponse& b) {
+    each(d, b.groups(), [&](const fbs::DescribedGroup& g) {
+        d.mix(g.error_code());
+        d.mix(g.error_message());
+        d.mix(g.group_id());
+        d.mix(g.group_state());
+        d.mix(g.protocol_type());
+        d.mix(g.protocol_data());
+        d.mix(g.generation_id());
+        each(d, g.members(), [&](const fbs::DescribedGroupMember& m) {
+            d.mix(m.member_id());
+            d.mix(m.group_instance_id());
+            d.mix(m.client_id());
+            d.mix(m.client_host());
+            d.mix(m.member_metadata());
+            d.mix(m.member_assignment());
+        });
+    });
+}
+
+void walk(digest& d, const fbs::DeleteGroupsRequest& b) {
+    each(d, b.groups_names(), [&](const flatbuffers::String& s) { d.mix(&s); });
+}
+
+void walk(digest& d, const fbs::DeleteGroupsResponse& b) {
+    each(d, b.results(), [&](const fbs::DeletedGroup& g) {
+        d.mix(g.group_id());
+        d.mix(g.error_code());
+        d.mix(g.error_message());
+    });
+}
+
 void walk(digest& d, const fbs::ElectLeadersResponse& b) {
     if (b.results() == nullptr) {
         return;
@@ -560,6 +769,66 @@ uint64_t walk_envelope(const fbs::Envelope& e, frame::bytes_view data) {
             break;
         case Body::InitProducerIdResponse:
             walk_body(d, e.body_as_InitProducerIdResponse());
+            break;
+        case Body::FindCoordinatorRequest:
+            walk_body(d, e.body_as_FindCoordinatorRequest());
+            break;
+        case Body::FindCoordinatorResponse:
+            walk_body(d, e.body_as_FindCoordinatorResponse());
+            break;
+        case Body::JoinGroupRequest:
+            walk_body(d, e.body_as_JoinGroupRequest());
+            break;
+        case Body::JoinGroupResponse:
+            walk_body(d, e.body_as_JoinGroupResponse());
+            break;
+        case Body::SyncGroupRequest:
+            walk_body(d, e.body_as_SyncGroupRequest());
+            break;
+        case Body::SyncGroupResponse:
+            walk_body(d, e.body_as_SyncGroupResponse());
+            break;
+        case Body::HeartbeatRequest:
+            walk_body(d, e.body_as_HeartbeatRequest());
+            break;
+        case Body::HeartbeatResponse:
+            walk_body(d, e.body_as_HeartbeatResponse());
+            break;
+        case Body::LeaveGroupRequest:
+            walk_body(d, e.body_as_LeaveGroupRequest());
+            break;
+        case Body::LeaveGroupResponse:
+            walk_body(d, e.body_as_LeaveGroupResponse());
+            break;
+        case Body::OffsetCommitRequest:
+            walk_body(d, e.body_as_OffsetCommitRequest());
+            break;
+        case Body::OffsetCommitResponse:
+            walk_body(d, e.body_as_OffsetCommitResponse());
+            break;
+        case Body::OffsetFetchRequest:
+            walk_body(d, e.body_as_OffsetFetchRequest());
+            break;
+        case Body::OffsetFetchResponse:
+            walk_body(d, e.body_as_OffsetFetchResponse());
+            break;
+        case Body::ListGroupsRequest:
+            walk_body(d, e.body_as_ListGroupsRequest());
+            break;
+        case Body::ListGroupsResponse:
+            walk_body(d, e.body_as_ListGroupsResponse());
+            break;
+        case Body::DescribeGroupsRequest:
+            walk_body(d, e.body_as_DescribeGroupsRequest());
+            break;
+        case Body::DescribeGroupsResponse:
+            walk_body(d, e.body_as_DescribeGroupsResponse());
+            break;
+        case Body::DeleteGroupsRequest:
+            walk_body(d, e.body_as_DeleteGroupsRequest());
+            break;
+        case Body::DeleteGroupsResponse:
+            walk_body(d, e.body_as_DeleteGroupsResponse());
             break;
         case Body::RaftMessage:
             // Its fields are the raft_codec target's (the controller's decoder).

@@ -119,10 +119,90 @@ class stub_admin final : public topic_admin {
     }
 };
 
+// Answers every group request with what it was asked (members, protocols, offsets), so that the
+// handlers' answers are encoded with content.
+class stub_groups final : public group_service {
+  public:
+    awaitable<coordinator_answer> find_coordinator(std::string&& id) override {
+        co_return coordinator_answer{errc::none, id, 0, id, 1};
+    }
+    awaitable<join_group_result> join_group(join_group_request&& r,
+                                            std::shared_ptr<cancel_token>) override {
+        join_group_result out;
+        out.generation = r.session_timeout_ms;
+        out.protocol_type = r.protocol_type;
+        out.member_id = r.member_id;
+        out.leader = r.client_host;
+        for (auto& p : r.protocols) {
+            out.members.push_back({p.name, r.instance_id, p.metadata});
+        }
+        co_return out;
+    }
+    awaitable<sync_group_result> sync_group(sync_group_request&& r,
+                                            std::shared_ptr<cancel_token>) override {
+        sync_group_result out;
+        out.protocol_name = r.protocol_name;
+        for (auto& a : r.assignments) {
+            out.assignment += a.assignment;
+        }
+        co_return out;
+    }
+    awaitable<group_answer> heartbeat(heartbeat_request&& r) override {
+        co_return group_answer{errc::rebalance_in_progress, r.member_id};
+    }
+    awaitable<leave_group_result> leave_group(leave_group_request&& r) override {
+        leave_group_result out;
+        for (auto& m : r.members) {
+            out.members.push_back({m.member_id, m.instance_id, errc::unknown_member_id});
+        }
+        co_return out;
+    }
+    awaitable<offset_commit_result> commit_offsets(offset_commit_request&& r) override {
+        offset_commit_result out;
+        out.errors.assign(r.offsets.size(), errc::illegal_generation);
+        co_return out;
+    }
+    awaitable<offset_fetch_result> fetch_offsets(offset_fetch_request&& r) override {
+        offset_fetch_result out;
+        if (r.partitions) {
+            for (auto& tp : *r.partitions) {
+                out.offsets.push_back({tp.topic, tp.partition, 1, -1, r.group_id, errc::none});
+            }
+        }
+        co_return out;
+    }
+    awaitable<list_groups_result> list_groups(std::vector<std::string>&& states) override {
+        list_groups_result out;
+        for (auto& s : states) {
+            out.groups.push_back({s, "consumer", s});
+        }
+        co_return out;
+    }
+    awaitable<std::vector<group_description>> describe_groups(
+        std::vector<std::string>&& ids) override {
+        std::vector<group_description> out;
+        for (auto& id : ids) {
+            group_description d;
+            d.group_id = id;
+            d.members.push_back({id, std::nullopt, id, id, id, id});
+            out.push_back(std::move(d));
+        }
+        co_return out;
+    }
+    awaitable<std::vector<deleted_group>> delete_groups(std::vector<std::string>&& ids) override {
+        std::vector<deleted_group> out;
+        for (auto& id : ids) {
+            out.push_back({id, errc::non_empty_group, id});
+        }
+        co_return out;
+    }
+};
+
 struct harness {
     boost::asio::io_context io;
     stub_partitions partitions;
     stub_admin admin;
+    stub_groups groups;
     broker_context ctx{net_config{}, partitions, admin, io.get_executor()};
     native_codec codec;
     std::string peer = "fuzzer";
@@ -132,6 +212,7 @@ struct harness {
 
 harness& the_harness() {
     static harness h;
+    h.ctx.groups = &h.groups;
     return h;
 }
 

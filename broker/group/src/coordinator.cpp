@@ -86,8 +86,7 @@ group_coordinator::group_coordinator(boost::asio::io_context& io, group_coordina
                                      partition_service& replicas, topic_admin& admin,
                                      const cluster_view& cluster, executor blocking,
                                      storage::clock& time)
-    : io_(io),
-      config_(config),
+    : config_(config),
       replicas_(replicas),
       admin_(admin),
       cluster_(cluster),

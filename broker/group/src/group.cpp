@@ -1,6 +1,7 @@
 #include "sluice/group/group.h"
 
 #include <algorithm>
+#include <limits>
 
 #include <fmt/format.h>
 
@@ -403,7 +404,10 @@ void group::complete_join(int64_t now_ms, group_effects& fx) {
             ++it;
         }
     }
-    ++generation_;
+    // Generations count up and start again at 1 after the largest int32 (a negative one would
+    // read as "outside the group").
+    generation_ =
+        generation_ >= std::numeric_limits<int32_t>::max() || generation_ < 0 ? 1 : generation_ + 1;
     if (members_.empty()) {
         protocol_name_.clear();
         leader_.clear();

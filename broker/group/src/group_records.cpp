@@ -79,6 +79,9 @@ template <typename T>
 const T* verified(std::span<const std::byte> b) {
     // FlatBuffers wants its buffer aligned; log bytes are not: copy into aligned words.
     static thread_local std::vector<uint64_t> words;
+    if (b.empty() || b.size() > FLATBUFFERS_MAX_BUFFER_SIZE) {
+        return nullptr;
+    }
     words.assign((b.size() + 7) / 8, 0);
     std::memcpy(words.data(), b.data(), b.size());
     const auto* p = reinterpret_cast<const uint8_t*>(words.data());

@@ -101,7 +101,6 @@ class group_coordinator final : public group_service {
     int64_t now_ms() const { return time_.now().value(); }
     std::string new_member_id(const std::string& client_id);
 
-    boost::asio::io_context& io_;
     group_coordinator_config config_;
     partition_service& replicas_;
     topic_admin& admin_;
