@@ -122,6 +122,9 @@ class consumer_impl {
         give_up_all(true);
         subscribed_ = false;
         io_.run<void>([this]() -> client::awaitable<void> { co_await group_->leave(); });
+        // The old member's loop may still be ending on the I/O thread: it is kept until close()
+        // has joined that thread.
+        retired_.push_back(std::move(group_));
         group_ = std::make_unique<group_member>(cluster_, config_, [this] { buffer_.wake(); });
         return success();
     }
@@ -403,6 +406,7 @@ class consumer_impl {
     bool closed_ = false;
     // Consumer groups (null without group.id).
     std::unique_ptr<group_member> group_;
+    std::vector<std::unique_ptr<group_member>> retired_;  // unsubscribed; freed after close()
     bool subscribed_ = false;
     rebalance_listener* listener_ = nullptr;
     clock::time_point next_auto_commit_{};

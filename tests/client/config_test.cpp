@@ -148,7 +148,42 @@ TEST_CASE("consumer properties map to the config") {
     CHECK(bad.error().message() ==
           "invalid config: auto.offset.reset=smallest: must be one of earliest, latest, none");
     CHECK_FALSE(consumer_config::from_properties({{"max.poll.records", "0"}}));
-    CHECK_FALSE(consumer_config::from_properties({{"group.id", "g"}}));
+    CHECK_FALSE(consumer_config::from_properties({{"no.such.key", "g"}}));
+}
+
+TEST_CASE("consumer group properties map to the config; conflicting ones are refused") {
+    auto c = consumer_config::from_properties(
+        {{"group.id", "billing"},
+         {"group.instance.id", "host-1"},
+         {"session.timeout.ms", "10000"},
+         {"heartbeat.interval.ms", "1000"},
+         {"max.poll.interval.ms", "60000"},
+         {"enable.auto.commit", "false"},
+         {"auto.commit.interval.ms", "250"},
+         {"partition.assignment.strategy",
+          "org.apache.kafka.clients.consumer.CooperativeStickyAssignor"}});
+    REQUIRE(c);
+    CHECK(c.value().group_id == "billing");
+    CHECK(c.value().group_instance_id == std::optional<std::string>("host-1"));
+    CHECK(c.value().session_timeout_ms == 10000);
+    CHECK(c.value().heartbeat_interval_ms == 1000);
+    CHECK(c.value().max_poll_interval_ms == 60000);
+    CHECK_FALSE(c.value().enable_auto_commit);
+    CHECK(c.value().auto_commit_interval_ms == 250);
+    CHECK(c.value().partition_assignment_strategy ==
+          std::vector<std::string>{"cooperative-sticky"});
+    auto two =
+        consumer_config::from_properties({{"partition.assignment.strategy", "roundrobin, range"}});
+    REQUIRE(two);
+    CHECK(two.value().partition_assignment_strategy ==
+          std::vector<std::string>{"roundrobin", "range"});
+    auto mixed = consumer_config::from_properties(
+        {{"partition.assignment.strategy", "range,cooperative-sticky"}});
+    REQUIRE_FALSE(mixed);
+    CHECK(mixed.error().message().find("cannot be mixed") != std::string::npos);
+    CHECK_FALSE(consumer_config::from_properties({{"partition.assignment.strategy", "sticky"}}));
+    CHECK_FALSE(consumer_config::from_properties(
+        {{"session.timeout.ms", "3000"}, {"heartbeat.interval.ms", "3000"}}));
 }
 
 TEST_CASE("client errors read well and compare with their condition") {
