@@ -95,6 +95,9 @@ void group_member::revoked() {
 
 void group_member::stop() {
     stopped_ = true;
+    if (coordinator_conn_) {
+        coordinator_conn_->close(make_error_code(client_errc::closed));
+    }
     wake_loop();
 }
 
@@ -137,7 +140,7 @@ awaitable<void> group_member::sleep(std::chrono::milliseconds d) {
 bool group_member::coordinator_error(errc e) {
     if (e == errc::not_coordinator || e == errc::coordinator_not_available ||
         e == errc::coordinator_load_in_progress) {
-        coordinator_id_ = -1;
+        coordinator_id_ = -1;  // found again (and connected anew) at the next request
         return true;
     }
     return false;
@@ -203,12 +206,13 @@ awaitable<void> group_member::run() {
 
 awaitable<result<std::shared_ptr<client::connection>>> group_member::coordinator(
     clock::time_point deadline) {
-    if (coordinator_id_ >= 0) {
-        auto c = co_await cluster_.node(coordinator_id_);
-        if (c) {
-            co_return c;
-        }
-        coordinator_id_ = -1;
+    if (coordinator_id_ >= 0 && coordinator_conn_ && !coordinator_conn_->is_closed()) {
+        co_return coordinator_conn_;
+    }
+    coordinator_id_ = -1;
+    if (coordinator_conn_) {
+        coordinator_conn_->close(make_error_code(client_errc::closed));
+        coordinator_conn_.reset();
     }
     std::error_code last = make_error_code(errc::coordinator_not_available);
     while (!stopped_ && clock::now() < deadline) {
@@ -225,15 +229,20 @@ awaitable<result<std::shared_ptr<client::connection>>> group_member::coordinator
         if (r) {
             auto a = client::decode_find_coordinator(r.value());
             if (a && a.value().error == errc::none) {
-                if (cluster_.metadata().broker(a.value().node_id) == nullptr) {
-                    (void)co_await cluster_.refresh(client::metadata_request{});
-                }
-                auto c = co_await cluster_.node(a.value().node_id);
-                if (c) {
+                // A connection of the member's own: the broker answers a connection's requests
+                // in order, so on the fetcher's connection a join or heartbeat would wait behind
+                // a long-polling fetch (and a fetch behind a parked join), as Kafka's consumers
+                // avoid with a coordinator connection of their own.
+                auto c = std::make_shared<client::connection>(
+                    cluster_.io(), client::endpoint{a.value().host, uint16_t(a.value().port)},
+                    client::connection_options_for(config_));
+                if (auto ec = co_await c->connect(); !ec) {
                     coordinator_id_ = a.value().node_id;
+                    coordinator_conn_ = c;
                     co_return c;
+                } else {
+                    last = ec;
                 }
-                last = c.error();
             } else if (a) {
                 last = make_error_code(a.value().error);
                 if (!is_retriable(last)) {
@@ -618,11 +627,12 @@ awaitable<result<std::vector<client::committed_meta>>> group_member::committed(
 }
 
 awaitable<void> group_member::leave() {
-    if (!member_id_.empty() && !config_.group_instance_id && coordinator_id_ >= 0) {
-        auto conn = co_await cluster_.node(coordinator_id_);
-        if (conn) {
+    if (!member_id_.empty() && !config_.group_instance_id && coordinator_id_ >= 0 &&
+        coordinator_conn_ && !coordinator_conn_->is_closed()) {
+        auto conn = coordinator_conn_;
+        {
             const client::member_ref me{config_.group_id, generation_, member_id_, {}};
-            (void)co_await conn.value()->call(
+            (void)co_await conn->call(
                 [&](int32_t id) {
                     return client::encode_leave_group(id, config_.client_id, me,
                                                       "the consumer is closing");

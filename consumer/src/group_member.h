@@ -111,6 +111,7 @@ class group_member {
     bool rejoin_ = true;
     bool revoke_asked_ = false;  // eager: waiting for the poll thread's revoked()
     int32_t coordinator_id_ = -1;
+    std::shared_ptr<client::connection> coordinator_conn_;  // the member's own (coordinator())
     std::string member_id_;
     int32_t generation_ = -1;
     std::string protocol_;

@@ -72,12 +72,14 @@ class member : public rebalance_listener {
         }
         thread_ = std::thread([this] {
             while (!stop_) {
-                auto got = consumer_->poll(20ms);
+                auto got = consumer_->poll_view(20ms);  // as the plain reader: no copies
                 if (got) {
                     records_ += got.value().size();
+                    size_t n = 0;
                     for (const auto& r : got.value()) {
-                        bytes_ += r.value ? r.value->size() : 0;
+                        n += r.value ? r.value->size() : 0;
                     }
+                    bytes_ += n;
                 }
             }
             consumer_->close();
@@ -156,16 +158,31 @@ rebalance_figures rebalance(const std::string& strategy, const std::string& topi
     for (int i = 0; i < 10; ++i) {
         ms.push_back(std::make_unique<member>(group, strategy, topic));
     }
-    f.join_ms = wait_owned(
-        ms, 100, [](auto&) { return true; }, start);
+    // Settled: every member holds its share (9 or 10), not only the first to join all of them.
+    auto shared = [](std::vector<std::unique_ptr<member>>& all) {
+        for (auto& m : all) {
+            if (m->owned().size() < 100 / all.size()) {
+                return false;
+            }
+        }
+        return true;
+    };
+    f.join_ms = wait_owned(ms, 100, shared, start);
+    // Quiet: nothing moves for a second (a cooperative group may still be finishing a round).
+    for (auto stable_since = steady::now(); steady::now() - stable_since < 1s;) {
+        std::this_thread::sleep_for(50ms);
+        if (!shared(ms)) {
+            wait_owned(ms, 100, shared, start);
+            stable_since = steady::now();
+        }
+    }
     size_t revoked_before = 0;
     for (auto& m : ms) {
         revoked_before += m->revoked();
     }
     const auto added = steady::now();
     ms.push_back(std::make_unique<member>(group, strategy, topic));
-    f.add_ms = wait_owned(
-        ms, 100, [](auto& all) { return all.back()->owned().size() >= 9; }, added);
+    f.add_ms = wait_owned(ms, 100, shared, added);
     size_t revoked_after = 0;
     for (size_t i = 0; i + 1 < ms.size(); ++i) {
         revoked_after += ms[i]->revoked();
