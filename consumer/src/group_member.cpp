@@ -237,6 +237,15 @@ awaitable<result<std::shared_ptr<client::connection>>> group_member::coordinator
                     cluster_.io(), client::endpoint{a.value().host, uint16_t(a.value().port)},
                     client::connection_options_for(config_));
                 if (auto ec = co_await c->connect(); !ec) {
+                    // Another coroutine of this member (a commit beside the heartbeat loop)
+                    // may have found the coordinator meanwhile: one connection stays open.
+                    if (coordinator_conn_ && coordinator_conn_ != c) {
+                        coordinator_conn_->close(make_error_code(client_errc::closed));
+                    }
+                    if (stopped_) {
+                        c->close(make_error_code(client_errc::closed));
+                        co_return make_error_code(client_errc::closed);
+                    }
                     coordinator_id_ = a.value().node_id;
                     coordinator_conn_ = c;
                     co_return c;
