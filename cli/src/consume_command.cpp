@@ -91,6 +91,24 @@ result<void> seek_start(consumer& c, const std::vector<topic_partition>& tps, st
     return success();
 }
 
+// Appends record `r` to `out` in `format`; `fields` is reused from record to record (its topic is
+// the caller's to set).
+void append_record(const output_format& format, const consumer_record_ref& r, record_fields& fields,
+                   std::string& out) {
+    fields.partition = r.partition;
+    fields.offset = r.offset;
+    fields.timestamp_ms = r.timestamp_ms;
+    fields.key = r.key;
+    fields.value = r.value;
+    fields.headers.clear();
+    if (format.uses_headers()) {
+        for (const header_ref& h : r.headers) {
+            fields.headers.emplace_back(h.key, h.value);
+        }
+    }
+    format.append(fields, out);
+}
+
 // Writes `out` to stdout. False if the write failed (errno set).
 bool write_out(const std::string& out) {
     if (out.empty()) {
@@ -203,18 +221,7 @@ int run_group_consume(const parsed_args& a) {
         out.clear();
         for (const consumer_record_ref& r : polled.value()) {
             fields.topic = r.topic;
-            fields.partition = r.partition;
-            fields.offset = r.offset;
-            fields.timestamp_ms = r.timestamp_ms;
-            fields.key = r.key;
-            fields.value = r.value;
-            fields.headers.clear();
-            if (format.value().uses_headers()) {
-                for (const header_ref& h : r.headers) {
-                    fields.headers.emplace_back(h.key, h.value);
-                }
-            }
-            format.value().append(fields, out);
+            append_record(format.value(), r, fields, out);
             if (++printed == count_max) {
                 done = true;
                 // The records after this one in the batch were not printed: commit up to here.
@@ -376,18 +383,7 @@ int run_consume(std::span<const std::string> args) {
             if (exit_at_end && r.offset >= ends[{topic, r.partition}]) {
                 continue;
             }
-            fields.partition = r.partition;
-            fields.offset = r.offset;
-            fields.timestamp_ms = r.timestamp_ms;
-            fields.key = r.key;
-            fields.value = r.value;
-            fields.headers.clear();
-            if (format.value().uses_headers()) {
-                for (const header_ref& h : r.headers) {
-                    fields.headers.emplace_back(h.key, h.value);
-                }
-            }
-            format.value().append(fields, out);
+            append_record(format.value(), r, fields, out);
             if (++printed == count_max) {
                 break;
             }

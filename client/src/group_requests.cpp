@@ -21,6 +21,15 @@ flatbuffers::Offset<flatbuffers::Vector<uint8_t>> byte_vector(fbb_t& fbb, std::s
     return fbb.CreateVector(reinterpret_cast<const uint8_t*>(s.data()), s.size());
 }
 
+flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<flatbuffers::String>>> string_vector(
+    fbb_t& fbb, std::span<const std::string> list) {
+    std::vector<flatbuffers::Offset<flatbuffers::String>> out;
+    for (const auto& s : list) {
+        out.push_back(fbb.CreateString(s));
+    }
+    return fbb.CreateVector(out);
+}
+
 flatbuffers::Offset<flatbuffers::String> opt_string(fbb_t& fbb,
                                                     const std::optional<std::string>& s) {
     return s ? fbb.CreateString(*s) : 0;
@@ -273,11 +282,7 @@ std::unique_ptr<frame::writer> encode_describe_groups(int32_t id, std::string_vi
                                                       std::span<const std::string> groups) {
     auto w = std::make_unique<frame::writer>();
     auto& b = w->fbb();
-    std::vector<flatbuffers::Offset<flatbuffers::String>> names;
-    for (const auto& g : groups) {
-        names.push_back(b.CreateString(g));
-    }
-    const auto body = fbs::CreateDescribeGroupsRequest(b, b.CreateVector(names));
+    const auto body = fbs::CreateDescribeGroupsRequest(b, string_vector(b, groups));
     return finish(std::move(w), fbs::ApiKey::DescribeGroups, id, client_id,
                   fbs::Body::DescribeGroupsRequest, body.Union());
 }
@@ -308,11 +313,7 @@ std::unique_ptr<frame::writer> encode_delete_groups(int32_t id, std::string_view
                                                     std::span<const std::string> groups) {
     auto w = std::make_unique<frame::writer>();
     auto& b = w->fbb();
-    std::vector<flatbuffers::Offset<flatbuffers::String>> names;
-    for (const auto& g : groups) {
-        names.push_back(b.CreateString(g));
-    }
-    const auto body = fbs::CreateDeleteGroupsRequest(b, b.CreateVector(names));
+    const auto body = fbs::CreateDeleteGroupsRequest(b, string_vector(b, groups));
     return finish(std::move(w), fbs::ApiKey::DeleteGroups, id, client_id,
                   fbs::Body::DeleteGroupsRequest, body.Union());
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <random>
+#include <variant>
 
 #include <fmt/format.h>
 #include <boost/asio/detached.hpp>
@@ -179,48 +180,98 @@ group_coordinator::route group_coordinator::locate(const std::string& group_id) 
     return r;
 }
 
-awaitable<void> group_coordinator::load(int32_t partition, leader_epoch_t epoch) {
-    const std::string topic = topic_name();
-    auto current = [&]() -> shard* {
-        auto it = shards_.find(partition);
-        return it != shards_.end() && it->second->epoch == epoch &&
-                       it->second->st == shard::status::loading
-                   ? it->second.get()
-                   : nullptr;
-    };
-    auto give_up = [&](std::string_view why) {
-        if (current() != nullptr) {
-            shards_.erase(partition);  // the next request starts a new load
-        }
-        logging::warn("{}-{}: cannot load its groups yet: {}", topic, partition, why);
-    };
-    // The high watermark must have reached this leader's epoch start (KIP-207: OFFSET_NOT_AVAILABLE
-    // until then): what the previous leader acknowledged is then all below it.
-    auto end =
-        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::latest_timestamp);
-    if (end.error != errc::none) {
-        if (end.error != errc::offset_not_available) {
-            give_up(errc_name(end.error));
-        } else if (current() != nullptr) {
-            shards_.erase(partition);
-        }
-        co_return;
-    }
-    auto start =
-        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::earliest_timestamp);
-    if (start.error != errc::none) {
-        give_up(errc_name(start.error));
-        co_return;
-    }
+// What a load has replayed so far: the latest group record and offsets of every group (none: a
+// tombstone), and counts for the log line.
+struct group_log_replay {
     std::map<std::string, std::optional<groups::group_record>> metas;
     std::map<std::string, std::map<topic_partition_id, std::optional<groups::offset_value>>> offs;
     size_t records = 0;
     size_t unreadable = 0;
-    offset_t from{start.offset};
-    while (from.value() < end.offset) {
+};
+
+namespace {
+
+// Replays the whole batches in `bytes`; the offset after the last one, or why the bytes are
+// unreadable.
+std::variant<offset_t, std::string> replay(std::span<const std::byte> bytes, offset_t from,
+                                           group_log_replay& out) {
+    batch_reader reader(bytes, false, offset_rule::compacted);
+    offset_t next = from;
+    while (true) {
+        auto b = reader.next();
+        if (!b) {
+            return fmt::format("a batch at or after offset {} is unreadable: {}", next.value(),
+                               b.error().message());
+        }
+        if (!b.value()) {
+            return next;
+        }
+        const batch_view& batch = *b.value();
+        next = batch.header().next_offset();
+        if (batch.header().is_control()) {
+            continue;
+        }
+        auto it = batch.records();
+        record_view rec;
+        while (it.next(rec)) {
+            ++out.records;
+            auto key = rec.key ? groups::decode_key(*rec.key) : std::nullopt;
+            if (!key) {
+                ++out.unreadable;
+                continue;
+            }
+            if (key->kind == groups::record_kind::group) {
+                if (!rec.value) {
+                    out.metas[key->group_id] = std::nullopt;
+                    out.offs.erase(key->group_id);
+                } else if (auto v = groups::decode_group_value(*rec.value)) {
+                    out.metas[key->group_id] = std::move(*v);
+                } else {
+                    ++out.unreadable;
+                }
+            } else if (!rec.value) {
+                out.offs[key->group_id][key->tp] = std::nullopt;
+            } else if (auto v = groups::decode_offset_value(*rec.value)) {
+                out.offs[key->group_id][key->tp] = *v;
+            } else {
+                ++out.unreadable;
+            }
+        }
+    }
+}
+
+// The bytes of `ranges`, read whole (on the blocking pool).
+std::error_code read_ranges(const std::vector<storage::file_range>& ranges,
+                            std::vector<std::byte>& bytes) {
+    size_t at = 0;
+    for (const auto& range : ranges) {
+        size_t done = 0;
+        while (done < range.length) {
+            auto n = range.f->read_at(range.position + done,
+                                      std::span(bytes).subspan(at + done, range.length - done));
+            if (!n) {
+                return n.error();
+            }
+            if (n.value() == 0) {
+                return std::make_error_code(std::errc::io_error);
+            }
+            done += n.value();
+        }
+        at += range.length;
+    }
+    return {};
+}
+
+}  // namespace
+
+awaitable<std::optional<std::string>> group_coordinator::read_log(int32_t partition, int64_t start,
+                                                                  int64_t end,
+                                                                  group_log_replay& out) {
+    offset_t from{start};
+    while (from.value() < end) {
         fetch_request fr;
         fetch_partition fp;
-        fp.topic = topic;
+        fp.topic = consumer_offsets_topic;
         fp.partition = partition_id_t{partition};
         fp.fetch_offset = from;
         fp.partition_max_bytes = load_read_bytes;
@@ -230,105 +281,46 @@ awaitable<void> group_coordinator::load(int32_t partition, leader_epoch_t epoch)
         fr.deadline = steady_clock::now();
         auto got = co_await replicas_.fetch(fr);
         if (got.empty() || got[0].error != errc::none) {
-            give_up(got.empty() ? "no answer" : errc_name(got[0].error));
-            co_return;
+            co_return std::string(got.empty() ? "no answer" : errc_name(got[0].error));
         }
         std::vector<std::byte> bytes(got[0].bytes);
-        auto read = [&bytes, &got]() -> std::error_code {
-            size_t at = 0;
-            for (const auto& range : got[0].ranges) {
-                size_t done = 0;
-                while (done < range.length) {
-                    auto n =
-                        range.f->read_at(range.position + done,
-                                         std::span(bytes).subspan(at + done, range.length - done));
-                    if (!n) {
-                        return n.error();
-                    }
-                    if (n.value() == 0) {
-                        return std::make_error_code(std::errc::io_error);
-                    }
-                    done += n.value();
-                }
-                at += range.length;
-            }
-            return {};
-        };
+        auto read = [&bytes, &got] { return read_ranges(got[0].ranges, bytes); };
         if (auto ec = co_await run_on(blocking_, read)) {
-            give_up(ec.message());
-            co_return;
+            co_return ec.message();
         }
         if (bytes.empty()) {
             break;  // nothing below the high watermark from here
         }
-        batch_reader reader(bytes, false, offset_rule::compacted);
-        offset_t next = from;
-        while (true) {
-            auto b = reader.next();
-            if (!b) {
-                give_up(fmt::format("a batch at or after offset {} is unreadable: {}", next.value(),
-                                    b.error().message()));
-                co_return;
-            }
-            if (!b.value()) {
-                break;
-            }
-            const batch_view& batch = *b.value();
-            next = batch.header().next_offset();
-            if (batch.header().is_control()) {
-                continue;
-            }
-            auto it = batch.records();
-            record_view rec;
-            while (it.next(rec)) {
-                ++records;
-                if (!rec.key) {
-                    ++unreadable;
-                    continue;
-                }
-                auto key = groups::decode_key(*rec.key);
-                if (!key) {
-                    ++unreadable;
-                    continue;
-                }
-                if (key->kind == groups::record_kind::group) {
-                    if (!rec.value) {
-                        metas[key->group_id] = std::nullopt;
-                        offs.erase(key->group_id);
-                    } else if (auto v = groups::decode_group_value(*rec.value)) {
-                        metas[key->group_id] = std::move(*v);
-                    } else {
-                        ++unreadable;
-                    }
-                } else if (!rec.value) {
-                    offs[key->group_id][key->tp] = std::nullopt;
-                } else if (auto v = groups::decode_offset_value(*rec.value)) {
-                    offs[key->group_id][key->tp] = *v;
-                } else {
-                    ++unreadable;
-                }
-            }
+        auto next = replay(bytes, from, out);
+        if (auto* why = std::get_if<std::string>(&next)) {
+            co_return *why;
         }
-        if (next <= from) {
+        if (std::get<offset_t>(next) <= from) {
             break;
         }
-        from = next;
+        from = std::get<offset_t>(next);
     }
-    shard* s = current();
-    if (s == nullptr) {
-        co_return;  // leadership moved on meanwhile
+    co_return std::nullopt;
+}
+
+void group_coordinator::install(int32_t partition, leader_epoch_t epoch, group_log_replay& r) {
+    auto it = shards_.find(partition);
+    if (it == shards_.end() || it->second->epoch != epoch ||
+        it->second->st != shard::status::loading) {
+        return;  // leadership moved on meanwhile
     }
+    shard& s = *it->second;
     const int64_t now = now_ms();
-    for (auto& [id, meta] : metas) {
+    for (auto& [id, meta] : r.metas) {
         if (!meta) {
             continue;
         }
         auto g = std::make_unique<group>(id, config_.limits);
         g->load(*meta, now);
-        s->groups[id] = std::move(g);
+        s.groups[id] = std::move(g);
     }
-    for (auto& [id, m] : offs) {
-        auto& g = s->groups[id];
+    for (auto& [id, m] : r.offs) {
+        auto& g = s.groups[id];
         for (auto& [tp, v] : m) {
             if (!v) {
                 continue;
@@ -339,13 +331,45 @@ awaitable<void> group_coordinator::load(int32_t partition, leader_epoch_t epoch)
             g->load_offset(tp, *v);
         }
         if (!g) {
-            s->groups.erase(id);
+            s.groups.erase(id);
         }
     }
-    s->st = shard::status::loaded;
-    logging::info("{}-{}: coordinating {} groups at leader epoch {} ({} records read{})", topic,
-                  partition, s->groups.size(), epoch.value(), records,
-                  unreadable ? fmt::format(", {} unreadable and skipped", unreadable) : "");
+    s.st = shard::status::loaded;
+    logging::info("{}-{}: coordinating {} groups at leader epoch {} ({} records read{})",
+                  consumer_offsets_topic, partition, s.groups.size(), epoch.value(), r.records,
+                  r.unreadable ? fmt::format(", {} unreadable and skipped", r.unreadable) : "");
+}
+
+awaitable<void> group_coordinator::load(int32_t partition, leader_epoch_t epoch) {
+    const std::string topic = topic_name();
+    auto forget = [this, partition, epoch] {
+        auto it = shards_.find(partition);
+        if (it != shards_.end() && it->second->epoch == epoch &&
+            it->second->st == shard::status::loading) {
+            shards_.erase(it);  // the next request starts a new load
+        }
+    };
+    // The high watermark must have reached this leader's epoch start (KIP-207: OFFSET_NOT_AVAILABLE
+    // until then): what the previous leader acknowledged is then all below it.
+    auto end =
+        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::latest_timestamp);
+    auto start =
+        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::earliest_timestamp);
+    if (end.error != errc::none || start.error != errc::none) {
+        forget();
+        const errc e = end.error != errc::none ? end.error : start.error;
+        if (e != errc::offset_not_available) {
+            logging::warn("{}-{}: cannot load its groups yet: {}", topic, partition, errc_name(e));
+        }
+        co_return;
+    }
+    group_log_replay r;
+    if (auto why = co_await read_log(partition, start.offset, end.offset, r)) {
+        forget();
+        logging::warn("{}-{}: cannot load its groups yet: {}", topic, partition, *why);
+        co_return;
+    }
+    install(partition, epoch, r);
 }
 
 awaitable<group_answer> group_coordinator::append(int32_t partition,
@@ -372,7 +396,7 @@ awaitable<group_answer> group_coordinator::append(int32_t partition,
                                           out[0].message.empty() ? "" : ": ", out[0].message)};
 }
 
-void group_coordinator::apply(int32_t partition, group& g, group_effects& fx) {
+void group_coordinator::answer_parked(group_effects& fx) {
     for (auto& [token, res] : fx.joins) {
         if (auto it = parked_.find(token); it != parked_.end()) {
             it->second->join = std::move(res);
@@ -387,6 +411,10 @@ void group_coordinator::apply(int32_t partition, group& g, group_effects& fx) {
             parked_.erase(it);
         }
     }
+}
+
+void group_coordinator::apply(int32_t partition, group& g, group_effects& fx) {
+    answer_parked(fx);
     if (fx.write_metadata) {
         boost::asio::co_spawn(strand_, write_metadata(partition, g.id()), boost::asio::detached);
     }
@@ -428,21 +456,7 @@ void group_coordinator::unload(shard& s) {
     for (auto& [id, g] : s.groups) {
         group_effects fx;
         g->unload(fx);
-        fx.write_metadata = false;
-        for (auto& [token, res] : fx.joins) {
-            if (auto it = parked_.find(token); it != parked_.end()) {
-                it->second->join = std::move(res);
-                it->second->ev->set();
-                parked_.erase(it);
-            }
-        }
-        for (auto& [token, res] : fx.syncs) {
-            if (auto it = parked_.find(token); it != parked_.end()) {
-                it->second->sync = std::move(res);
-                it->second->ev->set();
-                parked_.erase(it);
-            }
-        }
+        answer_parked(fx);
     }
     s.groups.clear();
 }

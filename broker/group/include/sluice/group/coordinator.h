@@ -42,6 +42,9 @@
 
 namespace sluice::broker {
 
+// What a coordinator reads back from a partition of __consumer_offsets (coordinator.cpp).
+struct group_log_replay;
+
 struct group_coordinator_config {
     int32_t offsets_partitions = 50;                        // offsets.topic.num.partitions
     int16_t offsets_replication = 3;                        // offsets.topic.replication.factor
@@ -88,9 +91,16 @@ class group_coordinator final : public group_service {
     // COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE). Starts a load when due.
     route locate(const std::string& group_id);
     awaitable<void> load(int32_t partition, leader_epoch_t epoch);
+    // Reads [start, end) of the partition into `out`; why not, if it could not.
+    awaitable<std::optional<std::string>> read_log(int32_t partition, int64_t start, int64_t end,
+                                                   group_log_replay& out);
+    // Puts what a load replayed in place, if the partition still awaits it at `epoch`.
+    void install(int32_t partition, leader_epoch_t epoch, group_log_replay& r);
     // Appends `records` to the partition with acks=all; the error a client should see (none,
     // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, INVALID_COMMIT_OFFSET_SIZE, ...).
     awaitable<group_answer> append(int32_t partition, std::vector<groups::record_to_write> records);
+    // Answers the parked requests `fx` names.
+    void answer_parked(groups::group_effects& fx);
     // Answers parked requests and starts the write a group asked for.
     void apply(int32_t partition, groups::group& g, groups::group_effects& fx);
     awaitable<void> write_metadata(int32_t partition, std::string group_id);
