@@ -14,6 +14,7 @@
 #include "sluice/client/internal/io_thread.h"
 #include "sluice/client/internal/offsets.h"
 #include "sluice/protocol/api.h"
+#include "topic_pattern.h"
 
 namespace sluice {
 namespace detail {
@@ -91,12 +92,7 @@ class consumer_impl {
             return invalid("subscribe() cannot be used with assign(): assign({}) first");
         }
         if (pattern) {
-            try {
-                std::regex check(*pattern, std::regex::ECMAScript);
-            } catch (const std::regex_error& e) {
-                return invalid(
-                    fmt::format("'{}' is not a regular expression: {}", *pattern, e.what()));
-            }
+            SLUICE_TRY(topic_pattern::compile(*pattern));
         } else if (topics.empty()) {
             return unsubscribe();
         }

@@ -62,10 +62,11 @@ group_member::group_member(client::cluster& c, const consumer_config& config,
 
 void group_member::subscribe(std::vector<std::string> topics, std::optional<std::string> pattern) {
     topics_ = std::move(topics);
-    pattern_text_ = pattern;
     pattern_.reset();
     if (pattern) {
-        pattern_.emplace(*pattern, std::regex::ECMAScript);
+        if (auto p = topic_pattern::compile(*pattern)) {
+            pattern_ = std::move(p).value();  // checked by the consumer before
+        }
     }
     subscribed_ = true;
     rejoin_ = true;
@@ -283,7 +284,7 @@ awaitable<std::vector<std::string>> group_member::subscribed_topics() {
         co_return out;
     }
     for (const auto& t : m.value().topics) {
-        if (!t.name.starts_with("__") && std::regex_match(t.name, *pattern_)) {
+        if (!t.name.starts_with("__") && pattern_->matches(t.name)) {
             out.push_back(t.name);
         }
     }

@@ -23,7 +23,6 @@
 #include <functional>
 #include <mutex>
 #include <optional>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -31,6 +30,7 @@
 #include "sluice/client/internal/cluster.h"
 #include "sluice/client/internal/group_requests.h"
 #include "sluice/consumer/consumer.h"
+#include "topic_pattern.h"
 
 namespace sluice::detail {
 
@@ -103,8 +103,7 @@ class group_member {
 
     // I/O thread.
     std::vector<std::string> topics_;
-    std::optional<std::regex> pattern_;
-    std::optional<std::string> pattern_text_;
+    std::optional<topic_pattern> pattern_;
     bool subscribed_ = false;
     bool running_ = false;
     bool stopped_ = false;

@@ -541,3 +541,36 @@ TEST_CASE(
     REQUIRE_MESSAGE(del.status.exited_with(0), del.err);
     CHECK(ad_offsets(b, "g-lag").empty());
 }
+
+TEST_CASE("sluice consume -G -e reads what the group has not committed, commits it and exits") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "batch", 3));
+    produce_n(b, "batch", 3, 20);
+    auto consume = [&] {
+        return run_process({cli_path(), "consume", "-b", b.bootstrap(), "-G", "g-e", "batch", "-o",
+                            "beginning", "-e", "-f", "%p %o\\n"},
+                           "", 60s, {});
+    };
+    auto first = consume();
+    REQUIRE_MESSAGE(first.status.exited_with(0), first.err);
+    CHECK(first.out_lines().size() == 60);
+    auto offs = ad_offsets(b, "g-e");
+    for (int p = 0; p < 3; ++p) {
+        CHECK(offs[{"batch", p}] == 20);
+    }
+    // The next run starts at the committed offsets: only the new records.
+    produce_n(b, "batch", 3, 5);
+    auto second = consume();
+    REQUIRE_MESSAGE(second.status.exited_with(0), second.err);
+    const auto lines = second.out_lines();
+    CHECK(lines.size() == 15);
+    for (const auto& line : lines) {
+        std::istringstream in(line);
+        int p = -1;
+        int64_t o = -1;
+        in >> p >> o;
+        CHECK(o >= 20);
+        CHECK(o < 25);
+    }
+}
