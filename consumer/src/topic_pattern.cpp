@@ -4,17 +4,23 @@
 
 // GCC 12 at -O1 warns inside libstdc++'s <regex> (a std::function of a regex state "may be used
 // uninitialized"): a false positive in the library's code, not this file's.
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <regex>
 #pragma GCC diagnostic pop
+#else
+#include <regex>
+#endif
 
 #include "sluice/client/errc.h"
 
 namespace sluice::detail {
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 
 struct topic_pattern::compiled {
     std::regex re;
@@ -38,6 +44,8 @@ bool topic_pattern::matches(std::string_view topic) const {
     return std::regex_match(topic.begin(), topic.end(), re_->re);
 }
 
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 
 }  // namespace sluice::detail
