@@ -120,6 +120,33 @@ bool write_out(const std::string& out) {
     return std::fflush(stdout) == 0;
 }
 
+// Whether `c` holds partitions and each one's position has reached its end in `ends`; the ends of
+// held partitions not in `ends` are asked for and added.
+result<bool> held_at_end(consumer& c, std::map<topic_partition, int64_t>& ends) {
+    SLUICE_TRY(auto held, c.assignment());
+    std::vector<topic_partition> unknown;
+    for (const auto& tp : held) {
+        if (!ends.contains(tp)) {
+            unknown.push_back(tp);
+        }
+    }
+    if (!unknown.empty()) {
+        SLUICE_TRY(auto found, c.end_offsets(unknown));
+        ends.insert(found.begin(), found.end());
+    }
+    if (held.empty()) {
+        return false;
+    }
+    for (const auto& tp : held) {
+        auto pos = c.position(tp);
+        auto end = ends.find(tp);
+        if (end == ends.end() || !pos || pos.value() < end->second) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // `sluice consume -G GROUP TOPIC...`: a member of the group (kcat -G). Starts each partition it
 // is given at the group's committed offset (else by -o: beginning or end), commits what it has
 // printed every auto.commit.interval.ms and when partitions are revoked, and leaves the group at
@@ -173,33 +200,18 @@ int run_group_consume(const parsed_args& a) {
         return fail(error_line(cmd, created.error(), "", servers));
     }
     consumer& c = *created.value();
-    // -e: each partition's end when it was assigned; done once the position reaches it.
+    // -e: each held partition's end, taken at the first poll after it was assigned; done once
+    // every held partition's position has reached its end. A partition given up (revoked or
+    // lost: on_partitions_lost calls on_partitions_revoked) is forgotten, and its end taken
+    // again should it come back.
     struct ends_tracker : rebalance_listener {
-        consumer* c = nullptr;
-        bool track = false;
         std::map<topic_partition, int64_t> ends;
-        std::error_code error;
-        void on_partitions_assigned(const std::vector<topic_partition>& tps) override {
-            if (!track || tps.empty()) {
-                return;
-            }
-            auto e = c->end_offsets(tps);
-            if (!e) {
-                error = e.error();
-                return;
-            }
-            for (const auto& [tp, end] : e.value()) {
-                ends[tp] = end;
-            }
-        }
         void on_partitions_revoked(const std::vector<topic_partition>& tps) override {
             for (const auto& tp : tps) {
                 ends.erase(tp);
             }
         }
     } tracker;
-    tracker.c = &c;
-    tracker.track = exit_at_end;
     if (auto r = c.subscribe(a.positional, &tracker); !r) {
         return fail(error_line(cmd, r.error(), fmt::format("group '{}'", group), servers));
     }
@@ -215,17 +227,23 @@ int run_group_consume(const parsed_args& a) {
             write_out(out);
             return fail(error_line(cmd, polled.error(), fmt::format("group '{}'", group), servers));
         }
-        if (tracker.error) {
-            return fail(error_line(cmd, tracker.error, "end offsets", servers));
-        }
         out.clear();
-        for (const consumer_record_ref& r : polled.value()) {
+        const consumer_records& recs = polled.value();
+        for (size_t i = 0; i < recs.size(); ++i) {
+            const consumer_record_ref& r = recs[i];
             fields.topic = r.topic;
             append_record(format.value(), r, fields, out);
             if (++printed == count_max) {
                 done = true;
-                // The records after this one in the batch were not printed: commit up to here.
-                (void)c.seek({std::string(r.topic), r.partition}, r.offset + 1);
+                // The records after this one were not printed: each partition they belong to
+                // goes back to its first unprinted one, so the commit stops there.
+                std::set<topic_partition> rewound;
+                for (size_t j = i + 1; j < recs.size(); ++j) {
+                    topic_partition tp{std::string(recs[j].topic), recs[j].partition};
+                    if (rewound.insert(tp).second) {
+                        (void)c.seek(tp, recs[j].offset);
+                    }
+                }
                 break;
             }
         }
@@ -236,17 +254,11 @@ int run_group_consume(const parsed_args& a) {
             return fail(fmt::format("{}: writing to stdout failed: {}", cmd, std::strerror(errno)));
         }
         if (exit_at_end && !done) {
-            auto held = c.assignment();
-            if (held && !held.value().empty() && tracker.ends.size() == held.value().size()) {
-                done = true;
-                for (const auto& tp : held.value()) {
-                    auto pos = c.position(tp);
-                    if (!pos || pos.value() < tracker.ends[tp]) {
-                        done = false;
-                        break;
-                    }
-                }
+            auto at_end = held_at_end(c, tracker.ends);
+            if (!at_end) {
+                return fail(error_line(cmd, at_end.error(), "end offsets", servers));
             }
+            done = at_end.value();
         }
     }
     if (auto r = c.commit_sync(); !r && done) {

@@ -344,6 +344,14 @@ int reset_offsets(std::span<const std::string> words) {
         }
         by_time = std::move(found).value();
     }
+    for (const auto& p : t.value().partitions) {
+        if (p.log_start_offset < 0 || p.log_end_offset < 0) {
+            return fail(
+                fmt::format("{}: {}-{} has no leader now, so its offsets are unknown: "
+                            "nothing was changed; try again once it has one",
+                            cmd, *topic, p.partition));
+        }
+    }
     std::vector<group_offset> next;
     table tab({"GROUP", "TOPIC", "PARTITION", "NEW-OFFSET"});
     for (const auto& p : t.value().partitions) {
@@ -356,7 +364,11 @@ int reset_offsets(std::span<const std::string> words) {
             to = *to_offset;
         } else if (shift) {
             auto c = current.find(p.partition);
-            to = (c == current.end() ? start : c->second) + *shift;
+            const int64_t from = c == current.end() ? start : c->second;
+            // Saturating: the clamp below brings it within the log.
+            to = *shift > 0 && from > INT64_MAX - *shift   ? INT64_MAX
+                 : *shift < 0 && from < INT64_MIN - *shift ? INT64_MIN
+                                                           : from + *shift;
         } else if (at_time) {
             auto f = by_time.find(p.partition);
             to = f == by_time.end() || f->second < 0 ? end : f->second;

@@ -109,13 +109,15 @@ group_assignment assign_cooperative_sticky(const std::vector<assignor_member>& m
     if (order.empty()) {
         return out;
     }
-    // Who owned each partition before: the claim of the highest generation wins.
+    // Who owned each partition before: the claim of the highest generation wins. A claim of a
+    // topic its owner no longer subscribes to still counts as ownership (the partition waits
+    // until it is revoked) but not as a reason to keep it.
     std::map<tp, std::pair<int32_t, std::string>> previous;
     for (const auto* m : order) {
         for (const auto& [topic, list] : m->subscription.owned) {
             for (int32_t p : list) {
                 auto it = partitions.find(topic);
-                if (it == partitions.end() || p < 0 || p >= it->second || !subscribed(*m, topic)) {
+                if (it == partitions.end() || p < 0 || p >= it->second) {
                     continue;
                 }
                 auto& claim = previous[{topic, p}];
@@ -142,9 +144,13 @@ group_assignment assign_cooperative_sticky(const std::vector<assignor_member>& m
     }
     std::map<std::string, std::vector<tp>> holding;
     std::vector<tp> free;
+    std::map<std::string, const assignor_member*> by_id;
+    for (const auto* m : order) {
+        by_id[m->member_id] = m;
+    }
     for (const auto& t : all) {
         auto it = previous.find(t);
-        if (it != previous.end()) {
+        if (it != previous.end() && subscribed(*by_id.at(it->second.second), t.first)) {
             holding[it->second.second].push_back(t);
         } else {
             free.push_back(t);

@@ -472,6 +472,10 @@ class consumer_impl {
     // Acts on what the group member reported: revocations, losses, new assignments. A fatal
     // group error is returned.
     result<void> handle_group_events();
+    // Those of `tps` that are assigned, sorted.
+    std::vector<topic_partition> assigned_among(const std::vector<topic_partition>& tps) const;
+    // The assignment without `sorted`; their positions are forgotten.
+    void drop_partitions(const std::vector<topic_partition>& sorted);
     // Positions of partitions the group assigned: their committed offsets.
     result<void> resolve_committed();
     void maybe_auto_commit();
@@ -507,19 +511,17 @@ result<void> consumer_impl::handle_group_events() {
     if (!group_ || !subscribed_) {
         return success();
     }
+    // Every event taken is acted on, even after a failure: a dropped revoke would leave the
+    // member waiting for revoked() and a dropped loss would leave partitions fetched.
+    std::error_code failed;
     for (auto& e : group_->take_events()) {
         switch (e.what) {
             case group_event::kind::revoke: {
-                std::vector<topic_partition> gone;
-                for (const auto& tp : e.partitions) {
-                    if (assigned_.contains(tp)) {
-                        gone.push_back(tp);
-                    }
-                }
+                auto gone = assigned_among(e.partitions);
                 if (config_.enable_auto_commit && !gone.empty()) {
                     std::map<topic_partition, int64_t> offsets;
                     for (const auto& [tp, off] : current_positions()) {
-                        if (std::find(gone.begin(), gone.end(), tp) != gone.end()) {
+                        if (std::binary_search(gone.begin(), gone.end(), tp)) {
                             offsets[tp] = off;
                         }
                     }
@@ -528,50 +530,76 @@ result<void> consumer_impl::handle_group_events() {
                 if (listener_ != nullptr) {
                     listener_->on_partitions_revoked(gone);
                 }
-                std::vector<topic_partition> keep;
-                for (const auto& [tp, a] : assigned_) {
-                    if (std::find(gone.begin(), gone.end(), tp) == gone.end()) {
-                        keep.push_back(tp);
-                    }
-                }
-                SLUICE_TRY(set_assignment(keep));
-                client::asio::post(io_.context(), [this] { group_->revoked(); });
+                drop_partitions(gone);
+                client::asio::post(io_.context(),
+                                   [m = group_.get(), id = e.revoke_id] { m->revoked(id); });
                 break;
             }
             case group_event::kind::lose: {
-                std::vector<topic_partition> keep;
-                for (const auto& [tp, a] : assigned_) {
-                    if (std::find(e.partitions.begin(), e.partitions.end(), tp) ==
-                        e.partitions.end()) {
-                        keep.push_back(tp);
-                    }
+                auto gone = assigned_among(e.partitions);
+                if (listener_ != nullptr && !gone.empty()) {
+                    listener_->on_partitions_lost(gone);
                 }
-                if (listener_ != nullptr) {
-                    listener_->on_partitions_lost(e.partitions);
-                }
-                SLUICE_TRY(set_assignment(keep));
+                drop_partitions(gone);
                 break;
             }
             case group_event::kind::assign: {
-                SLUICE_TRY(set_assignment(e.assignment));
+                if (auto r = set_assignment(e.assignment); !r) {
+                    failed = r.error();
+                    break;
+                }
                 for (const auto& tp : e.partitions) {
                     auto it = assigned_.find(tp);
                     if (it != assigned_.end() && it->second.position < 0) {
                         it->second.awaiting_committed = true;
                     }
                 }
-                SLUICE_TRY(resolve_committed());
+                // Positions from the committed offsets before the callback; if the coordinator
+                // does not answer now, poll() asks again before it fetches those partitions.
+                (void)resolve_committed();
                 if (listener_ != nullptr) {
                     listener_->on_partitions_assigned(e.partitions);
                 }
                 break;
             }
             case group_event::kind::fail:
-                subscribed_ = false;
-                return e.error;
+                failed = e.error;
+                break;
         }
     }
+    if (failed) {
+        // No longer a member: whatever is still assigned is lost (no commit is possible).
+        subscribed_ = false;
+        auto all = assigned_list();
+        if (listener_ != nullptr && !all.empty()) {
+            listener_->on_partitions_lost(all);
+        }
+        (void)set_assignment({});
+        return failed;
+    }
     return success();
+}
+
+std::vector<topic_partition> consumer_impl::assigned_among(
+    const std::vector<topic_partition>& tps) const {
+    std::vector<topic_partition> out;
+    for (const auto& tp : tps) {
+        if (assigned_.contains(tp)) {
+            out.push_back(tp);
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+void consumer_impl::drop_partitions(const std::vector<topic_partition>& sorted) {
+    std::vector<topic_partition> keep;
+    for (const auto& [tp, a] : assigned_) {
+        if (!std::binary_search(sorted.begin(), sorted.end(), tp)) {
+            keep.push_back(tp);
+        }
+    }
+    (void)set_assignment(keep);  // names taken from assigned_: valid
 }
 
 result<void> consumer_impl::resolve_committed() {

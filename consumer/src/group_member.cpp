@@ -68,6 +68,23 @@ void group_member::subscribe(std::vector<std::string> topics, std::optional<std:
             pattern_ = std::move(p).value();  // checked by the consumer before
         }
     }
+    if (cooperative_ && !owned_.empty()) {
+        // Partitions of topics no longer subscribed are given up before the join (an eager
+        // member gives up everything anyway), so that the new owner never overlaps this one.
+        client::partition_map dropped;
+        for (const auto& [topic, parts] : owned_) {
+            const bool wanted =
+                pattern_ ? pattern_->matches(topic)
+                         : std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
+            if (!wanted) {
+                dropped[topic] = parts;
+            }
+        }
+        if (!dropped.empty()) {
+            owned_ = minus(owned_, dropped);
+            ask_revoke(dropped);
+        }
+    }
     subscribed_ = true;
     rejoin_ = true;
     if (!running_) {
@@ -84,8 +101,11 @@ void group_member::unsubscribe() {
     wake_loop();
 }
 
-void group_member::revoked() {
-    revoke_asked_ = false;
+void group_member::revoked(uint64_t revoke_id) {
+    if (revoke_id != revoke_pending_ || revoke_pending_ == 0) {
+        return;  // overtaken: a loss or a later revoke
+    }
+    revoke_pending_ = 0;
     if (cooperative_) {
         rejoin_ = true;  // the partitions given up can now move
     } else {
@@ -124,8 +144,28 @@ std::vector<group_event> group_member::take_events() {
     return out;
 }
 
+void group_member::ask_revoke(const client::partition_map& partitions) {
+    revoke_pending_ = ++last_revoke_;
+    group_event e{group_event::kind::revoke, flatten(partitions), {}, {}};
+    e.revoke_id = revoke_pending_;
+    push(std::move(e));
+}
+
+void group_member::fail(std::error_code ec) {
+    push(group_event{group_event::kind::fail, {}, {}, ec});
+    subscribed_ = false;
+    lose_all();
+}
+
+std::error_code group_member::fatal_error(errc e, const std::string& message) const {
+    return make_client_error(
+        client_errc::invalid_config,
+        message.empty() ? fmt::format("group {}: {}", config_.group_id, errc_name(e))
+                        : fmt::format("group {}: {}: {}", config_.group_id, errc_name(e), message));
+}
+
 void group_member::lose_all() {
-    revoke_asked_ = false;
+    revoke_pending_ = 0;
     if (!owned_.empty()) {
         push(group_event{group_event::kind::lose, flatten(owned_), {}, {}});
         owned_.clear();
@@ -157,14 +197,13 @@ awaitable<void> group_member::run() {
         if (rejoin_) {
             if (!cooperative_ && !owned_.empty()) {
                 // Eager: everything is given up (and committed) before the join.
-                if (!revoke_asked_) {
-                    revoke_asked_ = true;
-                    push(group_event{group_event::kind::revoke, flatten(owned_), {}, {}});
+                if (revoke_pending_ == 0) {
+                    ask_revoke(owned_);
                 }
                 co_await sleep(std::chrono::hours(1));  // until revoked()
                 continue;
             }
-            if (revoke_asked_) {
+            if (revoke_pending_ != 0) {
                 co_await sleep(std::chrono::hours(1));  // cooperative: until revoked()
                 continue;
             }
@@ -374,12 +413,8 @@ std::chrono::milliseconds group_member::rebalance_wait() const {
 bool group_member::take_assignment(const std::string& bytes) {
     auto got = client::decode_assignment(bytes);
     if (!got) {
-        push(group_event{group_event::kind::fail,
-                         {},
-                         {},
-                         make_client_error(client_errc::protocol_error,
-                                           "the group's assignment is not a ConsumerAssignment")});
-        subscribed_ = false;
+        fail(make_client_error(client_errc::protocol_error,
+                               "the group's assignment is not a ConsumerAssignment"));
         return true;
     }
     for (auto& [t, parts] : *got) {
@@ -391,8 +426,7 @@ bool group_member::take_assignment(const std::string& bytes) {
     rejoin_ = false;
     if (cooperative_ && !removed.empty()) {
         // Given up now; joining again lets them move to their new owners.
-        revoke_asked_ = true;
-        push(group_event{group_event::kind::revoke, flatten(removed), {}, {}});
+        ask_revoke(removed);
     }
     push(group_event{
         group_event::kind::assign, flatten(cooperative_ ? added : owned_), flatten(owned_), {}});
@@ -407,8 +441,7 @@ awaitable<bool> group_member::join_and_sync() {
     auto conn_r = co_await coordinator(deadline);
     if (!conn_r) {
         if (!is_retriable(conn_r.error()) && conn_r.error() != client_errc::broker_unreachable) {
-            push(group_event{group_event::kind::fail, {}, {}, conn_r.error()});
-            subscribed_ = false;
+            fail(conn_r.error());
         }
         co_return false;
     }
@@ -435,15 +468,7 @@ awaitable<bool> group_member::join_and_sync() {
             co_return true;  // join again at once as a new member
         }
         if (fatal(joined.value().error)) {
-            push(group_event{group_event::kind::fail,
-                             {},
-                             {},
-                             make_client_error(client_errc::invalid_config,
-                                               fmt::format("group {}: {}: {}", config_.group_id,
-                                                           errc_name(joined.value().error),
-                                                           joined.value().message))});
-            subscribed_ = false;
-            lose_all();
+            fail(fatal_error(joined.value().error, joined.value().message));
             co_return true;
         }
         coordinator_error(joined.value().error);
@@ -483,10 +508,7 @@ awaitable<bool> group_member::join_and_sync() {
             co_return true;
         }
         if (fatal(synced.value().error)) {
-            push(group_event{
-                group_event::kind::fail, {}, {}, make_error_code(synced.value().error)});
-            subscribed_ = false;
-            lose_all();
+            fail(fatal_error(synced.value().error, {}));
             co_return true;
         }
         coordinator_error(synced.value().error);
@@ -534,15 +556,7 @@ awaitable<void> group_member::heartbeat() {
             break;
         default:
             if (fatal(a.value().error)) {
-                push(group_event{
-                    group_event::kind::fail,
-                    {},
-                    {},
-                    make_client_error(client_errc::invalid_config,
-                                      fmt::format("group {}: {}: {}", config_.group_id,
-                                                  errc_name(a.value().error), a.value().message))});
-                subscribed_ = false;
-                lose_all();
+                fail(fatal_error(a.value().error, a.value().message));
             } else {
                 coordinator_error(a.value().error);
                 next_heartbeat_ = clock::now() + backoff;
@@ -558,19 +572,21 @@ awaitable<std::error_code> group_member::commit(std::vector<client::commit_entry
     std::sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) {
         return std::tie(a.topic, a.partition) < std::tie(b.topic, b.partition);
     });
+    // The generation is that of the positions committed, fixed here: a retry after the member
+    // rejoined must not commit them under the new generation (their partitions may have moved).
+    // Outside a generation (assign() without subscribe(), or not joined): a commit from outside
+    // the group, which the coordinator takes only while the group has no members.
     const bool in_group = !member_id_.empty() && generation_ >= 0;
+    const client::member_ref me = in_group
+                                      ? client::member_ref{config_.group_id, generation_,
+                                                           member_id_, config_.group_instance_id}
+                                      : client::member_ref{config_.group_id, -1, "", {}};
     std::error_code last = make_error_code(client_errc::timed_out);
     while (clock::now() < deadline && !stopped_) {
         auto conn = co_await coordinator(deadline);
         if (!conn) {
             co_return conn.error();
         }
-        // Outside a generation (assign() without subscribe(), or not joined): a commit from
-        // outside the group, which the coordinator takes only while the group has no members.
-        const client::member_ref me =
-            in_group ? client::member_ref{config_.group_id, generation_, member_id_,
-                                          config_.group_instance_id}
-                     : client::member_ref{config_.group_id, -1, "", {}};
         auto r = co_await conn.value()->call(
             [&](int32_t id) {
                 return client::encode_offset_commit(id, config_.client_id, me, entries);

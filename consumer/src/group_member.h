@@ -40,6 +40,7 @@ struct group_event {
     std::vector<topic_partition> partitions;  // revoke, lose: those; assign: the new ones
     std::vector<topic_partition> assignment;  // assign: the whole assignment now
     std::error_code error;                    // fail
+    uint64_t revoke_id = 0;                   // revoke: what revoked() answers with
 };
 
 class group_member {
@@ -52,8 +53,9 @@ class group_member {
     void subscribe(std::vector<std::string> topics, std::optional<std::string> pattern);
     // Leaves the group (unless static) and stops; owned partitions are lost to the poll side.
     void unsubscribe();
-    // The poll thread gave up the partitions a revoke event named.
-    void revoked();
+    // The poll thread gave up the partitions of the revoke event `revoke_id`. Only the answer
+    // to the latest revoke counts: one to a revoke overtaken by a loss is ignored.
+    void revoked(uint64_t revoke_id);
     void stop();
     // Leaves the group (a static member does not: its session keeps its place) and stops.
     client::awaitable<void> leave();
@@ -92,7 +94,13 @@ class group_member {
     // Answers that mean the coordinator moved or is not ready: find it again.
     bool coordinator_error(errc e);
     void push(group_event e);
+    // Asks the poll thread to give up `partitions`; the member waits for its revoked().
+    void ask_revoke(const client::partition_map& partitions);
     void lose_all();
+    // A fatal error: poll() returns it, the owned partitions are lost, the member stops.
+    void fail(std::error_code ec);
+    // The error poll() returns for a fatal answer `e` of the coordinator.
+    std::error_code fatal_error(errc e, const std::string& message) const;
     void wake_loop();
     client::awaitable<void> sleep(std::chrono::milliseconds d);
 
@@ -108,7 +116,8 @@ class group_member {
     bool running_ = false;
     bool stopped_ = false;
     bool rejoin_ = true;
-    bool revoke_asked_ = false;  // eager: waiting for the poll thread's revoked()
+    uint64_t revoke_pending_ = 0;  // the revoke whose revoked() the member waits for; 0: none
+    uint64_t last_revoke_ = 0;
     int32_t coordinator_id_ = -1;
     std::shared_ptr<client::connection> coordinator_conn_;  // the member's own (coordinator())
     std::string member_id_;

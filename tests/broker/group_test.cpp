@@ -183,6 +183,41 @@ TEST_CASE("group: a member whose session ends is out, and the others rejoin with
     CHECK(f.g.state() == group_state::completing_rebalance);
 }
 
+TEST_CASE("group: a member waiting in SyncGroup for a slow leader keeps its place") {
+    fixture f;
+    auto ids = f.form(2);  // sessions of 10 s
+    const int32_t gen = f.g.generation();
+    const std::string follower = ids[0] == f.g.leader() ? ids[1] : ids[0];
+    group_effects fx;
+    sync_group_request s{"g", gen, follower, std::nullopt, "", "", {}};
+    CHECK_FALSE(f.g.sync(s, 500, 300, fx).has_value());
+    // The leader heartbeats but takes 12 s to assign: longer than the follower's session.
+    for (int64_t t = 4000; t <= 12000; t += 4000) {
+        CHECK(f.g.heartbeat({"g", gen, f.g.leader(), std::nullopt}, t).error == errc::none);
+        f.g.tick(t, fx);
+    }
+    CHECK(f.g.state() == group_state::completing_rebalance);
+    CHECK(f.g.members().size() == 2);
+    REQUIRE(fx.syncs.empty());
+    sync_group_request lead{"g", gen, f.g.leader(), std::nullopt, "", "", {}};
+    for (const auto& id : ids) {
+        lead.assignments.push_back(member_assignment{id, "a-" + id});
+    }
+    CHECK_FALSE(f.g.sync(lead, 501, 12100, fx).has_value());
+    f.g.metadata_written(gen, true, 12100, fx);
+    REQUIRE(fx.syncs.size() == 2);
+    for (auto& [t, r] : fx.syncs) {
+        CHECK(r.error == errc::none);
+        if (t == 500) {
+            CHECK(r.assignment == "a-" + follower);
+        }
+    }
+    CHECK(f.g.generation() == gen);
+    // Answered, its session starts again then: alive until 12100 + 10000.
+    f.g.tick(22099, fx);
+    CHECK(f.g.members().size() == 2);
+}
+
 TEST_CASE("group: a member that does not rejoin within the rebalance timeout is dropped") {
     fixture f;
     auto ids = f.form(2);
@@ -332,8 +367,10 @@ TEST_CASE("group records: keys and values round-trip; damaged bytes read as noth
 
 TEST_CASE("group records: a group's partition is Kafka's (Java string hash)") {
     CHECK(partition_for("abc", 50) == 96354 % 50);
-    // A negative hash has its sign bit cleared, as Kafka's Utils.abs does.
-    CHECK(partition_for("console-consumer-group-00000", 50) >= 0);
+    // A negative hash: its absolute value, as Kafka's Utils.abs ("my-group" hashes to
+    // -1906497762; clearing the sign bit instead would give 36).
+    CHECK(partition_for("my-group", 50) == 12);
+    CHECK(partition_for("anything", 50) == 4);  // -330473854
     CHECK(partition_for("anything", 1) == 0);
 }
 

@@ -83,6 +83,13 @@ class owner_log : public rebalance_listener {
         owned.insert(p.begin(), p.end());
         ++assignments;
     }
+    void on_partitions_lost(const std::vector<topic_partition>& p) override {
+        std::lock_guard lock(mutex);
+        for (const auto& tp : p) {
+            owned.erase(tp);
+        }
+        lost_total += p.size();
+    }
     std::set<topic_partition> now() {
         std::lock_guard lock(mutex);
         return owned;
@@ -92,6 +99,39 @@ class owner_log : public rebalance_listener {
     int revocations = 0;
     int assignments = 0;
     size_t revoked_total = 0;
+    size_t lost_total = 0;
+};
+
+// Who owns each partition across several members, from their callbacks (all on the test's
+// thread): an assignment of a partition another member still holds is counted as an overlap.
+class ownership {
+  public:
+    class member : public rebalance_listener {
+      public:
+        member(ownership& o, std::string name) : o_(o), name_(std::move(name)) {}
+        void on_partitions_assigned(const std::vector<topic_partition>& p) override {
+            for (const auto& tp : p) {
+                auto [it, fresh] = o_.owner.emplace(tp, name_);
+                if (!fresh && it->second != name_) {
+                    ++o_.overlaps;
+                    it->second = name_;
+                }
+            }
+        }
+        void on_partitions_revoked(const std::vector<topic_partition>& p) override {
+            for (const auto& tp : p) {
+                if (auto it = o_.owner.find(tp); it != o_.owner.end() && it->second == name_) {
+                    o_.owner.erase(it);
+                }
+            }
+        }
+
+      private:
+        ownership& o_;
+        std::string name_;
+    };
+    std::map<topic_partition, std::string> owner;
+    int overlaps = 0;
 };
 
 }  // namespace
@@ -309,6 +349,109 @@ TEST_CASE(
     }
     CHECK(all.size() == 6);
     cs.clear();
+}
+
+TEST_CASE(
+    "cooperative-sticky: a member that drops a topic gives up its partitions before another "
+    "member takes them") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    for (const char* t : {"drop-x", "drop-y", "drop-z"}) {
+        REQUIRE(create_topic(b, t, 2));
+    }
+    ownership own;
+    ownership::member la(own, "a");
+    ownership::member lb(own, "b");
+    std::vector<std::unique_ptr<consumer>> cs;
+    for (auto* l : {&la, &lb}) {
+        auto c = consumer::create(member_config(b, "g-drop", "cooperative-sticky"));
+        REQUIRE(c);
+        cs.push_back(std::move(c).value());
+        REQUIRE(cs.back()->subscribe(l == &la ? std::vector<std::string>{"drop-x", "drop-y"}
+                                              : std::vector<std::string>{"drop-z"},
+                                     l));
+    }
+    auto owned_by = [&](const std::string& m, const std::string& topic) {
+        int n = 0;
+        for (const auto& [tp, who] : own.owner) {
+            n += who == m && tp.topic == topic ? 1 : 0;
+        }
+        return n;
+    };
+    REQUIRE(poll_all_until(cs, [&] {
+        return owned_by("a", "drop-x") == 2 && owned_by("a", "drop-y") == 2 &&
+               owned_by("b", "drop-z") == 2;
+    }));
+    // a gives drop-y up, b takes it on: b may start on drop-y only once a has let go.
+    REQUIRE(cs[0]->subscribe({"drop-x"}, &la));
+    REQUIRE(cs[1]->subscribe({"drop-y", "drop-z"}, &lb));
+    REQUIRE(poll_all_until(cs, [&] {
+        return owned_by("a", "drop-x") == 2 && owned_by("b", "drop-y") == 2 &&
+               owned_by("b", "drop-z") == 2;
+    }));
+    CHECK(own.overlaps == 0);
+    CHECK(own.owner.size() == 6);
+    cs.clear();
+}
+
+TEST_CASE(
+    "a static member fenced by a new process with its group.instance.id loses its "
+    "partitions and stops fetching") {
+    broker_process b(group_broker_config());
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "fence", 2));
+    auto cfg = member_config(b, "g-fence");
+    cfg.group_instance_id = "host-x";
+    cfg.auto_offset_reset = "earliest";
+    auto first = consumer::create(cfg);
+    REQUIRE(first);
+    owner_log first_log;
+    REQUIRE(first.value()->subscribe({"fence"}, &first_log));
+    std::vector<std::unique_ptr<consumer>> cs;
+    cs.push_back(std::move(first).value());
+    REQUIRE(poll_all_until(cs, [&] { return first_log.now().size() == 2; }));
+
+    // A second process with the same instance id takes the place (and the partitions) over.
+    auto second = consumer::create(cfg);
+    REQUIRE(second);
+    owner_log second_log;
+    REQUIRE(second.value()->subscribe({"fence"}, &second_log));
+    std::vector<std::unique_ptr<consumer>> newer;
+    newer.push_back(std::move(second).value());
+    REQUIRE(poll_all_until(newer, [&] { return second_log.now().size() == 2; }));
+
+    // The first one's next heartbeat is fenced: poll() says so, and its partitions are lost.
+    std::optional<std::error_code> fenced;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!fenced && std::chrono::steady_clock::now() < deadline) {
+        auto r = cs[0]->poll(100ms);
+        if (!r) {
+            fenced = r.error();
+        }
+    }
+    REQUIRE(fenced);
+    CHECK(fenced->message().find("FENCED_INSTANCE_ID") != std::string::npos);
+    CHECK(first_log.lost_total == 2);
+    CHECK(first_log.now().empty());
+    auto left = cs[0]->assignment();
+    REQUIRE(left);
+    CHECK(left.value().empty());
+
+    // Records produced now reach the new process only.
+    produce_n(b, "fence", 2, 5);
+    size_t got = 0;
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (got < 10 && std::chrono::steady_clock::now() < until) {
+        auto r = newer[0]->poll(100ms);
+        REQUIRE(r);
+        got += r.value().size();
+        auto old = cs[0]->poll(10ms);
+        REQUIRE(old);
+        CHECK(old.value().empty());
+    }
+    CHECK(got == 10);
+    cs.clear();
+    newer.clear();
 }
 
 namespace {

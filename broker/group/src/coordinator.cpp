@@ -559,6 +559,10 @@ awaitable<join_group_result> group_coordinator::join_group(join_group_request&& 
             parked_[token] = w;
         }
         apply(r.partition, *slot, fx);
+        if (slot->state() == group_state::empty && slot->offsets().empty() &&
+            !commits_writing_.contains(req.group_id)) {
+            r.s->groups.erase(req.group_id);  // a refused join leaves no group behind
+        }
         return res;
     };
     if (auto now = co_await run_on(strand_, start)) {
@@ -730,7 +734,11 @@ awaitable<offset_commit_result> group_coordinator::commit_offsets(offset_commit_
         }
         const leader_epoch_t epoch = r.s->epoch;
         const int32_t partition = r.partition;
+        ++commits_writing_[req.group_id];
         auto written = co_await append(partition, std::move(recs));
+        if (auto w = commits_writing_.find(req.group_id); --w->second == 0) {
+            commits_writing_.erase(w);
+        }
         if (written.error != errc::none) {
             for (auto& e : out.errors) {
                 if (e == errc::none) {
@@ -869,22 +877,33 @@ awaitable<std::vector<deleted_group>> group_coordinator::delete_groups(
             } else if (auto ok = g->check_delete(); ok.error != errc::none) {
                 d.error = ok.error;
                 d.message = ok.message;
+            } else if (commits_writing_.contains(id)) {
+                d.error = errc::coordinator_load_in_progress;
+                d.message = fmt::format("a commit to group {} is being written: try again", id);
             } else {
                 std::vector<record_to_write> recs;
                 for (const auto& [tp, v] : g->offsets()) {
                     recs.push_back({groups::offset_key(id, tp), std::nullopt});
                 }
                 recs.push_back({groups::group_key(id), std::nullopt});
+                // Dead while the tombstones are written (joins and commits are refused); as it
+                // was if they could not be.
+                auto before = std::make_unique<group>(*g);
                 g->mark_dead();
                 const int32_t partition = r.partition;
+                const leader_epoch_t epoch = r.s->epoch;
                 auto written = co_await append(partition, std::move(recs));
                 d.error = written.error;
                 d.message = written.message;
-                if (auto it = shards_.find(partition); it != shards_.end()) {
+                if (auto it = shards_.find(partition);
+                    it != shards_.end() && it->second->epoch == epoch) {
                     auto git = it->second->groups.find(id);
-                    if (git != it->second->groups.end() &&
-                        git->second->state() == group_state::dead) {
-                        it->second->groups.erase(git);
+                    if (git != it->second->groups.end()) {
+                        if (written.error == errc::none) {
+                            it->second->groups.erase(git);
+                        } else {
+                            git->second = std::move(before);
+                        }
                     }
                 }
                 if (written.error == errc::none) {
@@ -907,10 +926,12 @@ awaitable<void> group_coordinator::tick_loop() {
             break;
         }
         tick();
-        if (steady_clock::now() >= next_expiry_check_) {
+        if (steady_clock::now() >= next_expiry_check_ && !expiring_) {
+            // Beside the ticks, not in their way: its writes take a while.
             next_expiry_check_ =
                 steady_clock::now() + std::chrono::milliseconds(config_.retention_check_ms);
-            co_await expire_offsets();
+            expiring_ = true;
+            boost::asio::co_spawn(strand_, expire_offsets(), boost::asio::detached);
         }
     }
 }
@@ -942,75 +963,98 @@ void group_coordinator::tick() {
 }
 
 awaitable<void> group_coordinator::expire_offsets() {
-    const int64_t now = now_ms();
-    std::vector<std::pair<int32_t, std::string>> empties;
-    std::map<int32_t, std::vector<std::pair<std::string, std::vector<topic_partition_id>>>> due;
-    for (auto& [p, s] : shards_) {
-        if (s->st != shard::status::loaded) {
-            continue;
-        }
-        for (auto& [id, g] : s->groups) {
-            auto expired = g->expired_offsets(now, config_.offsets_retention_ms);
-            if (!expired.empty()) {
-                due[p].emplace_back(id, std::move(expired));
-            }
+    std::vector<int32_t> partitions;
+    for (const auto& [p, s] : shards_) {
+        if (s->st == shard::status::loaded) {
+            partitions.push_back(p);
         }
     }
-    for (auto& [p, list] : due) {
-        std::vector<record_to_write> recs;
-        for (const auto& [id, tps] : list) {
-            for (const auto& tp : tps) {
-                recs.push_back({groups::offset_key(id, tp), std::nullopt});
-            }
+    for (int32_t p : partitions) {
+        if (stopped_) {
+            break;
         }
-        const int32_t partition = p;
-        auto written = co_await append(partition, std::move(recs));
+        co_await expire_partition(p);
+    }
+    expiring_ = false;
+}
+
+awaitable<void> group_coordinator::expire_partition(int32_t partition) {
+    auto it = shards_.find(partition);
+    if (it == shards_.end() || it->second->st != shard::status::loaded) {
+        co_return;
+    }
+    const leader_epoch_t epoch = it->second->epoch;
+    const int64_t now = now_ms();
+    struct expiring {
+        std::string id;
+        std::vector<std::pair<topic_partition_id, int64_t>> offsets;  // with their commit times
+        std::unique_ptr<group> before;  // a group removed whole: as it was, should the write fail
+    };
+    std::vector<expiring> due;
+    std::vector<record_to_write> recs;
+    // Computed right before the append, on the strand: nothing changes in between. A group
+    // with a commit being written is left for the next check (its tombstone could land after
+    // that commit in the log while the commit is not yet in memory).
+    for (auto& [id, g] : it->second->groups) {
+        if (g->state() != group_state::empty || commits_writing_.contains(id)) {
+            continue;
+        }
+        expiring e{id, {}, nullptr};
+        for (const auto& tp : g->expired_offsets(now, config_.offsets_retention_ms)) {
+            e.offsets.emplace_back(tp, g->offsets().at(tp).commit_ms);
+            recs.push_back({groups::offset_key(id, tp), std::nullopt});
+        }
+        if (e.offsets.size() == g->offsets().size()) {
+            // An empty group with no offsets left is gone, its record too (as in Kafka).
+            recs.push_back({groups::group_key(id), std::nullopt});
+            e.before = std::make_unique<group>(*g);
+            g->mark_dead();  // joins and commits wait for the write (COORDINATOR_NOT_AVAILABLE)
+        } else if (e.offsets.empty()) {
+            continue;
+        }
+        due.push_back(std::move(e));
+    }
+    if (recs.empty()) {
+        co_return;
+    }
+    auto written = co_await append(partition, std::move(recs));
+    it = shards_.find(partition);
+    if (it == shards_.end() || it->second->epoch != epoch) {
+        co_return;  // the next coordinator reads what was written from the log
+    }
+    for (auto& e : due) {
+        auto git = it->second->groups.find(e.id);
+        if (git == it->second->groups.end()) {
+            continue;
+        }
+        if (e.before) {
+            if (written.error == errc::none) {
+                logging::info("group {}: empty, {} committed offsets expired; removed", e.id,
+                              e.offsets.size());
+                it->second->groups.erase(git);
+            } else {
+                git->second = std::move(e.before);
+            }
+            continue;
+        }
         if (written.error != errc::none) {
             continue;
         }
-        auto it = shards_.find(partition);
-        if (it == shards_.end()) {
-            continue;
-        }
-        for (const auto& [id, tps] : list) {
-            auto git = it->second->groups.find(id);
-            if (git == it->second->groups.end()) {
-                continue;
-            }
-            for (const auto& tp : tps) {
+        // A commit made since the tombstone was appended comes after it in the log: it stays.
+        size_t n = 0;
+        for (const auto& [tp, commit_ms] : e.offsets) {
+            auto o = git->second->offsets().find(tp);
+            if (o != git->second->offsets().end() && o->second.commit_ms == commit_ms) {
                 git->second->forget_offset(tp);
-            }
-            logging::info("group {}: {} committed offsets expired (offsets.retention.minutes)", id,
-                          tps.size());
-            if (git->second->offsets().empty() && git->second->state() == group_state::empty) {
-                empties.emplace_back(partition, id);
+                ++n;
             }
         }
+        logging::info("group {}: {} committed offsets expired (offsets.retention.minutes)", e.id,
+                      n);
     }
-    // An empty group with no offsets left is gone: its record goes too.
-    for (const auto& [p, id] : empties) {
-        auto it = shards_.find(p);
-        if (it == shards_.end()) {
-            continue;
-        }
-        auto git = it->second->groups.find(id);
-        if (git == it->second->groups.end() || git->second->state() != group_state::empty ||
-            !git->second->offsets().empty()) {
-            continue;
-        }
-        git->second->mark_dead();
-        std::vector<record_to_write> recs{{groups::group_key(id), std::nullopt}};
-        const int32_t partition = p;
-        auto written = co_await append(partition, std::move(recs));
-        it = shards_.find(partition);
-        if (it == shards_.end()) {
-            continue;
-        }
-        git = it->second->groups.find(id);
-        if (git != it->second->groups.end() && git->second->state() == group_state::dead) {
-            it->second->groups.erase(git);
-        }
-        (void)written;
+    if (written.error != errc::none) {
+        logging::warn("{}-{}: expired offsets not removed: {}", consumer_offsets_topic, partition,
+                      written.message);
     }
 }
 

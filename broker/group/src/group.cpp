@@ -533,6 +533,7 @@ void group::metadata_written(int32_t generation, bool ok, int64_t now_ms, group_
             res.assignment = m.assignment;
             fx.syncs.emplace_back(m.sync_token, std::move(res));
             m.sync_token = 0;
+            m.expires_ms = now_ms + m.session_timeout_ms;
         }
     }
 }
@@ -681,7 +682,9 @@ void group::tick(int64_t now_ms, group_effects& fx) {
     }
     std::vector<std::string> expired;
     for (const auto& [id, m] : members_) {
-        if (m.expires_ms <= now_ms) {
+        // A member parked in SyncGroup waits on the leader, not on itself: its session starts
+        // again when it is answered. (A leader that never syncs ends by its own session.)
+        if (m.sync_token == 0 && m.expires_ms <= now_ms) {
             expired.push_back(id);
         }
     }

@@ -1,6 +1,7 @@
 #include "sluice/group/group_records.h"
 
 #include <cstring>
+#include <limits>
 
 #include "sluice/fbs/group_records_generated.h"
 #include "sluice/protocol/record_batch.h"
@@ -228,7 +229,9 @@ int32_t partition_for(std::string_view group_id, int32_t partitions) {
     for (char c : group_id) {
         h = int32_t(uint32_t(h) * 31u + uint32_t(uint8_t(c)));
     }
-    return int32_t(uint32_t(h) & 0x7fffffffu) % std::max(partitions, 1);
+    // Kafka's Utils.abs: the absolute value, with the smallest int32 (which has none) as 0.
+    const int32_t a = h == std::numeric_limits<int32_t>::min() ? 0 : (h < 0 ? -h : h);
+    return a % std::max(partitions, 1);
 }
 
 }  // namespace sluice::broker::groups

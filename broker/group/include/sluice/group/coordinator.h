@@ -107,7 +107,9 @@ class group_coordinator final : public group_service {
     void unload(shard& s);
     awaitable<void> tick_loop();
     void tick();
+    // Removes expired offsets, and empty groups left without any, partition by partition.
     awaitable<void> expire_offsets();
+    awaitable<void> expire_partition(int32_t partition);
     int64_t now_ms() const { return time_.now().value(); }
     std::string new_member_id(const std::string& client_id);
 
@@ -125,6 +127,9 @@ class group_coordinator final : public group_service {
     uint64_t next_token_ = 1;
     uint64_t member_counter_ = 0;
     bool creating_topic_ = false;
+    bool expiring_ = false;  // expire_offsets() runs
+    // Groups with commits appended but not yet applied, and how many: expiry and deletion wait.
+    std::map<std::string, int, std::less<>> commits_writing_;
     bool stopped_ = false;
     steady_clock::time_point next_expiry_check_{};
 };

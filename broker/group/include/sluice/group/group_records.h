@@ -52,8 +52,9 @@ struct record_to_write {
 // One batch holding `records` in order, timestamped `now_ms`; empty if there are none.
 std::vector<std::byte> build_batch(const std::vector<record_to_write>& records, int64_t now_ms);
 
-// The __consumer_offsets partition of a group: Kafka's rule (the group id's Java string hash,
-// its sign bit cleared, modulo the partition count), over the id's bytes (the same for ASCII ids).
+// The __consumer_offsets partition of a group: Kafka's rule (the absolute value of the group id's
+// Java string hash, 0 for the smallest int32, modulo the partition count), over the id's bytes
+// (the same for ASCII ids).
 int32_t partition_for(std::string_view group_id, int32_t partitions);
 
 }  // namespace sluice::broker::groups
