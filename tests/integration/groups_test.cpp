@@ -716,4 +716,92 @@ TEST_CASE("sluice consume -G -e reads what the group has not committed, commits 
         CHECK(o >= 20);
         CHECK(o < 25);
     }
+
+    // -n 7 over three partitions with records waiting in each: exactly what it printed is
+    // committed (a poll returns records of several partitions, and those after the 7th were not
+    // printed), so the next run prints the rest, every record once.
+    produce_n(b, "batch", 3, 10);
+    auto some = run_process({cli_path(), "consume", "-b", b.bootstrap(), "-G", "g-e", "batch", "-n",
+                             "7", "-f", "%p %o\\n"},
+                            "", 60s, {});
+    REQUIRE_MESSAGE(some.status.exited_with(0), some.err);
+    CHECK(some.out_lines().size() == 7);
+    offs = ad_offsets(b, "g-e");
+    CHECK(offs[{"batch", 0}] + offs[{"batch", 1}] + offs[{"batch", 2}] == 3 * 25 + 7);
+    auto rest = consume();
+    REQUIRE_MESSAGE(rest.status.exited_with(0), rest.err);
+    std::set<std::pair<int, int64_t>> seen;
+    for (const auto* run : {&some, &rest}) {
+        for (const auto& line : run->out_lines()) {
+            std::istringstream in(line);
+            int p = -1;
+            int64_t o = -1;
+            in >> p >> o;
+            CHECK(seen.emplace(p, o).second);  // once
+        }
+    }
+    CHECK(seen.size() == 30);
+    for (int p = 0; p < 3; ++p) {
+        for (int64_t o = 25; o < 35; ++o) {
+            CHECK(seen.contains({p, o}));
+        }
+    }
+}
+
+TEST_CASE("a refused join leaves no group behind; a group left empty without offsets is removed") {
+    auto config = group_broker_config();
+    config["offsets.retention.check.interval.ms"] = "300";
+    broker_process b(config);
+    REQUIRE(b.start());
+    REQUIRE(create_topic(b, "brief", 1));
+    auto ad = admin::create(client_for(b));
+    REQUIRE(ad);
+    auto listed = [&](const std::string& group) {
+        auto l = ad.value()->list_groups();
+        REQUIRE(l);
+        return std::any_of(l.value().begin(), l.value().end(),
+                           [&](const group_listing& g) { return g.group_id == group; });
+    };
+
+    // A session timeout below group.min.session.timeout.ms (1000): the join is refused.
+    auto bad = member_config(b, "g-refused");
+    bad.session_timeout_ms = 500;
+    bad.heartbeat_interval_ms = 100;
+    auto refused = consumer::create(bad);
+    REQUIRE(refused);
+    REQUIRE(refused.value()->subscribe({"brief"}));
+    std::optional<std::error_code> why;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (!why && std::chrono::steady_clock::now() < deadline) {
+        if (auto r = refused.value()->poll(100ms); !r) {
+            why = r.error();
+        }
+    }
+    REQUIRE(why);
+    CHECK(why->message().find("INVALID_SESSION_TIMEOUT") != std::string::npos);
+    CHECK_FALSE(listed("g-refused"));
+
+    // Offsets set from outside keep their group; a group whose only member left, with nothing
+    // committed, goes at the next check.
+    REQUIRE(ad.value()->alter_group_offsets("g-kept", {group_offset{"brief", 0, 0, ""}}));
+    {
+        auto c = consumer::create(member_config(b, "g-brief"));
+        REQUIRE(c);
+        owner_log log;
+        REQUIRE(c.value()->subscribe({"brief"}, &log));
+        std::vector<std::unique_ptr<consumer>> cs;
+        cs.push_back(std::move(c).value());
+        REQUIRE(poll_all_until(cs, [&] { return log.now().size() == 1; }));
+        CHECK(listed("g-brief"));
+        cs[0]->close();
+    }
+    bool gone = false;
+    const auto until = std::chrono::steady_clock::now() + 20s;
+    while (!gone && std::chrono::steady_clock::now() < until) {
+        gone = !listed("g-brief");
+        std::this_thread::sleep_for(50ms);
+    }
+    CHECK(gone);
+    CHECK(listed("g-kept"));
+    CHECK(ad_offsets(b, "g-kept")[{"brief", 0}] == 0);
 }
