@@ -545,7 +545,9 @@ TEST_CASE(
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
         std::chrono::steady_clock::now() - killed);
     MESSAGE("partitions moved " << took.count() << " ms after the kill (session 2000 ms)");
-    CHECK(took < 2000ms + 3000ms);
+    // The session (2 s) ended it, not max.poll.interval.ms (10 s); the slack is for a loaded
+    // machine (sanitizer builds under -j2).
+    CHECK(took < 8000ms);
     CHECK(moved->generation > stable->generation);
 
     // The dead member's generation can no longer commit.

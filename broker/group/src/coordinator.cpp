@@ -535,11 +535,44 @@ awaitable<coordinator_answer> group_coordinator::find_coordinator(std::string&& 
     co_return a;
 }
 
-awaitable<join_group_result> group_coordinator::join_group(join_group_request&& req,
-                                                           std::shared_ptr<cancel_token> cancel) {
+template <typename Result, typename Start>
+awaitable<std::optional<Result>> group_coordinator::answer_or_wait(
+    Start start, Result waiter::*answer, std::shared_ptr<cancel_token> cancel) {
     auto w = std::make_shared<waiter>();
     w->ev = std::make_shared<async_event>(co_await boost::asio::this_coro::executor);
-    auto start = [this, &req, &w]() -> std::optional<join_group_result> {
+    std::chrono::milliseconds wait{0};
+    auto opened = [&]() -> std::optional<Result> {
+        // Parked before the group sees it: the call itself may answer it (the last member's
+        // join completes the rebalance).
+        w->token = next_token_++;
+        parked_[w->token] = w;
+        auto now = start(w->token, wait);
+        if (now) {
+            parked_.erase(w->token);
+        }
+        return now;
+    };
+    if (auto now = co_await run_on(strand_, opened)) {
+        co_return std::move(*now);
+    }
+    if (cancel) {
+        cancel->add(w->ev);
+    }
+    co_await w->ev->wait_until(steady_clock::now() + wait + park_grace);
+    auto take = [this, &w, answer]() -> std::optional<Result> {
+        // Still parked: no answer came (the wait ran out, or the connection closed).
+        if (parked_.erase(w->token) > 0) {
+            return std::nullopt;
+        }
+        return std::move((*w).*answer);
+    };
+    co_return co_await run_on(strand_, take);
+}
+
+awaitable<join_group_result> group_coordinator::join_group(join_group_request&& req,
+                                                           std::shared_ptr<cancel_token> cancel) {
+    auto start = [this, &req](uint64_t token,
+                              std::chrono::milliseconds& wait) -> std::optional<join_group_result> {
         route r = locate(req.group_id);
         if (r.error != errc::none) {
             join_group_result res;
@@ -551,13 +584,10 @@ awaitable<join_group_result> group_coordinator::join_group(join_group_request&& 
         if (!slot) {
             slot = std::make_unique<group>(req.group_id, config_.limits);
         }
-        const uint64_t token = next_token_++;
+        wait =
+            std::chrono::milliseconds(std::max(req.rebalance_timeout_ms, req.session_timeout_ms));
         group_effects fx;
         auto res = slot->join(req, token, new_member_id(req.client_id), now_ms(), fx);
-        if (!res) {
-            w->token = token;
-            parked_[token] = w;
-        }
         apply(r.partition, *slot, fx);
         if (slot->state() == group_state::empty && slot->offsets().empty() &&
             !commits_writing_.contains(req.group_id)) {
@@ -565,34 +595,20 @@ awaitable<join_group_result> group_coordinator::join_group(join_group_request&& 
         }
         return res;
     };
-    if (auto now = co_await run_on(strand_, start)) {
-        co_return std::move(*now);
+    auto res = co_await answer_or_wait(start, &waiter::join, std::move(cancel));
+    if (!res) {
+        join_group_result late;
+        late.error = errc::rebalance_in_progress;
+        late.message = "the rebalance did not complete in time: join again";
+        co_return late;
     }
-    const int32_t wait_ms =
-        std::max(req.rebalance_timeout_ms, req.session_timeout_ms) + int32_t(park_grace.count());
-    if (cancel) {
-        cancel->add(w->ev);
-    }
-    co_await w->ev->wait_until(steady_clock::now() + std::chrono::milliseconds(wait_ms));
-    auto take = [this, &w] {
-        parked_.erase(w->token);  // if it is still there: no answer came
-        auto res = std::move(w->join);
-        return res;
-    };
-    join_group_result res = co_await run_on(strand_, take);
-    if (res.generation < 0 && res.error == errc::none) {
-        res.error = errc::rebalance_in_progress;
-        res.message = "the rebalance did not complete in time: join again";
-    }
-    co_return res;
+    co_return std::move(*res);
 }
 
 awaitable<sync_group_result> group_coordinator::sync_group(sync_group_request&& req,
                                                            std::shared_ptr<cancel_token> cancel) {
-    auto w = std::make_shared<waiter>();
-    w->ev = std::make_shared<async_event>(co_await boost::asio::this_coro::executor);
-    int32_t session_ms = 0;
-    auto start = [this, &req, &w, &session_ms]() -> std::optional<sync_group_result> {
+    auto start = [this, &req](uint64_t token,
+                              std::chrono::milliseconds& wait) -> std::optional<sync_group_result> {
         route r = locate(req.group_id);
         sync_group_result res;
         if (r.error != errc::none) {
@@ -607,37 +623,22 @@ awaitable<sync_group_result> group_coordinator::sync_group(sync_group_request&& 
             return res;
         }
         if (auto m = g->members().find(req.member_id); m != g->members().end()) {
-            session_ms = std::max(m->second.session_timeout_ms, m->second.rebalance_timeout_ms);
+            wait = std::chrono::milliseconds(
+                std::max(m->second.session_timeout_ms, m->second.rebalance_timeout_ms));
         }
-        const uint64_t token = next_token_++;
         group_effects fx;
         auto out = g->sync(req, token, now_ms(), fx);
-        if (!out) {
-            w->token = token;
-            parked_[token] = w;
-        }
         apply(r.partition, *g, fx);
         return out;
     };
-    if (auto now = co_await run_on(strand_, start)) {
-        co_return std::move(*now);
+    auto res = co_await answer_or_wait(start, &waiter::sync, std::move(cancel));
+    if (!res) {
+        sync_group_result late;
+        late.error = errc::rebalance_in_progress;
+        late.message = "the assignment did not come in time: join again";
+        co_return late;
     }
-    if (cancel) {
-        cancel->add(w->ev);
-    }
-    co_await w->ev->wait_until(steady_clock::now() + std::chrono::milliseconds(session_ms) +
-                               park_grace);
-    auto take = [this, &w] {
-        parked_.erase(w->token);
-        auto res = std::move(w->sync);
-        return res;
-    };
-    sync_group_result res = co_await run_on(strand_, take);
-    if (!w->ev->is_set() && res.error == errc::none && res.protocol_type.empty()) {
-        res.error = errc::rebalance_in_progress;
-        res.message = "the assignment did not come in time: join again";
-    }
-    co_return res;
+    co_return std::move(*res);
 }
 
 awaitable<group_answer> group_coordinator::heartbeat(heartbeat_request&& req) {

@@ -99,6 +99,12 @@ class group_coordinator final : public group_service {
     // Appends `records` to the partition with acks=all; the error a client should see (none,
     // NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE, INVALID_COMMIT_OFFSET_SIZE, ...).
     awaitable<group_answer> append(int32_t partition, std::vector<groups::record_to_write> records);
+    // A JoinGroup or SyncGroup: `start(token, wait)` on the strand gives the answer now, or
+    // nothing (the group parked it under `token`, and set `wait`). Then the answer (`answer` of
+    // the waiter) once the group gives it; nothing if none came by `wait` plus a grace.
+    template <typename Result, typename Start>
+    awaitable<std::optional<Result>> answer_or_wait(Start start, Result waiter::*answer,
+                                                    std::shared_ptr<cancel_token> cancel);
     // Answers the parked requests `fx` names.
     void answer_parked(groups::group_effects& fx);
     // Answers parked requests and starts the write a group asked for.
