@@ -68,18 +68,11 @@ void group_member::subscribe(std::vector<std::string> topics, std::optional<std:
             pattern_ = std::move(p).value();  // checked by the consumer before
         }
     }
+    ++subscription_seq_;
     if (cooperative_ && !owned_.empty()) {
         // Partitions of topics no longer subscribed are given up before the join (an eager
         // member gives up everything anyway), so that the new owner never overlaps this one.
-        client::partition_map dropped;
-        for (const auto& [topic, parts] : owned_) {
-            const bool wanted =
-                pattern_ ? pattern_->matches(topic)
-                         : std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
-            if (!wanted) {
-                dropped[topic] = parts;
-            }
-        }
+        client::partition_map dropped = unwanted(owned_);
         if (!dropped.empty()) {
             owned_ = minus(owned_, dropped);
             ask_revoke(dropped);
@@ -93,6 +86,21 @@ void group_member::subscribe(std::vector<std::string> topics, std::optional<std:
         asio::co_spawn(cluster_.io(), run(), asio::detached);
     }
     wake_loop();
+}
+
+bool group_member::wants(const std::string& topic) const {
+    return pattern_ ? pattern_->matches(topic)
+                    : std::find(topics_.begin(), topics_.end(), topic) != topics_.end();
+}
+
+client::partition_map group_member::unwanted(const client::partition_map& m) const {
+    client::partition_map out;
+    for (const auto& [topic, parts] : m) {
+        if (!wants(topic)) {
+            out[topic] = parts;
+        }
+    }
+    return out;
 }
 
 void group_member::unsubscribe() {
@@ -154,6 +162,8 @@ void group_member::ask_revoke(const client::partition_map& partitions) {
 void group_member::fail(std::error_code ec) {
     push(group_event{group_event::kind::fail, {}, {}, ec});
     subscribed_ = false;
+    member_id_.clear();  // out of the group: a later subscribe() joins as a new member
+    generation_ = -1;
     lose_all();
 }
 
@@ -410,7 +420,7 @@ std::chrono::milliseconds group_member::rebalance_wait() const {
            join_grace;
 }
 
-bool group_member::take_assignment(const std::string& bytes) {
+bool group_member::take_assignment(const std::string& bytes, uint64_t subscription_seq) {
     auto got = client::decode_assignment(bytes);
     if (!got) {
         fail(make_client_error(client_errc::protocol_error,
@@ -420,10 +430,16 @@ bool group_member::take_assignment(const std::string& bytes) {
     for (auto& [t, parts] : *got) {
         std::sort(parts.begin(), parts.end());
     }
+    // subscribe() was called since this join went out: the assignment may name topics no longer
+    // subscribed (left out here: subscribe() revoked them), and the member joins again.
+    const bool resubscribed = subscription_seq != subscription_seq_;
+    if (resubscribed) {
+        *got = minus(*got, unwanted(*got));
+    }
     const client::partition_map removed = minus(owned_, *got);
     const client::partition_map added = minus(*got, owned_);
     owned_ = *got;
-    rejoin_ = false;
+    rejoin_ = resubscribed;
     if (cooperative_ && !removed.empty()) {
         // Given up now; joining again lets them move to their new owners.
         ask_revoke(removed);
@@ -446,6 +462,7 @@ awaitable<bool> group_member::join_and_sync() {
         co_return false;
     }
     auto conn = conn_r.value();
+    const uint64_t seq = subscription_seq_;
     const std::vector<std::string> topics = co_await subscribed_topics();
     if (!pattern_) {
         assigned_counts_.clear();
@@ -514,7 +531,7 @@ awaitable<bool> group_member::join_and_sync() {
         coordinator_error(synced.value().error);
         co_return synced.value().error == errc::rebalance_in_progress;
     }
-    co_return take_assignment(synced.value().assignment);
+    co_return take_assignment(synced.value().assignment, seq);
 }
 
 awaitable<void> group_member::heartbeat() {
@@ -613,7 +630,10 @@ awaitable<std::error_code> group_member::commit(std::vector<client::commit_entry
         }
         if (first == errc::rebalance_in_progress || first == errc::illegal_generation ||
             first == errc::unknown_member_id) {
-            rejoin_ = rejoin_ || in_group;
+            // Only if the member is still in the generation it committed from: a commit that
+            // outlived a rejoin says nothing about the new generation.
+            rejoin_ =
+                rejoin_ || (in_group && generation_ == me.generation && member_id_ == me.member_id);
             wake_loop();
         }
         co_return first == errc::none ? std::error_code{} : make_error_code(first);

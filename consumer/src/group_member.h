@@ -84,7 +84,11 @@ class group_member {
     // The longest a JoinGroup or SyncGroup may wait for its answer.
     std::chrono::milliseconds rebalance_wait() const;
     // Takes the assignment a sync returned: events for the poll thread. Always true.
-    bool take_assignment(const std::string& bytes);
+    // `subscription_seq`: subscription_seq_ when the join went out.
+    bool take_assignment(const std::string& bytes, uint64_t subscription_seq);
+    // Whether the subscription takes in `topic`; the partitions of `m` it does not.
+    bool wants(const std::string& topic) const;
+    client::partition_map unwanted(const client::partition_map& m) const;
     client::awaitable<void> heartbeat();
     // The topics the subscription names now (a pattern: the matching topics in the metadata).
     client::awaitable<std::vector<std::string>> subscribed_topics();
@@ -113,6 +117,7 @@ class group_member {
     std::vector<std::string> topics_;
     std::optional<topic_pattern> pattern_;
     bool subscribed_ = false;
+    uint64_t subscription_seq_ = 0;  // counts subscribe() calls
     bool running_ = false;
     bool stopped_ = false;
     bool rejoin_ = true;

@@ -581,7 +581,8 @@ awaitable<join_group_result> group_coordinator::join_group(join_group_request&& 
             return res;
         }
         auto& slot = r.s->groups[req.group_id];
-        if (!slot) {
+        const bool created = !slot;
+        if (created) {
             slot = std::make_unique<group>(req.group_id, config_.limits);
         }
         wait =
@@ -589,9 +590,11 @@ awaitable<join_group_result> group_coordinator::join_group(join_group_request&& 
         group_effects fx;
         auto res = slot->join(req, token, new_member_id(req.client_id), now_ms(), fx);
         apply(r.partition, *slot, fx);
-        if (slot->state() == group_state::empty && slot->offsets().empty() &&
+        if (created && slot->state() == group_state::empty && slot->offsets().empty() &&
             !commits_writing_.contains(req.group_id)) {
-            r.s->groups.erase(req.group_id);  // a refused join leaves no group behind
+            // A refused join leaves no group behind. (Only one it created: a group with a
+            // record in the log goes by expiry, which writes its tombstone.)
+            r.s->groups.erase(req.group_id);
         }
         return res;
     };
@@ -988,7 +991,7 @@ awaitable<void> group_coordinator::expire_partition(int32_t partition) {
     const int64_t now = now_ms();
     struct expiring {
         std::string id;
-        std::vector<std::pair<topic_partition_id, int64_t>> offsets;  // with their commit times
+        std::vector<std::pair<topic_partition_id, groups::offset_value>> offsets;  // as they were
         std::unique_ptr<group> before;  // a group removed whole: as it was, should the write fail
     };
     std::vector<expiring> due;
@@ -1002,7 +1005,7 @@ awaitable<void> group_coordinator::expire_partition(int32_t partition) {
         }
         expiring e{id, {}, nullptr};
         for (const auto& tp : g->expired_offsets(now, config_.offsets_retention_ms)) {
-            e.offsets.emplace_back(tp, g->offsets().at(tp).commit_ms);
+            e.offsets.emplace_back(tp, g->offsets().at(tp));
             recs.push_back({groups::offset_key(id, tp), std::nullopt});
         }
         if (e.offsets.size() == g->offsets().size()) {
@@ -1043,9 +1046,9 @@ awaitable<void> group_coordinator::expire_partition(int32_t partition) {
         }
         // A commit made since the tombstone was appended comes after it in the log: it stays.
         size_t n = 0;
-        for (const auto& [tp, commit_ms] : e.offsets) {
+        for (const auto& [tp, was] : e.offsets) {
             auto o = git->second->offsets().find(tp);
-            if (o != git->second->offsets().end() && o->second.commit_ms == commit_ms) {
+            if (o != git->second->offsets().end() && o->second == was) {
                 git->second->forget_offset(tp);
                 ++n;
             }

@@ -129,7 +129,8 @@ class rebalance_listener {
     // assignors revoke everything at each rebalance; cooperative-sticky only what moves.
     virtual void on_partitions_revoked(const std::vector<topic_partition>&) {}
     // After the new ones are assigned (cooperative-sticky: only the added ones), with their
-    // positions at the committed offsets (or auto.offset.reset where there are none).
+    // positions at the committed offsets (or auto.offset.reset where there are none) if the
+    // coordinator answered at once; otherwise poll() sets them before it reads those partitions.
     virtual void on_partitions_assigned(const std::vector<topic_partition>&) {}
     // The group went on without this consumer (its session ended, or a newer generation fenced
     // it): others may own them already, so nothing can be committed for them.

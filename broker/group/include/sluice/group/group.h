@@ -64,6 +64,8 @@ struct offset_value {
     int32_t leader_epoch = -1;
     std::string metadata;
     int64_t commit_ms = 0;
+
+    bool operator==(const offset_value&) const = default;
 };
 
 // What the coordinator must do after a call.
