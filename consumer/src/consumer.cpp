@@ -276,9 +276,19 @@ class consumer_impl {
         SLUICE_TRY(check_open());
         SLUICE_TRY(assigned * a, find(tp));
         if (a->position < 0) {
+            if (a->awaiting_committed) {
+                SLUICE_TRY(resolve_committed());
+            }
             SLUICE_TRY(resolve_positions());
             if (a->position < 0) {
-                return a->error;
+                if (a->error) {
+                    return a->error;
+                }
+                return make_client_error(
+                    client_errc::timed_out,
+                    fmt::format("{}-{}: its committed offset is not known yet (no answer from the "
+                                "group's coordinator): try again",
+                                tp.topic, tp.partition));
             }
         }
         return a->position;

@@ -326,6 +326,9 @@ awaitable<std::vector<std::string>> group_member::subscribed_topics() {
     req.all_topics = true;
     std::vector<std::string> out;
     auto m = co_await cluster_.refresh(std::move(req));
+    if (!pattern_) {
+        co_return topics_;  // subscribe() to a list of topics meanwhile
+    }
     if (!m) {
         for (const auto& [t, n] : assigned_counts_) {
             out.push_back(t);  // keep what was matched until the metadata answers
