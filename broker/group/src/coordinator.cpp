@@ -33,6 +33,18 @@ std::string topic_name() {
     return std::string(consumer_offsets_topic);
 }
 
+// A parked JoinGroup's or SyncGroup's answer; REBALANCE_IN_PROGRESS (`why`) if none came.
+template <typename Result>
+Result or_rejoin(std::optional<Result> answer, std::string_view why) {
+    if (answer) {
+        return std::move(*answer);
+    }
+    Result late;
+    late.error = errc::rebalance_in_progress;
+    late.message = std::string(why);
+    return late;
+}
+
 errc write_error(errc e) {
     switch (e) {
         case errc::none:
@@ -598,14 +610,8 @@ awaitable<join_group_result> group_coordinator::join_group(join_group_request&& 
         }
         return res;
     };
-    auto res = co_await answer_or_wait(start, &waiter::join, std::move(cancel));
-    if (!res) {
-        join_group_result late;
-        late.error = errc::rebalance_in_progress;
-        late.message = "the rebalance did not complete in time: join again";
-        co_return late;
-    }
-    co_return std::move(*res);
+    co_return or_rejoin(co_await answer_or_wait(start, &waiter::join, std::move(cancel)),
+                        "the rebalance did not complete in time: join again");
 }
 
 awaitable<sync_group_result> group_coordinator::sync_group(sync_group_request&& req,
@@ -634,14 +640,8 @@ awaitable<sync_group_result> group_coordinator::sync_group(sync_group_request&& 
         apply(r.partition, *g, fx);
         return out;
     };
-    auto res = co_await answer_or_wait(start, &waiter::sync, std::move(cancel));
-    if (!res) {
-        sync_group_result late;
-        late.error = errc::rebalance_in_progress;
-        late.message = "the assignment did not come in time: join again";
-        co_return late;
-    }
-    co_return std::move(*res);
+    co_return or_rejoin(co_await answer_or_wait(start, &waiter::sync, std::move(cancel)),
+                        "the assignment did not come in time: join again");
 }
 
 awaitable<group_answer> group_coordinator::heartbeat(heartbeat_request&& req) {
