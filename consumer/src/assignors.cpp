@@ -112,7 +112,7 @@ group_assignment assign_cooperative_sticky(const std::vector<assignor_member>& m
     // Who owned each partition before: the claim of the highest generation wins. A claim of a
     // topic its owner no longer subscribes to still counts as ownership (the partition waits
     // until it is revoked) but not as a reason to keep it.
-    std::map<tp, std::pair<int32_t, std::string>> previous;
+    std::map<tp, std::pair<int32_t, const assignor_member*>> previous;  // generation, owner
     for (const auto* m : order) {
         for (const auto& [topic, list] : m->subscription.owned) {
             for (int32_t p : list) {
@@ -121,8 +121,8 @@ group_assignment assign_cooperative_sticky(const std::vector<assignor_member>& m
                     continue;
                 }
                 auto& claim = previous[{topic, p}];
-                if (claim.second.empty() || m->subscription.generation > claim.first) {
-                    claim = {m->subscription.generation, m->member_id};
+                if (claim.second == nullptr || m->subscription.generation > claim.first) {
+                    claim = {m->subscription.generation, m};
                 }
             }
         }
@@ -144,14 +144,10 @@ group_assignment assign_cooperative_sticky(const std::vector<assignor_member>& m
     }
     std::map<std::string, std::vector<tp>> holding;
     std::vector<tp> free;
-    std::map<std::string, const assignor_member*> by_id;
-    for (const auto* m : order) {
-        by_id[m->member_id] = m;
-    }
     for (const auto& t : all) {
         auto it = previous.find(t);
-        if (it != previous.end() && subscribed(*by_id.at(it->second.second), t.first)) {
-            holding[it->second.second].push_back(t);
+        if (it != previous.end() && subscribed(*it->second.second, t.first)) {
+            holding[it->second.second->member_id].push_back(t);
         } else {
             free.push_back(t);
         }
@@ -203,8 +199,8 @@ group_assignment assign_cooperative_sticky(const std::vector<assignor_member>& m
             // A partition that moves from a live owner waits one round: its owner revokes it
             // first (KIP-429).
             auto prev = previous.find(t);
-            if (prev != previous.end() && prev->second.second != member &&
-                out.contains(prev->second.second)) {
+            if (prev != previous.end() && prev->second.second->member_id != member &&
+                out.contains(prev->second.second->member_id)) {
                 continue;
             }
             out[member][t.first].push_back(t.second);

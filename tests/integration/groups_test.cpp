@@ -234,6 +234,18 @@ size_t assigned_count(const group_member_info& m) {
     return n;
 }
 
+// Polls `c` until poll() fails: its error, or nothing after `timeout`.
+std::optional<std::error_code> poll_until_error(consumer& c,
+                                                std::chrono::milliseconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (auto r = c.poll(100ms); !r) {
+            return r.error();
+        }
+    }
+    return std::nullopt;
+}
+
 // Polls every consumer until `done()` or `timeout`.
 template <typename Done>
 bool poll_all_until(std::vector<std::unique_ptr<consumer>>& cs, Done done,
@@ -421,14 +433,7 @@ TEST_CASE(
     REQUIRE(poll_all_until(newer, [&] { return second_log.now().size() == 2; }));
 
     // The first one's next heartbeat is fenced: poll() says so, and its partitions are lost.
-    std::optional<std::error_code> fenced;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!fenced && std::chrono::steady_clock::now() < deadline) {
-        auto r = cs[0]->poll(100ms);
-        if (!r) {
-            fenced = r.error();
-        }
-    }
+    auto fenced = poll_until_error(*cs[0]);
     REQUIRE(fenced);
     CHECK(fenced->message().find("FENCED_INSTANCE_ID") != std::string::npos);
     CHECK(first_log.lost_total == 2);
@@ -772,13 +777,7 @@ TEST_CASE("a refused join leaves no group behind; a group left empty without off
     auto refused = consumer::create(bad);
     REQUIRE(refused);
     REQUIRE(refused.value()->subscribe({"brief"}));
-    std::optional<std::error_code> why;
-    const auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (!why && std::chrono::steady_clock::now() < deadline) {
-        if (auto r = refused.value()->poll(100ms); !r) {
-            why = r.error();
-        }
-    }
+    auto why = poll_until_error(*refused.value());
     REQUIRE(why);
     CHECK(why->message().find("INVALID_SESSION_TIMEOUT") != std::string::npos);
     CHECK_FALSE(listed("g-refused"));

@@ -363,16 +363,22 @@ awaitable<void> group_coordinator::load(int32_t partition, leader_epoch_t epoch)
     };
     // The high watermark must have reached this leader's epoch start (KIP-207: OFFSET_NOT_AVAILABLE
     // until then): what the previous leader acknowledged is then all below it.
-    auto end =
-        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::latest_timestamp);
-    auto start =
-        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::earliest_timestamp);
-    if (end.error != errc::none || start.error != errc::none) {
+    auto not_yet = [&](errc e) {
         forget();
-        const errc e = end.error != errc::none ? end.error : start.error;
         if (e != errc::offset_not_available) {
             logging::warn("{}-{}: cannot load its groups yet: {}", topic, partition, errc_name(e));
         }
+    };
+    auto end =
+        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::latest_timestamp);
+    if (end.error != errc::none) {
+        not_yet(end.error);  // the usual answer until then: no need to ask for the start
+        co_return;
+    }
+    auto start =
+        co_await replicas_.list_offset(topic, partition_id_t{partition}, api::earliest_timestamp);
+    if (start.error != errc::none) {
+        not_yet(start.error);
         co_return;
     }
     group_log_replay r;
